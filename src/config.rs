@@ -1,0 +1,635 @@
+//! Turns the command line, the configuration file and the environment into validated accounts.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::auth::{self, AuthMethod, Secret};
+use crate::cli::{ConnectionArgs, DeliveryArgs};
+use crate::error::{Error, Result};
+use crate::transport::{CertificatePolicy, TlsMode};
+
+/// The environment variable holding a password.
+pub const PASSWORD_ENV: &str = "POPGET_PASSWORD";
+
+const DEFAULT_TIMEOUT: u64 = 60;
+
+/// The keys of `[defaults]` and of each `[accounts.NAME]` table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub tls: Option<TlsMode>,
+    pub ca_file: Option<String>,
+    pub insecure: Option<bool>,
+    pub auth: Option<AuthMethod>,
+    pub password_command: Option<String>,
+    pub password: Option<String>,
+    pub maildir: Option<String>,
+    pub mbox: Option<String>,
+    pub keep: Option<bool>,
+    pub delete: Option<bool>,
+    pub state: Option<String>,
+    pub timeout: Option<u64>,
+}
+
+impl Settings {
+    /// `self` with every key that `over` sets replaced.
+    fn overlaid(mut self, over: &Settings) -> Settings {
+        macro_rules! take {
+            ($($field:ident),*) => { $( if over.$field.is_some() { self.$field = over.$field.clone(); } )* };
+        }
+        take!(
+            host,
+            port,
+            user,
+            tls,
+            ca_file,
+            insecure,
+            auth,
+            password_command,
+            password,
+            state,
+            timeout
+        );
+        // maildir/mbox and keep/delete are each one choice: the more specific layer's wins.
+        if over.maildir.is_some() || over.mbox.is_some() {
+            self.maildir = over.maildir.clone();
+            self.mbox = over.mbox.clone();
+        }
+        if over.keep.is_some() || over.delete.is_some() {
+            self.keep = over.keep;
+            self.delete = over.delete;
+        }
+        self
+    }
+
+    fn from_connection_args(args: &ConnectionArgs) -> Settings {
+        Settings {
+            host: args.host.clone(),
+            port: args.port,
+            user: args.user.clone(),
+            tls: args.tls,
+            ca_file: args
+                .ca_file
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned()),
+            insecure: args.insecure.then_some(true),
+            auth: args.auth,
+            password_command: args.password_command.clone(),
+            timeout: args.timeout,
+            ..Settings::default()
+        }
+    }
+
+    fn with_delivery_args(mut self, args: &DeliveryArgs) -> Settings {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+        if args.maildir.is_some() || args.mbox.is_some() {
+            self.maildir = path(&args.maildir);
+            self.mbox = path(&args.mbox);
+        }
+        if args.keep || args.delete {
+            self.keep = Some(args.keep);
+            self.delete = Some(args.delete);
+        }
+        if args.state.is_some() {
+            self.state = path(&args.state);
+        }
+        self
+    }
+}
+
+/// The configuration file, accounts in the order they were written.
+#[derive(Debug, Default)]
+pub struct ConfigFile {
+    pub path: Option<PathBuf>,
+    pub defaults: Settings,
+    pub accounts: Vec<(String, Settings)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    defaults: Settings,
+    #[serde(default)]
+    accounts: toml::Table,
+}
+
+impl ConfigFile {
+    /// Reads `explicit`, or the default file if it exists. A file holding a password must not be
+    /// readable by others.
+    pub fn load(explicit: Option<&Path>) -> Result<ConfigFile> {
+        let (path, required) = match explicit {
+            Some(path) => (path.to_path_buf(), true),
+            None => match dirs::config_dir() {
+                Some(dir) => (dir.join("popget").join("config.toml"), false),
+                None => return Ok(ConfigFile::default()),
+            },
+        };
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !required => {
+                return Ok(ConfigFile::default())
+            }
+            Err(e) => {
+                return Err(Error::Config(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )))
+            }
+        };
+        let mut config = ConfigFile::parse(&text)
+            .map_err(|message| Error::Config(format!("{}: {message}", path.display())))?;
+        if config.holds_password() {
+            check_private(&path)?;
+        }
+        config.path = Some(path);
+        Ok(config)
+    }
+
+    /// Parses the TOML text; the error names the line.
+    pub fn parse(text: &str) -> Result<ConfigFile, String> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        let mut accounts = Vec::new();
+        for (name, value) in raw.accounts {
+            let settings = Settings::deserialize(value)
+                .map_err(|e| format!("account \"{name}\": {}", e.to_string().trim_end()))?;
+            accounts.push((name, settings));
+        }
+        Ok(ConfigFile {
+            path: None,
+            defaults: raw.defaults,
+            accounts,
+        })
+    }
+
+    fn holds_password(&self) -> bool {
+        self.defaults.password.is_some() || self.accounts.iter().any(|(_, s)| s.password.is_some())
+    }
+
+    fn account(&self, name: &str) -> Option<&Settings> {
+        self.accounts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, settings)| settings)
+    }
+}
+
+fn check_private(path: &Path) -> Result<()> {
+    let meta = fs::metadata(path)
+        .map_err(|e| Error::Config(format!("cannot inspect {}: {e}", path.display())))?;
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if meta.mode() & 0o077 != 0 || meta.uid() != euid {
+        return Err(Error::Config(format!(
+            "{} holds a password but is readable by others or not owned by you; \
+             run chmod 600 on it (or use password_command)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Where messages are delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Maildir(PathBuf),
+    Mbox(PathBuf),
+}
+
+impl Destination {
+    pub fn path(&self) -> &Path {
+        match self {
+            Destination::Maildir(path) | Destination::Mbox(path) => path,
+        }
+    }
+}
+
+/// Where the password comes from, in the order they are tried.
+#[derive(Debug, Clone)]
+pub struct PasswordSources {
+    pub command_line: Option<String>,
+    pub environment: Option<Secret>,
+    pub config_command: Option<String>,
+    pub config_password: Option<Secret>,
+}
+
+/// One account, validated and ready to use.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The config name, or `user@host` for an account given on the command line.
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub tls: TlsMode,
+    pub certificates: CertificatePolicy,
+    pub auth: AuthMethod,
+    pub timeout: Duration,
+    pub passwords: PasswordSources,
+    /// Settings that only fetching needs; checked by [`Account::fetch_settings`].
+    settings: Settings,
+}
+
+/// What `fetch` needs beyond the connection.
+#[derive(Debug, Clone)]
+pub struct FetchSettings {
+    pub destination: Destination,
+    pub delete: bool,
+    pub state_path: PathBuf,
+}
+
+impl Account {
+    /// Builds an account from its layers: `[defaults]`, the account's table, the command line.
+    fn resolve(
+        name: Option<&str>,
+        layers: &[&Settings],
+        env: &HashMap<String, String>,
+    ) -> Result<Account> {
+        let settings = layers
+            .iter()
+            .fold(Settings::default(), |acc, layer| acc.overlaid(layer));
+        let missing = |key: &str| {
+            let whom = name.map_or(String::new(), |n| format!(" for account \"{n}\""));
+            Error::Config(format!(
+                "no {key} given{whom} (use --{key} or the config key {key})"
+            ))
+        };
+        let host = settings
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| missing("host"))?;
+        let user = settings
+            .user
+            .clone()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| missing("user"))?;
+        if user.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::Config(format!(
+                "the user name {user:?} contains spaces or control characters"
+            )));
+        }
+        if host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+        {
+            return Err(Error::Config(format!(
+                "the host name {host:?} is not valid"
+            )));
+        }
+        let tls = settings.tls.unwrap_or(TlsMode::Implicit);
+        let port = settings.port.unwrap_or_else(|| tls.default_port());
+        let insecure = settings.insecure.unwrap_or(false);
+        let ca_file = settings.ca_file.as_deref().map(|p| expand_home(p, env));
+        if insecure && tls == TlsMode::None {
+            return Err(Error::Config(
+                "--insecure has no meaning with --tls none".into(),
+            ));
+        }
+        let timeout = settings.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        if timeout == 0 {
+            return Err(Error::Config(
+                "the timeout must be at least 1 second".into(),
+            ));
+        }
+        let passwords = PasswordSources {
+            command_line: None,
+            environment: env
+                .get(PASSWORD_ENV)
+                .filter(|p| !p.is_empty())
+                .map(|p| Secret::new(p.clone())),
+            config_command: settings.password_command.clone(),
+            config_password: settings.password.clone().map(Secret::new),
+        };
+        Ok(Account {
+            name: name.map_or_else(|| format!("{user}@{host}"), str::to_string),
+            host,
+            port,
+            user,
+            tls,
+            certificates: CertificatePolicy { ca_file, insecure },
+            auth: settings.auth.unwrap_or(AuthMethod::Auto),
+            timeout: Duration::from_secs(timeout),
+            passwords,
+            settings,
+        })
+    }
+
+    /// The delivery settings `fetch` needs: exactly one destination, keep or delete, a state file.
+    pub fn fetch_settings(&self, env: &HashMap<String, String>) -> Result<FetchSettings> {
+        let destination = match (&self.settings.maildir, &self.settings.mbox) {
+            (Some(dir), None) => Destination::Maildir(expand_home(dir, env)),
+            (None, Some(file)) => Destination::Mbox(expand_home(file, env)),
+            (Some(_), Some(_)) => {
+                return Err(Error::Config(format!(
+                    "account \"{}\" sets both maildir and mbox; choose one",
+                    self.name
+                )))
+            }
+            (None, None) => {
+                return Err(Error::Config(format!(
+                    "no destination for account \"{}\": use --maildir DIR or --mbox FILE",
+                    self.name
+                )))
+            }
+        };
+        let delete = match (self.settings.keep, self.settings.delete) {
+            (Some(true), Some(true)) => {
+                return Err(Error::Config(format!(
+                    "account \"{}\" sets both keep and delete",
+                    self.name
+                )))
+            }
+            (_, Some(delete)) => delete,
+            (Some(keep), None) => !keep,
+            (None, None) => false,
+        };
+        let state_path = match &self.settings.state {
+            Some(path) => expand_home(path, env),
+            None => default_state_dir()?.join(format!("{}.state", self.state_key())),
+        };
+        Ok(FetchSettings {
+            destination,
+            delete,
+            state_path,
+        })
+    }
+
+    /// The state file's name: user, host and port, escaped so that it is always one safe name.
+    pub fn state_key(&self) -> String {
+        let raw = format!("{}@{}_{}", self.user, self.host, self.port);
+        let mut key = String::with_capacity(raw.len());
+        for byte in raw.bytes() {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'@' | b'_' | b'-' | b'.') {
+                key.push(byte as char);
+            } else {
+                key.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        if key.starts_with('.') {
+            key.replace_range(0..1, "%2E");
+        }
+        key
+    }
+
+    /// The password, from the first source that has one.
+    pub fn password(&self) -> Result<Secret> {
+        if let Some(command) = &self.passwords.command_line {
+            return auth::password_from_command(command);
+        }
+        if let Some(secret) = &self.passwords.environment {
+            return Ok(secret.clone());
+        }
+        if let Some(command) = &self.passwords.config_command {
+            return auth::password_from_command(command);
+        }
+        if let Some(secret) = &self.passwords.config_password {
+            return Ok(secret.clone());
+        }
+        if let Some(secret) =
+            auth::prompt_password(&format!("Password for {}@{}: ", self.user, self.host))?
+        {
+            return Ok(secret);
+        }
+        Err(Error::Config(format!(
+            "no password for {}@{}: use --password-command CMD, the {PASSWORD_ENV} environment \
+             variable, or password_command in the configuration file",
+            self.user, self.host
+        )))
+    }
+}
+
+fn default_state_dir() -> Result<PathBuf> {
+    dirs::state_dir()
+        .or_else(dirs::data_dir)
+        .map(|dir| dir.join("popget"))
+        .ok_or_else(|| {
+            Error::Config("cannot find a directory for state files; use --state FILE".into())
+        })
+}
+
+fn expand_home(path: &str, env: &HashMap<String, String>) -> PathBuf {
+    if let Some(rest) = path.strip_prefix("~/") {
+        if let Some(home) = env.get("HOME").map(PathBuf::from).or_else(dirs::home_dir) {
+            return home.join(rest);
+        }
+    }
+    PathBuf::from(path)
+}
+
+/// The accounts a command works on: the named ones, an ad-hoc one from `--host`, or every
+/// account in the file.
+pub fn select_accounts(
+    config: &ConfigFile,
+    names: &[String],
+    connection: &ConnectionArgs,
+    delivery: Option<&DeliveryArgs>,
+    env: &HashMap<String, String>,
+) -> Result<Vec<Account>> {
+    let mut command_line = Settings::from_connection_args(connection);
+    if let Some(delivery) = delivery {
+        command_line = command_line.with_delivery_args(delivery);
+    }
+    let finish = |mut account: Account| {
+        account.passwords.command_line = connection.password_command.clone();
+        account
+    };
+    if !names.is_empty() {
+        return names
+            .iter()
+            .map(|name| {
+                let settings = config.account(name).ok_or_else(|| {
+                    Error::Config(match &config.path {
+                        Some(path) => format!("no account \"{name}\" in {}", path.display()),
+                        None => format!("no account \"{name}\": there is no configuration file"),
+                    })
+                })?;
+                Account::resolve(
+                    Some(name),
+                    &[&config.defaults, settings, &command_line],
+                    env,
+                )
+                .map(finish)
+            })
+            .collect();
+    }
+    if connection.host.is_some() || config.accounts.is_empty() {
+        if connection.host.is_none() {
+            return Err(Error::Config(
+                "no account given: name one from the configuration file or use --host and --user"
+                    .into(),
+            ));
+        }
+        return Ok(vec![finish(Account::resolve(
+            None,
+            &[&config.defaults, &command_line],
+            env,
+        )?)]);
+    }
+    config
+        .accounts
+        .iter()
+        .map(|(name, settings)| {
+            Account::resolve(
+                Some(name),
+                &[&config.defaults, settings, &command_line],
+                env,
+            )
+            .map(finish)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> HashMap<String, String> {
+        HashMap::from([("HOME".to_string(), "/home/me".to_string())])
+    }
+
+    const SAMPLE: &str = r#"
+[defaults]
+tls = "implicit"
+timeout = 30
+delete = true
+
+[accounts.work]
+host = "pop.work.example"
+user = "me"
+maildir = "~/Mail/work"
+
+[accounts.home]
+host = "pop.home.example"
+user = "me@home"
+tls = "starttls"
+mbox = "/var/mail/me"
+keep = true
+state = "~/state/home"
+"#;
+
+    #[test]
+    fn reads_accounts_in_file_order_with_defaults() {
+        let config = ConfigFile::parse(SAMPLE).unwrap();
+        let names: Vec<_> = config.accounts.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["work", "home"]);
+        let accounts =
+            select_accounts(&config, &[], &ConnectionArgs::default(), None, &env()).unwrap();
+        assert_eq!(accounts.len(), 2);
+        let work = &accounts[0];
+        assert_eq!(
+            (work.port, work.tls, work.timeout),
+            (995, TlsMode::Implicit, Duration::from_secs(30))
+        );
+        let fetch = work.fetch_settings(&env()).unwrap();
+        assert_eq!(
+            fetch.destination,
+            Destination::Maildir("/home/me/Mail/work".into())
+        );
+        assert!(fetch.delete);
+        let home = &accounts[1];
+        assert_eq!(home.port, 110);
+        let fetch = home.fetch_settings(&env()).unwrap();
+        assert!(
+            !fetch.delete,
+            "keep in the account beats delete in defaults"
+        );
+        assert_eq!(fetch.state_path, PathBuf::from("/home/me/state/home"));
+    }
+
+    #[test]
+    fn command_line_overrides_the_file() {
+        let config = ConfigFile::parse(SAMPLE).unwrap();
+        let connection = ConnectionArgs {
+            port: Some(1995),
+            ..ConnectionArgs::default()
+        };
+        let delivery = DeliveryArgs {
+            mbox: Some("/tmp/box".into()),
+            keep: true,
+            ..DeliveryArgs::default()
+        };
+        let accounts = select_accounts(
+            &config,
+            &["work".into()],
+            &connection,
+            Some(&delivery),
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(accounts[0].port, 1995);
+        let fetch = accounts[0].fetch_settings(&env()).unwrap();
+        assert_eq!(fetch.destination, Destination::Mbox("/tmp/box".into()));
+        assert!(!fetch.delete);
+    }
+
+    #[test]
+    fn reports_unknown_keys_with_their_line() {
+        let error =
+            ConfigFile::parse("[accounts.x]\nhost = \"h\"\npasword = \"typo\"\n").unwrap_err();
+        assert!(error.contains("pasword"), "{error}");
+        let error = ConfigFile::parse("[defaults]\ntls = \"sometimes\"\n").unwrap_err();
+        assert!(error.contains("line 2"), "{error}");
+    }
+
+    #[test]
+    fn unknown_account_and_missing_settings_are_config_errors() {
+        let config = ConfigFile::parse(SAMPLE).unwrap();
+        let result = select_accounts(
+            &config,
+            &["nope".into()],
+            &ConnectionArgs::default(),
+            None,
+            &env(),
+        );
+        assert!(matches!(result, Err(Error::Config(_))));
+        let empty = ConfigFile::default();
+        let result = select_accounts(&empty, &[], &ConnectionArgs::default(), None, &env());
+        assert!(matches!(result, Err(Error::Config(_))));
+        let connection = ConnectionArgs {
+            host: Some("h".into()),
+            ..ConnectionArgs::default()
+        };
+        let result = select_accounts(&empty, &[], &connection, None, &env());
+        assert!(matches!(result, Err(Error::Config(_))), "user is missing");
+    }
+
+    #[test]
+    fn state_keys_are_safe_file_names() {
+        let config = ConfigFile::parse("[accounts.a]\nhost = \"..\"\nuser = \"x/y\"\n").unwrap();
+        let accounts =
+            select_accounts(&config, &[], &ConnectionArgs::default(), None, &env()).unwrap();
+        let key = accounts[0].state_key();
+        assert_eq!(key, "x%2Fy@.._995");
+        assert!(!key.contains('/'));
+    }
+
+    #[test]
+    fn a_readable_config_holding_a_password_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        fs::write(
+            &path,
+            "[accounts.a]\nhost = \"h\"\nuser = \"u\"\npassword = \"secret\"\n",
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            ConfigFile::load(Some(&path)),
+            Err(Error::Config(_))
+        ));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        ConfigFile::load(Some(&path)).unwrap();
+    }
+}

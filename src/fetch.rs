@@ -1,0 +1,399 @@
+//! The fetch transaction for one account: list, deliver, make durable, record, delete, quit.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config::Destination;
+use crate::error::{Error, Result};
+use crate::protocol::{Command, LineEnding};
+use crate::session::Session;
+use crate::state::State;
+use crate::store::{Failure, Mailbox};
+
+/// Commands kept in flight when the server announces PIPELINING. Small RETR/DELE commands, so
+/// the unanswered bytes stay far below any socket buffer and the exchange cannot deadlock.
+const PIPELINE_WINDOW: usize = 64;
+
+/// A batch is made durable and recorded as a whole: at most this many messages ...
+const BATCH_MESSAGES: usize = 64;
+/// ... or this many octets.
+const BATCH_OCTETS: u64 = 16 * 1024 * 1024;
+
+/// What the user asked for on this run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FetchOptions {
+    /// Fetch messages already recorded as delivered, too.
+    pub all: bool,
+    /// Delete messages on the server once they are delivered and recorded.
+    pub delete: bool,
+}
+
+/// What happened on one run.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub delivered: u64,
+    pub octets: u64,
+    pub deleted: u64,
+    /// Messages left on the server because the server refused to send them.
+    pub refused: u64,
+}
+
+/// The run's report and, if it stopped early or something failed, the first error.
+#[derive(Debug)]
+pub struct Outcome {
+    pub report: Report,
+    pub error: Option<Error>,
+}
+
+/// One message of the maildrop.
+#[derive(Debug, Clone)]
+struct Message {
+    number: u32,
+    size: u64,
+    uid: Option<Vec<u8>>,
+}
+
+/// What to do with the maildrop.
+#[derive(Debug, Default)]
+struct Plan {
+    fetch: Vec<Message>,
+    /// Delivered on an earlier run, still on the server, to be deleted without downloading.
+    delete_only: Vec<Message>,
+}
+
+/// Runs the fetch on a logged-in session. The order per message is fixed: RETR complete →
+/// delivered and fsynced → recorded in the state file → DELE; QUIT only at the end.
+pub fn fetch<S: Read + Write>(
+    mut session: Session<S>,
+    mailbox: &mut dyn Mailbox,
+    state: &mut State,
+    options: FetchOptions,
+) -> Outcome {
+    let mut report = Report::default();
+    let mut deleted_uids = Vec::new();
+    let result = run(
+        &mut session,
+        mailbox,
+        state,
+        options,
+        &mut report,
+        &mut deleted_uids,
+    );
+    let error = match result {
+        // A broken connection or protocol is abandoned without QUIT: nothing is committed on the
+        // server, and the records of delivered messages make the next run delete them.
+        Err(error) if session_is_broken(&error) => Some(error),
+        result => {
+            let quit_result = quit(session, state, &deleted_uids, report.deleted);
+            result.err().or(quit_result.err())
+        }
+    };
+    Outcome { report, error }
+}
+
+fn session_is_broken(error: &Error) -> bool {
+    error.is_connection_lost() || matches!(error, Error::Protocol(_))
+}
+
+fn run<S: Read + Write>(
+    session: &mut Session<S>,
+    mailbox: &mut dyn Mailbox,
+    state: &mut State,
+    options: FetchOptions,
+    report: &mut Report,
+    deleted_uids: &mut Vec<Vec<u8>>,
+) -> Result<()> {
+    let plan = make_plan(session, state, options)?;
+    let pipelining = session.capabilities().is_some_and(|capa| capa.pipelining());
+    let window = if pipelining { PIPELINE_WINDOW } else { 1 };
+
+    if options.delete && !plan.delete_only.is_empty() {
+        let deleted = delete(session, &plan.delete_only, window)?;
+        report.deleted += deleted.len() as u64;
+        deleted_uids.extend(deleted.into_iter().filter_map(|m| m.uid));
+    }
+
+    let mut first_refusal = None;
+    for batch in batches(&plan.fetch) {
+        let outcome = retrieve_batch(session, mailbox, batch, window);
+        report.refused += outcome.refused;
+        // Whatever reached the mailbox is made durable and recorded even if the batch broke
+        // off, so that it is not delivered again.
+        mailbox.sync()?;
+        let now = unix_now();
+        for message in &outcome.delivered {
+            report.delivered += 1;
+            report.octets += message.octets;
+            if let Some(uid) = &message.message.uid {
+                state.record(uid, now);
+            }
+        }
+        state.commit()?;
+        if let Some(error) = outcome.fatal {
+            return Err(error);
+        }
+        if options.delete && !outcome.delivered.is_empty() {
+            let delivered: Vec<Message> =
+                outcome.delivered.into_iter().map(|d| d.message).collect();
+            let deleted = delete(session, &delivered, window)?;
+            report.deleted += deleted.len() as u64;
+            deleted_uids.extend(deleted.into_iter().filter_map(|m| m.uid));
+        }
+        if let Some(error) = outcome.mailbox_error {
+            // The mailbox is failing (disk full, permissions): stop here. The rest stays on the
+            // server for the next run.
+            return Err(error);
+        }
+        if first_refusal.is_none() {
+            first_refusal = outcome.refusal;
+        }
+    }
+    // Messages the server refused to send stay where they are; the rest of the run counts.
+    first_refusal.map_or(Ok(()), Err)
+}
+
+/// Lists the maildrop and decides what to fetch and what to delete.
+fn make_plan<S: Read + Write>(
+    session: &mut Session<S>,
+    state: &mut State,
+    options: FetchOptions,
+) -> Result<Plan> {
+    let listing = session.list()?;
+    let uidl = session.uidl()?;
+    let mut plan = Plan::default();
+    let Some(uidl) = uidl else {
+        if !options.delete && !options.all {
+            return Err(Error::unavailable(
+                "the server does not support UIDL, so popget cannot tell new messages from old \
+                 ones while leaving them on the server; use --delete, or --all to fetch every \
+                 message on every run",
+            ));
+        }
+        plan.fetch = listing
+            .into_iter()
+            .map(|e| Message {
+                number: e.message,
+                size: e.size,
+                uid: None,
+            })
+            .collect();
+        return Ok(plan);
+    };
+
+    let sizes: HashMap<u32, u64> = listing.iter().map(|e| (e.message, e.size)).collect();
+    let mut uids: HashMap<u32, Vec<u8>> = HashMap::with_capacity(uidl.len());
+    let mut occurrences: HashMap<&[u8], u32> = HashMap::with_capacity(uidl.len());
+    for entry in &uidl {
+        if !sizes.contains_key(&entry.message) {
+            return Err(crate::protocol::ProtocolError::new(format!(
+                "UIDL names message {}, which LIST did not",
+                entry.message
+            ))
+            .into());
+        }
+        *occurrences.entry(&entry.uid).or_default() += 1;
+    }
+    for entry in &uidl {
+        uids.insert(entry.message, entry.uid.clone());
+    }
+
+    // Entries for messages no longer on the server are forgotten, so an id the server reuses
+    // later is not mistaken for an old message.
+    let on_server: HashSet<&[u8]> = occurrences.keys().copied().collect();
+    state.retain(|uid| on_server.contains(uid));
+
+    let mut messages: Vec<Message> = listing
+        .iter()
+        .map(|e| Message {
+            number: e.message,
+            size: e.size,
+            uid: uids.get(&e.message).cloned(),
+        })
+        .collect();
+    messages.sort_by_key(|m| m.number);
+    for message in messages {
+        let seen = message
+            .uid
+            .as_deref()
+            .is_some_and(|uid| state.contains(uid));
+        let duplicated = message
+            .uid
+            .as_deref()
+            .is_some_and(|uid| occurrences.get(uid).copied().unwrap_or(0) > 1);
+        if options.all || !seen {
+            plan.fetch.push(message);
+        } else if options.delete && !duplicated {
+            // Two messages sharing one id cannot be told apart: never delete one by its id.
+            plan.delete_only.push(message);
+        }
+    }
+    Ok(plan)
+}
+
+fn batches(messages: &[Message]) -> Vec<&[Message]> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    let mut octets = 0;
+    for (i, message) in messages.iter().enumerate() {
+        let count = i - start;
+        if count > 0 && (count == BATCH_MESSAGES || octets + message.size > BATCH_OCTETS) {
+            batches.push(&messages[start..i]);
+            start = i;
+            octets = 0;
+        }
+        octets += message.size;
+    }
+    if start < messages.len() {
+        batches.push(&messages[start..]);
+    }
+    batches
+}
+
+struct DeliveredMessage {
+    message: Message,
+    octets: u64,
+}
+
+#[derive(Default)]
+struct BatchOutcome {
+    delivered: Vec<DeliveredMessage>,
+    refused: u64,
+    /// The first -ERR to RETR.
+    refusal: Option<Error>,
+    /// The mailbox failed; the session is still usable.
+    mailbox_error: Option<Error>,
+    /// The connection or the protocol failed; the session is gone.
+    fatal: Option<Error>,
+}
+
+/// Retrieves a batch with up to `window` RETR commands in flight, delivering each message as
+/// its answer streams in.
+fn retrieve_batch<S: Read + Write>(
+    session: &mut Session<S>,
+    mailbox: &mut dyn Mailbox,
+    batch: &[Message],
+    window: usize,
+) -> BatchOutcome {
+    let mut outcome = BatchOutcome::default();
+    let mut next_to_send = 0;
+    for message in batch {
+        while next_to_send < batch.len()
+            && session.outstanding() < window
+            && outcome.mailbox_error.is_none()
+        {
+            if let Err(error) = session.send(&Command::Retr(batch[next_to_send].number)) {
+                outcome.fatal = Some(error);
+                return outcome;
+            }
+            next_to_send += 1;
+        }
+        if session.outstanding() == 0 {
+            break;
+        }
+        let status = match session.receive_status() {
+            Ok(status) => status,
+            Err(error) => {
+                outcome.fatal = Some(error);
+                return outcome;
+            }
+        };
+        if !status.ok {
+            outcome.refused += 1;
+            outcome.refusal.get_or_insert(Error::Refused {
+                command: "RETR",
+                code: status.code.clone(),
+                text: format!("message {}: {}", message.number, status.display_text()),
+            });
+            continue;
+        }
+        if outcome.mailbox_error.is_some() {
+            // Drain answers already in flight; their messages stay on the server.
+            if let Err(error) = session.receive_body(LineEnding::Lf, &mut std::io::sink()) {
+                outcome.fatal = Some(error);
+                return outcome;
+            }
+            continue;
+        }
+        match mailbox
+            .deliver(&mut |sink: &mut dyn Write| session.receive_body(LineEnding::Lf, sink))
+        {
+            Ok(delivered) => outcome.delivered.push(DeliveredMessage {
+                message: message.clone(),
+                octets: delivered.octets,
+            }),
+            Err(Failure::Source(error)) => {
+                outcome.fatal = Some(error);
+                return outcome;
+            }
+            Err(Failure::Mailbox(error)) => outcome.mailbox_error = Some(error),
+        }
+    }
+    outcome
+}
+
+/// Marks messages deleted, pipelined; returns those the server accepted. A refused DELE leaves
+/// the message recorded, so the next run tries again without downloading it.
+fn delete<S: Read + Write>(
+    session: &mut Session<S>,
+    messages: &[Message],
+    window: usize,
+) -> Result<Vec<Message>> {
+    let mut deleted = Vec::new();
+    let mut next_to_send = 0;
+    for message in messages {
+        while next_to_send < messages.len() && session.outstanding() < window {
+            session.send(&Command::Dele(messages[next_to_send].number))?;
+            next_to_send += 1;
+        }
+        if session.receive_status()?.ok {
+            deleted.push(message.clone());
+        }
+    }
+    Ok(deleted)
+}
+
+/// Sends QUIT. Only a `+OK` means the deletions happened; then their records are dropped. On
+/// anything else the records stay, and the next run deletes those messages without fetching.
+fn quit<S: Read + Write>(
+    mut session: Session<S>,
+    state: &mut State,
+    deleted_uids: &[Vec<u8>],
+    deleted: u64,
+) -> Result<()> {
+    let status = session
+        .send(&Command::Quit)
+        .and_then(|()| session.receive_status());
+    match status {
+        Ok(status) if status.ok => {
+            for uid in deleted_uids {
+                state.remove(uid);
+            }
+            state.commit()
+        }
+        Ok(status) if deleted > 0 => Err(Error::Temporary(format!(
+            "the server did not confirm the deletions (QUIT: {}); they will be retried on the \
+             next run",
+            status.display_text()
+        ))),
+        Err(error) if deleted > 0 => Err(error),
+        _ => Ok(()),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A short description of the destination for the summary line, with `~` for the home directory.
+pub fn describe_destination(destination: &Destination, home: Option<&std::path::Path>) -> String {
+    let path = destination.path();
+    if let Some(home) = home {
+        if let Ok(rest) = path.strip_prefix(home) {
+            return format!("~/{}", rest.display());
+        }
+    }
+    path.display().to_string()
+}

@@ -1,0 +1,23 @@
+//! popget: a fast, crash-safe, secure-by-default POP3 mail fetcher.
+//!
+//! The data path, in the order a message travels: [`transport`] (TCP, TLS) → [`session`]
+//! (framing, states, pipelining) over the pure [`protocol`] layer → [`fetch`] (the delivery
+//! transaction) → [`store`] (Maildir, mbox) → [`state`] (what was delivered). [`auth`] logs in,
+//! [`config`] turns the command line and the configuration file into accounts.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod connect;
+pub mod error;
+pub mod fetch;
+pub mod protocol;
+pub mod session;
+pub mod state;
+pub mod store;
+pub mod transport;
+
+mod app;
+
+pub use app::run;
+pub use error::{exit, Error, Result};

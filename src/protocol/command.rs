@@ -1,0 +1,234 @@
+//! One type per POP3 command, encoded to its exact wire form after validating every argument.
+
+use super::{ProtocolError, MAX_COMMAND};
+
+/// A command the client sends. Secret-bearing variants are redacted in traces.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Command<'a> {
+    Capa,
+    Stls,
+    User(&'a str),
+    Pass(&'a str),
+    Apop { user: &'a str, digest: &'a str },
+    Stat,
+    List(Option<u32>),
+    Uidl(Option<u32>),
+    Retr(u32),
+    Top { message: u32, lines: u32 },
+    Dele(u32),
+    Noop,
+    Rset,
+    Quit,
+}
+
+impl Command<'_> {
+    /// Whether a positive answer to this command carries a multi-line body (RFC 1939, RFC 2449).
+    pub fn is_multiline(&self) -> bool {
+        matches!(
+            self,
+            Command::Capa
+                | Command::List(None)
+                | Command::Uidl(None)
+                | Command::Retr(_)
+                | Command::Top { .. }
+        )
+    }
+
+    /// Appends the wire form, CRLF included, to `out`. Arguments that could inject a second
+    /// command (CR, LF, NUL) or break the single-argument grammar are refused before anything is
+    /// written.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        let start = out.len();
+        match *self {
+            Command::Capa => out.extend_from_slice(b"CAPA"),
+            Command::Stls => out.extend_from_slice(b"STLS"),
+            Command::User(user) => {
+                check_atom("user name", user)?;
+                out.extend_from_slice(b"USER ");
+                out.extend_from_slice(user.as_bytes());
+            }
+            Command::Pass(password) => {
+                check_line_safe("password", password)?;
+                out.extend_from_slice(b"PASS ");
+                out.extend_from_slice(password.as_bytes());
+            }
+            Command::Apop { user, digest } => {
+                check_atom("user name", user)?;
+                check_atom("digest", digest)?;
+                out.extend_from_slice(b"APOP ");
+                out.extend_from_slice(user.as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(digest.as_bytes());
+            }
+            Command::Stat => out.extend_from_slice(b"STAT"),
+            Command::List(None) => out.extend_from_slice(b"LIST"),
+            Command::List(Some(n)) => write_numbered(out, "LIST", &[n]),
+            Command::Uidl(None) => out.extend_from_slice(b"UIDL"),
+            Command::Uidl(Some(n)) => write_numbered(out, "UIDL", &[n]),
+            Command::Retr(n) => write_numbered(out, "RETR", &[n]),
+            Command::Top { message, lines } => write_numbered(out, "TOP", &[message, lines]),
+            Command::Dele(n) => write_numbered(out, "DELE", &[n]),
+            Command::Noop => out.extend_from_slice(b"NOOP"),
+            Command::Rset => out.extend_from_slice(b"RSET"),
+            Command::Quit => out.extend_from_slice(b"QUIT"),
+        }
+        out.extend_from_slice(b"\r\n");
+        if out.len() - start > MAX_COMMAND {
+            out.truncate(start);
+            return Err(ProtocolError::new(format!(
+                "the {} command would be longer than {MAX_COMMAND} octets",
+                self.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The command's keyword, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Capa => "CAPA",
+            Command::Stls => "STLS",
+            Command::User(_) => "USER",
+            Command::Pass(_) => "PASS",
+            Command::Apop { .. } => "APOP",
+            Command::Stat => "STAT",
+            Command::List(_) => "LIST",
+            Command::Uidl(_) => "UIDL",
+            Command::Retr(_) => "RETR",
+            Command::Top { .. } => "TOP",
+            Command::Dele(_) => "DELE",
+            Command::Noop => "NOOP",
+            Command::Rset => "RSET",
+            Command::Quit => "QUIT",
+        }
+    }
+
+    /// The command as it may appear in a trace: secrets replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match *self {
+            Command::Pass(_) => "PASS ***".to_string(),
+            Command::Apop { user, .. } => format!("APOP {} ***", super::sanitize(user.as_bytes())),
+            _ => {
+                let mut out = Vec::new();
+                match self.encode(&mut out) {
+                    Ok(()) => super::sanitize(&out[..out.len() - 2]),
+                    Err(_) => self.name().to_string(),
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Command<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+fn write_numbered(out: &mut Vec<u8>, keyword: &str, numbers: &[u32]) {
+    out.extend_from_slice(keyword.as_bytes());
+    for n in numbers {
+        out.push(b' ');
+        out.extend_from_slice(n.to_string().as_bytes());
+    }
+}
+
+/// A value that must stay within one line: no CR, LF or NUL.
+fn check_line_safe(what: &str, value: &str) -> Result<(), ProtocolError> {
+    if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(ProtocolError::new(format!(
+            "the {what} contains a line break or NUL byte and cannot be sent"
+        )));
+    }
+    if value.is_empty() {
+        return Err(ProtocolError::new(format!("the {what} is empty")));
+    }
+    Ok(())
+}
+
+/// A single command argument: line-safe and without spaces or other control characters.
+fn check_atom(what: &str, value: &str) -> Result<(), ProtocolError> {
+    check_line_safe(what, value)?;
+    if value.chars().any(|c| c == ' ' || c.is_control()) {
+        return Err(ProtocolError::new(format!(
+            "the {what} contains a space or control character and cannot be sent as one argument"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(command: Command) -> Vec<u8> {
+        let mut out = Vec::new();
+        command.encode(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn encodes_exact_wire_forms() {
+        assert_eq!(wire(Command::Capa), b"CAPA\r\n");
+        assert_eq!(wire(Command::User("me")), b"USER me\r\n");
+        assert_eq!(
+            wire(Command::Pass("pass with spaces")),
+            b"PASS pass with spaces\r\n"
+        );
+        assert_eq!(wire(Command::List(None)), b"LIST\r\n");
+        assert_eq!(wire(Command::List(Some(7))), b"LIST 7\r\n");
+        assert_eq!(wire(Command::Retr(4_294_967_295)), b"RETR 4294967295\r\n");
+        assert_eq!(
+            wire(Command::Top {
+                message: 3,
+                lines: 0
+            }),
+            b"TOP 3 0\r\n"
+        );
+        assert_eq!(
+            wire(Command::Apop {
+                user: "mrose",
+                digest: "c4c9334bac560ecc979e58001b3e22fb"
+            }),
+            b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n"
+        );
+    }
+
+    #[test]
+    fn refuses_command_injection_through_arguments() {
+        // POP3-NOTES item 6: a configured value must never smuggle a second command.
+        for bad in ["x\r\nDELE 1", "x\nDELE 1", "x\0y", ""] {
+            let mut out = Vec::new();
+            assert!(Command::Pass(bad).encode(&mut out).is_err(), "{bad:?}");
+            assert!(Command::User(bad).encode(&mut out).is_err(), "{bad:?}");
+            assert!(out.is_empty());
+        }
+        let mut out = Vec::new();
+        assert!(Command::User("two words").encode(&mut out).is_err());
+        assert!(Command::User("tab\tname").encode(&mut out).is_err());
+    }
+
+    #[test]
+    fn refuses_commands_over_255_octets() {
+        let long = "p".repeat(250);
+        let mut out = b"kept".to_vec();
+        assert!(Command::Pass(&long).encode(&mut out).is_err());
+        assert_eq!(out, b"kept");
+        assert!(Command::Pass(&"p".repeat(248)).encode(&mut out).is_ok());
+    }
+
+    #[test]
+    fn redacts_secrets_in_traces() {
+        assert_eq!(Command::Pass("hunter2").redacted(), "PASS ***");
+        assert_eq!(
+            Command::Apop {
+                user: "me",
+                digest: "abcd"
+            }
+            .redacted(),
+            "APOP me ***"
+        );
+        assert_eq!(format!("{:?}", Command::Pass("hunter2")), "PASS ***");
+        assert_eq!(Command::Retr(3).redacted(), "RETR 3");
+    }
+}

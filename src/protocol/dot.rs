@@ -1,0 +1,311 @@
+//! Streaming decoder for multi-line bodies: finds the CRLF.CRLF terminator, removes dot-stuffing
+//! and converts CRLF line ends, across any split of its input, without holding lines in memory.
+
+use std::io::{self, Write};
+
+/// How line ends are written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineEnding {
+    /// CRLF becomes LF: the form stored in Maildir and mbox.
+    Lf,
+    /// The wire form, CRLF kept.
+    Crlf,
+}
+
+impl LineEnding {
+    fn bytes(self) -> &'static [u8] {
+        match self {
+            LineEnding::Lf => b"\n",
+            LineEnding::Crlf => b"\r\n",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At the first octet of a line.
+    LineStart,
+    /// A line began with `.`.
+    Dot,
+    /// A line began with `.` CR: the terminator if LF follows.
+    DotCr,
+    /// Inside a line.
+    InLine,
+    /// A CR inside a line: a line end if LF follows, a bare CR otherwise.
+    Cr,
+    Done,
+}
+
+/// Result of feeding input to the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// All input was consumed; the terminator has not been seen yet.
+    NeedMore,
+    /// The terminator ended at `consumed`; bytes after it belong to the next response.
+    Done { consumed: usize },
+}
+
+/// Decodes one multi-line body. Only CRLF ends a line: a bare CR or LF is message data and can
+/// never start a terminator, so message text cannot be read as a response.
+#[derive(Debug, Clone)]
+pub struct DotDecoder {
+    state: State,
+    ending: LineEnding,
+    written: u64,
+}
+
+impl DotDecoder {
+    pub fn new(ending: LineEnding) -> Self {
+        DotDecoder {
+            state: State::LineStart,
+            ending,
+            written: 0,
+        }
+    }
+
+    /// Octets written to the output so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Decodes as much of `input` as belongs to this body, writing the result to `out`.
+    pub fn feed<W: Write + ?Sized>(&mut self, input: &[u8], out: &mut W) -> io::Result<Progress> {
+        let mut i = 0;
+        while i < input.len() {
+            match self.state {
+                State::LineStart => {
+                    if input[i] == b'.' {
+                        self.state = State::Dot;
+                        i += 1;
+                    } else {
+                        self.state = State::InLine;
+                    }
+                }
+                State::Dot => {
+                    if input[i] == b'\r' {
+                        self.state = State::DotCr;
+                        i += 1;
+                    } else {
+                        // The leading dot was stuffing: drop it and read the line.
+                        self.state = State::InLine;
+                    }
+                }
+                State::DotCr => {
+                    if input[i] == b'\n' {
+                        self.state = State::Done;
+                        return Ok(Progress::Done { consumed: i + 1 });
+                    }
+                    // `.` CR x: the dot was stuffing, the CR is pending line content.
+                    self.state = State::Cr;
+                }
+                State::InLine => match memchr::memchr(b'\r', &input[i..]) {
+                    Some(offset) => {
+                        self.emit(out, &input[i..i + offset])?;
+                        i += offset + 1;
+                        self.state = State::Cr;
+                    }
+                    None => {
+                        self.emit(out, &input[i..])?;
+                        i = input.len();
+                    }
+                },
+                State::Cr => match input[i] {
+                    b'\n' => {
+                        self.emit(out, self.ending.bytes())?;
+                        i += 1;
+                        self.state = State::LineStart;
+                    }
+                    b'\r' => {
+                        self.emit(out, b"\r")?;
+                        i += 1;
+                    }
+                    _ => {
+                        self.emit(out, b"\r")?;
+                        self.state = State::InLine;
+                    }
+                },
+                State::Done => return Ok(Progress::Done { consumed: i }),
+            }
+        }
+        if self.state == State::Done {
+            return Ok(Progress::Done { consumed: i });
+        }
+        Ok(Progress::NeedMore)
+    }
+
+    fn emit<W: Write + ?Sized>(&mut self, out: &mut W, bytes: &[u8]) -> io::Result<()> {
+        if !bytes.is_empty() {
+            out.write_all(bytes)?;
+            self.written += bytes.len() as u64;
+        }
+        Ok(())
+    }
+}
+
+/// The inverse of decoding with [`LineEnding::Lf`]: LF becomes CRLF, lines starting with `.` are
+/// stuffed, and the terminator is appended. What a server sends for a stored message.
+pub fn stuff(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 32 + 5);
+    let mut at_line_start = true;
+    for &byte in message {
+        if at_line_start && byte == b'.' {
+            out.push(b'.');
+        }
+        if byte == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(byte);
+        at_line_start = byte == b'\n';
+    }
+    if !at_line_start {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_chunks(chunks: &[&[u8]], ending: LineEnding) -> (Vec<u8>, Option<usize>) {
+        let mut decoder = DotDecoder::new(ending);
+        let mut out = Vec::new();
+        let mut offset = 0;
+        for chunk in chunks {
+            match decoder.feed(chunk, &mut out).unwrap() {
+                Progress::NeedMore => offset += chunk.len(),
+                Progress::Done { consumed } => return (out, Some(offset + consumed)),
+            }
+        }
+        (out, None)
+    }
+
+    fn decode(input: &[u8]) -> (Vec<u8>, Option<usize>) {
+        decode_chunks(&[input], LineEnding::Lf)
+    }
+
+    /// Known answers: (wire body, decoded with LF line ends).
+    const VECTORS: &[(&[u8], &[u8])] = &[
+        (b".\r\n", b""),
+        (b"hello\r\n.\r\n", b"hello\n"),
+        (b"..x\r\n.\r\n", b".x\n"),
+        (b"...\r\n.\r\n", b"..\n"),
+        (b".x\r\n.\r\n", b"x\n"),
+        (b"..\r\n.\r\n", b".\n"),
+        (b"\r\n\r\n.\r\n", b"\n\n"),
+        (b"a\nb\r\n.\r\n", b"a\nb\n"),
+        (b"a\n.\nb\r\n.\r\n", b"a\n.\nb\n"),
+        (b"a\rb\r\n.\r\n", b"a\rb\n"),
+        (b". \r\n.\r\n", b" \n"),
+        (b".\r\r\n.\r\n", b"\r\n"),
+        (b".\rx\r\n.\r\n", b"\rx\n"),
+        (b"x.\r\n.\r\n", b"x.\n"),
+        (b"end\r\r\n.\r\n", b"end\r\n"),
+        (b"From me\r\n>From you\r\n.\r\n", b"From me\n>From you\n"),
+        (b"\x00\xff\xfe\r\n.\r\n", b"\x00\xff\xfe\n"),
+    ];
+
+    #[test]
+    fn decodes_known_vectors() {
+        for (wire, expected) in VECTORS {
+            let (out, end) = decode(wire);
+            assert_eq!(out, *expected, "wire {:?}", String::from_utf8_lossy(wire));
+            assert_eq!(
+                end,
+                Some(wire.len()),
+                "wire {:?}",
+                String::from_utf8_lossy(wire)
+            );
+        }
+    }
+
+    #[test]
+    fn every_split_point_gives_the_same_result() {
+        for (wire, expected) in VECTORS {
+            for a in 0..=wire.len() {
+                for b in a..=wire.len() {
+                    let (out, end) =
+                        decode_chunks(&[&wire[..a], &wire[a..b], &wire[b..]], LineEnding::Lf);
+                    assert_eq!(
+                        out,
+                        *expected,
+                        "split {a},{b} of {:?}",
+                        String::from_utf8_lossy(wire)
+                    );
+                    assert_eq!(end, Some(wire.len()));
+                }
+            }
+            let bytes: Vec<&[u8]> = wire.chunks(1).collect();
+            assert_eq!(decode_chunks(&bytes, LineEnding::Lf).0, *expected);
+        }
+    }
+
+    #[test]
+    fn stops_exactly_at_the_terminator() {
+        let wire = b"body\r\n.\r\n+OK next\r\n";
+        let (out, end) = decode(wire);
+        assert_eq!(out, b"body\n");
+        assert_eq!(end, Some(9));
+    }
+
+    #[test]
+    fn fake_terminators_do_not_end_the_body() {
+        // POP3-NOTES items 14 and 17: none of these is CRLF "." CRLF at a line start.
+        for wire in [
+            &b"a\n.\n"[..],
+            b"a\r\n.\n",
+            b"a\r\n. \r\n",
+            b"a\r\n.\r\r\n",
+            b"a\r\n..\r\n",
+            b"a\n.\r\n",
+        ] {
+            let (_, end) = decode(wire);
+            assert_eq!(end, None, "{:?}", String::from_utf8_lossy(wire));
+        }
+    }
+
+    #[test]
+    fn keeps_wire_line_ends_on_request() {
+        let (out, _) = decode_chunks(&[b"a\r\n..b\r\nc\rd\r\n.\r\n"], LineEnding::Crlf);
+        assert_eq!(out, b"a\r\n.b\r\nc\rd\r\n");
+    }
+
+    #[test]
+    fn counts_written_octets() {
+        let mut decoder = DotDecoder::new(LineEnding::Lf);
+        let mut out = Vec::new();
+        decoder.feed(b"..ab\r\ncd\r\n.\r\n", &mut out).unwrap();
+        assert_eq!(decoder.written(), out.len() as u64);
+        assert!(decoder.is_done());
+    }
+
+    #[test]
+    fn stuffing_then_decoding_round_trips() {
+        let messages: &[&[u8]] = &[
+            b"",
+            b"x",
+            b"plain\n",
+            b".\n..\n...\n",
+            b"no final newline",
+            b"\n\n\n",
+            b"cr\rinside\n.\n",
+            b"From a\n>From b\n",
+            b"\xff\x00binary\n",
+        ];
+        for message in messages {
+            let wire = stuff(message);
+            let (out, end) = decode(&wire);
+            let mut expected = message.to_vec();
+            if !expected.is_empty() && !expected.ends_with(b"\n") {
+                expected.push(b'\n');
+            }
+            assert_eq!(out, expected, "{:?}", String::from_utf8_lossy(message));
+            assert_eq!(end, Some(wire.len()));
+        }
+    }
+}

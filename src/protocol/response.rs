@@ -1,0 +1,190 @@
+//! Status lines (`+OK` / `-ERR`) and the extended response codes of RFC 2449 and RFC 3206.
+
+use super::ProtocolError;
+
+/// A parsed status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub ok: bool,
+    /// The `[CODE/...]` at the start of the text, if any.
+    pub code: Option<ResponseCode>,
+    /// Everything after the status indicator and one space, raw (server bytes are not trusted to
+    /// be UTF-8; use [`super::sanitize`] before showing them).
+    pub text: Vec<u8>,
+}
+
+impl Status {
+    /// The text made safe for a terminal.
+    pub fn display_text(&self) -> String {
+        super::sanitize(&self.text)
+    }
+}
+
+/// Response codes the client acts on; unknown codes and hierarchy below them are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseCode {
+    InUse,
+    LoginDelay,
+    SysTemp,
+    SysPerm,
+    Auth,
+    Utf8,
+    Other(String),
+}
+
+impl ResponseCode {
+    /// Whether the condition is expected to clear by itself (retry later, credentials not blamed).
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self,
+            ResponseCode::InUse | ResponseCode::LoginDelay | ResponseCode::SysTemp
+        )
+    }
+
+    fn parse(code: &str) -> ResponseCode {
+        let upper = code.to_ascii_uppercase();
+        let mut parts = upper.split('/');
+        match (parts.next().unwrap_or(""), parts.next()) {
+            ("IN-USE", _) => ResponseCode::InUse,
+            ("LOGIN-DELAY", _) => ResponseCode::LoginDelay,
+            ("SYS", Some("TEMP")) => ResponseCode::SysTemp,
+            ("SYS", Some("PERM")) => ResponseCode::SysPerm,
+            ("AUTH", _) => ResponseCode::Auth,
+            ("UTF8", _) => ResponseCode::Utf8,
+            _ => ResponseCode::Other(upper),
+        }
+    }
+}
+
+impl std::fmt::Display for ResponseCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            ResponseCode::InUse => "IN-USE",
+            ResponseCode::LoginDelay => "LOGIN-DELAY",
+            ResponseCode::SysTemp => "SYS/TEMP",
+            ResponseCode::SysPerm => "SYS/PERM",
+            ResponseCode::Auth => "AUTH",
+            ResponseCode::Utf8 => "UTF8",
+            ResponseCode::Other(other) => other,
+        };
+        write!(f, "[{name}]")
+    }
+}
+
+/// Parses one status line (without its CRLF). Anything that is not exactly `+OK` or `-ERR`
+/// followed by a space or the end of the line is a protocol error, never success.
+pub fn parse_status(line: &[u8]) -> Result<Status, ProtocolError> {
+    let (ok, rest) = if let Some(rest) = line.strip_prefix(b"+OK") {
+        (true, rest)
+    } else if let Some(rest) = line.strip_prefix(b"-ERR") {
+        (false, rest)
+    } else {
+        return Err(ProtocolError::new(format!(
+            "expected +OK or -ERR, got \"{}\"",
+            super::sanitize(truncated(line))
+        )));
+    };
+    let text = match rest {
+        [] => &[][..],
+        [b' ', text @ ..] => text,
+        _ => {
+            return Err(ProtocolError::new(format!(
+                "malformed status line \"{}\"",
+                super::sanitize(truncated(line))
+            )))
+        }
+    };
+    if text.contains(&0) {
+        return Err(ProtocolError::new("NUL byte in a status line"));
+    }
+    Ok(Status {
+        ok,
+        code: response_code(text),
+        text: text.to_vec(),
+    })
+}
+
+fn response_code(text: &[u8]) -> Option<ResponseCode> {
+    let inner = text.strip_prefix(b"[")?;
+    let end = inner.iter().position(|&b| b == b']')?;
+    let code = std::str::from_utf8(&inner[..end]).ok()?;
+    if code.is_empty() || !code.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    Some(ResponseCode::parse(code))
+}
+
+fn truncated(line: &[u8]) -> &[u8] {
+    &line[..line.len().min(80)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_positive_and_negative_lines() {
+        let status = parse_status(b"+OK 2 200").unwrap();
+        assert!(status.ok);
+        assert_eq!(status.text, b"2 200");
+        assert_eq!(status.code, None);
+
+        let status = parse_status(b"+OK").unwrap();
+        assert!(status.ok && status.text.is_empty());
+
+        let status = parse_status(b"-ERR no such message").unwrap();
+        assert!(!status.ok);
+        assert_eq!(status.display_text(), "no such message");
+    }
+
+    #[test]
+    fn rejects_anything_but_exact_indicators() {
+        // POP3-NOTES item 3.
+        for line in [
+            &b"+OKAY"[..],
+            b"+ok",
+            b"OK",
+            b"+Do you even care?",
+            b"-ERROR x",
+            b"",
+            b" +OK",
+        ] {
+            assert!(
+                parse_status(line).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_nul_and_tolerates_invalid_utf8() {
+        assert!(parse_status(b"+OK hello\0world").is_err());
+        let status = parse_status(b"-ERR \xff\xfe bad").unwrap();
+        assert_eq!(status.display_text(), "\u{fffd}\u{fffd} bad");
+    }
+
+    #[test]
+    fn reads_response_codes_case_insensitively_ignoring_detail() {
+        let code = |line: &[u8]| parse_status(line).unwrap().code;
+        assert_eq!(code(b"-ERR [IN-USE] locked"), Some(ResponseCode::InUse));
+        assert_eq!(
+            code(b"-ERR [sys/temp/xyz] later"),
+            Some(ResponseCode::SysTemp)
+        );
+        assert_eq!(code(b"-ERR [SYS/PERM] gone"), Some(ResponseCode::SysPerm));
+        assert_eq!(
+            code(b"-ERR [LOGIN-DELAY] wait"),
+            Some(ResponseCode::LoginDelay)
+        );
+        assert_eq!(code(b"-ERR [AUTH] bad password"), Some(ResponseCode::Auth));
+        assert_eq!(
+            code(b"-ERR [X-NEW] what"),
+            Some(ResponseCode::Other("X-NEW".into()))
+        );
+        assert_eq!(code(b"-ERR [unterminated"), None);
+        assert_eq!(code(b"-ERR plain [IN-USE]"), None);
+        assert!(ResponseCode::SysTemp.is_temporary());
+        assert!(!ResponseCode::Auth.is_temporary());
+    }
+}

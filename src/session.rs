@@ -1,0 +1,833 @@
+//! A POP3 session over any `Read + Write` stream: line framing, the AUTHORIZATION and
+//! TRANSACTION states, pipelined commands, and message bodies streamed to a sink.
+
+use std::collections::{HashSet, VecDeque};
+use std::io::{self, Read, Write};
+
+use crate::error::{Error, Result};
+use crate::protocol::{
+    self, parse_scan_line, parse_stat, parse_status, parse_uidl_line, Capabilities, Command,
+    DotDecoder, LineEnding, Progress, ProtocolError, ScanEntry, Status, UidlEntry, MAX_LINE,
+};
+
+const READ_BUFFER: usize = 64 * 1024;
+
+/// The most lines accepted in one CAPA answer.
+const MAX_CAPA_LINES: usize = 256;
+
+/// The most entries accepted in a LIST or UIDL listing.
+pub const MAX_LISTING: usize = 2_000_000;
+
+/// Receives the protocol dialogue, one line at a time, secrets already redacted.
+pub type Tracer = Box<dyn FnMut(&str) + Send>;
+
+/// Whether the stream under a client is protected by verified TLS. Only the transport knows;
+/// authentication consults it before any secret is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plain TCP (or a test stream).
+    Plain,
+    /// TLS with a verified (or explicitly pinned) certificate.
+    Tls,
+    /// TLS whose certificate was not verified because the user passed --insecure.
+    TlsUnverified,
+}
+
+/// Framing and bookkeeping shared by both session states.
+struct Wire<S> {
+    stream: S,
+    peer: String,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    out: Vec<u8>,
+    /// Commands sent whose answers have not been read, oldest first: (name, multi-line).
+    pending: VecDeque<(&'static str, bool)>,
+    /// The status of a multi-line answer was read and its body was not.
+    body_pending: bool,
+    trace: Option<Tracer>,
+}
+
+impl<S: Read + Write> Wire<S> {
+    fn new(stream: S, peer: String) -> Self {
+        Wire {
+            stream,
+            peer,
+            buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            out: Vec::with_capacity(4096),
+            pending: VecDeque::new(),
+            body_pending: false,
+            trace: None,
+        }
+    }
+
+    fn trace(&mut self, line: impl FnOnce() -> String) {
+        if let Some(trace) = self.trace.as_mut() {
+            trace(&line());
+        }
+    }
+
+    fn connection_error(&self, source: io::Error) -> Error {
+        Error::io(format!("connection to {}", self.peer), source)
+    }
+
+    /// Queues a command; nothing is written until [`Wire::flush`].
+    fn send(&mut self, command: &Command) -> Result<()> {
+        if self.pending.is_empty() && !self.body_pending && self.start < self.end {
+            return Err(ProtocolError::new("the server sent data nobody asked for").into());
+        }
+        command.encode(&mut self.out)?;
+        self.pending
+            .push_back((command.name(), command.is_multiline()));
+        self.trace(|| format!("C: {}", command.redacted()));
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let result = self
+            .stream
+            .write_all(&self.out)
+            .and_then(|()| self.stream.flush());
+        self.out.clear();
+        result.map_err(|e| self.connection_error(e))
+    }
+
+    /// Reads more bytes into the buffer; end of stream is an error.
+    fn fill(&mut self) -> Result<()> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        loop {
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    return Err(self.connection_error(io::Error::from(io::ErrorKind::UnexpectedEof)))
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.connection_error(e)),
+            }
+        }
+    }
+
+    /// Reads one CRLF-terminated line (without the CRLF). A bare LF does not end a line.
+    fn read_line(&mut self) -> Result<Vec<u8>> {
+        let mut scanned = 0;
+        loop {
+            let data = &self.buf[self.start..self.end];
+            while let Some(offset) = memchr::memchr(b'\n', &data[scanned..]) {
+                let lf = scanned + offset;
+                if lf > 0 && data[lf - 1] == b'\r' {
+                    let line = data[..lf - 1].to_vec();
+                    self.start += lf + 1;
+                    return Ok(line);
+                }
+                scanned = lf + 1;
+            }
+            scanned = data.len();
+            if data.len() >= MAX_LINE {
+                return Err(ProtocolError::new(format!(
+                    "the server sent a line longer than {MAX_LINE} octets"
+                ))
+                .into());
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Reads the status line answering the oldest pending command.
+    fn receive_status(&mut self) -> Result<Status> {
+        assert!(
+            !self.body_pending,
+            "the previous multi-line body was not read"
+        );
+        let Some((_, multiline)) = self.pending.pop_front() else {
+            return Err(ProtocolError::new("read without a command outstanding").into());
+        };
+        self.flush()?;
+        let line = self.read_line()?;
+        self.trace(|| format!("S: {}", protocol::sanitize(&line)));
+        let status = parse_status(&line)?;
+        self.body_pending = multiline && status.ok;
+        Ok(status)
+    }
+
+    /// Streams the pending multi-line body through the decoder into `sink`.
+    fn receive_body(&mut self, ending: LineEnding, sink: &mut dyn Write) -> Result<Body> {
+        assert!(self.body_pending, "no multi-line body is pending");
+        let mut decoder = DotDecoder::new(ending);
+        let mut guarded = GuardedSink {
+            inner: sink,
+            error: None,
+        };
+        loop {
+            if self.start == self.end {
+                self.fill()?;
+            }
+            let progress = decoder
+                .feed(&self.buf[self.start..self.end], &mut guarded)
+                .expect("the guarded sink never fails");
+            match progress {
+                Progress::NeedMore => self.start = self.end,
+                Progress::Done { consumed } => {
+                    self.start += consumed;
+                    break;
+                }
+            }
+        }
+        self.body_pending = false;
+        let octets = decoder.written();
+        self.trace(|| format!("S: [{octets} octets]"));
+        Ok(Body {
+            octets,
+            sink_error: guarded.error,
+        })
+    }
+
+    /// Reads the pending multi-line body as unstuffed lines, at most `max_lines` of them.
+    fn receive_lines(&mut self, max_lines: usize, what: &str) -> Result<Vec<Vec<u8>>> {
+        assert!(self.body_pending, "no multi-line body is pending");
+        let mut lines = Vec::new();
+        loop {
+            let line = self.read_line()?;
+            if line == b"." {
+                break;
+            }
+            if lines.len() == max_lines {
+                return Err(ProtocolError::new(format!(
+                    "the {what} listing is longer than {max_lines} lines"
+                ))
+                .into());
+            }
+            let line = match line.strip_prefix(b".") {
+                Some(unstuffed) => unstuffed.to_vec(),
+                None => line,
+            };
+            self.trace(|| format!("S: {}", protocol::sanitize(&line)));
+            lines.push(line);
+        }
+        self.body_pending = false;
+        Ok(lines)
+    }
+
+    /// Sends one command and reads its status line.
+    fn command(&mut self, command: &Command) -> Result<Status> {
+        self.send(command)?;
+        self.receive_status()
+    }
+
+    fn capa(&mut self) -> Result<Option<Capabilities>> {
+        let status = self.command(&Command::Capa)?;
+        if !status.ok {
+            return Ok(None);
+        }
+        let lines = self.receive_lines(MAX_CAPA_LINES, "CAPA")?;
+        let lines = lines.iter().map(|line| protocol::sanitize(line)).collect();
+        Ok(Some(Capabilities::from_lines(lines)))
+    }
+
+    fn has_buffered_input(&self) -> bool {
+        self.start < self.end
+    }
+}
+
+/// What a streamed body amounted to.
+#[derive(Debug)]
+pub struct Body {
+    /// Octets written to the sink (after unstuffing and line-end conversion).
+    pub octets: u64,
+    /// The first error the sink returned. The rest of the body was read and discarded so that
+    /// the session stays usable.
+    pub sink_error: Option<io::Error>,
+}
+
+/// Remembers the sink's first error and discards everything after it.
+struct GuardedSink<'a> {
+    inner: &'a mut dyn Write,
+    error: Option<io::Error>,
+}
+
+impl Write for GuardedSink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.error.is_none() {
+            if let Err(e) = self.inner.write_all(bytes) {
+                self.error = Some(e);
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn refused(command: &'static str, status: &Status) -> Error {
+    Error::Refused {
+        command,
+        code: status.code.clone(),
+        text: status.display_text(),
+    }
+}
+
+/// The AUTHORIZATION state: greeting read, not yet logged in.
+pub struct Client<S> {
+    wire: Wire<S>,
+    greeting: Status,
+    capabilities: Option<Capabilities>,
+    security: Security,
+}
+
+impl<S: Read + Write> Client<S> {
+    /// Reads the greeting. `peer` names the server in messages.
+    pub fn new(stream: S, peer: impl Into<String>, security: Security) -> Result<Self> {
+        Self::with_trace(stream, peer, security, None)
+    }
+
+    pub fn with_trace(
+        stream: S,
+        peer: impl Into<String>,
+        security: Security,
+        trace: Option<Tracer>,
+    ) -> Result<Self> {
+        let mut wire = Wire::new(stream, peer.into());
+        wire.trace = trace;
+        wire.pending.push_back(("greeting", false));
+        let greeting = wire.receive_status()?;
+        if !greeting.ok {
+            let message = format!(
+                "the server refused the connection: {}",
+                greeting.display_text()
+            );
+            return Err(match &greeting.code {
+                Some(code) if code.is_temporary() => Error::Temporary(message),
+                _ => Error::unavailable(message),
+            });
+        }
+        Ok(Client {
+            wire,
+            greeting,
+            capabilities: None,
+            security,
+        })
+    }
+
+    pub fn greeting(&self) -> &Status {
+        &self.greeting
+    }
+
+    pub fn security(&self) -> Security {
+        self.security
+    }
+
+    /// Asks for the capabilities; `None` when the server has no CAPA.
+    pub fn capa(&mut self) -> Result<Option<&Capabilities>> {
+        self.capabilities = self.wire.capa()?;
+        Ok(self.capabilities.as_ref())
+    }
+
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.capabilities.as_ref()
+    }
+
+    /// Sends one single-line command and reads its status.
+    pub fn command(&mut self, command: &Command) -> Result<Status> {
+        self.wire.command(command)
+    }
+
+    /// Asks for STLS and hands back the raw stream for the TLS handshake. Bytes the server sent
+    /// after its `+OK` would be read as if they came through TLS (response injection), so any
+    /// are an error.
+    pub fn stls(mut self) -> Result<Upgrade<S>> {
+        if self.security != Security::Plain {
+            return Err(ProtocolError::new("STLS is never sent inside TLS").into());
+        }
+        let status = self.wire.command(&Command::Stls)?;
+        if !status.ok {
+            return Err(Error::Unavailable {
+                message: format!("the server refused STLS: {}", status.display_text()),
+                hint: Some("use --tls implicit (port 995) if the server offers POP3S".into()),
+            });
+        }
+        if self.wire.has_buffered_input() {
+            return Err(ProtocolError::new(
+                "the server sent data after accepting STLS (possible response injection)",
+            )
+            .into());
+        }
+        Ok(Upgrade {
+            stream: self.wire.stream,
+            peer: self.wire.peer,
+            greeting: self.greeting,
+            trace: self.wire.trace,
+        })
+    }
+
+    pub fn set_trace(&mut self, trace: Option<Tracer>) {
+        self.wire.trace = trace;
+    }
+
+    pub fn take_trace(&mut self) -> Option<Tracer> {
+        self.wire.trace.take()
+    }
+
+    /// Ends the session without logging in (nothing is committed on the server).
+    pub fn quit(mut self) {
+        let _ = self.wire.command(&Command::Quit);
+    }
+
+    /// Enters the TRANSACTION state. Only the authentication code calls this, after a positive
+    /// answer to PASS, APOP or AUTH.
+    pub(crate) fn into_session(self) -> Session<S> {
+        Session {
+            wire: self.wire,
+            capabilities: self.capabilities,
+        }
+    }
+}
+
+/// A connection between STLS and the TLS handshake.
+pub struct Upgrade<S> {
+    stream: S,
+    peer: String,
+    greeting: Status,
+    trace: Option<Tracer>,
+}
+
+impl<S> Upgrade<S> {
+    /// Runs the handshake on the raw stream and continues in the AUTHORIZATION state over the
+    /// encrypted one. Capabilities learned before TLS are forgotten; the greeting (and its APOP
+    /// timestamp) is kept, as the server does not send another.
+    pub fn handshake<T: Read + Write>(
+        self,
+        start_tls: impl FnOnce(S) -> Result<(T, Security)>,
+    ) -> Result<Client<T>> {
+        let (stream, security) = start_tls(self.stream)?;
+        let mut wire = Wire::new(stream, self.peer);
+        wire.trace = self.trace;
+        Ok(Client {
+            wire,
+            greeting: self.greeting,
+            capabilities: None,
+            security,
+        })
+    }
+}
+
+/// The TRANSACTION state: logged in.
+pub struct Session<S> {
+    wire: Wire<S>,
+    capabilities: Option<Capabilities>,
+}
+
+impl<S: Read + Write> Session<S> {
+    /// Asks for the capabilities again (servers such as Gmail announce UIDL, TOP and PIPELINING
+    /// only after login). Keeps the earlier set when the server has no CAPA.
+    pub fn capa(&mut self) -> Result<Option<&Capabilities>> {
+        if let Some(capabilities) = self.wire.capa()? {
+            self.capabilities = Some(capabilities);
+        }
+        Ok(self.capabilities.as_ref())
+    }
+
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.capabilities.as_ref()
+    }
+
+    pub fn stat(&mut self) -> Result<(u32, u64)> {
+        let status = self.wire.command(&Command::Stat)?;
+        if !status.ok {
+            return Err(refused("STAT", &status));
+        }
+        Ok(parse_stat(&status.text)?)
+    }
+
+    /// The scan listing of every message.
+    pub fn list(&mut self) -> Result<Vec<ScanEntry>> {
+        let status = self.wire.command(&Command::List(None))?;
+        if !status.ok {
+            return Err(refused("LIST", &status));
+        }
+        let mut seen = HashSet::new();
+        let mut entries = Vec::new();
+        for line in self.wire.receive_lines(MAX_LISTING, "LIST")? {
+            let entry = parse_scan_line(&line)?;
+            if !seen.insert(entry.message) {
+                return Err(ProtocolError::new(format!(
+                    "message {} appears twice in the LIST answer",
+                    entry.message
+                ))
+                .into());
+            }
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+
+    /// The unique-id listing, or `None` when the server does not support UIDL.
+    pub fn uidl(&mut self) -> Result<Option<Vec<UidlEntry>>> {
+        let status = self.wire.command(&Command::Uidl(None))?;
+        if !status.ok {
+            return Ok(None);
+        }
+        let mut seen = HashSet::new();
+        let mut entries = Vec::new();
+        for line in self.wire.receive_lines(MAX_LISTING, "UIDL")? {
+            let entry = parse_uidl_line(&line)?;
+            if !seen.insert(entry.message) {
+                return Err(ProtocolError::new(format!(
+                    "message {} appears twice in the UIDL answer",
+                    entry.message
+                ))
+                .into());
+            }
+            entries.push(entry);
+        }
+        Ok(Some(entries))
+    }
+
+    /// Queues a command without waiting for its answer (pipelining). Answers are read in order
+    /// with [`Session::receive_status`] and, for multi-line ones, [`Session::receive_body`].
+    pub fn send(&mut self, command: &Command) -> Result<()> {
+        self.wire.send(command)
+    }
+
+    /// Writes every queued command.
+    pub fn flush(&mut self) -> Result<()> {
+        self.wire.flush()
+    }
+
+    /// Commands sent whose answers have not been read yet.
+    pub fn outstanding(&self) -> usize {
+        self.wire.pending.len()
+    }
+
+    /// Reads the status answering the oldest outstanding command (flushing queued commands
+    /// first, so this can never wait for an answer to an unsent command).
+    pub fn receive_status(&mut self) -> Result<Status> {
+        self.wire.receive_status()
+    }
+
+    /// Streams the body of a positive multi-line answer (RETR, TOP) into `sink`.
+    pub fn receive_body(&mut self, ending: LineEnding, sink: &mut dyn Write) -> Result<Body> {
+        self.wire.receive_body(ending, sink)
+    }
+
+    /// Retrieves one message into `sink` (no pipelining).
+    pub fn retr(&mut self, message: u32, ending: LineEnding, sink: &mut dyn Write) -> Result<Body> {
+        let status = self.wire.command(&Command::Retr(message))?;
+        if !status.ok {
+            return Err(refused("RETR", &status));
+        }
+        self.receive_body(ending, sink)
+    }
+
+    /// Marks one message deleted; the server removes it only after a successful QUIT.
+    pub fn dele(&mut self, message: u32) -> Result<Status> {
+        self.wire.command(&Command::Dele(message))
+    }
+
+    pub fn noop(&mut self) -> Result<()> {
+        let status = self.wire.command(&Command::Noop)?;
+        if !status.ok {
+            return Err(refused("NOOP", &status));
+        }
+        Ok(())
+    }
+
+    /// Ends the session; deletions take effect only if the server answers `+OK`.
+    pub fn quit(mut self) -> Result<()> {
+        let status = self.wire.command(&Command::Quit)?;
+        if !status.ok {
+            return Err(refused("QUIT", &status));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// An in-memory server: serves the first segment at once and each later segment after the
+    /// client writes, like a server answering commands, and records what the client writes.
+    /// Reading when nothing has been released yet fails as a timeout would.
+    pub(crate) struct MockStream {
+        segments: VecDeque<Vec<u8>>,
+        available: Vec<u8>,
+        position: usize,
+        chunk: usize,
+        pub written: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl MockStream {
+        pub(crate) fn new(segments: &[&[u8]]) -> Self {
+            let mut segments: VecDeque<Vec<u8>> = segments.iter().map(|s| s.to_vec()).collect();
+            let available = segments.pop_front().unwrap_or_default();
+            MockStream {
+                segments,
+                available,
+                position: 0,
+                chunk: usize::MAX,
+                written: Arc::default(),
+            }
+        }
+
+        pub(crate) fn chunked(segments: &[&[u8]], chunk: usize) -> Self {
+            MockStream {
+                chunk,
+                ..Self::new(segments)
+            }
+        }
+    }
+
+    impl Read for MockStream {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let available = &self.available[self.position..];
+            if available.is_empty() && !self.segments.is_empty() {
+                return Err(io::Error::from(io::ErrorKind::WouldBlock));
+            }
+            let n = available.len().min(buf.len()).min(self.chunk);
+            buf[..n].copy_from_slice(&available[..n]);
+            self.position += n;
+            Ok(n)
+        }
+    }
+
+    impl Write for MockStream {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.written.lock().unwrap().extend_from_slice(bytes);
+            if let Some(next) = self.segments.pop_front() {
+                self.available.drain(..self.position);
+                self.position = 0;
+                self.available.extend_from_slice(&next);
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn client(segments: &[&[u8]]) -> (Client<MockStream>, Arc<Mutex<Vec<u8>>>) {
+        let stream = MockStream::new(segments);
+        let written = stream.written.clone();
+        (Client::new(stream, "mock", Security::Tls).unwrap(), written)
+    }
+
+    fn text(written: &Arc<Mutex<Vec<u8>>>) -> String {
+        String::from_utf8(written.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn reads_capabilities_and_sends_exact_bytes() {
+        let (mut client, written) =
+            client(&[b"+OK ready\r\n", b"+OK\r\nUIDL\r\nSASL PLAIN\r\n.\r\n"]);
+        let capa = client.capa().unwrap().unwrap();
+        assert!(capa.uidl());
+        assert_eq!(capa.sasl_mechanisms(), ["PLAIN"]);
+        assert_eq!(text(&written), "CAPA\r\n");
+    }
+
+    #[test]
+    fn capa_err_means_no_capabilities() {
+        let (mut client, _) = client(&[b"+OK ready\r\n", b"-ERR unknown command\r\n"]);
+        assert!(client.capa().unwrap().is_none());
+    }
+
+    #[test]
+    fn an_err_greeting_is_refused() {
+        let result = Client::new(
+            MockStream::new(&[b"-ERR [SYS/TEMP] busy\r\n"]),
+            "mock",
+            Security::Tls,
+        );
+        assert!(matches!(result, Err(Error::Temporary(_))));
+        let result = Client::new(
+            MockStream::new(&[b"-ERR go away\r\n"]),
+            "mock",
+            Security::Tls,
+        );
+        assert!(matches!(result, Err(Error::Unavailable { .. })));
+    }
+
+    #[test]
+    fn unsolicited_data_after_the_greeting_is_an_error() {
+        // POP3-NOTES item 109.
+        let (mut client, written) = client(&[b"+OK ready\r\n+OK 2 messages\r\n1 120\r\n.\r\n"]);
+        assert!(matches!(client.capa(), Err(Error::Protocol(_))));
+        assert_eq!(text(&written), "");
+    }
+
+    #[test]
+    fn stls_rejects_bytes_injected_after_the_ok() {
+        // POP3-NOTES item 68: `+OK` and a forged CAPA in one segment.
+        let stream = MockStream::new(&[
+            b"+OK ready\r\n",
+            b"+OK begin TLS\r\n+OK\r\nSASL PLAIN\r\n.\r\n",
+        ]);
+        let client = Client::new(stream, "mock", Security::Plain).unwrap();
+        assert!(matches!(client.stls(), Err(Error::Protocol(_))));
+
+        let stream = MockStream::new(&[b"+OK ready\r\n", b"+OK begin TLS\r\n+O"]);
+        let client = Client::new(stream, "mock", Security::Plain).unwrap();
+        assert!(matches!(client.stls(), Err(Error::Protocol(_))));
+
+        let stream = MockStream::new(&[b"+OK ready\r\n", b"+OK begin TLS\r\n"]);
+        let written = stream.written.clone();
+        let client = Client::new(stream, "mock", Security::Plain).unwrap();
+        assert!(client.stls().is_ok());
+        assert_eq!(text(&written), "STLS\r\n");
+    }
+
+    #[test]
+    fn stls_err_is_unavailable_and_never_retried() {
+        let stream = MockStream::new(&[b"+OK ready\r\n", b"-ERR not now\r\n"]);
+        let written = stream.written.clone();
+        let client = Client::new(stream, "mock", Security::Plain).unwrap();
+        assert!(matches!(client.stls(), Err(Error::Unavailable { .. })));
+        assert_eq!(text(&written), "STLS\r\n");
+    }
+
+    fn session(segments: &[&[u8]], chunk: usize) -> (Session<MockStream>, Arc<Mutex<Vec<u8>>>) {
+        let stream = MockStream::chunked(segments, chunk);
+        let written = stream.written.clone();
+        let client = Client::new(stream, "mock", Security::Tls).unwrap();
+        (client.into_session(), written)
+    }
+
+    #[test]
+    fn lists_and_retrieves_in_any_chunking() {
+        let script: &[&[u8]] = &[
+            b"+OK hi\r\n",
+            b"+OK 2 messages\r\n1 5\r\n2 9\r\n.\r\n",
+            b"+OK\r\n1 aaa\r\n2 bbb\r\n.\r\n",
+            b"+OK 5 octets\r\nab\r\n..c\r\n.\r\n",
+            b"+OK\r\n",
+        ];
+        for chunk in [1, 2, 3, 7, 64, usize::MAX] {
+            let (mut session, written) = session(script, chunk);
+            let list = session.list().unwrap();
+            assert_eq!(
+                list,
+                [
+                    ScanEntry {
+                        message: 1,
+                        size: 5
+                    },
+                    ScanEntry {
+                        message: 2,
+                        size: 9
+                    }
+                ]
+            );
+            let uidl = session.uidl().unwrap().unwrap();
+            assert_eq!(
+                uidl[1],
+                UidlEntry {
+                    message: 2,
+                    uid: b"bbb".to_vec()
+                }
+            );
+            let mut out = Vec::new();
+            let body = session.retr(1, LineEnding::Lf, &mut out).unwrap();
+            assert_eq!(out, b"ab\n.c\n");
+            assert_eq!(body.octets, 6);
+            session.quit().unwrap();
+            assert_eq!(text(&written), "LIST\r\nUIDL\r\nRETR 1\r\nQUIT\r\n");
+        }
+    }
+
+    #[test]
+    fn pipelined_answers_stay_in_order_after_an_err() {
+        // POP3-NOTES item 59: -ERR in the middle must not shift the answers that follow.
+        let (mut session, written) = session(
+            &[
+                b"+OK\r\n",
+                b"+OK\r\none\r\n.\r\n-ERR no such message\r\n+OK\r\nthree\r\n.\r\n",
+            ],
+            5,
+        );
+        for n in 1..=3 {
+            session.send(&Command::Retr(n)).unwrap();
+        }
+        assert_eq!(session.outstanding(), 3);
+        let mut bodies = Vec::new();
+        for _ in 1..=3 {
+            let status = session.receive_status().unwrap();
+            if status.ok {
+                let mut out = Vec::new();
+                session.receive_body(LineEnding::Lf, &mut out).unwrap();
+                bodies.push(out);
+            } else {
+                bodies.push(b"ERR".to_vec());
+            }
+        }
+        assert_eq!(
+            bodies,
+            [b"one\n".to_vec(), b"ERR".to_vec(), b"three\n".to_vec()]
+        );
+        assert_eq!(text(&written), "RETR 1\r\nRETR 2\r\nRETR 3\r\n");
+    }
+
+    #[test]
+    fn a_truncated_body_is_an_error() {
+        let (mut session, _) = session(&[b"+OK\r\n", b"+OK\r\npartial line\r\n"], usize::MAX);
+        let mut out = Vec::new();
+        let error = session.retr(1, LineEnding::Lf, &mut out).unwrap_err();
+        assert!(error.is_connection_lost(), "{error}");
+    }
+
+    #[test]
+    fn a_failing_sink_does_not_desynchronise_the_session() {
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk full"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let (mut session, _) = session(&[b"+OK\r\n", b"+OK\r\nbody\r\n.\r\n", b"+OK 1 4\r\n"], 3);
+        let body = session.retr(1, LineEnding::Lf, &mut Full).unwrap();
+        assert!(body.sink_error.is_some());
+        assert_eq!(session.stat().unwrap(), (1, 4));
+    }
+
+    #[test]
+    fn overlong_lines_and_listings_are_bounded() {
+        let mut answer = b"+OK\r\n".to_vec();
+        answer.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        let (mut session, _) = session(&[b"+OK\r\n", &answer], usize::MAX);
+        assert!(matches!(session.uidl(), Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn malformed_and_duplicate_listing_lines_are_protocol_errors() {
+        let (mut listing, _) = session(&[b"+OK\r\n", b"+OK\r\n1 5\r\n1 6\r\n.\r\n"], usize::MAX);
+        assert!(matches!(listing.list(), Err(Error::Protocol(_))));
+        let (mut uidl, _) = session(&[b"+OK\r\n", b"+OK\r\n0 x\r\n.\r\n"], usize::MAX);
+        assert!(matches!(uidl.uidl(), Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn a_bare_lf_does_not_end_a_status_line() {
+        let (mut session, _) = session(&[b"+OK\r\n", b"+OK 1\n2 3\r\n"], usize::MAX);
+        // "1\n2 3" is not "count octets".
+        assert!(matches!(session.stat(), Err(Error::Protocol(_))));
+    }
+}

@@ -1,0 +1,383 @@
+//! The per-account record of delivered messages (by UIDL): loading, atomic commits, pruning, and
+//! the lock that keeps two popget processes off one account.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+const HEADER: &str = "popget-state 1";
+
+/// Delivered UIDLs with the time (seconds since the epoch) each was first seen.
+#[derive(Debug)]
+pub struct State {
+    path: PathBuf,
+    entries: HashMap<Vec<u8>, u64>,
+    dirty: bool,
+}
+
+impl State {
+    /// Reads the state file; a missing file is an empty state.
+    pub fn load(path: &Path) -> Result<State> {
+        let text = match fs::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(State {
+                    path: path.to_path_buf(),
+                    entries: HashMap::new(),
+                    dirty: false,
+                })
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot read state file {}", path.display()),
+                    e,
+                ))
+            }
+        };
+        let entries = parse(&text).map_err(|detail| Error::CorruptState {
+            path: path.to_path_buf(),
+            detail,
+        })?;
+        Ok(State {
+            path: path.to_path_buf(),
+            entries,
+            dirty: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn contains(&self, uid: &[u8]) -> bool {
+        self.entries.contains_key(uid)
+    }
+
+    /// When `uid` was first seen, if it is recorded.
+    pub fn first_seen(&self, uid: &[u8]) -> Option<u64> {
+        self.entries.get(uid).copied()
+    }
+
+    /// Records `uid` as delivered (keeping an earlier first-seen time).
+    pub fn record(&mut self, uid: &[u8], now: u64) {
+        if !self.entries.contains_key(uid) {
+            self.entries.insert(uid.to_vec(), now);
+            self.dirty = true;
+        }
+    }
+
+    pub fn remove(&mut self, uid: &[u8]) {
+        if self.entries.remove(uid).is_some() {
+            self.dirty = true;
+        }
+    }
+
+    /// Forgets every entry for which `keep` is false (messages no longer on the server).
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain(|uid, _| keep(uid));
+        self.dirty |= self.entries.len() != before;
+    }
+
+    /// Writes the state if it changed: a temporary file in the same directory, fsync, rename over
+    /// the old file, fsync of the directory. Readers see the old or the new state, never a mix.
+    pub fn commit(&mut self) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let directory = parent_dir(&self.path);
+        create_private_dir(directory)?;
+        let context = || format!("cannot write state file {}", self.path.display());
+        let mut temporary = tempfile::Builder::new()
+            .prefix(".popget-state")
+            .tempfile_in(directory)
+            .map_err(|e| Error::io(context(), e))?;
+        {
+            let mut out = BufWriter::with_capacity(64 * 1024, temporary.as_file_mut());
+            let mut uids: Vec<_> = self.entries.iter().collect();
+            uids.sort_unstable();
+            let mut write = || -> io::Result<()> {
+                writeln!(out, "{HEADER}")?;
+                for (uid, first_seen) in &uids {
+                    write!(out, "{first_seen} ")?;
+                    out.write_all(&escape(uid))?;
+                    out.write_all(b"\n")?;
+                }
+                writeln!(out, "end {}", uids.len())?;
+                out.flush()
+            };
+            write().map_err(|e| Error::io(context(), e))?;
+        }
+        temporary
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io(context(), e))?;
+        temporary
+            .persist(&self.path)
+            .map_err(|e| Error::io(context(), e.error))?;
+        sync_dir(directory).map_err(|e| Error::io(context(), e))?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+fn parse(text: &[u8]) -> Result<HashMap<Vec<u8>, u64>, String> {
+    let Some(body) = text.strip_suffix(b"\n") else {
+        return Err("the file is truncated (no final line end)".into());
+    };
+    let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+    if lines.first() != Some(&HEADER.as_bytes()) {
+        return Err(format!("the first line is not \"{HEADER}\""));
+    }
+    let count = lines
+        .last()
+        .and_then(|last| last.strip_prefix(b"end "))
+        .and_then(|count| std::str::from_utf8(count).ok())
+        .and_then(|count| count.parse::<usize>().ok())
+        .ok_or("the file is truncated (no end marker on the last line)")?;
+    let entry_lines = &lines[1..lines.len() - 1];
+    if entry_lines.len() != count {
+        return Err(format!(
+            "the end marker counts {count} entries, the file has {}",
+            entry_lines.len()
+        ));
+    }
+    let mut entries = HashMap::with_capacity(count);
+    for (index, line) in entry_lines.iter().enumerate() {
+        let line_number = index + 2;
+        let bad = || format!("line {line_number} is malformed");
+        let space = line.iter().position(|&b| b == b' ').ok_or_else(bad)?;
+        let first_seen = std::str::from_utf8(&line[..space])
+            .ok()
+            .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|digits| digits.parse::<u64>().ok())
+            .ok_or_else(bad)?;
+        let uid = unescape(&line[space + 1..]).ok_or_else(bad)?;
+        if entries.insert(uid, first_seen).is_some() {
+            return Err(format!("line {line_number} repeats an entry"));
+        }
+    }
+    Ok(entries)
+}
+
+/// Printable ASCII except `%` stays as it is; every other byte becomes `%XX`. A UIDL can thus
+/// hold any bytes and still be one unambiguous token on one line.
+fn escape(uid: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(uid.len());
+    for &byte in uid {
+        if (0x21..=0x7e).contains(&byte) && byte != b'%' {
+            out.push(byte);
+        } else {
+            out.extend_from_slice(format!("%{byte:02X}").as_bytes());
+        }
+    }
+    out
+}
+
+fn unescape(token: &[u8]) -> Option<Vec<u8>> {
+    if token.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(token.len());
+    let mut i = 0;
+    while i < token.len() {
+        match token[i] {
+            b'%' => {
+                let hex = token.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return None;
+                }
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            byte if (0x21..=0x7e).contains(&byte) => {
+                out.push(byte);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates a directory (and its parents) readable by the owner only.
+pub fn create_private_dir(path: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| Error::CantCreate {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Makes a directory's entries (new names, renames) durable.
+pub fn sync_dir(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+/// An exclusive lock on one account, held for the life of the value.
+#[derive(Debug)]
+pub struct AccountLock {
+    _file: File,
+}
+
+/// Takes the account's lock (`<state file>.lock`) without waiting: a second popget on the same
+/// account fails at once.
+pub fn lock_account(state_path: &Path) -> Result<AccountLock> {
+    let mut lock_path = state_path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    create_private_dir(parent_dir(&lock_path))?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|e| Error::io(format!("cannot open lock file {}", lock_path.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(AccountLock { _file: file }),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Temporary(format!(
+            "another popget is already working on this account (lock {})",
+            lock_path.display()
+        ))),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(Error::io(format!("cannot lock {}", lock_path.display()), e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const HOSTILE: &[&[u8]] = &[
+        b"plain",
+        b"../../etc/passwd",
+        b"a/b",
+        b"..",
+        b"with space",
+        b"x\nINJECT 1 y",
+        b"cr\rhere",
+        b"100%",
+        b"%41",
+        b"#comment",
+        b"end 0",
+        b"\xff\x00\x01",
+        b"=\"'\t",
+    ];
+
+    #[test]
+    fn round_trips_hostile_uidls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/account.state");
+        let mut state = State::load(&path).unwrap();
+        assert!(state.is_empty());
+        for (i, uid) in HOSTILE.iter().enumerate() {
+            state.record(uid, 1_700_000_000 + i as u64);
+        }
+        let long = vec![b'u'; 500];
+        state.record(&long, 5);
+        state.commit().unwrap();
+
+        let loaded = State::load(&path).unwrap();
+        assert_eq!(loaded.len(), HOSTILE.len() + 1);
+        for (i, uid) in HOSTILE.iter().enumerate() {
+            assert_eq!(
+                loaded.first_seen(uid),
+                Some(1_700_000_000 + i as u64),
+                "{uid:?}"
+            );
+        }
+        assert!(loaded.contains(&long));
+        // Nothing was created from a UIDL: only the state file (and no stray temporary files).
+        let names: Vec<_> = fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["account.state"]);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn keeps_the_first_seen_time_and_prunes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let mut state = State::load(&path).unwrap();
+        state.record(b"a", 1);
+        state.record(b"a", 2);
+        state.record(b"b", 3);
+        state.retain(|uid| uid == b"a");
+        state.commit().unwrap();
+        let state = State::load(&path).unwrap();
+        assert_eq!(state.first_seen(b"a"), Some(1));
+        assert!(!state.contains(b"b"));
+    }
+
+    #[test]
+    fn corrupt_or_truncated_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let mut state = State::load(&path).unwrap();
+        state.record(b"one", 1);
+        state.record(b"two", 2);
+        state.commit().unwrap();
+        let good = fs::read(&path).unwrap();
+        for cut in 0..good.len() {
+            fs::write(&path, &good[..cut]).unwrap();
+            assert!(
+                matches!(State::load(&path), Err(Error::CorruptState { .. })),
+                "accepted a file cut at {cut}"
+            );
+        }
+        for bad in [
+            &b"garbage\n"[..],
+            b"popget-state 1\nx one\nend 1\n",
+            b"popget-state 1\n1 bad%zz\nend 1\n",
+            b"popget-state 1\n1 a\n1 a\nend 2\n",
+            b"popget-state 1\n1 a\nend 1\nextra\n",
+            b"popget-state 1\n1 a\nend 2\n",
+        ] {
+            fs::write(&path, bad).unwrap();
+            assert!(
+                matches!(State::load(&path), Err(Error::CorruptState { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_second_lock_on_one_account_fails_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("account.state");
+        let held = lock_account(&path).unwrap();
+        assert!(matches!(lock_account(&path), Err(Error::Temporary(_))));
+        drop(held);
+        lock_account(&path).unwrap();
+    }
+}

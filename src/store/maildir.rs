@@ -1,0 +1,251 @@
+//! Maildir delivery: write into tmp/, fsync, link into new/ under a unique name, fsync new/.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{check_body, Delivered, Failure, Fill, Mailbox};
+use crate::error::Error;
+use crate::state::{create_private_dir, sync_dir};
+
+static DELIVERY_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A Maildir (`cur/`, `new/`, `tmp/`), created with mode 0700 where missing.
+pub struct Maildir {
+    root: PathBuf,
+    host: String,
+    unsynced: bool,
+}
+
+impl Maildir {
+    pub fn open(root: &Path) -> Result<Maildir, Error> {
+        for sub in ["cur", "new", "tmp"] {
+            create_private_dir(&root.join(sub))?;
+        }
+        if let Some(parent) = root.parent() {
+            // The maildir itself may be new: make its name durable too.
+            let _ = sync_dir(if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            });
+        }
+        let _ = sync_dir(root);
+        Ok(Maildir {
+            root: root.to_path_buf(),
+            host: escaped_hostname(),
+            unsynced: false,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `time.MusecPpidQcounter.host`: unique per delivery on this host, even for several
+    /// popget processes in the same microsecond.
+    fn unique_name(&self) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let counter = DELIVERY_COUNTER.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "{}.M{}P{}Q{}.{}",
+            now.as_secs(),
+            now.subsec_micros(),
+            std::process::id(),
+            counter,
+            self.host
+        )
+    }
+
+    fn create_temporary(&self) -> Result<(String, PathBuf, File), Failure> {
+        let mut attempts = 0;
+        loop {
+            let name = self.unique_name();
+            let path = self.root.join("tmp").join(&name);
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(file) => return Ok((name, path, file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 5 => attempts += 1,
+                Err(e) => {
+                    return Err(Failure::Mailbox(Error::io(
+                        format!(
+                            "cannot create a file in {}",
+                            self.root.join("tmp").display()
+                        ),
+                        e,
+                    )))
+                }
+            }
+        }
+    }
+}
+
+impl Mailbox for Maildir {
+    fn deliver(&mut self, fill: &mut Fill) -> Result<Delivered, Failure> {
+        let (name, temporary, file) = self.create_temporary()?;
+        let result = write_durably(file, fill, &temporary).and_then(|octets| {
+            let final_name = format!("{name},S={octets}");
+            let target = self.root.join("new").join(final_name);
+            // link() never replaces an existing message, unlike rename().
+            fs::hard_link(&temporary, &target).map_err(|e| {
+                Failure::Mailbox(Error::io(
+                    format!("cannot move the message into {}", target.display()),
+                    e,
+                ))
+            })?;
+            Ok(octets)
+        });
+        let _ = fs::remove_file(&temporary);
+        let octets = result?;
+        self.unsynced = true;
+        Ok(Delivered { octets })
+    }
+
+    fn sync(&mut self) -> Result<(), Error> {
+        if self.unsynced {
+            let new = self.root.join("new");
+            sync_dir(&new).map_err(|e| Error::io(format!("cannot sync {}", new.display()), e))?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+}
+
+fn write_durably(file: File, fill: &mut Fill, path: &Path) -> Result<u64, Failure> {
+    let mut out = BufWriter::with_capacity(256 * 1024, file);
+    let body = fill(&mut out).map_err(Failure::Source)?;
+    let octets = check_body(body, &path.display().to_string())?;
+    let io_error = |e| Failure::Mailbox(Error::io(format!("cannot write {}", path.display()), e));
+    let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
+    file.sync_all().map_err(io_error)?;
+    Ok(octets)
+}
+
+/// The host name with `/` and `:` escaped as maildir(5) asks.
+fn escaped_hostname() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
+    // truncates, and we stop at the first NUL either way.
+    let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len() - 1) };
+    let name = if result == 0 {
+        let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+        String::from_utf8_lossy(&buffer[..end]).into_owned()
+    } else {
+        "localhost".to_string()
+    };
+    escape_hostname(&name)
+}
+
+fn escape_hostname(name: &str) -> String {
+    let name = name.replace('/', "\\057").replace(':', "\\072");
+    if name.is_empty() {
+        "localhost".to_string()
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Body;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn fill_with(bytes: &'static [u8]) -> impl FnMut(&mut dyn Write) -> Result<Body, Error> {
+        move |sink: &mut dyn Write| {
+            sink.write_all(bytes).unwrap();
+            Ok(Body {
+                octets: bytes.len() as u64,
+                sink_error: None,
+            })
+        }
+    }
+
+    #[test]
+    fn escapes_hostnames() {
+        assert_eq!(escape_hostname("a/b:c"), "a\\057b\\072c");
+        assert_eq!(escape_hostname(""), "localhost");
+    }
+
+    #[test]
+    fn unique_names_have_the_documented_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = Maildir::open(dir.path()).unwrap();
+        let a = maildir.unique_name();
+        let b = maildir.unique_name();
+        assert_ne!(a, b);
+        let parts: Vec<&str> = a.splitn(3, '.').collect();
+        assert!(parts[0].bytes().all(|c| c.is_ascii_digit()));
+        assert!(parts[1].starts_with('M') && parts[1].contains('P') && parts[1].contains('Q'));
+        assert!(!a.contains('/') && !a.contains(':') && !a.starts_with('.'));
+    }
+
+    #[test]
+    fn delivers_into_new_with_size_and_private_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("Mail/inbox");
+        let mut maildir = Maildir::open(&root).unwrap();
+        for sub in ["cur", "new", "tmp"] {
+            let mode = fs::metadata(root.join(sub)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{sub}");
+        }
+        let delivered = maildir
+            .deliver(&mut fill_with(b"Subject: x\n\nbody\n"))
+            .unwrap();
+        maildir.sync().unwrap();
+        assert_eq!(delivered.octets, 17);
+        let entries: Vec<_> = fs::read_dir(root.join("new"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(entries.len(), 1);
+        let name = entries[0].file_name().unwrap().to_str().unwrap();
+        assert!(name.ends_with(",S=17"), "{name}");
+        assert_eq!(fs::read(&entries[0]).unwrap(), b"Subject: x\n\nbody\n");
+        assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_failed_source_or_sink_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut maildir = Maildir::open(dir.path()).unwrap();
+        let mut dropped = |sink: &mut dyn Write| -> Result<Body, Error> {
+            sink.write_all(b"partial").unwrap();
+            Err(Error::io(
+                "connection to mock",
+                io::Error::from(io::ErrorKind::UnexpectedEof),
+            ))
+        };
+        assert!(matches!(
+            maildir.deliver(&mut dropped),
+            Err(Failure::Source(_))
+        ));
+        let mut full = |_: &mut dyn Write| -> Result<Body, Error> {
+            Ok(Body {
+                octets: 3,
+                sink_error: Some(io::Error::other("No space left on device")),
+            })
+        };
+        assert!(matches!(
+            maildir.deliver(&mut full),
+            Err(Failure::Mailbox(_))
+        ));
+        for sub in ["new", "tmp", "cur"] {
+            assert_eq!(
+                fs::read_dir(dir.path().join(sub)).unwrap().count(),
+                0,
+                "{sub}"
+            );
+        }
+    }
+}

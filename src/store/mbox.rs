@@ -1,0 +1,614 @@
+//! mbox delivery (mboxrd): spool the message, then append it under an fcntl lock and a dotlock,
+//! fsync, and cut the file back to its old size if anything fails.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{check_body, Delivered, Failure, Fill, Mailbox};
+use crate::error::Error;
+
+/// How long to wait for a mail reader to release the mbox.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// A dotlock older than this, whose owner did not refresh it, is stale (liblockfile's rule).
+const STALE_DOTLOCK: Duration = Duration::from_secs(300);
+
+/// An mbox file in the mboxrd variant.
+pub struct Mbox {
+    path: PathBuf,
+}
+
+impl Mbox {
+    /// Checks that the mbox is a regular file (or can be created) and not a symbolic link.
+    pub fn open(path: &Path) -> Result<Mbox, Error> {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if !meta.file_type().is_file() => {
+                return Err(Error::CantCreate {
+                    path: path.to_path_buf(),
+                    source: io::Error::other("not a regular file (symbolic links are refused)"),
+                })
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                open_mbox(path).map_err(|source| Error::CantCreate {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            }
+            Err(source) => {
+                return Err(Error::CantCreate {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+        Ok(Mbox {
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn append(&self, spool: &mut File) -> Result<(), Error> {
+        let file = open_mbox(&self.path).map_err(|e| self.error("cannot open", e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| self.error("cannot inspect", e))?;
+        if !meta.file_type().is_file() || meta.uid() != unsafe { libc::geteuid() } {
+            return Err(self.error(
+                "refusing",
+                io::Error::other("not a regular file owned by you"),
+            ));
+        }
+        let _locks = MboxLocks::acquire(&file, &self.path)?;
+        let original_size = file
+            .metadata()
+            .map_err(|e| self.error("cannot inspect", e))?
+            .len();
+        let result = self.write_message(&file, original_size, spool);
+        if let Err(error) = result {
+            // Never leave half a message: cut the file back to where it was.
+            let _ = file.set_len(original_size);
+            let _ = file.sync_all();
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    fn write_message(
+        &self,
+        file: &File,
+        original_size: u64,
+        spool: &mut File,
+    ) -> Result<(), Error> {
+        let write_error = |e| self.error("cannot write", e);
+        let separator = blank_line_needed(file, original_size).map_err(write_error)?;
+        spool.seek(SeekFrom::Start(0)).map_err(write_error)?;
+        let sender = envelope_sender(spool).map_err(write_error)?;
+        spool.seek(SeekFrom::Start(0)).map_err(write_error)?;
+
+        let mut out = BufWriter::with_capacity(256 * 1024, file);
+        out.seek(SeekFrom::Start(original_size))
+            .map_err(write_error)?;
+        out.write_all(separator).map_err(write_error)?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        writeln!(out, "From {sender} {}", asctime_utc(now)).map_err(write_error)?;
+        let mut quoted = MboxrdWriter::new(&mut out);
+        io::copy(
+            &mut BufReader::with_capacity(256 * 1024, spool),
+            &mut quoted,
+        )
+        .map_err(write_error)?;
+        quoted.finish().map_err(write_error)?;
+        if !quoted.ends_with_newline() {
+            out.write_all(b"\n").map_err(write_error)?;
+        }
+        out.write_all(b"\n").map_err(write_error)?;
+        out.flush().map_err(write_error)?;
+        drop(out);
+        file.sync_all().map_err(write_error)?;
+        Ok(())
+    }
+
+    fn error(&self, what: &str, source: io::Error) -> Error {
+        Error::io(format!("{what} mbox {}", self.path.display()), source)
+    }
+}
+
+impl Mailbox for Mbox {
+    fn deliver(&mut self, fill: &mut Fill) -> Result<Delivered, Failure> {
+        // The message is spooled first so that the mbox is locked only while a complete
+        // message is copied in, never while the network is slow, and a dropped connection
+        // never touches the mbox at all.
+        let spool_file = tempfile::tempfile()
+            .map_err(|e| Failure::Mailbox(Error::io("cannot create a spool file", e)))?;
+        let mut spool = BufWriter::with_capacity(256 * 1024, spool_file);
+        let body = fill(&mut spool).map_err(Failure::Source)?;
+        let octets = check_body(body, "the spool file")?;
+        let mut spool_file = spool.into_inner().map_err(|e| {
+            Failure::Mailbox(Error::io("cannot write the spool file", e.into_error()))
+        })?;
+        self.append(&mut spool_file).map_err(Failure::Mailbox)?;
+        Ok(Delivered { octets })
+    }
+
+    fn sync(&mut self) -> Result<(), Error> {
+        // Every append was fsynced before the lock was released.
+        Ok(())
+    }
+}
+
+fn open_mbox(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// The separator that puts the new From_ line after a blank line.
+fn blank_line_needed(file: &File, size: u64) -> io::Result<&'static [u8]> {
+    if size == 0 {
+        return Ok(b"");
+    }
+    let mut tail = [0u8; 2];
+    let start = size.saturating_sub(2);
+    let n = (size - start) as usize;
+    file.read_exact_at(&mut tail[..n], start)?;
+    Ok(match &tail[..n] {
+        [b'\n', b'\n'] => b"",
+        [.., b'\n'] => b"\n",
+        _ => b"\n\n",
+    })
+}
+
+/// The envelope sender from the first Return-Path header, made safe for the From_ line.
+fn envelope_sender(spool: &mut File) -> io::Result<String> {
+    let mut head = Vec::new();
+    spool.take(256 * 1024).read_to_end(&mut head)?;
+    let end = memchr::memmem::find(&head, b"\n\n").map_or(head.len(), |i| i + 1);
+    let sender = mailparse::parse_headers(&head[..end])
+        .ok()
+        .and_then(|(headers, _)| {
+            use mailparse::MailHeaderMap;
+            headers.get_first_value("Return-Path")
+        })
+        .unwrap_or_default();
+    Ok(sanitize_sender(&sender))
+}
+
+fn sanitize_sender(raw: &str) -> String {
+    let trimmed = raw.trim();
+    let address = trimmed
+        .strip_prefix('<')
+        .and_then(|s| s.strip_suffix('>'))
+        .unwrap_or(trimmed);
+    let safe: String = address
+        .chars()
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if safe.is_empty() {
+        "MAILER-DAEMON".to_string()
+    } else {
+        safe
+    }
+}
+
+/// `Sat Jan  3 01:05:34 1996` for a time in seconds since the epoch, in UTC.
+fn asctime_utc(seconds: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = seconds / 86_400;
+    let in_day = seconds % 86_400;
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{} {} {:>2} {:02}:{:02}:{:02} {}",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        day,
+        in_day / 3600,
+        in_day % 3600 / 60,
+        in_day % 60,
+        year
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Quotes mboxrd style while streaming: every line matching `^>*From ` gets one more `>`.
+struct MboxrdWriter<W: Write> {
+    inner: W,
+    at_line_start: bool,
+    /// At a line start: how many `>` were seen, and how much of "From " matched after them.
+    quotes: u64,
+    matched: usize,
+    last_byte: Option<u8>,
+}
+
+impl<W: Write> MboxrdWriter<W> {
+    fn new(inner: W) -> Self {
+        MboxrdWriter {
+            inner,
+            at_line_start: true,
+            quotes: 0,
+            matched: 0,
+            last_byte: None,
+        }
+    }
+
+    /// Whether the text so far is empty or ends a line; call after [`MboxrdWriter::finish`].
+    fn ends_with_newline(&self) -> bool {
+        self.last_byte.is_none_or(|b| b == b'\n')
+    }
+
+    /// Writes the bytes held back at a line start, quoted or not.
+    fn release(&mut self, quote: bool) -> io::Result<()> {
+        if quote {
+            self.inner.write_all(b">")?;
+        }
+        for _ in 0..self.quotes {
+            self.inner.write_all(b">")?;
+        }
+        self.inner.write_all(&b"From "[..self.matched])?;
+        self.quotes = 0;
+        self.matched = 0;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if self.at_line_start && (self.quotes > 0 || self.matched > 0) {
+            self.release(false)?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for MboxrdWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.at_line_start {
+                let byte = bytes[i];
+                if self.matched == 0 && byte == b'>' {
+                    self.quotes += 1;
+                    i += 1;
+                } else if byte == b"From "[self.matched] {
+                    self.matched += 1;
+                    i += 1;
+                    if self.matched == 5 {
+                        self.release(true)?;
+                        self.at_line_start = false;
+                    }
+                } else {
+                    self.release(false)?;
+                    self.at_line_start = false;
+                }
+                self.last_byte = Some(byte);
+                continue;
+            }
+            match memchr::memchr(b'\n', &bytes[i..]) {
+                Some(offset) => {
+                    self.inner.write_all(&bytes[i..=i + offset])?;
+                    i += offset + 1;
+                    self.at_line_start = true;
+                    self.last_byte = Some(b'\n');
+                }
+                None => {
+                    self.inner.write_all(&bytes[i..])?;
+                    self.last_byte = bytes.last().copied();
+                    i = bytes.len();
+                }
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.finish()?;
+        self.inner.flush()
+    }
+}
+
+/// The fcntl lock and the `<mbox>.lock` dotlock, taken in that order (Debian Policy 11.6) and
+/// released when dropped.
+struct MboxLocks<'a> {
+    file: &'a File,
+    dotlock: Option<PathBuf>,
+}
+
+impl<'a> MboxLocks<'a> {
+    fn acquire(file: &'a File, path: &Path) -> Result<MboxLocks<'a>, Error> {
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            if fcntl_lock(file, libc::F_WRLCK)? {
+                match create_dotlock(path) {
+                    Ok(dotlock) => return Ok(MboxLocks { file, dotlock }),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        let _ = fcntl_lock(file, libc::F_UNLCK);
+                    }
+                    Err(e) => {
+                        let _ = fcntl_lock(file, libc::F_UNLCK);
+                        return Err(Error::io(
+                            format!("cannot create the dotlock for {}", path.display()),
+                            e,
+                        ));
+                    }
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::Temporary(format!(
+                    "{} stayed locked by another program for {} s",
+                    path.display(),
+                    LOCK_WAIT.as_secs()
+                )));
+            }
+            sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for MboxLocks<'_> {
+    fn drop(&mut self) {
+        if let Some(dotlock) = &self.dotlock {
+            let _ = fs::remove_file(dotlock);
+        }
+        let _ = fcntl_lock(self.file, libc::F_UNLCK);
+    }
+}
+
+/// Tries to take (or release) a whole-file fcntl lock without waiting; false if someone holds it.
+fn fcntl_lock(file: &File, kind: libc::c_int) -> Result<bool, Error> {
+    // SAFETY: an all-zero flock is valid; the fields set below select the whole file.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: the descriptor is open for the lifetime of `file`, and `lock` is a valid flock.
+    let result = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) };
+    if result == 0 {
+        return Ok(true);
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(Error::io("cannot lock the mbox", error)),
+    }
+}
+
+/// Creates `<mbox>.lock` NFS-safely: a unique file, hard-linked to the lock name. Returns
+/// `Ok(None)` when the directory does not let us create files (the fcntl lock still holds).
+fn create_dotlock(path: &Path) -> io::Result<Option<PathBuf>> {
+    let mut lock_name = path.as_os_str().to_owned();
+    lock_name.push(".lock");
+    let lock_path = PathBuf::from(lock_name);
+    let mut unique_name = lock_path.as_os_str().to_owned();
+    unique_name.push(format!(
+        ".{}.{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    ));
+    let unique_path = PathBuf::from(unique_name);
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&unique_path)
+    {
+        Ok(mut file) => {
+            let _ = writeln!(file, "{}", std::process::id());
+        }
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let linked = fs::hard_link(&unique_path, &lock_path);
+    let _ = fs::remove_file(&unique_path);
+    match linked {
+        Ok(()) => Ok(Some(lock_path)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            remove_if_stale(&lock_path);
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn remove_if_stale(lock_path: &Path) {
+    let Ok(meta) = fs::symlink_metadata(lock_path) else {
+        return;
+    };
+    let age = meta.modified().ok().and_then(|m| m.elapsed().ok());
+    if meta.file_type().is_file() && age.is_some_and(|age| age > STALE_DOTLOCK) {
+        let _ = fs::remove_file(lock_path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Body;
+
+    fn quote(input: &[u8], chunk: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut writer = MboxrdWriter::new(&mut out);
+            for piece in input.chunks(chunk.max(1)) {
+                writer.write_all(piece).unwrap();
+            }
+            writer.flush().unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn mboxrd_quotes_from_lines_at_any_split() {
+        let input: &[u8] =
+            b"From me\n>From you\n>>From x\nFrom: header\nFromage\n>Fro\n From \nx From y\n>\nFrom";
+        let expected: &[u8] = b">From me\n>>From you\n>>>From x\nFrom: header\nFromage\n>Fro\n From \nx From y\n>\nFrom";
+        for chunk in 1..=input.len() {
+            assert_eq!(quote(input, chunk), expected, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn formats_asctime_in_utc() {
+        assert_eq!(asctime_utc(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(asctime_utc(820_631_134), "Wed Jan  3 01:05:34 1996");
+        assert_eq!(asctime_utc(1_709_210_096), "Thu Feb 29 12:34:56 2024");
+    }
+
+    #[test]
+    fn sanitises_envelope_senders() {
+        assert_eq!(sanitize_sender("<a@b.example>"), "a@b.example");
+        assert_eq!(sanitize_sender("<>"), "MAILER-DAEMON");
+        assert_eq!(sanitize_sender(""), "MAILER-DAEMON");
+        assert_eq!(sanitize_sender("<a b\nFrom evil@x>"), "a-b-From-evil@x");
+    }
+
+    fn deliver(mbox: &mut Mbox, message: &'static [u8]) -> Result<Delivered, Failure> {
+        mbox.deliver(&mut |sink: &mut dyn Write| {
+            sink.write_all(message).unwrap();
+            Ok(Body {
+                octets: message.len() as u64,
+                sink_error: None,
+            })
+        })
+    }
+
+    #[test]
+    fn appends_framed_quoted_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox");
+        let mut mbox = Mbox::open(&path).unwrap();
+        deliver(
+            &mut mbox,
+            b"Return-Path: <a@example.org>\nSubject: 1\n\nFrom here\n",
+        )
+        .unwrap();
+        deliver(&mut mbox, b"Subject: 2\n\nno final newline").unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.split('\n').collect();
+        assert!(lines[0].starts_with("From a@example.org "), "{text}");
+        assert_eq!(lines[0].len(), "From a@example.org ".len() + 24);
+        assert_eq!(
+            &lines[1..5],
+            [
+                "Return-Path: <a@example.org>",
+                "Subject: 1",
+                "",
+                ">From here"
+            ]
+        );
+        assert_eq!(lines[5], "");
+        assert!(lines[6].starts_with("From MAILER-DAEMON "), "{text}");
+        assert!(
+            text.ends_with("Subject: 2\n\nno final newline\n\n"),
+            "{text:?}"
+        );
+        let mode = fs::metadata(&path).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        assert!(!dir.path().join("inbox.lock").exists());
+    }
+
+    #[test]
+    fn a_hostile_return_path_cannot_forge_a_from_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox");
+        let mut mbox = Mbox::open(&path).unwrap();
+        deliver(
+            &mut mbox,
+            b"Return-Path: <a b\n From evil@x Mon Jan  1 00:00:00 2024>\n\nbody\n",
+        )
+        .unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("From ")).count(),
+            1,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn separates_from_an_existing_mbox_without_final_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox");
+        fs::write(&path, b"From x Thu Jan  1 00:00:00 1970\nold").unwrap();
+        let mut mbox = Mbox::open(&path).unwrap();
+        deliver(&mut mbox, b"new\n").unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("From x Thu Jan  1 00:00:00 1970\nold\n\nFrom MAILER-DAEMON "),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn refuses_symbolic_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        fs::write(&target, b"").unwrap();
+        let link = dir.path().join("inbox");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(matches!(Mbox::open(&link), Err(Error::CantCreate { .. })));
+    }
+
+    #[test]
+    fn a_failed_source_leaves_the_mbox_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox");
+        fs::write(&path, b"From x Thu Jan  1 00:00:00 1970\nold\n\n").unwrap();
+        let mut mbox = Mbox::open(&path).unwrap();
+        let result = mbox.deliver(&mut |sink: &mut dyn Write| {
+            sink.write_all(b"partial").unwrap();
+            Err(Error::io(
+                "connection to mock",
+                io::Error::from(io::ErrorKind::UnexpectedEof),
+            ))
+        });
+        assert!(matches!(result, Err(Failure::Source(_))));
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            b"From x Thu Jan  1 00:00:00 1970\nold\n\n"
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! Connections: TCP with timeouts, TLS on connect (POP3S) or after STLS, and the certificate
+//! policy (system roots, a CA file, or an explicit --insecure).
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
+
+use crate::error::{Error, Result};
+use crate::session::Security;
+
+/// When TLS starts (`--tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// POP3S: TLS from the first byte (port 995).
+    Implicit,
+    /// Plain connection upgraded with STLS before login (port 110); refused if the server
+    /// cannot do it.
+    Starttls,
+    /// No encryption at all; passwords are then sent only with APOP or an explicit --auth user.
+    None,
+}
+
+impl TlsMode {
+    pub fn default_port(self) -> u16 {
+        match self {
+            TlsMode::Implicit => 995,
+            TlsMode::Starttls | TlsMode::None => 110,
+        }
+    }
+}
+
+/// How the server's certificate is checked.
+#[derive(Debug, Clone, Default)]
+pub struct CertificatePolicy {
+    /// Trust the certificates in this PEM file instead of the system store.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (the user asked for it; a warning is printed on every run).
+    pub insecure: bool,
+}
+
+/// A connection, before or after TLS.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.read(buf),
+            Stream::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.write(buf),
+            Stream::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(tcp) => tcp.flush(),
+            Stream::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
+impl Stream {
+    /// The raw TCP stream, for the STLS upgrade.
+    pub fn into_tcp(self) -> Result<TcpStream> {
+        match self {
+            Stream::Plain(tcp) => Ok(tcp),
+            Stream::Tls(_) => Err(crate::protocol::ProtocolError::new("STLS inside TLS").into()),
+        }
+    }
+
+    /// The TLS session's details, if any.
+    pub fn tls(&self) -> Option<&TlsStream<TcpStream>> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(tls) => Some(tls),
+        }
+    }
+}
+
+/// Opens a TCP connection, trying each address the host resolves to, with `timeout` for the
+/// connect and for every later read and write.
+pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
+    let addresses = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| Error::Temporary(format!("cannot resolve {host}: {e}")))?;
+    let mut last_error = None;
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, timeout) {
+            Ok(tcp) => {
+                let configure = tcp
+                    .set_read_timeout(Some(timeout))
+                    .and_then(|()| tcp.set_write_timeout(Some(timeout)))
+                    .and_then(|()| tcp.set_nodelay(true));
+                configure.map_err(|e| Error::io(format!("connection to {host}:{port}"), e))?;
+                return Ok(tcp);
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let error = last_error.unwrap_or_else(|| io::Error::other("the name has no addresses"));
+    Err(match error.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+            Error::io(format!("connection to {host}:{port}"), error)
+        }
+        _ => Error::Temporary(format!("cannot connect to {host}:{port}: {error}")),
+    })
+}
+
+/// Performs the TLS handshake (TLS 1.2 at least) and checks the certificate against `host`.
+/// The socket's timeouts bound the handshake.
+pub fn start_tls(
+    tcp: TcpStream,
+    host: &str,
+    policy: &CertificatePolicy,
+) -> Result<(Stream, Security)> {
+    let mut builder = TlsConnector::builder();
+    builder.min_protocol_version(Some(Protocol::Tlsv12));
+    if let Some(path) = &policy.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::Config(format!("cannot read CA file {}: {e}", path.display())))?;
+        let certificates = Certificate::stack_from_pem(&pem).map_err(|e| {
+            Error::Config(format!(
+                "CA file {} holds no usable certificate: {e}",
+                path.display()
+            ))
+        })?;
+        if certificates.is_empty() {
+            return Err(Error::Config(format!(
+                "CA file {} holds no certificate",
+                path.display()
+            )));
+        }
+        builder.disable_built_in_roots(true);
+        for certificate in certificates {
+            builder.add_root_certificate(certificate);
+        }
+    }
+    if policy.insecure {
+        builder.danger_accept_invalid_certs(true);
+        builder.danger_accept_invalid_hostnames(true);
+    }
+    let connector = builder
+        .build()
+        .map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))?;
+    match connector.connect(host, tcp) {
+        Ok(tls) => {
+            let security = if policy.insecure {
+                Security::TlsUnverified
+            } else {
+                Security::Tls
+            };
+            Ok((Stream::Tls(Box::new(tls)), security))
+        }
+        Err(HandshakeError::Failure(e)) => Err(Error::Tls(describe_handshake_error(&e))),
+        Err(HandshakeError::WouldBlock(_)) => Err(Error::io(
+            format!("TLS handshake with {host}"),
+            io::Error::from(io::ErrorKind::TimedOut),
+        )),
+    }
+}
+
+fn describe_handshake_error(error: &native_tls::Error) -> String {
+    let text = error.to_string();
+    if text.contains("certificate verify failed") || text.contains("certificate") {
+        format!("the server's certificate was rejected ({text})")
+    } else {
+        format!("handshake failed ({text})")
+    }
+}
