@@ -7,6 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use indexmap::IndexMap;
 use serde::Deserialize;
 
 use crate::auth::{self, AuthMethod, Secret};
@@ -120,7 +121,7 @@ struct RawConfig {
     #[serde(default)]
     defaults: Settings,
     #[serde(default)]
-    accounts: toml::Table,
+    accounts: IndexMap<String, Settings>,
 }
 
 impl ConfigFile {
@@ -159,12 +160,7 @@ impl ConfigFile {
     pub fn parse(text: &str) -> Result<ConfigFile, String> {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
-        let mut accounts = Vec::new();
-        for (name, value) in raw.accounts {
-            let settings = Settings::deserialize(value)
-                .map_err(|e| format!("account \"{name}\": {}", e.to_string().trim_end()))?;
-            accounts.push((name, settings));
-        }
+        let accounts = raw.accounts.into_iter().collect();
         Ok(ConfigFile {
             path: None,
             defaults: raw.defaults,

@@ -1,0 +1,184 @@
+//! `popget fetch` against the fake server: servers without UIDL or CAPA, refusals, dropped
+//! connections, and the delivery order that keeps mail from being lost.
+
+use crate::harness::fake::{FakeServer, Script};
+use crate::harness::{maildir_messages, Popget};
+
+fn messages(n: usize) -> Vec<(String, Vec<u8>)> {
+    (1..=n).map(|i| (format!("uid-{i}"), format!("Subject: {i}\n\nbody {i}\n").into_bytes())).collect()
+}
+
+fn fetch(popget: &Popget, server: &FakeServer, extra: &[&str]) -> crate::harness::Run {
+    let maildir = popget.path("m");
+    let mut args: Vec<String> = vec!["fetch".into()];
+    args.extend(server.args());
+    args.extend(["--auth".into(), "user".into(), "--maildir".into(), maildir.display().to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    popget.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn without_uidl_keep_mode_refuses_and_fetches_nothing() {
+    let server = FakeServer::start(Script { uidl: false, messages: messages(2), ..Script::default() });
+    let popget = Popget::new();
+    let run = fetch(&popget, &server, &[]);
+    run.expect_code(69);
+    assert!(run.stderr().contains("UIDL"), "{}", run.stderr());
+    assert!(!server.commands().iter().any(|c| c.starts_with("RETR")));
+    assert_eq!(server.remaining().len(), 2);
+}
+
+#[test]
+fn without_uidl_delete_mode_fetches_and_deletes_everything() {
+    let server = FakeServer::start(Script { uidl: false, messages: messages(3), ..Script::default() });
+    let popget = Popget::new();
+    fetch(&popget, &server, &["--delete"]).expect_code(0);
+    assert_eq!(maildir_messages(&popget.path("m")).len(), 3);
+    assert!(server.remaining().is_empty());
+}
+
+#[test]
+fn works_with_a_server_that_has_no_capa() {
+    let server = FakeServer::start(Script { capa: None, messages: messages(2), ..Script::default() });
+    let popget = Popget::new();
+    fetch(&popget, &server, &[]).expect_code(0);
+    assert_eq!(maildir_messages(&popget.path("m")).len(), 2);
+    // No PIPELINING announced: one command at a time, RETR in order.
+    let retrs: Vec<String> = server.commands().into_iter().filter(|c| c.starts_with("RETR")).collect();
+    assert_eq!(retrs, ["RETR 1", "RETR 2"]);
+}
+
+#[test]
+fn starttls_required_but_not_offered_sends_no_credentials() {
+    let server = FakeServer::start(Script::default());
+    let popget = Popget::new();
+    let port = server.port.to_string();
+    let run = popget.run(&["fetch", "--host", "127.0.0.1", "--port", &port, "--user", "alice", "--tls", "starttls", "--maildir", "m"]);
+    run.expect_code(69);
+    assert!(run.stderr().contains("STLS"), "{}", run.stderr());
+    assert!(run.stderr().contains("--tls implicit"), "{}", run.stderr());
+    let commands = server.commands();
+    assert!(commands.iter().all(|c| c == "CAPA" || c == "QUIT"), "{commands:?}");
+}
+
+#[test]
+fn starttls_refused_sends_no_credentials() {
+    let mut script = Script { capa: Some(vec!["STLS".into(), "USER".into()]), ..Script::default() };
+    script.overrides.insert("STLS".into(), "-ERR not today".into());
+    let server = FakeServer::start(script);
+    let popget = Popget::new();
+    let port = server.port.to_string();
+    let run = popget.run(&["fetch", "--host", "127.0.0.1", "--port", &port, "--user", "alice", "--tls", "starttls", "--maildir", "m"]);
+    run.expect_code(69);
+    assert_eq!(server.commands(), ["CAPA", "STLS"]);
+}
+
+#[test]
+fn in_use_is_temporary_not_an_authentication_failure() {
+    let mut script = Script::default();
+    script.overrides.insert("PASS secret".into(), "-ERR [IN-USE] mailbox locked".into());
+    let server = FakeServer::start(script);
+    let popget = Popget::new();
+    let run = fetch(&popget, &server, &[]);
+    run.expect_code(75);
+    assert!(run.stderr().contains("[IN-USE]") || run.stderr().contains("locked"), "{}", run.stderr());
+}
+
+#[test]
+fn an_err_greeting_sends_nothing() {
+    let server = FakeServer::start(Script { greeting: "-ERR [SYS/TEMP] try later".into(), ..Script::default() });
+    let popget = Popget::new();
+    let run = fetch(&popget, &server, &[]);
+    run.expect_code(75);
+    assert!(server.commands().is_empty(), "{:?}", server.commands());
+}
+
+#[test]
+fn a_refused_retr_keeps_that_message_and_delivers_the_rest() {
+    let mut script = Script { messages: messages(3), ..Script::default() };
+    script.overrides.insert("RETR 2".into(), "-ERR message is busy".into());
+    let server = FakeServer::start(script);
+    let popget = Popget::new();
+    let run = fetch(&popget, &server, &["--delete"]);
+    assert_ne!(run.code(), 0, "{}", run.stderr());
+    assert!(run.stderr().contains("message 2"), "{}", run.stderr());
+    let commands = server.commands();
+    assert!(commands.contains(&"DELE 1".to_string()) && commands.contains(&"DELE 3".to_string()));
+    assert!(!commands.contains(&"DELE 2".to_string()), "{commands:?}");
+    assert_eq!(server.remaining(), ["uid-2"]);
+    assert_eq!(maildir_messages(&popget.path("m")).len(), 2);
+}
+
+#[test]
+fn a_connection_dropped_mid_retr_deletes_nothing_and_loses_nothing() {
+    let script = Script { messages: messages(3), drop_on: Some("RETR 3".into()), ..Script::default() };
+    let server = FakeServer::start(script);
+    let popget = Popget::new();
+    let run = fetch(&popget, &server, &["--delete"]);
+    run.expect_code(74);
+    assert!(!server.commands().iter().any(|c| c.starts_with("DELE")), "{:?}", server.commands());
+    assert_eq!(server.remaining().len(), 3, "nothing may be deleted");
+    // Messages 1 and 2 were delivered and recorded; nothing partial is in the Maildir.
+    assert_eq!(maildir_messages(&popget.path("m")).len(), 2);
+    assert_eq!(std::fs::read_dir(popget.path("m/tmp")).unwrap().count(), 0);
+
+    // The next run deletes 1 and 2 without downloading them again, and fetches 3.
+    let server2 = FakeServer::start(Script { messages: messages(3), ..Script::default() });
+    let maildir = popget.path("m");
+    let mut args: Vec<String> = vec!["fetch".into()];
+    args.extend(server2.args());
+    args.extend(["--auth".into(), "user".into(), "--maildir".into(), maildir.display().to_string(), "--delete".into()]);
+    // Same account key (user@host_port) needs the same port: reuse the state via --state.
+    let state = std::fs::read_dir(popget.state_dir()).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "state")).unwrap();
+    args.extend(["--state".into(), state.display().to_string()]);
+    popget.run(&args.iter().map(String::as_str).collect::<Vec<_>>()).expect_code(0);
+    let retrs: Vec<String> = server2.commands().into_iter().filter(|c| c.starts_with("RETR")).collect();
+    assert_eq!(retrs, ["RETR 3"]);
+    assert!(server2.remaining().is_empty());
+    assert_eq!(maildir_messages(&maildir).len(), 3);
+}
+
+#[test]
+fn a_connection_dropped_before_quit_keeps_the_records() {
+    let script = Script { messages: messages(2), drop_on: Some("QUIT".into()), ..Script::default() };
+    let server = FakeServer::start(script);
+    let popget = Popget::new();
+    let run = fetch(&popget, &server, &["--delete"]);
+    run.expect_code(74);
+    // The server never committed the deletions, and the records say the mail is delivered.
+    assert_eq!(server.remaining().len(), 2);
+    assert_eq!(maildir_messages(&popget.path("m")).len(), 2);
+    let run = fetch(&popget, &server, &["--delete"]);
+    run.expect_code(0);
+    assert!(server.remaining().is_empty());
+    assert_eq!(maildir_messages(&popget.path("m")).len(), 2, "nothing delivered twice");
+}
+
+#[test]
+fn duplicate_uidls_are_fetched_but_never_deleted_by_id() {
+    let mut listing = messages(2);
+    listing[1].0 = listing[0].0.clone();
+    let server = FakeServer::start(Script { messages: listing, ..Script::default() });
+    let popget = Popget::new();
+    fetch(&popget, &server, &[]).expect_code(0);
+    assert_eq!(maildir_messages(&popget.path("m")).len(), 2);
+    fetch(&popget, &server, &["--delete"]).expect_code(0);
+    assert!(!server.commands().iter().any(|c| c.starts_with("DELE")), "{:?}", server.commands());
+}
+
+#[test]
+fn hostile_uidls_never_become_paths() {
+    let mut listing = messages(3);
+    listing[0].0 = "../../escape".into();
+    listing[1].0 = "/etc/passwd".into();
+    listing[2].0 = "a%2Fb".into();
+    let server = FakeServer::start(Script { messages: listing, ..Script::default() });
+    let popget = Popget::new();
+    fetch(&popget, &server, &[]).expect_code(0);
+    fetch(&popget, &server, &[]).expect_code(0);
+    assert_eq!(maildir_messages(&popget.path("m")).len(), 3, "the second run fetched again");
+    let mut names: Vec<String> = std::fs::read_dir(popget.state_dir()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(!popget.path("escape").exists() && !popget.path("../escape").exists());
+}

@@ -1,0 +1,242 @@
+//! A scriptable fake POP3 server on loopback: a small maildrop model with knobs for hostile or
+//! broken behaviour, recording every command the client sends.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How the fake server behaves.
+#[derive(Clone)]
+pub struct Script {
+    pub greeting: String,
+    /// Lines of the CAPA answer; `None` answers CAPA with -ERR.
+    pub capa: Option<Vec<String>>,
+    pub uidl: bool,
+    pub password: String,
+    /// Messages as stored (LF line ends), with their unique ids.
+    pub messages: Vec<(String, Vec<u8>)>,
+    /// Fixed answers for exact command lines (e.g. "RETR 2" → "-ERR gone"), sent instead of
+    /// the model's answer.
+    pub overrides: HashMap<String, String>,
+    /// Close the connection without answering when this exact command line first arrives
+    /// (later connections are served normally).
+    pub drop_on: Option<String>,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            greeting: "+OK fake POP3 ready".into(),
+            capa: Some(vec!["USER".into(), "UIDL".into(), "TOP".into()]),
+            uidl: true,
+            password: "secret".into(),
+            messages: Vec::new(),
+            overrides: HashMap::new(),
+            drop_on: None,
+        }
+    }
+}
+
+pub struct FakeServer {
+    pub port: u16,
+    commands: Arc<Mutex<Vec<String>>>,
+    maildrop: Arc<Mutex<Vec<Option<(String, Vec<u8>)>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeServer {
+    pub fn start(script: Script) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let commands = Arc::new(Mutex::new(Vec::new()));
+        let maildrop = Arc::new(Mutex::new(script.messages.iter().cloned().map(Some).collect()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let dropped = AtomicBool::new(false);
+        let thread = {
+            let (commands, maildrop, stop) = (commands.clone(), maildrop.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            stream.set_nonblocking(false).unwrap();
+                            stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                            let _ = serve(stream, &script, &commands, &maildrop, &dropped);
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            })
+        };
+        FakeServer { port, commands, maildrop, stop, thread: Some(thread) }
+    }
+
+    /// Every command line received so far, across connections (PASS arguments included, so
+    /// tests can check what crossed the wire).
+    pub fn commands(&self) -> Vec<String> {
+        self.commands.lock().unwrap().clone()
+    }
+
+    /// Messages still on the server.
+    pub fn remaining(&self) -> Vec<String> {
+        self.maildrop.lock().unwrap().iter().flatten().map(|(uid, _)| uid.clone()).collect()
+    }
+
+    pub fn args(&self) -> Vec<String> {
+        ["--host", "127.0.0.1", "--port", &self.port.to_string(), "--user", "alice", "--tls", "none"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn stuffed(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        if content.starts_with(b".") {
+            out.push(b'.');
+        }
+        out.extend_from_slice(content);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+fn serve(
+    stream: TcpStream,
+    script: &Script,
+    commands: &Mutex<Vec<String>>,
+    maildrop: &Mutex<Vec<Option<(String, Vec<u8>)>>>,
+    dropped: &AtomicBool,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    out.write_all(format!("{}\r\n", script.greeting).as_bytes())?;
+    let mut authenticated = false;
+    let mut user_given = false;
+    let mut deleted: Vec<usize> = Vec::new();
+    let snapshot: Vec<Option<(String, Vec<u8>)>> = maildrop.lock().unwrap().clone();
+    let live: Vec<(usize, &(String, Vec<u8>))> =
+        snapshot.iter().enumerate().filter_map(|(i, m)| m.as_ref().map(|m| (i, m))).collect();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        commands.lock().unwrap().push(line.clone());
+        if script.drop_on.as_deref() == Some(line.as_str()) && !dropped.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        if let Some(answer) = script.overrides.get(&line) {
+            out.write_all(format!("{answer}\r\n").as_bytes())?;
+            if line == "QUIT" {
+                return Ok(());
+            }
+            continue;
+        }
+        let mut words = line.splitn(3, ' ');
+        let verb = words.next().unwrap_or("").to_ascii_uppercase();
+        let arg = words.next();
+        let number = arg.and_then(|a| a.parse::<usize>().ok()).filter(|&n| n >= 1 && n <= live.len() && !deleted.contains(&n));
+        let reply: Vec<u8> = match (verb.as_str(), authenticated) {
+            ("CAPA", _) => match &script.capa {
+                Some(lines) => {
+                    let mut reply = b"+OK\r\n".to_vec();
+                    for capa in lines {
+                        reply.extend_from_slice(format!("{capa}\r\n").as_bytes());
+                    }
+                    reply.extend_from_slice(b".\r\n");
+                    reply
+                }
+                None => b"-ERR unknown command\r\n".to_vec(),
+            },
+            ("USER", false) => {
+                user_given = true;
+                b"+OK\r\n".to_vec()
+            }
+            ("PASS", false) if user_given => {
+                let password = line.get(5..).unwrap_or("");
+                if password == script.password {
+                    authenticated = true;
+                    b"+OK logged in\r\n".to_vec()
+                } else {
+                    b"-ERR [AUTH] invalid password\r\n".to_vec()
+                }
+            }
+            ("QUIT", _) => {
+                if authenticated {
+                    let mut drop = maildrop.lock().unwrap();
+                    for n in &deleted {
+                        drop[live[n - 1].0] = None;
+                    }
+                }
+                out.write_all(b"+OK bye\r\n")?;
+                return Ok(());
+            }
+            (_, false) => b"-ERR not authenticated\r\n".to_vec(),
+            ("STAT", true) => {
+                let (count, size) = live
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !deleted.contains(&(i + 1)))
+                    .fold((0, 0), |(c, s), (_, (_, m))| (c + 1, s + stuffed(&m.1).len() - 3));
+                format!("+OK {count} {size}\r\n").into_bytes()
+            }
+            ("LIST", true) | ("UIDL", true) if arg.is_none() => {
+                if verb == "UIDL" && !script.uidl {
+                    b"-ERR unknown command\r\n".to_vec()
+                } else {
+                    let mut reply = b"+OK\r\n".to_vec();
+                    for (i, (_, (uid, message))) in live.iter().enumerate() {
+                        if deleted.contains(&(i + 1)) {
+                            continue;
+                        }
+                        let field = if verb == "UIDL" { uid.clone() } else { (stuffed(message).len() - 3).to_string() };
+                        reply.extend_from_slice(format!("{} {field}\r\n", i + 1).as_bytes());
+                    }
+                    reply.extend_from_slice(b".\r\n");
+                    reply
+                }
+            }
+            ("RETR", true) => match number {
+                Some(n) => {
+                    let mut reply = b"+OK message follows\r\n".to_vec();
+                    reply.extend_from_slice(&stuffed(&live[n - 1].1 .1));
+                    reply
+                }
+                None => b"-ERR no such message\r\n".to_vec(),
+            },
+            ("DELE", true) => match number {
+                Some(n) => {
+                    deleted.push(n);
+                    b"+OK deleted\r\n".to_vec()
+                }
+                None => b"-ERR no such message\r\n".to_vec(),
+            },
+            ("NOOP", true) => b"+OK\r\n".to_vec(),
+            ("RSET", true) => {
+                deleted.clear();
+                b"+OK\r\n".to_vec()
+            }
+            _ => b"-ERR unknown command\r\n".to_vec(),
+        };
+        out.write_all(&reply)?;
+    }
+}

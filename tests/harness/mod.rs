@@ -1,0 +1,159 @@
+//! Test harness: a private Dovecot, a scriptable fake server, and the real popget binary run
+//! with HOME and the XDG directories pointed into a temporary directory.
+
+pub mod dovecot;
+pub mod fake;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A sandbox for running popget: its own HOME, config, state and data directories.
+pub struct Popget {
+    pub home: tempfile::TempDir,
+}
+
+impl Popget {
+    pub fn new() -> Popget {
+        Popget { home: tempfile::tempdir().expect("temporary home") }
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.home.path().join(relative)
+    }
+
+    /// A command for the real binary with a clean environment (no password, no user config).
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_popget"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .env("XDG_CONFIG_HOME", self.path(".config"))
+            .env("XDG_STATE_HOME", self.path(".local/state"))
+            .env("XDG_DATA_HOME", self.path(".local/share"))
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs popget with `args` and the password in the environment.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(self.command().env("POPGET_PASSWORD", "secret").args(args))
+    }
+
+    pub fn run_with(&self, command: &mut Command) -> Run {
+        let output = command.output().expect("popget runs");
+        Run { output }
+    }
+
+    /// The default state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.path(".local/state/popget")
+    }
+}
+
+/// A finished run of popget.
+pub struct Run {
+    pub output: Output,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().expect("popget exited normally (no signal)")
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// Panics with the whole output unless the exit status is `code`.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code(),
+            code,
+            "popget exited {} instead of {code}\n--- stderr ---\n{}--- stdout ---\n{}",
+            self.code(),
+            self.stderr(),
+            self.stdout()
+        );
+        self
+    }
+}
+
+/// Messages that exercise the framing: dots, From lines, 8-bit bytes, long lines, empty body.
+pub fn tricky_messages() -> Vec<Vec<u8>> {
+    let mut long_line = b"Subject: long\n\n".to_vec();
+    long_line.extend(std::iter::repeat_n(b'x', 100_000));
+    long_line.push(b'\n');
+    let mut big = b"Subject: big\n\n".to_vec();
+    for i in 0..20_000 {
+        big.extend_from_slice(format!("line {i} .\n.{i}\n").as_bytes());
+    }
+    vec![
+        b"From: a@example.org\nSubject: plain\n\nHello.\n".to_vec(),
+        b"Subject: dots\n\n.\n..\n...\n.x\n. \nend\n".to_vec(),
+        b"Return-Path: <sender@example.org>\nSubject: from lines\n\nFrom me to you\n>From quoted\n>>From twice\nFrom: not a header\n".to_vec(),
+        b"Subject: 8bit\n\ncaf\xc3\xa9 \xff\xfe bytes \x01\x7f and a \r bare CR\n".to_vec(),
+        b"Subject: empty body\n\n".to_vec(),
+        long_line,
+        big,
+    ]
+}
+
+/// Reads an mboxrd file back into its messages: split at From_ lines, unquote one `>` from
+/// `>+From ` lines, drop the blank separator line.
+pub fn parse_mboxrd(text: &[u8]) -> Vec<Vec<u8>> {
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    let mut lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+    if lines.last().is_some_and(|l| !l.ends_with(b"\n")) {
+        panic!("mbox does not end with a newline");
+    }
+    let mut current: Option<Vec<u8>> = None;
+    for line in lines.drain(..) {
+        if line.starts_with(b"From ") {
+            if let Some(mut message) = current.take() {
+                assert!(message.ends_with(b"\n\n"), "message not followed by a blank line");
+                message.pop();
+                messages.push(message);
+            }
+            current = Some(Vec::new());
+            continue;
+        }
+        let message = current.as_mut().expect("mbox starts with a From_ line");
+        let quotes = line.iter().take_while(|&&b| b == b'>').count();
+        if quotes > 0 && line[quotes..].starts_with(b"From ") {
+            message.extend_from_slice(&line[1..]);
+        } else {
+            message.extend_from_slice(line);
+        }
+    }
+    if let Some(mut message) = current {
+        assert!(message.ends_with(b"\n\n"), "last message not followed by a blank line");
+        message.pop();
+        messages.push(message);
+    }
+    messages
+}
+
+/// The files of a Maildir's new/ directory, contents sorted for comparison.
+pub fn maildir_messages(root: &Path) -> Vec<Vec<u8>> {
+    let mut messages: Vec<Vec<u8>> = match std::fs::read_dir(root.join("new")) {
+        Ok(entries) => entries.map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect(),
+        Err(_) => Vec::new(),
+    };
+    messages.sort();
+    messages
+}
+
+pub fn sorted(mut messages: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    messages.sort();
+    messages
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real popget binary against a private Dovecot and a fake server.
+
+mod harness;
+
+mod cli;
+mod dovecot_fetch;
+mod fake_server;
