@@ -300,11 +300,11 @@ fn retrieve_batch<S: Read + Write>(
         };
         if !status.ok {
             outcome.refused += 1;
-            outcome.refusal.get_or_insert(Error::Refused {
-                command: "RETR",
-                code: status.code.clone(),
-                text: format!("message {}: {}", message.number, status.display_text()),
-            });
+            outcome.refusal.get_or_insert(Error::Temporary(format!(
+                "the server refused to send message {} ({}); it stays on the server",
+                message.number,
+                status.display_text()
+            )));
             continue;
         }
         if outcome.mailbox_error.is_some() {

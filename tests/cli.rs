@@ -7,8 +7,22 @@ use crate::harness::Popget;
 fn a_usage_error_exits_64() {
     let popget = Popget::new();
     popget.run(&["fetch", "--no-such-flag"]).expect_code(64);
-    popget.run(&["fetch", "--maildir", "a", "--mbox", "b", "--host", "h", "--user", "u"]).expect_code(64);
-    popget.run(&["fetch", "--keep", "--delete", "--host", "h", "--user", "u"]).expect_code(64);
+    popget
+        .run(&[
+            "fetch",
+            "--maildir",
+            "a",
+            "--mbox",
+            "b",
+            "--host",
+            "h",
+            "--user",
+            "u",
+        ])
+        .expect_code(64);
+    popget
+        .run(&["fetch", "--keep", "--delete", "--host", "h", "--user", "u"])
+        .expect_code(64);
 }
 
 #[test]
@@ -38,10 +52,29 @@ fn a_missing_password_without_a_terminal_exits_78_with_advice() {
     let server = FakeServer::start(Script::default());
     let popget = Popget::new();
     let port = server.port.to_string();
-    let run = popget.run_with(popget.command().args(["fetch", "--host", "127.0.0.1", "--port", &port, "--user", "u", "--tls", "none", "--maildir", "m"]));
+    let run = popget.run_with(popget.command().args([
+        "fetch",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "u",
+        "--tls",
+        "none",
+        "--maildir",
+        "m",
+    ]));
     run.expect_code(78);
-    assert!(run.stderr().contains("POPGET_PASSWORD") && run.stderr().contains("--password-command"), "{}", run.stderr());
-    assert!(server.commands().is_empty(), "connected before having a password");
+    assert!(
+        run.stderr().contains("POPGET_PASSWORD") && run.stderr().contains("--password-command"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        server.commands().is_empty(),
+        "connected before having a password"
+    );
 }
 
 #[test]
@@ -49,7 +82,11 @@ fn a_readable_config_with_a_password_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let popget = Popget::new();
     let path = popget.path("config.toml");
-    std::fs::write(&path, "[accounts.a]\nhost = \"127.0.0.1\"\nuser = \"u\"\npassword = \"p\"\nmaildir = \"m\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "[accounts.a]\nhost = \"127.0.0.1\"\nuser = \"u\"\npassword = \"p\"\nmaildir = \"m\"\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let run = popget.run(&["fetch", "--config", path.to_str().unwrap()]);
     run.expect_code(78);
@@ -63,7 +100,11 @@ fn a_bad_config_names_the_file_and_line() {
     std::fs::write(&path, "[accounts.a]\nhost = \"h\"\ntls = \"maybe\"\n").unwrap();
     let run = popget.run(&["fetch", "--config", path.to_str().unwrap()]);
     run.expect_code(78);
-    assert!(run.stderr().contains("config.toml") && run.stderr().contains("line 3"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("config.toml") && run.stderr().contains("line 3"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
@@ -73,7 +114,23 @@ fn a_corrupt_state_file_exits_65_naming_the_file() {
     let state = popget.path("broken.state");
     std::fs::write(&state, "not a state file\n").unwrap();
     let port = server.port.to_string();
-    let run = popget.run(&["fetch", "--host", "127.0.0.1", "--port", &port, "--user", "alice", "--tls", "none", "--auth", "user", "--maildir", "m", "--state", state.to_str().unwrap()]);
+    let run = popget.run(&[
+        "fetch",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "alice",
+        "--tls",
+        "none",
+        "--auth",
+        "user",
+        "--maildir",
+        "m",
+        "--state",
+        state.to_str().unwrap(),
+    ]);
     run.expect_code(65);
     assert!(run.stderr().contains("broken.state"), "{}", run.stderr());
 }
@@ -85,7 +142,21 @@ fn a_second_popget_on_the_same_account_exits_75_at_once() {
     let lock = std::fs::File::create(popget.path("account.state.lock")).unwrap();
     lock.try_lock().unwrap();
     let started = std::time::Instant::now();
-    let run = popget.run(&["fetch", "--host", "127.0.0.1", "--port", "9", "--user", "alice", "--tls", "none", "--maildir", "m", "--state", state.to_str().unwrap()]);
+    let run = popget.run(&[
+        "fetch",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "9",
+        "--user",
+        "alice",
+        "--tls",
+        "none",
+        "--maildir",
+        "m",
+        "--state",
+        state.to_str().unwrap(),
+    ]);
     run.expect_code(75);
     assert!(run.stderr().contains("another popget"), "{}", run.stderr());
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
@@ -94,15 +165,45 @@ fn a_second_popget_on_the_same_account_exits_75_at_once() {
 #[test]
 fn connection_refused_is_temporary() {
     let popget = Popget::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
-    let run = popget.run(&["fetch", "--host", "127.0.0.1", "--port", &port, "--user", "u", "--tls", "none", "--maildir", "m"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let run = popget.run(&[
+        "fetch",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "u",
+        "--tls",
+        "none",
+        "--maildir",
+        "m",
+    ]);
     run.expect_code(75);
-    assert!(run.stderr().starts_with("popget: u@127.0.0.1: cannot connect"), "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .starts_with("popget: u@127.0.0.1: cannot connect"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
 fn a_user_name_that_could_inject_commands_is_refused() {
     let popget = Popget::new();
-    let run = popget.run(&["fetch", "--host", "127.0.0.1", "--user", "a\r\nDELE 1", "--maildir", "m"]);
+    let run = popget.run(&[
+        "fetch",
+        "--host",
+        "127.0.0.1",
+        "--user",
+        "a\r\nDELE 1",
+        "--maildir",
+        "m",
+    ]);
     run.expect_code(78);
 }

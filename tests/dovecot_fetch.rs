@@ -26,8 +26,19 @@ fn pop3s_into_maildir_byte_for_byte_then_nothing_then_only_new_mail() {
     let run = popget.run(&args);
     run.expect_code(0);
     assert_eq!(maildir_messages(&maildir), sorted(messages.clone()));
-    assert!(run.stderr().starts_with(&format!("alice@127.0.0.1: {} new messages (", messages.len())), "{}", run.stderr());
-    assert!(run.stderr().contains("delivered to ~/Mail/inbox"), "{}", run.stderr());
+    assert!(
+        run.stderr().starts_with(&format!(
+            "alice@127.0.0.1: {} new messages (",
+            messages.len()
+        )),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("delivered to ~/Mail/inbox"),
+        "{}",
+        run.stderr()
+    );
     assert!(run.output.stdout.is_empty());
     // Keep is the default: the server still has everything.
     assert_eq!(dovecot.stored("alice").len(), messages.len());
@@ -42,7 +53,11 @@ fn pop3s_into_maildir_byte_for_byte_then_nothing_then_only_new_mail() {
     dovecot.deliver("alice", b"Subject: newer\n\nfresh\n");
     let run = popget.run(&args);
     run.expect_code(0);
-    assert!(run.stderr().starts_with("alice@127.0.0.1: 1 new message ("), "{}", run.stderr());
+    assert!(
+        run.stderr().starts_with("alice@127.0.0.1: 1 new message ("),
+        "{}",
+        run.stderr()
+    );
     let mut expected = messages;
     expected.push(b"Subject: newer\n\nfresh\n".to_vec());
     assert_eq!(maildir_messages(&maildir), sorted(expected));
@@ -55,7 +70,12 @@ fn maildir_files_carry_their_size_and_nothing_stays_in_tmp() {
     let popget = Popget::new();
     let maildir = popget.path("mail");
     let connection = dovecot.args("implicit", "alice");
-    popget.run(&fetch_args(&connection, &["--maildir", maildir.to_str().unwrap()])).expect_code(0);
+    popget
+        .run(&fetch_args(
+            &connection,
+            &["--maildir", maildir.to_str().unwrap()],
+        ))
+        .expect_code(0);
     let names: Vec<String> = std::fs::read_dir(maildir.join("new"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -82,10 +102,17 @@ fn starttls_into_mbox_byte_for_byte() {
     let text = std::fs::read(&mbox).unwrap();
     assert_eq!(sorted(parse_mboxrd(&text)), sorted(messages.clone()));
     // The sender from Return-Path is on the From_ line; the rest have MAILER-DAEMON.
-    let from_lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|l| l.starts_with(b"From ")).collect();
+    let from_lines: Vec<&[u8]> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"From "))
+        .collect();
     assert_eq!(from_lines.len(), messages.len());
-    assert!(from_lines.iter().any(|l| l.starts_with(b"From sender@example.org ")));
-    assert!(from_lines.iter().any(|l| l.starts_with(b"From MAILER-DAEMON ")));
+    assert!(from_lines
+        .iter()
+        .any(|l| l.starts_with(b"From sender@example.org ")));
+    assert!(from_lines
+        .iter()
+        .any(|l| l.starts_with(b"From MAILER-DAEMON ")));
 }
 
 #[test]
@@ -94,14 +121,20 @@ fn starttls_sends_credentials_only_after_the_handshake() {
     let popget = Popget::new();
     let connection = dovecot.args("starttls", "alice");
     let maildir = popget.path("m");
-    let run = popget.run(&fetch_args(&connection, &["--maildir", maildir.to_str().unwrap(), "-v"]));
+    let run = popget.run(&fetch_args(
+        &connection,
+        &["--maildir", maildir.to_str().unwrap(), "-v"],
+    ));
     run.expect_code(0);
     let trace = run.stderr();
     let stls = trace.find("C: STLS").expect("STLS was sent");
     let user = trace.find("C: USER alice").expect("USER was sent");
     assert!(stls < user, "{trace}");
     assert!(trace.contains("C: PASS ***"), "{trace}");
-    assert!(!trace.contains("secret"), "the password leaked into the trace:\n{trace}");
+    assert!(
+        !trace.contains("secret"),
+        "the password leaked into the trace:\n{trace}"
+    );
 }
 
 #[test]
@@ -113,13 +146,34 @@ fn plain_with_explicit_user_and_delete_empties_the_server() {
     let popget = Popget::new();
     let maildir = popget.path("m");
     let connection = dovecot.args("none", "alice");
-    let run = popget.run(&fetch_args(&connection, &["--auth", "user", "--delete", "--maildir", maildir.to_str().unwrap()]));
+    let run = popget.run(&fetch_args(
+        &connection,
+        &[
+            "--auth",
+            "user",
+            "--delete",
+            "--maildir",
+            maildir.to_str().unwrap(),
+        ],
+    ));
     run.expect_code(0);
-    assert!(run.stderr().contains("5 new messages") && run.stderr().ends_with(", 5 deleted\n"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("5 new messages") && run.stderr().ends_with(", 5 deleted\n"),
+        "{}",
+        run.stderr()
+    );
     assert_eq!(maildir_messages(&maildir).len(), 5);
-    assert!(dovecot.stored("alice").is_empty(), "the server still holds mail");
+    assert!(
+        dovecot.stored("alice").is_empty(),
+        "the server still holds mail"
+    );
     // Deleted messages are forgotten once the server confirmed (the state file is small).
-    let state = std::fs::read_to_string(popget.state_dir().join(format!("alice@127.0.0.1_{}.state", dovecot.pop3_port))).unwrap();
+    let state = std::fs::read_to_string(
+        popget
+            .state_dir()
+            .join(format!("alice@127.0.0.1_{}.state", dovecot.pop3_port)),
+    )
+    .unwrap();
     assert_eq!(state, "popget-state 1\nend 0\n");
 }
 
@@ -132,8 +186,16 @@ fn switching_from_keep_to_delete_deletes_without_downloading_again() {
     let popget = Popget::new();
     let maildir = popget.path("m");
     let connection = dovecot.args("implicit", "alice");
-    popget.run(&fetch_args(&connection, &["--maildir", maildir.to_str().unwrap()])).expect_code(0);
-    let run = popget.run(&fetch_args(&connection, &["--maildir", maildir.to_str().unwrap(), "--delete", "-v"]));
+    popget
+        .run(&fetch_args(
+            &connection,
+            &["--maildir", maildir.to_str().unwrap()],
+        ))
+        .expect_code(0);
+    let run = popget.run(&fetch_args(
+        &connection,
+        &["--maildir", maildir.to_str().unwrap(), "--delete", "-v"],
+    ));
     run.expect_code(0);
     assert!(!run.stderr().contains("C: RETR"), "{}", run.stderr());
     assert_eq!(run.stderr().matches("C: DELE").count(), 3);
@@ -148,24 +210,48 @@ fn apop_over_plain_is_chosen_automatically() {
     let popget = Popget::new();
     let maildir = popget.path("m");
     let connection = dovecot.args("none", "alice");
-    let run = popget.run(&fetch_args(&connection, &["--maildir", maildir.to_str().unwrap(), "-v"]));
+    let run = popget.run(&fetch_args(
+        &connection,
+        &["--maildir", maildir.to_str().unwrap(), "-v"],
+    ));
     run.expect_code(0);
-    assert!(run.stderr().contains("C: APOP alice ***"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("C: APOP alice ***"),
+        "{}",
+        run.stderr()
+    );
     assert!(!run.stderr().contains("C: USER") && !run.stderr().contains("C: PASS"));
-    assert_eq!(maildir_messages(&maildir), [b"Subject: apop\n\nhi\n".to_vec()]);
+    assert_eq!(
+        maildir_messages(&maildir),
+        [b"Subject: apop\n\nhi\n".to_vec()]
+    );
     assert!(dovecot.log().contains("method=APOP"), "{}", dovecot.log());
 }
 
 #[test]
 fn auto_over_plain_without_apop_sends_no_password() {
-    let dovecot = Dovecot::start_with(Options { mechanisms: "plain login", ..Options::default() });
+    let dovecot = Dovecot::start_with(Options {
+        mechanisms: "plain login",
+        ..Options::default()
+    });
     let popget = Popget::new();
     let maildir = popget.path("m");
     let connection = dovecot.args("none", "alice");
-    let run = popget.run(&fetch_args(&connection, &["--maildir", maildir.to_str().unwrap(), "-v"]));
+    let run = popget.run(&fetch_args(
+        &connection,
+        &["--maildir", maildir.to_str().unwrap(), "-v"],
+    ));
     run.expect_code(69);
-    assert!(!run.stderr().contains("C: USER") && !run.stderr().contains("C: PASS"), "{}", run.stderr());
-    assert!(run.stderr().contains("--auth user"), "the hint names the way out: {}", run.stderr());
+    assert!(
+        !run.stderr().contains("C: USER") && !run.stderr().contains("C: PASS"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("--auth user"),
+        "the hint names the way out: {}",
+        run.stderr()
+    );
 }
 
 #[test]
@@ -174,12 +260,31 @@ fn an_untrusted_certificate_is_rejected_before_anything_is_sent() {
     let popget = Popget::new();
     let maildir = popget.path("m");
     let port = dovecot.pop3s_port.to_string();
-    let args = ["fetch", "--host", "127.0.0.1", "--port", &port, "--user", "alice", "--maildir", maildir.to_str().unwrap(), "-v"];
+    let args = [
+        "fetch",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "alice",
+        "--maildir",
+        maildir.to_str().unwrap(),
+        "-v",
+    ];
     let run = popget.run(&args);
     run.expect_code(69);
     assert!(run.stderr().contains("certificate"), "{}", run.stderr());
-    assert!(run.stderr().contains("--ca-file"), "hint expected: {}", run.stderr());
-    assert!(!run.stderr().contains("C: "), "something was sent: {}", run.stderr());
+    assert!(
+        run.stderr().contains("--ca-file"),
+        "hint expected: {}",
+        run.stderr()
+    );
+    assert!(
+        !run.stderr().contains("C: "),
+        "something was sent: {}",
+        run.stderr()
+    );
     assert!(!dovecot.log().contains("Login: user=<alice>"));
 
     // --insecure connects but warns.
@@ -187,7 +292,11 @@ fn an_untrusted_certificate_is_rejected_before_anything_is_sent() {
     insecure.push("--insecure");
     let run = popget.run(&insecure);
     run.expect_code(0);
-    assert!(run.stderr().contains("warning: --insecure"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("warning: --insecure"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
@@ -196,7 +305,20 @@ fn starttls_with_an_untrusted_certificate_sends_no_credentials() {
     let popget = Popget::new();
     let maildir = popget.path("m");
     let port = dovecot.pop3_port.to_string();
-    let run = popget.run(&["fetch", "--host", "127.0.0.1", "--port", &port, "--user", "alice", "--tls", "starttls", "--maildir", maildir.to_str().unwrap(), "-v"]);
+    let run = popget.run(&[
+        "fetch",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "alice",
+        "--tls",
+        "starttls",
+        "--maildir",
+        maildir.to_str().unwrap(),
+        "-v",
+    ]);
     run.expect_code(69);
     assert!(run.stderr().contains("C: STLS"));
     assert!(!run.stderr().contains("C: USER"), "{}", run.stderr());
@@ -211,7 +333,12 @@ fn a_wrong_password_exits_77() {
     let args = fetch_args(&connection, &["--maildir", maildir.to_str().unwrap()]);
     let run = popget.run_with(popget.command().env("POPGET_PASSWORD", "wrong").args(&args));
     run.expect_code(77);
-    assert!(run.stderr().starts_with("popget: alice@127.0.0.1: authentication failed"), "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .starts_with("popget: alice@127.0.0.1: authentication failed"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
@@ -221,7 +348,16 @@ fn password_command_is_used_and_never_shown() {
     let popget = Popget::new();
     let maildir = popget.path("m");
     let connection = dovecot.args("implicit", "alice");
-    let args = fetch_args(&connection, &["--maildir", maildir.to_str().unwrap(), "--password-command", "echo secret", "-v"]);
+    let args = fetch_args(
+        &connection,
+        &[
+            "--maildir",
+            maildir.to_str().unwrap(),
+            "--password-command",
+            "echo secret",
+            "-v",
+        ],
+    );
     let run = popget.run_with(popget.command().args(&args));
     run.expect_code(0);
     assert!(!run.stderr().contains("secret"), "{}", run.stderr());
@@ -266,13 +402,24 @@ mbox = "~/Mail/home.mbox"
     let run = popget.run_with(popget.command().args(["fetch", "work"]));
     run.expect_code(0);
     assert_eq!(run.stderr().lines().count(), 1);
-    assert!(run.stderr().starts_with("work: 1 new message"), "{}", run.stderr());
+    assert!(
+        run.stderr().starts_with("work: 1 new message"),
+        "{}",
+        run.stderr()
+    );
     assert!(!popget.path("Mail/home.mbox").exists());
 
     let run = popget.run_with(popget.command().args(["fetch"]));
     run.expect_code(0);
-    assert!(run.stderr().starts_with("home: 1 new message"), "only home had news: {}", run.stderr());
-    assert_eq!(maildir_messages(&popget.path("Mail/work")), [b"Subject: for alice\n\na\n".to_vec()]);
+    assert!(
+        run.stderr().starts_with("home: 1 new message"),
+        "only home had news: {}",
+        run.stderr()
+    );
+    assert_eq!(
+        maildir_messages(&popget.path("Mail/work")),
+        [b"Subject: for alice\n\na\n".to_vec()]
+    );
     let mbox = std::fs::read(popget.path("Mail/home.mbox")).unwrap();
     assert_eq!(parse_mboxrd(&mbox), [b"Subject: for bob\n\nb\n".to_vec()]);
 }
@@ -313,7 +460,13 @@ password_command = "echo secret"
     let run = popget.run_with(popget.command().args(["fetch"]));
     run.expect_code(77);
     let stderr = run.stderr();
-    assert!(stderr.contains("popget: wrongpass: authentication failed"), "{stderr}");
-    assert!(stderr.contains("popget: nouser: authentication failed"), "{stderr}");
+    assert!(
+        stderr.contains("popget: wrongpass: authentication failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("popget: nouser: authentication failed"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("popget: good:"), "{stderr}");
 }

@@ -5,21 +5,37 @@ use crate::harness::fake::{FakeServer, Script};
 use crate::harness::{maildir_messages, Popget};
 
 fn messages(n: usize) -> Vec<(String, Vec<u8>)> {
-    (1..=n).map(|i| (format!("uid-{i}"), format!("Subject: {i}\n\nbody {i}\n").into_bytes())).collect()
+    (1..=n)
+        .map(|i| {
+            (
+                format!("uid-{i}"),
+                format!("Subject: {i}\n\nbody {i}\n").into_bytes(),
+            )
+        })
+        .collect()
 }
 
 fn fetch(popget: &Popget, server: &FakeServer, extra: &[&str]) -> crate::harness::Run {
     let maildir = popget.path("m");
     let mut args: Vec<String> = vec!["fetch".into()];
     args.extend(server.args());
-    args.extend(["--auth".into(), "user".into(), "--maildir".into(), maildir.display().to_string()]);
+    args.extend([
+        "--auth".into(),
+        "user".into(),
+        "--maildir".into(),
+        maildir.display().to_string(),
+    ]);
     args.extend(extra.iter().map(|s| s.to_string()));
     popget.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 #[test]
 fn without_uidl_keep_mode_refuses_and_fetches_nothing() {
-    let server = FakeServer::start(Script { uidl: false, messages: messages(2), ..Script::default() });
+    let server = FakeServer::start(Script {
+        uidl: false,
+        messages: messages(2),
+        ..Script::default()
+    });
     let popget = Popget::new();
     let run = fetch(&popget, &server, &[]);
     run.expect_code(69);
@@ -30,7 +46,11 @@ fn without_uidl_keep_mode_refuses_and_fetches_nothing() {
 
 #[test]
 fn without_uidl_delete_mode_fetches_and_deletes_everything() {
-    let server = FakeServer::start(Script { uidl: false, messages: messages(3), ..Script::default() });
+    let server = FakeServer::start(Script {
+        uidl: false,
+        messages: messages(3),
+        ..Script::default()
+    });
     let popget = Popget::new();
     fetch(&popget, &server, &["--delete"]).expect_code(0);
     assert_eq!(maildir_messages(&popget.path("m")).len(), 3);
@@ -39,12 +59,20 @@ fn without_uidl_delete_mode_fetches_and_deletes_everything() {
 
 #[test]
 fn works_with_a_server_that_has_no_capa() {
-    let server = FakeServer::start(Script { capa: None, messages: messages(2), ..Script::default() });
+    let server = FakeServer::start(Script {
+        capa: None,
+        messages: messages(2),
+        ..Script::default()
+    });
     let popget = Popget::new();
     fetch(&popget, &server, &[]).expect_code(0);
     assert_eq!(maildir_messages(&popget.path("m")).len(), 2);
     // No PIPELINING announced: one command at a time, RETR in order.
-    let retrs: Vec<String> = server.commands().into_iter().filter(|c| c.starts_with("RETR")).collect();
+    let retrs: Vec<String> = server
+        .commands()
+        .into_iter()
+        .filter(|c| c.starts_with("RETR"))
+        .collect();
     assert_eq!(retrs, ["RETR 1", "RETR 2"]);
 }
 
@@ -53,22 +81,54 @@ fn starttls_required_but_not_offered_sends_no_credentials() {
     let server = FakeServer::start(Script::default());
     let popget = Popget::new();
     let port = server.port.to_string();
-    let run = popget.run(&["fetch", "--host", "127.0.0.1", "--port", &port, "--user", "alice", "--tls", "starttls", "--maildir", "m"]);
+    let run = popget.run(&[
+        "fetch",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "alice",
+        "--tls",
+        "starttls",
+        "--maildir",
+        "m",
+    ]);
     run.expect_code(69);
     assert!(run.stderr().contains("STLS"), "{}", run.stderr());
     assert!(run.stderr().contains("--tls implicit"), "{}", run.stderr());
     let commands = server.commands();
-    assert!(commands.iter().all(|c| c == "CAPA" || c == "QUIT"), "{commands:?}");
+    assert!(
+        commands.iter().all(|c| c == "CAPA" || c == "QUIT"),
+        "{commands:?}"
+    );
 }
 
 #[test]
 fn starttls_refused_sends_no_credentials() {
-    let mut script = Script { capa: Some(vec!["STLS".into(), "USER".into()]), ..Script::default() };
-    script.overrides.insert("STLS".into(), "-ERR not today".into());
+    let mut script = Script {
+        capa: Some(vec!["STLS".into(), "USER".into()]),
+        ..Script::default()
+    };
+    script
+        .overrides
+        .insert("STLS".into(), "-ERR not today".into());
     let server = FakeServer::start(script);
     let popget = Popget::new();
     let port = server.port.to_string();
-    let run = popget.run(&["fetch", "--host", "127.0.0.1", "--port", &port, "--user", "alice", "--tls", "starttls", "--maildir", "m"]);
+    let run = popget.run(&[
+        "fetch",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "alice",
+        "--tls",
+        "starttls",
+        "--maildir",
+        "m",
+    ]);
     run.expect_code(69);
     assert_eq!(server.commands(), ["CAPA", "STLS"]);
 }
@@ -76,17 +136,26 @@ fn starttls_refused_sends_no_credentials() {
 #[test]
 fn in_use_is_temporary_not_an_authentication_failure() {
     let mut script = Script::default();
-    script.overrides.insert("PASS secret".into(), "-ERR [IN-USE] mailbox locked".into());
+    script
+        .overrides
+        .insert("PASS secret".into(), "-ERR [IN-USE] mailbox locked".into());
     let server = FakeServer::start(script);
     let popget = Popget::new();
     let run = fetch(&popget, &server, &[]);
     run.expect_code(75);
-    assert!(run.stderr().contains("[IN-USE]") || run.stderr().contains("locked"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("[IN-USE]") || run.stderr().contains("locked"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
 fn an_err_greeting_sends_nothing() {
-    let server = FakeServer::start(Script { greeting: "-ERR [SYS/TEMP] try later".into(), ..Script::default() });
+    let server = FakeServer::start(Script {
+        greeting: "-ERR [SYS/TEMP] try later".into(),
+        ..Script::default()
+    });
     let popget = Popget::new();
     let run = fetch(&popget, &server, &[]);
     run.expect_code(75);
@@ -95,12 +164,18 @@ fn an_err_greeting_sends_nothing() {
 
 #[test]
 fn a_refused_retr_keeps_that_message_and_delivers_the_rest() {
-    let mut script = Script { messages: messages(3), ..Script::default() };
-    script.overrides.insert("RETR 2".into(), "-ERR message is busy".into());
+    let mut script = Script {
+        messages: messages(3),
+        ..Script::default()
+    };
+    script
+        .overrides
+        .insert("RETR 2".into(), "-ERR message is busy".into());
     let server = FakeServer::start(script);
     let popget = Popget::new();
     let run = fetch(&popget, &server, &["--delete"]);
     assert_ne!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.code(), 75);
     assert!(run.stderr().contains("message 2"), "{}", run.stderr());
     let commands = server.commands();
     assert!(commands.contains(&"DELE 1".to_string()) && commands.contains(&"DELE 3".to_string()));
@@ -111,28 +186,55 @@ fn a_refused_retr_keeps_that_message_and_delivers_the_rest() {
 
 #[test]
 fn a_connection_dropped_mid_retr_deletes_nothing_and_loses_nothing() {
-    let script = Script { messages: messages(3), drop_on: Some("RETR 3".into()), ..Script::default() };
+    let script = Script {
+        messages: messages(3),
+        drop_on: Some("RETR 3".into()),
+        ..Script::default()
+    };
     let server = FakeServer::start(script);
     let popget = Popget::new();
     let run = fetch(&popget, &server, &["--delete"]);
     run.expect_code(74);
-    assert!(!server.commands().iter().any(|c| c.starts_with("DELE")), "{:?}", server.commands());
+    assert!(
+        !server.commands().iter().any(|c| c.starts_with("DELE")),
+        "{:?}",
+        server.commands()
+    );
     assert_eq!(server.remaining().len(), 3, "nothing may be deleted");
     // Messages 1 and 2 were delivered and recorded; nothing partial is in the Maildir.
     assert_eq!(maildir_messages(&popget.path("m")).len(), 2);
     assert_eq!(std::fs::read_dir(popget.path("m/tmp")).unwrap().count(), 0);
 
     // The next run deletes 1 and 2 without downloading them again, and fetches 3.
-    let server2 = FakeServer::start(Script { messages: messages(3), ..Script::default() });
+    let server2 = FakeServer::start(Script {
+        messages: messages(3),
+        ..Script::default()
+    });
     let maildir = popget.path("m");
     let mut args: Vec<String> = vec!["fetch".into()];
     args.extend(server2.args());
-    args.extend(["--auth".into(), "user".into(), "--maildir".into(), maildir.display().to_string(), "--delete".into()]);
+    args.extend([
+        "--auth".into(),
+        "user".into(),
+        "--maildir".into(),
+        maildir.display().to_string(),
+        "--delete".into(),
+    ]);
     // Same account key (user@host_port) needs the same port: reuse the state via --state.
-    let state = std::fs::read_dir(popget.state_dir()).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "state")).unwrap();
+    let state = std::fs::read_dir(popget.state_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "state"))
+        .unwrap();
     args.extend(["--state".into(), state.display().to_string()]);
-    popget.run(&args.iter().map(String::as_str).collect::<Vec<_>>()).expect_code(0);
-    let retrs: Vec<String> = server2.commands().into_iter().filter(|c| c.starts_with("RETR")).collect();
+    popget
+        .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .expect_code(0);
+    let retrs: Vec<String> = server2
+        .commands()
+        .into_iter()
+        .filter(|c| c.starts_with("RETR"))
+        .collect();
     assert_eq!(retrs, ["RETR 3"]);
     assert!(server2.remaining().is_empty());
     assert_eq!(maildir_messages(&maildir).len(), 3);
@@ -140,7 +242,11 @@ fn a_connection_dropped_mid_retr_deletes_nothing_and_loses_nothing() {
 
 #[test]
 fn a_connection_dropped_before_quit_keeps_the_records() {
-    let script = Script { messages: messages(2), drop_on: Some("QUIT".into()), ..Script::default() };
+    let script = Script {
+        messages: messages(2),
+        drop_on: Some("QUIT".into()),
+        ..Script::default()
+    };
     let server = FakeServer::start(script);
     let popget = Popget::new();
     let run = fetch(&popget, &server, &["--delete"]);
@@ -151,19 +257,30 @@ fn a_connection_dropped_before_quit_keeps_the_records() {
     let run = fetch(&popget, &server, &["--delete"]);
     run.expect_code(0);
     assert!(server.remaining().is_empty());
-    assert_eq!(maildir_messages(&popget.path("m")).len(), 2, "nothing delivered twice");
+    assert_eq!(
+        maildir_messages(&popget.path("m")).len(),
+        2,
+        "nothing delivered twice"
+    );
 }
 
 #[test]
 fn duplicate_uidls_are_fetched_but_never_deleted_by_id() {
     let mut listing = messages(2);
     listing[1].0 = listing[0].0.clone();
-    let server = FakeServer::start(Script { messages: listing, ..Script::default() });
+    let server = FakeServer::start(Script {
+        messages: listing,
+        ..Script::default()
+    });
     let popget = Popget::new();
     fetch(&popget, &server, &[]).expect_code(0);
     assert_eq!(maildir_messages(&popget.path("m")).len(), 2);
     fetch(&popget, &server, &["--delete"]).expect_code(0);
-    assert!(!server.commands().iter().any(|c| c.starts_with("DELE")), "{:?}", server.commands());
+    assert!(
+        !server.commands().iter().any(|c| c.starts_with("DELE")),
+        "{:?}",
+        server.commands()
+    );
 }
 
 #[test]
@@ -172,13 +289,59 @@ fn hostile_uidls_never_become_paths() {
     listing[0].0 = "../../escape".into();
     listing[1].0 = "/etc/passwd".into();
     listing[2].0 = "a%2Fb".into();
-    let server = FakeServer::start(Script { messages: listing, ..Script::default() });
+    let server = FakeServer::start(Script {
+        messages: listing,
+        ..Script::default()
+    });
     let popget = Popget::new();
     fetch(&popget, &server, &[]).expect_code(0);
     fetch(&popget, &server, &[]).expect_code(0);
-    assert_eq!(maildir_messages(&popget.path("m")).len(), 3, "the second run fetched again");
-    let mut names: Vec<String> = std::fs::read_dir(popget.state_dir()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(
+        maildir_messages(&popget.path("m")).len(),
+        3,
+        "the second run fetched again"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(popget.state_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     names.sort();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(!popget.path("escape").exists() && !popget.path("../escape").exists());
+}
+
+#[test]
+fn records_of_messages_gone_from_the_server_are_pruned() {
+    let popget = Popget::new();
+    let state = popget.path("account.state");
+    let state_arg = state.display().to_string();
+    let server = FakeServer::start(Script {
+        messages: messages(3),
+        ..Script::default()
+    });
+    fetch(&popget, &server, &["--state", &state_arg]).expect_code(0);
+    let text = std::fs::read_to_string(&state).unwrap();
+    assert_eq!(
+        text.lines().filter(|l| l.contains("uid-")).count(),
+        3,
+        "{text}"
+    );
+
+    // Another client deleted uid-1 and uid-2; their records go, uid-3's stays.
+    let mut remaining = messages(3);
+    remaining.drain(..2);
+    let server = FakeServer::start(Script {
+        messages: remaining,
+        ..Script::default()
+    });
+    let run = fetch(&popget, &server, &["--state", &state_arg]);
+    run.expect_code(0);
+    assert_eq!(run.stderr(), "", "nothing new, so nothing printed");
+    let text = std::fs::read_to_string(&state).unwrap();
+    let uids: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .filter(|u| u.starts_with("uid-"))
+        .collect();
+    assert_eq!(uids, ["uid-3"], "{text}");
 }

@@ -21,7 +21,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { mechanisms: "plain login apop", users: vec![("alice", "secret")] }
+        Options {
+            mechanisms: "plain login apop",
+            users: vec![("alice", "secret")],
+        }
     }
 }
 
@@ -37,7 +40,11 @@ pub struct Dovecot {
 static MESSAGE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Dovecot {
@@ -51,13 +58,20 @@ impl Dovecot {
             Path::new(DOVECOT).exists(),
             "{DOVECOT} is missing: install dovecot-pop3d (scripts/test does this)"
         );
-        let dir = tempfile::Builder::new().prefix("popget-dovecot").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("popget-dovecot")
+            .tempdir()
+            .unwrap();
         let root = dir.path();
         fs::set_permissions(root, fs::Permissions::from_mode(0o755)).unwrap();
         // SAFETY: geteuid/getegid have no preconditions.
         let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
         // Dovecot refuses to serve mail as root; as root the mail belongs to nobody.
-        let (mail_uid, mail_gid) = if euid == 0 { (65534, 65534) } else { (euid, egid) };
+        let (mail_uid, mail_gid) = if euid == 0 {
+            (65534, 65534)
+        } else {
+            (euid, egid)
+        };
         let service_users = if euid == 0 {
             String::new()
         } else {
@@ -132,7 +146,14 @@ service stats {{
                 .stderr(Stdio::inherit())
                 .spawn()
                 .expect("dovecot starts");
-            let mut dovecot = Dovecot { dir, child: Some(child), pop3_port, pop3s_port, mail_uid, mail_gid };
+            let mut dovecot = Dovecot {
+                dir,
+                child: Some(child),
+                pop3_port,
+                pop3s_port,
+                mail_uid,
+                mail_gid,
+            };
             assert!(
                 dovecot.wait_until_listening(),
                 "dovecot did not start listening; its log:\n{}",
@@ -161,7 +182,9 @@ service stats {{
     }
 
     fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         if let Ok(None) = child.try_wait() {
             // SAFETY: signalling our own child, which has not been reaped yet.
             unsafe {
@@ -224,7 +247,11 @@ service stats {{
 
     /// Connection arguments for popget: host, port, user and TLS mode.
     pub fn args(&self, tls: &str, user: &str) -> Vec<String> {
-        let port = if tls == "implicit" { self.pop3s_port } else { self.pop3_port };
+        let port = if tls == "implicit" {
+            self.pop3s_port
+        } else {
+            self.pop3_port
+        };
         let mut args = vec![
             "--host".to_string(),
             "127.0.0.1".to_string(),
@@ -251,12 +278,27 @@ impl Drop for Dovecot {
 
 fn generate_certificate(root: &Path) {
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
         .arg("-keyout")
         .arg(root.join("key.pem"))
         .arg("-out")
         .arg(root.join("cert.pem"))
-        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "2"])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-days",
+            "2",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -278,6 +320,8 @@ fn current_user_name() -> String {
     unsafe {
         let entry = libc::getpwuid(libc::geteuid());
         assert!(!entry.is_null(), "the current user has no passwd entry");
-        std::ffi::CStr::from_ptr((*entry).pw_name).to_string_lossy().into_owned()
+        std::ffi::CStr::from_ptr((*entry).pw_name)
+            .to_string_lossy()
+            .into_owned()
     }
 }

@@ -41,10 +41,13 @@ impl Default for Script {
     }
 }
 
+/// The server's messages by position; `None` once deleted by a committed QUIT.
+type Maildrop = Mutex<Vec<Option<(String, Vec<u8>)>>>;
+
 pub struct FakeServer {
     pub port: u16,
     commands: Arc<Mutex<Vec<String>>>,
-    maildrop: Arc<Mutex<Vec<Option<(String, Vec<u8>)>>>>,
+    maildrop: Arc<Maildrop>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -55,7 +58,9 @@ impl FakeServer {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let commands = Arc::new(Mutex::new(Vec::new()));
-        let maildrop = Arc::new(Mutex::new(script.messages.iter().cloned().map(Some).collect()));
+        let maildrop = Arc::new(Mutex::new(
+            script.messages.iter().cloned().map(Some).collect(),
+        ));
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = AtomicBool::new(false);
         let thread = {
@@ -65,7 +70,9 @@ impl FakeServer {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             stream.set_nonblocking(false).unwrap();
-                            stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                            stream
+                                .set_read_timeout(Some(Duration::from_secs(20)))
+                                .unwrap();
                             let _ = serve(stream, &script, &commands, &maildrop, &dropped);
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -73,7 +80,13 @@ impl FakeServer {
                 }
             })
         };
-        FakeServer { port, commands, maildrop, stop, thread: Some(thread) }
+        FakeServer {
+            port,
+            commands,
+            maildrop,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// Every command line received so far, across connections (PASS arguments included, so
@@ -84,14 +97,29 @@ impl FakeServer {
 
     /// Messages still on the server.
     pub fn remaining(&self) -> Vec<String> {
-        self.maildrop.lock().unwrap().iter().flatten().map(|(uid, _)| uid.clone()).collect()
+        self.maildrop
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .map(|(uid, _)| uid.clone())
+            .collect()
     }
 
     pub fn args(&self) -> Vec<String> {
-        ["--host", "127.0.0.1", "--port", &self.port.to_string(), "--user", "alice", "--tls", "none"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &self.port.to_string(),
+            "--user",
+            "alice",
+            "--tls",
+            "none",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     }
 }
 
@@ -122,7 +150,7 @@ fn serve(
     stream: TcpStream,
     script: &Script,
     commands: &Mutex<Vec<String>>,
-    maildrop: &Mutex<Vec<Option<(String, Vec<u8>)>>>,
+    maildrop: &Maildrop,
     dropped: &AtomicBool,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -132,8 +160,11 @@ fn serve(
     let mut user_given = false;
     let mut deleted: Vec<usize> = Vec::new();
     let snapshot: Vec<Option<(String, Vec<u8>)>> = maildrop.lock().unwrap().clone();
-    let live: Vec<(usize, &(String, Vec<u8>))> =
-        snapshot.iter().enumerate().filter_map(|(i, m)| m.as_ref().map(|m| (i, m))).collect();
+    let live: Vec<(usize, &(String, Vec<u8>))> = snapshot
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.as_ref().map(|m| (i, m)))
+        .collect();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
@@ -141,7 +172,9 @@ fn serve(
         }
         let line = line.trim_end_matches(['\r', '\n']).to_string();
         commands.lock().unwrap().push(line.clone());
-        if script.drop_on.as_deref() == Some(line.as_str()) && !dropped.swap(true, Ordering::Relaxed) {
+        if script.drop_on.as_deref() == Some(line.as_str())
+            && !dropped.swap(true, Ordering::Relaxed)
+        {
             return Ok(());
         }
         if let Some(answer) = script.overrides.get(&line) {
@@ -154,7 +187,9 @@ fn serve(
         let mut words = line.splitn(3, ' ');
         let verb = words.next().unwrap_or("").to_ascii_uppercase();
         let arg = words.next();
-        let number = arg.and_then(|a| a.parse::<usize>().ok()).filter(|&n| n >= 1 && n <= live.len() && !deleted.contains(&n));
+        let number = arg
+            .and_then(|a| a.parse::<usize>().ok())
+            .filter(|&n| n >= 1 && n <= live.len() && !deleted.contains(&n));
         let reply: Vec<u8> = match (verb.as_str(), authenticated) {
             ("CAPA", _) => match &script.capa {
                 Some(lines) => {
@@ -196,7 +231,9 @@ fn serve(
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| !deleted.contains(&(i + 1)))
-                    .fold((0, 0), |(c, s), (_, (_, m))| (c + 1, s + stuffed(&m.1).len() - 3));
+                    .fold((0, 0), |(c, s), (_, (_, m))| {
+                        (c + 1, s + stuffed(&m.1).len() - 3)
+                    });
                 format!("+OK {count} {size}\r\n").into_bytes()
             }
             ("LIST", true) | ("UIDL", true) if arg.is_none() => {
@@ -208,7 +245,11 @@ fn serve(
                         if deleted.contains(&(i + 1)) {
                             continue;
                         }
-                        let field = if verb == "UIDL" { uid.clone() } else { (stuffed(message).len() - 3).to_string() };
+                        let field = if verb == "UIDL" {
+                            uid.clone()
+                        } else {
+                            (stuffed(message).len() - 3).to_string()
+                        };
                         reply.extend_from_slice(format!("{} {field}\r\n", i + 1).as_bytes());
                     }
                     reply.extend_from_slice(b".\r\n");

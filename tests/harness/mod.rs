@@ -14,7 +14,9 @@ pub struct Popget {
 
 impl Popget {
     pub fn new() -> Popget {
-        Popget { home: tempfile::tempdir().expect("temporary home") }
+        Popget {
+            home: tempfile::tempdir().expect("temporary home"),
+        }
     }
 
     pub fn home(&self) -> &Path {
@@ -62,7 +64,10 @@ pub struct Run {
 
 impl Run {
     pub fn code(&self) -> i32 {
-        self.output.status.code().expect("popget exited normally (no signal)")
+        self.output
+            .status
+            .code()
+            .expect("popget exited normally (no signal)")
     }
 
     pub fn stderr(&self) -> String {
@@ -120,7 +125,10 @@ pub fn parse_mboxrd(text: &[u8]) -> Vec<Vec<u8>> {
     for line in lines.drain(..) {
         if line.starts_with(b"From ") {
             if let Some(mut message) = current.take() {
-                assert!(message.ends_with(b"\n\n"), "message not followed by a blank line");
+                assert!(
+                    message.ends_with(b"\n\n"),
+                    "message not followed by a blank line"
+                );
                 message.pop();
                 messages.push(message);
             }
@@ -136,7 +144,10 @@ pub fn parse_mboxrd(text: &[u8]) -> Vec<Vec<u8>> {
         }
     }
     if let Some(mut message) = current {
-        assert!(message.ends_with(b"\n\n"), "last message not followed by a blank line");
+        assert!(
+            message.ends_with(b"\n\n"),
+            "last message not followed by a blank line"
+        );
         message.pop();
         messages.push(message);
     }
@@ -146,7 +157,9 @@ pub fn parse_mboxrd(text: &[u8]) -> Vec<Vec<u8>> {
 /// The files of a Maildir's new/ directory, contents sorted for comparison.
 pub fn maildir_messages(root: &Path) -> Vec<Vec<u8>> {
     let mut messages: Vec<Vec<u8>> = match std::fs::read_dir(root.join("new")) {
-        Ok(entries) => entries.map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect(),
+        Ok(entries) => entries
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect(),
         Err(_) => Vec::new(),
     };
     messages.sort();
