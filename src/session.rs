@@ -460,20 +460,7 @@ impl<S: Read + Write> Session<S> {
         if !status.ok {
             return Err(refused("LIST", &status));
         }
-        let mut seen = HashSet::new();
-        let mut entries = Vec::new();
-        for line in self.wire.receive_lines(MAX_LISTING, "LIST")? {
-            let entry = parse_scan_line(&line)?;
-            if !seen.insert(entry.message) {
-                return Err(ProtocolError::new(format!(
-                    "message {} appears twice in the LIST answer",
-                    entry.message
-                ))
-                .into());
-            }
-            entries.push(entry);
-        }
-        Ok(entries)
+        self.receive_listing("LIST", parse_scan_line, |entry| entry.message)
     }
 
     /// The unique-id listing, or `None` when the server does not support UIDL.
@@ -482,20 +469,31 @@ impl<S: Read + Write> Session<S> {
         if !status.ok {
             return Ok(None);
         }
+        self.receive_listing("UIDL", parse_uidl_line, |entry| entry.message)
+            .map(Some)
+    }
+
+    /// Reads a listing body, parsing each line; a message number listed twice is an error.
+    fn receive_listing<T>(
+        &mut self,
+        what: &str,
+        parse: impl Fn(&[u8]) -> Result<T, ProtocolError>,
+        number: impl Fn(&T) -> u32,
+    ) -> Result<Vec<T>> {
         let mut seen = HashSet::new();
         let mut entries = Vec::new();
-        for line in self.wire.receive_lines(MAX_LISTING, "UIDL")? {
-            let entry = parse_uidl_line(&line)?;
-            if !seen.insert(entry.message) {
+        for line in self.wire.receive_lines(MAX_LISTING, what)? {
+            let entry = parse(&line)?;
+            if !seen.insert(number(&entry)) {
                 return Err(ProtocolError::new(format!(
-                    "message {} appears twice in the UIDL answer",
-                    entry.message
+                    "message {} appears twice in the {what} answer",
+                    number(&entry)
                 ))
                 .into());
             }
             entries.push(entry);
         }
-        Ok(Some(entries))
+        Ok(entries)
     }
 
     /// Queues a command without waiting for its answer (pipelining). Answers are read in order

@@ -114,23 +114,19 @@ fn a_corrupt_state_file_exits_65_naming_the_file() {
     let state = popget.path("broken.state");
     std::fs::write(&state, "not a state file\n").unwrap();
     let port = server.port.to_string();
-    let run = popget.run(&[
-        "fetch",
-        "--host",
-        "127.0.0.1",
-        "--port",
+    let run = popget.fetch(
         &port,
-        "--user",
         "alice",
-        "--tls",
         "none",
-        "--auth",
-        "user",
-        "--maildir",
-        "m",
-        "--state",
-        state.to_str().unwrap(),
-    ]);
+        &[
+            "--auth",
+            "user",
+            "--maildir",
+            "m",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    );
     run.expect_code(65);
     assert!(run.stderr().contains("broken.state"), "{}", run.stderr());
 }
@@ -142,21 +138,12 @@ fn a_second_popget_on_the_same_account_exits_75_at_once() {
     let lock = std::fs::File::create(popget.path("account.state.lock")).unwrap();
     lock.try_lock().unwrap();
     let started = std::time::Instant::now();
-    let run = popget.run(&[
-        "fetch",
-        "--host",
-        "127.0.0.1",
-        "--port",
+    let run = popget.fetch(
         "9",
-        "--user",
         "alice",
-        "--tls",
         "none",
-        "--maildir",
-        "m",
-        "--state",
-        state.to_str().unwrap(),
-    ]);
+        &["--maildir", "m", "--state", state.to_str().unwrap()],
+    );
     run.expect_code(75);
     assert!(run.stderr().contains("another popget"), "{}", run.stderr());
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
@@ -171,19 +158,7 @@ fn connection_refused_is_temporary() {
         .unwrap()
         .port()
         .to_string();
-    let run = popget.run(&[
-        "fetch",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--user",
-        "u",
-        "--tls",
-        "none",
-        "--maildir",
-        "m",
-    ]);
+    let run = popget.fetch(&port, "u", "none", &["--maildir", "m"]);
     run.expect_code(75);
     assert!(
         run.stderr()

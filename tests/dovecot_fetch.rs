@@ -305,20 +305,12 @@ fn starttls_with_an_untrusted_certificate_sends_no_credentials() {
     let popget = Popget::new();
     let maildir = popget.path("m");
     let port = dovecot.pop3_port.to_string();
-    let run = popget.run(&[
-        "fetch",
-        "--host",
-        "127.0.0.1",
-        "--port",
+    let run = popget.fetch(
         &port,
-        "--user",
         "alice",
-        "--tls",
         "starttls",
-        "--maildir",
-        maildir.to_str().unwrap(),
-        "-v",
-    ]);
+        &["--maildir", maildir.to_str().unwrap(), "-v"],
+    );
     run.expect_code(69);
     assert!(run.stderr().contains("C: STLS"));
     assert!(!run.stderr().contains("C: USER"), "{}", run.stderr());

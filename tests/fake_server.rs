@@ -81,19 +81,7 @@ fn starttls_required_but_not_offered_sends_no_credentials() {
     let server = FakeServer::start(Script::default());
     let popget = Popget::new();
     let port = server.port.to_string();
-    let run = popget.run(&[
-        "fetch",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--user",
-        "alice",
-        "--tls",
-        "starttls",
-        "--maildir",
-        "m",
-    ]);
+    let run = popget.fetch(&port, "alice", "starttls", &["--maildir", "m"]);
     run.expect_code(69);
     assert!(run.stderr().contains("STLS"), "{}", run.stderr());
     assert!(run.stderr().contains("--tls implicit"), "{}", run.stderr());
@@ -116,19 +104,7 @@ fn starttls_refused_sends_no_credentials() {
     let server = FakeServer::start(script);
     let popget = Popget::new();
     let port = server.port.to_string();
-    let run = popget.run(&[
-        "fetch",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--user",
-        "alice",
-        "--tls",
-        "starttls",
-        "--maildir",
-        "m",
-    ]);
+    let run = popget.fetch(&port, "alice", "starttls", &["--maildir", "m"]);
     run.expect_code(69);
     assert_eq!(server.commands(), ["CAPA", "STLS"]);
 }

@@ -46,6 +46,23 @@ impl Popget {
         self.run_with(self.command().env("POPGET_PASSWORD", "secret").args(args))
     }
 
+    /// Runs `popget fetch` against 127.0.0.1:`port` as `user` with `--tls tls`, then `extra`.
+    pub fn fetch(&self, port: &str, user: &str, tls: &str, extra: &[&str]) -> Run {
+        let mut args = vec![
+            "fetch",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--user",
+            user,
+            "--tls",
+            tls,
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
     pub fn run_with(&self, command: &mut Command) -> Run {
         let output = command.output().expect("popget runs");
         Run { output }
