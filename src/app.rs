@@ -1,13 +1,18 @@
 //! The commands as the user runs them: choose accounts, run each, print summaries and errors.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 
-use crate::cli::{Cli, CommandKind, FetchArgs, GlobalArgs};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::cli::{Cli, CommandKind, FetchArgs, GlobalArgs, ProgressMode};
+use crate::commands::{self, Context};
 use crate::config::{self, Account, ConfigFile, Destination};
 use crate::connect;
 use crate::error::{exit, Error, Result};
-use crate::fetch::{self, FetchOptions, Report};
+use crate::fetch::{self, FetchOptions, Observer, Report};
 use crate::session::Tracer;
 use crate::state::{self, State};
 use crate::store::{Mailbox, Maildir, Mbox};
@@ -15,9 +20,50 @@ use crate::store::{Mailbox, Maildir, Mbox};
 /// Runs the parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> u8 {
     let env: HashMap<String, String> = std::env::vars().collect();
-    match cli.command {
-        CommandKind::Fetch(args) => run_fetch(&cli.global, &args, &env),
+    let context = Context {
+        global: &cli.global,
+        env: &env,
+    };
+    let result = match &cli.command {
+        CommandKind::Fetch(args) => return run_fetch(&cli.global, args, &env),
+        CommandKind::Stat(args) => commands::stat(&context, args),
+        CommandKind::List(args) => commands::list(&context, args),
+        CommandKind::Uidl(args) => commands::uidl(&context, args),
+        CommandKind::Retr(args) => commands::retr(&context, args),
+        CommandKind::Top(args) => commands::top(&context, args),
+        CommandKind::Dele(args) => commands::dele(&context, args),
+        CommandKind::Info(args) => commands::info(&context, args),
+    };
+    match result {
+        Ok(()) => exit::OK,
+        // A reader that closed the pipe (`popget retr 1 | head`) got what it wanted.
+        Err(error) if error.is_broken_pipe() => exit::OK,
+        Err(error) => report_error(None, &error),
     }
+}
+
+/// One account's result, for `fetch --json`.
+#[derive(Serialize)]
+struct AccountJson {
+    account: String,
+    delivered: u64,
+    octets: u64,
+    deleted: u64,
+    left_on_server_after_refusal: u64,
+    destination: Option<PathBuf>,
+    error: Option<ErrorJson>,
+}
+
+#[derive(Serialize)]
+struct ErrorJson {
+    exit_code: u8,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct FetchJson {
+    exit_code: u8,
+    accounts: Vec<AccountJson>,
 }
 
 fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String>) -> u8 {
@@ -35,13 +81,42 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
         Err(error) => return report_error(None, &error),
     };
     let mut status = exit::OK;
+    let mut results = Vec::new();
     for account in &accounts {
-        let code = match fetch_account(global, args, account, env) {
+        let (report, destination, result) = fetch_account(global, args, account, env);
+        let code = match &result {
             Ok(()) => exit::OK,
-            Err(error) => report_error(Some(&account.name), &error),
+            Err(error) => report_error(Some(&account.name), error),
         };
         if status == exit::OK {
             status = code;
+        }
+        results.push(AccountJson {
+            account: account.name.clone(),
+            delivered: report.delivered,
+            octets: report.octets,
+            deleted: report.deleted,
+            left_on_server_after_refusal: report.refused,
+            destination,
+            error: result.err().map(|e| ErrorJson {
+                exit_code: e.exit_code(),
+                message: e.to_string(),
+            }),
+        });
+    }
+    if args.json {
+        let document = FetchJson {
+            exit_code: status,
+            accounts: results,
+        };
+        let mut out = std::io::stdout().lock();
+        let written = serde_json::to_writer_pretty(&mut out, &document)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out));
+        if let Err(error) = written {
+            if error.kind() != std::io::ErrorKind::BrokenPipe {
+                return report_error(None, &Error::io("cannot write the output", error));
+            }
         }
     }
     status
@@ -52,8 +127,116 @@ fn fetch_account(
     args: &FetchArgs,
     account: &Account,
     env: &HashMap<String, String>,
-) -> Result<()> {
-    let settings = account.fetch_settings(env)?;
+) -> (Report, Option<PathBuf>, Result<()>) {
+    let settings = match account.fetch_settings(env) {
+        Ok(settings) => settings,
+        Err(error) => return (Report::default(), None, Err(error)),
+    };
+    let destination = Some(settings.destination.path().to_path_buf());
+    let mut progress = progress_bar(global, args, &account.name);
+    let mut run = || -> Result<fetch::Outcome> {
+        warn_if_insecure(account);
+        let _lock = state::lock_account(&settings.state_path)?;
+        let mut state = State::load(&settings.state_path)?;
+        let mut mailbox: Box<dyn Mailbox> = match &settings.destination {
+            Destination::Maildir(path) => Box::new(Maildir::open(path)?),
+            Destination::Mbox(path) => Box::new(Mbox::open(path)?),
+        };
+        let password = account.password()?;
+        let trace = global.verbose.then(|| tracer(&account.name));
+        let session = connect::open_session(account, password, trace)?;
+        let options = FetchOptions {
+            all: args.delivery.all,
+            delete: settings.delete,
+        };
+        let observer: &mut dyn Observer = match progress.as_mut() {
+            Some(bar) => bar,
+            None => &mut (),
+        };
+        Ok(fetch::fetch(
+            session,
+            mailbox.as_mut(),
+            &mut state,
+            options,
+            observer,
+        ))
+    };
+    let outcome = run();
+    if let Some(bar) = progress {
+        bar.bar.finish_and_clear();
+    }
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => return (Report::default(), destination, Err(error)),
+    };
+    if !global.quiet && !args.json {
+        let home = env.get("HOME").map(PathBuf::from);
+        print_summary(
+            &account.name,
+            &outcome.report,
+            &fetch::describe_destination(&settings.destination, home.as_deref()),
+        );
+    }
+    let result = match outcome.error {
+        Some(error) => Err(error),
+        None => Ok(()),
+    };
+    (outcome.report, destination, result)
+}
+
+/// A progress bar on stderr: on a terminal with `auto`, never with `-q`, `-v` or `never`.
+struct Bar {
+    bar: ProgressBar,
+    done: usize,
+    total: usize,
+}
+
+impl Observer for Bar {
+    fn planned(&mut self, messages: usize, octets: u64) {
+        if messages == 0 {
+            self.bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        self.total = messages;
+        self.bar.set_length(octets);
+        self.bar.set_message(format!("0/{messages} messages"));
+        self.bar.reset_eta();
+    }
+
+    fn delivered(&mut self, octets: u64) {
+        self.done += 1;
+        self.bar.inc(octets);
+        self.bar
+            .set_message(format!("{}/{} messages", self.done, self.total));
+    }
+}
+
+fn progress_bar(global: &GlobalArgs, args: &FetchArgs, account: &str) -> Option<Bar> {
+    let wanted = match args.progress {
+        ProgressMode::Never => false,
+        ProgressMode::Always => true,
+        ProgressMode::Auto => std::io::stderr().is_terminal(),
+    };
+    if !wanted || global.quiet || global.verbose {
+        return None;
+    }
+    let target = match args.progress {
+        ProgressMode::Always => ProgressDrawTarget::term_like(Box::new(console::Term::stderr())),
+        _ => ProgressDrawTarget::stderr(),
+    };
+    let bar = ProgressBar::with_draw_target(Some(0), target);
+    let style = ProgressStyle::with_template(&format!(
+        "{account}: {{msg}} {{bar:30}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}} ETA {{eta}}"
+    ))
+    .expect("the template is valid");
+    bar.set_style(style);
+    Some(Bar {
+        bar,
+        done: 0,
+        total: 0,
+    })
+}
+
+pub(crate) fn warn_if_insecure(account: &Account) {
     if account.certificates.insecure {
         eprintln!(
             "popget: {}: warning: --insecure: the server's certificate is not checked; anyone \
@@ -61,35 +244,9 @@ fn fetch_account(
             account.name
         );
     }
-    let _lock = state::lock_account(&settings.state_path)?;
-    let mut state = State::load(&settings.state_path)?;
-    let mut mailbox: Box<dyn Mailbox> = match &settings.destination {
-        Destination::Maildir(path) => Box::new(Maildir::open(path)?),
-        Destination::Mbox(path) => Box::new(Mbox::open(path)?),
-    };
-    let password = account.password()?;
-    let trace = global.verbose.then(|| tracer(&account.name));
-    let session = connect::open_session(account, password, trace)?;
-    let options = FetchOptions {
-        all: args.delivery.all,
-        delete: settings.delete,
-    };
-    let outcome = fetch::fetch(session, mailbox.as_mut(), &mut state, options);
-    if !global.quiet {
-        let home = env.get("HOME").map(std::path::PathBuf::from);
-        print_summary(
-            &account.name,
-            &outcome.report,
-            &fetch::describe_destination(&settings.destination, home.as_deref()),
-        );
-    }
-    match outcome.error {
-        Some(error) => Err(error),
-        None => Ok(()),
-    }
 }
 
-fn tracer(account: &str) -> Tracer {
+pub(crate) fn tracer(account: &str) -> Tracer {
     let prefix = format!("popget: {account}: ");
     Box::new(move |line: &str| {
         let _ = writeln!(std::io::stderr().lock(), "{prefix}{line}");

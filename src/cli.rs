@@ -34,6 +34,136 @@ pub struct GlobalArgs {
 pub enum CommandKind {
     /// Download new messages into a Maildir or mbox, remembering what was seen
     Fetch(FetchArgs),
+    /// Print the number of messages and their total size: COUNT OCTETS
+    Stat(StatArgs),
+    /// Print one line per message: NUMBER SIZE UIDL
+    List(ListArgs),
+    /// Print one line per message: NUMBER UIDL
+    Uidl(UidlArgs),
+    /// Write messages to standard output, exactly as fetch would store them
+    Retr(RetrArgs),
+    /// Write a message's headers and the first LINES lines of its body to standard output
+    Top(TopArgs),
+    /// Delete messages on the server and print what the server confirmed
+    Dele(DeleArgs),
+    /// Show the server's greeting, capabilities and TLS certificate
+    Info(InfoArgs),
+}
+
+/// Which account a scripting command talks to.
+#[derive(Debug, Args, Default, Clone)]
+pub struct Target {
+    /// An account from the configuration file, or a URL: pop3s://user@host:port (TLS),
+    /// pop3://user@host:port (STLS unless --tls none), pop://user;AUTH=*@host (RFC 2384)
+    #[arg(short = 'a', long = "account", value_name = "NAME|URL")]
+    pub account: Option<String>,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// Message numbers must be positive.
+fn message_number() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..)
+}
+
+#[derive(Debug, Args)]
+pub struct StatArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Print JSON: {"messages": COUNT, "octets": OCTETS}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this message
+    #[arg(value_name = "N", value_parser = message_number(), conflicts_with = "uidl")]
+    pub message: Option<u32>,
+    /// Only the message with this unique id
+    #[arg(long, value_name = "ID")]
+    pub uidl: Option<String>,
+    /// Add From, Subject and Date (read with TOP n 0)
+    #[arg(long)]
+    pub headers: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(Debug, Args)]
+pub struct UidlArgs {
+    /// Only this message
+    #[arg(value_name = "N", value_parser = message_number())]
+    pub message: Option<u32>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(Debug, Args)]
+pub struct RetrArgs {
+    /// Message numbers
+    #[arg(value_name = "N", value_parser = message_number(), required_unless_present = "uidl")]
+    pub messages: Vec<u32>,
+    /// Messages by unique id (repeatable)
+    #[arg(long, value_name = "ID")]
+    pub uidl: Vec<String>,
+    /// Keep the wire's CRLF line ends instead of LF
+    #[arg(long)]
+    pub crlf: bool,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// N LINES, or just LINES with --uidl
+    #[arg(value_name = "N LINES", num_args = 1..=2, required = true)]
+    pub numbers: Vec<u32>,
+    /// The message by unique id
+    #[arg(long, value_name = "ID")]
+    pub uidl: Option<String>,
+    /// Keep the wire's CRLF line ends instead of LF
+    #[arg(long)]
+    pub crlf: bool,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleArgs {
+    /// Message numbers
+    #[arg(value_name = "N", value_parser = message_number(), required_unless_present = "uidl")]
+    pub messages: Vec<u32>,
+    /// Messages by unique id (repeatable)
+    #[arg(long, value_name = "ID")]
+    pub uidl: Vec<String>,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// When to draw a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// On a terminal, unless --quiet
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 /// How to reach and log in to the server; valid for every command that talks to one.
@@ -71,9 +201,16 @@ pub struct ConnectionArgs {
 
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// Accounts from the configuration file [default: all of them, unless --host is given]
+    /// Accounts from the configuration file, or URLs (see --account of the other commands)
+    /// [default: all accounts, unless --host is given]
     #[arg(value_name = "ACCOUNT")]
     pub accounts: Vec<String>,
+    /// Print the summary as JSON on standard output
+    #[arg(long)]
+    pub json: bool,
+    /// Show a progress bar
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
     #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(flatten)]

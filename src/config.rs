@@ -405,6 +405,104 @@ impl Account {
     }
 }
 
+/// Whether an account name is a `pop3s://`, `pop3://` or `pop://` URL.
+pub fn is_url(name: &str) -> bool {
+    name.contains("://")
+}
+
+/// Reads an account URL: `pop3s://user@host:port` (TLS on connect, port 995),
+/// `pop3://user@host:port` and RFC 2384's `pop://user;AUTH=mech@host:port` (STLS, port 110).
+/// A password in the URL is refused; the user name is percent-decoded.
+pub fn parse_url(url: &str) -> Result<Settings> {
+    let bad = |why: &str| Error::Config(format!("invalid URL {url:?}: {why}"));
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "pop3s" => TlsMode::Implicit,
+        "pop3" | "pop" => TlsMode::Starttls,
+        _ => return Err(bad("the scheme must be pop3s, pop3 or pop")),
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '?', '#']) {
+        return Err(bad("a POP URL has no path, query or fragment"));
+    }
+    let (userinfo, hostport) = match rest.rsplit_once('@') {
+        Some((userinfo, hostport)) => (Some(userinfo), hostport),
+        None => (None, rest),
+    };
+    let mut settings = Settings {
+        tls: Some(tls),
+        ..Settings::default()
+    };
+    if let Some(userinfo) = userinfo {
+        let (user, auth) = match userinfo.to_ascii_lowercase().find(";auth=") {
+            Some(at) => (&userinfo[..at], Some(&userinfo[at + ";auth=".len()..])),
+            None => (userinfo, None),
+        };
+        if user.contains(':') {
+            return Err(bad(
+                "passwords do not belong in URLs; use --password-command",
+            ));
+        }
+        let user =
+            percent_decode(user).ok_or_else(|| bad("the user name has a broken %-escape"))?;
+        if !user.is_empty() {
+            settings.user = Some(user);
+        }
+        settings.auth = match auth {
+            None => None,
+            Some("*") => Some(AuthMethod::Auto),
+            Some(mechanism) if mechanism.eq_ignore_ascii_case("+APOP") => Some(AuthMethod::Apop),
+            Some(mechanism) if mechanism.eq_ignore_ascii_case("+USER") => Some(AuthMethod::User),
+            Some(mechanism) => {
+                return Err(bad(&format!(
+                    "the login method {mechanism} is not supported"
+                )))
+            }
+        };
+    }
+    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
+        let (host, after) = bracketed.split_once(']').ok_or_else(|| bad("unclosed ["))?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    settings.host = Some(host.to_string());
+    if let Some(port) = port {
+        settings.port = Some(
+            port.parse()
+                .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
+        );
+    }
+    Ok(settings)
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    // RFC 2384's own example encodes ISO-8859-1; anything that is not UTF-8 is read as that.
+    Some(
+        String::from_utf8(out)
+            .unwrap_or_else(|e| e.into_bytes().iter().map(|&b| char::from(b)).collect()),
+    )
+}
+
 fn default_state_dir() -> Result<PathBuf> {
     dirs::state_dir()
         .or_else(dirs::data_dir)
@@ -444,6 +542,15 @@ pub fn select_accounts(
         return names
             .iter()
             .map(|name| {
+                if is_url(name) {
+                    let url_settings = parse_url(name)?;
+                    return Account::resolve(
+                        Some(name),
+                        &[&config.defaults, &url_settings, &command_line],
+                        env,
+                    )
+                    .map(finish);
+                }
                 let settings = config.account(name).ok_or_else(|| {
                     Error::Config(match &config.path {
                         Some(path) => format!("no account \"{name}\" in {}", path.display()),
@@ -598,6 +705,61 @@ state = "~/state/home"
         };
         let result = select_accounts(&empty, &[], &connection, None, &env());
         assert!(matches!(result, Err(Error::Config(_))), "user is missing");
+    }
+
+    #[test]
+    fn parses_account_urls() {
+        let settings = parse_url("pop3s://me@pop.example.com:1995").unwrap();
+        assert_eq!(settings.tls, Some(TlsMode::Implicit));
+        assert_eq!(
+            (
+                settings.user.as_deref(),
+                settings.host.as_deref(),
+                settings.port
+            ),
+            (Some("me"), Some("pop.example.com"), Some(1995))
+        );
+        let settings = parse_url("pop3://me@h").unwrap();
+        assert_eq!(
+            (settings.tls, settings.port),
+            (Some(TlsMode::Starttls), None)
+        );
+        // RFC 2384 section 7 and POP3-NOTES item 100.
+        let settings = parse_url("pop://rg;AUTH=+APOP@mail.eudora.com:8110").unwrap();
+        assert_eq!(
+            (settings.user.as_deref(), settings.auth, settings.port),
+            (Some("rg"), Some(AuthMethod::Apop), Some(8110))
+        );
+        let settings = parse_url("pop://aas;AUTH=*@pop.sn.no").unwrap();
+        assert_eq!(
+            (settings.user.as_deref(), settings.auth),
+            (Some("aas"), Some(AuthMethod::Auto))
+        );
+        assert_eq!(
+            parse_url("pop://f%C3%A5r%3Bk%40l@h")
+                .unwrap()
+                .user
+                .as_deref(),
+            Some("får;k@l")
+        );
+        assert_eq!(
+            parse_url("pop://f%E5r%3Bk%40l@h").unwrap().user.as_deref(),
+            Some("får;k@l")
+        );
+        assert_eq!(
+            parse_url("pop3s://[::1]:995").unwrap().host.as_deref(),
+            Some("::1")
+        );
+        for bad in [
+            "pop3s://me:pw@h",
+            "imap://h",
+            "pop3s://h/INBOX",
+            "pop3s://h:99999",
+            "pop3s://",
+            "pop://u;AUTH=GSSAPI@h",
+        ] {
+            assert!(matches!(parse_url(bad), Err(Error::Config(_))), "{bad}");
+        }
     }
 
     #[test]

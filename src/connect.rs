@@ -3,8 +3,17 @@
 use crate::auth::{self, Credentials, Secret};
 use crate::config::Account;
 use crate::error::{Error, Result};
+use crate::protocol::Capabilities;
 use crate::session::{Client, Security, Session, Tracer};
-use crate::transport::{self, Stream, TlsMode};
+use crate::transport::{self, CertificateInfo, Stream, TlsMode};
+
+/// A connection in the AUTHORIZATION state, with what was learned on the way.
+pub struct Connected {
+    pub client: Client<Stream>,
+    /// With STLS: the capabilities announced before TLS (`None` inside: CAPA was refused).
+    pub before_tls: Option<Option<Capabilities>>,
+    pub certificate: Option<CertificateInfo>,
+}
 
 /// Connects and logs in. When TLS was asked for, nothing but CAPA and STLS is sent before a
 /// verified TLS session exists; if the server cannot provide one, the login never happens.
@@ -13,7 +22,15 @@ pub fn open_session(
     password: Secret,
     trace: Option<Tracer>,
 ) -> Result<Session<Stream>> {
-    let client = connect(account, trace)?;
+    login(connect(account, trace)?.client, account, password)
+}
+
+/// Logs in on a connected client and asks for the capabilities again.
+pub fn login(
+    client: Client<Stream>,
+    account: &Account,
+    password: Secret,
+) -> Result<Session<Stream>> {
     let credentials = Credentials {
         user: account.user.clone(),
         password,
@@ -25,18 +42,23 @@ pub fn open_session(
 }
 
 /// Connects and reaches the AUTHORIZATION state with TLS as the account requires.
-pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Client<Stream>> {
+pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Connected> {
     let peer = format!("{}:{}", account.host, account.port);
     let tcp = transport::connect_tcp(&account.host, account.port, account.timeout)?;
+    let start_tls = |tcp| transport::start_tls(tcp, &account.host, &account.certificates);
+    let mut before_tls = None;
+    let mut certificate = None;
     let mut client = match account.tls {
         TlsMode::Implicit => {
-            let (stream, security) =
-                transport::start_tls(tcp, &account.host, &account.certificates)?;
+            let (stream, security) = start_tls(tcp)?;
+            certificate = stream.certificate();
             Client::with_trace(stream, peer, security, trace)?
         }
         TlsMode::Starttls => {
             let mut client = Client::with_trace(Stream::Plain(tcp), peer, Security::Plain, trace)?;
-            let offers_stls = client.capa()?.is_some_and(|capa| capa.stls());
+            let capabilities = client.capa()?.cloned();
+            let offers_stls = capabilities.as_ref().is_some_and(|capa| capa.stls());
+            before_tls = Some(capabilities);
             if !offers_stls {
                 client.quit();
                 return Err(Error::Unavailable {
@@ -47,11 +69,17 @@ pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Client<Stream
                 });
             }
             client.stls()?.handshake(|stream| {
-                transport::start_tls(stream.into_tcp()?, &account.host, &account.certificates)
+                let (stream, security) = start_tls(stream.into_tcp()?)?;
+                certificate = stream.certificate();
+                Ok((stream, security))
             })?
         }
         TlsMode::None => Client::with_trace(Stream::Plain(tcp), peer, Security::Plain, trace)?,
     };
     client.capa()?;
-    Ok(client)
+    Ok(Connected {
+        client,
+        before_tls,
+        certificate,
+    })
 }

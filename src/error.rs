@@ -93,8 +93,7 @@ impl Error {
             Error::Config(_) => exit::CONFIG,
             Error::Refused { code, .. } => match code {
                 Some(code) if code.is_temporary() => exit::TEMP_FAIL,
-                Some(ResponseCode::SysPerm) => exit::UNAVAILABLE,
-                _ => exit::PROTOCOL,
+                _ => exit::UNAVAILABLE,
             },
         }
     }
@@ -115,6 +114,11 @@ impl Error {
             ),
             _ => None,
         }
+    }
+
+    /// Whether writing our own output failed because the reader went away.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
     }
 
     /// Whether the error came from the connection rather than local storage.
@@ -154,7 +158,7 @@ mod tests {
             refused(Some(ResponseCode::SysPerm)).exit_code(),
             exit::UNAVAILABLE
         );
-        assert_eq!(refused(None).exit_code(), exit::PROTOCOL);
+        assert_eq!(refused(None).exit_code(), exit::UNAVAILABLE);
     }
 
     #[test]

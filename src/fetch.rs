@@ -29,6 +29,15 @@ pub struct FetchOptions {
     pub delete: bool,
 }
 
+/// Follows a run's progress (for a progress bar). Sizes are the server's LIST sizes.
+pub trait Observer {
+    fn planned(&mut self, _messages: usize, _octets: u64) {}
+    fn delivered(&mut self, _octets: u64) {}
+}
+
+/// No progress display.
+impl Observer for () {}
+
 /// What happened on one run.
 #[derive(Debug, Default, Clone)]
 pub struct Report {
@@ -69,6 +78,7 @@ pub fn fetch<S: Read + Write>(
     mailbox: &mut dyn Mailbox,
     state: &mut State,
     options: FetchOptions,
+    observer: &mut dyn Observer,
 ) -> Outcome {
     let mut report = Report::default();
     let mut deleted_uids = Vec::new();
@@ -77,6 +87,7 @@ pub fn fetch<S: Read + Write>(
         mailbox,
         state,
         options,
+        observer,
         &mut report,
         &mut deleted_uids,
     );
@@ -101,10 +112,12 @@ fn run<S: Read + Write>(
     mailbox: &mut dyn Mailbox,
     state: &mut State,
     options: FetchOptions,
+    observer: &mut dyn Observer,
     report: &mut Report,
     deleted_uids: &mut Vec<Vec<u8>>,
 ) -> Result<()> {
     let plan = make_plan(session, state, options)?;
+    observer.planned(plan.fetch.len(), plan.fetch.iter().map(|m| m.size).sum());
     let pipelining = session.capabilities().is_some_and(|capa| capa.pipelining());
     let window = if pipelining { PIPELINE_WINDOW } else { 1 };
 
@@ -116,7 +129,7 @@ fn run<S: Read + Write>(
 
     let mut first_refusal = None;
     for batch in batches(&plan.fetch) {
-        let outcome = retrieve_batch(session, mailbox, batch, window);
+        let outcome = retrieve_batch(session, mailbox, batch, window, observer);
         report.refused += outcome.refused;
         // Whatever reached the mailbox is made durable and recorded even if the batch broke
         // off, so that it is not delivered again.
@@ -274,6 +287,7 @@ fn retrieve_batch<S: Read + Write>(
     mailbox: &mut dyn Mailbox,
     batch: &[Message],
     window: usize,
+    observer: &mut dyn Observer,
 ) -> BatchOutcome {
     let mut outcome = BatchOutcome::default();
     let mut next_to_send = 0;
@@ -318,10 +332,13 @@ fn retrieve_batch<S: Read + Write>(
         match mailbox
             .deliver(&mut |sink: &mut dyn Write| session.receive_body(LineEnding::Lf, sink))
         {
-            Ok(delivered) => outcome.delivered.push(DeliveredMessage {
-                message: message.clone(),
-                octets: delivered.octets,
-            }),
+            Ok(delivered) => {
+                observer.delivered(message.size);
+                outcome.delivered.push(DeliveredMessage {
+                    message: message.clone(),
+                    octets: delivered.octets,
+                });
+            }
             Err(Failure::Source(error)) => {
                 outcome.fatal = Some(error);
                 return outcome;

@@ -164,21 +164,36 @@ impl<S: Read + Write> Wire<S> {
         Ok(status)
     }
 
-    /// Streams the pending multi-line body through the decoder into `sink`.
-    fn receive_body(&mut self, ending: LineEnding, sink: &mut dyn Write) -> Result<Body> {
+    /// Streams the pending multi-line body through the decoder into `sink`. If the sink fails,
+    /// `abort_on_sink_error` decides: stop at once (the session is then unusable), or read and
+    /// discard the rest so the session stays in step.
+    fn receive_body(
+        &mut self,
+        ending: LineEnding,
+        sink: &mut dyn Write,
+        abort_on_sink_error: bool,
+    ) -> Result<Body> {
         assert!(self.body_pending, "no multi-line body is pending");
         let mut decoder = DotDecoder::new(ending);
         let mut guarded = GuardedSink {
             inner: sink,
             error: None,
+            abort: abort_on_sink_error,
         };
         loop {
             if self.start == self.end {
                 self.fill()?;
             }
-            let progress = decoder
-                .feed(&self.buf[self.start..self.end], &mut guarded)
-                .expect("the guarded sink never fails");
+            let progress = match decoder.feed(&self.buf[self.start..self.end], &mut guarded) {
+                Ok(progress) => progress,
+                Err(_) => {
+                    let source = guarded
+                        .error
+                        .take()
+                        .unwrap_or_else(|| io::Error::other("write failed"));
+                    return Err(Error::io("cannot write the output", source));
+                }
+            };
             match progress {
                 Progress::NeedMore => self.start = self.end,
                 Progress::Done { consumed } => {
@@ -253,10 +268,12 @@ pub struct Body {
     pub sink_error: Option<io::Error>,
 }
 
-/// Remembers the sink's first error and discards everything after it.
+/// Remembers the sink's first error and then either discards everything after it or, with
+/// `abort`, fails.
 struct GuardedSink<'a> {
     inner: &'a mut dyn Write,
     error: Option<io::Error>,
+    abort: bool,
 }
 
 impl Write for GuardedSink<'_> {
@@ -264,6 +281,9 @@ impl Write for GuardedSink<'_> {
         if self.error.is_none() {
             if let Err(e) = self.inner.write_all(bytes) {
                 self.error = Some(e);
+                if self.abort {
+                    return Err(io::Error::other("output failed"));
+                }
             }
         }
         Ok(bytes.len())
@@ -274,7 +294,7 @@ impl Write for GuardedSink<'_> {
     }
 }
 
-fn refused(command: &'static str, status: &Status) -> Error {
+pub(crate) fn refused(command: &'static str, status: &Status) -> Error {
     Error::Refused {
         command,
         code: status.code.clone(),
@@ -518,9 +538,11 @@ impl<S: Read + Write> Session<S> {
         self.wire.receive_status()
     }
 
-    /// Streams the body of a positive multi-line answer (RETR, TOP) into `sink`.
+    /// Streams the body of a positive multi-line answer (RETR, TOP) into `sink`. A failing
+    /// sink is reported in [`Body::sink_error`] and the rest of the body is discarded, so the
+    /// session stays usable.
     pub fn receive_body(&mut self, ending: LineEnding, sink: &mut dyn Write) -> Result<Body> {
-        self.wire.receive_body(ending, sink)
+        self.wire.receive_body(ending, sink, false)
     }
 
     /// Retrieves one message into `sink` (no pipelining).
@@ -530,6 +552,39 @@ impl<S: Read + Write> Session<S> {
             return Err(refused("RETR", &status));
         }
         self.receive_body(ending, sink)
+    }
+
+    /// Sends RETR or TOP and streams the answer into `sink`, stopping at once if the sink
+    /// fails (a reader that closed its pipe is not kept waiting for a large message).
+    pub fn stream(
+        &mut self,
+        command: &Command,
+        ending: LineEnding,
+        sink: &mut dyn Write,
+    ) -> Result<u64> {
+        let status = self.wire.command(command)?;
+        if !status.ok {
+            return Err(refused(command.name(), &status));
+        }
+        Ok(self.wire.receive_body(ending, sink, true)?.octets)
+    }
+
+    /// The scan listing of one message (`LIST n`).
+    pub fn list_one(&mut self, message: u32) -> Result<ScanEntry> {
+        let status = self.wire.command(&Command::List(Some(message)))?;
+        if !status.ok {
+            return Err(refused("LIST", &status));
+        }
+        Ok(parse_scan_line(&status.text)?)
+    }
+
+    /// The unique id of one message (`UIDL n`).
+    pub fn uidl_one(&mut self, message: u32) -> Result<UidlEntry> {
+        let status = self.wire.command(&Command::Uidl(Some(message)))?;
+        if !status.ok {
+            return Err(refused("UIDL", &status));
+        }
+        Ok(parse_uidl_line(&status.text)?)
     }
 
     /// Marks one message deleted; the server removes it only after a successful QUIT.

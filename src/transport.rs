@@ -181,3 +181,52 @@ fn describe_handshake_error(error: &native_tls::Error) -> String {
         format!("handshake failed ({text})")
     }
 }
+
+/// What `popget info` shows of the server's certificate; every field is made safe to print.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CertificateInfo {
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: String,
+    pub not_after: String,
+    /// `SHA256:` and the lowercase hex SHA-256 of the DER certificate: the value to pin.
+    pub sha256: String,
+}
+
+impl Stream {
+    /// The server's certificate, when the stream is TLS.
+    pub fn certificate(&self) -> Option<CertificateInfo> {
+        let der = self.tls()?.peer_certificate().ok()??.to_der().ok()?;
+        certificate_info(&der)
+    }
+}
+
+/// The pinning form of a certificate's fingerprint.
+pub fn fingerprint(der: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(der);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("SHA256:{hex}")
+}
+
+fn certificate_info(der: &[u8]) -> Option<CertificateInfo> {
+    let certificate = openssl::x509::X509::from_der(der).ok()?;
+    let name = |name: &openssl::x509::X509NameRef| {
+        let parts: Vec<String> = name
+            .entries()
+            .map(|entry| {
+                let key = entry.object().nid().short_name().unwrap_or("?");
+                let value = entry.data().as_slice();
+                format!("{key}={}", crate::protocol::sanitize(value))
+            })
+            .collect();
+        parts.join(", ")
+    };
+    Some(CertificateInfo {
+        subject: name(certificate.subject_name()),
+        issuer: name(certificate.issuer_name()),
+        not_before: certificate.not_before().to_string(),
+        not_after: certificate.not_after().to_string(),
+        sha256: fingerprint(der),
+    })
+}

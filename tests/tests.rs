@@ -5,3 +5,4 @@ mod harness;
 mod cli;
 mod dovecot_fetch;
 mod fake_server;
+mod scripting;
