@@ -138,6 +138,13 @@ fn fetch_account(
         warn_if_insecure(account);
         let _lock = state::lock_account(&settings.state_path)?;
         let mut state = State::load(&settings.state_path)?;
+        let recovered = fetch::recover(&mut state)?;
+        if recovered > 0 && !global.quiet {
+            eprintln!(
+                "{}: {recovered} deliveries of an interrupted run were found in the mailbox and recorded",
+                account.name
+            );
+        }
         let mut mailbox: Box<dyn Mailbox> = match &settings.destination {
             Destination::Maildir(path) => Box::new(Maildir::open(path)?),
             Destination::Mbox(path) => Box::new(Mbox::open(path)?),

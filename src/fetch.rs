@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::protocol::{Command, LineEnding};
 use crate::session::Session;
 use crate::state::State;
-use crate::store::{Failure, Mailbox};
+use crate::store::{Failure, Mailbox, Staged};
 
 /// Commands kept in flight when the server announces PIPELINING. Small RETR/DELE commands, so
 /// the unanswered bytes stay far below any socket buffer and the exchange cannot deadlock.
@@ -129,20 +129,16 @@ fn run<S: Read + Write>(
 
     let mut first_refusal = None;
     for batch in batches(&plan.fetch) {
-        let outcome = retrieve_batch(session, mailbox, batch, window, observer);
+        let mut outcome = retrieve_batch(session, mailbox, batch, window, observer);
         report.refused += outcome.refused;
-        // Whatever reached the mailbox is made durable and recorded even if the batch broke
+        // Whatever was staged is placed, made durable and recorded even if the batch broke
         // off, so that it is not delivered again.
-        mailbox.sync()?;
-        let now = unix_now();
-        for message in &outcome.delivered {
+        let placed = place_and_record(mailbox, state, std::mem::take(&mut outcome.staged))?;
+        for message in &placed {
             report.delivered += 1;
             report.octets += message.octets;
-            if let Some(uid) = &message.message.uid {
-                state.record(uid, now);
-            }
         }
-        state.commit()?;
+        outcome.delivered = placed;
         if let Some(error) = outcome.fatal {
             return Err(error);
         }
@@ -270,6 +266,9 @@ struct DeliveredMessage {
 
 #[derive(Default)]
 struct BatchOutcome {
+    /// Messages downloaded and staged, in order.
+    staged: Vec<(Message, Staged)>,
+    /// Messages placed in the mailbox and recorded.
     delivered: Vec<DeliveredMessage>,
     refused: u64,
     /// The first -ERR to RETR.
@@ -329,15 +328,11 @@ fn retrieve_batch<S: Read + Write>(
             }
             continue;
         }
-        match mailbox
-            .deliver(&mut |sink: &mut dyn Write| session.receive_body(LineEnding::Lf, sink))
+        match mailbox.stage(&mut |sink: &mut dyn Write| session.receive_body(LineEnding::Lf, sink))
         {
-            Ok(delivered) => {
+            Ok(staged) => {
                 observer.delivered(message.size);
-                outcome.delivered.push(DeliveredMessage {
-                    message: message.clone(),
-                    octets: delivered.octets,
-                });
+                outcome.staged.push((message.clone(), staged));
             }
             Err(Failure::Source(error)) => {
                 outcome.fatal = Some(error);
@@ -347,6 +342,77 @@ fn retrieve_batch<S: Read + Write>(
         }
     }
     outcome
+}
+
+/// Places a batch of staged messages: their intents go to the journal first, then the mailbox
+/// places them, then the state records those that arrived and the journal is cleared. A
+/// placement error is returned only after what did arrive is recorded.
+fn place_and_record(
+    mailbox: &mut dyn Mailbox,
+    state: &mut State,
+    staged: Vec<(Message, Staged)>,
+) -> Result<Vec<DeliveredMessage>> {
+    if staged.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (messages, staged): (Vec<Message>, Vec<Staged>) = staged.into_iter().unzip();
+    let octets: Vec<u64> = staged.iter().map(|s| s.octets).collect();
+    let placement = {
+        let messages = &messages;
+        let state_ref = &*state;
+        mailbox.place(staged, &mut |intents: &[String]| {
+            let records: Vec<(&[u8], &str)> = messages
+                .iter()
+                .zip(intents)
+                .filter_map(|(message, intent)| {
+                    message.uid.as_deref().map(|uid| (uid, intent.as_str()))
+                })
+                .collect();
+            state_ref.write_intents(&records)
+        })
+    };
+    let now = unix_now();
+    let delivered: Vec<DeliveredMessage> = messages
+        .into_iter()
+        .zip(octets)
+        .take(placement.placed)
+        .map(|(message, octets)| DeliveredMessage { message, octets })
+        .collect();
+    for message in &delivered {
+        if let Some(uid) = &message.message.uid {
+            state.record(uid, now);
+        }
+    }
+    state.commit()?;
+    match placement.error {
+        // The journal stays: the next run checks what of this batch reached the mailbox.
+        Some(error) => Err(error),
+        None => {
+            state.clear_journal()?;
+            Ok(delivered)
+        }
+    }
+}
+
+/// Settles what an interrupted run left in the journal: deliveries that reached the mailbox are
+/// recorded (so they are not fetched again), partial mbox appends are cut away. Returns how
+/// many deliveries were recovered.
+pub fn recover(state: &mut State) -> Result<usize> {
+    let intents = state.pending_intents()?;
+    if intents.is_empty() {
+        return Ok(0);
+    }
+    let now = unix_now();
+    let mut recovered = 0;
+    for (uid, intent) in &intents {
+        if crate::store::recover(intent)? && !state.contains(uid) {
+            state.record(uid, now);
+            recovered += 1;
+        }
+    }
+    state.commit()?;
+    state.clear_journal()?;
+    Ok(recovered)
 }
 
 /// Marks messages deleted, pipelined; returns those the server accepted. A refused DELE leaves

@@ -133,6 +133,96 @@ impl State {
     }
 }
 
+impl State {
+    /// The journal of delivery intents beside the state file.
+    fn journal_path(&self) -> PathBuf {
+        let mut path = self.path.as_os_str().to_owned();
+        path.push(".journal");
+        PathBuf::from(path)
+    }
+
+    /// Appends intents (a UIDL and where its message is being placed) to the journal and makes
+    /// them durable. Written before messages become visible in the mailbox, so that after a
+    /// crash the next run can tell which of them arrived and record them instead of
+    /// delivering them twice.
+    pub fn write_intents(&self, intents: &[(&[u8], &str)]) -> Result<()> {
+        if intents.is_empty() {
+            return Ok(());
+        }
+        let path = self.journal_path();
+        let context = || format!("cannot write journal {}", path.display());
+        create_private_dir(parent_dir(&path))?;
+        let mut text = Vec::new();
+        for (uid, intent) in intents {
+            text.extend_from_slice(&escape(uid));
+            text.push(b' ');
+            text.extend_from_slice(intent.as_bytes());
+            text.push(b'\n');
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io(context(), e))?;
+        let created = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
+        file.write_all(&text)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| Error::io(context(), e))?;
+        if created {
+            sync_dir(parent_dir(&path)).map_err(|e| Error::io(context(), e))?;
+        }
+        Ok(())
+    }
+
+    /// The intents left by a run that did not finish. A line cut short by a crash was never
+    /// acted on (intents are synced before any placement) and is ignored.
+    pub fn pending_intents(&self) -> Result<Vec<(Vec<u8>, String)>> {
+        let path = self.journal_path();
+        let text = match fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot read journal {}", path.display()),
+                    e,
+                ))
+            }
+        };
+        let complete = match text.iter().rposition(|&b| b == b'\n') {
+            Some(last) => &text[..=last],
+            None => return Ok(Vec::new()),
+        };
+        let mut intents = Vec::new();
+        for line in complete
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+        {
+            let corrupt = || Error::CorruptState {
+                path: path.clone(),
+                detail: "a journal line is malformed".into(),
+            };
+            let space = line.iter().position(|&b| b == b' ').ok_or_else(corrupt)?;
+            let uid = unescape(&line[..space]).ok_or_else(corrupt)?;
+            let intent = std::str::from_utf8(&line[space + 1..]).map_err(|_| corrupt())?;
+            intents.push((uid, intent.to_string()));
+        }
+        Ok(intents)
+    }
+
+    /// Forgets the journal once what it describes is recorded in the committed state.
+    pub fn clear_journal(&self) -> Result<()> {
+        match fs::remove_file(self.journal_path()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(
+                format!("cannot remove journal {}", self.journal_path().display()),
+                e,
+            )),
+        }
+    }
+}
+
 fn parse(text: &[u8]) -> Result<HashMap<Vec<u8>, u64>, String> {
     let Some(body) = text.strip_suffix(b"\n") else {
         return Err("the file is truncated (no final line end)".into());
@@ -174,7 +264,7 @@ fn parse(text: &[u8]) -> Result<HashMap<Vec<u8>, u64>, String> {
 
 /// Printable ASCII except `%` stays as it is; every other byte becomes `%XX`. A UIDL can thus
 /// hold any bytes and still be one unambiguous token on one line.
-fn escape(uid: &[u8]) -> Vec<u8> {
+pub(crate) fn escape(uid: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(uid.len());
     for &byte in uid {
         if (0x21..=0x7e).contains(&byte) && byte != b'%' {
@@ -186,7 +276,7 @@ fn escape(uid: &[u8]) -> Vec<u8> {
     out
 }
 
-fn unescape(token: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn unescape(token: &[u8]) -> Option<Vec<u8>> {
     if token.is_empty() {
         return None;
     }
@@ -369,6 +459,31 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn journal_round_trips_and_ignores_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::load(&dir.path().join("s")).unwrap();
+        assert!(state.pending_intents().unwrap().is_empty());
+        state
+            .write_intents(&[(b"a b", "maildir /x/new/1"), (b"\n", "mbox /y 0 0 10 ff")])
+            .unwrap();
+        let mut journal = fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("s.journal"))
+            .unwrap();
+        journal.write_all(b"torn-uid maildir /x/ne").unwrap();
+        let intents = state.pending_intents().unwrap();
+        assert_eq!(
+            intents,
+            [
+                (b"a b".to_vec(), "maildir /x/new/1".to_string()),
+                (b"\n".to_vec(), "mbox /y 0 0 10 ff".to_string())
+            ]
+        );
+        state.clear_journal().unwrap();
+        assert!(state.pending_intents().unwrap().is_empty());
     }
 
     #[test]

@@ -321,3 +321,121 @@ fn records_of_messages_gone_from_the_server_are_pruned() {
         .collect();
     assert_eq!(uids, ["uid-3"], "{text}");
 }
+
+/// Writes what a run killed between placing its messages and committing its state leaves
+/// behind: the state without the batch, and the journal of intents.
+fn simulate_crash_before_commit(state: &std::path::Path, kept: &[&str], intents: &[String]) {
+    let mut text = String::from("popget-state 1\n");
+    for uid in kept {
+        text.push_str(&format!("1700000000 {uid}\n"));
+    }
+    text.push_str(&format!("end {}\n", kept.len()));
+    std::fs::write(state, text).unwrap();
+    let mut journal = state.as_os_str().to_owned();
+    journal.push(".journal");
+    std::fs::write(journal, intents.concat()).unwrap();
+}
+
+#[test]
+fn a_crash_after_maildir_delivery_does_not_deliver_twice() {
+    let server = FakeServer::start(Script {
+        messages: messages(3),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let state = popget.path("account.state");
+    let state_arg = state.display().to_string();
+    fetch(&popget, &server, &["--state", &state_arg]).expect_code(0);
+    let maildir = popget.path("m");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(maildir.join("new"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    // Map each file back to its UIDL through its content ("Subject: N").
+    let intents: Vec<String> = files
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).unwrap();
+            let n = text
+                .lines()
+                .next()
+                .unwrap()
+                .trim_start_matches("Subject: ")
+                .to_string();
+            format!(
+                "uid-{n} maildir {}\n",
+                std::fs::canonicalize(path).unwrap().display()
+            )
+        })
+        .collect();
+    // One of them was moved to cur/ by a mail reader meanwhile.
+    let moved = &files[0];
+    let name = moved.file_name().unwrap().to_str().unwrap();
+    std::fs::rename(moved, maildir.join("cur").join(format!("{name}:2,S"))).unwrap();
+    simulate_crash_before_commit(&state, &[], &intents);
+
+    let run = fetch(&popget, &server, &["--state", &state_arg]);
+    run.expect_code(0);
+    assert!(
+        run.stderr().contains("3 deliveries of an interrupted run"),
+        "{}",
+        run.stderr()
+    );
+    let retrs = server
+        .commands()
+        .iter()
+        .filter(|c| c.starts_with("RETR"))
+        .count();
+    assert_eq!(
+        retrs,
+        3,
+        "only the first run downloaded: {:?}",
+        server.commands()
+    );
+    let mut journal = state.as_os_str().to_owned();
+    journal.push(".journal");
+    assert!(
+        !std::path::Path::new(&journal).exists(),
+        "the journal is cleared"
+    );
+}
+
+#[test]
+fn a_crash_in_the_middle_of_an_mbox_append_is_cut_away_and_redone_once() {
+    use sha2::{Digest, Sha256};
+    let server = FakeServer::start(Script {
+        messages: messages(2),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let state = popget.path("account.state");
+    let state_arg = state.display().to_string();
+    let mbox = popget.path("inbox.mbox");
+    let mbox_arg = mbox.display().to_string();
+    let mut args: Vec<String> = vec!["fetch".into()];
+    args.extend(server.args());
+    args.extend(["--auth", "user", "--mbox", &mbox_arg, "--state", &state_arg].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    popget.run(&args).expect_code(0);
+    let complete = std::fs::read(&mbox).unwrap();
+    let begin = complete.windows(6).rposition(|w| w == b"\nFrom ").unwrap() + 1;
+    let digest: String = Sha256::digest(&complete[begin..])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let intent = format!(
+        "uid-2 mbox {mbox_arg} {begin} {begin} {} {digest}\n",
+        complete.len()
+    );
+    // The second append was torn by the crash.
+    std::fs::write(&mbox, &complete[..begin + 20]).unwrap();
+    simulate_crash_before_commit(&state, &["uid-1"], &[intent]);
+
+    popget.run(&args).expect_code(0);
+    let messages_in_mbox = crate::harness::parse_mboxrd(&std::fs::read(&mbox).unwrap());
+    assert_eq!(
+        messages_in_mbox,
+        [messages(2)[0].1.clone(), messages(2)[1].1.clone()]
+    );
+}

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{check_body, Delivered, Failure, Fill, Mailbox};
+use super::{
+    check_body, path_token, token_path, Failure, Fill, Journal, Mailbox, Placement, Staged,
+    StagedKind,
+};
 use crate::error::Error;
 use crate::state::{create_private_dir, sync_dir};
 
@@ -17,7 +20,6 @@ static DELIVERY_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub struct Maildir {
     root: PathBuf,
     host: String,
-    unsynced: bool,
 }
 
 impl Maildir {
@@ -34,10 +36,14 @@ impl Maildir {
             });
         }
         let _ = sync_dir(root);
+        // Intents name files by absolute path, so that a later run finds them from anywhere.
+        let root = fs::canonicalize(root).map_err(|source| Error::CantCreate {
+            path: root.to_path_buf(),
+            source,
+        })?;
         Ok(Maildir {
-            root: root.to_path_buf(),
+            root,
             host: escaped_hostname(),
-            unsynced: false,
         })
     }
 
@@ -90,34 +96,100 @@ impl Maildir {
 }
 
 impl Mailbox for Maildir {
-    fn deliver(&mut self, fill: &mut Fill) -> Result<Delivered, Failure> {
+    fn stage(&mut self, fill: &mut Fill) -> Result<Staged, Failure> {
         let (name, temporary, file) = self.create_temporary()?;
-        let result = write_durably(file, fill, &temporary).and_then(|octets| {
-            let final_name = format!("{name},S={octets}");
-            let target = self.root.join("new").join(final_name);
-            // link() never replaces an existing message, unlike rename().
-            fs::hard_link(&temporary, &target).map_err(|e| {
-                Failure::Mailbox(Error::io(
-                    format!("cannot move the message into {}", target.display()),
-                    e,
-                ))
-            })?;
-            Ok(octets)
-        });
-        let _ = fs::remove_file(&temporary);
-        let octets = result?;
-        self.unsynced = true;
-        Ok(Delivered { octets })
+        let staged = |octets| Staged {
+            octets,
+            kind: StagedKind::Maildir {
+                temporary: temporary.clone(),
+                name: format!("{name},S={octets}"),
+            },
+        };
+        match write_durably(file, fill, &temporary) {
+            Ok(octets) => Ok(staged(octets)),
+            Err(failure) => {
+                let _ = fs::remove_file(&temporary);
+                Err(failure)
+            }
+        }
     }
 
-    fn sync(&mut self) -> Result<(), Error> {
-        if self.unsynced {
-            let new = self.root.join("new");
-            sync_dir(&new).map_err(|e| Error::io(format!("cannot sync {}", new.display()), e))?;
-            self.unsynced = false;
+    fn place(&mut self, staged: Vec<Staged>, journal: &mut Journal) -> Placement {
+        let new = self.root.join("new");
+        let targets: Vec<(PathBuf, PathBuf)> = staged
+            .iter()
+            .map(|message| match &message.kind {
+                StagedKind::Maildir { temporary, name } => (temporary.clone(), new.join(name)),
+                StagedKind::Mbox { .. } => unreachable!("an mbox message staged for a Maildir"),
+            })
+            .collect();
+        let intents: Vec<String> = targets
+            .iter()
+            .map(|(_, target)| format!("maildir {}", path_token(target)))
+            .collect();
+        if let Err(error) = journal(&intents) {
+            return Placement {
+                placed: 0,
+                error: Some(error),
+            };
         }
-        Ok(())
+        for (index, (temporary, target)) in targets.iter().enumerate() {
+            // link() never replaces an existing message, unlike rename().
+            if let Err(e) = fs::hard_link(temporary, target) {
+                let error = Error::io(
+                    format!("cannot move the message into {}", target.display()),
+                    e,
+                );
+                return self.finish(index, Some(error));
+            }
+            let _ = fs::remove_file(temporary);
+        }
+        self.finish(targets.len(), None)
     }
+}
+
+impl Maildir {
+    /// Syncs new/ so the links made are durable, and reports how many are placed. If the sync
+    /// fails nothing counts as placed; the journal lets the next run find what got through.
+    fn finish(&self, linked: usize, error: Option<Error>) -> Placement {
+        let new = self.root.join("new");
+        if linked > 0 {
+            if let Err(e) = sync_dir(&new) {
+                return Placement {
+                    placed: 0,
+                    error: Some(Error::io(format!("cannot sync {}", new.display()), e)),
+                };
+            }
+        }
+        Placement {
+            placed: linked,
+            error,
+        }
+    }
+}
+
+/// A Maildir intent is fulfilled if the file is in new/, or in cur/ (moved there by a mail
+/// reader, possibly with flags appended after `:`).
+pub(super) fn recover<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<bool, Error> {
+    let target = token_path(tokens.next())?;
+    if target.exists() {
+        return Ok(true);
+    }
+    let (Some(name), Some(new)) = (target.file_name(), target.parent()) else {
+        return Ok(false);
+    };
+    let Some(root) = new.parent() else {
+        return Ok(false);
+    };
+    let name = name.to_string_lossy().into_owned();
+    let flagged = format!("{name}:");
+    let found = fs::read_dir(root.join("cur")).map(|entries| {
+        entries.flatten().any(|entry| {
+            let entry = entry.file_name().to_string_lossy().into_owned();
+            entry == name || entry.starts_with(&flagged)
+        })
+    });
+    Ok(found.unwrap_or(false))
 }
 
 fn write_durably(file: File, fill: &mut Fill, path: &Path) -> Result<u64, Failure> {
@@ -158,18 +230,9 @@ fn escape_hostname(name: &str) -> String {
 mod tests {
     use super::*;
     use crate::session::Body;
+    use crate::store::testing::deliver;
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
-
-    fn fill_with(bytes: &'static [u8]) -> impl FnMut(&mut dyn Write) -> Result<Body, Error> {
-        move |sink: &mut dyn Write| {
-            sink.write_all(bytes).unwrap();
-            Ok(Body {
-                octets: bytes.len() as u64,
-                sink_error: None,
-            })
-        }
-    }
 
     #[test]
     fn escapes_hostnames() {
@@ -199,11 +262,12 @@ mod tests {
             let mode = fs::metadata(root.join(sub)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o700, "{sub}");
         }
-        let delivered = maildir
-            .deliver(&mut fill_with(b"Subject: x\n\nbody\n"))
-            .unwrap();
-        maildir.sync().unwrap();
-        assert_eq!(delivered.octets, 17);
+        let intents = deliver(&mut maildir, b"Subject: x\n\nbody\n").unwrap();
+        assert_eq!(intents.len(), 1);
+        assert!(
+            crate::store::recover(&intents[0]).unwrap(),
+            "the intent names the placed file"
+        );
         let entries: Vec<_> = fs::read_dir(root.join("new"))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -227,7 +291,7 @@ mod tests {
             ))
         };
         assert!(matches!(
-            maildir.deliver(&mut dropped),
+            maildir.stage(&mut dropped),
             Err(Failure::Source(_))
         ));
         let mut full = |_: &mut dyn Write| -> Result<Body, Error> {
@@ -236,10 +300,50 @@ mod tests {
                 sink_error: Some(io::Error::other("No space left on device")),
             })
         };
-        assert!(matches!(
-            maildir.deliver(&mut full),
-            Err(Failure::Mailbox(_))
-        ));
+        assert!(matches!(maildir.stage(&mut full), Err(Failure::Mailbox(_))));
+        for sub in ["new", "tmp", "cur"] {
+            assert_eq!(
+                fs::read_dir(dir.path().join(sub)).unwrap().count(),
+                0,
+                "{sub}"
+            );
+        }
+    }
+
+    #[test]
+    fn recovery_finds_messages_in_new_or_moved_to_cur() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut maildir = Maildir::open(dir.path()).unwrap();
+        let intents = deliver(&mut maildir, b"x\n").unwrap();
+        let placed = fs::read_dir(dir.path().join("new"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let name = placed.file_name().into_string().unwrap();
+        // A mail reader moved it to cur/ and added flags.
+        fs::rename(
+            placed.path(),
+            dir.path().join("cur").join(format!("{name}:2,S")),
+        )
+        .unwrap();
+        assert!(crate::store::recover(&intents[0]).unwrap());
+        fs::remove_file(dir.path().join("cur").join(format!("{name}:2,S"))).unwrap();
+        assert!(!crate::store::recover(&intents[0]).unwrap());
+    }
+
+    #[test]
+    fn nothing_is_placed_when_the_journal_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut maildir = Maildir::open(dir.path()).unwrap();
+        let staged = maildir
+            .stage(&mut crate::store::testing::fill_with(b"x\n"))
+            .unwrap();
+        let placement = maildir.place(vec![staged], &mut |_: &[String]| {
+            Err(Error::Config("journal full".into()))
+        });
+        assert_eq!(placement.placed, 0);
+        assert!(placement.error.is_some());
         for sub in ["new", "tmp", "cur"] {
             assert_eq!(
                 fs::read_dir(dir.path().join(sub)).unwrap().count(),

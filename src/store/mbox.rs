@@ -1,5 +1,5 @@
-//! mbox delivery (mboxrd): spool the message, then append it under an fcntl lock and a dotlock,
-//! fsync, and cut the file back to its old size if anything fails.
+//! mbox delivery (mboxrd): spool each message, then append a batch under an fcntl lock and a
+//! dotlock, fsync, and cut the file back if anything fails.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -9,7 +9,12 @@ use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{check_body, Delivered, Failure, Fill, Mailbox};
+use sha2::{Digest, Sha256};
+
+use super::{
+    check_body, path_token, token_path, Failure, Fill, Journal, Mailbox, Placement, Staged,
+    StagedKind,
+};
 use crate::error::Error;
 
 /// How long to wait for a mail reader to release the mbox.
@@ -56,94 +61,234 @@ impl Mbox {
         &self.path
     }
 
-    fn append(&self, spool: &mut File) -> Result<(), Error> {
-        let file = open_mbox(&self.path).map_err(|e| self.error("cannot open", e))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| self.error("cannot inspect", e))?;
-        if !meta.file_type().is_file() || meta.uid() != unsafe { libc::geteuid() } {
-            return Err(self.error(
-                "refusing",
-                io::Error::other("not a regular file owned by you"),
-            ));
-        }
-        let _locks = MboxLocks::acquire(&file, &self.path)?;
-        let original_size = file
-            .metadata()
-            .map_err(|e| self.error("cannot inspect", e))?
-            .len();
-        let result = self.write_message(&file, original_size, spool);
-        if let Err(error) = result {
-            // Never leave half a message: cut the file back to where it was.
-            let _ = file.set_len(original_size);
-            let _ = file.sync_all();
-            return Err(error);
-        }
-        Ok(())
-    }
-
-    fn write_message(
-        &self,
-        file: &File,
-        original_size: u64,
-        spool: &mut File,
-    ) -> Result<(), Error> {
-        let write_error = |e| self.error("cannot write", e);
-        let separator = blank_line_needed(file, original_size).map_err(write_error)?;
-        spool.seek(SeekFrom::Start(0)).map_err(write_error)?;
-        let sender = envelope_sender(spool).map_err(write_error)?;
-        spool.seek(SeekFrom::Start(0)).map_err(write_error)?;
-
-        let mut out = BufWriter::with_capacity(256 * 1024, file);
-        out.seek(SeekFrom::Start(original_size))
-            .map_err(write_error)?;
-        out.write_all(separator).map_err(write_error)?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        writeln!(out, "From {sender} {}", asctime_utc(now)).map_err(write_error)?;
-        let mut quoted = MboxrdWriter::new(&mut out);
-        io::copy(
-            &mut BufReader::with_capacity(256 * 1024, spool),
-            &mut quoted,
-        )
-        .map_err(write_error)?;
-        quoted.finish().map_err(write_error)?;
-        if !quoted.ends_with_newline() {
-            out.write_all(b"\n").map_err(write_error)?;
-        }
-        out.write_all(b"\n").map_err(write_error)?;
-        out.flush().map_err(write_error)?;
-        drop(out);
-        file.sync_all().map_err(write_error)?;
-        Ok(())
-    }
-
     fn error(&self, what: &str, source: io::Error) -> Error {
         Error::io(format!("{what} mbox {}", self.path.display()), source)
+    }
+
+    /// Appends the staged messages at `start`; returns how many were written completely.
+    fn append_all(
+        &self,
+        file: &File,
+        start: u64,
+        separator: &[u8],
+        staged: &mut [Staged],
+    ) -> (usize, Option<Error>) {
+        let mut out = BufWriter::with_capacity(256 * 1024, file);
+        if let Err(e) = out
+            .seek(SeekFrom::Start(start))
+            .and_then(|_| out.write_all(separator))
+        {
+            return (0, Some(self.error("cannot write", e)));
+        }
+        for (index, message) in staged.iter_mut().enumerate() {
+            let StagedKind::Mbox {
+                spool, from_line, ..
+            } = &mut message.kind
+            else {
+                unreachable!("a Maildir message staged for an mbox");
+            };
+            if let Err(e) = write_framed(&mut out, from_line, spool) {
+                return (index, Some(self.error("cannot write", e)));
+            }
+        }
+        if let Err(e) = out.flush() {
+            return (0, Some(self.error("cannot write", e)));
+        }
+        (staged.len(), None)
     }
 }
 
 impl Mailbox for Mbox {
-    fn deliver(&mut self, fill: &mut Fill) -> Result<Delivered, Failure> {
-        // The message is spooled first so that the mbox is locked only while a complete
-        // message is copied in, never while the network is slow, and a dropped connection
-        // never touches the mbox at all.
-        let spool_file = tempfile::tempfile()
-            .map_err(|e| Failure::Mailbox(Error::io("cannot create a spool file", e)))?;
+    fn stage(&mut self, fill: &mut Fill) -> Result<Staged, Failure> {
+        // The message is spooled first so that the mbox is locked only while complete messages
+        // are copied in, never while the network is slow, and a dropped connection never
+        // touches the mbox at all.
+        let spool_error = |e| Failure::Mailbox(Error::io("cannot write the spool file", e));
+        let spool_file = tempfile::tempfile().map_err(spool_error)?;
         let mut spool = BufWriter::with_capacity(256 * 1024, spool_file);
         let body = fill(&mut spool).map_err(Failure::Source)?;
         let octets = check_body(body, "the spool file")?;
-        let mut spool_file = spool.into_inner().map_err(|e| {
-            Failure::Mailbox(Error::io("cannot write the spool file", e.into_error()))
-        })?;
-        self.append(&mut spool_file).map_err(Failure::Mailbox)?;
-        Ok(Delivered { octets })
+        let mut spool = spool
+            .into_inner()
+            .map_err(|e| spool_error(e.into_error()))?;
+        spool.seek(SeekFrom::Start(0)).map_err(spool_error)?;
+        let sender = envelope_sender(&mut spool).map_err(spool_error)?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let from_line = format!("From {sender} {}\n", asctime_utc(now));
+        // The exact bytes the append will write, measured and hashed now, so that the intent
+        // can name them before anything touches the mbox.
+        let mut measure = Digesting::default();
+        write_framed(&mut measure, &from_line, &mut spool).map_err(spool_error)?;
+        let (length, digest) = measure.finish();
+        Ok(Staged {
+            octets,
+            kind: StagedKind::Mbox {
+                spool,
+                from_line,
+                length,
+                digest,
+            },
+        })
     }
 
-    fn sync(&mut self) -> Result<(), Error> {
-        // Every append was fsynced before the lock was released.
+    fn place(&mut self, mut staged: Vec<Staged>, journal: &mut Journal) -> Placement {
+        let failed = |error| Placement {
+            placed: 0,
+            error: Some(error),
+        };
+        let file = match open_checked(&self.path) {
+            Ok(file) => file,
+            Err(error) => return failed(error),
+        };
+        let _locks = match MboxLocks::acquire(&file, &self.path) {
+            Ok(locks) => locks,
+            Err(error) => return failed(error),
+        };
+        let start = match file.metadata() {
+            Ok(meta) => meta.len(),
+            Err(e) => return failed(self.error("cannot inspect", e)),
+        };
+        let separator = match blank_line_needed(&file, start) {
+            Ok(separator) => separator,
+            Err(e) => return failed(self.error("cannot read", e)),
+        };
+        // One intent per message: cut back to `truncate_to` if incomplete; complete if the
+        // octets from `begin` to `end` hash to `digest`.
+        let mut truncate_to = start;
+        let mut begin = start + separator.len() as u64;
+        let mut intents = Vec::with_capacity(staged.len());
+        let mut boundaries = Vec::with_capacity(staged.len());
+        for message in &staged {
+            let StagedKind::Mbox { length, digest, .. } = &message.kind else {
+                unreachable!("a Maildir message staged for an mbox");
+            };
+            let end = begin + length;
+            intents.push(format!(
+                "mbox {} {truncate_to} {begin} {end} {digest}",
+                path_token(&self.path)
+            ));
+            boundaries.push(truncate_to);
+            truncate_to = end;
+            begin = end;
+        }
+        if let Err(error) = journal(&intents) {
+            return failed(error);
+        }
+        let (written, error) = self.append_all(&file, start, separator, &mut staged);
+        if error.is_some() {
+            // Never leave half a message: cut the file back to the end of the last whole one.
+            let keep = boundaries.get(written).copied().unwrap_or(start);
+            let _ = file.set_len(keep);
+        }
+        if let Err(e) = file.sync_all() {
+            return failed(self.error("cannot sync", e));
+        }
+        Placement {
+            placed: written,
+            error,
+        }
+    }
+}
+
+/// Reconciles an mbox intent: complete if its octets are there intact; an incomplete append at
+/// the end of the file is cut away.
+pub(super) fn recover<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<bool, Error> {
+    let path = token_path(tokens.next())?;
+    let mut number = || -> Result<u64, Error> {
+        tokens
+            .next()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| Error::CorruptState {
+                path: PathBuf::from("journal"),
+                detail: "an mbox intent is malformed".into(),
+            })
+    };
+    let (truncate_to, begin, end) = (number()?, number()?, number()?);
+    let digest = tokens.next().unwrap_or("").to_string();
+    if !path.exists() {
+        return Ok(false);
+    }
+    let file = open_checked(&path)?;
+    let _locks = MboxLocks::acquire(&file, &path)?;
+    let io_error = |e| Error::io(format!("cannot recover mbox {}", path.display()), e);
+    let size = file.metadata().map_err(io_error)?.len();
+    if size >= end {
+        let mut region = Digesting::default();
+        let mut reader = BufReader::new(&file);
+        reader.seek(SeekFrom::Start(begin)).map_err(io_error)?;
+        io::copy(&mut reader.take(end - begin), &mut region).map_err(io_error)?;
+        return Ok(region.finish().1 == digest);
+    }
+    if size > truncate_to {
+        // The interrupted append is the end of the file: remove it.
+        file.set_len(truncate_to).map_err(io_error)?;
+        file.sync_all().map_err(io_error)?;
+    }
+    Ok(false)
+}
+
+/// Opens the mbox for appending, refusing anything but a regular file of ours.
+fn open_checked(path: &Path) -> Result<File, Error> {
+    let error = |what: &str, e| Error::io(format!("{what} mbox {}", path.display()), e);
+    let file = open_mbox(path).map_err(|e| error("cannot open", e))?;
+    let meta = file.metadata().map_err(|e| error("cannot inspect", e))?;
+    // SAFETY: geteuid has no preconditions.
+    if !meta.file_type().is_file() || meta.uid() != unsafe { libc::geteuid() } {
+        return Err(error(
+            "refusing",
+            io::Error::other("not a regular file owned by you"),
+        ));
+    }
+    Ok(file)
+}
+
+/// Writes one message as it appears in the mbox: From_ line, mboxrd-quoted text, and the
+/// line end and blank line that end it.
+fn write_framed(out: &mut dyn Write, from_line: &str, spool: &mut File) -> io::Result<()> {
+    spool.seek(SeekFrom::Start(0))?;
+    out.write_all(from_line.as_bytes())?;
+    let mut quoted = MboxrdWriter::new(&mut *out);
+    io::copy(
+        &mut BufReader::with_capacity(256 * 1024, &mut *spool),
+        &mut quoted,
+    )?;
+    quoted.finish()?;
+    if !quoted.ends_with_newline() {
+        out.write_all(b"\n")?;
+    }
+    out.write_all(b"\n")
+}
+
+/// Counts and hashes what is written to it.
+#[derive(Default)]
+struct Digesting {
+    hasher: Sha256,
+    length: u64,
+}
+
+impl Digesting {
+    fn finish(self) -> (u64, String) {
+        let digest = self
+            .hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (self.length, digest)
+    }
+}
+
+impl Write for Digesting {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.hasher.update(bytes);
+        self.length += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
@@ -463,7 +608,6 @@ fn remove_if_stale(lock_path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::Body;
 
     fn quote(input: &[u8], chunk: usize) -> Vec<u8> {
         let mut out = Vec::new();
@@ -502,14 +646,8 @@ mod tests {
         assert_eq!(sanitize_sender("<a b\nFrom evil@x>"), "a-b-From-evil@x");
     }
 
-    fn deliver(mbox: &mut Mbox, message: &'static [u8]) -> Result<Delivered, Failure> {
-        mbox.deliver(&mut |sink: &mut dyn Write| {
-            sink.write_all(message).unwrap();
-            Ok(Body {
-                octets: message.len() as u64,
-                sink_error: None,
-            })
-        })
+    fn deliver(mbox: &mut Mbox, message: &[u8]) -> Result<Vec<String>, Error> {
+        crate::store::testing::deliver(mbox, message)
     }
 
     #[test]
@@ -598,7 +736,7 @@ mod tests {
         let path = dir.path().join("inbox");
         fs::write(&path, b"From x Thu Jan  1 00:00:00 1970\nold\n\n").unwrap();
         let mut mbox = Mbox::open(&path).unwrap();
-        let result = mbox.deliver(&mut |sink: &mut dyn Write| {
+        let result = mbox.stage(&mut |sink: &mut dyn Write| {
             sink.write_all(b"partial").unwrap();
             Err(Error::io(
                 "connection to mock",
@@ -609,6 +747,53 @@ mod tests {
         assert_eq!(
             fs::read(&path).unwrap(),
             b"From x Thu Jan  1 00:00:00 1970\nold\n\n"
+        );
+    }
+
+    #[test]
+    fn recovery_keeps_complete_appends_and_cuts_partial_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox");
+        let mut mbox = Mbox::open(&path).unwrap();
+        deliver(&mut mbox, b"Subject: first\n\n1\n").unwrap();
+        let before = fs::read(&path).unwrap();
+        let intents = deliver(&mut mbox, b"Subject: second\n\nFrom the body\n").unwrap();
+        assert!(
+            crate::store::recover(&intents[0]).unwrap(),
+            "a complete append counts"
+        );
+        let complete = fs::read(&path).unwrap();
+
+        // A crash in the middle of the second append leaves part of it: recovery cuts it away.
+        for cut in before.len() + 1..complete.len() {
+            fs::write(&path, &complete[..cut]).unwrap();
+            assert!(!crate::store::recover(&intents[0]).unwrap(), "cut at {cut}");
+            assert_eq!(fs::read(&path).unwrap(), before, "cut at {cut}");
+        }
+        // Nothing written: not delivered, nothing changed.
+        assert!(!crate::store::recover(&intents[0]).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn recovery_does_not_cut_what_others_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox");
+        let mut mbox = Mbox::open(&path).unwrap();
+        deliver(&mut mbox, b"Subject: first\n\n1\n").unwrap();
+        let intents = deliver(&mut mbox, b"Subject: second\n\n2\n").unwrap();
+        let complete = fs::read(&path).unwrap();
+        // Our append was torn, then another program appended a long message after it.
+        let mut torn = complete[..complete.len() - 5].to_vec();
+        torn.extend_from_slice(
+            b"\nFrom other Thu Jan  1 00:00:00 1970\nlong long long long body\n\n",
+        );
+        fs::write(&path, &torn).unwrap();
+        assert!(!crate::store::recover(&intents[0]).unwrap());
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            torn,
+            "someone else's mail is never cut"
         );
     }
 }

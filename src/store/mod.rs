@@ -1,9 +1,12 @@
-//! Where fetched messages go: Maildir or mbox, behind one trait.
+//! Where fetched messages go: Maildir or mbox, behind one trait, with the intents that let a
+//! later run tell which deliveries an interrupted run completed.
 
 mod maildir;
 mod mbox;
 
+use std::fs::File;
 use std::io::Write;
+use std::path::PathBuf;
 
 pub use maildir::Maildir;
 pub use mbox::Mbox;
@@ -20,25 +23,75 @@ pub enum Failure {
     Mailbox(Error),
 }
 
-/// A message that reached the mailbox.
-#[derive(Debug, Clone)]
-pub struct Delivered {
-    /// Octets stored (after line-end conversion), not counting mbox framing.
-    pub octets: u64,
-}
-
 /// Writes one message into the sink it is given.
 pub type Fill<'a> = dyn FnMut(&mut dyn Write) -> Result<Body, Error> + 'a;
 
-/// A mailbox that takes messages one at a time.
-pub trait Mailbox {
-    /// Delivers one message, which `fill` streams (LF line ends) into the sink it is handed.
-    /// Either the whole message is in the mailbox, written and fsynced, or nothing of it is.
-    fn deliver(&mut self, fill: &mut Fill) -> Result<Delivered, Failure>;
+/// Receives the intents of a placement before any of its messages becomes visible, and must
+/// make them durable before returning.
+pub type Journal<'a> = dyn FnMut(&[String]) -> Result<(), Error> + 'a;
 
-    /// Makes everything delivered so far durable (directory entries included). Called before
-    /// the deliveries are recorded in the state file.
-    fn sync(&mut self) -> Result<(), Error>;
+/// A complete message, written and fsynced where the mailbox keeps it until it is placed.
+#[derive(Debug)]
+pub struct Staged {
+    /// Octets of the message (after line-end conversion), without mbox framing.
+    pub octets: u64,
+    kind: StagedKind,
+}
+
+#[derive(Debug)]
+enum StagedKind {
+    /// In the Maildir's tmp/, to be linked into new/ under `name`.
+    Maildir { temporary: PathBuf, name: String },
+    /// In a spool file; exactly `length` octets (From_ line, quoted text, blank line) with
+    /// SHA-256 `digest` will be appended.
+    Mbox {
+        spool: File,
+        from_line: String,
+        length: u64,
+        digest: String,
+    },
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let StagedKind::Maildir { temporary, .. } = &self.kind {
+            let _ = std::fs::remove_file(temporary);
+        }
+    }
+}
+
+/// The result of placing a batch: the first `placed` messages are durably in the mailbox.
+#[derive(Debug)]
+pub struct Placement {
+    pub placed: usize,
+    pub error: Option<Error>,
+}
+
+/// A mailbox. Delivery has two steps so that a batch costs few syncs and a crash can be
+/// reconciled: [`Mailbox::stage`] each message as it arrives, then [`Mailbox::place`] the batch.
+pub trait Mailbox {
+    /// Writes one message, which `fill` streams (LF line ends), to durable storage that is not
+    /// yet part of the mailbox.
+    fn stage(&mut self, fill: &mut Fill) -> Result<Staged, Failure>;
+
+    /// Makes staged messages part of the mailbox, in order: hands their intents to `journal`,
+    /// then places them and syncs. Either a message is wholly in the mailbox and durable, or it
+    /// is not there at all.
+    fn place(&mut self, staged: Vec<Staged>, journal: &mut Journal) -> Placement;
+}
+
+/// Decides whether the placement an intent describes completed, undoing a partial mbox
+/// append. Used at startup on the intents an interrupted run left in its journal.
+pub fn recover(intent: &str) -> Result<bool, Error> {
+    let mut tokens = intent.split(' ');
+    match tokens.next() {
+        Some("maildir") => maildir::recover(tokens),
+        Some("mbox") => mbox::recover(tokens),
+        _ => Err(Error::CorruptState {
+            path: PathBuf::from("journal"),
+            detail: format!("unknown intent {intent:?}"),
+        }),
+    }
 }
 
 /// Turns the sink's recorded error (disk full, quota) into a mailbox failure.
@@ -49,5 +102,59 @@ fn check_body(body: Body, what: &str) -> Result<u64, Failure> {
             e,
         ))),
         None => Ok(body.octets),
+    }
+}
+
+/// A path as one token of an intent line.
+fn path_token(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    String::from_utf8(crate::state::escape(path.as_os_str().as_bytes())).expect("escaped is ASCII")
+}
+
+fn token_path(token: Option<&str>) -> Result<PathBuf, Error> {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = token
+        .and_then(|t| crate::state::unescape(t.as_bytes()))
+        .ok_or_else(|| Error::CorruptState {
+            path: PathBuf::from("journal"),
+            detail: "an intent has no valid path".into(),
+        })?;
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A fill that writes `bytes` as the message.
+    pub fn fill_with(bytes: &[u8]) -> impl FnMut(&mut dyn Write) -> Result<Body, Error> + '_ {
+        move |sink: &mut dyn Write| {
+            sink.write_all(bytes).unwrap();
+            Ok(Body {
+                octets: bytes.len() as u64,
+                sink_error: None,
+            })
+        }
+    }
+
+    /// Stages and places one message; returns the intents handed to the journal.
+    pub fn deliver(mailbox: &mut dyn Mailbox, bytes: &[u8]) -> Result<Vec<String>, Error> {
+        let staged = mailbox
+            .stage(&mut fill_with(bytes))
+            .map_err(|failure| match failure {
+                Failure::Source(e) | Failure::Mailbox(e) => e,
+            })?;
+        let mut intents = Vec::new();
+        let placement = mailbox.place(vec![staged], &mut |batch: &[String]| {
+            intents.extend_from_slice(batch);
+            Ok(())
+        });
+        match placement.error {
+            Some(error) => Err(error),
+            None => {
+                assert_eq!(placement.placed, 1);
+                Ok(intents)
+            }
+        }
     }
 }
