@@ -133,6 +133,13 @@ fn fetch_account(
         Err(error) => return (Report::default(), None, Err(error)),
     };
     let destination = Some(settings.destination.path().to_path_buf());
+    if args.rebuild_state {
+        return (
+            Report::default(),
+            destination,
+            rebuild_state(global, args, account, &settings.state_path),
+        );
+    }
     let mut progress = progress_bar(global, args, &account.name);
     let mut run = || -> Result<fetch::Outcome> {
         warn_if_insecure(account);
@@ -189,6 +196,54 @@ fn fetch_account(
         None => Ok(()),
     };
     (outcome.report, destination, result)
+}
+
+/// `fetch --rebuild-state`: after confirmation, replaces the state with every message now on
+/// the server.
+fn rebuild_state(
+    global: &GlobalArgs,
+    args: &FetchArgs,
+    account: &Account,
+    path: &std::path::Path,
+) -> Result<()> {
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Usage(
+                "--rebuild-state asks for confirmation; add --yes to run it unattended".into(),
+            ));
+        }
+        eprint!(
+            "{}: mark every message now on the server as already fetched (nothing is downloaded), \
+             replacing {}? [y/N] ",
+            account.name,
+            path.display()
+        );
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(Error::Usage(
+                "not confirmed; the state file is unchanged".into(),
+            ));
+        }
+    }
+    warn_if_insecure(account);
+    let _lock = state::lock_account(path)?;
+    let password = account.password()?;
+    let session = connect::open_session(
+        account,
+        password,
+        global.verbose.then(|| tracer(&account.name)),
+    )?;
+    let mut state = State::empty(path);
+    let marked = fetch::rebuild_state(session, &mut state)?;
+    if !global.quiet {
+        eprintln!(
+            "{}: {marked} messages on the server marked as fetched in {}",
+            account.name,
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// A progress bar on stderr: on a terminal with `auto`, never with `-q`, `-v` or `never`.

@@ -68,11 +68,11 @@ fn message_number() -> clap::builder::RangedI64ValueParser<u32> {
 
 #[derive(Debug, Args)]
 pub struct StatArgs {
-    #[command(flatten)]
-    pub target: Target,
     /// Print JSON: {"messages": COUNT, "octets": OCTETS}
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub target: Target,
 }
 
 #[derive(Debug, Args)]
@@ -211,6 +211,13 @@ pub struct FetchArgs {
     /// Show a progress bar
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+    /// Start the state file afresh: mark every message now on the server as fetched, without
+    /// downloading or deleting anything (asks first, unless --yes)
+    #[arg(long)]
+    pub rebuild_state: bool,
+    /// Do not ask for confirmation
+    #[arg(long, requires = "rebuild_state")]
+    pub yes: bool,
     #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(flatten)]

@@ -108,8 +108,8 @@ impl Error {
                     .to_string(),
             ),
             Error::CorruptState { .. } => Some(
-                "move the file away to start afresh (messages still on the server will be \
-                 fetched again)"
+                "popget fetch --rebuild-state marks every message now on the server as fetched \
+                 (without downloading); or move the file away to fetch everything again"
                     .to_string(),
             ),
             _ => None,

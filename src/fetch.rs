@@ -121,13 +121,14 @@ fn run<S: Read + Write>(
     let pipelining = session.capabilities().is_some_and(|capa| capa.pipelining());
     let window = if pipelining { PIPELINE_WINDOW } else { 1 };
 
+    let mut first_refusal = None;
     if options.delete && !plan.delete_only.is_empty() {
-        let deleted = delete(session, &plan.delete_only, window)?;
+        let (deleted, refusal) = delete(session, &plan.delete_only, window)?;
         report.deleted += deleted.len() as u64;
         deleted_uids.extend(deleted.into_iter().filter_map(|m| m.uid));
+        first_refusal = first_refusal.or(refusal);
     }
 
-    let mut first_refusal = None;
     for batch in batches(&plan.fetch) {
         let mut outcome = retrieve_batch(session, mailbox, batch, window, observer);
         report.refused += outcome.refused;
@@ -145,18 +146,17 @@ fn run<S: Read + Write>(
         if options.delete && !outcome.delivered.is_empty() {
             let delivered: Vec<Message> =
                 outcome.delivered.into_iter().map(|d| d.message).collect();
-            let deleted = delete(session, &delivered, window)?;
+            let (deleted, refusal) = delete(session, &delivered, window)?;
             report.deleted += deleted.len() as u64;
             deleted_uids.extend(deleted.into_iter().filter_map(|m| m.uid));
+            first_refusal = first_refusal.or(refusal);
         }
         if let Some(error) = outcome.mailbox_error {
             // The mailbox is failing (disk full, permissions): stop here. The rest stays on the
             // server for the next run.
             return Err(error);
         }
-        if first_refusal.is_none() {
-            first_refusal = outcome.refusal;
-        }
+        first_refusal = first_refusal.or(outcome.refusal);
     }
     // Messages the server refused to send stay where they are; the rest of the run counts.
     first_refusal.map_or(Ok(()), Err)
@@ -415,25 +415,55 @@ pub fn recover(state: &mut State) -> Result<usize> {
     Ok(recovered)
 }
 
-/// Marks messages deleted, pipelined; returns those the server accepted. A refused DELE leaves
-/// the message recorded, so the next run tries again without downloading it.
+/// Marks every message now on the server as delivered, without downloading or deleting
+/// anything. Returns how many were marked.
+pub fn rebuild_state<S: Read + Write>(mut session: Session<S>, state: &mut State) -> Result<usize> {
+    let listing = session.uidl()?.ok_or_else(|| {
+        Error::unavailable(
+            "the server does not support UIDL, so there is nothing to rebuild the state from",
+        )
+    })?;
+    let now = unix_now();
+    for entry in &listing {
+        state.record(&entry.uid, now);
+    }
+    state.commit()?;
+    state.clear_journal()?;
+    session.quit()?;
+    Ok(state.len())
+}
+
+/// Marks messages deleted, pipelined; returns those the server accepted and, if it refused
+/// any, an error saying so. A refused DELE leaves the message recorded, so the next run tries
+/// again without downloading it.
 fn delete<S: Read + Write>(
     session: &mut Session<S>,
     messages: &[Message],
     window: usize,
-) -> Result<Vec<Message>> {
+) -> Result<(Vec<Message>, Option<Error>)> {
     let mut deleted = Vec::new();
+    let mut refusal = None;
     let mut next_to_send = 0;
     for message in messages {
         while next_to_send < messages.len() && session.outstanding() < window {
             session.send(&Command::Dele(messages[next_to_send].number))?;
             next_to_send += 1;
         }
-        if session.receive_status()?.ok {
+        let status = session.receive_status()?;
+        if status.ok {
             deleted.push(message.clone());
+        } else {
+            refusal.get_or_insert_with(|| {
+                Error::Temporary(format!(
+                    "the server refused to delete message {} ({}); it is recorded as fetched \
+                     and will be deleted on the next run",
+                    message.number,
+                    status.display_text()
+                ))
+            });
         }
     }
-    Ok(deleted)
+    Ok((deleted, refusal))
 }
 
 /// Sends QUIT. Only a `+OK` means the deletions happened; then their records are dropped. On

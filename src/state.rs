@@ -49,6 +49,15 @@ impl State {
         })
     }
 
+    /// An empty state that will replace whatever is at `path` on commit.
+    pub fn empty(path: &Path) -> State {
+        State {
+            path: path.to_path_buf(),
+            entries: HashMap::new(),
+            dirty: true,
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -595,12 +595,26 @@ fn create_dotlock(path: &Path) -> io::Result<Option<PathBuf>> {
     }
 }
 
+/// Removes a dotlock whose holder is gone: the process it names no longer exists (as
+/// liblockfile checks), or it is older than five minutes.
 fn remove_if_stale(lock_path: &Path) {
     let Ok(meta) = fs::symlink_metadata(lock_path) else {
         return;
     };
+    if !meta.file_type().is_file() {
+        return;
+    }
     let age = meta.modified().ok().and_then(|m| m.elapsed().ok());
-    if meta.file_type().is_file() && age.is_some_and(|age| age > STALE_DOTLOCK) {
+    let holder_gone = fs::read_to_string(lock_path)
+        .ok()
+        .and_then(|text| text.trim().parse::<libc::pid_t>().ok())
+        .filter(|&pid| pid > 0)
+        .is_some_and(|pid| {
+            // SAFETY: signal 0 only checks whether the process exists.
+            let result = unsafe { libc::kill(pid, 0) };
+            result != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        });
+    if holder_gone || age.is_some_and(|age| age > STALE_DOTLOCK) {
         let _ = fs::remove_file(lock_path);
     }
 }
@@ -795,5 +809,20 @@ mod tests {
             torn,
             "someone else's mail is never cut"
         );
+    }
+
+    #[test]
+    fn a_dotlock_left_by_a_dead_process_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox");
+        let mut mbox = Mbox::open(&path).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        fs::write(dir.path().join("inbox.lock"), format!("{dead}\n")).unwrap();
+        let started = std::time::Instant::now();
+        deliver(&mut mbox, b"Subject: x\n\ny\n").unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(!dir.path().join("inbox.lock").exists());
     }
 }

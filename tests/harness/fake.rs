@@ -25,6 +25,11 @@ pub struct Script {
     /// Close the connection without answering when this exact command line first arrives
     /// (later connections are served normally).
     pub drop_on: Option<String>,
+    /// Answer this command with only the first N octets of its answer, then close (first time
+    /// only).
+    pub truncate_on: Option<(String, usize)>,
+    /// Never answer this command (the client's timeout must fire).
+    pub stall_on: Option<String>,
 }
 
 impl Default for Script {
@@ -37,6 +42,8 @@ impl Default for Script {
             messages: Vec::new(),
             overrides: HashMap::new(),
             drop_on: None,
+            truncate_on: None,
+            stall_on: None,
         }
     }
 }
@@ -177,6 +184,10 @@ fn serve(
         {
             return Ok(());
         }
+        if script.stall_on.as_deref() == Some(line.as_str()) {
+            std::thread::sleep(Duration::from_secs(4));
+            return Ok(());
+        }
         if let Some(answer) = script.overrides.get(&line) {
             out.write_all(format!("{answer}\r\n").as_bytes())?;
             if line == "QUIT" {
@@ -278,6 +289,12 @@ fn serve(
             }
             _ => b"-ERR unknown command\r\n".to_vec(),
         };
+        if let Some((command, octets)) = &script.truncate_on {
+            if *command == line && !dropped.swap(true, Ordering::Relaxed) {
+                out.write_all(&reply[..(*octets).min(reply.len())])?;
+                return Ok(());
+            }
+        }
         out.write_all(&reply)?;
     }
 }
