@@ -3,6 +3,9 @@
 mod harness;
 
 mod cli;
+mod crash;
 mod dovecot_fetch;
 mod fake_server;
+mod faults;
+mod generated;
 mod scripting;

@@ -1,0 +1,246 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_popget_global_optspecs
+    string join \n config= q/quiet v/verbose h/help V/version
+end
+
+function __fish_popget_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_popget_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_popget_using_subcommand
+    set -l cmd (__fish_popget_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c popget -n "__fish_popget_needs_command" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
+complete -c popget -n "__fish_popget_needs_command" -s q -l quiet -d 'Print only errors'
+complete -c popget -n "__fish_popget_needs_command" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
+complete -c popget -n "__fish_popget_needs_command" -s h -l help -d 'Print help'
+complete -c popget -n "__fish_popget_needs_command" -s V -l version -d 'Print version'
+complete -c popget -n "__fish_popget_needs_command" -f -a "fetch" -d 'Download new messages into a Maildir or mbox, remembering what was seen'
+complete -c popget -n "__fish_popget_needs_command" -f -a "stat" -d 'Print the number of messages and their total size: COUNT OCTETS'
+complete -c popget -n "__fish_popget_needs_command" -f -a "list" -d 'Print one line per message: NUMBER SIZE UIDL'
+complete -c popget -n "__fish_popget_needs_command" -f -a "uidl" -d 'Print one line per message: NUMBER UIDL'
+complete -c popget -n "__fish_popget_needs_command" -f -a "retr" -d 'Write messages to standard output, exactly as fetch would store them'
+complete -c popget -n "__fish_popget_needs_command" -f -a "top" -d 'Write a message\'s headers and the first LINES lines of its body to standard output'
+complete -c popget -n "__fish_popget_needs_command" -f -a "dele" -d 'Delete messages on the server and print what the server confirmed'
+complete -c popget -n "__fish_popget_needs_command" -f -a "info" -d 'Show the server\'s greeting, capabilities and TLS certificate'
+complete -c popget -n "__fish_popget_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l progress -d 'Show a progress bar' -r -f -a "auto\t'On a terminal, unless --quiet'
+always\t''
+never\t''"
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l host -d 'Server host name' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l port -d 'Server port [default: 995 for implicit TLS, 110 otherwise]' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l user -d 'User name' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l tls -d 'When to start TLS [default: implicit]' -r -f -a "implicit\t'POP3S: TLS from the first byte (port 995)'
+starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
+none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
+user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l password-command -d 'Command whose first line of output is the password' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l maildir -d 'Deliver into this Maildir (created if missing)' -r -F
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l mbox -d 'Deliver into this mbox file (mboxrd)' -r -F
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l state -d 'State file recording which messages were delivered [default: $XDG_STATE_HOME/popget/USER@HOST_PORT.state]' -r -F
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l json -d 'Print the summary as JSON on standard output'
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l rebuild-state -d 'Start the state file afresh: mark every message now on the server as fetched, without downloading or deleting anything (asks first, unless --yes)'
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l yes -d 'Do not ask for confirmation'
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l keep -d 'Leave messages on the server (the default)'
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l delete -d 'Delete messages on the server once they are safely delivered'
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l all -d 'Also fetch messages that were fetched before'
+complete -c popget -n "__fish_popget_using_subcommand fetch" -s q -l quiet -d 'Print only errors'
+complete -c popget -n "__fish_popget_using_subcommand fetch" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
+complete -c popget -n "__fish_popget_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c popget -n "__fish_popget_using_subcommand stat" -s a -l account -d 'An account from the configuration file, or a URL: pop3s://user@host:port (TLS), pop3://user@host:port (STLS unless --tls none), pop://user;AUTH=*@host (RFC 2384)' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l host -d 'Server host name' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l port -d 'Server port [default: 995 for implicit TLS, 110 otherwise]' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l user -d 'User name' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l tls -d 'When to start TLS [default: implicit]' -r -f -a "implicit\t'POP3S: TLS from the first byte (port 995)'
+starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
+none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
+complete -c popget -n "__fish_popget_using_subcommand stat" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand stat" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
+user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand stat" -l password-command -d 'Command whose first line of output is the password' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
+complete -c popget -n "__fish_popget_using_subcommand stat" -l json -d 'Print JSON: {"messages": COUNT, "octets": OCTETS}'
+complete -c popget -n "__fish_popget_using_subcommand stat" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
+complete -c popget -n "__fish_popget_using_subcommand stat" -s q -l quiet -d 'Print only errors'
+complete -c popget -n "__fish_popget_using_subcommand stat" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
+complete -c popget -n "__fish_popget_using_subcommand stat" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c popget -n "__fish_popget_using_subcommand list" -l uidl -d 'Only the message with this unique id' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -s a -l account -d 'An account from the configuration file, or a URL: pop3s://user@host:port (TLS), pop3://user@host:port (STLS unless --tls none), pop://user;AUTH=*@host (RFC 2384)' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l host -d 'Server host name' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l port -d 'Server port [default: 995 for implicit TLS, 110 otherwise]' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l user -d 'User name' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l tls -d 'When to start TLS [default: implicit]' -r -f -a "implicit\t'POP3S: TLS from the first byte (port 995)'
+starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
+none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
+complete -c popget -n "__fish_popget_using_subcommand list" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand list" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
+user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand list" -l password-command -d 'Command whose first line of output is the password' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
+complete -c popget -n "__fish_popget_using_subcommand list" -l headers -d 'Add From, Subject and Date (read with TOP n 0)'
+complete -c popget -n "__fish_popget_using_subcommand list" -l json -d 'Print JSON'
+complete -c popget -n "__fish_popget_using_subcommand list" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
+complete -c popget -n "__fish_popget_using_subcommand list" -s q -l quiet -d 'Print only errors'
+complete -c popget -n "__fish_popget_using_subcommand list" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
+complete -c popget -n "__fish_popget_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c popget -n "__fish_popget_using_subcommand uidl" -s a -l account -d 'An account from the configuration file, or a URL: pop3s://user@host:port (TLS), pop3://user@host:port (STLS unless --tls none), pop://user;AUTH=*@host (RFC 2384)' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l host -d 'Server host name' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l port -d 'Server port [default: 995 for implicit TLS, 110 otherwise]' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l user -d 'User name' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l tls -d 'When to start TLS [default: implicit]' -r -f -a "implicit\t'POP3S: TLS from the first byte (port 995)'
+starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
+none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
+user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l password-command -d 'Command whose first line of output is the password' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l json -d 'Print JSON'
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
+complete -c popget -n "__fish_popget_using_subcommand uidl" -s q -l quiet -d 'Print only errors'
+complete -c popget -n "__fish_popget_using_subcommand uidl" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
+complete -c popget -n "__fish_popget_using_subcommand uidl" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c popget -n "__fish_popget_using_subcommand retr" -l uidl -d 'Messages by unique id (repeatable)' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -s a -l account -d 'An account from the configuration file, or a URL: pop3s://user@host:port (TLS), pop3://user@host:port (STLS unless --tls none), pop://user;AUTH=*@host (RFC 2384)' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l host -d 'Server host name' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l port -d 'Server port [default: 995 for implicit TLS, 110 otherwise]' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l user -d 'User name' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l tls -d 'When to start TLS [default: implicit]' -r -f -a "implicit\t'POP3S: TLS from the first byte (port 995)'
+starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
+none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
+complete -c popget -n "__fish_popget_using_subcommand retr" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand retr" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
+user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand retr" -l password-command -d 'Command whose first line of output is the password' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
+complete -c popget -n "__fish_popget_using_subcommand retr" -l crlf -d 'Keep the wire\'s CRLF line ends instead of LF'
+complete -c popget -n "__fish_popget_using_subcommand retr" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
+complete -c popget -n "__fish_popget_using_subcommand retr" -s q -l quiet -d 'Print only errors'
+complete -c popget -n "__fish_popget_using_subcommand retr" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
+complete -c popget -n "__fish_popget_using_subcommand retr" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c popget -n "__fish_popget_using_subcommand top" -l uidl -d 'The message by unique id' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -s a -l account -d 'An account from the configuration file, or a URL: pop3s://user@host:port (TLS), pop3://user@host:port (STLS unless --tls none), pop://user;AUTH=*@host (RFC 2384)' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l host -d 'Server host name' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l port -d 'Server port [default: 995 for implicit TLS, 110 otherwise]' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l user -d 'User name' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l tls -d 'When to start TLS [default: implicit]' -r -f -a "implicit\t'POP3S: TLS from the first byte (port 995)'
+starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
+none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
+complete -c popget -n "__fish_popget_using_subcommand top" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand top" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
+user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand top" -l password-command -d 'Command whose first line of output is the password' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
+complete -c popget -n "__fish_popget_using_subcommand top" -l crlf -d 'Keep the wire\'s CRLF line ends instead of LF'
+complete -c popget -n "__fish_popget_using_subcommand top" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
+complete -c popget -n "__fish_popget_using_subcommand top" -s q -l quiet -d 'Print only errors'
+complete -c popget -n "__fish_popget_using_subcommand top" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
+complete -c popget -n "__fish_popget_using_subcommand top" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c popget -n "__fish_popget_using_subcommand dele" -l uidl -d 'Messages by unique id (repeatable)' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -s a -l account -d 'An account from the configuration file, or a URL: pop3s://user@host:port (TLS), pop3://user@host:port (STLS unless --tls none), pop://user;AUTH=*@host (RFC 2384)' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l host -d 'Server host name' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l port -d 'Server port [default: 995 for implicit TLS, 110 otherwise]' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l user -d 'User name' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l tls -d 'When to start TLS [default: implicit]' -r -f -a "implicit\t'POP3S: TLS from the first byte (port 995)'
+starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
+none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
+complete -c popget -n "__fish_popget_using_subcommand dele" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand dele" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
+user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand dele" -l password-command -d 'Command whose first line of output is the password' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
+complete -c popget -n "__fish_popget_using_subcommand dele" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
+complete -c popget -n "__fish_popget_using_subcommand dele" -s q -l quiet -d 'Print only errors'
+complete -c popget -n "__fish_popget_using_subcommand dele" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
+complete -c popget -n "__fish_popget_using_subcommand dele" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c popget -n "__fish_popget_using_subcommand info" -s a -l account -d 'An account from the configuration file, or a URL: pop3s://user@host:port (TLS), pop3://user@host:port (STLS unless --tls none), pop://user;AUTH=*@host (RFC 2384)' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l host -d 'Server host name' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l port -d 'Server port [default: 995 for implicit TLS, 110 otherwise]' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l user -d 'User name' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l tls -d 'When to start TLS [default: implicit]' -r -f -a "implicit\t'POP3S: TLS from the first byte (port 995)'
+starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
+none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
+complete -c popget -n "__fish_popget_using_subcommand info" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand info" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
+user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand info" -l password-command -d 'Command whose first line of output is the password' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
+complete -c popget -n "__fish_popget_using_subcommand info" -l json -d 'Print JSON'
+complete -c popget -n "__fish_popget_using_subcommand info" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
+complete -c popget -n "__fish_popget_using_subcommand info" -s q -l quiet -d 'Print only errors'
+complete -c popget -n "__fish_popget_using_subcommand info" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
+complete -c popget -n "__fish_popget_using_subcommand info" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_subcommand_from fetch stat list uidl retr top dele info help" -f -a "fetch" -d 'Download new messages into a Maildir or mbox, remembering what was seen'
+complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_subcommand_from fetch stat list uidl retr top dele info help" -f -a "stat" -d 'Print the number of messages and their total size: COUNT OCTETS'
+complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_subcommand_from fetch stat list uidl retr top dele info help" -f -a "list" -d 'Print one line per message: NUMBER SIZE UIDL'
+complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_subcommand_from fetch stat list uidl retr top dele info help" -f -a "uidl" -d 'Print one line per message: NUMBER UIDL'
+complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_subcommand_from fetch stat list uidl retr top dele info help" -f -a "retr" -d 'Write messages to standard output, exactly as fetch would store them'
+complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_subcommand_from fetch stat list uidl retr top dele info help" -f -a "top" -d 'Write a message\'s headers and the first LINES lines of its body to standard output'
+complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_subcommand_from fetch stat list uidl retr top dele info help" -f -a "dele" -d 'Delete messages on the server and print what the server confirmed'
+complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_subcommand_from fetch stat list uidl retr top dele info help" -f -a "info" -d 'Show the server\'s greeting, capabilities and TLS certificate'
+complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_subcommand_from fetch stat list uidl retr top dele info help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+
+# --- Hand-written part (completions/accounts.fish, appended by tests/generated.rs) ---
+# Completes account names from the configuration file for `popget fetch ACCOUNT...` and for
+# `-a/--account NAME`.
+
+# Prints the names of the [accounts.NAME] tables of the configuration file: the one named with
+# --config on the command line, else $XDG_CONFIG_HOME/popget/config.toml.
+function __fish_popget_accounts
+    set -l file
+    set -l tokens (commandline -opc)
+    for i in (seq 2 (count $tokens))
+        switch $tokens[$i]
+            case --config
+                set -l next (math $i + 1)
+                set -q tokens[$next]; and set file $tokens[$next]
+            case '--config=*'
+                set file (string replace -- --config= '' $tokens[$i])
+        end
+    end
+    if test -z "$file"
+        set -l base $XDG_CONFIG_HOME
+        test -n "$base"; or set base $HOME/.config
+        set file $base/popget/config.toml
+    end
+    set file (string replace -r '^~/' "$HOME/" -- $file)
+    test -r "$file"; or return 0
+    string match -r -g '^\s*\[\s*accounts\.(?:([A-Za-z0-9_-]+)|"([^"]*)"|\'([^\']*)\')\s*\]' <$file
+end
+
+complete -c popget -n "__fish_popget_using_subcommand fetch" -f -a "(__fish_popget_accounts)" -d Account
+complete -c popget -n "__fish_popget_using_subcommand stat list uidl retr top dele info" -s a -l account -x -a "(__fish_popget_accounts)"
