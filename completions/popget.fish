@@ -48,6 +48,7 @@ complete -c popget -n "__fish_popget_using_subcommand fetch" -l tls -d 'When to 
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
 user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
@@ -75,6 +76,7 @@ complete -c popget -n "__fish_popget_using_subcommand stat" -l tls -d 'When to s
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand stat" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand stat" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
 user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
@@ -95,6 +97,7 @@ complete -c popget -n "__fish_popget_using_subcommand list" -l tls -d 'When to s
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand list" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand list" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
 user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
@@ -115,6 +118,7 @@ complete -c popget -n "__fish_popget_using_subcommand uidl" -l tls -d 'When to s
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
 user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
@@ -135,6 +139,7 @@ complete -c popget -n "__fish_popget_using_subcommand retr" -l tls -d 'When to s
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand retr" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand retr" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
 user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
@@ -155,6 +160,7 @@ complete -c popget -n "__fish_popget_using_subcommand top" -l tls -d 'When to st
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand top" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand top" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
 user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
@@ -175,6 +181,7 @@ complete -c popget -n "__fish_popget_using_subcommand dele" -l tls -d 'When to s
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand dele" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand dele" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
 user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
@@ -193,6 +200,7 @@ complete -c popget -n "__fish_popget_using_subcommand info" -l tls -d 'When to s
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand info" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
+complete -c popget -n "__fish_popget_using_subcommand info" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
 user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"

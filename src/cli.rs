@@ -186,8 +186,11 @@ pub struct ConnectionArgs {
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
     /// Accept any certificate (insecure: anyone on the path can read your mail and password)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fingerprint")]
     pub insecure: bool,
+    /// Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it
+    #[arg(long, value_name = "SHA256:HEX")]
+    pub fingerprint: Option<String>,
     /// Login method [default: auto]
     #[arg(long, value_enum, value_name = "METHOD")]
     pub auth: Option<AuthMethod>,

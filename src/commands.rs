@@ -391,6 +391,8 @@ struct InfoJson {
     capabilities: Option<Vec<String>>,
     capabilities_after_login: Option<Vec<String>>,
     logged_in: bool,
+    /// How the certificate was checked: "verified", "pinned", "not checked", or null without TLS.
+    certificate_check: Option<&'static str>,
     certificate: Option<crate::transport::CertificateInfo>,
 }
 
@@ -420,6 +422,12 @@ pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
         capabilities: connected.client.capabilities().map(|c| c.lines.clone()),
         capabilities_after_login: None,
         logged_in: false,
+        certificate_check: match account.tls {
+            TlsMode::None => None,
+            _ if account.certificates.insecure => Some("not checked"),
+            _ if account.certificates.fingerprint.is_some() => Some("pinned"),
+            _ => Some("verified"),
+        },
         certificate: connected.certificate.clone(),
     };
     // Logging in shows what the server announces afterwards; without a password, skip it.
@@ -460,6 +468,11 @@ pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
         ));
     } else {
         lines.push("capabilities after login: (not logged in: no password given)".into());
+    }
+    if let Some(check) = info.certificate_check {
+        // The TLS library does not report the protocol version; popget refuses anything
+        // older than TLS 1.2.
+        lines.push(format!("TLS: 1.2 or newer, certificate {check}"));
     }
     if let Some(certificate) = &info.certificate {
         lines.push(format!("certificate subject: {}", certificate.subject));

@@ -30,6 +30,7 @@ pub struct Settings {
     pub tls: Option<TlsMode>,
     pub ca_file: Option<String>,
     pub insecure: Option<bool>,
+    pub fingerprint: Option<String>,
     pub auth: Option<AuthMethod>,
     pub password_command: Option<String>,
     pub password: Option<String>,
@@ -54,6 +55,7 @@ impl Settings {
             tls,
             ca_file,
             insecure,
+            fingerprint,
             auth,
             password_command,
             password,
@@ -83,6 +85,7 @@ impl Settings {
                 .as_ref()
                 .map(|p| p.to_string_lossy().into_owned()),
             insecure: args.insecure.then_some(true),
+            fingerprint: args.fingerprint.clone(),
             auth: args.auth,
             password_command: args.password_command.clone(),
             timeout: args.timeout,
@@ -292,6 +295,20 @@ impl Account {
                 "--insecure has no meaning with --tls none".into(),
             ));
         }
+        let fingerprint = match &settings.fingerprint {
+            Some(text) => Some(crate::transport::parse_fingerprint(text).ok_or_else(|| {
+                Error::Config(format!(
+                    "the fingerprint {text:?} is not SHA256: followed by 64 hex digits \
+                     (popget info prints it)"
+                ))
+            })?),
+            None => None,
+        };
+        if fingerprint.is_some() && tls == TlsMode::None {
+            return Err(Error::Config(
+                "--fingerprint has no meaning with --tls none".into(),
+            ));
+        }
         let timeout = settings.timeout.unwrap_or(DEFAULT_TIMEOUT);
         if timeout == 0 {
             return Err(Error::Config(
@@ -313,7 +330,11 @@ impl Account {
             port,
             user,
             tls,
-            certificates: CertificatePolicy { ca_file, insecure },
+            certificates: CertificatePolicy {
+                ca_file,
+                insecure,
+                fingerprint,
+            },
             auth: settings.auth.unwrap_or(AuthMethod::Auto),
             timeout: Duration::from_secs(timeout),
             passwords,

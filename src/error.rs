@@ -102,9 +102,14 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Unavailable { hint, .. } => hint.clone(),
+            Error::Tls(message) if message.contains("pinned") => Some(
+                "the server presents another certificate than the one you pinned; if it was \
+                 renewed, check the new one with popget info --insecure and update --fingerprint"
+                    .to_string(),
+            ),
             Error::Tls(message) if message.contains("certificate") => Some(
                 "if the server uses a private CA or a self-signed certificate, pass it with \
-                 --ca-file PEM"
+                 --ca-file PEM, or pin it with --fingerprint (popget info --insecure shows it)"
                     .to_string(),
             ),
             Error::CorruptState { .. } => Some(

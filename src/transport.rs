@@ -40,6 +40,9 @@ pub struct CertificatePolicy {
     pub ca_file: Option<PathBuf>,
     /// Accept any certificate (the user asked for it; a warning is printed on every run).
     pub insecure: bool,
+    /// Accept exactly the certificate with this SHA-256 digest (lowercase hex), whatever its
+    /// issuer or names: the user pinned it.
+    pub fingerprint: Option<String>,
 }
 
 /// A connection, before or after TLS.
@@ -149,7 +152,9 @@ pub fn start_tls(
             builder.add_root_certificate(certificate);
         }
     }
-    if policy.insecure {
+    if policy.insecure || policy.fingerprint.is_some() {
+        // With a pin, the chain and names are not what is trusted: the exact certificate is,
+        // and it is checked below before anything is sent.
         builder.danger_accept_invalid_certs(true);
         builder.danger_accept_invalid_hostnames(true);
     }
@@ -158,6 +163,9 @@ pub fn start_tls(
         .map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))?;
     match connector.connect(host, tcp) {
         Ok(tls) => {
+            if let Some(pinned) = &policy.fingerprint {
+                check_pin(&tls, pinned)?;
+            }
             let security = if policy.insecure {
                 Security::TlsUnverified
             } else {
@@ -170,6 +178,50 @@ pub fn start_tls(
             format!("TLS handshake with {host}"),
             io::Error::from(io::ErrorKind::TimedOut),
         )),
+    }
+}
+
+/// Fails unless the server's certificate is exactly the pinned one.
+fn check_pin(tls: &TlsStream<TcpStream>, pinned: &str) -> Result<()> {
+    let presented = tls
+        .peer_certificate()
+        .ok()
+        .flatten()
+        .and_then(|certificate| certificate.to_der().ok())
+        .map(|der| fingerprint(&der));
+    let expected = format!("SHA256:{pinned}");
+    if presented.as_deref() == Some(expected.as_str()) {
+        return Ok(());
+    }
+    Err(Error::Tls(format!(
+        "the server's certificate does not match the pinned fingerprint (expected {expected}, \
+         got {})",
+        presented.as_deref().unwrap_or("no certificate")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pinned_fingerprints() {
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            parse_fingerprint(&format!("SHA256:{hex}")),
+            Some(hex.clone())
+        );
+        let colons: Vec<String> = (0..32).map(|_| "AB".to_string()).collect();
+        assert_eq!(
+            parse_fingerprint(&format!("SHA256:{}", colons.join(":"))),
+            Some(hex.clone())
+        );
+        assert_eq!(parse_fingerprint(&hex), None, "the algorithm is required");
+        assert_eq!(parse_fingerprint("SHA256:abcd"), None);
+        assert_eq!(
+            parse_fingerprint(&format!("SHA256:{}", "zz".repeat(32))),
+            None
+        );
     }
 }
 
@@ -199,6 +251,21 @@ impl Stream {
         let der = self.tls()?.peer_certificate().ok()??.to_der().ok()?;
         certificate_info(&der)
     }
+}
+
+/// Reads a pinned fingerprint: `SHA256:` and 64 hex digits, colons allowed, any case. Returns
+/// the lowercase hex.
+pub fn parse_fingerprint(text: &str) -> Option<String> {
+    let hex = text
+        .trim()
+        .strip_prefix("SHA256:")
+        .or_else(|| text.trim().strip_prefix("sha256:"))?;
+    let hex: String = hex
+        .chars()
+        .filter(|&c| c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
 }
 
 /// The pinning form of a certificate's fingerprint.

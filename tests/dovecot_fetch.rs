@@ -462,3 +462,66 @@ password_command = "echo secret"
     );
     assert!(!stderr.contains("popget: good:"), "{stderr}");
 }
+
+#[test]
+fn a_pinned_certificate_is_accepted_exactly() {
+    let dovecot = Dovecot::start();
+    dovecot.deliver("alice", b"Subject: pinned\n\nx\n");
+    let popget = Popget::new();
+    let port = dovecot.pop3s_port.to_string();
+    // The value to pin, as popget info shows it for a certificate nobody vouches for.
+    let info = popget.run(&[
+        "info",
+        "--json",
+        "--insecure",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "alice",
+    ]);
+    let info: serde_json::Value =
+        serde_json::from_slice(&info.expect_code(0).output.stdout).unwrap();
+    let pin = info["certificate"]["sha256"].as_str().unwrap().to_string();
+    let maildir = popget.path("m");
+    let maildir = maildir.to_str().unwrap();
+
+    let run = popget.fetch(
+        &port,
+        "alice",
+        "implicit",
+        &["--fingerprint", &pin, "--maildir", maildir],
+    );
+    run.expect_code(0);
+    assert!(
+        !run.stderr().contains("warning"),
+        "a pin is not --insecure: {}",
+        run.stderr()
+    );
+    assert_eq!(maildir_messages(&popget.path("m")).len(), 1);
+
+    let wrong = format!("SHA256:{}", "0".repeat(64));
+    let plain_port = dovecot.pop3_port.to_string();
+    let run = popget.fetch(
+        &plain_port,
+        "alice",
+        "starttls",
+        &["--fingerprint", &wrong, "--maildir", maildir, "-v"],
+    );
+    run.expect_code(69);
+    assert!(
+        run.stderr().contains("pinned fingerprint"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains("C: USER"), "{}", run.stderr());
+    popget
+        .fetch(
+            &port,
+            "alice",
+            "implicit",
+            &["--fingerprint", "SHA256:abc", "--maildir", maildir],
+        )
+        .expect_code(78);
+}

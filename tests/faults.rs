@@ -394,3 +394,86 @@ fn a_mail_reader_holding_the_mbox_locks_is_waited_for() {
     );
     assert_eq!(parse_mboxrd(&std::fs::read(&mbox_path).unwrap()), bodies(2));
 }
+
+/// Runs `command` with `directory` made read-only in a private mount namespace (as root, or
+/// through a user namespace otherwise): the kernel, not permissions, refuses the writes.
+fn with_read_only(
+    directory: &std::path::Path,
+    command: &mut std::process::Command,
+) -> std::process::Command {
+    let program = command.get_program().to_owned();
+    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+    // SAFETY: geteuid has no preconditions.
+    let unshare_flags = if unsafe { libc::geteuid() } == 0 {
+        "-m"
+    } else {
+        "-rm"
+    };
+    let mut wrapped = std::process::Command::new("unshare");
+    wrapped
+        .args([
+            unshare_flags,
+            "sh",
+            "-c",
+            "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && shift && exec \"$@\"",
+            "sh",
+        ])
+        .arg(directory)
+        .arg(program)
+        .args(args);
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped.stdin(std::process::Stdio::null());
+    wrapped
+}
+
+#[test]
+fn a_read_only_maildir_keeps_every_message_on_the_server() {
+    let server = FakeServer::start(Script {
+        messages: messages(3),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let maildir = popget.path("m");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let state = popget.path("account.state").display().to_string();
+    let mut command = popget.command();
+    command
+        .env("POPGET_PASSWORD", "secret")
+        .arg("fetch")
+        .args(server.args());
+    command.args([
+        "--auth",
+        "user",
+        "--delete",
+        "--maildir",
+        maildir.to_str().unwrap(),
+        "--state",
+        &state,
+    ]);
+    let run = popget.run_with(&mut with_read_only(&maildir.join("new"), &mut command));
+    run.expect_code(74);
+    assert!(
+        run.stderr().contains("Read-only file system"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        !server.commands().iter().any(|c| c.starts_with("DELE")),
+        "{:?}",
+        server.commands()
+    );
+    assert_eq!(server.remaining().len(), 3);
+    assert_eq!(std::fs::read_dir(maildir.join("tmp")).unwrap().count(), 0);
+
+    // Writable again: the journal left behind is settled, everything arrives exactly once.
+    fetch(&popget, &server, &["--delete"]).expect_code(0);
+    assert_eq!(maildir_messages(&maildir), sorted(bodies(3)));
+    assert!(server.remaining().is_empty());
+}
