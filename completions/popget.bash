@@ -138,7 +138,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -196,7 +196,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -410,7 +410,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -476,7 +476,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -542,7 +542,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -604,7 +604,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -670,7 +670,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -732,7 +732,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)

@@ -49,9 +49,16 @@ starttls\t'Plain connection upgraded with STLS before login (port 110); refused 
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
-complete -c popget -n "__fish_popget_using_subcommand fetch" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
-user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
-apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
+user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
+plain\t'SASL PLAIN (the password in clear text, like USER/PASS)'
+login\t'SASL LOGIN (the password in clear text, like USER/PASS)'
+cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
+scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
+scram-sha-1\t'SASL SCRAM-SHA-1'
+xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l maildir -d 'Deliver into this Maildir (created if missing)' -r -F
@@ -77,9 +84,16 @@ starttls\t'Plain connection upgraded with STLS before login (port 110); refused 
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand stat" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
 complete -c popget -n "__fish_popget_using_subcommand stat" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
-complete -c popget -n "__fish_popget_using_subcommand stat" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
-user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
-apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand stat" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
+user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
+plain\t'SASL PLAIN (the password in clear text, like USER/PASS)'
+login\t'SASL LOGIN (the password in clear text, like USER/PASS)'
+cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
+scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
+scram-sha-1\t'SASL SCRAM-SHA-1'
+xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand stat" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
@@ -98,9 +112,16 @@ starttls\t'Plain connection upgraded with STLS before login (port 110); refused 
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand list" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
 complete -c popget -n "__fish_popget_using_subcommand list" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
-complete -c popget -n "__fish_popget_using_subcommand list" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
-user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
-apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand list" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
+user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
+plain\t'SASL PLAIN (the password in clear text, like USER/PASS)'
+login\t'SASL LOGIN (the password in clear text, like USER/PASS)'
+cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
+scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
+scram-sha-1\t'SASL SCRAM-SHA-1'
+xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand list" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
@@ -119,9 +140,16 @@ starttls\t'Plain connection upgraded with STLS before login (port 110); refused 
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
-complete -c popget -n "__fish_popget_using_subcommand uidl" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
-user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
-apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
+user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
+plain\t'SASL PLAIN (the password in clear text, like USER/PASS)'
+login\t'SASL LOGIN (the password in clear text, like USER/PASS)'
+cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
+scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
+scram-sha-1\t'SASL SCRAM-SHA-1'
+xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
@@ -140,9 +168,16 @@ starttls\t'Plain connection upgraded with STLS before login (port 110); refused 
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand retr" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
 complete -c popget -n "__fish_popget_using_subcommand retr" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
-complete -c popget -n "__fish_popget_using_subcommand retr" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
-user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
-apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand retr" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
+user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
+plain\t'SASL PLAIN (the password in clear text, like USER/PASS)'
+login\t'SASL LOGIN (the password in clear text, like USER/PASS)'
+cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
+scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
+scram-sha-1\t'SASL SCRAM-SHA-1'
+xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand retr" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
@@ -161,9 +196,16 @@ starttls\t'Plain connection upgraded with STLS before login (port 110); refused 
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand top" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
 complete -c popget -n "__fish_popget_using_subcommand top" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
-complete -c popget -n "__fish_popget_using_subcommand top" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
-user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
-apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand top" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
+user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
+plain\t'SASL PLAIN (the password in clear text, like USER/PASS)'
+login\t'SASL LOGIN (the password in clear text, like USER/PASS)'
+cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
+scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
+scram-sha-1\t'SASL SCRAM-SHA-1'
+xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand top" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
@@ -182,9 +224,16 @@ starttls\t'Plain connection upgraded with STLS before login (port 110); refused 
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand dele" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
 complete -c popget -n "__fish_popget_using_subcommand dele" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
-complete -c popget -n "__fish_popget_using_subcommand dele" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
-user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
-apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand dele" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
+user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
+plain\t'SASL PLAIN (the password in clear text, like USER/PASS)'
+login\t'SASL LOGIN (the password in clear text, like USER/PASS)'
+cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
+scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
+scram-sha-1\t'SASL SCRAM-SHA-1'
+xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand dele" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
@@ -201,9 +250,16 @@ starttls\t'Plain connection upgraded with STLS before login (port 110); refused 
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand info" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
 complete -c popget -n "__fish_popget_using_subcommand info" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
-complete -c popget -n "__fish_popget_using_subcommand info" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method the server offers that keeps the password secret: USER/PASS inside TLS, APOP on an unencrypted connection'
-user\t'USER and PASS (the password in clear text: over TLS, or with --tls none on request)'
-apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'"
+complete -c popget -n "__fish_popget_using_subcommand info" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
+user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
+apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
+plain\t'SASL PLAIN (the password in clear text, like USER/PASS)'
+login\t'SASL LOGIN (the password in clear text, like USER/PASS)'
+cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
+scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
+scram-sha-1\t'SASL SCRAM-SHA-1'
+xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand info" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F

@@ -220,6 +220,8 @@ pub struct PasswordSources {
     pub environment: Option<Secret>,
     pub config_command: Option<String>,
     pub config_password: Option<Secret>,
+    /// `$HOME/.netrc`, consulted after the others and before the prompt.
+    pub netrc: Option<PathBuf>,
 }
 
 /// One account, validated and ready to use.
@@ -323,6 +325,11 @@ impl Account {
                 .map(|p| Secret::new(p.clone())),
             config_command: settings.password_command.clone(),
             config_password: settings.password.clone().map(Secret::new),
+            netrc: env
+                .get("HOME")
+                .map(PathBuf::from)
+                .or_else(dirs::home_dir)
+                .map(|home| home.join(".netrc")),
         };
         Ok(Account {
             name: name.map_or_else(|| format!("{user}@{host}"), str::to_string),
@@ -413,6 +420,11 @@ impl Account {
         if let Some(secret) = &self.passwords.config_password {
             return Ok(secret.clone());
         }
+        if let Some(netrc) = &self.passwords.netrc {
+            if let Some(secret) = auth::netrc::lookup(netrc, &self.host, &self.user)? {
+                return Ok(secret);
+            }
+        }
         if let Some(secret) =
             auth::prompt_password(&format!("Password for {}@{}: ", self.user, self.host))?
         {
@@ -420,7 +432,7 @@ impl Account {
         }
         Err(Error::Config(format!(
             "no password for {}@{}: use --password-command CMD, the {PASSWORD_ENV} environment \
-             variable, or password_command in the configuration file",
+             variable, password_command in the configuration file, or ~/.netrc",
             self.user, self.host
         )))
     }

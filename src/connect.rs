@@ -34,8 +34,12 @@ pub fn login(
     let credentials = Credentials {
         user: account.user.clone(),
         password,
+        host: account.host.clone(),
+        port: account.port,
     };
-    let mut session = auth::login(client, account.auth, &credentials)?;
+    // An OAuth token the server rejects is fetched again once (it may have expired).
+    let refresh = || account.password();
+    let mut session = auth::login(client, account.auth, &credentials, Some(&refresh))?;
     // Some servers (Gmail) announce UIDL, TOP and PIPELINING only after login.
     session.capa()?;
     Ok(session)

@@ -237,6 +237,22 @@ impl<S: Read + Write> Wire<S> {
         Ok(lines)
     }
 
+    /// Sends one step of a SASL exchange and reads the answer: a `+` challenge or a status.
+    fn sasl(&mut self, command: &Command) -> Result<SaslReply> {
+        self.send(command)?;
+        self.pending.pop_front();
+        self.flush()?;
+        let line = self.read_line()?;
+        self.trace(|| format!("S: {}", protocol::sanitize(&line)));
+        if line == b"+" {
+            return Ok(SaslReply::Challenge(Vec::new()));
+        }
+        if let Some(challenge) = line.strip_prefix(b"+ ") {
+            return Ok(SaslReply::Challenge(challenge.to_vec()));
+        }
+        Ok(SaslReply::Done(parse_status(&line)?))
+    }
+
     /// Sends one command and reads its status line.
     fn command(&mut self, command: &Command) -> Result<Status> {
         self.send(command)?;
@@ -256,6 +272,15 @@ impl<S: Read + Write> Wire<S> {
     fn has_buffered_input(&self) -> bool {
         self.start < self.end
     }
+}
+
+/// The server's answer within a SASL exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaslReply {
+    /// `+ base64`: the text after `+ `, not yet decoded.
+    Challenge(Vec<u8>),
+    /// The exchange is over: `+OK` or `-ERR`.
+    Done(Status),
 }
 
 /// What a streamed body amounted to.
@@ -365,6 +390,11 @@ impl<S: Read + Write> Client<S> {
     /// Sends one single-line command and reads its status.
     pub fn command(&mut self, command: &Command) -> Result<Status> {
         self.wire.command(command)
+    }
+
+    /// Sends `AUTH` or a response line and reads the challenge or the final status.
+    pub fn sasl(&mut self, command: &Command) -> Result<SaslReply> {
+        self.wire.sasl(command)
     }
 
     /// Asks for STLS and hands back the raw stream for the TLS handshake. Bytes the server sent

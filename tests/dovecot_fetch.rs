@@ -128,9 +128,11 @@ fn starttls_sends_credentials_only_after_the_handshake() {
     run.expect_code(0);
     let trace = run.stderr();
     let stls = trace.find("C: STLS").expect("STLS was sent");
-    let user = trace.find("C: USER alice").expect("USER was sent");
-    assert!(stls < user, "{trace}");
-    assert!(trace.contains("C: PASS ***"), "{trace}");
+    // auto chooses SASL PLAIN, the strongest this Dovecot offers, inside TLS.
+    let login = trace
+        .find("C: AUTH PLAIN ***")
+        .expect("AUTH PLAIN was sent");
+    assert!(stls < login, "{trace}");
     assert!(
         !trace.contains("secret"),
         "the password leaked into the trace:\n{trace}"
@@ -524,4 +526,168 @@ fn a_pinned_certificate_is_accepted_exactly() {
             &["--fingerprint", "SHA256:abc", "--maildir", maildir],
         )
         .expect_code(78);
+}
+
+fn sasl_dovecot() -> Dovecot {
+    Dovecot::start_with(Options {
+        mechanisms: "plain login cram-md5 scram-sha-1 scram-sha-256 apop",
+        ..Options::default()
+    })
+}
+
+#[test]
+fn every_sasl_mechanism_logs_in_to_dovecot() {
+    let dovecot = sasl_dovecot();
+    dovecot.deliver("alice", b"Subject: sasl\n\nx\n");
+    for (method, name) in [
+        ("plain", "PLAIN"),
+        ("login", "LOGIN"),
+        ("cram-md5", "CRAM-MD5"),
+        ("scram-sha-1", "SCRAM-SHA-1"),
+        ("scram-sha-256", "SCRAM-SHA-256"),
+    ] {
+        let popget = Popget::new();
+        let connection = dovecot.args("implicit", "alice");
+        let maildir = popget.path("m");
+        let run = popget.run(&fetch_args(
+            &connection,
+            &[
+                "--auth",
+                method,
+                "--maildir",
+                maildir.to_str().unwrap(),
+                "-v",
+            ],
+        ));
+        run.expect_code(0);
+        assert!(
+            run.stderr().contains(&format!("C: AUTH {name}")),
+            "{method}: {}",
+            run.stderr()
+        );
+        assert!(
+            !run.stderr().contains("secret"),
+            "{method}: the password leaked: {}",
+            run.stderr()
+        );
+        assert_eq!(maildir_messages(&maildir).len(), 1, "{method}");
+        assert!(
+            dovecot.log().contains(&format!("method={name}")),
+            "{method}: {}",
+            dovecot.log()
+        );
+        let wrong = popget.run_with(popget.command().env("POPGET_PASSWORD", "wrong").args(
+            fetch_args(
+                &connection,
+                &["--auth", method, "--maildir", maildir.to_str().unwrap()],
+            ),
+        ));
+        wrong.expect_code(77);
+    }
+}
+
+#[test]
+fn auto_picks_scram_sha_256_and_never_a_clear_password_without_tls() {
+    let dovecot = sasl_dovecot();
+    let popget = Popget::new();
+    let maildir = popget.path("m");
+    for tls in ["implicit", "none"] {
+        let connection = dovecot.args(tls, "alice");
+        let run = popget.run(&fetch_args(
+            &connection,
+            &["--maildir", maildir.to_str().unwrap(), "-v"],
+        ));
+        run.expect_code(0);
+        assert!(
+            run.stderr().contains("C: AUTH SCRAM-SHA-256"),
+            "{tls}: {}",
+            run.stderr()
+        );
+    }
+    // Without SCRAM and TLS, CRAM-MD5 keeps the password off the wire.
+    let cram = Dovecot::start_with(Options {
+        mechanisms: "plain login cram-md5",
+        ..Options::default()
+    });
+    let connection = cram.args("none", "alice");
+    let run = popget.run(&fetch_args(
+        &connection,
+        &["--maildir", maildir.to_str().unwrap(), "-v"],
+    ));
+    run.expect_code(0);
+    assert!(
+        run.stderr().contains("C: AUTH CRAM-MD5"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn a_requested_mechanism_the_server_lacks_is_an_error_not_a_fallback() {
+    let dovecot = Dovecot::start_with(Options {
+        mechanisms: "plain login",
+        ..Options::default()
+    });
+    let popget = Popget::new();
+    let maildir = popget.path("m");
+    let connection = dovecot.args("implicit", "alice");
+    let run = popget.run(&fetch_args(
+        &connection,
+        &[
+            "--auth",
+            "scram-sha-256",
+            "--maildir",
+            maildir.to_str().unwrap(),
+            "-v",
+        ],
+    ));
+    run.expect_code(69);
+    assert!(
+        run.stderr().contains("does not offer SASL SCRAM-SHA-256"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        !run.stderr().contains("C: AUTH") && !run.stderr().contains("C: USER"),
+        "{}",
+        run.stderr()
+    );
+    // OAuth tokens never cross an unencrypted connection.
+    let connection = dovecot.args("none", "alice");
+    let run = popget.run(&fetch_args(
+        &connection,
+        &[
+            "--auth",
+            "xoauth2",
+            "--maildir",
+            maildir.to_str().unwrap(),
+            "-v",
+        ],
+    ));
+    run.expect_code(69);
+    assert!(!run.stderr().contains("C: AUTH"), "{}", run.stderr());
+}
+
+#[test]
+fn the_password_can_come_from_netrc() {
+    use std::os::unix::fs::PermissionsExt;
+    let dovecot = Dovecot::start();
+    dovecot.deliver("alice", b"Subject: netrc\n\nx\n");
+    let popget = Popget::new();
+    let netrc = popget.path(".netrc");
+    std::fs::write(
+        &netrc,
+        "machine 127.0.0.1\n  login alice\n  password secret\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let connection = dovecot.args("implicit", "alice");
+    let maildir = popget.path("m");
+    let args = fetch_args(&connection, &["--maildir", maildir.to_str().unwrap()]);
+    popget.run_with(popget.command().args(&args)).expect_code(0);
+    assert_eq!(maildir_messages(&maildir).len(), 1);
+    std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = popget.run_with(popget.command().args(&args));
+    run.expect_code(78);
+    assert!(run.stderr().contains(".netrc"), "{}", run.stderr());
 }

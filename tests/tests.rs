@@ -8,4 +8,5 @@ mod dovecot_fetch;
 mod fake_server;
 mod faults;
 mod generated;
+mod oauth;
 mod scripting;

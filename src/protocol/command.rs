@@ -2,6 +2,9 @@
 
 use super::{ProtocolError, MAX_COMMAND};
 
+/// The longest SASL response line, CRLF included (RFC 5034 section 4).
+const MAX_SASL_RESPONSE: usize = 12288;
+
 /// A command the client sends. Secret-bearing variants are redacted in traces.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Command<'a> {
@@ -9,16 +12,29 @@ pub enum Command<'a> {
     Stls,
     User(&'a str),
     Pass(&'a str),
-    Apop { user: &'a str, digest: &'a str },
+    Apop {
+        user: &'a str,
+        digest: &'a str,
+    },
     Stat,
     List(Option<u32>),
     Uidl(Option<u32>),
     Retr(u32),
-    Top { message: u32, lines: u32 },
+    Top {
+        message: u32,
+        lines: u32,
+    },
     Dele(u32),
     Noop,
     Rset,
     Quit,
+    /// `AUTH mechanism [initial-response]` (RFC 5034).
+    Auth {
+        mechanism: &'a str,
+        initial: Option<&'a str>,
+    },
+    /// A line answering a SASL challenge: base64, empty, or `*` to cancel.
+    SaslResponse(&'a str),
 }
 
 impl Command<'_> {
@@ -71,12 +87,34 @@ impl Command<'_> {
             Command::Noop => out.extend_from_slice(b"NOOP"),
             Command::Rset => out.extend_from_slice(b"RSET"),
             Command::Quit => out.extend_from_slice(b"QUIT"),
+            Command::Auth { mechanism, initial } => {
+                check_atom("SASL mechanism", mechanism)?;
+                out.extend_from_slice(b"AUTH ");
+                out.extend_from_slice(mechanism.as_bytes());
+                if let Some(initial) = initial {
+                    check_atom("initial response", initial)?;
+                    out.push(b' ');
+                    out.extend_from_slice(initial.as_bytes());
+                }
+            }
+            Command::SaslResponse(line) => {
+                if !line.is_empty() {
+                    check_atom("SASL response", line)?;
+                }
+                out.extend_from_slice(line.as_bytes());
+            }
         }
         out.extend_from_slice(b"\r\n");
-        if out.len() - start > MAX_COMMAND {
+        // RFC 5034 section 4: a SASL response line may be up to 12288 octets (OAuth tokens are
+        // long); commands keep RFC 2449's 255.
+        let limit = match self {
+            Command::SaslResponse(_) => MAX_SASL_RESPONSE,
+            _ => MAX_COMMAND,
+        };
+        if out.len() - start > limit {
             out.truncate(start);
             return Err(ProtocolError::new(format!(
-                "the {} command would be longer than {MAX_COMMAND} octets",
+                "the {} command would be longer than {limit} octets",
                 self.name()
             )));
         }
@@ -100,6 +138,7 @@ impl Command<'_> {
             Command::Noop => "NOOP",
             Command::Rset => "RSET",
             Command::Quit => "QUIT",
+            Command::Auth { .. } | Command::SaslResponse(_) => "AUTH",
         }
     }
 
@@ -108,6 +147,14 @@ impl Command<'_> {
         match *self {
             Command::Pass(_) => "PASS ***".to_string(),
             Command::Apop { user, .. } => format!("APOP {} ***", super::sanitize(user.as_bytes())),
+            Command::Auth {
+                mechanism,
+                initial: Some(_),
+            } => {
+                format!("AUTH {} ***", super::sanitize(mechanism.as_bytes()))
+            }
+            Command::SaslResponse(line) if line.is_empty() || line == "*" => line.to_string(),
+            Command::SaslResponse(_) => "***".to_string(),
             _ => {
                 let mut out = Vec::new();
                 match self.encode(&mut out) {
@@ -215,6 +262,39 @@ mod tests {
         assert!(Command::Pass(&long).encode(&mut out).is_err());
         assert_eq!(out, b"kept");
         assert!(Command::Pass(&"p".repeat(248)).encode(&mut out).is_ok());
+    }
+
+    #[test]
+    fn encodes_sasl_commands() {
+        assert_eq!(
+            wire(Command::Auth {
+                mechanism: "PLAIN",
+                initial: Some("dGVzdAB0ZXN0AHRlc3Q=")
+            }),
+            b"AUTH PLAIN dGVzdAB0ZXN0AHRlc3Q=\r\n"
+        );
+        assert_eq!(
+            wire(Command::Auth {
+                mechanism: "XOAUTH2",
+                initial: None
+            }),
+            b"AUTH XOAUTH2\r\n"
+        );
+        assert_eq!(wire(Command::SaslResponse("")), b"\r\n");
+        assert_eq!(wire(Command::SaslResponse("*")), b"*\r\n");
+        let mut out = Vec::new();
+        assert!(Command::SaslResponse("a\r\nDELE 1")
+            .encode(&mut out)
+            .is_err());
+        assert_eq!(
+            Command::Auth {
+                mechanism: "PLAIN",
+                initial: Some("c2VjcmV0")
+            }
+            .redacted(),
+            "AUTH PLAIN ***"
+        );
+        assert_eq!(Command::SaslResponse("c2VjcmV0").redacted(), "***");
     }
 
     #[test]

@@ -106,6 +106,7 @@ ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
+auth_failure_delay = 0
 auth_mechanisms = {mechanisms}
 first_valid_uid = 0
 mail_location = maildir:~/Maildir
@@ -276,7 +277,7 @@ impl Drop for Dovecot {
     }
 }
 
-fn generate_certificate(root: &Path) {
+pub fn generate_certificate(root: &Path) {
     let status = Command::new("openssl")
         .args([
             "req",

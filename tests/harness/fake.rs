@@ -2,8 +2,8 @@
 //! broken behaviour, recording every command the client sends.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -20,7 +20,7 @@ pub struct Script {
     /// Messages as stored (LF line ends), with their unique ids.
     pub messages: Vec<(String, Vec<u8>)>,
     /// Fixed answers for exact command lines (e.g. "RETR 2" → "-ERR gone"), sent instead of
-    /// the model's answer.
+    /// the model's answer. More can be added while it runs with [`FakeServer::answer`].
     pub overrides: HashMap<String, String>,
     /// Close the connection without answering when this exact command line first arrives
     /// (later connections are served normally).
@@ -30,6 +30,10 @@ pub struct Script {
     pub truncate_on: Option<(String, usize)>,
     /// Never answer this command (the client's timeout must fire).
     pub stall_on: Option<String>,
+    /// Log the client in when this exact line arrives (the end of a scripted SASL exchange).
+    pub login_on: Option<String>,
+    /// Speak POP3S: TLS from the first byte, with a self-signed certificate for 127.0.0.1.
+    pub tls: bool,
 }
 
 impl Default for Script {
@@ -44,6 +48,8 @@ impl Default for Script {
             drop_on: None,
             truncate_on: None,
             stall_on: None,
+            login_on: None,
+            tls: false,
         }
     }
 }
@@ -53,6 +59,9 @@ type Maildrop = Mutex<Vec<Option<(String, Vec<u8>)>>>;
 
 pub struct FakeServer {
     pub port: u16,
+    overrides: Arc<Mutex<HashMap<String, String>>>,
+    /// With `tls`: the directory holding the certificate clients must trust.
+    certificate: Option<tempfile::TempDir>,
     commands: Arc<Mutex<Vec<String>>>,
     maildrop: Arc<Maildrop>,
     stop: Arc<AtomicBool>,
@@ -64,23 +73,45 @@ impl FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
+        let overrides = Arc::new(Mutex::new(script.overrides.clone()));
         let commands = Arc::new(Mutex::new(Vec::new()));
         let maildrop = Arc::new(Mutex::new(
             script.messages.iter().cloned().map(Some).collect(),
         ));
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = AtomicBool::new(false);
+        let certificate = script.tls.then(|| tempfile::tempdir().unwrap());
+        let acceptor = certificate.as_ref().map(|dir| {
+            crate::harness::dovecot::generate_certificate(dir.path());
+            let cert = std::fs::read(dir.path().join("cert.pem")).unwrap();
+            let key = std::fs::read(dir.path().join("key.pem")).unwrap();
+            native_tls::TlsAcceptor::new(native_tls::Identity::from_pkcs8(&cert, &key).unwrap())
+                .unwrap()
+        });
         let thread = {
             let (commands, maildrop, stop) = (commands.clone(), maildrop.clone(), stop.clone());
+            let overrides = overrides.clone();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             stream.set_nonblocking(false).unwrap();
+                            if let Some(acceptor) = &acceptor {
+                                stream
+                                    .set_read_timeout(Some(Duration::from_secs(20)))
+                                    .unwrap();
+                                if let Ok(tls) = acceptor.accept(stream) {
+                                    let _ = serve(
+                                        tls, &script, &overrides, &commands, &maildrop, &dropped,
+                                    );
+                                }
+                                continue;
+                            }
                             stream
                                 .set_read_timeout(Some(Duration::from_secs(20)))
                                 .unwrap();
-                            let _ = serve(stream, &script, &commands, &maildrop, &dropped);
+                            let _ =
+                                serve(stream, &script, &overrides, &commands, &maildrop, &dropped);
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
                     }
@@ -89,11 +120,21 @@ impl FakeServer {
         };
         FakeServer {
             port,
+            overrides,
+            certificate,
             commands,
             maildrop,
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// Answers `line` with `answer` from now on.
+    pub fn answer(&self, line: &str, answer: &str) {
+        self.overrides
+            .lock()
+            .unwrap()
+            .insert(line.to_string(), answer.to_string());
     }
 
     /// Every command line received so far, across connections (PASS arguments included, so
@@ -114,19 +155,27 @@ impl FakeServer {
     }
 
     pub fn args(&self) -> Vec<String> {
-        [
+        let mut args: Vec<String> = [
             "--host",
             "127.0.0.1",
             "--port",
             &self.port.to_string(),
             "--user",
             "alice",
-            "--tls",
-            "none",
         ]
         .iter()
         .map(|s| s.to_string())
-        .collect()
+        .collect();
+        match &self.certificate {
+            Some(dir) => args.extend([
+                "--tls".into(),
+                "implicit".into(),
+                "--ca-file".into(),
+                dir.path().join("cert.pem").display().to_string(),
+            ]),
+            None => args.extend(["--tls".into(), "none".into()]),
+        }
+        args
     }
 }
 
@@ -153,16 +202,18 @@ fn stuffed(message: &[u8]) -> Vec<u8> {
     out
 }
 
-fn serve(
-    stream: TcpStream,
+fn serve<S: Read + Write>(
+    stream: S,
     script: &Script,
+    overrides: &Mutex<HashMap<String, String>>,
     commands: &Mutex<Vec<String>>,
     maildrop: &Maildrop,
     dropped: &AtomicBool,
 ) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut out = stream;
-    out.write_all(format!("{}\r\n", script.greeting).as_bytes())?;
+    let mut reader = BufReader::new(stream);
+    reader
+        .get_mut()
+        .write_all(format!("{}\r\n", script.greeting).as_bytes())?;
     let mut authenticated = false;
     let mut user_given = false;
     let mut deleted: Vec<usize> = Vec::new();
@@ -188,8 +239,16 @@ fn serve(
             std::thread::sleep(Duration::from_secs(4));
             return Ok(());
         }
-        if let Some(answer) = script.overrides.get(&line) {
-            out.write_all(format!("{answer}\r\n").as_bytes())?;
+        if script.login_on.as_deref() == Some(line.as_str()) {
+            authenticated = true;
+            reader.get_mut().write_all(b"+OK logged in\r\n")?;
+            continue;
+        }
+        let overridden = overrides.lock().unwrap().get(&line).cloned();
+        if let Some(answer) = overridden {
+            reader
+                .get_mut()
+                .write_all(format!("{answer}\r\n").as_bytes())?;
             if line == "QUIT" {
                 return Ok(());
             }
@@ -233,7 +292,7 @@ fn serve(
                         drop[live[n - 1].0] = None;
                     }
                 }
-                out.write_all(b"+OK bye\r\n")?;
+                reader.get_mut().write_all(b"+OK bye\r\n")?;
                 return Ok(());
             }
             (_, false) => b"-ERR not authenticated\r\n".to_vec(),
@@ -291,10 +350,12 @@ fn serve(
         };
         if let Some((command, octets)) = &script.truncate_on {
             if *command == line && !dropped.swap(true, Ordering::Relaxed) {
-                out.write_all(&reply[..(*octets).min(reply.len())])?;
+                reader
+                    .get_mut()
+                    .write_all(&reply[..(*octets).min(reply.len())])?;
                 return Ok(());
             }
         }
-        out.write_all(&reply)?;
+        reader.get_mut().write_all(&reply)?;
     }
 }

@@ -1,0 +1,569 @@
+//! Logging in: the TLS gate every method passes, USER/PASS, APOP and SASL, the `Secret` type and
+//! the password sources.
+
+pub mod netrc;
+pub mod sasl;
+
+use std::io::{IsTerminal, Read, Write};
+use std::process::{Command as Process, Stdio};
+
+use md5::{Digest, Md5};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::protocol::{apop_timestamp, Command, ProtocolError, ResponseCode, Status};
+use crate::session::{Client, SaslReply, Security, Session};
+use sasl::{Mechanism, ScramHash};
+
+/// A password or token. Its Debug form is redacted and its memory is zeroed when dropped.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(Zeroizing::new(value))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How to log in (`--auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMethod {
+    /// The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256,
+    /// SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP
+    Auto,
+    /// USER and PASS (the password in clear text: inside TLS, or with --tls none on request)
+    User,
+    /// APOP: an MD5 digest of the server's timestamp and the password
+    Apop,
+    /// SASL PLAIN (the password in clear text, like USER/PASS)
+    Plain,
+    /// SASL LOGIN (the password in clear text, like USER/PASS)
+    Login,
+    /// SASL CRAM-MD5 (a challenge-response digest)
+    #[value(name = "cram-md5")]
+    #[serde(rename = "cram-md5")]
+    CramMd5,
+    /// SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself
+    #[value(name = "scram-sha-256")]
+    #[serde(rename = "scram-sha-256")]
+    ScramSha256,
+    /// SASL SCRAM-SHA-1
+    #[value(name = "scram-sha-1")]
+    #[serde(rename = "scram-sha-1")]
+    ScramSha1,
+    /// SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)
+    Xoauth2,
+    /// SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source
+    Oauthbearer,
+}
+
+impl AuthMethod {
+    /// The SASL mechanism name, for SASL methods.
+    fn sasl_name(self) -> Option<&'static str> {
+        Some(match self {
+            AuthMethod::Plain => "PLAIN",
+            AuthMethod::Login => "LOGIN",
+            AuthMethod::CramMd5 => "CRAM-MD5",
+            AuthMethod::ScramSha256 => "SCRAM-SHA-256",
+            AuthMethod::ScramSha1 => "SCRAM-SHA-1",
+            AuthMethod::Xoauth2 => "XOAUTH2",
+            AuthMethod::Oauthbearer => "OAUTHBEARER",
+            AuthMethod::Auto | AuthMethod::User | AuthMethod::Apop => return None,
+        })
+    }
+
+    fn is_oauth(self) -> bool {
+        matches!(self, AuthMethod::Xoauth2 | AuthMethod::Oauthbearer)
+    }
+}
+
+/// Who logs in.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: String,
+    pub password: Secret,
+    /// For OAUTHBEARER.
+    pub host: String,
+    pub port: u16,
+}
+
+/// The APOP digest: lowercase hex MD5 of the timestamp (brackets included) and the secret.
+pub fn apop_digest(timestamp: &[u8], secret: &str) -> String {
+    let mut md5 = Md5::new();
+    md5.update(timestamp);
+    md5.update(secret.as_bytes());
+    md5.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Chooses the method: `auto` picks the strongest one offered that keeps the password safe on
+/// this connection; an explicit one must be offered, never silently replaced by a weaker one.
+fn choose<S: Read + Write>(client: &Client<S>, method: AuthMethod) -> Result<AuthMethod> {
+    let encrypted = client.security() != Security::Plain;
+    let offered: Vec<String> = client
+        .capabilities()
+        .map(|c| c.sasl_mechanisms())
+        .unwrap_or_default();
+    let offers = |m: AuthMethod| {
+        m.sasl_name()
+            .is_some_and(|name| offered.iter().any(|o| o == name))
+    };
+    let has_apop = apop_timestamp(&client.greeting().text).is_some();
+    if method == AuthMethod::Auto {
+        let preference: &[AuthMethod] = if encrypted {
+            &[
+                AuthMethod::ScramSha256,
+                AuthMethod::ScramSha1,
+                AuthMethod::Plain,
+            ]
+        } else {
+            &[
+                AuthMethod::ScramSha256,
+                AuthMethod::ScramSha1,
+                AuthMethod::CramMd5,
+            ]
+        };
+        if let Some(&best) = preference.iter().find(|&&m| offers(m)) {
+            return Ok(best);
+        }
+        if encrypted {
+            return Ok(AuthMethod::User);
+        }
+        if has_apop {
+            return Ok(AuthMethod::Apop);
+        }
+        return Err(Error::Unavailable {
+            message: "the connection is not encrypted and the server offers no login method that \
+                      keeps the password secret (no SCRAM, CRAM-MD5 or APOP)"
+                .into(),
+            hint: Some(
+                "use --tls implicit or --tls starttls; to send the password in clear text \
+                 anyway, pass --auth user"
+                    .into(),
+            ),
+        });
+    }
+    if method.is_oauth() && !encrypted {
+        return Err(Error::unavailable(format!(
+            "{} sends a bearer token, which is refused on an unencrypted connection",
+            method.sasl_name().unwrap_or("OAuth")
+        )));
+    }
+    if let Some(name) = method.sasl_name() {
+        if !offers(method) {
+            let list = if offered.is_empty() {
+                "none".to_string()
+            } else {
+                offered.join(" ")
+            };
+            return Err(Error::Unavailable {
+                message: format!("the server does not offer SASL {name} (it offers: {list})"),
+                hint: Some("choose another --auth, or --auth auto".into()),
+            });
+        }
+    }
+    if method == AuthMethod::Apop && !has_apop {
+        return Err(Error::unavailable(
+            "APOP was requested but the server's greeting has no valid APOP timestamp",
+        ));
+    }
+    Ok(method)
+}
+
+/// Logs in with `method`. Every path passes the same gate: a password is sent in clear text
+/// only inside TLS, or when the user explicitly chose a clear-text method on a plain
+/// connection. For the OAuth methods a rejected token is refreshed once with `refresh`.
+pub fn login<S: Read + Write>(
+    mut client: Client<S>,
+    method: AuthMethod,
+    credentials: &Credentials,
+    refresh: Option<&dyn Fn() -> Result<Secret>>,
+) -> Result<Session<S>> {
+    let chosen = choose(&client, method)?;
+    match chosen {
+        AuthMethod::User => {
+            let status = client.command(&Command::User(&credentials.user))?;
+            if !status.ok {
+                return Err(login_refused("USER", &status));
+            }
+            let status = client.command(&Command::Pass(credentials.password.expose()))?;
+            if !status.ok {
+                return Err(login_refused("PASS", &status));
+            }
+        }
+        AuthMethod::Apop => {
+            let timestamp = apop_timestamp(&client.greeting().text).expect("checked by choose");
+            let digest = apop_digest(timestamp, credentials.password.expose());
+            let status = client.command(&Command::Apop {
+                user: &credentials.user,
+                digest: &digest,
+            })?;
+            if !status.ok {
+                return Err(login_refused("APOP", &status));
+            }
+        }
+        AuthMethod::Auto => unreachable!("auto was resolved by choose"),
+        sasl_method => {
+            let result = authenticate(
+                &mut client,
+                &mut *mechanism(sasl_method, credentials, &credentials.password)?,
+            );
+            match (result, refresh) {
+                (Err(Error::AuthFailed(_)), Some(refresh)) if sasl_method.is_oauth() => {
+                    // The token may have expired: get a fresh one and try once more.
+                    let token = refresh()?;
+                    authenticate(
+                        &mut client,
+                        &mut *mechanism(sasl_method, credentials, &token)?,
+                    )?;
+                }
+                (result, _) => result?,
+            }
+        }
+    }
+    Ok(client.into_session())
+}
+
+fn mechanism(
+    method: AuthMethod,
+    credentials: &Credentials,
+    secret: &Secret,
+) -> Result<Box<dyn Mechanism>> {
+    let user = credentials.user.clone();
+    let password = secret.expose().to_string();
+    Ok(match method {
+        AuthMethod::Plain => Box::new(sasl::Plain {
+            authzid: String::new(),
+            user,
+            password,
+        }),
+        AuthMethod::Login => Box::new(sasl::Login {
+            user,
+            password,
+            step: 0,
+        }),
+        AuthMethod::CramMd5 => Box::new(sasl::CramMd5 { user, password }),
+        AuthMethod::ScramSha256 => Box::new(sasl::Scram::new(ScramHash::Sha256, &user, &password)?),
+        AuthMethod::ScramSha1 => Box::new(sasl::Scram::new(ScramHash::Sha1, &user, &password)?),
+        AuthMethod::Xoauth2 => Box::new(sasl::Xoauth2 {
+            user,
+            token: password,
+        }),
+        AuthMethod::Oauthbearer => Box::new(sasl::OauthBearer {
+            user,
+            token: password,
+            host: credentials.host.clone(),
+            port: credentials.port,
+        }),
+        AuthMethod::Auto | AuthMethod::User | AuthMethod::Apop => unreachable!("not SASL"),
+    })
+}
+
+/// The most challenges one exchange may take (SCRAM needs two).
+const MAX_SASL_ROUNDS: usize = 8;
+
+/// Runs one AUTH exchange (RFC 5034). The initial response goes on the AUTH line only when the
+/// line stays within 255 octets; otherwise it answers the server's first, empty challenge.
+fn authenticate<S: Read + Write>(
+    client: &mut Client<S>,
+    mechanism: &mut dyn Mechanism,
+) -> Result<()> {
+    let name = mechanism.name();
+    let mut initial = mechanism.initial()?.map(|data| {
+        if data.is_empty() {
+            "=".to_string()
+        } else {
+            sasl::encode(&data)
+        }
+    });
+    let fits = initial.as_ref().is_some_and(|i| {
+        "AUTH ".len() + name.len() + 1 + i.len() + 2 <= crate::protocol::MAX_COMMAND
+    });
+    let mut reply = client.sasl(&Command::Auth {
+        mechanism: name,
+        initial: if fits { initial.as_deref() } else { None },
+    })?;
+    if fits {
+        initial = None;
+    }
+    for _ in 0..MAX_SASL_ROUNDS {
+        let challenge = match reply {
+            SaslReply::Done(status) if status.ok => return mechanism.finish(),
+            SaslReply::Done(status) => return Err(login_refused(&format!("AUTH {name}"), &status)),
+            SaslReply::Challenge(challenge) => challenge,
+        };
+        let response = match initial.take() {
+            Some(initial) if challenge.is_empty() => initial,
+            Some(_) => {
+                return cancel(
+                    client,
+                    "the server sent a challenge before the initial response",
+                )
+            }
+            None => {
+                let Some(decoded) = sasl::decode(&challenge) else {
+                    return cancel(
+                        client,
+                        "the server sent a challenge that is not valid base64",
+                    );
+                };
+                match mechanism.respond(&decoded) {
+                    Ok(response) => sasl::encode(&response),
+                    Err(error) => {
+                        let _ = client.sasl(&Command::SaslResponse("*"));
+                        return Err(error);
+                    }
+                }
+            }
+        };
+        reply = client.sasl(&Command::SaslResponse(&response))?;
+    }
+    cancel(client, "the SASL exchange did not end")
+}
+
+/// Cancels an exchange with `*` (the server answers -ERR) and reports why.
+fn cancel<S: Read + Write>(client: &mut Client<S>, why: &str) -> Result<()> {
+    let _ = client.sasl(&Command::SaslResponse("*"));
+    Err(ProtocolError::new(why).into())
+}
+
+/// Maps a refused login to the right error: temporary conditions never blame the credentials.
+fn login_refused(command: &str, status: &Status) -> Error {
+    let text = status.display_text();
+    match &status.code {
+        Some(code) if code.is_temporary() => {
+            Error::Temporary(format!("login refused for now ({command}): {text}"))
+        }
+        Some(ResponseCode::SysPerm) => {
+            Error::unavailable(format!("login refused ({command}): {text}"))
+        }
+        _ => Error::AuthFailed(format!("authentication failed ({command}): {text}")),
+    }
+}
+
+/// Runs `command` with `sh -c` and takes the first line of its standard output.
+pub fn password_from_command(command: &str) -> Result<Secret> {
+    let output = Process::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| Error::Config(format!("cannot run the password command: {e}")))?;
+    let stdout = Zeroizing::new(output.stdout);
+    if !output.status.success() {
+        return Err(Error::Config(format!(
+            "the password command failed ({})",
+            output.status
+        )));
+    }
+    let first_line = stdout.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
+    let password = std::str::from_utf8(first_line)
+        .map_err(|_| Error::Config("the password command printed invalid UTF-8".into()))?;
+    if password.is_empty() {
+        return Err(Error::Config(
+            "the password command printed an empty first line".into(),
+        ));
+    }
+    Ok(Secret::new(password.to_string()))
+}
+
+/// Asks on the terminal, if standard input is one.
+pub fn prompt_password(prompt: &str) -> Result<Option<Secret>> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let _ = std::io::stderr().flush();
+    let password = rpassword::prompt_password(prompt)
+        .map_err(|e| Error::Config(format!("cannot read the password: {e}")))?;
+    Ok(Some(Secret::new(password)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::tests::MockStream;
+
+    #[test]
+    fn apop_digest_matches_rfc_1939() {
+        assert_eq!(
+            apop_digest(b"<1896.697170952@dbc.mtview.ca.us>", "tanstaaf"),
+            "c4c9334bac560ecc979e58001b3e22fb"
+        );
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2".into())),
+            "Secret(***)"
+        );
+    }
+
+    fn credentials() -> Credentials {
+        Credentials {
+            user: "mrose".into(),
+            password: Secret::new("tanstaaf".into()),
+            host: "mock".into(),
+            port: 110,
+        }
+    }
+
+    fn run(script: &[&[u8]], security: Security, method: AuthMethod) -> (Result<()>, String) {
+        let stream = MockStream::new(script);
+        let written = stream.written.clone();
+        let client = Client::new(stream, "mock", security).unwrap();
+        let result = login(client, method, &credentials(), None).map(|_| ());
+        let sent = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        (result, sent)
+    }
+
+    #[test]
+    fn auto_over_tls_uses_user_and_pass() {
+        let (result, sent) = run(
+            &[b"+OK hi\r\n", b"+OK\r\n", b"+OK\r\n"],
+            Security::Tls,
+            AuthMethod::Auto,
+        );
+        result.unwrap();
+        assert_eq!(sent, "USER mrose\r\nPASS tanstaaf\r\n");
+    }
+
+    #[test]
+    fn auto_over_plain_uses_apop_and_never_a_clear_password() {
+        let greeting = b"+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n";
+        let (result, sent) = run(&[greeting, b"+OK\r\n"], Security::Plain, AuthMethod::Auto);
+        result.unwrap();
+        assert_eq!(sent, "APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n");
+
+        let (result, sent) = run(
+            &[b"+OK no timestamp\r\n"],
+            Security::Plain,
+            AuthMethod::Auto,
+        );
+        assert!(matches!(result, Err(Error::Unavailable { .. })));
+        assert_eq!(sent, "");
+    }
+
+    #[test]
+    fn explicit_user_over_plain_is_allowed() {
+        let (result, sent) = run(
+            &[b"+OK hi\r\n", b"+OK\r\n", b"+OK\r\n"],
+            Security::Plain,
+            AuthMethod::User,
+        );
+        result.unwrap();
+        assert_eq!(sent, "USER mrose\r\nPASS tanstaaf\r\n");
+    }
+
+    #[test]
+    fn no_pass_after_user_is_refused() {
+        // POP3-NOTES item 22.
+        let (result, sent) = run(
+            &[b"+OK hi\r\n", b"-ERR who?\r\n"],
+            Security::Tls,
+            AuthMethod::User,
+        );
+        assert!(matches!(result, Err(Error::AuthFailed(_))));
+        assert_eq!(sent, "USER mrose\r\n");
+    }
+
+    #[test]
+    fn temporary_refusals_do_not_blame_credentials() {
+        let (result, _) = run(
+            &[b"+OK hi\r\n", b"+OK\r\n", b"-ERR [IN-USE] locked\r\n"],
+            Security::Tls,
+            AuthMethod::User,
+        );
+        assert!(matches!(result, Err(Error::Temporary(_))));
+        let (result, _) = run(
+            &[b"+OK hi\r\n", b"+OK\r\n", b"-ERR [AUTH] wrong\r\n"],
+            Security::Tls,
+            AuthMethod::User,
+        );
+        assert!(matches!(result, Err(Error::AuthFailed(_))));
+    }
+
+    #[test]
+    fn apop_without_a_valid_timestamp_sends_nothing() {
+        let (result, sent) = run(
+            &[b"+OK ready <a@b> <c@d>\r\n"],
+            Security::Tls,
+            AuthMethod::Apop,
+        );
+        assert!(matches!(result, Err(Error::Unavailable { .. })));
+        assert_eq!(sent, "");
+    }
+
+    #[test]
+    fn only_the_capabilities_announced_after_tls_count() {
+        // POP3-NOTES item 25: the client asked for CRAM-MD5, which the post-TLS CAPA dropped;
+        // no silent fallback to PLAIN or USER.
+        let stream = MockStream::new(&[b"+OK hi\r\n", b"+OK\r\nSASL PLAIN\r\nUSER\r\n.\r\n"]);
+        let written = stream.written.clone();
+        let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
+        client.capa().unwrap();
+        let result = login(client, AuthMethod::CramMd5, &credentials(), None);
+        assert!(matches!(result, Err(Error::Unavailable { .. })));
+        assert_eq!(
+            String::from_utf8(written.lock().unwrap().clone()).unwrap(),
+            "CAPA\r\n"
+        );
+    }
+
+    #[test]
+    fn an_invalid_challenge_is_cancelled() {
+        // POP3-NOTES item 86.
+        let stream = MockStream::new(&[
+            b"+OK hi\r\n",
+            b"+OK\r\nSASL CRAM-MD5\r\n.\r\n",
+            b"+ =AAA\r\n",
+            b"-ERR cancelled\r\n",
+        ]);
+        let written = stream.written.clone();
+        let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
+        client.capa().unwrap();
+        let result = login(client, AuthMethod::CramMd5, &credentials(), None);
+        assert!(matches!(result, Err(Error::Protocol(_))));
+        assert_eq!(
+            String::from_utf8(written.lock().unwrap().clone()).unwrap(),
+            "CAPA\r\nAUTH CRAM-MD5\r\n*\r\n"
+        );
+    }
+
+    #[test]
+    fn scram_without_a_server_signature_fails_the_login() {
+        let stream = MockStream::new(&[
+            b"+OK hi\r\n",
+            b"+OK\r\nSASL SCRAM-SHA-256\r\n.\r\n",
+            b"+OK you are in, trust me\r\n",
+        ]);
+        let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
+        client.capa().unwrap();
+        let result = login(client, AuthMethod::ScramSha256, &credentials(), None);
+        assert!(
+            matches!(result, Err(Error::AuthFailed(_))),
+            "{:?}",
+            result.err()
+        );
+    }
+
+    #[test]
+    fn password_command_takes_the_first_line() {
+        let secret = password_from_command("printf 'first\\r\\nsecond\\n'").unwrap();
+        assert_eq!(secret.expose(), "first");
+        assert!(password_from_command("exit 3").is_err());
+        assert!(password_from_command("true").is_err());
+    }
+}

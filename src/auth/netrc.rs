@@ -1,0 +1,137 @@
+//! Passwords from `~/.netrc` (`machine HOST login USER password SECRET`), as ftp and curl read
+//! them; a file holding passwords must be private.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use super::Secret;
+use crate::error::{Error, Result};
+
+/// The password for `user` on `host`, if the netrc file has one. An entry for the host with
+/// another login does not match; a `default` entry matches any host.
+pub fn lookup(path: &Path, host: &str, user: &str) -> Result<Option<Secret>> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(Error::Config(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let Some(password) = find(&text, host, user) else {
+        return Ok(None);
+    };
+    let meta = fs::metadata(path)
+        .map_err(|e| Error::Config(format!("cannot inspect {}: {e}", path.display())))?;
+    // SAFETY: geteuid has no preconditions.
+    if meta.mode() & 0o077 != 0 || meta.uid() != unsafe { libc::geteuid() } {
+        return Err(Error::Config(format!(
+            "{} holds a password but is readable by others or not owned by you; run chmod 600 on it",
+            path.display()
+        )));
+    }
+    Ok(Some(Secret::new(password)))
+}
+
+fn find(text: &str, host: &str, user: &str) -> Option<String> {
+    let mut tokens = text.split_whitespace();
+    let mut best: Option<String> = None;
+    let mut entry: Option<(bool, Option<String>, Option<String>)> = None;
+    let finish = |entry: Option<(bool, Option<String>, Option<String>)>,
+                  best: &mut Option<String>| {
+        if let Some((is_match, login, password)) = entry {
+            let login_fits = login.as_deref().is_none_or(|l| l == user);
+            if is_match && login_fits && best.is_none() {
+                *best = password;
+            }
+        }
+    };
+    while let Some(token) = tokens.next() {
+        match token {
+            "machine" => {
+                finish(entry.take(), &mut best);
+                let name = tokens.next().unwrap_or("");
+                entry = Some((name.eq_ignore_ascii_case(host), None, None));
+            }
+            "default" => {
+                finish(entry.take(), &mut best);
+                entry = Some((true, None, None));
+            }
+            "login" => {
+                let value = tokens.next().map(str::to_string);
+                if let Some(entry) = entry.as_mut() {
+                    entry.1 = value;
+                }
+            }
+            "password" => {
+                let value = tokens.next().map(str::to_string);
+                if let Some(entry) = entry.as_mut() {
+                    entry.2 = value;
+                }
+            }
+            "account" => {
+                tokens.next();
+            }
+            "macdef" => {
+                // A macro runs to the next blank line; none of its words are netrc tokens.
+                finish(entry.take(), &mut best);
+                break;
+            }
+            _ => {}
+        }
+    }
+    finish(entry, &mut best);
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const SAMPLE: &str = "machine pop.example.com login other password no\n\
+                          machine pop.example.com\n  login me\n  password s3cret\n\
+                          machine mail.example.org login me password elsewhere\n\
+                          default login me password fallback\n";
+
+    #[test]
+    fn finds_the_entry_for_host_and_login() {
+        assert_eq!(
+            find(SAMPLE, "pop.example.com", "me").as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            find(SAMPLE, "POP.EXAMPLE.COM", "me").as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            find(SAMPLE, "pop.example.com", "other").as_deref(),
+            Some("no")
+        );
+        assert_eq!(
+            find(SAMPLE, "unknown.example", "me").as_deref(),
+            Some("fallback")
+        );
+        assert_eq!(find(SAMPLE, "unknown.example", "nobody"), None);
+        assert_eq!(
+            find("machine h password p\n", "h", "anyone").as_deref(),
+            Some("p")
+        );
+    }
+
+    #[test]
+    fn a_readable_netrc_with_a_password_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".netrc");
+        assert!(lookup(&path, "h", "u").unwrap().is_none());
+        fs::write(&path, "machine h login u password p\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(lookup(&path, "h", "u"), Err(Error::Config(_))));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(lookup(&path, "h", "u").unwrap().unwrap().expose(), "p");
+    }
+}
