@@ -161,7 +161,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__fetch)
-            opts="-q -v -h --json --progress --rebuild-state --yes --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --maildir --mbox --keep --delete --all --state --config --quiet --verbose --help"
+            opts="-q -v -h --json --progress --rebuild-state --yes --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --maildir --mbox --keep --delete --all --max-size --state --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -212,6 +212,10 @@ _popget() {
                     return 0
                     ;;
                 --mbox)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -768,7 +772,7 @@ fi
 # `-a/--account NAME`, and leaves everything else to the generated _popget above.
 
 # The options of `popget fetch` that take a value (filled in by the generator from clap).
-_popget_fetch_value_options=" --progress --host --port --user --tls --ca-file --fingerprint --auth --password-command --timeout --maildir --mbox --state --config "
+_popget_fetch_value_options=" --progress --host --port --user --tls --ca-file --fingerprint --auth --password-command --timeout --maildir --mbox --max-size --state --config "
 
 # Prints the names of the [accounts.NAME] tables of the configuration file: the one named with
 # --config on the command line, else $XDG_CONFIG_HOME/popget/config.toml.

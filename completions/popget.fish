@@ -63,6 +63,7 @@ complete -c popget -n "__fish_popget_using_subcommand fetch" -l password-command
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l maildir -d 'Deliver into this Maildir (created if missing)' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l mbox -d 'Deliver into this mbox file (mboxrd)' -r -F
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-size -d 'Leave messages larger than this on the server and report them (e.g. 20M; K, M and G are powers of 1024)' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l state -d 'State file recording which messages were delivered [default: $XDG_STATE_HOME/popget/USER@HOST_PORT.state]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l json -d 'Print the summary as JSON on standard output'

@@ -50,6 +50,7 @@ struct AccountJson {
     octets: u64,
     deleted: u64,
     left_on_server_after_refusal: u64,
+    left_on_server_oversized: u64,
     destination: Option<PathBuf>,
     error: Option<ErrorJson>,
 }
@@ -97,6 +98,7 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
             octets: report.octets,
             deleted: report.deleted,
             left_on_server_after_refusal: report.refused,
+            left_on_server_oversized: report.oversized,
             destination,
             error: result.err().map(|e| ErrorJson {
                 exit_code: e.exit_code(),
@@ -162,6 +164,7 @@ fn fetch_account(
         let options = FetchOptions {
             all: args.delivery.all,
             delete: settings.delete,
+            max_size: settings.max_size,
         };
         let observer: &mut dyn Observer = match progress.as_mut() {
             Some(bar) => bar,
@@ -317,7 +320,7 @@ pub(crate) fn tracer(account: &str) -> Tracer {
 
 /// One line on stderr, only when something happened (cron stays silent otherwise).
 fn print_summary(account: &str, report: &Report, destination: &str) {
-    if report.delivered == 0 && report.deleted == 0 {
+    if report.delivered == 0 && report.deleted == 0 && report.oversized == 0 {
         return;
     }
     let mut line = format!(
@@ -332,6 +335,12 @@ fn print_summary(account: &str, report: &Report, destination: &str) {
     );
     if report.deleted > 0 {
         line.push_str(&format!(", {} deleted", report.deleted));
+    }
+    if report.oversized > 0 {
+        line.push_str(&format!(
+            ", {} over --max-size left on the server",
+            report.oversized
+        ));
     }
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }

@@ -156,6 +156,36 @@ pub struct InfoArgs {
     pub target: Target,
 }
 
+/// Reads a size: octets, or a number with K, M or G (powers of 1024).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => (&text[..at], text[at..].trim()),
+        None => (text, ""),
+    };
+    let multiplier: u64 = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches('B')
+        .trim_end_matches('I')
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size (like 500000, 800K, 20M or 1G)"
+            ))
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{text:?} is not a size (like 500000, 800K, 20M or 1G)"))
+}
+
 /// When to draw a progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ProgressMode {
@@ -245,8 +275,29 @@ pub struct DeliveryArgs {
     /// Also fetch messages that were fetched before
     #[arg(long)]
     pub all: bool,
+    /// Leave messages larger than this on the server and report them (e.g. 20M; K, M and G
+    /// are powers of 1024)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
     /// State file recording which messages were delivered
     /// [default: $XDG_STATE_HOME/popget/USER@HOST_PORT.state]
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("500000"), Ok(500_000));
+        assert_eq!(parse_size("800K"), Ok(800 * 1024));
+        assert_eq!(parse_size("20M"), Ok(20 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("2MiB"), Ok(2 << 20));
+        for bad in ["", "0", "-1", "10X", "M", "99999999999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -40,6 +40,27 @@ pub struct Settings {
     pub delete: Option<bool>,
     pub state: Option<String>,
     pub timeout: Option<u64>,
+    pub max_size: Option<SizeSetting>,
+}
+
+/// A size in the configuration file: `max_size = 20971520` or `max_size = "20M"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SizeSetting {
+    Octets(u64),
+    Text(String),
+}
+
+impl SizeSetting {
+    fn octets(&self) -> Result<u64> {
+        match self {
+            SizeSetting::Octets(0) => Err(Error::Config("max_size must be more than 0".into())),
+            SizeSetting::Octets(n) => Ok(*n),
+            SizeSetting::Text(text) => {
+                crate::cli::parse_size(text).map_err(|e| Error::Config(format!("max_size: {e}")))
+            }
+        }
+    }
 }
 
 impl Settings {
@@ -60,7 +81,8 @@ impl Settings {
             password_command,
             password,
             state,
-            timeout
+            timeout,
+            max_size
         );
         // maildir/mbox and keep/delete are each one choice: the more specific layer's wins.
         if over.maildir.is_some() || over.mbox.is_some() {
@@ -105,6 +127,9 @@ impl Settings {
         }
         if args.state.is_some() {
             self.state = path(&args.state);
+        }
+        if let Some(max_size) = args.max_size {
+            self.max_size = Some(SizeSetting::Octets(max_size));
         }
         self
     }
@@ -247,6 +272,8 @@ pub struct FetchSettings {
     pub destination: Destination,
     pub delete: bool,
     pub state_path: PathBuf,
+    /// Larger messages stay on the server.
+    pub max_size: Option<u64>,
 }
 
 impl Account {
@@ -382,10 +409,17 @@ impl Account {
             Some(path) => expand_home(path, env),
             None => default_state_dir()?.join(format!("{}.state", self.state_key())),
         };
+        let max_size = self
+            .settings
+            .max_size
+            .as_ref()
+            .map(SizeSetting::octets)
+            .transpose()?;
         Ok(FetchSettings {
             destination,
             delete,
             state_path,
+            max_size,
         })
     }
 

@@ -27,6 +27,9 @@ pub struct FetchOptions {
     pub all: bool,
     /// Delete messages on the server once they are delivered and recorded.
     pub delete: bool,
+    /// Larger messages (by LIST size) are left on the server; one that turns out larger while
+    /// it streams is abandoned, never truncated.
+    pub max_size: Option<u64>,
 }
 
 /// Follows a run's progress (for a progress bar). Sizes are the server's LIST sizes.
@@ -46,6 +49,8 @@ pub struct Report {
     pub deleted: u64,
     /// Messages left on the server because the server refused to send them.
     pub refused: u64,
+    /// Messages left on the server because they are larger than `--max-size`.
+    pub oversized: u64,
 }
 
 /// The run's report and, if it stopped early or something failed, the first error.
@@ -67,6 +72,8 @@ struct Message {
 #[derive(Debug, Default)]
 struct Plan {
     fetch: Vec<Message>,
+    /// Over the size limit: left on the server.
+    oversized: Vec<Message>,
     /// Delivered on an earlier run, still on the server, to be deleted without downloading.
     delete_only: Vec<Message>,
 }
@@ -117,6 +124,7 @@ fn run<S: Read + Write>(
     deleted_uids: &mut Vec<Vec<u8>>,
 ) -> Result<()> {
     let plan = make_plan(session, state, options)?;
+    report.oversized = plan.oversized.len() as u64;
     observer.planned(plan.fetch.len(), plan.fetch.iter().map(|m| m.size).sum());
     let pipelining = session.capabilities().is_some_and(|capa| capa.pipelining());
     let window = if pipelining { PIPELINE_WINDOW } else { 1 };
@@ -130,7 +138,8 @@ fn run<S: Read + Write>(
     }
 
     for batch in batches(&plan.fetch) {
-        let mut outcome = retrieve_batch(session, mailbox, batch, window, observer);
+        let mut outcome =
+            retrieve_batch(session, mailbox, batch, window, options.max_size, observer);
         report.refused += outcome.refused;
         // Whatever was staged is placed, made durable and recorded even if the batch broke
         // off, so that it is not delivered again.
@@ -179,14 +188,13 @@ fn make_plan<S: Read + Write>(
                  message on every run",
             ));
         }
-        plan.fetch = listing
-            .into_iter()
-            .map(|e| Message {
-                number: e.message,
-                size: e.size,
-                uid: None,
-            })
-            .collect();
+        let all = listing.into_iter().map(|e| Message {
+            number: e.message,
+            size: e.size,
+            uid: None,
+        });
+        (plan.oversized, plan.fetch) =
+            all.partition(|m| options.max_size.is_some_and(|max| m.size > max));
         return Ok(plan);
     };
 
@@ -230,7 +238,9 @@ fn make_plan<S: Read + Write>(
             .uid
             .as_deref()
             .is_some_and(|uid| occurrences.get(uid).copied().unwrap_or(0) > 1);
-        if options.all || !seen {
+        if (options.all || !seen) && options.max_size.is_some_and(|max| message.size > max) {
+            plan.oversized.push(message);
+        } else if options.all || !seen {
             plan.fetch.push(message);
         } else if options.delete && !duplicated {
             // Two messages sharing one id cannot be told apart: never delete one by its id.
@@ -286,6 +296,7 @@ fn retrieve_batch<S: Read + Write>(
     mailbox: &mut dyn Mailbox,
     batch: &[Message],
     window: usize,
+    max_size: Option<u64>,
     observer: &mut dyn Observer,
 ) -> BatchOutcome {
     let mut outcome = BatchOutcome::default();
@@ -328,8 +339,9 @@ fn retrieve_batch<S: Read + Write>(
             }
             continue;
         }
-        match mailbox.stage(&mut |sink: &mut dyn Write| session.receive_body(LineEnding::Lf, sink))
-        {
+        let fill =
+            &mut |sink: &mut dyn Write| session.receive_body_within(LineEnding::Lf, sink, max_size);
+        match mailbox.stage(fill) {
             Ok(staged) => {
                 observer.delivered(message.size);
                 outcome.staged.push((message.clone(), staged));

@@ -172,6 +172,7 @@ impl<S: Read + Write> Wire<S> {
         ending: LineEnding,
         sink: &mut dyn Write,
         abort_on_sink_error: bool,
+        limit: Option<u64>,
     ) -> Result<Body> {
         assert!(self.body_pending, "no multi-line body is pending");
         let mut decoder = DotDecoder::new(ending);
@@ -194,6 +195,15 @@ impl<S: Read + Write> Wire<S> {
                     return Err(Error::io("cannot write the output", source));
                 }
             };
+            if limit.is_some_and(|limit| decoder.written() > limit) {
+                // Never deliver a truncated message: the session is abandoned instead.
+                return Err(ProtocolError::new(format!(
+                    "a message grew past the size limit of {} octets while it was read (the \
+                     server's LIST size was wrong)",
+                    limit.unwrap_or_default()
+                ))
+                .into());
+            }
             match progress {
                 Progress::NeedMore => self.start = self.end,
                 Progress::Done { consumed } => {
@@ -572,7 +582,18 @@ impl<S: Read + Write> Session<S> {
     /// sink is reported in [`Body::sink_error`] and the rest of the body is discarded, so the
     /// session stays usable.
     pub fn receive_body(&mut self, ending: LineEnding, sink: &mut dyn Write) -> Result<Body> {
-        self.wire.receive_body(ending, sink, false)
+        self.wire.receive_body(ending, sink, false, None)
+    }
+
+    /// Like [`Session::receive_body`], but a body longer than `limit` octets is an error that
+    /// leaves the session unusable (it is not read to its end).
+    pub fn receive_body_within(
+        &mut self,
+        ending: LineEnding,
+        sink: &mut dyn Write,
+        limit: Option<u64>,
+    ) -> Result<Body> {
+        self.wire.receive_body(ending, sink, false, limit)
     }
 
     /// Retrieves one message into `sink` (no pipelining).
@@ -596,7 +617,7 @@ impl<S: Read + Write> Session<S> {
         if !status.ok {
             return Err(refused(command.name(), &status));
         }
-        Ok(self.wire.receive_body(ending, sink, true)?.octets)
+        Ok(self.wire.receive_body(ending, sink, true, None)?.octets)
     }
 
     /// The scan listing of one message (`LIST n`).

@@ -477,3 +477,64 @@ fn a_read_only_maildir_keeps_every_message_on_the_server() {
     assert_eq!(maildir_messages(&maildir), sorted(bodies(3)));
     assert!(server.remaining().is_empty());
 }
+
+#[test]
+fn messages_over_max_size_stay_on_the_server_and_are_reported() {
+    let server = FakeServer::start(Script {
+        messages: with_big_second_message(),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let run = fetch(&popget, &server, &["--delete", "--max-size", "100K"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr()
+            .contains("1 over --max-size left on the server"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        !retrs(&server).contains(&"RETR 2".to_string()),
+        "{:?}",
+        server.commands()
+    );
+    assert_eq!(server.remaining(), ["uid-2"]);
+    assert_eq!(maildir_messages(&popget.path("m")).len(), 2);
+    // Exactly at the limit is allowed.
+    let exact = with_big_second_message()[1].1.len()
+        + with_big_second_message()[1]
+            .1
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+    let run = fetch(
+        &popget,
+        &server,
+        &["--delete", "--max-size", &exact.to_string()],
+    );
+    run.expect_code(0);
+    assert!(server.remaining().is_empty());
+}
+
+#[test]
+fn a_message_larger_than_its_list_size_is_never_truncated() {
+    let mut body = b"Subject: liar\n\n".to_vec();
+    body.extend(std::iter::repeat_n(b'y', 50_000));
+    body.push(b'\n');
+    let mut script = Script {
+        messages: vec![("uid-1".into(), body)],
+        ..Script::default()
+    };
+    script
+        .overrides
+        .insert("LIST".into(), "+OK\r\n1 10\r\n.".into());
+    let server = FakeServer::start(script);
+    let popget = Popget::new();
+    let run = fetch(&popget, &server, &["--delete", "--max-size", "1000"]);
+    run.expect_code(76);
+    assert!(run.stderr().contains("size limit"), "{}", run.stderr());
+    assert!(maildir_messages(&popget.path("m")).is_empty());
+    assert_eq!(std::fs::read_dir(popget.path("m/tmp")).unwrap().count(), 0);
+    assert!(!server.commands().iter().any(|c| c.starts_with("DELE")));
+    assert_eq!(server.remaining().len(), 1);
+}
