@@ -5,14 +5,7 @@ use crate::harness::fake::{FakeServer, Script};
 use crate::harness::{maildir_messages, Popget};
 
 fn messages(n: usize) -> Vec<(String, Vec<u8>)> {
-    (1..=n)
-        .map(|i| {
-            (
-                format!("uid-{i}"),
-                format!("Subject: {i}\n\nbody {i}\n").into_bytes(),
-            )
-        })
-        .collect()
+    crate::harness::fake::numbered_messages(n)
 }
 
 fn fetch(popget: &Popget, server: &FakeServer, extra: &[&str]) -> crate::harness::Run {

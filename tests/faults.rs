@@ -9,14 +9,7 @@ use crate::harness::fake::{FakeServer, Script};
 use crate::harness::{maildir_messages, parse_mboxrd, sorted, Popget, Run};
 
 fn messages(n: usize) -> Vec<(String, Vec<u8>)> {
-    (1..=n)
-        .map(|i| {
-            (
-                format!("uid-{i}"),
-                format!("Subject: {i}\n\nbody {i}\n").into_bytes(),
-            )
-        })
-        .collect()
+    crate::harness::fake::numbered_messages(n)
 }
 
 fn bodies(n: usize) -> Vec<Vec<u8>> {

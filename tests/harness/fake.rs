@@ -57,6 +57,18 @@ impl Default for Script {
 /// The server's messages by position; `None` once deleted by a committed QUIT.
 type Maildrop = Mutex<Vec<Option<(String, Vec<u8>)>>>;
 
+/// `n` small messages with ids uid-1..uid-n and bodies "Subject: i".
+pub fn numbered_messages(n: usize) -> Vec<(String, Vec<u8>)> {
+    (1..=n)
+        .map(|i| {
+            (
+                format!("uid-{i}"),
+                format!("Subject: {i}\n\nbody {i}\n").into_bytes(),
+            )
+        })
+        .collect()
+}
+
 pub struct FakeServer {
     pub port: u16,
     overrides: Arc<Mutex<HashMap<String, String>>>,
