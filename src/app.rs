@@ -13,9 +13,10 @@ use crate::config::{self, Account, ConfigFile, Destination};
 use crate::connect;
 use crate::error::{exit, Error, Result};
 use crate::fetch::{self, FetchOptions, Observer, Report};
-use crate::session::Tracer;
+use crate::session::{Session, Tracer};
 use crate::state::{self, State};
 use crate::store::{Mailbox, Maildir, Mbox};
+use crate::transport::Stream;
 
 /// Runs the parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> u8 {
@@ -144,7 +145,6 @@ fn fetch_account(
     }
     let mut progress = progress_bar(global, args, &account.name);
     let mut run = || -> Result<fetch::Outcome> {
-        warn_if_insecure(account);
         let _lock = state::lock_account(&settings.state_path)?;
         let mut state = State::load(&settings.state_path)?;
         let recovered = fetch::recover(&mut state)?;
@@ -158,9 +158,7 @@ fn fetch_account(
             Destination::Maildir(path) => Box::new(Maildir::open(path)?),
             Destination::Mbox(path) => Box::new(Mbox::open(path)?),
         };
-        let password = account.password()?;
-        let trace = global.verbose.then(|| tracer(&account.name));
-        let session = connect::open_session(account, password, trace)?;
+        let session = open_session(global.verbose, account)?;
         let options = FetchOptions {
             all: args.delivery.all,
             delete: settings.delete,
@@ -229,14 +227,8 @@ fn rebuild_state(
             ));
         }
     }
-    warn_if_insecure(account);
     let _lock = state::lock_account(path)?;
-    let password = account.password()?;
-    let session = connect::open_session(
-        account,
-        password,
-        global.verbose.then(|| tracer(&account.name)),
-    )?;
+    let session = open_session(global.verbose, account)?;
     let mut state = State::empty(path);
     let marked = fetch::rebuild_state(session, &mut state)?;
     if !global.quiet {
@@ -299,6 +291,14 @@ fn progress_bar(global: &GlobalArgs, args: &FetchArgs, account: &str) -> Option<
         done: 0,
         total: 0,
     })
+}
+
+/// Warns about `--insecure`, gets the password and logs in: every command that needs a
+/// session opens it here.
+pub(crate) fn open_session(verbose: bool, account: &Account) -> Result<Session<Stream>> {
+    warn_if_insecure(account);
+    let password = account.password()?;
+    connect::open_session(account, password, verbose.then(|| tracer(&account.name)))
 }
 
 pub(crate) fn warn_if_insecure(account: &Account) {

@@ -46,9 +46,7 @@ impl Context<'_> {
 
     fn session(&self, target: &Target) -> Result<(Account, Session<Stream>)> {
         let account = self.account(target)?;
-        crate::app::warn_if_insecure(&account);
-        let password = account.password()?;
-        let session = connect::open_session(&account, password, self.tracer(&account))?;
+        let session = crate::app::open_session(self.global.verbose, &account)?;
         Ok((account, session))
     }
 }

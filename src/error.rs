@@ -41,9 +41,12 @@ pub enum Error {
     /// The mailbox (or a directory for state) cannot be created or opened.
     #[error("cannot create {}: {source}", path.display())]
     CantCreate { path: PathBuf, source: io::Error },
-    /// Reading or writing failed: network, disk, or a timeout.
+    /// Reading or writing failed locally (disk, output) or a timeout outside a session.
     #[error("{context}: {}", describe_io(source))]
     Io { context: String, source: io::Error },
+    /// The connection to the server failed, timed out or was closed; no session is left.
+    #[error("connection to {peer}: {}", describe_io(source))]
+    Connection { peer: String, source: io::Error },
     /// Try again later: connection refused, mailbox in use, login delay, account locked.
     #[error("{0}")]
     Temporary(String),
@@ -86,7 +89,7 @@ impl Error {
             Error::CorruptState { .. } => exit::DATA_ERR,
             Error::Unavailable { .. } | Error::Tls(_) => exit::UNAVAILABLE,
             Error::CantCreate { .. } => exit::CANT_CREATE,
-            Error::Io { .. } => exit::IO_ERR,
+            Error::Io { .. } | Error::Connection { .. } => exit::IO_ERR,
             Error::Temporary(_) => exit::TEMP_FAIL,
             Error::Protocol(_) => exit::PROTOCOL,
             Error::AuthFailed(_) => exit::NO_PERM,
@@ -128,7 +131,7 @@ impl Error {
 
     /// Whether the error came from the connection rather than local storage.
     pub fn is_connection_lost(&self) -> bool {
-        matches!(self, Error::Io { context, .. } if context.starts_with("connection"))
+        matches!(self, Error::Connection { .. })
     }
 }
 
@@ -168,10 +171,10 @@ mod tests {
 
     #[test]
     fn timeouts_read_as_timeouts() {
-        let error = Error::io(
-            "connection to h:995",
-            io::Error::from(io::ErrorKind::WouldBlock),
-        );
+        let error = Error::Connection {
+            peer: "h:995".into(),
+            source: io::Error::from(io::ErrorKind::WouldBlock),
+        };
         assert_eq!(error.to_string(), "connection to h:995: timed out");
         assert_eq!(error.exit_code(), exit::IO_ERR);
     }

@@ -70,7 +70,10 @@ impl<S: Read + Write> Wire<S> {
     }
 
     fn connection_error(&self, source: io::Error) -> Error {
-        Error::io(format!("connection to {}", self.peer), source)
+        Error::Connection {
+            peer: self.peer.clone(),
+            source,
+        }
     }
 
     /// Queues a command; nothing is written until [`Wire::flush`].
@@ -435,14 +438,6 @@ impl<S: Read + Write> Client<S> {
         })
     }
 
-    pub fn set_trace(&mut self, trace: Option<Tracer>) {
-        self.wire.trace = trace;
-    }
-
-    pub fn take_trace(&mut self) -> Option<Tracer> {
-        self.wire.trace.take()
-    }
-
     /// Ends the session without logging in (nothing is committed on the server).
     pub fn quit(mut self) {
         let _ = self.wire.command(&Command::Quit);
@@ -641,14 +636,6 @@ impl<S: Read + Write> Session<S> {
     /// Marks one message deleted; the server removes it only after a successful QUIT.
     pub fn dele(&mut self, message: u32) -> Result<Status> {
         self.wire.command(&Command::Dele(message))
-    }
-
-    pub fn noop(&mut self) -> Result<()> {
-        let status = self.wire.command(&Command::Noop)?;
-        if !status.ok {
-            return Err(refused("NOOP", &status));
-        }
-        Ok(())
     }
 
     /// Ends the session; deletions take effect only if the server answers `+OK`.

@@ -108,7 +108,10 @@ pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream
                     .set_read_timeout(Some(timeout))
                     .and_then(|()| tcp.set_write_timeout(Some(timeout)))
                     .and_then(|()| tcp.set_nodelay(true));
-                configure.map_err(|e| Error::io(format!("connection to {host}:{port}"), e))?;
+                configure.map_err(|source| Error::Connection {
+                    peer: format!("{host}:{port}"),
+                    source,
+                })?;
                 return Ok(tcp);
             }
             Err(e) => last_error = Some(e),
@@ -116,9 +119,10 @@ pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream
     }
     let error = last_error.unwrap_or_else(|| io::Error::other("the name has no addresses"));
     Err(match error.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-            Error::io(format!("connection to {host}:{port}"), error)
-        }
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Connection {
+            peer: format!("{host}:{port}"),
+            source: error,
+        },
         _ => Error::Temporary(format!("cannot connect to {host}:{port}: {error}")),
     })
 }
@@ -227,7 +231,7 @@ mod tests {
 
 fn describe_handshake_error(error: &native_tls::Error) -> String {
     let text = error.to_string();
-    if text.contains("certificate verify failed") || text.contains("certificate") {
+    if text.contains("certificate") {
         format!("the server's certificate was rejected ({text})")
     } else {
         format!("handshake failed ({text})")

@@ -47,10 +47,6 @@ impl Maildir {
         })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// `time.MusecPpidQcounter.host`: unique per delivery on this host, even for several
     /// popget processes in the same microsecond.
     fn unique_name(&self) -> String {
@@ -285,10 +281,10 @@ mod tests {
         let mut maildir = Maildir::open(dir.path()).unwrap();
         let mut dropped = |sink: &mut dyn Write| -> Result<Body, Error> {
             sink.write_all(b"partial").unwrap();
-            Err(Error::io(
-                "connection to mock",
-                io::Error::from(io::ErrorKind::UnexpectedEof),
-            ))
+            Err(Error::Connection {
+                peer: "mock".into(),
+                source: io::Error::from(io::ErrorKind::UnexpectedEof),
+            })
         };
         assert!(matches!(
             maildir.stage(&mut dropped),

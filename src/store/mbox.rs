@@ -57,10 +57,6 @@ impl Mbox {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn error(&self, what: &str, source: io::Error) -> Error {
         Error::io(format!("{what} mbox {}", self.path.display()), source)
     }
@@ -752,10 +748,10 @@ mod tests {
         let mut mbox = Mbox::open(&path).unwrap();
         let result = mbox.stage(&mut |sink: &mut dyn Write| {
             sink.write_all(b"partial").unwrap();
-            Err(Error::io(
-                "connection to mock",
-                io::Error::from(io::ErrorKind::UnexpectedEof),
-            ))
+            Err(Error::Connection {
+                peer: "mock".into(),
+                source: io::Error::from(io::ErrorKind::UnexpectedEof),
+            })
         });
         assert!(matches!(result, Err(Failure::Source(_))));
         assert_eq!(
