@@ -154,7 +154,7 @@ fn fetch_account(
                 account.name
             );
         }
-        let mut mailbox: Box<dyn Mailbox> = match &settings.destination {
+        let mailbox: Box<dyn Mailbox> = match &settings.destination {
             Destination::Maildir(path) => Box::new(Maildir::open(path)?),
             Destination::Mbox(path) => Box::new(Mbox::open(path)?),
         };
@@ -170,7 +170,7 @@ fn fetch_account(
         };
         Ok(fetch::fetch(
             session,
-            mailbox.as_mut(),
+            mailbox.as_ref(),
             &mut state,
             options,
             observer,

@@ -1,7 +1,8 @@
 //! The fetch transaction for one account: list, deliver, make durable, record, delete, quit.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{Read, Write};
+use std::sync::mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::Destination;
@@ -11,9 +12,10 @@ use crate::session::Session;
 use crate::state::State;
 use crate::store::{Failure, Mailbox, Staged};
 
-/// Commands kept in flight when the server announces PIPELINING. Small RETR/DELE commands, so
-/// the unanswered bytes stay far below any socket buffer and the exchange cannot deadlock.
-const PIPELINE_WINDOW: usize = 64;
+/// Commands kept in flight when the server announces PIPELINING. Enough that many small
+/// messages fill a long round trip; and at most 17 octets each (`RETR 4294967295`), so under
+/// 7 KiB unanswered, far below any socket buffer: the exchange cannot deadlock.
+const PIPELINE_WINDOW: usize = 400;
 
 /// A batch is made durable and recorded as a whole: at most this many messages ...
 const BATCH_MESSAGES: usize = 64;
@@ -82,7 +84,7 @@ struct Plan {
 /// delivered and fsynced → recorded in the state file → DELE; QUIT only at the end.
 pub fn fetch<S: Read + Write>(
     mut session: Session<S>,
-    mailbox: &mut dyn Mailbox,
+    mailbox: &dyn Mailbox,
     state: &mut State,
     options: FetchOptions,
     observer: &mut dyn Observer,
@@ -116,7 +118,7 @@ fn session_is_broken(error: &Error) -> bool {
 
 fn run<S: Read + Write>(
     session: &mut Session<S>,
-    mailbox: &mut dyn Mailbox,
+    mailbox: &dyn Mailbox,
     state: &mut State,
     options: FetchOptions,
     observer: &mut dyn Observer,
@@ -127,48 +129,280 @@ fn run<S: Read + Write>(
     report.oversized = plan.oversized.len() as u64;
     observer.planned(plan.fetch.len(), plan.fetch.iter().map(|m| m.size).sum());
     let pipelining = session.capabilities().is_some_and(|capa| capa.pipelining());
-    let window = if pipelining { PIPELINE_WINDOW } else { 1 };
+    // Batches are committed on a second thread, so the disk syncs one batch while the next
+    // one streams in. A rendezvous channel keeps at most one batch waiting for its turn.
+    let (batches, pending) = mpsc::sync_channel::<Vec<(Message, Staged)>>(0);
+    let (commits, committed) = mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(move || commit_batches(mailbox, state, pending, commits));
+        let mut transfer = Transfer {
+            session,
+            mailbox,
+            observer,
+            report,
+            deleted_uids,
+            options,
+            window: if pipelining { PIPELINE_WINDOW } else { 1 },
+            upcoming: plan.fetch.into(),
+            to_delete: if options.delete {
+                plan.delete_only.into()
+            } else {
+                VecDeque::new()
+            },
+            in_flight: VecDeque::new(),
+            batch: Vec::new(),
+            batch_octets: 0,
+            batches,
+            committed,
+            commits_pending: 0,
+            first_refusal: None,
+            local_failure: None,
+        };
+        transfer.run()
+    })
+}
 
-    let mut first_refusal = None;
-    if options.delete && !plan.delete_only.is_empty() {
-        let (deleted, refusal) = delete(session, &plan.delete_only, window)?;
-        report.deleted += deleted.len() as u64;
-        deleted_uids.extend(deleted.into_iter().filter_map(|m| m.uid));
-        first_refusal = first_refusal.or(refusal);
-    }
-
-    for batch in batches(&plan.fetch) {
-        let mut outcome =
-            retrieve_batch(session, mailbox, batch, window, options.max_size, observer);
-        report.refused += outcome.refused;
-        // Whatever was staged is placed, made durable and recorded even if the batch broke
-        // off, so that it is not delivered again.
-        let placed = place_and_record(mailbox, state, std::mem::take(&mut outcome.staged))?;
-        for message in &placed {
-            report.delivered += 1;
-            report.octets += message.octets;
+/// The committing thread: places, syncs and records each batch in turn. After a failure it
+/// places nothing more, so the journal of the failed batch stays for the next run to settle.
+fn commit_batches(
+    mailbox: &dyn Mailbox,
+    state: &mut State,
+    pending: mpsc::Receiver<Vec<(Message, Staged)>>,
+    commits: mpsc::Sender<Result<Vec<DeliveredMessage>>>,
+) {
+    let mut failed = false;
+    for batch in pending {
+        let result = if failed {
+            Ok(Vec::new())
+        } else {
+            place_and_record(mailbox, state, batch)
+        };
+        failed |= result.is_err();
+        if commits.send(result).is_err() {
+            return;
         }
-        outcome.delivered = placed;
-        if let Some(error) = outcome.fatal {
+    }
+}
+
+/// A command whose answer has not been read yet.
+enum InFlight {
+    Retr(Message),
+    Dele(Message),
+}
+
+/// One pipelined stream of commands for the whole run: RETRs flow without a pause while
+/// earlier batches are made durable and recorded, and a batch's DELEs join the stream once it
+/// is.
+struct Transfer<'a, S> {
+    session: &'a mut Session<S>,
+    mailbox: &'a dyn Mailbox,
+    observer: &'a mut dyn Observer,
+    report: &'a mut Report,
+    deleted_uids: &'a mut Vec<Vec<u8>>,
+    options: FetchOptions,
+    window: usize,
+    /// Messages to fetch whose RETR is not sent yet.
+    upcoming: VecDeque<Message>,
+    /// Messages recorded as delivered whose DELE is not sent yet.
+    to_delete: VecDeque<Message>,
+    /// Commands sent, in the order their answers will arrive.
+    in_flight: VecDeque<InFlight>,
+    /// Messages staged and not yet handed to the committing thread.
+    batch: Vec<(Message, Staged)>,
+    batch_octets: u64,
+    batches: mpsc::SyncSender<Vec<(Message, Staged)>>,
+    committed: mpsc::Receiver<Result<Vec<DeliveredMessage>>>,
+    /// Batches handed over whose result has not been collected.
+    commits_pending: usize,
+    /// The first -ERR to RETR or DELE.
+    first_refusal: Option<Error>,
+    /// The mailbox or the state failed: no more RETRs are sent, the answers in flight are
+    /// drained, and the session stays usable.
+    local_failure: Option<Error>,
+}
+
+impl<S: Read + Write> Transfer<'_, S> {
+    fn run(&mut self) -> Result<()> {
+        if let Err(error) = self.exchange() {
+            // Whatever was staged is placed and recorded even though the session broke, so
+            // that it is not delivered again.
+            self.commit_batch();
+            while self.commits_pending > 0 {
+                self.collect_commit(true);
+            }
             return Err(error);
         }
-        if options.delete && !outcome.delivered.is_empty() {
-            let delivered: Vec<Message> =
-                outcome.delivered.into_iter().map(|d| d.message).collect();
-            let (deleted, refusal) = delete(session, &delivered, window)?;
-            report.deleted += deleted.len() as u64;
-            deleted_uids.extend(deleted.into_iter().filter_map(|m| m.uid));
-            first_refusal = first_refusal.or(refusal);
-        }
-        if let Some(error) = outcome.mailbox_error {
-            // The mailbox is failing (disk full, permissions): stop here. The rest stays on the
-            // server for the next run.
+        if let Some(error) = self.local_failure.take() {
+            // The mailbox is failing (disk full, permissions): the rest stays on the server for
+            // the next run.
             return Err(error);
         }
-        first_refusal = first_refusal.or(outcome.refusal);
+        // Messages the server refused to send stay where they are; the rest of the run counts.
+        self.first_refusal.take().map_or(Ok(()), Err)
     }
-    // Messages the server refused to send stay where they are; the rest of the run counts.
-    first_refusal.map_or(Ok(()), Err)
+
+    /// Sends and answers commands until none is left; an error means the session broke.
+    fn exchange(&mut self) -> Result<()> {
+        loop {
+            while self.collect_commit(false) {}
+            self.fill_window()?;
+            let Some(next) = self.in_flight.pop_front() else {
+                if self.commits_pending == 0 {
+                    return Ok(());
+                }
+                // Nothing left to read: wait for the last batches, then send their DELEs.
+                self.collect_commit(true);
+                continue;
+            };
+            match next {
+                InFlight::Dele(message) => self.receive_dele(message)?,
+                InFlight::Retr(message) => {
+                    self.receive_retr(message)?;
+                    if self.batch_is_complete() {
+                        self.commit_batch();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends commands until `window` are unanswered: DELEs first, as they are ready, then RETRs
+    /// unless the mailbox has failed.
+    fn fill_window(&mut self) -> Result<()> {
+        while self.in_flight.len() < self.window {
+            let next = if let Some(message) = self.to_delete.pop_front() {
+                self.session.send(&Command::Dele(message.number))?;
+                InFlight::Dele(message)
+            } else if self.local_failure.is_none() {
+                let Some(message) = self.upcoming.pop_front() else {
+                    break;
+                };
+                self.session.send(&Command::Retr(message.number))?;
+                InFlight::Retr(message)
+            } else {
+                break;
+            };
+            self.in_flight.push_back(next);
+        }
+        Ok(())
+    }
+
+    /// Reads one RETR answer and stages the message. Only a broken session is an error.
+    fn receive_retr(&mut self, message: Message) -> Result<()> {
+        let status = self.session.receive_status()?;
+        if !status.ok {
+            self.report.refused += 1;
+            self.first_refusal.get_or_insert(Error::Temporary(format!(
+                "the server refused to send message {} ({}); it stays on the server",
+                message.number,
+                status.display_text()
+            )));
+            return Ok(());
+        }
+        if self.local_failure.is_some() {
+            // Answers already in flight are drained; their messages stay on the server.
+            self.session
+                .receive_body(LineEnding::Lf, &mut std::io::sink())?;
+            return Ok(());
+        }
+        let session = &mut *self.session;
+        let max_size = self.options.max_size;
+        let fill =
+            &mut |sink: &mut dyn Write| session.receive_body_within(LineEnding::Lf, sink, max_size);
+        match self.mailbox.stage(fill) {
+            Ok(staged) => {
+                self.observer.delivered(message.size);
+                self.batch_octets += staged.octets;
+                self.batch.push((message, staged));
+                Ok(())
+            }
+            Err(Failure::Source(error)) => Err(error),
+            Err(Failure::Mailbox(error)) => {
+                self.local_failure = Some(error);
+                Ok(())
+            }
+        }
+    }
+
+    fn receive_dele(&mut self, message: Message) -> Result<()> {
+        let status = self.session.receive_status()?;
+        if status.ok {
+            self.report.deleted += 1;
+            self.deleted_uids.extend(message.uid);
+        } else {
+            // A refused DELE leaves the message recorded, so the next run tries again without
+            // downloading it.
+            self.first_refusal.get_or_insert_with(|| {
+                Error::Temporary(format!(
+                    "the server refused to delete message {} ({}); it is recorded as fetched \
+                     and will be deleted on the next run",
+                    message.number,
+                    status.display_text()
+                ))
+            });
+        }
+        Ok(())
+    }
+
+    /// A batch is committed when it is full, or when no further RETR answer is coming.
+    fn batch_is_complete(&self) -> bool {
+        let more_coming = self
+            .in_flight
+            .iter()
+            .any(|command| matches!(command, InFlight::Retr(_)))
+            || (self.local_failure.is_none() && !self.upcoming.is_empty());
+        self.batch.len() >= BATCH_MESSAGES || self.batch_octets >= BATCH_OCTETS || !more_coming
+    }
+
+    /// Hands the staged batch to the committing thread, waiting while it is busy with the
+    /// previous one.
+    fn commit_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_octets = 0;
+        if self.batches.send(batch).is_ok() {
+            self.commits_pending += 1;
+        } else {
+            self.local_failure
+                .get_or_insert_with(|| Error::Temporary("the committing thread stopped".into()));
+        }
+    }
+
+    /// Takes one batch result, if there is one (or waiting for it), and queues the DELEs of
+    /// what it recorded. Returns whether it took one.
+    fn collect_commit(&mut self, wait: bool) -> bool {
+        if self.commits_pending == 0 {
+            return false;
+        }
+        let result = if wait {
+            self.committed.recv().map_err(|_| ())
+        } else {
+            self.committed.try_recv().map_err(|_| ())
+        };
+        let result = match result {
+            Ok(result) => result,
+            Err(()) if !wait => return false,
+            Err(()) => Err(Error::Temporary("the committing thread stopped".into())),
+        };
+        self.commits_pending -= 1;
+        match result {
+            Ok(delivered) => {
+                for message in delivered {
+                    self.report.delivered += 1;
+                    self.report.octets += message.octets;
+                    if self.options.delete {
+                        self.to_delete.push_back(message.message);
+                    }
+                }
+            }
+            Err(error) => {
+                self.local_failure.get_or_insert(error);
+            }
+        }
+        true
+    }
 }
 
 /// Lists the maildrop and decides what to fetch and what to delete.
@@ -250,117 +484,16 @@ fn make_plan<S: Read + Write>(
     Ok(plan)
 }
 
-fn batches(messages: &[Message]) -> Vec<&[Message]> {
-    let mut batches = Vec::new();
-    let mut start = 0;
-    let mut octets = 0;
-    for (i, message) in messages.iter().enumerate() {
-        let count = i - start;
-        if count > 0 && (count == BATCH_MESSAGES || octets + message.size > BATCH_OCTETS) {
-            batches.push(&messages[start..i]);
-            start = i;
-            octets = 0;
-        }
-        octets += message.size;
-    }
-    if start < messages.len() {
-        batches.push(&messages[start..]);
-    }
-    batches
-}
-
 struct DeliveredMessage {
     message: Message,
     octets: u64,
-}
-
-#[derive(Default)]
-struct BatchOutcome {
-    /// Messages downloaded and staged, in order.
-    staged: Vec<(Message, Staged)>,
-    /// Messages placed in the mailbox and recorded.
-    delivered: Vec<DeliveredMessage>,
-    refused: u64,
-    /// The first -ERR to RETR.
-    refusal: Option<Error>,
-    /// The mailbox failed; the session is still usable.
-    mailbox_error: Option<Error>,
-    /// The connection or the protocol failed; the session is gone.
-    fatal: Option<Error>,
-}
-
-/// Retrieves a batch with up to `window` RETR commands in flight, delivering each message as
-/// its answer streams in.
-fn retrieve_batch<S: Read + Write>(
-    session: &mut Session<S>,
-    mailbox: &mut dyn Mailbox,
-    batch: &[Message],
-    window: usize,
-    max_size: Option<u64>,
-    observer: &mut dyn Observer,
-) -> BatchOutcome {
-    let mut outcome = BatchOutcome::default();
-    let mut next_to_send = 0;
-    for message in batch {
-        while next_to_send < batch.len()
-            && session.outstanding() < window
-            && outcome.mailbox_error.is_none()
-        {
-            if let Err(error) = session.send(&Command::Retr(batch[next_to_send].number)) {
-                outcome.fatal = Some(error);
-                return outcome;
-            }
-            next_to_send += 1;
-        }
-        if session.outstanding() == 0 {
-            break;
-        }
-        let status = match session.receive_status() {
-            Ok(status) => status,
-            Err(error) => {
-                outcome.fatal = Some(error);
-                return outcome;
-            }
-        };
-        if !status.ok {
-            outcome.refused += 1;
-            outcome.refusal.get_or_insert(Error::Temporary(format!(
-                "the server refused to send message {} ({}); it stays on the server",
-                message.number,
-                status.display_text()
-            )));
-            continue;
-        }
-        if outcome.mailbox_error.is_some() {
-            // Drain answers already in flight; their messages stay on the server.
-            if let Err(error) = session.receive_body(LineEnding::Lf, &mut std::io::sink()) {
-                outcome.fatal = Some(error);
-                return outcome;
-            }
-            continue;
-        }
-        let fill =
-            &mut |sink: &mut dyn Write| session.receive_body_within(LineEnding::Lf, sink, max_size);
-        match mailbox.stage(fill) {
-            Ok(staged) => {
-                observer.delivered(message.size);
-                outcome.staged.push((message.clone(), staged));
-            }
-            Err(Failure::Source(error)) => {
-                outcome.fatal = Some(error);
-                return outcome;
-            }
-            Err(Failure::Mailbox(error)) => outcome.mailbox_error = Some(error),
-        }
-    }
-    outcome
 }
 
 /// Places a batch of staged messages: their intents go to the journal first, then the mailbox
 /// places them, then the state records those that arrived and the journal is cleared. A
 /// placement error is returned only after what did arrive is recorded.
 fn place_and_record(
-    mailbox: &mut dyn Mailbox,
+    mailbox: &dyn Mailbox,
     state: &mut State,
     staged: Vec<(Message, Staged)>,
 ) -> Result<Vec<DeliveredMessage>> {
@@ -445,39 +578,6 @@ pub fn rebuild_state<S: Read + Write>(mut session: Session<S>, state: &mut State
     Ok(state.len())
 }
 
-/// Marks messages deleted, pipelined; returns those the server accepted and, if it refused
-/// any, an error saying so. A refused DELE leaves the message recorded, so the next run tries
-/// again without downloading it.
-fn delete<S: Read + Write>(
-    session: &mut Session<S>,
-    messages: &[Message],
-    window: usize,
-) -> Result<(Vec<Message>, Option<Error>)> {
-    let mut deleted = Vec::new();
-    let mut refusal = None;
-    let mut next_to_send = 0;
-    for message in messages {
-        while next_to_send < messages.len() && session.outstanding() < window {
-            session.send(&Command::Dele(messages[next_to_send].number))?;
-            next_to_send += 1;
-        }
-        let status = session.receive_status()?;
-        if status.ok {
-            deleted.push(message.clone());
-        } else {
-            refusal.get_or_insert_with(|| {
-                Error::Temporary(format!(
-                    "the server refused to delete message {} ({}); it is recorded as fetched \
-                     and will be deleted on the next run",
-                    message.number,
-                    status.display_text()
-                ))
-            });
-        }
-    }
-    Ok((deleted, refusal))
-}
-
 /// Sends QUIT. Only a `+OK` means the deletions happened; then their records are dropped. On
 /// anything else the records stay, and the next run deletes those messages without fetching.
 fn quit<S: Read + Write>(
@@ -521,4 +621,241 @@ pub fn describe_destination(destination: &Destination, home: Option<&std::path::
         }
     }
     path.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Client, Security};
+    use crate::store::Maildir;
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+    use std::io;
+    use std::path::{Path, PathBuf};
+    use std::rc::Rc;
+
+    /// What the in-memory server saw, shared with the test.
+    #[derive(Default)]
+    struct Log {
+        commands: Vec<String>,
+        /// Each DELE checked that its message was already in new/ and in the state file.
+        deletes_checked: usize,
+    }
+
+    /// An in-memory POP3 server that answers each command as it is written, so that any
+    /// pipelining is exercised for real: reading an answer to an unsent command fails.
+    struct Maildrop {
+        messages: Vec<(String, Vec<u8>)>,
+        refuse_retr: BTreeSet<u32>,
+        maildir: PathBuf,
+        state: PathBuf,
+        input: Vec<u8>,
+        output: Vec<u8>,
+        position: usize,
+        log: Rc<RefCell<Log>>,
+    }
+
+    impl Maildrop {
+        fn answer(&mut self, line: &str) {
+            let mut words = line.split(' ');
+            let verb = words.next().unwrap_or_default();
+            let number = words.next().and_then(|n| n.parse::<usize>().ok());
+            let answer = match (verb, number) {
+                ("CAPA", None) => "+OK\r\nUIDL\r\nPIPELINING\r\n.\r\n".to_string(),
+                ("LIST", None) => self.listing(|(_, body)| body.len().to_string()),
+                ("UIDL", None) => self.listing(|(uid, _)| uid.clone()),
+                ("RETR", Some(n)) if self.refuse_retr.contains(&(n as u32)) => {
+                    "-ERR cannot read that one\r\n".to_string()
+                }
+                ("RETR", Some(n)) => {
+                    let body = crate::protocol::stuff(&self.messages[n - 1].1);
+                    self.output.extend_from_slice(b"+OK\r\n");
+                    self.output.extend_from_slice(&body);
+                    String::new()
+                }
+                ("DELE", Some(n)) => {
+                    self.check_delivered(n);
+                    "+OK\r\n".to_string()
+                }
+                ("QUIT", None) => "+OK bye\r\n".to_string(),
+                _ => panic!("unexpected command {line:?}"),
+            };
+            self.output.extend_from_slice(answer.as_bytes());
+            self.log.borrow_mut().commands.push(line.to_string());
+        }
+
+        fn listing(&self, column: impl Fn(&(String, Vec<u8>)) -> String) -> String {
+            let mut text = String::from("+OK\r\n");
+            for (index, message) in self.messages.iter().enumerate() {
+                text += &format!("{} {}\r\n", index + 1, column(message));
+            }
+            text + ".\r\n"
+        }
+
+        /// The order that keeps mail safe: a message is deleted only once it is in the
+        /// mailbox and recorded.
+        fn check_delivered(&self, number: usize) {
+            let (uid, body) = &self.messages[number - 1];
+            let delivered = maildir_messages(&self.maildir);
+            assert!(delivered.contains(body), "DELE {number} before delivery");
+            let state = State::load(&self.state).unwrap();
+            assert!(
+                state.contains(uid.as_bytes()),
+                "DELE {number} before record"
+            );
+            self.log.borrow_mut().deletes_checked += 1;
+        }
+    }
+
+    impl Read for Maildrop {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let available = &self.output[self.position..];
+            if available.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "the client waits for an answer to a command it did not send",
+                ));
+            }
+            let n = available.len().min(buf.len()).min(1000);
+            buf[..n].copy_from_slice(&available[..n]);
+            self.position += n;
+            Ok(n)
+        }
+    }
+
+    impl Write for Maildrop {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.input.extend_from_slice(bytes);
+            while let Some(end) = self.input.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8(self.input[..end].to_vec()).unwrap();
+                self.input.drain(..end + 2);
+                self.answer(&line);
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn maildir_messages(root: &Path) -> Vec<Vec<u8>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("new"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        files.sort();
+        files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+    }
+
+    struct Run {
+        report: Report,
+        error: Option<Error>,
+        log: Rc<RefCell<Log>>,
+        delivered: Vec<Vec<u8>>,
+    }
+
+    fn run_fetch(count: usize, refuse_retr: &[u32], options: FetchOptions) -> Run {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = dir.path().join("Maildir");
+        let state_path = dir.path().join("state");
+        let messages: Vec<(String, Vec<u8>)> = (1..=count)
+            .map(|n| {
+                let body = format!("Subject: {n}\n\n.line {n}\n{}\n", "x".repeat(n * 37));
+                (format!("uid-{n}"), body.into_bytes())
+            })
+            .collect();
+        let log = Rc::new(RefCell::new(Log::default()));
+        let server = Maildrop {
+            messages: messages.clone(),
+            refuse_retr: refuse_retr.iter().copied().collect(),
+            maildir: maildir.clone(),
+            state: state_path.clone(),
+            input: Vec::new(),
+            output: b"+OK ready\r\n".to_vec(),
+            position: 0,
+            log: log.clone(),
+        };
+        let mut session = Client::new(server, "mock", Security::Tls)
+            .unwrap()
+            .into_session();
+        session.capa().unwrap();
+        let mailbox = Maildir::open(&maildir).unwrap();
+        let mut state = State::load(&state_path).unwrap();
+        let outcome = fetch(session, &mailbox, &mut state, options, &mut ());
+        let mut delivered = maildir_messages(&maildir);
+        delivered.sort_by_key(|m| m.len());
+        Run {
+            report: outcome.report,
+            error: outcome.error,
+            log,
+            delivered,
+        }
+    }
+
+    fn position(commands: &[String], wanted: &str) -> usize {
+        commands.iter().position(|c| c == wanted).unwrap()
+    }
+
+    #[test]
+    fn retrs_keep_flowing_while_batches_commit_and_deletes_follow_records() {
+        let count = 3 * BATCH_MESSAGES + 5;
+        let options = FetchOptions {
+            delete: true,
+            ..FetchOptions::default()
+        };
+        let run = run_fetch(count, &[], options);
+        assert!(run.error.is_none(), "{:?}", run.error);
+        assert_eq!(run.report.delivered, count as u64);
+        assert_eq!(run.report.deleted, count as u64);
+        assert_eq!(run.delivered.len(), count);
+        let log = run.log.borrow();
+        assert_eq!(log.deletes_checked, count);
+        let commands = &log.commands;
+        // The second batch was requested before the first batch's deletions: no pause.
+        let first_dele = position(commands, "DELE 1");
+        let second_batch_retr = position(commands, &format!("RETR {}", BATCH_MESSAGES + 1));
+        assert!(second_batch_retr < first_dele, "{commands:?}");
+        assert_eq!(commands.last().unwrap(), "QUIT");
+    }
+
+    #[test]
+    fn a_refused_retr_in_the_pipeline_shifts_nothing() {
+        let count = BATCH_MESSAGES + 10;
+        let options = FetchOptions {
+            delete: true,
+            ..FetchOptions::default()
+        };
+        let run = run_fetch(count, &[3, 70], options);
+        assert!(
+            matches!(run.error, Some(Error::Temporary(_))),
+            "{:?}",
+            run.error
+        );
+        assert_eq!(run.report.refused, 2);
+        assert_eq!(run.report.delivered, count as u64 - 2);
+        assert_eq!(run.report.deleted, count as u64 - 2);
+        let commands = &run.log.borrow().commands;
+        assert!(!commands.contains(&"DELE 3".to_string()));
+        assert!(!commands.contains(&"DELE 70".to_string()));
+        // Every delivered file is exactly one of the served messages, none shifted.
+        for body in &run.delivered {
+            let subject =
+                String::from_utf8_lossy(&body[..body.iter().position(|&b| b == b'\n').unwrap()])
+                    .to_string();
+            let n: usize = subject.trim_start_matches("Subject: ").parse().unwrap();
+            assert_eq!(
+                body.len(),
+                format!("Subject: {n}\n\n.line {n}\n").len() + n * 37 + 1
+            );
+        }
+    }
+
+    #[test]
+    fn keep_mode_sends_no_dele() {
+        let run = run_fetch(10, &[], FetchOptions::default());
+        assert!(run.error.is_none());
+        assert_eq!(run.report.delivered, 10);
+        let commands = &run.log.borrow().commands;
+        assert!(commands.iter().all(|c| !c.starts_with("DELE")));
+    }
 }

@@ -95,7 +95,7 @@ impl Mbox {
 }
 
 impl Mailbox for Mbox {
-    fn stage(&mut self, fill: &mut Fill) -> Result<Staged, Failure> {
+    fn stage(&self, fill: &mut Fill) -> Result<Staged, Failure> {
         // The message is spooled first so that the mbox is locked only while complete messages
         // are copied in, never while the network is slow, and a dropped connection never
         // touches the mbox at all.
@@ -130,7 +130,7 @@ impl Mailbox for Mbox {
         })
     }
 
-    fn place(&mut self, mut staged: Vec<Staged>, journal: &mut Journal) -> Placement {
+    fn place(&self, mut staged: Vec<Staged>, journal: &mut Journal) -> Placement {
         let failed = |error| Placement {
             placed: 0,
             error: Some(error),
@@ -745,7 +745,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("inbox");
         fs::write(&path, b"From x Thu Jan  1 00:00:00 1970\nold\n\n").unwrap();
-        let mut mbox = Mbox::open(&path).unwrap();
+        let mbox = Mbox::open(&path).unwrap();
         let result = mbox.stage(&mut |sink: &mut dyn Write| {
             sink.write_all(b"partial").unwrap();
             Err(Error::Connection {

@@ -30,7 +30,7 @@ pub type Fill<'a> = dyn FnMut(&mut dyn Write) -> Result<Body, Error> + 'a;
 /// make them durable before returning.
 pub type Journal<'a> = dyn FnMut(&[String]) -> Result<(), Error> + 'a;
 
-/// A complete message, written and fsynced where the mailbox keeps it until it is placed.
+/// A complete message, written where the mailbox keeps it until it is placed.
 #[derive(Debug)]
 pub struct Staged {
     /// Octets of the message (after line-end conversion), without mbox framing.
@@ -40,8 +40,12 @@ pub struct Staged {
 
 #[derive(Debug)]
 enum StagedKind {
-    /// In the Maildir's tmp/, to be linked into new/ under `name`.
-    Maildir { temporary: PathBuf, name: String },
+    /// In the Maildir's tmp/, written but not yet synced, to be linked into new/ under `name`.
+    Maildir {
+        temporary: PathBuf,
+        file: File,
+        name: String,
+    },
     /// In a spool file; exactly `length` octets (From_ line, quoted text, blank line) with
     /// SHA-256 `digest` will be appended.
     Mbox {
@@ -69,15 +73,15 @@ pub struct Placement {
 
 /// A mailbox. Delivery has two steps so that a batch costs few syncs and a crash can be
 /// reconciled: [`Mailbox::stage`] each message as it arrives, then [`Mailbox::place`] the batch.
-pub trait Mailbox {
+pub trait Mailbox: Sync {
     /// Writes one message, which `fill` streams (LF line ends), to durable storage that is not
     /// yet part of the mailbox.
-    fn stage(&mut self, fill: &mut Fill) -> Result<Staged, Failure>;
+    fn stage(&self, fill: &mut Fill) -> Result<Staged, Failure>;
 
     /// Makes staged messages part of the mailbox, in order: hands their intents to `journal`,
     /// then places them and syncs. Either a message is wholly in the mailbox and durable, or it
     /// is not there at all.
-    fn place(&mut self, staged: Vec<Staged>, journal: &mut Journal) -> Placement;
+    fn place(&self, staged: Vec<Staged>, journal: &mut Journal) -> Placement;
 }
 
 /// Decides whether the placement an intent describes completed, undoing a partial mbox
@@ -138,7 +142,7 @@ pub(crate) mod testing {
     }
 
     /// Stages and places one message; returns the intents handed to the journal.
-    pub fn deliver(mailbox: &mut dyn Mailbox, bytes: &[u8]) -> Result<Vec<String>, Error> {
+    pub fn deliver(mailbox: &dyn Mailbox, bytes: &[u8]) -> Result<Vec<String>, Error> {
         let staged = mailbox
             .stage(&mut fill_with(bytes))
             .map_err(|failure| match failure {
