@@ -8,5 +8,6 @@ mod dovecot_fetch;
 mod fake_server;
 mod faults;
 mod generated;
+mod interop;
 mod oauth;
 mod scripting;
