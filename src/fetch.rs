@@ -125,7 +125,12 @@ fn run<S: Read + Write>(
 ) -> Result<()> {
     let plan = make_plan(session, state, options)?;
     report.oversized = plan.oversized.len() as u64;
-    observer.planned(plan.fetch.len(), plan.fetch.iter().map(|m| m.size).sum());
+    // LIST sizes are the server's word: they may be absurd (up to u64::MAX), so sums saturate.
+    let planned_octets = plan
+        .fetch
+        .iter()
+        .fold(0u64, |total, m| total.saturating_add(m.size));
+    observer.planned(plan.fetch.len(), planned_octets);
     let pipelining = session.capabilities().is_some_and(|capa| capa.pipelining());
     let window = if pipelining { PIPELINE_WINDOW } else { 1 };
 
@@ -253,15 +258,17 @@ fn make_plan<S: Read + Write>(
 fn batches(messages: &[Message]) -> Vec<&[Message]> {
     let mut batches = Vec::new();
     let mut start = 0;
-    let mut octets = 0;
+    let mut octets: u64 = 0;
     for (i, message) in messages.iter().enumerate() {
         let count = i - start;
-        if count > 0 && (count == BATCH_MESSAGES || octets + message.size > BATCH_OCTETS) {
+        if count > 0
+            && (count == BATCH_MESSAGES || octets.saturating_add(message.size) > BATCH_OCTETS)
+        {
             batches.push(&messages[start..i]);
             start = i;
             octets = 0;
         }
-        octets += message.size;
+        octets = octets.saturating_add(message.size);
     }
     if start < messages.len() {
         batches.push(&messages[start..]);
