@@ -10,4 +10,5 @@ mod faults;
 mod generated;
 mod interop;
 mod oauth;
+mod quirks;
 mod scripting;
