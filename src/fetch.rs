@@ -127,7 +127,12 @@ fn run<S: Read + Write>(
 ) -> Result<()> {
     let plan = make_plan(session, state, options)?;
     report.oversized = plan.oversized.len() as u64;
-    observer.planned(plan.fetch.len(), plan.fetch.iter().map(|m| m.size).sum());
+    // LIST sizes are the server's word: they may be absurd (up to u64::MAX), so sums saturate.
+    let planned_octets = plan
+        .fetch
+        .iter()
+        .fold(0u64, |total, m| total.saturating_add(m.size));
+    observer.planned(plan.fetch.len(), planned_octets);
     let pipelining = session.capabilities().is_some_and(|capa| capa.pipelining());
     // Batches are committed on a second thread, so the disk syncs one batch while the next
     // one streams in. A rendezvous channel keeps at most one batch waiting for its turn.

@@ -8,5 +8,7 @@ mod dovecot_fetch;
 mod fake_server;
 mod faults;
 mod generated;
+mod interop;
 mod oauth;
+mod quirks;
 mod scripting;

@@ -71,8 +71,11 @@ impl std::fmt::Display for ResponseCode {
     }
 }
 
-/// Parses one status line (without its CRLF). Anything that is not exactly `+OK` or `-ERR`
-/// followed by a space or the end of the line is a protocol error, never success.
+/// Parses one status line (without its CRLF). Strict: anything that is not exactly `+OK` or
+/// `-ERR` followed by a space or the end of the line is a protocol error, never success. The one
+/// tolerated form is `-ERR` glued to its text (`-ERR[IN-USE] locked`, `-ERROR`): it cannot be
+/// mistaken for success, so it is a negative answer (with its response code) rather than a
+/// protocol violation.
 pub fn parse_status(line: &[u8]) -> Result<Status, ProtocolError> {
     let (ok, rest) = if let Some(rest) = line.strip_prefix(b"+OK") {
         (true, rest)
@@ -87,6 +90,7 @@ pub fn parse_status(line: &[u8]) -> Result<Status, ProtocolError> {
     let text = match rest {
         [] => &[][..],
         [b' ', text @ ..] => text,
+        text if !ok => text,
         _ => {
             return Err(ProtocolError::new(format!(
                 "malformed status line \"{}\"",
@@ -145,7 +149,10 @@ mod tests {
             b"+ok",
             b"OK",
             b"+Do you even care?",
-            b"-ERROR x",
+            b"+OK[IN-USE]",
+            b"+",
+            b"-",
+            b"-ER",
             b"",
             b" +OK",
         ] {
@@ -155,6 +162,16 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    #[test]
+    fn err_glued_to_its_text_is_negative() {
+        let status = parse_status(b"-ERR[IN-USE] locked").unwrap();
+        assert!(!status.ok);
+        assert_eq!(status.code, Some(ResponseCode::InUse));
+        let status = parse_status(b"-ERROR x").unwrap();
+        assert!(!status.ok);
+        assert_eq!(status.code, None);
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub struct Script {
     pub greeting: String,
     /// Lines of the CAPA answer; `None` answers CAPA with -ERR.
     pub capa: Option<Vec<String>>,
+    /// Lines of the CAPA answer once logged in, when they differ (Gmail announces UIDL, TOP
+    /// and PIPELINING only then).
+    pub capa_after_login: Option<Vec<String>>,
     pub uidl: bool,
     pub password: String,
     /// Messages as stored (LF line ends), with their unique ids.
@@ -41,6 +44,7 @@ impl Default for Script {
         Script {
             greeting: "+OK fake POP3 ready".into(),
             capa: Some(vec!["USER".into(), "UIDL".into(), "TOP".into()]),
+            capa_after_login: None,
             uidl: true,
             password: "secret".into(),
             messages: Vec::new(),
@@ -273,7 +277,12 @@ fn serve<S: Read + Write>(
             .and_then(|a| a.parse::<usize>().ok())
             .filter(|&n| n >= 1 && n <= live.len() && !deleted.contains(&n));
         let reply: Vec<u8> = match (verb.as_str(), authenticated) {
-            ("CAPA", _) => match &script.capa {
+            ("CAPA", _) => match script
+                .capa_after_login
+                .as_ref()
+                .filter(|_| authenticated)
+                .or(script.capa.as_ref())
+            {
                 Some(lines) => {
                     let mut reply = b"+OK\r\n".to_vec();
                     for capa in lines {
@@ -346,6 +355,29 @@ fn serve<S: Read + Write>(
                 }
                 None => b"-ERR no such message\r\n".to_vec(),
             },
+            ("TOP", true) => {
+                let lines = words.next().and_then(|l| l.trim().parse::<usize>().ok());
+                match (number, lines) {
+                    (Some(n), Some(lines)) => {
+                        let message = &live[n - 1].1 .1;
+                        let split = message
+                            .windows(2)
+                            .position(|w| w == b"\n\n")
+                            .map_or(message.len(), |i| i + 2);
+                        let mut top = message[..split].to_vec();
+                        for line in message[split..]
+                            .split_inclusive(|&b| b == b'\n')
+                            .take(lines)
+                        {
+                            top.extend_from_slice(line);
+                        }
+                        let mut reply = b"+OK top of message follows\r\n".to_vec();
+                        reply.extend_from_slice(&stuffed(&top));
+                        reply
+                    }
+                    _ => b"-ERR no such message\r\n".to_vec(),
+                }
+            }
             ("DELE", true) => match number {
                 Some(n) => {
                     deleted.push(n);

@@ -1,8 +1,12 @@
-//! Test harness: a private Dovecot, a scriptable fake server, and the real popget binary run
+//! Test harness: a private Dovecot (and Cyrus, Courier, popa3d), a scriptable fake server, and the real popget binary run
 //! with HOME and the XDG directories pointed into a temporary directory.
 
+pub mod courier;
+pub mod cyrus;
 pub mod dovecot;
 pub mod fake;
+pub mod popa3d;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
