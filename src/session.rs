@@ -1,7 +1,7 @@
 //! A POP3 session over any `Read + Write` stream: line framing, the AUTHORIZATION and
 //! TRANSACTION states, pipelined commands, and message bodies streamed to a sink.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
 use crate::error::{Error, Result};
@@ -15,8 +15,12 @@ const READ_BUFFER: usize = 64 * 1024;
 /// The most lines accepted in one CAPA answer.
 const MAX_CAPA_LINES: usize = 256;
 
-/// The most entries accepted in a LIST or UIDL listing.
-pub const MAX_LISTING: usize = 2_000_000;
+/// The memory the entries of one LIST or UIDL answer may take by default, as estimated by
+/// [`ListingEntry::memory`]: a UIDL entry with an id of up to 24 octets costs 68 octets, so
+/// this holds about 120,000 messages (70,000 with ids of RFC 1939's maximum of 70 octets); a
+/// LIST entry costs 20. Larger maildrops need `--max-listing`. A server that sends more is cut
+/// off there, so whatever it sends, a listing never takes more.
+pub const DEFAULT_MAX_LISTING: u64 = 8 * 1024 * 1024;
 
 /// Receives the protocol dialogue, one line at a time, secrets already redacted.
 pub type Tracer = Box<dyn FnMut(&str) + Send>;
@@ -46,6 +50,8 @@ struct Wire<S> {
     /// The status of a multi-line answer was read and its body was not.
     body_pending: bool,
     trace: Option<Tracer>,
+    /// The memory one LIST or UIDL answer may take (see [`DEFAULT_MAX_LISTING`]).
+    listing_limit: u64,
 }
 
 impl<S: Read + Write> Wire<S> {
@@ -60,6 +66,7 @@ impl<S: Read + Write> Wire<S> {
             pending: VecDeque::new(),
             body_pending: false,
             trace: None,
+            listing_limit: DEFAULT_MAX_LISTING,
         }
     }
 
@@ -96,7 +103,8 @@ impl<S: Read + Write> Wire<S> {
             .stream
             .write_all(&self.out)
             .and_then(|()| self.stream.flush());
-        self.out.clear();
+        // The buffer may have held a password: zeroed, not just cleared.
+        zeroize::Zeroize::zeroize(&mut self.out);
         result.map_err(|e| self.connection_error(e))
     }
 
@@ -224,29 +232,34 @@ impl<S: Read + Write> Wire<S> {
         })
     }
 
+    /// Reads the next line of the pending multi-line body, unstuffed; `None` at its end.
+    fn next_line(&mut self) -> Result<Option<Vec<u8>>> {
+        assert!(self.body_pending, "no multi-line body is pending");
+        let line = self.read_line()?;
+        if line == b"." {
+            self.body_pending = false;
+            return Ok(None);
+        }
+        let line = match line.strip_prefix(b".") {
+            Some(unstuffed) => unstuffed.to_vec(),
+            None => line,
+        };
+        self.trace(|| format!("S: {}", protocol::sanitize(&line)));
+        Ok(Some(line))
+    }
+
     /// Reads the pending multi-line body as unstuffed lines, at most `max_lines` of them.
     fn receive_lines(&mut self, max_lines: usize, what: &str) -> Result<Vec<Vec<u8>>> {
-        assert!(self.body_pending, "no multi-line body is pending");
         let mut lines = Vec::new();
-        loop {
-            let line = self.read_line()?;
-            if line == b"." {
-                break;
-            }
+        while let Some(line) = self.next_line()? {
             if lines.len() == max_lines {
                 return Err(ProtocolError::new(format!(
                     "the {what} listing is longer than {max_lines} lines"
                 ))
                 .into());
             }
-            let line = match line.strip_prefix(b".") {
-                Some(unstuffed) => unstuffed.to_vec(),
-                None => line,
-            };
-            self.trace(|| format!("S: {}", protocol::sanitize(&line)));
             lines.push(line);
         }
-        self.body_pending = false;
         Ok(lines)
     }
 
@@ -306,6 +319,40 @@ pub struct Body {
     pub sink_error: Option<io::Error>,
 }
 
+/// An entry of a LIST or UIDL answer and what holding it costs.
+pub trait ListingEntry {
+    fn number(&self) -> u32;
+    /// Octets of memory the entry takes while the listing is held: the entry itself, the
+    /// allocator's share for its id, and the 4 octets of the duplicate check.
+    fn memory(&self) -> u64;
+}
+
+impl ListingEntry for ScanEntry {
+    fn number(&self) -> u32 {
+        self.message
+    }
+
+    fn memory(&self) -> u64 {
+        (std::mem::size_of::<ScanEntry>() + 4) as u64
+    }
+}
+
+impl ListingEntry for UidlEntry {
+    fn number(&self) -> u32 {
+        self.message
+    }
+
+    fn memory(&self) -> u64 {
+        (std::mem::size_of::<UidlEntry>() + 4 + heap_block(self.uid.len())) as u64
+    }
+}
+
+/// What the allocator sets aside for `len` octets on the heap (glibc: 8 octets of header,
+/// 16-octet granules, 32 at least).
+fn heap_block(len: usize) -> usize {
+    (len + 8).div_ceil(16).max(2) * 16
+}
+
 /// Remembers the sink's first error and then either discards everything after it or, with
 /// `abort`, fails.
 struct GuardedSink<'a> {
@@ -346,6 +393,8 @@ pub struct Client<S> {
     greeting: Status,
     capabilities: Option<Capabilities>,
     security: Security,
+    /// The user asked for TLS: no credential may leave unless `security` is TLS.
+    tls_required: bool,
 }
 
 impl<S: Read + Write> Client<S> {
@@ -379,6 +428,7 @@ impl<S: Read + Write> Client<S> {
             greeting,
             capabilities: None,
             security,
+            tls_required: false,
         })
     }
 
@@ -386,8 +436,23 @@ impl<S: Read + Write> Client<S> {
         &self.greeting
     }
 
+    /// Sets the memory one LIST or UIDL answer may take (default [`DEFAULT_MAX_LISTING`]).
+    pub fn set_listing_limit(&mut self, octets: u64) {
+        self.wire.listing_limit = octets;
+    }
+
     pub fn security(&self) -> Security {
         self.security
+    }
+
+    /// Records that the user asked for TLS (implicit or STLS). The login gate then refuses to
+    /// send any credential over this connection unless it is encrypted; the mark survives STLS.
+    pub fn require_tls(&mut self) {
+        self.tls_required = true;
+    }
+
+    pub fn tls_required(&self) -> bool {
+        self.tls_required
     }
 
     /// Asks for the capabilities; `None` when the server has no CAPA.
@@ -435,6 +500,8 @@ impl<S: Read + Write> Client<S> {
             peer: self.wire.peer,
             greeting: self.greeting,
             trace: self.wire.trace,
+            listing_limit: self.wire.listing_limit,
+            tls_required: self.tls_required,
         })
     }
 
@@ -459,6 +526,8 @@ pub struct Upgrade<S> {
     peer: String,
     greeting: Status,
     trace: Option<Tracer>,
+    listing_limit: u64,
+    tls_required: bool,
 }
 
 impl<S> Upgrade<S> {
@@ -472,11 +541,13 @@ impl<S> Upgrade<S> {
         let (stream, security) = start_tls(self.stream)?;
         let mut wire = Wire::new(stream, self.peer);
         wire.trace = self.trace;
+        wire.listing_limit = self.listing_limit;
         Ok(Client {
             wire,
             greeting: self.greeting,
             capabilities: None,
             security,
+            tls_required: self.tls_required,
         })
     }
 }
@@ -515,7 +586,7 @@ impl<S: Read + Write> Session<S> {
         if !status.ok {
             return Err(refused("LIST", &status));
         }
-        self.receive_listing("LIST", parse_scan_line, |entry| entry.message)
+        self.receive_listing("LIST", parse_scan_line)
     }
 
     /// The unique-id listing, or `None` when the server does not support UIDL.
@@ -524,29 +595,42 @@ impl<S: Read + Write> Session<S> {
         if !status.ok {
             return Ok(None);
         }
-        self.receive_listing("UIDL", parse_uidl_line, |entry| entry.message)
-            .map(Some)
+        self.receive_listing("UIDL", parse_uidl_line).map(Some)
     }
 
-    /// Reads a listing body, parsing each line; a message number listed twice is an error.
-    fn receive_listing<T>(
+    /// Reads a listing body, parsing each line as it arrives. A message number listed twice is
+    /// an error, and so is a listing whose entries would take more memory than the limit.
+    fn receive_listing<T: ListingEntry>(
         &mut self,
         what: &str,
         parse: impl Fn(&[u8]) -> Result<T, ProtocolError>,
-        number: impl Fn(&T) -> u32,
     ) -> Result<Vec<T>> {
-        let mut seen = HashSet::new();
+        let limit = self.wire.listing_limit;
+        let mut memory = 0u64;
         let mut entries = Vec::new();
-        for line in self.wire.receive_lines(MAX_LISTING, what)? {
+        while let Some(line) = self.wire.next_line()? {
             let entry = parse(&line)?;
-            if !seen.insert(number(&entry)) {
+            memory += entry.memory();
+            if memory > limit {
+                // The rest of the body is not read: the session is abandoned.
                 return Err(ProtocolError::new(format!(
-                    "message {} appears twice in the {what} answer",
-                    number(&entry)
+                    "the {what} answer would take more than {} MiB of memory after {} \
+                     entries (raise --max-listing if the maildrop really is that large)",
+                    limit.div_ceil(1024 * 1024),
+                    entries.len()
                 ))
                 .into());
             }
             entries.push(entry);
+        }
+        let mut numbers: Vec<u32> = entries.iter().map(ListingEntry::number).collect();
+        numbers.sort_unstable();
+        if let Some(pair) = numbers.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(ProtocolError::new(format!(
+                "message {} appears twice in the {what} answer",
+                pair[0]
+            ))
+            .into());
         }
         Ok(entries)
     }
@@ -913,6 +997,91 @@ pub(crate) mod tests {
         assert!(matches!(listing.list(), Err(Error::Protocol(_))));
         let (mut uidl, _) = session(&[b"+OK\r\n", b"+OK\r\n0 x\r\n.\r\n"], usize::MAX);
         assert!(matches!(uidl.uidl(), Err(Error::Protocol(_))));
+    }
+
+    fn uidl_answer(count: u32, id_len: usize) -> Vec<u8> {
+        let mut answer = b"+OK\r\n".to_vec();
+        for n in 1..=count {
+            answer.extend_from_slice(format!("{n} {:0>id_len$}\r\n", n).as_bytes());
+        }
+        answer.extend_from_slice(b".\r\n");
+        answer
+    }
+
+    #[test]
+    fn a_hundred_thousand_typical_uidls_fit_the_default_listing_limit() {
+        let answer = uidl_answer(100_000, 24);
+        let (mut session, _) = session(&[b"+OK\r\n", &answer], usize::MAX);
+        let uidl = session.uidl().unwrap().unwrap();
+        assert_eq!(uidl.len(), 100_000);
+        let memory: u64 = uidl.iter().map(ListingEntry::memory).sum();
+        assert!(memory <= DEFAULT_MAX_LISTING, "{memory}");
+    }
+
+    #[test]
+    fn a_listing_past_its_memory_limit_is_cut_off() {
+        // POP3-NOTES item 104: an endless listing stops at the limit, not at the end of memory.
+        let answer = uidl_answer(1000, 10);
+        let per_entry = UidlEntry {
+            message: 1,
+            uid: vec![b'0'; 10],
+        }
+        .memory();
+        for (limit, fits) in [(per_entry * 1000, true), (per_entry * 1000 - 1, false)] {
+            let stream = MockStream::new(&[b"+OK\r\n", &answer]);
+            let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
+            client.set_listing_limit(limit);
+            let mut session = client.into_session();
+            match session.uidl() {
+                Ok(listing) => assert!(fits && listing.unwrap().len() == 1000),
+                Err(Error::Protocol(e)) => {
+                    assert!(!fits, "{e}");
+                    assert!(e.to_string().contains("--max-listing"), "{e}");
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // The limit survives the STLS upgrade.
+        let stream = MockStream::new(&[b"+OK\r\n", b"+OK go\r\n"]);
+        let mut client = Client::new(stream, "mock", Security::Plain).unwrap();
+        client.set_listing_limit(1);
+        let upgraded = client
+            .stls()
+            .unwrap()
+            .handshake(|_| Ok((MockStream::new(&[b"", &answer]), Security::Tls)))
+            .unwrap();
+        let mut session = upgraded.into_session();
+        assert!(matches!(session.uidl(), Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn listing_memory_estimates_follow_the_allocator() {
+        assert_eq!(heap_block(0), 32);
+        assert_eq!(heap_block(24), 32);
+        assert_eq!(heap_block(25), 48);
+        assert_eq!(heap_block(70), 80);
+        let entry = UidlEntry {
+            message: 1,
+            uid: vec![b'x'; 24],
+        };
+        assert_eq!(entry.memory(), 68);
+        assert_eq!(
+            ScanEntry {
+                message: 1,
+                size: 1
+            }
+            .memory(),
+            20
+        );
+    }
+
+    #[test]
+    fn a_number_listed_twice_out_of_order_is_a_protocol_error() {
+        let (mut listing, _) = session(
+            &[b"+OK\r\n", b"+OK\r\n2 a\r\n1 b\r\n3 c\r\n2 d\r\n.\r\n"],
+            usize::MAX,
+        );
+        assert!(matches!(listing.uidl(), Err(Error::Protocol(_))));
     }
 
     #[test]
