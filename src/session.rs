@@ -516,6 +516,7 @@ impl<S: Read + Write> Client<S> {
         Session {
             wire: self.wire,
             capabilities: self.capabilities,
+            deletions: 0,
         }
     }
 }
@@ -556,6 +557,9 @@ impl<S> Upgrade<S> {
 pub struct Session<S> {
     wire: Wire<S>,
     capabilities: Option<Capabilities>,
+    /// DELE commands sent in this session: message numbers run from 1 to the number of
+    /// messages at login, so a listing may name no number above its length plus these.
+    deletions: u32,
 }
 
 impl<S: Read + Write> Session<S> {
@@ -625,6 +629,14 @@ impl<S: Read + Write> Session<S> {
         }
         let mut numbers: Vec<u32> = entries.iter().map(ListingEntry::number).collect();
         numbers.sort_unstable();
+        let highest = entries.len() as u64 + u64::from(self.deletions);
+        if let Some(&last) = numbers.last().filter(|&&last| u64::from(last) > highest) {
+            return Err(ProtocolError::new(format!(
+                "the {what} answer names message {last}, but lists only {} messages",
+                entries.len()
+            ))
+            .into());
+        }
         if let Some(pair) = numbers.windows(2).find(|pair| pair[0] == pair[1]) {
             return Err(ProtocolError::new(format!(
                 "message {} appears twice in the {what} answer",
@@ -638,6 +650,9 @@ impl<S: Read + Write> Session<S> {
     /// Queues a command without waiting for its answer (pipelining). Answers are read in order
     /// with [`Session::receive_status`] and, for multi-line ones, [`Session::receive_body`].
     pub fn send(&mut self, command: &Command) -> Result<()> {
+        if matches!(command, Command::Dele(_)) {
+            self.deletions = self.deletions.saturating_add(1);
+        }
         self.wire.send(command)
     }
 
@@ -719,7 +734,8 @@ impl<S: Read + Write> Session<S> {
 
     /// Marks one message deleted; the server removes it only after a successful QUIT.
     pub fn dele(&mut self, message: u32) -> Result<Status> {
-        self.wire.command(&Command::Dele(message))
+        self.send(&Command::Dele(message))?;
+        self.wire.receive_status()
     }
 
     /// Ends the session; deletions take effect only if the server answers `+OK`.
@@ -1073,6 +1089,26 @@ pub(crate) mod tests {
             .memory(),
             20
         );
+    }
+
+    #[test]
+    fn listed_numbers_stay_within_the_maildrop() {
+        // POP3-NOTES item 24: `999 5` in a listing of two messages.
+        let (mut list, _) = session(&[b"+OK\r\n", b"+OK\r\n1 5\r\n999 5\r\n.\r\n"], 4);
+        assert!(matches!(list.list(), Err(Error::Protocol(_))));
+        // After DELE 1 the listing shows 2 and 3 of three messages.
+        let (mut list, _) = session(
+            &[
+                b"+OK\r\n",
+                b"+OK\r\n",
+                b"+OK\r\n2 a\r\n3 b\r\n.\r\n",
+                b"+OK\r\n2 5\r\n4 5\r\n.\r\n",
+            ],
+            usize::MAX,
+        );
+        assert!(list.dele(1).unwrap().ok);
+        assert_eq!(list.uidl().unwrap().unwrap().len(), 2);
+        assert!(matches!(list.list(), Err(Error::Protocol(_))));
     }
 
     #[test]

@@ -8,5 +8,6 @@ mod dovecot_fetch;
 mod fake_server;
 mod faults;
 mod generated;
+mod hostile;
 mod oauth;
 mod scripting;

@@ -1,0 +1,449 @@
+//! Hostile servers: the fake server scripted to attack popget as POP3-NOTES' "25 most dangerous
+//! items" describe. Each test checks what popget sent (never a secret in clear), its exit
+//! status, that nothing was delivered or deleted wrongly, and for the resource attacks its
+//! peak memory, measured at its exit.
+//!
+//! The 25 items and where each is tested (tests here unless a file is named):
+//!  1 STLS response injection ........ stls_response_injection_aborts_before_the_handshake;
+//!                                      session.rs stls_rejects_bytes_injected_after_the_ok
+//!  2 STLS stripping ................. stls_stripping_sends_no_credential_with_any_method;
+//!                                      fake_server.rs starttls_required_but_not_offered_*,
+//!                                      starttls_refused_sends_no_credentials
+//!  3 credentials before TLS ......... implicit_tls_against_a_plain_server_sends_nothing,
+//!                                      auto_over_plain_text_uses_apop_or_stops;
+//!                                      dovecot_fetch.rs starttls_sends_credentials_only_after_*,
+//!                                      auth.rs no_method_logs_in_over_plain_text_when_tls_*
+//!  4 certificate identity ........... certificates_with_the_wrong_identity_or_dates_are_refused;
+//!                                      dovecot_fetch.rs an_untrusted_certificate_is_rejected_*
+//!  5 multi-line framing ............. fake_terminators_are_delivered_as_message_text;
+//!                                      dot.rs fake_terminators_do_not_end_the_body, proptests
+//!  6 truncation ..................... faults.rs a_retr_cut_at_any_point_loses_nothing_*,
+//!                                      fake_server.rs a_connection_dropped_*, crash.rs
+//!  7 delete ordering ................ faults.rs a_full_disk_*, a_read_only_maildir_*,
+//!                                      a_refused_quit_keeps_the_records_*
+//!  8 UIDL path traversal, injection . hostile_uidls_are_stored_escaped_and_never_as_paths;
+//!                                      fake_server.rs hostile_uidls_never_become_paths
+//!  9 UIDL edge cases ................ an_empty_uidl_is_a_protocol_error;
+//!                                      fake_server.rs duplicate_uidls_*, without_uidl_keep_*;
+//!                                      faults.rs a_uidl_reused_for_a_new_message_*
+//! 10 overlong lines ................. an_overlong_greeting_is_refused_in_bounded_memory,
+//!                                      an_overlong_capa_line_is_refused_in_bounded_memory,
+//!                                      a_hundred_megabyte_line_is_streamed_not_buffered
+//! 11 size lies ...................... a_message_far_larger_than_listed_is_cut_off_at_max_size;
+//!                                      faults.rs a_message_larger_than_its_list_size_*
+//! 12 never-ending and slowloris ..... an_endless_uidl_listing_is_cut_off_in_bounded_memory,
+//!                                      a_trickling_server_is_cut_off_at_the_session_deadline,
+//!                                      silence_after_the_stls_ok_times_out,
+//!                                      no_greeting_times_out; faults.rs a_stalled_server_*
+//! 13 numeric abuse .................. stat_claiming_four_billion_messages_is_harmless,
+//!                                      abusive_message_numbers_are_protocol_errors
+//! 14 CRLF injection via config ...... a_password_that_could_inject_commands_is_never_sent;
+//!                                      cli.rs a_user_name_that_could_inject_commands_*
+//! 15 APOP timestamp ................. auto_over_plain_text_uses_apop_or_stops;
+//!                                      listing.rs finds_valid_apop_timestamps_only
+//! 16 SASL strictness ................ invalid_or_oversized_sasl_challenges_are_cancelled;
+//!                                      oauth.rs xoauth2_microsoft_two_step_form_*
+//! 17 mutual authentication .......... scram_without_server_proof_fails_the_login;
+//!                                      sasl.rs scram_refuses_a_server_that_cannot_prove_itself
+//! 18 pipelining ..................... session.rs pipelined_answers_stay_in_order_after_an_err;
+//!                                      the window (fetch.rs PIPELINE_WINDOW) keeps unanswered
+//!                                      commands far below a socket buffer, so no deadlock
+//! 19 mbox injection ................. mbox.rs unit tests; dovecot_fetch.rs starttls_into_mbox_*
+//! 20 mbox locking and rollback ...... faults.rs a_mail_reader_holding_the_mbox_locks_*,
+//!                                      a_full_disk_in_an_mbox_*, two_accounts_into_one_mbox_*
+//! 21 Maildir atomicity .............. maildir.rs unit tests; crash.rs
+//! 22 state durability, concurrency .. crash.rs; cli.rs a_second_popget_on_the_same_account_*
+//! 23 pre-auth, unsolicited data ..... unsolicited_data_after_the_greeting_is_refused;
+//!                                      session.rs unsolicited_data_after_the_greeting_*
+//! 24 terminal and log injection ..... server_text_is_neutralised_on_the_terminal;
+//!                                      scripting.rs list_headers_decodes_and_defuses_*
+//! 25 mechanism downgrade ............ capabilities_from_before_tls_are_forgotten;
+//!                                      auth.rs only_the_capabilities_announced_after_tls_count
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::harness::fake::{numbered_messages, FakeServer, Handled, Handler, Script, CONNECTED};
+use crate::harness::{maildir_messages, run_measuring_memory, Popget, Run};
+
+/// The most resident memory (VmHWM) popget may reach against a server that attacks with one
+/// answer. An ordinary small fetch peaks at about 9.3 MiB with the unoptimised test build,
+/// 8 MiB of which are the binary and libraries mapped from disk; a listing may add at most
+/// `--max-listing` (8 MiB by default), every other answer is streamed or capped at 8 KiB.
+const PEAK_MEMORY_BOUND_KIB: u64 = 20 * 1024;
+
+/// The same for a fetch whose LIST and UIDL answers are both just under `--max-listing`:
+/// the fetch plan then holds about 350 octets per message on top of the listings.
+const FULL_LISTINGS_BOUND_KIB: u64 = 80 * 1024;
+
+/// The password every test uses; it must never cross the wire in clear where TLS was asked for.
+const SECRET: &str = "secret";
+
+fn handler(
+    f: impl Fn(&str, &mut dyn Write) -> std::io::Result<Handled> + Send + Sync + 'static,
+) -> Option<Handler> {
+    Some(Arc::new(f))
+}
+
+/// `popget fetch` against the fake server into ~/m with --auth user unless `extra` says
+/// otherwise, and its peak memory in KiB.
+fn fetch_measured(popget: &Popget, server: &FakeServer, extra: &[&str]) -> (Run, u64) {
+    let mut command = popget.command();
+    command
+        .env("POPGET_PASSWORD", SECRET)
+        .arg("fetch")
+        .args(server.args())
+        .args(["--maildir", &popget.path("m").display().to_string()]);
+    if !extra.contains(&"--auth") {
+        command.args(["--auth", "user"]);
+    }
+    command.args(extra);
+    run_measuring_memory(&mut command)
+}
+
+fn fetch(popget: &Popget, server: &FakeServer, extra: &[&str]) -> Run {
+    fetch_measured(popget, server, extra).0
+}
+
+#[track_caller]
+fn assert_bounded(peak_kib: u64) {
+    assert!(
+        peak_kib < PEAK_MEMORY_BOUND_KIB,
+        "popget's peak memory was {peak_kib} KiB, over the bound of {PEAK_MEMORY_BOUND_KIB} KiB"
+    );
+    eprintln!("peak memory: {peak_kib} KiB");
+}
+
+/// Nothing was delivered, nothing is left half-written, nothing was deleted.
+#[track_caller]
+fn assert_nothing_delivered_or_deleted(popget: &Popget, server: &FakeServer, on_server: usize) {
+    assert!(maildir_messages(&popget.path("m")).is_empty());
+    if let Ok(tmp) = std::fs::read_dir(popget.path("m/tmp")) {
+        assert_eq!(tmp.count(), 0, "a partial message was left in tmp/");
+    }
+    let commands = server.commands();
+    assert!(
+        !commands.iter().any(|c| c.starts_with("DELE")),
+        "{commands:?}"
+    );
+    assert_eq!(server.remaining().len(), on_server);
+}
+
+/// Writes `chunk` until `total` octets are out or the client has gone.
+fn pour(out: &mut dyn Write, chunk: &[u8], total: u64) -> std::io::Result<Handled> {
+    let mut written = 0;
+    while written < total {
+        if out.write_all(chunk).is_err() {
+            return Ok(Handled::Close);
+        }
+        written += chunk.len() as u64;
+    }
+    Ok(Handled::Close)
+}
+
+#[test]
+fn an_ordinary_fetch_stays_far_below_the_memory_bound() {
+    // The reference for the bound: what popget needs when nothing is wrong.
+    let server = FakeServer::start(Script {
+        messages: numbered_messages(20),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let (run, peak) = fetch_measured(&popget, &server, &[]);
+    run.expect_code(0);
+    assert_eq!(maildir_messages(&popget.path("m")).len(), 20);
+    assert_bounded(peak);
+}
+
+#[test]
+fn an_overlong_greeting_is_refused_in_bounded_memory() {
+    // Item 10 (#4): a 1 MB status line.
+    let server = FakeServer::start(Script {
+        greeting: format!("+OK {}", "x".repeat(1 << 20)),
+        messages: numbered_messages(1),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let (run, peak) = fetch_measured(&popget, &server, &[]);
+    run.expect_code(76);
+    assert!(run.stderr().contains("longer than"), "{}", run.stderr());
+    assert!(server.commands().is_empty(), "{:?}", server.commands());
+    assert_nothing_delivered_or_deleted(&popget, &server, 1);
+    assert_bounded(peak);
+}
+
+#[test]
+fn an_overlong_capa_line_is_refused_in_bounded_memory() {
+    // Item 10 (#4, #48): a 10 MB CAPA line.
+    let server = FakeServer::start(Script {
+        messages: numbered_messages(1),
+        handler: handler(|line, out| {
+            if line != "CAPA" {
+                return Ok(Handled::No);
+            }
+            out.write_all(b"+OK\r\nSASL ")?;
+            pour(out, &[b'X'; 64 * 1024], 10 << 20)
+        }),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let (run, peak) = fetch_measured(&popget, &server, &[]);
+    run.expect_code(76);
+    assert_eq!(server.commands(), ["CAPA"]);
+    assert_nothing_delivered_or_deleted(&popget, &server, 1);
+    assert_bounded(peak);
+}
+
+#[test]
+fn a_hundred_megabyte_line_is_streamed_not_buffered() {
+    // Item 10 (#106): a RETR data line of 100 MB with no CRLF, then the connection closes.
+    let server = FakeServer::start(Script {
+        messages: numbered_messages(1),
+        handler: handler(|line, out| {
+            if line != "RETR 1" {
+                return Ok(Handled::No);
+            }
+            out.write_all(b"+OK\r\nSubject: long\r\n\r\n")?;
+            pour(out, &[b'z'; 64 * 1024], 100 << 20)
+        }),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let (run, peak) = fetch_measured(&popget, &server, &["--delete"]);
+    run.expect_code(74);
+    assert_nothing_delivered_or_deleted(&popget, &server, 1);
+    assert!(!server.commands().contains(&"QUIT".to_string()));
+    assert_bounded(peak);
+}
+
+#[test]
+fn a_message_far_larger_than_listed_is_cut_off_at_max_size() {
+    // Item 11 (#103): LIST says 100 octets, RETR would go on for 10 GB.
+    let mut script = Script {
+        messages: numbered_messages(1),
+        handler: handler(|line, out| {
+            if line != "RETR 1" {
+                return Ok(Handled::No);
+            }
+            out.write_all(b"+OK\r\n")?;
+            let mut line = vec![b'y'; 998];
+            line.extend_from_slice(b"\r\n");
+            pour(out, &line.repeat(64), 10 << 30)
+        }),
+        ..Script::default()
+    };
+    script
+        .overrides
+        .insert("LIST".into(), "+OK\r\n1 100\r\n.".into());
+    let server = FakeServer::start(script);
+    let popget = Popget::new();
+    let started = Instant::now();
+    let (run, peak) = fetch_measured(&popget, &server, &["--delete", "--max-size", "1M"]);
+    run.expect_code(76);
+    assert!(run.stderr().contains("size limit"), "{}", run.stderr());
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_nothing_delivered_or_deleted(&popget, &server, 1);
+    assert_bounded(peak);
+}
+
+#[test]
+fn an_endless_uidl_listing_is_cut_off_in_bounded_memory() {
+    // Item 12 (#104): a UIDL answer that never ends, with the shortest ids (the most entries,
+    // so the most memory, per octet sent).
+    let server = FakeServer::start(Script {
+        messages: numbered_messages(1),
+        handler: handler(|line, out| {
+            if line != "UIDL" {
+                return Ok(Handled::No);
+            }
+            out.write_all(b"+OK\r\n")?;
+            let mut block = Vec::new();
+            for n in 1..=50_000_000u64 {
+                block.extend_from_slice(format!("{n} u\r\n").as_bytes());
+                if block.len() > 60_000 {
+                    if out.write_all(&block).is_err() {
+                        return Ok(Handled::Close);
+                    }
+                    block.clear();
+                }
+            }
+            Ok(Handled::Close)
+        }),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let (run, peak) = fetch_measured(&popget, &server, &["--delete"]);
+    run.expect_code(76);
+    assert!(run.stderr().contains("--max-listing"), "{}", run.stderr());
+    assert_nothing_delivered_or_deleted(&popget, &server, 1);
+    assert_bounded(peak);
+}
+
+#[test]
+fn an_endless_list_answer_is_cut_off_in_bounded_memory() {
+    // Item 12 (#104) for LIST, whose entries are the cheapest, so the most numerous.
+    let server = FakeServer::start(Script {
+        messages: numbered_messages(1),
+        handler: handler(|line, out| {
+            if line != "LIST" {
+                return Ok(Handled::No);
+            }
+            out.write_all(b"+OK\r\n")?;
+            let mut block = Vec::new();
+            for n in 1..=50_000_000u64 {
+                block.extend_from_slice(format!("{n} 1\r\n").as_bytes());
+                if block.len() > 60_000 {
+                    if out.write_all(&block).is_err() {
+                        return Ok(Handled::Close);
+                    }
+                    block.clear();
+                }
+            }
+            Ok(Handled::Close)
+        }),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let (run, peak) = fetch_measured(&popget, &server, &["--delete"]);
+    run.expect_code(76);
+    assert_nothing_delivered_or_deleted(&popget, &server, 1);
+    assert_bounded(peak);
+}
+
+#[test]
+fn stat_claiming_four_billion_messages_is_harmless() {
+    // Item 13 (#23): nothing is allocated in proportion to what STAT claims.
+    let popget = Popget::new();
+    for (answer, code) in [("+OK 4294967295 1", 0), ("+OK 4294967296 1", 76)] {
+        let mut script = Script::default();
+        script.overrides.insert("STAT".into(), answer.into());
+        let server = FakeServer::start(script);
+        let mut command = popget.command();
+        command
+            .env("POPGET_PASSWORD", SECRET)
+            .arg("stat")
+            .args(server.args())
+            .args(["--auth", "user"]);
+        let (run, peak) = run_measuring_memory(&mut command);
+        run.expect_code(code);
+        if code == 0 {
+            assert_eq!(run.stdout(), "4294967295 1\n");
+        }
+        assert_bounded(peak);
+    }
+    // A listing that claims message 4294967295 of a one-message maildrop.
+    let mut script = Script {
+        messages: numbered_messages(1),
+        ..Script::default()
+    };
+    script
+        .overrides
+        .insert("LIST".into(), "+OK\r\n4294967295 5\r\n.".into());
+    let server = FakeServer::start(script);
+    let (run, peak) = fetch_measured(&popget, &server, &["--delete"]);
+    run.expect_code(76);
+    assert_nothing_delivered_or_deleted(&popget, &server, 1);
+    assert_bounded(peak);
+}
+
+#[test]
+fn listings_just_under_the_limit_keep_the_whole_fetch_bounded() {
+    // Items 12 and 13: the largest LIST and UIDL answers popget accepts by default (about
+    // 123,000 messages), all over --max-size so that nothing is downloaded.
+    const MESSAGES: u64 = 123_000;
+    let server = FakeServer::start(Script {
+        messages: numbered_messages(1),
+        handler: handler(|line, out| {
+            if line != "UIDL" && line != "LIST" {
+                return Ok(Handled::No);
+            }
+            let mut answer = b"+OK\r\n".to_vec();
+            for n in 1..=MESSAGES {
+                let entry = match line {
+                    "UIDL" => format!("{n} {n:0>24}\r\n"),
+                    _ => format!("{n} 99999999\r\n"),
+                };
+                answer.extend_from_slice(entry.as_bytes());
+            }
+            answer.extend_from_slice(b".\r\n");
+            out.write_all(&answer)?;
+            Ok(Handled::Answered)
+        }),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let (run, peak) = fetch_measured(&popget, &server, &["--delete", "--max-size", "1000"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr().contains("123000 over --max-size"),
+        "{}",
+        run.stderr()
+    );
+    assert_nothing_delivered_or_deleted(&popget, &server, 1);
+    assert!(
+        peak < FULL_LISTINGS_BOUND_KIB,
+        "peak memory {peak} KiB, over {FULL_LISTINGS_BOUND_KIB} KiB"
+    );
+    eprintln!("peak memory with full listings: {peak} KiB");
+}
+
+#[test]
+fn no_greeting_times_out() {
+    // Item 12 (#1, #11): the server accepts the connection and says nothing.
+    let server = FakeServer::start(Script {
+        handler: handler(|line, _| {
+            if line == CONNECTED {
+                std::thread::sleep(Duration::from_secs(3));
+                return Ok(Handled::Close);
+            }
+            Ok(Handled::No)
+        }),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let started = Instant::now();
+    let run = fetch(&popget, &server, &["--timeout", "1"]);
+    run.expect_code(74);
+    assert!(run.stderr().contains("timed out"), "{}", run.stderr());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(server.commands().is_empty());
+}
+
+#[test]
+fn a_trickling_server_is_cut_off_at_the_session_deadline() {
+    // Item 12 (#105): each byte of the RETR answer comes well inside the idle timeout; the
+    // session deadline ends it anyway, and nothing is delivered or deleted.
+    let server = FakeServer::start(Script {
+        messages: numbered_messages(1),
+        handler: handler(|line, out| {
+            if line != "RETR 1" {
+                return Ok(Handled::No);
+            }
+            out.write_all(b"+OK\r\n")?;
+            for _ in 0..100 {
+                if out.write_all(b"x").and_then(|()| out.flush()).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Ok(Handled::Close)
+        }),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let started = Instant::now();
+    let run = fetch(
+        &popget,
+        &server,
+        &["--delete", "--timeout", "5", "--session-timeout", "2"],
+    );
+    run.expect_code(74);
+    assert!(
+        run.stderr().contains("--session-timeout"),
+        "{}",
+        run.stderr()
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_nothing_delivered_or_deleted(&popget, &server, 1);
+}
