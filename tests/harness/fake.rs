@@ -110,6 +110,8 @@ pub struct FakeServer {
     overrides: Arc<Mutex<HashMap<String, String>>>,
     /// With `tls`: the directory holding the certificate clients must trust.
     certificate: Option<tempfile::TempDir>,
+    /// TLS from the first byte (otherwise STLS when there is a certificate).
+    implicit: bool,
     commands: Arc<Mutex<Vec<String>>>,
     maildrop: Arc<Maildrop>,
     stop: Arc<AtomicBool>,
@@ -128,6 +130,7 @@ impl FakeServer {
         ));
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = AtomicBool::new(false);
+        let implicit = script.tls;
         let certificate = (script.tls || script.starttls).then(|| tempfile::tempdir().unwrap());
         let acceptor = certificate.as_ref().map(|dir| {
             let (cert, key) = match &script.identity {
@@ -187,6 +190,7 @@ impl FakeServer {
             port,
             overrides,
             certificate,
+            implicit,
             commands,
             maildrop,
             stop,
@@ -234,7 +238,12 @@ impl FakeServer {
         match &self.certificate {
             Some(dir) => args.extend([
                 "--tls".into(),
-                "implicit".into(),
+                if self.implicit {
+                    "implicit"
+                } else {
+                    "starttls"
+                }
+                .into(),
                 "--ca-file".into(),
                 dir.path().join("cert.pem").display().to_string(),
             ]),
@@ -323,17 +332,6 @@ impl Server<'_> {
                     Handled::Close => return Ok(()),
                 }
             }
-            if line.eq_ignore_ascii_case("STLS") && script.starttls && !in_tls {
-                let acceptor = self.acceptor.expect("a certificate");
-                reader.get_mut().write_all(b"+OK begin TLS\r\n")?;
-                let raw = reader.into_inner();
-                let Ok(tls) = acceptor.accept(raw) else {
-                    return Ok(());
-                };
-                reader = BufReader::new(Box::new(tls));
-                in_tls = true;
-                continue;
-            }
             if script.drop_on.as_deref() == Some(line.as_str())
                 && !dropped.swap(true, Ordering::Relaxed)
             {
@@ -356,6 +354,17 @@ impl Server<'_> {
                 if line == "QUIT" {
                     return Ok(());
                 }
+                continue;
+            }
+            if line.eq_ignore_ascii_case("STLS") && script.starttls && !in_tls {
+                let acceptor = self.acceptor.expect("a certificate");
+                reader.get_mut().write_all(b"+OK begin TLS\r\n")?;
+                let raw = reader.into_inner();
+                let Ok(tls) = acceptor.accept(raw) else {
+                    return Ok(());
+                };
+                reader = BufReader::new(Box::new(tls));
+                in_tls = true;
                 continue;
             }
             let mut words = line.splitn(3, ' ');
