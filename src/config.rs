@@ -894,3 +894,67 @@ state = "~/state/home"
         ConfigFile::load(Some(&path)).unwrap();
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines that look like the configuration file: tables, known keys, junk.
+    fn config_text() -> impl Strategy<Value = String> {
+        let line = prop_oneof![
+            Just("[defaults]".to_string()),
+            "\\[accounts\\.[a-z\"\\[\\]. ]{0,8}\\]",
+            (
+                prop_oneof![
+                    Just("host"),
+                    Just("port"),
+                    Just("user"),
+                    Just("tls"),
+                    Just("password"),
+                    Just("max_size"),
+                    Just("max_listing"),
+                    Just("session_timeout"),
+                    Just("timeout"),
+                    Just("fingerprint"),
+                    Just("auth"),
+                    Just("maildir"),
+                    Just("delete"),
+                ],
+                prop_oneof![
+                    "\"[ -~]{0,12}\"",
+                    "-?[0-9]{1,25}",
+                    Just("true".to_string()),
+                    "[ -~]{0,10}",
+                ],
+            )
+                .prop_map(|(key, value)| format!("{key} = {value}")),
+            any::<String>(),
+        ];
+        proptest::collection::vec(line, 0..12).prop_map(|lines| lines.join("\n"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_text_is_read_or_refused_without_panicking(text in config_text()) {
+            if let Ok(config) = ConfigFile::parse(&text) {
+                // Resolving the accounts validates every value; it must not panic either.
+                let env = HashMap::new();
+                if let Ok(accounts) = select_accounts(&config, &[], &ConnectionArgs::default(), None, &env) {
+                    for account in accounts {
+                        let _ = account.fetch_settings(&env);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn any_url_or_fingerprint_is_read_or_refused_without_panicking(text in any::<String>()) {
+            let _ = parse_url(&text);
+            let _ = parse_url(&format!("pop://{text}"));
+            let _ = crate::transport::parse_fingerprint(&text);
+        }
+    }
+}

@@ -1127,3 +1127,45 @@ pub(crate) mod tests {
         assert!(matches!(session.stat(), Err(Error::Protocol(_))));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::tests::MockStream;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn answer() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"+OK".to_vec()),
+            Just(b"-ERR".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b".\r\n".to_vec()),
+            Just(b" ".to_vec()),
+            "[0-9]{1,11}".prop_map(String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 0..6),
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_answer_is_read_or_refused_without_panicking(answer in answer(), chunk in 1usize..16) {
+            for operation in 0..4 {
+                let stream = MockStream::chunked(&[b"+OK\r\n", &answer], chunk);
+                let mut session = Client::new(stream, "mock", Security::Tls).unwrap().into_session();
+                match operation {
+                    0 => {
+                        if let Ok(list) = session.list() {
+                            prop_assert!(list.iter().all(|e| e.message as usize <= list.len()));
+                        }
+                    }
+                    1 => { let _ = session.uidl(); }
+                    2 => { let _ = session.stat(); }
+                    _ => { let _ = session.retr(1, LineEnding::Lf, &mut Vec::new()); }
+                }
+            }
+        }
+    }
+}
