@@ -1107,3 +1107,27 @@ fn insecure_warns_on_every_run() {
     }
     assert_eq!(maildir_messages(&popget.path("m")).len(), 1);
 }
+
+#[test]
+fn silence_after_the_stls_ok_times_out() {
+    // Item 12 (#74): the server accepts STLS and then never starts the handshake.
+    let server = FakeServer::start(Script {
+        handler: handler(|line, out| {
+            if line != "STLS" {
+                return Ok(Handled::No);
+            }
+            out.write_all(b"+OK begin TLS\r\n")?;
+            std::thread::sleep(Duration::from_secs(3));
+            Ok(Handled::Close)
+        }),
+        ..starttls_script()
+    });
+    let popget = Popget::new();
+    let started = Instant::now();
+    let run = fetch(&popget, &server, &["--timeout", "1"]);
+    run.expect_code(74);
+    assert!(run.stderr().contains("timed out"), "{}", run.stderr());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(server.commands(), ["CAPA", "STLS"]);
+    assert_nothing_delivered_or_deleted(&popget, &server, 1);
+}
