@@ -61,6 +61,8 @@ xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gma
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l maildir -d 'Deliver into this Maildir (created if missing)' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l mbox -d 'Deliver into this mbox file (mboxrd)' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-size -d 'Leave messages larger than this on the server and report them (e.g. 20M; K, M and G are powers of 1024)' -r
@@ -97,6 +99,8 @@ xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gma
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand stat" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand stat" -l json -d 'Print JSON: {"messages": COUNT, "octets": OCTETS}'
 complete -c popget -n "__fish_popget_using_subcommand stat" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -125,6 +129,8 @@ xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gma
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand list" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand list" -l headers -d 'Add From, Subject and Date (read with TOP n 0)'
 complete -c popget -n "__fish_popget_using_subcommand list" -l json -d 'Print JSON'
@@ -153,6 +159,8 @@ xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gma
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l json -d 'Print JSON'
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -181,6 +189,8 @@ xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gma
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand retr" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand retr" -l crlf -d 'Keep the wire\'s CRLF line ends instead of LF'
 complete -c popget -n "__fish_popget_using_subcommand retr" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -209,6 +219,8 @@ xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gma
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand top" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand top" -l crlf -d 'Keep the wire\'s CRLF line ends instead of LF'
 complete -c popget -n "__fish_popget_using_subcommand top" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -237,6 +249,8 @@ xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gma
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand dele" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand dele" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
 complete -c popget -n "__fish_popget_using_subcommand dele" -s q -l quiet -d 'Print only errors'
@@ -263,6 +277,8 @@ xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gma
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand info" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand info" -l json -d 'Print JSON'
 complete -c popget -n "__fish_popget_using_subcommand info" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'

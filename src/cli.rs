@@ -230,6 +230,13 @@ pub struct ConnectionArgs {
     /// Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: Option<u64>,
+    /// Seconds one whole session may take, however busy the server keeps it [default: 3600]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_timeout: Option<u64>,
+    /// Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000
+    /// messages]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_listing: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,8 @@ pub struct Settings {
     pub state: Option<String>,
     pub timeout: Option<u64>,
     pub max_size: Option<SizeSetting>,
+    pub session_timeout: Option<u64>,
+    pub max_listing: Option<SizeSetting>,
 }
 
 /// A size in the configuration file: `max_size = 20971520` or `max_size = "20M"`.
@@ -53,11 +55,15 @@ pub enum SizeSetting {
 
 impl SizeSetting {
     fn octets(&self) -> Result<u64> {
+        self.octets_of("max_size")
+    }
+
+    fn octets_of(&self, key: &str) -> Result<u64> {
         match self {
-            SizeSetting::Octets(0) => Err(Error::Config("max_size must be more than 0".into())),
+            SizeSetting::Octets(0) => Err(Error::Config(format!("{key} must be more than 0"))),
             SizeSetting::Octets(n) => Ok(*n),
             SizeSetting::Text(text) => {
-                crate::cli::parse_size(text).map_err(|e| Error::Config(format!("max_size: {e}")))
+                crate::cli::parse_size(text).map_err(|e| Error::Config(format!("{key}: {e}")))
             }
         }
     }
@@ -82,7 +88,9 @@ impl Settings {
             password,
             state,
             timeout,
-            max_size
+            max_size,
+            session_timeout,
+            max_listing
         );
         // maildir/mbox and keep/delete are each one choice: the more specific layer's wins.
         if over.maildir.is_some() || over.mbox.is_some() {
@@ -111,6 +119,8 @@ impl Settings {
             auth: args.auth,
             password_command: args.password_command.clone(),
             timeout: args.timeout,
+            session_timeout: args.session_timeout,
+            max_listing: args.max_listing.map(SizeSetting::Octets),
             ..Settings::default()
         }
     }
@@ -261,9 +271,19 @@ pub struct Account {
     pub certificates: CertificatePolicy,
     pub auth: AuthMethod,
     pub timeout: Duration,
+    /// What a whole session and a listing may take (`session_timeout`, `max_listing`).
+    pub limits: Limits,
     pub passwords: PasswordSources,
     /// Settings that only fetching needs; checked by [`Account::fetch_settings`].
     settings: Settings,
+}
+
+/// Bounds on what one session may cost, whatever the server does.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub session_timeout: Duration,
+    /// Octets of memory one LIST or UIDL answer may take.
+    pub max_listing: u64,
 }
 
 /// What `fetch` needs beyond the connection.
@@ -344,6 +364,21 @@ impl Account {
                 "the timeout must be at least 1 second".into(),
             ));
         }
+        let limits = Limits {
+            session_timeout: match settings.session_timeout {
+                Some(0) => {
+                    return Err(Error::Config(
+                        "session_timeout must be at least 1 second".into(),
+                    ))
+                }
+                Some(secs) => Duration::from_secs(secs),
+                None => crate::transport::DEFAULT_SESSION_TIMEOUT,
+            },
+            max_listing: match &settings.max_listing {
+                Some(size) => size.octets_of("max_listing")?,
+                None => crate::session::DEFAULT_MAX_LISTING,
+            },
+        };
         let passwords = PasswordSources {
             command_line: None,
             environment: env
@@ -371,6 +406,7 @@ impl Account {
             },
             auth: settings.auth.unwrap_or(AuthMethod::Auto),
             timeout: Duration::from_secs(timeout),
+            limits,
             passwords,
             settings,
         })
@@ -856,5 +892,69 @@ state = "~/state/home"
         ));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         ConfigFile::load(Some(&path)).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines that look like the configuration file: tables, known keys, junk.
+    fn config_text() -> impl Strategy<Value = String> {
+        let line = prop_oneof![
+            Just("[defaults]".to_string()),
+            "\\[accounts\\.[a-z\"\\[\\]. ]{0,8}\\]",
+            (
+                prop_oneof![
+                    Just("host"),
+                    Just("port"),
+                    Just("user"),
+                    Just("tls"),
+                    Just("password"),
+                    Just("max_size"),
+                    Just("max_listing"),
+                    Just("session_timeout"),
+                    Just("timeout"),
+                    Just("fingerprint"),
+                    Just("auth"),
+                    Just("maildir"),
+                    Just("delete"),
+                ],
+                prop_oneof![
+                    "\"[ -~]{0,12}\"",
+                    "-?[0-9]{1,25}",
+                    Just("true".to_string()),
+                    "[ -~]{0,10}",
+                ],
+            )
+                .prop_map(|(key, value)| format!("{key} = {value}")),
+            any::<String>(),
+        ];
+        proptest::collection::vec(line, 0..12).prop_map(|lines| lines.join("\n"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_text_is_read_or_refused_without_panicking(text in config_text()) {
+            if let Ok(config) = ConfigFile::parse(&text) {
+                // Resolving the accounts validates every value; it must not panic either.
+                let env = HashMap::new();
+                if let Ok(accounts) = select_accounts(&config, &[], &ConnectionArgs::default(), None, &env) {
+                    for account in accounts {
+                        let _ = account.fetch_settings(&env);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn any_url_or_fingerprint_is_read_or_refused_without_panicking(text in any::<String>()) {
+            let _ = parse_url(&text);
+            let _ = parse_url(&format!("pop://{text}"));
+            let _ = crate::transport::parse_fingerprint(&text);
+        }
     }
 }

@@ -48,7 +48,12 @@ pub fn login(
 /// Connects and reaches the AUTHORIZATION state with TLS as the account requires.
 pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Connected> {
     let peer = format!("{}:{}", account.host, account.port);
-    let tcp = transport::connect_tcp(&account.host, account.port, account.timeout)?;
+    let tcp = transport::connect_tcp(
+        &account.host,
+        account.port,
+        account.timeout,
+        account.limits.session_timeout,
+    )?;
     let start_tls = |tcp| transport::start_tls(tcp, &account.host, &account.certificates);
     let mut before_tls = None;
     let mut certificate = None;
@@ -56,10 +61,13 @@ pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Connected> {
         TlsMode::Implicit => {
             let (stream, security) = start_tls(tcp)?;
             certificate = stream.certificate();
-            Client::with_trace(stream, peer, security, trace)?
+            let mut client = Client::with_trace(stream, peer, security, trace)?;
+            client.require_tls();
+            client
         }
         TlsMode::Starttls => {
             let mut client = Client::with_trace(Stream::Plain(tcp), peer, Security::Plain, trace)?;
+            client.require_tls();
             let capabilities = client.capa()?.cloned();
             let offers_stls = capabilities.as_ref().is_some_and(|capa| capa.stls());
             before_tls = Some(capabilities);
@@ -80,6 +88,7 @@ pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Connected> {
         }
         TlsMode::None => Client::with_trace(Stream::Plain(tcp), peer, Security::Plain, trace)?,
     };
+    client.set_listing_limit(account.limits.max_listing);
     client.capa()?;
     Ok(Connected {
         client,

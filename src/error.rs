@@ -136,6 +136,10 @@ impl Error {
 }
 
 fn describe_io(error: &io::Error) -> String {
+    if let Some(own) = error.get_ref() {
+        // A message of our own (such as the session deadline's) says more than the kind.
+        return own.to_string();
+    }
     match error.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => "timed out".to_string(),
         io::ErrorKind::UnexpectedEof => "connection closed by the server".to_string(),

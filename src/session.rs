@@ -1,7 +1,7 @@
 //! A POP3 session over any `Read + Write` stream: line framing, the AUTHORIZATION and
 //! TRANSACTION states, pipelined commands, and message bodies streamed to a sink.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
 use crate::error::{Error, Result};
@@ -15,8 +15,12 @@ const READ_BUFFER: usize = 64 * 1024;
 /// The most lines accepted in one CAPA answer.
 const MAX_CAPA_LINES: usize = 256;
 
-/// The most entries accepted in a LIST or UIDL listing.
-pub const MAX_LISTING: usize = 2_000_000;
+/// The memory the entries of one LIST or UIDL answer may take by default, as estimated by
+/// [`ListingEntry::memory`]: a UIDL entry with an id of up to 24 octets costs 68 octets, so
+/// this holds about 120,000 messages (70,000 with ids of RFC 1939's maximum of 70 octets); a
+/// LIST entry costs 20. Larger maildrops need `--max-listing`. A server that sends more is cut
+/// off there, so whatever it sends, a listing never takes more.
+pub const DEFAULT_MAX_LISTING: u64 = 8 * 1024 * 1024;
 
 /// Receives the protocol dialogue, one line at a time, secrets already redacted.
 pub type Tracer = Box<dyn FnMut(&str) + Send>;
@@ -46,6 +50,8 @@ struct Wire<S> {
     /// The status of a multi-line answer was read and its body was not.
     body_pending: bool,
     trace: Option<Tracer>,
+    /// The memory one LIST or UIDL answer may take (see [`DEFAULT_MAX_LISTING`]).
+    listing_limit: u64,
 }
 
 impl<S: Read + Write> Wire<S> {
@@ -60,6 +66,7 @@ impl<S: Read + Write> Wire<S> {
             pending: VecDeque::new(),
             body_pending: false,
             trace: None,
+            listing_limit: DEFAULT_MAX_LISTING,
         }
     }
 
@@ -96,7 +103,8 @@ impl<S: Read + Write> Wire<S> {
             .stream
             .write_all(&self.out)
             .and_then(|()| self.stream.flush());
-        self.out.clear();
+        // The buffer may have held a password: zeroed, not just cleared.
+        zeroize::Zeroize::zeroize(&mut self.out);
         result.map_err(|e| self.connection_error(e))
     }
 
@@ -224,29 +232,34 @@ impl<S: Read + Write> Wire<S> {
         })
     }
 
+    /// Reads the next line of the pending multi-line body, unstuffed; `None` at its end.
+    fn next_line(&mut self) -> Result<Option<Vec<u8>>> {
+        assert!(self.body_pending, "no multi-line body is pending");
+        let line = self.read_line()?;
+        if line == b"." {
+            self.body_pending = false;
+            return Ok(None);
+        }
+        let line = match line.strip_prefix(b".") {
+            Some(unstuffed) => unstuffed.to_vec(),
+            None => line,
+        };
+        self.trace(|| format!("S: {}", protocol::sanitize(&line)));
+        Ok(Some(line))
+    }
+
     /// Reads the pending multi-line body as unstuffed lines, at most `max_lines` of them.
     fn receive_lines(&mut self, max_lines: usize, what: &str) -> Result<Vec<Vec<u8>>> {
-        assert!(self.body_pending, "no multi-line body is pending");
         let mut lines = Vec::new();
-        loop {
-            let line = self.read_line()?;
-            if line == b"." {
-                break;
-            }
+        while let Some(line) = self.next_line()? {
             if lines.len() == max_lines {
                 return Err(ProtocolError::new(format!(
                     "the {what} listing is longer than {max_lines} lines"
                 ))
                 .into());
             }
-            let line = match line.strip_prefix(b".") {
-                Some(unstuffed) => unstuffed.to_vec(),
-                None => line,
-            };
-            self.trace(|| format!("S: {}", protocol::sanitize(&line)));
             lines.push(line);
         }
-        self.body_pending = false;
         Ok(lines)
     }
 
@@ -306,6 +319,40 @@ pub struct Body {
     pub sink_error: Option<io::Error>,
 }
 
+/// An entry of a LIST or UIDL answer and what holding it costs.
+pub trait ListingEntry {
+    fn number(&self) -> u32;
+    /// Octets of memory the entry takes while the listing is held: the entry itself, the
+    /// allocator's share for its id, and the 4 octets of the duplicate check.
+    fn memory(&self) -> u64;
+}
+
+impl ListingEntry for ScanEntry {
+    fn number(&self) -> u32 {
+        self.message
+    }
+
+    fn memory(&self) -> u64 {
+        (std::mem::size_of::<ScanEntry>() + 4) as u64
+    }
+}
+
+impl ListingEntry for UidlEntry {
+    fn number(&self) -> u32 {
+        self.message
+    }
+
+    fn memory(&self) -> u64 {
+        (std::mem::size_of::<UidlEntry>() + 4 + heap_block(self.uid.len())) as u64
+    }
+}
+
+/// What the allocator sets aside for `len` octets on the heap (glibc: 8 octets of header,
+/// 16-octet granules, 32 at least).
+fn heap_block(len: usize) -> usize {
+    (len + 8).div_ceil(16).max(2) * 16
+}
+
 /// Remembers the sink's first error and then either discards everything after it or, with
 /// `abort`, fails.
 struct GuardedSink<'a> {
@@ -346,6 +393,8 @@ pub struct Client<S> {
     greeting: Status,
     capabilities: Option<Capabilities>,
     security: Security,
+    /// The user asked for TLS: no credential may leave unless `security` is TLS.
+    tls_required: bool,
 }
 
 impl<S: Read + Write> Client<S> {
@@ -379,6 +428,7 @@ impl<S: Read + Write> Client<S> {
             greeting,
             capabilities: None,
             security,
+            tls_required: false,
         })
     }
 
@@ -386,8 +436,23 @@ impl<S: Read + Write> Client<S> {
         &self.greeting
     }
 
+    /// Sets the memory one LIST or UIDL answer may take (default [`DEFAULT_MAX_LISTING`]).
+    pub fn set_listing_limit(&mut self, octets: u64) {
+        self.wire.listing_limit = octets;
+    }
+
     pub fn security(&self) -> Security {
         self.security
+    }
+
+    /// Records that the user asked for TLS (implicit or STLS). The login gate then refuses to
+    /// send any credential over this connection unless it is encrypted; the mark survives STLS.
+    pub fn require_tls(&mut self) {
+        self.tls_required = true;
+    }
+
+    pub fn tls_required(&self) -> bool {
+        self.tls_required
     }
 
     /// Asks for the capabilities; `None` when the server has no CAPA.
@@ -435,6 +500,8 @@ impl<S: Read + Write> Client<S> {
             peer: self.wire.peer,
             greeting: self.greeting,
             trace: self.wire.trace,
+            listing_limit: self.wire.listing_limit,
+            tls_required: self.tls_required,
         })
     }
 
@@ -449,6 +516,7 @@ impl<S: Read + Write> Client<S> {
         Session {
             wire: self.wire,
             capabilities: self.capabilities,
+            deletions: 0,
         }
     }
 }
@@ -459,6 +527,8 @@ pub struct Upgrade<S> {
     peer: String,
     greeting: Status,
     trace: Option<Tracer>,
+    listing_limit: u64,
+    tls_required: bool,
 }
 
 impl<S> Upgrade<S> {
@@ -472,11 +542,13 @@ impl<S> Upgrade<S> {
         let (stream, security) = start_tls(self.stream)?;
         let mut wire = Wire::new(stream, self.peer);
         wire.trace = self.trace;
+        wire.listing_limit = self.listing_limit;
         Ok(Client {
             wire,
             greeting: self.greeting,
             capabilities: None,
             security,
+            tls_required: self.tls_required,
         })
     }
 }
@@ -485,6 +557,9 @@ impl<S> Upgrade<S> {
 pub struct Session<S> {
     wire: Wire<S>,
     capabilities: Option<Capabilities>,
+    /// DELE commands sent in this session: message numbers run from 1 to the number of
+    /// messages at login, so a listing may name no number above its length plus these.
+    deletions: u32,
 }
 
 impl<S: Read + Write> Session<S> {
@@ -515,7 +590,7 @@ impl<S: Read + Write> Session<S> {
         if !status.ok {
             return Err(refused("LIST", &status));
         }
-        self.receive_listing("LIST", parse_scan_line, |entry| entry.message)
+        self.receive_listing("LIST", parse_scan_line)
     }
 
     /// The unique-id listing, or `None` when the server does not support UIDL.
@@ -524,29 +599,50 @@ impl<S: Read + Write> Session<S> {
         if !status.ok {
             return Ok(None);
         }
-        self.receive_listing("UIDL", parse_uidl_line, |entry| entry.message)
-            .map(Some)
+        self.receive_listing("UIDL", parse_uidl_line).map(Some)
     }
 
-    /// Reads a listing body, parsing each line; a message number listed twice is an error.
-    fn receive_listing<T>(
+    /// Reads a listing body, parsing each line as it arrives. A message number listed twice is
+    /// an error, and so is a listing whose entries would take more memory than the limit.
+    fn receive_listing<T: ListingEntry>(
         &mut self,
         what: &str,
         parse: impl Fn(&[u8]) -> Result<T, ProtocolError>,
-        number: impl Fn(&T) -> u32,
     ) -> Result<Vec<T>> {
-        let mut seen = HashSet::new();
+        let limit = self.wire.listing_limit;
+        let mut memory = 0u64;
         let mut entries = Vec::new();
-        for line in self.wire.receive_lines(MAX_LISTING, what)? {
+        while let Some(line) = self.wire.next_line()? {
             let entry = parse(&line)?;
-            if !seen.insert(number(&entry)) {
+            memory += entry.memory();
+            if memory > limit {
+                // The rest of the body is not read: the session is abandoned.
                 return Err(ProtocolError::new(format!(
-                    "message {} appears twice in the {what} answer",
-                    number(&entry)
+                    "the {what} answer would take more than {} MiB of memory after {} \
+                     entries (raise --max-listing if the maildrop really is that large)",
+                    limit.div_ceil(1024 * 1024),
+                    entries.len()
                 ))
                 .into());
             }
             entries.push(entry);
+        }
+        let mut numbers: Vec<u32> = entries.iter().map(ListingEntry::number).collect();
+        numbers.sort_unstable();
+        let highest = entries.len() as u64 + u64::from(self.deletions);
+        if let Some(&last) = numbers.last().filter(|&&last| u64::from(last) > highest) {
+            return Err(ProtocolError::new(format!(
+                "the {what} answer names message {last}, but lists only {} messages",
+                entries.len()
+            ))
+            .into());
+        }
+        if let Some(pair) = numbers.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(ProtocolError::new(format!(
+                "message {} appears twice in the {what} answer",
+                pair[0]
+            ))
+            .into());
         }
         Ok(entries)
     }
@@ -554,6 +650,9 @@ impl<S: Read + Write> Session<S> {
     /// Queues a command without waiting for its answer (pipelining). Answers are read in order
     /// with [`Session::receive_status`] and, for multi-line ones, [`Session::receive_body`].
     pub fn send(&mut self, command: &Command) -> Result<()> {
+        if matches!(command, Command::Dele(_)) {
+            self.deletions = self.deletions.saturating_add(1);
+        }
         self.wire.send(command)
     }
 
@@ -635,7 +734,8 @@ impl<S: Read + Write> Session<S> {
 
     /// Marks one message deleted; the server removes it only after a successful QUIT.
     pub fn dele(&mut self, message: u32) -> Result<Status> {
-        self.wire.command(&Command::Dele(message))
+        self.send(&Command::Dele(message))?;
+        self.wire.receive_status()
     }
 
     /// Ends the session; deletions take effect only if the server answers `+OK`.
@@ -915,10 +1015,157 @@ pub(crate) mod tests {
         assert!(matches!(uidl.uidl(), Err(Error::Protocol(_))));
     }
 
+    fn uidl_answer(count: u32, id_len: usize) -> Vec<u8> {
+        let mut answer = b"+OK\r\n".to_vec();
+        for n in 1..=count {
+            answer.extend_from_slice(format!("{n} {:0>id_len$}\r\n", n).as_bytes());
+        }
+        answer.extend_from_slice(b".\r\n");
+        answer
+    }
+
+    #[test]
+    fn a_hundred_thousand_typical_uidls_fit_the_default_listing_limit() {
+        let answer = uidl_answer(100_000, 24);
+        let (mut session, _) = session(&[b"+OK\r\n", &answer], usize::MAX);
+        let uidl = session.uidl().unwrap().unwrap();
+        assert_eq!(uidl.len(), 100_000);
+        let memory: u64 = uidl.iter().map(ListingEntry::memory).sum();
+        assert!(memory <= DEFAULT_MAX_LISTING, "{memory}");
+    }
+
+    #[test]
+    fn a_listing_past_its_memory_limit_is_cut_off() {
+        // POP3-NOTES item 104: an endless listing stops at the limit, not at the end of memory.
+        let answer = uidl_answer(1000, 10);
+        let per_entry = UidlEntry {
+            message: 1,
+            uid: vec![b'0'; 10],
+        }
+        .memory();
+        for (limit, fits) in [(per_entry * 1000, true), (per_entry * 1000 - 1, false)] {
+            let stream = MockStream::new(&[b"+OK\r\n", &answer]);
+            let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
+            client.set_listing_limit(limit);
+            let mut session = client.into_session();
+            match session.uidl() {
+                Ok(listing) => assert!(fits && listing.unwrap().len() == 1000),
+                Err(Error::Protocol(e)) => {
+                    assert!(!fits, "{e}");
+                    assert!(e.to_string().contains("--max-listing"), "{e}");
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // The limit survives the STLS upgrade.
+        let stream = MockStream::new(&[b"+OK\r\n", b"+OK go\r\n"]);
+        let mut client = Client::new(stream, "mock", Security::Plain).unwrap();
+        client.set_listing_limit(1);
+        let upgraded = client
+            .stls()
+            .unwrap()
+            .handshake(|_| Ok((MockStream::new(&[b"", &answer]), Security::Tls)))
+            .unwrap();
+        let mut session = upgraded.into_session();
+        assert!(matches!(session.uidl(), Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn listing_memory_estimates_follow_the_allocator() {
+        assert_eq!(heap_block(0), 32);
+        assert_eq!(heap_block(24), 32);
+        assert_eq!(heap_block(25), 48);
+        assert_eq!(heap_block(70), 80);
+        let entry = UidlEntry {
+            message: 1,
+            uid: vec![b'x'; 24],
+        };
+        assert_eq!(entry.memory(), 68);
+        assert_eq!(
+            ScanEntry {
+                message: 1,
+                size: 1
+            }
+            .memory(),
+            20
+        );
+    }
+
+    #[test]
+    fn listed_numbers_stay_within_the_maildrop() {
+        // POP3-NOTES item 24: `999 5` in a listing of two messages.
+        let (mut list, _) = session(&[b"+OK\r\n", b"+OK\r\n1 5\r\n999 5\r\n.\r\n"], 4);
+        assert!(matches!(list.list(), Err(Error::Protocol(_))));
+        // After DELE 1 the listing shows 2 and 3 of three messages.
+        let (mut list, _) = session(
+            &[
+                b"+OK\r\n",
+                b"+OK\r\n",
+                b"+OK\r\n2 a\r\n3 b\r\n.\r\n",
+                b"+OK\r\n2 5\r\n4 5\r\n.\r\n",
+            ],
+            usize::MAX,
+        );
+        assert!(list.dele(1).unwrap().ok);
+        assert_eq!(list.uidl().unwrap().unwrap().len(), 2);
+        assert!(matches!(list.list(), Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn a_number_listed_twice_out_of_order_is_a_protocol_error() {
+        let (mut listing, _) = session(
+            &[b"+OK\r\n", b"+OK\r\n2 a\r\n1 b\r\n3 c\r\n2 d\r\n.\r\n"],
+            usize::MAX,
+        );
+        assert!(matches!(listing.uidl(), Err(Error::Protocol(_))));
+    }
+
     #[test]
     fn a_bare_lf_does_not_end_a_status_line() {
         let (mut session, _) = session(&[b"+OK\r\n", b"+OK 1\n2 3\r\n"], usize::MAX);
         // "1\n2 3" is not "count octets".
         assert!(matches!(session.stat(), Err(Error::Protocol(_))));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::tests::MockStream;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn answer() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"+OK".to_vec()),
+            Just(b"-ERR".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b".\r\n".to_vec()),
+            Just(b" ".to_vec()),
+            "[0-9]{1,11}".prop_map(String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 0..6),
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_answer_is_read_or_refused_without_panicking(answer in answer(), chunk in 1usize..16) {
+            for operation in 0..4 {
+                let stream = MockStream::chunked(&[b"+OK\r\n", &answer], chunk);
+                let mut session = Client::new(stream, "mock", Security::Tls).unwrap().into_session();
+                match operation {
+                    0 => {
+                        if let Ok(list) = session.list() {
+                            prop_assert!(list.iter().all(|e| e.message as usize <= list.len()));
+                        }
+                    }
+                    1 => { let _ = session.uidl(); }
+                    2 => { let _ = session.stat(); }
+                    _ => { let _ = session.retr(1, LineEnding::Lf, &mut Vec::new()); }
+                }
+            }
+        }
     }
 }

@@ -505,3 +505,47 @@ mod tests {
         lock_account(&path).unwrap();
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_file_is_read_or_refused_without_panicking(
+            text in proptest::collection::vec(
+                prop_oneof![Just(b'\n'), Just(b' '), Just(b'%'), b'0'..=b'9', any::<u8>()],
+                0..300,
+            ),
+        ) {
+            let _ = parse(&text);
+            let with_header = [HEADER.as_bytes(), b"\n", &text].concat();
+            let _ = parse(&with_header);
+        }
+
+        #[test]
+        fn any_uidl_bytes_round_trip_through_the_file(
+            uids in proptest::collection::btree_set(proptest::collection::vec(any::<u8>(), 1..40), 0..20),
+            first_seen in any::<u64>(),
+        ) {
+            for uid in &uids {
+                prop_assert_eq!(unescape(&escape(uid)), Some(uid.clone()));
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s");
+            let mut state = State::empty(&path);
+            for uid in &uids {
+                state.record(uid, first_seen);
+            }
+            state.commit().unwrap();
+            let loaded = State::load(&path).unwrap();
+            prop_assert_eq!(loaded.len(), uids.len());
+            for uid in &uids {
+                prop_assert_eq!(loaded.first_seen(uid), Some(first_seen));
+            }
+        }
+    }
+}

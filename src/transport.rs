@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
 
@@ -45,10 +45,102 @@ pub struct CertificatePolicy {
     pub fingerprint: Option<String>,
 }
 
+/// The longest a whole session may take by default (`--session-timeout`): a server that
+/// trickles bytes just inside the idle timeout is cut off here.
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// A TCP connection with two clocks: each read or write may wait at most `idle`, and nothing
+/// is read or written after `deadline`, the end of the session's time. The TLS handshake runs
+/// over it too, so both bound the handshake as well.
+#[derive(Debug)]
+pub struct TimedTcp {
+    tcp: TcpStream,
+    idle: Duration,
+    deadline: Instant,
+    session_timeout: Duration,
+    /// The read timeout now set on the socket.
+    armed: Duration,
+}
+
+impl TimedTcp {
+    /// Wraps a connected socket; the session's time starts now.
+    pub fn new(tcp: TcpStream, idle: Duration, session_timeout: Duration) -> io::Result<Self> {
+        tcp.set_read_timeout(Some(idle))?;
+        tcp.set_write_timeout(Some(idle))?;
+        Ok(TimedTcp {
+            tcp,
+            idle,
+            deadline: Instant::now() + session_timeout,
+            session_timeout,
+            armed: idle,
+        })
+    }
+
+    /// Sets the socket's timeouts to the idle timeout or, near the deadline, to what is left;
+    /// fails once the deadline has passed.
+    fn arm(&mut self) -> io::Result<()> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the session took longer than {} (--session-timeout)",
+                    seconds(self.session_timeout)
+                ),
+            ));
+        }
+        let wanted = self.idle.min(left);
+        if wanted != self.armed {
+            self.tcp.set_read_timeout(Some(wanted))?;
+            self.tcp.set_write_timeout(Some(wanted))?;
+            self.armed = wanted;
+        }
+        Ok(())
+    }
+
+    /// Turns a timeout that the deadline caused into the deadline's own error.
+    fn explain(&mut self, error: io::Error) -> io::Error {
+        let timed_out = matches!(
+            error.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        );
+        if timed_out && self.armed < self.idle {
+            return self.arm().err().unwrap_or(error);
+        }
+        error
+    }
+}
+
+impl Read for TimedTcp {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.tcp.read(buf).map_err(|e| self.explain(e))
+    }
+}
+
+impl Write for TimedTcp {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.tcp.write(buf).map_err(|e| self.explain(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+fn seconds(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
+    }
+}
+
 /// A connection, before or after TLS.
 pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Plain(TimedTcp),
+    Tls(Box<TlsStream<TimedTcp>>),
 }
 
 impl Read for Stream {
@@ -78,7 +170,7 @@ impl Write for Stream {
 
 impl Stream {
     /// The raw TCP stream, for the STLS upgrade.
-    pub fn into_tcp(self) -> Result<TcpStream> {
+    pub fn into_tcp(self) -> Result<TimedTcp> {
         match self {
             Stream::Plain(tcp) => Ok(tcp),
             Stream::Tls(_) => Err(crate::protocol::ProtocolError::new("STLS inside TLS").into()),
@@ -86,7 +178,7 @@ impl Stream {
     }
 
     /// The TLS session's details, if any.
-    pub fn tls(&self) -> Option<&TlsStream<TcpStream>> {
+    pub fn tls(&self) -> Option<&TlsStream<TimedTcp>> {
         match self {
             Stream::Plain(_) => None,
             Stream::Tls(tls) => Some(tls),
@@ -95,8 +187,13 @@ impl Stream {
 }
 
 /// Opens a TCP connection, trying each address the host resolves to, with `timeout` for the
-/// connect and for every later read and write.
-pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
+/// connect and for every later read and write, and `session_timeout` for all of it together.
+pub fn connect_tcp(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    session_timeout: Duration,
+) -> Result<TimedTcp> {
     let addresses = (host, port)
         .to_socket_addrs()
         .map_err(|e| Error::Temporary(format!("cannot resolve {host}: {e}")))?;
@@ -104,15 +201,13 @@ pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream
     for address in addresses {
         match TcpStream::connect_timeout(&address, timeout) {
             Ok(tcp) => {
-                let configure = tcp
-                    .set_read_timeout(Some(timeout))
-                    .and_then(|()| tcp.set_write_timeout(Some(timeout)))
-                    .and_then(|()| tcp.set_nodelay(true));
-                configure.map_err(|source| Error::Connection {
+                let timed = tcp
+                    .set_nodelay(true)
+                    .and_then(|()| TimedTcp::new(tcp, timeout, session_timeout));
+                return timed.map_err(|source| Error::Connection {
                     peer: format!("{host}:{port}"),
                     source,
-                })?;
-                return Ok(tcp);
+                });
             }
             Err(e) => last_error = Some(e),
         }
@@ -130,7 +225,7 @@ pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream
 /// Performs the TLS handshake (TLS 1.2 at least) and checks the certificate against `host`.
 /// The socket's timeouts bound the handshake.
 pub fn start_tls(
-    tcp: TcpStream,
+    tcp: TimedTcp,
     host: &str,
     policy: &CertificatePolicy,
 ) -> Result<(Stream, Security)> {
@@ -186,7 +281,7 @@ pub fn start_tls(
 }
 
 /// Fails unless the server's certificate is exactly the pinned one.
-fn check_pin(tls: &TlsStream<TcpStream>, pinned: &str) -> Result<()> {
+fn check_pin(tls: &TlsStream<TimedTcp>, pinned: &str) -> Result<()> {
     let presented = tls
         .peer_certificate()
         .ok()
@@ -207,6 +302,71 @@ fn check_pin(tls: &TlsStream<TcpStream>, pinned: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
+
+    /// A server that sends one byte every 50 ms, for as long as the client listens.
+    fn trickling_server() -> (u16, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let thread = std::thread::spawn(move || {
+            let (mut client, _) = listener.accept().unwrap();
+            for _ in 0..200 {
+                if client.write_all(b"x").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        (port, thread)
+    }
+
+    #[test]
+    fn a_trickling_server_is_cut_off_at_the_session_deadline() {
+        // POP3-NOTES items 11 and 105: every read arrives well inside the idle timeout, the
+        // session as a whole still ends on time.
+        let (port, server) = trickling_server();
+        let started = Instant::now();
+        let mut tcp = connect_tcp(
+            "127.0.0.1",
+            port,
+            Duration::from_secs(5),
+            Duration::from_millis(600),
+        )
+        .unwrap();
+        let mut buf = [0u8; 16];
+        let mut received = 0;
+        let error = loop {
+            match tcp.read(&mut buf) {
+                Ok(n) => received += n,
+                Err(e) => break e,
+            }
+        };
+        let elapsed = started.elapsed();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(error.to_string().contains("--session-timeout"), "{error}");
+        assert!(received >= 5, "{received}");
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+        drop(tcp);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_silent_server_is_cut_off_at_the_deadline_not_the_idle_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let started = Instant::now();
+        let mut tcp = connect_tcp(
+            "127.0.0.1",
+            port,
+            Duration::from_secs(30),
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        let error = tcp.read(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(listener);
+    }
 
     #[test]
     fn reads_pinned_fingerprints() {

@@ -8,6 +8,7 @@ mod dovecot_fetch;
 mod fake_server;
 mod faults;
 mod generated;
+mod hostile;
 mod interop;
 mod oauth;
 mod quirks;

@@ -106,6 +106,28 @@ pub fn apop_digest(timestamp: &[u8], secret: &str) -> String {
     md5.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The gate in front of every login method, whatever it is: when the user asked for TLS,
+/// nothing is sent unless the connection is encrypted (a connection that skipped or lost its
+/// STLS can never log in), and a password that could end the command line early is refused
+/// before anything is sent.
+fn gate<S: Read + Write>(client: &Client<S>, password: &Secret) -> Result<()> {
+    if client.tls_required() && client.security() == Security::Plain {
+        return Err(Error::unavailable(
+            "TLS was asked for but the connection is not encrypted; no credential was sent",
+        ));
+    }
+    if password
+        .expose()
+        .bytes()
+        .any(|b| matches!(b, b'\r' | b'\n' | 0))
+    {
+        return Err(Error::Config(
+            "the password contains a line break or a NUL byte; nothing was sent".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Chooses the method: `auto` picks the strongest one offered that keeps the password safe on
 /// this connection; an explicit one must be offered, never silently replaced by a weaker one.
 fn choose<S: Read + Write>(client: &Client<S>, method: AuthMethod) -> Result<AuthMethod> {
@@ -189,6 +211,7 @@ pub fn login<S: Read + Write>(
     credentials: &Credentials,
     refresh: Option<&dyn Fn() -> Result<Secret>>,
 ) -> Result<Session<S>> {
+    gate(&client, &credentials.password)?;
     let chosen = choose(&client, method)?;
     match chosen {
         AuthMethod::User => {
@@ -279,19 +302,25 @@ fn authenticate<S: Read + Write>(
     mechanism: &mut dyn Mechanism,
 ) -> Result<()> {
     let name = mechanism.name();
+    // Responses carry the secret (PLAIN, LOGIN, the OAuth tokens): zeroed once sent.
     let mut initial = mechanism.initial()?.map(|data| {
-        if data.is_empty() {
+        let data = Zeroizing::new(data);
+        Zeroizing::new(if data.is_empty() {
             "=".to_string()
         } else {
             sasl::encode(&data)
-        }
+        })
     });
     let fits = initial.as_ref().is_some_and(|i| {
         "AUTH ".len() + name.len() + 1 + i.len() + 2 <= crate::protocol::MAX_COMMAND
     });
     let mut reply = client.sasl(&Command::Auth {
         mechanism: name,
-        initial: if fits { initial.as_deref() } else { None },
+        initial: if fits {
+            initial.as_deref().map(String::as_str)
+        } else {
+            None
+        },
     })?;
     if fits {
         initial = None;
@@ -318,7 +347,7 @@ fn authenticate<S: Read + Write>(
                     );
                 };
                 match mechanism.respond(&decoded) {
-                    Ok(response) => sasl::encode(&response),
+                    Ok(response) => Zeroizing::new(sasl::encode(&Zeroizing::new(response))),
                     Err(error) => {
                         let _ = client.sasl(&Command::SaslResponse("*"));
                         return Err(error);
@@ -557,6 +586,61 @@ mod tests {
             "{:?}",
             result.err()
         );
+    }
+
+    const EVERY_METHOD: &[AuthMethod] = &[
+        AuthMethod::Auto,
+        AuthMethod::User,
+        AuthMethod::Apop,
+        AuthMethod::Plain,
+        AuthMethod::Login,
+        AuthMethod::CramMd5,
+        AuthMethod::ScramSha256,
+        AuthMethod::ScramSha1,
+        AuthMethod::Xoauth2,
+        AuthMethod::Oauthbearer,
+    ];
+
+    #[test]
+    fn no_method_logs_in_over_plain_text_when_tls_was_asked_for() {
+        // POP3-NOTES item 65: one gate for every path, whatever the server offers.
+        for &method in EVERY_METHOD {
+            let stream = MockStream::new(&[
+                b"+OK ready <1896.697170952@dbc.mtview.ca.us>\r\n",
+                b"+OK\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256 SCRAM-SHA-1 XOAUTH2 \
+                  OAUTHBEARER\r\n.\r\n",
+                b"+OK\r\n",
+            ]);
+            let written = stream.written.clone();
+            let mut client = Client::new(stream, "mock", Security::Plain).unwrap();
+            client.capa().unwrap();
+            client.require_tls();
+            let result = login(client, method, &credentials(), None);
+            assert!(
+                matches!(result, Err(Error::Unavailable { .. })),
+                "{method:?}: {:?}",
+                result.err()
+            );
+            let sent = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+            assert_eq!(sent, "CAPA\r\n", "{method:?}");
+        }
+    }
+
+    #[test]
+    fn a_password_with_a_line_break_is_never_sent() {
+        // POP3-NOTES item 6: `x\r\nDELE 1` must not become a second command.
+        for &method in EVERY_METHOD {
+            let stream = MockStream::new(&[b"+OK hi <a@b>\r\n", b"+OK\r\n", b"+OK\r\n"]);
+            let written = stream.written.clone();
+            let client = Client::new(stream, "mock", Security::Tls).unwrap();
+            let credentials = Credentials {
+                password: Secret::new("x\r\nDELE 1".into()),
+                ..credentials()
+            };
+            let result = login(client, method, &credentials, None);
+            assert!(matches!(result, Err(Error::Config(_))), "{method:?}");
+            assert!(written.lock().unwrap().is_empty(), "{method:?}");
+        }
     }
 
     #[test]

@@ -8,7 +8,27 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use zeroize::Zeroize;
+
 use crate::error::{Error, Result};
+
+/// Zeroes the secret fields of a mechanism when it is dropped.
+macro_rules! zeroize_on_drop {
+    ($type:ty: $($field:ident),+) => {
+        impl Drop for $type {
+            fn drop(&mut self) {
+                $( self.$field.zeroize(); )+
+            }
+        }
+    };
+}
+
+zeroize_on_drop!(Plain: password);
+zeroize_on_drop!(Login: password);
+zeroize_on_drop!(CramMd5: password);
+zeroize_on_drop!(Xoauth2: token);
+zeroize_on_drop!(OauthBearer: token);
+zeroize_on_drop!(Scram: password);
 
 /// One SASL mechanism's side of the exchange.
 pub trait Mechanism {

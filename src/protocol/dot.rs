@@ -309,3 +309,85 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Decodes `input` fed in pieces cut at `cuts` (positions, in any order).
+    fn decode_split(input: &[u8], cuts: &[usize], ending: LineEnding) -> (Vec<u8>, Option<usize>) {
+        let mut cuts: Vec<usize> = cuts.iter().map(|&c| c % (input.len() + 1)).collect();
+        cuts.push(0);
+        cuts.push(input.len());
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut decoder = DotDecoder::new(ending);
+        let mut out = Vec::new();
+        for pair in cuts.windows(2) {
+            if let Progress::Done { consumed } =
+                decoder.feed(&input[pair[0]..pair[1]], &mut out).unwrap()
+            {
+                return (out, Some(pair[0] + consumed));
+            }
+        }
+        (out, None)
+    }
+
+    /// Bytes rich in the ones that matter: dots, CR, LF.
+    fn wire_bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just(b'.'),
+                Just(b'\r'),
+                Just(b'\n'),
+                Just(b'x'),
+                any::<u8>()
+            ],
+            0..200,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_split_gives_the_same_output(
+            input in wire_bytes(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+            crlf: bool,
+        ) {
+            let ending = if crlf { LineEnding::Crlf } else { LineEnding::Lf };
+            let whole = decode_split(&input, &[], ending);
+            prop_assert_eq!(decode_split(&input, &cuts, ending), whole.clone());
+            let bytes: Vec<usize> = (0..input.len()).collect();
+            prop_assert_eq!(decode_split(&input, &bytes, ending), whole);
+        }
+
+        #[test]
+        fn unstuff_of_stuff_is_the_identity(
+            message in wire_bytes(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let wire = stuff(&message);
+            let (out, end) = decode_split(&wire, &cuts, LineEnding::Lf);
+            let mut expected = message.clone();
+            if !expected.is_empty() && !expected.ends_with(b"\n") {
+                expected.push(b'\n');
+            }
+            prop_assert_eq!(out, expected);
+            prop_assert_eq!(end, Some(wire.len()));
+        }
+
+        #[test]
+        fn nothing_after_the_terminator_is_consumed(
+            message in wire_bytes(),
+            next in proptest::collection::vec(any::<u8>(), 0..50),
+        ) {
+            let mut wire = stuff(&message);
+            let body = wire.len();
+            wire.extend_from_slice(&next);
+            prop_assert_eq!(decode_split(&wire, &[], LineEnding::Lf).1, Some(body));
+        }
+    }
+}

@@ -309,3 +309,52 @@ mod tests {
         assert!(!Capabilities::from_lines(vec!["STLSX".into()]).stls());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_line_parses_or_fails_without_panicking(line in proptest::collection::vec(any::<u8>(), 0..120)) {
+            if let Ok(entry) = parse_scan_line(&line) {
+                prop_assert!(entry.message > 0);
+            }
+            if let Ok(entry) = parse_uidl_line(&line) {
+                prop_assert!(entry.message > 0 && !entry.uid.is_empty());
+                prop_assert!(!entry.uid.starts_with(b" ") && !entry.uid.ends_with(b" "));
+            }
+            let _ = parse_stat(&line);
+            let _ = apop_timestamp(&line);
+        }
+
+        #[test]
+        fn uidl_lines_round_trip(
+            message in 1u32..,
+            uid in proptest::collection::vec(0x21u8..=0x7e, 1..=70),
+        ) {
+            let line = [format!("{message} ").as_bytes(), &uid].concat();
+            let entry = parse_uidl_line(&line).unwrap();
+            prop_assert_eq!(entry, UidlEntry { message, uid });
+        }
+
+        #[test]
+        fn scan_lines_round_trip(message in 1u32.., size: u64, extra in "[ a-z0-9]{0,20}") {
+            let line = format!("{message} {size} {extra}");
+            prop_assert_eq!(parse_scan_line(line.as_bytes()).unwrap(), ScanEntry { message, size });
+            prop_assert_eq!(parse_stat(format!("{message} {size}").as_bytes()).unwrap(), (message, size));
+        }
+
+        #[test]
+        fn an_apop_timestamp_is_printable_ascii_in_brackets(greeting in proptest::collection::vec(any::<u8>(), 0..80)) {
+            if let Some(timestamp) = apop_timestamp(&greeting) {
+                prop_assert!(timestamp.starts_with(b"<") && timestamp.ends_with(b">"));
+                prop_assert!(timestamp.iter().all(|&b| (0x21..=0x7e).contains(&b)));
+                prop_assert_eq!(greeting.iter().filter(|&&b| b == b'<').count(), 1);
+            }
+        }
+    }
+}

@@ -205,3 +205,35 @@ mod tests {
         assert!(!ResponseCode::Auth.is_temporary());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_bytes_parse_or_fail_without_panicking(line in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(status) = parse_status(&line) {
+                // Success only for an exact indicator followed by a space or nothing.
+                let rest = if status.ok { line.strip_prefix(b"+OK") } else { line.strip_prefix(b"-ERR") };
+                let rest = rest.expect("an exact indicator");
+                prop_assert!(rest.is_empty() || rest[0] == b' ');
+                prop_assert!(!status.text.contains(&0));
+                let _ = status.display_text();
+            }
+        }
+
+        #[test]
+        fn status_text_round_trips(ok: bool, text in proptest::collection::vec(1u8.., 0..200)) {
+            let mut line = if ok { b"+OK ".to_vec() } else { b"-ERR ".to_vec() };
+            line.extend_from_slice(&text);
+            let status = parse_status(&line).unwrap();
+            prop_assert_eq!(status.ok, ok);
+            prop_assert!(!status.display_text().chars().any(char::is_control));
+            prop_assert_eq!(status.text, text);
+        }
+    }
+}

@@ -37,7 +37,39 @@ pub struct Script {
     pub login_on: Option<String>,
     /// Speak POP3S: TLS from the first byte, with a self-signed certificate for 127.0.0.1.
     pub tls: bool,
+    /// Answer STLS with `+OK` and a TLS handshake (with the same certificate as `tls`).
+    pub starttls: bool,
+    /// Lines of the CAPA answer once TLS is active (`None`: the same as `capa`).
+    pub capa_after_tls: Option<Vec<String>>,
+    /// With `tls` or `starttls`: this certificate and PKCS#8 key (PEM) instead of the
+    /// generated one.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// Sees every command line first (and [`CONNECTED`] before the greeting) and may answer
+    /// it with raw bytes of its own: for streams, endless answers and injected data.
+    pub handler: Option<Handler>,
 }
+
+/// What a [`Handler`] did with a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Nothing: the server answers as usual.
+    No,
+    /// It wrote the answer.
+    Answered,
+    /// Close the connection now.
+    Close,
+}
+
+/// A hook for hostile behaviour: gets each line and the connection.
+pub type Handler =
+    Arc<dyn Fn(&str, &mut dyn Write) -> std::io::Result<Handled> + Send + Sync + 'static>;
+
+/// The line a [`Handler`] sees when a client connects, before the greeting; `Answered`
+/// replaces the greeting.
+pub const CONNECTED: &str = "\0connected";
+
+trait Connection: Read + Write + Send {}
+impl<T: Read + Write + Send> Connection for T {}
 
 impl Default for Script {
     fn default() -> Self {
@@ -54,6 +86,10 @@ impl Default for Script {
             stall_on: None,
             login_on: None,
             tls: false,
+            starttls: false,
+            capa_after_tls: None,
+            identity: None,
+            handler: None,
         }
     }
 }
@@ -78,6 +114,8 @@ pub struct FakeServer {
     overrides: Arc<Mutex<HashMap<String, String>>>,
     /// With `tls`: the directory holding the certificate clients must trust.
     certificate: Option<tempfile::TempDir>,
+    /// TLS from the first byte (otherwise STLS when there is a certificate).
+    implicit: bool,
     commands: Arc<Mutex<Vec<String>>>,
     maildrop: Arc<Maildrop>,
     stop: Arc<AtomicBool>,
@@ -96,13 +134,28 @@ impl FakeServer {
         ));
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = AtomicBool::new(false);
-        let certificate = script.tls.then(|| tempfile::tempdir().unwrap());
+        let implicit = script.tls;
+        let certificate = (script.tls || script.starttls).then(|| tempfile::tempdir().unwrap());
         let acceptor = certificate.as_ref().map(|dir| {
-            crate::harness::dovecot::generate_certificate(dir.path());
-            let cert = std::fs::read(dir.path().join("cert.pem")).unwrap();
-            let key = std::fs::read(dir.path().join("key.pem")).unwrap();
-            native_tls::TlsAcceptor::new(native_tls::Identity::from_pkcs8(&cert, &key).unwrap())
-                .unwrap()
+            let (cert, key) = match &script.identity {
+                Some((cert, key)) => {
+                    std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
+                    (cert.clone(), key.clone())
+                }
+                None => {
+                    crate::harness::dovecot::generate_certificate(dir.path());
+                    (
+                        std::fs::read(dir.path().join("cert.pem")).unwrap(),
+                        std::fs::read(dir.path().join("key.pem")).unwrap(),
+                    )
+                }
+            };
+            Arc::new(
+                native_tls::TlsAcceptor::new(
+                    native_tls::Identity::from_pkcs8(&cert, &key).unwrap(),
+                )
+                .unwrap(),
+            )
         });
         let thread = {
             let (commands, maildrop, stop) = (commands.clone(), maildrop.clone(), stop.clone());
@@ -112,22 +165,25 @@ impl FakeServer {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             stream.set_nonblocking(false).unwrap();
-                            if let Some(acceptor) = &acceptor {
-                                stream
-                                    .set_read_timeout(Some(Duration::from_secs(20)))
-                                    .unwrap();
-                                if let Ok(tls) = acceptor.accept(stream) {
-                                    let _ = serve(
-                                        tls, &script, &overrides, &commands, &maildrop, &dropped,
-                                    );
-                                }
-                                continue;
-                            }
                             stream
                                 .set_read_timeout(Some(Duration::from_secs(20)))
                                 .unwrap();
-                            let _ =
-                                serve(stream, &script, &overrides, &commands, &maildrop, &dropped);
+                            let server = Server {
+                                script: &script,
+                                overrides: &overrides,
+                                commands: &commands,
+                                maildrop: &maildrop,
+                                dropped: &dropped,
+                                acceptor: acceptor.as_deref(),
+                            };
+                            if script.tls {
+                                let acceptor = acceptor.as_ref().expect("a certificate");
+                                if let Ok(tls) = acceptor.accept(stream) {
+                                    let _ = server.serve(Box::new(tls), true);
+                                }
+                                continue;
+                            }
+                            let _ = server.serve(Box::new(stream), false);
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
                     }
@@ -138,6 +194,7 @@ impl FakeServer {
             port,
             overrides,
             certificate,
+            implicit,
             commands,
             maildrop,
             stop,
@@ -185,7 +242,12 @@ impl FakeServer {
         match &self.certificate {
             Some(dir) => args.extend([
                 "--tls".into(),
-                "implicit".into(),
+                if self.implicit {
+                    "implicit"
+                } else {
+                    "starttls"
+                }
+                .into(),
                 "--ca-file".into(),
                 dir.path().join("cert.pem").display().to_string(),
             ]),
@@ -218,188 +280,229 @@ fn stuffed(message: &[u8]) -> Vec<u8> {
     out
 }
 
-fn serve<S: Read + Write>(
-    stream: S,
-    script: &Script,
-    overrides: &Mutex<HashMap<String, String>>,
-    commands: &Mutex<Vec<String>>,
-    maildrop: &Maildrop,
-    dropped: &AtomicBool,
-) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream);
-    reader
-        .get_mut()
-        .write_all(format!("{}\r\n", script.greeting).as_bytes())?;
-    let mut authenticated = false;
-    let mut user_given = false;
-    let mut deleted: Vec<usize> = Vec::new();
-    let snapshot: Vec<Option<(String, Vec<u8>)>> = maildrop.lock().unwrap().clone();
-    let live: Vec<(usize, &(String, Vec<u8>))> = snapshot
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| m.as_ref().map(|m| (i, m)))
-        .collect();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let line = line.trim_end_matches(['\r', '\n']).to_string();
-        commands.lock().unwrap().push(line.clone());
-        if script.drop_on.as_deref() == Some(line.as_str())
-            && !dropped.swap(true, Ordering::Relaxed)
-        {
-            return Ok(());
-        }
-        if script.stall_on.as_deref() == Some(line.as_str()) {
-            std::thread::sleep(Duration::from_secs(4));
-            return Ok(());
-        }
-        if script.login_on.as_deref() == Some(line.as_str()) {
-            authenticated = true;
-            reader.get_mut().write_all(b"+OK logged in\r\n")?;
-            continue;
-        }
-        let overridden = overrides.lock().unwrap().get(&line).cloned();
-        if let Some(answer) = overridden {
-            reader
-                .get_mut()
-                .write_all(format!("{answer}\r\n").as_bytes())?;
-            if line == "QUIT" {
-                return Ok(());
-            }
-            continue;
-        }
-        let mut words = line.splitn(3, ' ');
-        let verb = words.next().unwrap_or("").to_ascii_uppercase();
-        let arg = words.next();
-        let number = arg
-            .and_then(|a| a.parse::<usize>().ok())
-            .filter(|&n| n >= 1 && n <= live.len() && !deleted.contains(&n));
-        let reply: Vec<u8> = match (verb.as_str(), authenticated) {
-            ("CAPA", _) => match script
-                .capa_after_login
-                .as_ref()
-                .filter(|_| authenticated)
-                .or(script.capa.as_ref())
-            {
-                Some(lines) => {
-                    let mut reply = b"+OK\r\n".to_vec();
-                    for capa in lines {
-                        reply.extend_from_slice(format!("{capa}\r\n").as_bytes());
-                    }
-                    reply.extend_from_slice(b".\r\n");
-                    reply
-                }
-                None => b"-ERR unknown command\r\n".to_vec(),
-            },
-            ("USER", false) => {
-                user_given = true;
-                b"+OK\r\n".to_vec()
-            }
-            ("PASS", false) if user_given => {
-                let password = line.get(5..).unwrap_or("");
-                if password == script.password {
-                    authenticated = true;
-                    b"+OK logged in\r\n".to_vec()
-                } else {
-                    b"-ERR [AUTH] invalid password\r\n".to_vec()
-                }
-            }
-            ("QUIT", _) => {
-                if authenticated {
-                    let mut drop = maildrop.lock().unwrap();
-                    for n in &deleted {
-                        drop[live[n - 1].0] = None;
-                    }
-                }
-                reader.get_mut().write_all(b"+OK bye\r\n")?;
-                return Ok(());
-            }
-            (_, false) => b"-ERR not authenticated\r\n".to_vec(),
-            ("STAT", true) => {
-                let (count, size) = live
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| !deleted.contains(&(i + 1)))
-                    .fold((0, 0), |(c, s), (_, (_, m))| {
-                        (c + 1, s + stuffed(&m.1).len() - 3)
-                    });
-                format!("+OK {count} {size}\r\n").into_bytes()
-            }
-            ("LIST", true) | ("UIDL", true) if arg.is_none() => {
-                if verb == "UIDL" && !script.uidl {
-                    b"-ERR unknown command\r\n".to_vec()
-                } else {
-                    let mut reply = b"+OK\r\n".to_vec();
-                    for (i, (_, (uid, message))) in live.iter().enumerate() {
-                        if deleted.contains(&(i + 1)) {
-                            continue;
-                        }
-                        let field = if verb == "UIDL" {
-                            uid.clone()
-                        } else {
-                            (stuffed(message).len() - 3).to_string()
-                        };
-                        reply.extend_from_slice(format!("{} {field}\r\n", i + 1).as_bytes());
-                    }
-                    reply.extend_from_slice(b".\r\n");
-                    reply
-                }
-            }
-            ("RETR", true) => match number {
-                Some(n) => {
-                    let mut reply = b"+OK message follows\r\n".to_vec();
-                    reply.extend_from_slice(&stuffed(&live[n - 1].1 .1));
-                    reply
-                }
-                None => b"-ERR no such message\r\n".to_vec(),
-            },
-            ("TOP", true) => {
-                let lines = words.next().and_then(|l| l.trim().parse::<usize>().ok());
-                match (number, lines) {
-                    (Some(n), Some(lines)) => {
-                        let message = &live[n - 1].1 .1;
-                        let split = message
-                            .windows(2)
-                            .position(|w| w == b"\n\n")
-                            .map_or(message.len(), |i| i + 2);
-                        let mut top = message[..split].to_vec();
-                        for line in message[split..]
-                            .split_inclusive(|&b| b == b'\n')
-                            .take(lines)
-                        {
-                            top.extend_from_slice(line);
-                        }
-                        let mut reply = b"+OK top of message follows\r\n".to_vec();
-                        reply.extend_from_slice(&stuffed(&top));
-                        reply
-                    }
-                    _ => b"-ERR no such message\r\n".to_vec(),
-                }
-            }
-            ("DELE", true) => match number {
-                Some(n) => {
-                    deleted.push(n);
-                    b"+OK deleted\r\n".to_vec()
-                }
-                None => b"-ERR no such message\r\n".to_vec(),
-            },
-            ("NOOP", true) => b"+OK\r\n".to_vec(),
-            ("RSET", true) => {
-                deleted.clear();
-                b"+OK\r\n".to_vec()
-            }
-            _ => b"-ERR unknown command\r\n".to_vec(),
+/// One connection's view of the server.
+struct Server<'a> {
+    script: &'a Script,
+    overrides: &'a Mutex<HashMap<String, String>>,
+    commands: &'a Mutex<Vec<String>>,
+    maildrop: &'a Maildrop,
+    dropped: &'a AtomicBool,
+    acceptor: Option<&'a native_tls::TlsAcceptor>,
+}
+
+impl Server<'_> {
+    fn serve(&self, stream: Box<dyn Connection>, mut in_tls: bool) -> std::io::Result<()> {
+        let Server {
+            script,
+            overrides,
+            commands,
+            maildrop,
+            dropped,
+            ..
+        } = *self;
+        let mut reader = BufReader::new(stream);
+        let handler = script.handler.clone();
+        let greeted = match &handler {
+            Some(handler) => handler(CONNECTED, reader.get_mut())?,
+            None => Handled::No,
         };
-        if let Some((command, octets)) = &script.truncate_on {
-            if *command == line && !dropped.swap(true, Ordering::Relaxed) {
+        match greeted {
+            Handled::Close => return Ok(()),
+            Handled::Answered => {}
+            Handled::No => reader
+                .get_mut()
+                .write_all(format!("{}\r\n", script.greeting).as_bytes())?,
+        }
+        let mut authenticated = false;
+        let mut user_given = false;
+        let mut deleted: Vec<usize> = Vec::new();
+        let snapshot: Vec<Option<(String, Vec<u8>)>> = maildrop.lock().unwrap().clone();
+        let live: Vec<(usize, &(String, Vec<u8>))> = snapshot
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.as_ref().map(|m| (i, m)))
+            .collect();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let line = line.trim_end_matches(['\r', '\n']).to_string();
+            commands.lock().unwrap().push(line.clone());
+            if let Some(handler) = &handler {
+                match handler(&line, reader.get_mut())? {
+                    Handled::No => {}
+                    Handled::Answered => continue,
+                    Handled::Close => return Ok(()),
+                }
+            }
+            if script.drop_on.as_deref() == Some(line.as_str())
+                && !dropped.swap(true, Ordering::Relaxed)
+            {
+                return Ok(());
+            }
+            if script.stall_on.as_deref() == Some(line.as_str()) {
+                std::thread::sleep(Duration::from_secs(4));
+                return Ok(());
+            }
+            if script.login_on.as_deref() == Some(line.as_str()) {
+                authenticated = true;
+                reader.get_mut().write_all(b"+OK logged in\r\n")?;
+                continue;
+            }
+            let overridden = overrides.lock().unwrap().get(&line).cloned();
+            if let Some(answer) = overridden {
                 reader
                     .get_mut()
-                    .write_all(&reply[..(*octets).min(reply.len())])?;
-                return Ok(());
+                    .write_all(format!("{answer}\r\n").as_bytes())?;
+                if line == "QUIT" {
+                    return Ok(());
+                }
+                continue;
             }
+            if line.eq_ignore_ascii_case("STLS") && script.starttls && !in_tls {
+                let acceptor = self.acceptor.expect("a certificate");
+                reader.get_mut().write_all(b"+OK begin TLS\r\n")?;
+                let raw = reader.into_inner();
+                let Ok(tls) = acceptor.accept(raw) else {
+                    return Ok(());
+                };
+                reader = BufReader::new(Box::new(tls));
+                in_tls = true;
+                continue;
+            }
+            let mut words = line.splitn(3, ' ');
+            let verb = words.next().unwrap_or("").to_ascii_uppercase();
+            let arg = words.next();
+            let number = arg
+                .and_then(|a| a.parse::<usize>().ok())
+                .filter(|&n| n >= 1 && n <= live.len() && !deleted.contains(&n));
+            let reply: Vec<u8> = match (verb.as_str(), authenticated) {
+                ("CAPA", _) => match script
+                    .capa_after_login
+                    .as_ref()
+                    .filter(|_| authenticated)
+                    .or(script.capa_after_tls.as_ref().filter(|_| in_tls))
+                    .or(script.capa.as_ref())
+                {
+                    Some(lines) => {
+                        let mut reply = b"+OK\r\n".to_vec();
+                        for capa in lines {
+                            reply.extend_from_slice(format!("{capa}\r\n").as_bytes());
+                        }
+                        reply.extend_from_slice(b".\r\n");
+                        reply
+                    }
+                    None => b"-ERR unknown command\r\n".to_vec(),
+                },
+                ("USER", false) => {
+                    user_given = true;
+                    b"+OK\r\n".to_vec()
+                }
+                ("PASS", false) if user_given => {
+                    let password = line.get(5..).unwrap_or("");
+                    if password == script.password {
+                        authenticated = true;
+                        b"+OK logged in\r\n".to_vec()
+                    } else {
+                        b"-ERR [AUTH] invalid password\r\n".to_vec()
+                    }
+                }
+                ("QUIT", _) => {
+                    if authenticated {
+                        let mut drop = maildrop.lock().unwrap();
+                        for n in &deleted {
+                            drop[live[n - 1].0] = None;
+                        }
+                    }
+                    reader.get_mut().write_all(b"+OK bye\r\n")?;
+                    return Ok(());
+                }
+                (_, false) => b"-ERR not authenticated\r\n".to_vec(),
+                ("STAT", true) => {
+                    let (count, size) = live
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !deleted.contains(&(i + 1)))
+                        .fold((0, 0), |(c, s), (_, (_, m))| {
+                            (c + 1, s + stuffed(&m.1).len() - 3)
+                        });
+                    format!("+OK {count} {size}\r\n").into_bytes()
+                }
+                ("LIST", true) | ("UIDL", true) if arg.is_none() => {
+                    if verb == "UIDL" && !script.uidl {
+                        b"-ERR unknown command\r\n".to_vec()
+                    } else {
+                        let mut reply = b"+OK\r\n".to_vec();
+                        for (i, (_, (uid, message))) in live.iter().enumerate() {
+                            if deleted.contains(&(i + 1)) {
+                                continue;
+                            }
+                            let field = if verb == "UIDL" {
+                                uid.clone()
+                            } else {
+                                (stuffed(message).len() - 3).to_string()
+                            };
+                            reply.extend_from_slice(format!("{} {field}\r\n", i + 1).as_bytes());
+                        }
+                        reply.extend_from_slice(b".\r\n");
+                        reply
+                    }
+                }
+                ("RETR", true) => match number {
+                    Some(n) => {
+                        let mut reply = b"+OK message follows\r\n".to_vec();
+                        reply.extend_from_slice(&stuffed(&live[n - 1].1 .1));
+                        reply
+                    }
+                    None => b"-ERR no such message\r\n".to_vec(),
+                },
+                ("TOP", true) => {
+                    let lines = words.next().and_then(|l| l.trim().parse::<usize>().ok());
+                    match (number, lines) {
+                        (Some(n), Some(lines)) => {
+                            let message = &live[n - 1].1 .1;
+                            let split = message
+                                .windows(2)
+                                .position(|w| w == b"\n\n")
+                                .map_or(message.len(), |i| i + 2);
+                            let mut top = message[..split].to_vec();
+                            for line in message[split..]
+                                .split_inclusive(|&b| b == b'\n')
+                                .take(lines)
+                            {
+                                top.extend_from_slice(line);
+                            }
+                            let mut reply = b"+OK top of message follows\r\n".to_vec();
+                            reply.extend_from_slice(&stuffed(&top));
+                            reply
+                        }
+                        _ => b"-ERR no such message\r\n".to_vec(),
+                    }
+                }
+                ("DELE", true) => match number {
+                    Some(n) => {
+                        deleted.push(n);
+                        b"+OK deleted\r\n".to_vec()
+                    }
+                    None => b"-ERR no such message\r\n".to_vec(),
+                },
+                ("NOOP", true) => b"+OK\r\n".to_vec(),
+                ("RSET", true) => {
+                    deleted.clear();
+                    b"+OK\r\n".to_vec()
+                }
+                _ => b"-ERR unknown command\r\n".to_vec(),
+            };
+            if let Some((command, octets)) = &script.truncate_on {
+                if *command == line && !dropped.swap(true, Ordering::Relaxed) {
+                    reader
+                        .get_mut()
+                        .write_all(&reply[..(*octets).min(reply.len())])?;
+                    return Ok(());
+                }
+            }
+            reader.get_mut().write_all(&reply)?;
         }
-        reader.get_mut().write_all(&reply)?;
     }
 }

@@ -191,3 +191,73 @@ pub fn sorted(mut messages: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     messages.sort();
     messages
 }
+
+/// Runs `command` to its end and measures its peak resident memory: the child is traced
+/// (ptrace) so that it stops on its way out, while its memory still exists, and its VmHWM is
+/// read from /proc then. (`wait4`'s ru_maxrss cannot be used: it also counts the memory of
+/// the test process that spawned the child.) Returns the run and the peak in KiB.
+pub fn run_measuring_memory(command: &mut Command) -> (Run, u64) {
+    use std::io::Read;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: ptrace(PTRACE_TRACEME) is async-signal-safe and touches no memory of ours.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    // Reaped below with waitpid, which the tracing needs; std's wait would find no child.
+    #[allow(clippy::zombie_processes)]
+    let mut child = command.spawn().expect("popget starts");
+    let pid = child.id() as libc::pid_t;
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let mut peak = None;
+    let mut first_stop = true;
+    let status = loop {
+        let mut status = 0;
+        // SAFETY: waits for our own child; `status` is a valid out-pointer.
+        let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(waited, pid, "waitpid: {}", std::io::Error::last_os_error());
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            break status;
+        }
+        assert!(libc::WIFSTOPPED(status));
+        let signal = libc::WSTOPSIG(status);
+        let mut forward = 0;
+        if first_stop && signal == libc::SIGTRAP {
+            first_stop = false;
+            let options = libc::PTRACE_O_TRACEEXIT | libc::PTRACE_O_EXITKILL;
+            // SAFETY: the child is stopped under our trace.
+            let set = unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, pid, 0, options) };
+            assert_eq!(set, 0, "PTRACE_SETOPTIONS");
+        } else if status >> 8 == (libc::SIGTRAP | (libc::PTRACE_EVENT_EXIT << 8)) {
+            let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+            peak = proc_status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok());
+        } else {
+            forward = signal;
+        }
+        // SAFETY: as above.
+        unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, forward) };
+    };
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    let peak = peak.expect("VmHWM was read when popget exited");
+    (Run { output }, peak)
+}
