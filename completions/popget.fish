@@ -41,6 +41,7 @@ complete -c popget -n "__fish_popget_needs_command" -f -a "help" -d 'Print this 
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l progress -d 'Show a progress bar' -r -f -a "auto\t'On a terminal, unless --quiet'
 always\t''
 never\t''"
+complete -c popget -n "__fish_popget_using_subcommand fetch" -s j -l jobs -d 'Fetch up to this many accounts at once, each over its own connection' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l host -d 'Server host name' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l port -d 'Server port [default: 995 for implicit TLS, 110 otherwise]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l user -d 'User name' -r
@@ -65,7 +66,13 @@ complete -c popget -n "__fish_popget_using_subcommand fetch" -l session-timeout 
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l maildir -d 'Deliver into this Maildir (created if missing)' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l mbox -d 'Deliver into this mbox file (mboxrd)' -r -F
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l mda -d 'Deliver by piping each message to this shell command (procmail, maildrop, a script); %F is replaced by the envelope sender. Exit 0: delivered; 75: kept on the server for the next run; anything else: not delivered, kept on the server and reported' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l folder -d 'Deliver into this Maildir++ subfolder of --maildir (created as .NAME with its maildirfolder file)' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-size -d 'Leave messages larger than this on the server and report them (e.g. 20M; K, M and G are powers of 1024)' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l keep-days -d 'Leave fetched messages on the server for DAYS days after they were first fetched, then delete them' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l limit -d 'Fetch at most this many messages in this run; the rest wait for the next run' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-bytes -d 'Stop fetching in this run once this much has been fetched (by the server\'s sizes; the message that crosses the limit is still fetched)' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l filter -d 'Run this shell command on each new message\'s headers (TOP n 0, on standard input) before fetching it. Exit 0: fetch; 1: delete without fetching; 2: skip for now; anything else: an error for that message, which stays on the server' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l state -d 'State file recording which messages were delivered [default: $XDG_STATE_HOME/popget/USER@HOST_PORT.state]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l json -d 'Print the summary as JSON on standard output'
@@ -75,6 +82,7 @@ complete -c popget -n "__fish_popget_using_subcommand fetch" -l insecure -d 'Acc
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l keep -d 'Leave messages on the server (the default)'
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l delete -d 'Delete messages on the server once they are safely delivered'
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l all -d 'Also fetch messages that were fetched before'
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l delete-oversized -d 'Delete messages larger than --max-size on the server without downloading them'
 complete -c popget -n "__fish_popget_using_subcommand fetch" -s q -l quiet -d 'Print only errors'
 complete -c popget -n "__fish_popget_using_subcommand fetch" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
 complete -c popget -n "__fish_popget_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'

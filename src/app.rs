@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::{Cli, CommandKind, FetchArgs, GlobalArgs, ProgressMode};
@@ -12,10 +15,10 @@ use crate::commands::{self, Context};
 use crate::config::{self, Account, ConfigFile, Destination};
 use crate::connect;
 use crate::error::{exit, Error, Result};
-use crate::fetch::{self, FetchOptions, Observer, Report};
+use crate::fetch::{self, FetchOptions, Filter, Observer, Report};
 use crate::session::{Session, Tracer};
 use crate::state::{self, State};
-use crate::store::{Mailbox, Maildir, Mbox};
+use crate::store::{Mailbox, Maildir, Mbox, Mda};
 use crate::transport::Stream;
 
 /// Runs the parsed command line; returns the process exit status.
@@ -52,7 +55,12 @@ struct AccountJson {
     deleted: u64,
     left_on_server_after_refusal: u64,
     left_on_server_oversized: u64,
-    destination: Option<PathBuf>,
+    oversized_deleted: u64,
+    left_for_next_run: u64,
+    skipped_by_filter: u64,
+    deleted_by_filter: u64,
+    rejected_by_mda: u64,
+    destination: Option<String>,
     error: Option<ErrorJson>,
 }
 
@@ -66,6 +74,13 @@ struct ErrorJson {
 struct FetchJson {
     exit_code: u8,
     accounts: Vec<AccountJson>,
+}
+
+/// What fetching one account gave.
+struct AccountResult {
+    report: Report,
+    destination: Option<String>,
+    result: Result<()>,
 }
 
 fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String>) -> u8 {
@@ -82,24 +97,59 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
         Ok(accounts) => accounts,
         Err(error) => return report_error(None, &error),
     };
-    let mut status = exit::OK;
-    let mut results = Vec::new();
-    for account in &accounts {
-        let (report, destination, result) = fetch_account(global, args, account, env);
-        let code = match &result {
-            Ok(()) => exit::OK,
-            Err(error) => report_error(Some(&account.name), error),
-        };
-        if status == exit::OK {
-            status = code;
+    let terminal = Terminal::new(global, args);
+    // Accounts are fetched by up to --jobs threads, each with its own connection, state file
+    // and lock; summaries and errors are printed as each account finishes. Accounts that share
+    // a state file are fetched one after the other, by one thread, in the order given.
+    let groups = groups_by_state_file(&accounts, env);
+    let results: Vec<Mutex<Option<AccountResult>>> =
+        accounts.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let jobs = usize::from(args.jobs).clamp(1, groups.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                while let Some(group) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    for &index in group {
+                        let account = &accounts[index];
+                        let outcome = fetch_account(global, args, account, env, &terminal);
+                        if let Err(error) = &outcome.result {
+                            terminal.print_error(Some(&account.name), error);
+                        }
+                        *results[index].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+                    }
+                }
+            });
         }
-        results.push(AccountJson {
+    });
+    let mut status = exit::OK;
+    let mut documents = Vec::new();
+    for (account, result) in accounts.iter().zip(results) {
+        let Some(AccountResult {
+            report,
+            destination,
+            result,
+        }) = result.into_inner().unwrap_or_else(|p| p.into_inner())
+        else {
+            continue;
+        };
+        if let Err(error) = &result {
+            if status == exit::OK {
+                status = error.exit_code();
+            }
+        }
+        documents.push(AccountJson {
             account: account.name.clone(),
             delivered: report.delivered,
             octets: report.octets,
             deleted: report.deleted,
             left_on_server_after_refusal: report.refused,
             left_on_server_oversized: report.oversized,
+            oversized_deleted: report.oversized_deleted,
+            left_for_next_run: report.deferred,
+            skipped_by_filter: report.skipped,
+            deleted_by_filter: report.filtered_out,
+            rejected_by_mda: report.rejected,
             destination,
             error: result.err().map(|e| ErrorJson {
                 exit_code: e.exit_code(),
@@ -110,7 +160,7 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
     if args.json {
         let document = FetchJson {
             exit_code: status,
-            accounts: results,
+            accounts: documents,
         };
         let mut out = std::io::stdout().lock();
         let written = serde_json::to_writer_pretty(&mut out, &document)
@@ -125,48 +175,80 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
     status
 }
 
+/// Indexes of the accounts, grouped by state file in order of first appearance.
+fn groups_by_state_file(accounts: &[Account], env: &HashMap<String, String>) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(PathBuf, Vec<usize>)> = Vec::new();
+    for (index, account) in accounts.iter().enumerate() {
+        let key = account
+            .fetch_settings(env)
+            .map_or_else(|_| PathBuf::from(&account.name), |s| s.state_path);
+        match groups.iter_mut().find(|(path, _)| *path == key) {
+            Some((_, members)) => members.push(index),
+            None => groups.push((key, vec![index])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
+}
+
 fn fetch_account(
     global: &GlobalArgs,
     args: &FetchArgs,
     account: &Account,
     env: &HashMap<String, String>,
-) -> (Report, Option<PathBuf>, Result<()>) {
+    terminal: &Terminal,
+) -> AccountResult {
+    let failed = |destination, error| AccountResult {
+        report: Report::default(),
+        destination,
+        result: Err(error),
+    };
     let settings = match account.fetch_settings(env) {
         Ok(settings) => settings,
-        Err(error) => return (Report::default(), None, Err(error)),
+        Err(error) => return failed(None, error),
     };
-    let destination = Some(settings.destination.path().to_path_buf());
+    let home = env.get("HOME").map(PathBuf::from);
+    let shown = fetch::describe_destination(&settings.destination, home.as_deref());
+    let destination = Some(fetch::describe_destination(&settings.destination, None));
     if args.rebuild_state {
-        return (
-            Report::default(),
+        return AccountResult {
+            report: Report::default(),
             destination,
-            rebuild_state(global, args, account, &settings.state_path),
-        );
+            result: rebuild_state(global, args, account, &settings.state_path),
+        };
     }
-    let mut progress = progress_bar(global, args, &account.name);
-    let mut run = || -> Result<fetch::Outcome> {
+    let mut progress = terminal.progress_bar(&account.name);
+    let run = |observer: &mut dyn Observer| -> Result<fetch::Outcome> {
         let _lock = state::lock_account(&settings.state_path)?;
         let mut state = State::load(&settings.state_path)?;
         let recovered = fetch::recover(&mut state)?;
         if recovered > 0 && !global.quiet {
-            eprintln!(
-                "{}: {recovered} deliveries of an interrupted run were found in the mailbox and recorded",
+            terminal.print(&format!(
+                "{}: {recovered} deliveries of an interrupted run were found in the mailbox and \
+                 recorded",
                 account.name
-            );
+            ));
         }
         let mailbox: Box<dyn Mailbox> = match &settings.destination {
             Destination::Maildir(path) => Box::new(Maildir::open(path)?),
+            Destination::MaildirFolder { root, name } => {
+                Box::new(Maildir::open_folder(root, name)?)
+            }
             Destination::Mbox(path) => Box::new(Mbox::open(path)?),
+            Destination::Mda(command) => Box::new(Mda::new(command, settings.mda_timeout)),
         };
         let session = open_session(global.verbose, account)?;
         let options = FetchOptions {
             all: args.delivery.all,
             delete: settings.delete,
             max_size: settings.max_size,
-        };
-        let observer: &mut dyn Observer = match progress.as_mut() {
-            Some(bar) => bar,
-            None => &mut (),
+            delete_oversized: settings.delete_oversized,
+            keep_days: settings.keep_days,
+            limit: settings.limit,
+            max_bytes: settings.max_bytes,
+            filter: settings.filter.as_ref().map(|command| Filter {
+                command: command.clone(),
+                timeout: settings.mda_timeout,
+            }),
         };
         Ok(fetch::fetch(
             session,
@@ -176,27 +258,27 @@ fn fetch_account(
             observer,
         ))
     };
-    let outcome = run();
+    let outcome = match progress.as_mut() {
+        Some(bar) => run(bar),
+        None => run(&mut ()),
+    };
     if let Some(bar) = progress {
         bar.bar.finish_and_clear();
     }
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(error) => return (Report::default(), destination, Err(error)),
+        Err(error) => return failed(destination, error),
     };
     if !global.quiet && !args.json {
-        let home = env.get("HOME").map(PathBuf::from);
-        print_summary(
-            &account.name,
-            &outcome.report,
-            &fetch::describe_destination(&settings.destination, home.as_deref()),
-        );
+        if let Some(line) = summary(&account.name, &outcome.report, &shown) {
+            terminal.print(&line);
+        }
     }
-    let result = match outcome.error {
-        Some(error) => Err(error),
-        None => Ok(()),
-    };
-    (outcome.report, destination, result)
+    AccountResult {
+        report: outcome.report,
+        destination,
+        result: outcome.error.map_or(Ok(()), Err),
+    }
 }
 
 /// `fetch --rebuild-state`: after confirmation, replaces the state with every message now on
@@ -241,8 +323,69 @@ fn rebuild_state(
     Ok(())
 }
 
-/// A progress bar on stderr: on a terminal with `auto`, never with `-q`, `-v` or `never`.
+/// Standard error for a fetch of several accounts at once: lines are printed above the
+/// progress bars, which are stacked, one per account being fetched.
+struct Terminal {
+    bars: Option<MultiProgress>,
+}
+
+impl Terminal {
+    /// Progress bars on a terminal with `auto`, never with `-q`, `-v` or `never`.
+    fn new(global: &GlobalArgs, args: &FetchArgs) -> Terminal {
+        let wanted = match args.progress {
+            ProgressMode::Never => false,
+            ProgressMode::Always => true,
+            ProgressMode::Auto => std::io::stderr().is_terminal(),
+        };
+        if !wanted || global.quiet || global.verbose {
+            return Terminal { bars: None };
+        }
+        let target = match args.progress {
+            ProgressMode::Always => {
+                ProgressDrawTarget::term_like(Box::new(console::Term::stderr()))
+            }
+            _ => ProgressDrawTarget::stderr(),
+        };
+        Terminal {
+            bars: Some(MultiProgress::with_draw_target(target)),
+        }
+    }
+
+    fn print(&self, line: &str) {
+        let write = || {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        };
+        match &self.bars {
+            Some(bars) => bars.suspend(write),
+            None => write(),
+        }
+    }
+
+    fn print_error(&self, account: Option<&str>, error: &Error) {
+        match &self.bars {
+            Some(bars) => bars.suspend(|| report_error(account, error)),
+            None => report_error(account, error),
+        };
+    }
+
+    fn progress_bar(&self, account: &str) -> Option<Bar> {
+        let bars = self.bars.as_ref()?;
+        let style = ProgressStyle::with_template(&format!(
+            "{account}: {{msg}} {{bar:30}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}} ETA {{eta}}"
+        ))
+        .expect("the template is valid");
+        Some(Bar {
+            bars: bars.clone(),
+            bar: ProgressBar::hidden().with_style(style),
+            done: 0,
+            total: 0,
+        })
+    }
+}
+
+/// One account's progress bar, shown once there is something to fetch.
 struct Bar {
+    bars: MultiProgress,
     bar: ProgressBar,
     done: usize,
     total: usize,
@@ -250,12 +393,12 @@ struct Bar {
 
 impl Observer for Bar {
     fn planned(&mut self, messages: usize, octets: u64) {
-        if messages == 0 {
-            self.bar.set_draw_target(ProgressDrawTarget::hidden());
-        }
         self.total = messages;
         self.bar.set_length(octets);
         self.bar.set_message(format!("0/{messages} messages"));
+        if messages > 0 {
+            self.bar = self.bars.add(self.bar.clone());
+        }
         self.bar.reset_eta();
     }
 
@@ -265,32 +408,6 @@ impl Observer for Bar {
         self.bar
             .set_message(format!("{}/{} messages", self.done, self.total));
     }
-}
-
-fn progress_bar(global: &GlobalArgs, args: &FetchArgs, account: &str) -> Option<Bar> {
-    let wanted = match args.progress {
-        ProgressMode::Never => false,
-        ProgressMode::Always => true,
-        ProgressMode::Auto => std::io::stderr().is_terminal(),
-    };
-    if !wanted || global.quiet || global.verbose {
-        return None;
-    }
-    let target = match args.progress {
-        ProgressMode::Always => ProgressDrawTarget::term_like(Box::new(console::Term::stderr())),
-        _ => ProgressDrawTarget::stderr(),
-    };
-    let bar = ProgressBar::with_draw_target(Some(0), target);
-    let style = ProgressStyle::with_template(&format!(
-        "{account}: {{msg}} {{bar:30}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}} ETA {{eta}}"
-    ))
-    .expect("the template is valid");
-    bar.set_style(style);
-    Some(Bar {
-        bar,
-        done: 0,
-        total: 0,
-    })
 }
 
 /// Warns about `--insecure`, gets the password and logs in: every command that needs a
@@ -318,10 +435,21 @@ pub(crate) fn tracer(account: &str) -> Tracer {
     })
 }
 
-/// One line on stderr, only when something happened (cron stays silent otherwise).
-fn print_summary(account: &str, report: &Report, destination: &str) {
-    if report.delivered == 0 && report.deleted == 0 && report.oversized == 0 {
-        return;
+/// One line for stderr, only when something happened (cron stays silent otherwise).
+fn summary(account: &str, report: &Report, destination: &str) -> Option<String> {
+    let nothing = Report::default();
+    let counts = |r: &Report| {
+        [
+            r.delivered,
+            r.deleted,
+            r.oversized,
+            r.deferred,
+            r.skipped,
+            r.rejected,
+        ]
+    };
+    if counts(report) == counts(&nothing) {
+        return None;
     }
     let mut line = format!(
         "{account}: {} new {} ({}) delivered to {destination}",
@@ -333,16 +461,19 @@ fn print_summary(account: &str, report: &Report, destination: &str) {
         },
         human_size(report.octets)
     );
-    if report.deleted > 0 {
-        line.push_str(&format!(", {} deleted", report.deleted));
-    }
-    if report.oversized > 0 {
-        line.push_str(&format!(
-            ", {} over --max-size left on the server",
-            report.oversized
-        ));
-    }
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    let mut add = |count: u64, what: &str| {
+        if count > 0 {
+            line.push_str(&format!(", {count} {what}"));
+        }
+    };
+    add(report.deleted, "deleted");
+    add(report.oversized, "over --max-size left on the server");
+    add(report.oversized_deleted, "of the deleted over --max-size");
+    add(report.filtered_out, "of the deleted by the filter");
+    add(report.skipped, "skipped by the filter");
+    add(report.rejected, "refused by the MDA");
+    add(report.deferred, "left for the next run");
+    Some(line)
 }
 
 /// `popget: <account>: <what happened>`, a hint where one helps; returns the exit status.

@@ -258,6 +258,10 @@ pub struct FetchArgs {
     /// Do not ask for confirmation
     #[arg(long, requires = "rebuild_state")]
     pub yes: bool,
+    /// Fetch up to this many accounts at once, each over its own connection
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(flatten)]
@@ -268,11 +272,20 @@ pub struct FetchArgs {
 #[command(next_help_heading = "Delivery")]
 pub struct DeliveryArgs {
     /// Deliver into this Maildir (created if missing)
-    #[arg(long, value_name = "DIR", conflicts_with = "mbox")]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["mbox", "mda"])]
     pub maildir: Option<PathBuf>,
     /// Deliver into this mbox file (mboxrd)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "mda")]
     pub mbox: Option<PathBuf>,
+    /// Deliver by piping each message to this shell command (procmail, maildrop, a script);
+    /// %F is replaced by the envelope sender. Exit 0: delivered; 75: kept on the server for
+    /// the next run; anything else: not delivered, kept on the server and reported
+    #[arg(long, value_name = "COMMAND")]
+    pub mda: Option<String>,
+    /// Deliver into this Maildir++ subfolder of --maildir (created as .NAME with its
+    /// maildirfolder file)
+    #[arg(long, value_name = "NAME")]
+    pub folder: Option<String>,
     /// Leave messages on the server (the default)
     #[arg(long, conflicts_with = "delete")]
     pub keep: bool,
@@ -286,6 +299,25 @@ pub struct DeliveryArgs {
     /// are powers of 1024)
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_size: Option<u64>,
+    /// Delete messages larger than --max-size on the server without downloading them
+    #[arg(long)]
+    pub delete_oversized: bool,
+    /// Leave fetched messages on the server for DAYS days after they were first fetched, then
+    /// delete them
+    #[arg(long, value_name = "DAYS", conflicts_with = "delete")]
+    pub keep_days: Option<u64>,
+    /// Fetch at most this many messages in this run; the rest wait for the next run
+    #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// Stop fetching in this run once this much has been fetched (by the server's sizes; the
+    /// message that crosses the limit is still fetched)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_bytes: Option<u64>,
+    /// Run this shell command on each new message's headers (TOP n 0, on standard input)
+    /// before fetching it. Exit 0: fetch; 1: delete without fetching; 2: skip for now;
+    /// anything else: an error for that message, which stays on the server
+    #[arg(long, value_name = "COMMAND")]
+    pub filter: Option<String>,
     /// State file recording which messages were delivered
     /// [default: $XDG_STATE_HOME/popget/USER@HOST_PORT.state]
     #[arg(long, value_name = "FILE")]

@@ -41,6 +41,13 @@ pub struct Settings {
     pub state: Option<String>,
     pub timeout: Option<u64>,
     pub max_size: Option<SizeSetting>,
+    pub mda: Option<String>,
+    pub folder: Option<String>,
+    pub delete_oversized: Option<bool>,
+    pub keep_days: Option<u64>,
+    pub limit: Option<u64>,
+    pub max_bytes: Option<SizeSetting>,
+    pub filter: Option<String>,
     pub session_timeout: Option<u64>,
     pub max_listing: Option<SizeSetting>,
 }
@@ -90,12 +97,19 @@ impl Settings {
             timeout,
             max_size,
             session_timeout,
-            max_listing
+            max_listing,
+            folder,
+            delete_oversized,
+            keep_days,
+            limit,
+            max_bytes,
+            filter
         );
-        // maildir/mbox and keep/delete are each one choice: the more specific layer's wins.
-        if over.maildir.is_some() || over.mbox.is_some() {
+        // maildir/mbox/mda and keep/delete are each one choice: the more specific layer's wins.
+        if over.maildir.is_some() || over.mbox.is_some() || over.mda.is_some() {
             self.maildir = over.maildir.clone();
             self.mbox = over.mbox.clone();
+            self.mda = over.mda.clone();
         }
         if over.keep.is_some() || over.delete.is_some() {
             self.keep = over.keep;
@@ -127,9 +141,20 @@ impl Settings {
 
     fn with_delivery_args(mut self, args: &DeliveryArgs) -> Settings {
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
-        if args.maildir.is_some() || args.mbox.is_some() {
+        if args.maildir.is_some() || args.mbox.is_some() || args.mda.is_some() {
             self.maildir = path(&args.maildir);
             self.mbox = path(&args.mbox);
+            self.mda = args.mda.clone();
+        }
+        macro_rules! take {
+            ($($field:ident),*) => { $( if args.$field.is_some() { self.$field = args.$field.clone(); } )* };
+        }
+        take!(folder, keep_days, limit, filter);
+        if args.delete_oversized {
+            self.delete_oversized = Some(true);
+        }
+        if let Some(max_bytes) = args.max_bytes {
+            self.max_bytes = Some(SizeSetting::Octets(max_bytes));
         }
         if args.keep || args.delete {
             self.keep = Some(args.keep);
@@ -237,14 +262,38 @@ fn check_private(path: &Path) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
     Maildir(PathBuf),
+    /// The Maildir++ folder `.NAME` inside the Maildir `root`.
+    MaildirFolder {
+        root: PathBuf,
+        name: String,
+    },
     Mbox(PathBuf),
+    /// A shell command each message is piped to.
+    Mda(String),
 }
 
 impl Destination {
-    pub fn path(&self) -> &Path {
+    /// The directory or file messages go to; none for an MDA.
+    pub fn path(&self) -> Option<PathBuf> {
         match self {
-            Destination::Maildir(path) | Destination::Mbox(path) => path,
+            Destination::Maildir(path) | Destination::Mbox(path) => Some(path.clone()),
+            Destination::MaildirFolder { root, name } => Some(root.join(format!(".{name}"))),
+            Destination::Mda(_) => None,
         }
+    }
+}
+
+/// A Maildir++ folder name: dot-separated parts, none empty, no `/`, no control characters.
+fn check_folder(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.split('.').all(|part| !part.is_empty() && part != "..")
+        && !name.chars().any(|c| c == '/' || c.is_control());
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "the folder name {name:?} is not valid: use names like Lists or Lists.rust"
+        )))
     }
 }
 
@@ -292,8 +341,20 @@ pub struct FetchSettings {
     pub destination: Destination,
     pub delete: bool,
     pub state_path: PathBuf,
-    /// Larger messages stay on the server.
+    /// Larger messages stay on the server ...
     pub max_size: Option<u64>,
+    /// ... unless they are to be deleted unread.
+    pub delete_oversized: bool,
+    /// Fetched messages are deleted this many days after they were first seen.
+    pub keep_days: Option<u64>,
+    /// At most this many messages per run.
+    pub limit: Option<u64>,
+    /// Fetching stops once this many octets (by LIST sizes) are fetched.
+    pub max_bytes: Option<u64>,
+    /// A command that decides on each message from its headers.
+    pub filter: Option<String>,
+    /// How long the MDA and the filter may take per message.
+    pub mda_timeout: Duration,
 }
 
 impl Account {
@@ -414,22 +475,43 @@ impl Account {
 
     /// The delivery settings `fetch` needs: exactly one destination, keep or delete, a state file.
     pub fn fetch_settings(&self, env: &HashMap<String, String>) -> Result<FetchSettings> {
-        let destination = match (&self.settings.maildir, &self.settings.mbox) {
-            (Some(dir), None) => Destination::Maildir(expand_home(dir, env)),
-            (None, Some(file)) => Destination::Mbox(expand_home(file, env)),
-            (Some(_), Some(_)) => {
+        let settings = &self.settings;
+        let destination = match (&settings.maildir, &settings.mbox, &settings.mda) {
+            (Some(dir), None, None) => match &settings.folder {
+                Some(name) => {
+                    check_folder(name)?;
+                    Destination::MaildirFolder {
+                        root: expand_home(dir, env),
+                        name: name.clone(),
+                    }
+                }
+                None => Destination::Maildir(expand_home(dir, env)),
+            },
+            (None, Some(file), None) => Destination::Mbox(expand_home(file, env)),
+            (None, None, Some(command)) if !command.trim().is_empty() => {
+                Destination::Mda(command.clone())
+            }
+            (None, None, None) => {
                 return Err(Error::Config(format!(
-                    "account \"{}\" sets both maildir and mbox; choose one",
+                    "no destination for account \"{}\": use --maildir DIR, --mbox FILE or \
+                     --mda COMMAND",
                     self.name
                 )))
             }
-            (None, None) => {
+            _ => {
                 return Err(Error::Config(format!(
-                    "no destination for account \"{}\": use --maildir DIR or --mbox FILE",
+                    "account \"{}\" sets more than one of maildir, mbox and mda (or an empty \
+                     mda); choose one",
                     self.name
                 )))
             }
         };
+        if settings.folder.is_some() && !matches!(destination, Destination::MaildirFolder { .. }) {
+            return Err(Error::Config(format!(
+                "account \"{}\": folder needs maildir",
+                self.name
+            )));
+        }
         let delete = match (self.settings.keep, self.settings.delete) {
             (Some(true), Some(true)) => {
                 return Err(Error::Config(format!(
@@ -451,11 +533,38 @@ impl Account {
             .as_ref()
             .map(SizeSetting::octets)
             .transpose()?;
+        let delete_oversized = settings.delete_oversized.unwrap_or(false);
+        if delete_oversized && max_size.is_none() {
+            return Err(Error::Config(format!(
+                "account \"{}\": delete_oversized needs max_size",
+                self.name
+            )));
+        }
+        if settings.keep_days.is_some() && delete {
+            return Err(Error::Config(format!(
+                "account \"{}\": keep_days and delete contradict each other; choose one",
+                self.name
+            )));
+        }
+        if settings.limit == Some(0) {
+            return Err(Error::Config("limit must be at least 1".into()));
+        }
+        let max_bytes = settings
+            .max_bytes
+            .as_ref()
+            .map(|size| size.octets_of("max_bytes"))
+            .transpose()?;
         Ok(FetchSettings {
             destination,
             delete,
             state_path,
             max_size,
+            delete_oversized,
+            keep_days: settings.keep_days,
+            limit: settings.limit,
+            max_bytes,
+            filter: settings.filter.clone().filter(|f| !f.trim().is_empty()),
+            mda_timeout: self.timeout,
         })
     }
 

@@ -59,6 +59,9 @@ pub enum Error {
     /// The configuration (file, environment or password source) is wrong.
     #[error("{0}")]
     Config(String),
+    /// The MDA refused a message (a permanent failure for that message).
+    #[error("{0}")]
+    Rejected(String),
     /// The server answered -ERR to a command.
     #[error("server refused {command}: {text}")]
     Refused {
@@ -88,7 +91,7 @@ impl Error {
             Error::Usage(_) => exit::USAGE,
             Error::CorruptState { .. } => exit::DATA_ERR,
             Error::Unavailable { .. } | Error::Tls(_) => exit::UNAVAILABLE,
-            Error::CantCreate { .. } => exit::CANT_CREATE,
+            Error::CantCreate { .. } | Error::Rejected(_) => exit::CANT_CREATE,
             Error::Io { .. } | Error::Connection { .. } => exit::IO_ERR,
             Error::Temporary(_) => exit::TEMP_FAIL,
             Error::Protocol(_) => exit::PROTOCOL,

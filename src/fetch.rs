@@ -3,10 +3,11 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{Read, Write};
 use std::sync::mpsc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::Destination;
 use crate::error::{Error, Result};
+use crate::external::{self, Ended};
 use crate::protocol::{Command, LineEnding};
 use crate::session::Session;
 use crate::state::State;
@@ -23,7 +24,7 @@ const BATCH_MESSAGES: usize = 64;
 const BATCH_OCTETS: u64 = 16 * 1024 * 1024;
 
 /// What the user asked for on this run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct FetchOptions {
     /// Fetch messages already recorded as delivered, too.
     pub all: bool,
@@ -32,7 +33,34 @@ pub struct FetchOptions {
     /// Larger messages (by LIST size) are left on the server; one that turns out larger while
     /// it streams is abandoned, never truncated.
     pub max_size: Option<u64>,
+    /// Delete messages over `max_size` without downloading them.
+    pub delete_oversized: bool,
+    /// Delete fetched messages this many days after they were first seen.
+    pub keep_days: Option<u64>,
+    /// Fetch at most this many messages.
+    pub limit: Option<u64>,
+    /// Stop fetching once this many octets (by LIST size) are planned.
+    pub max_bytes: Option<u64>,
+    /// Decides from each new message's headers whether to fetch it.
+    pub filter: Option<Filter>,
 }
+
+/// A command that reads a message's headers and answers by its exit status.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub command: String,
+    pub timeout: Duration,
+}
+
+/// The filter's exit statuses.
+const FILTER_FETCH: i32 = 0;
+const FILTER_DELETE: i32 = 1;
+const FILTER_SKIP: i32 = 2;
+
+/// Headers longer than this (from TOP n 0) are a protocol error rather than headers.
+const MAX_HEADERS: u64 = 1024 * 1024;
+
+const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
 
 /// Follows a run's progress (for a progress bar). Sizes are the server's LIST sizes.
 pub trait Observer {
@@ -53,6 +81,16 @@ pub struct Report {
     pub refused: u64,
     /// Messages left on the server because they are larger than `--max-size`.
     pub oversized: u64,
+    /// Messages over `--max-size` deleted unread (`--delete-oversized`).
+    pub oversized_deleted: u64,
+    /// Messages left for the next run by `--limit` or `--max-bytes`.
+    pub deferred: u64,
+    /// Messages the filter said to skip for now.
+    pub skipped: u64,
+    /// Messages the filter said to delete unread.
+    pub filtered_out: u64,
+    /// Messages the MDA refused; they stay on the server.
+    pub rejected: u64,
 }
 
 /// The run's report and, if it stopped early or something failed, the first error.
@@ -68,6 +106,17 @@ struct Message {
     number: u32,
     size: u64,
     uid: Option<Vec<u8>>,
+    /// Why it is deleted without being downloaded, if it is.
+    unread: Option<Unread>,
+}
+
+/// Why a message is deleted without being downloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unread {
+    /// Over `--max-size`, with `--delete-oversized`.
+    Oversized,
+    /// The filter said so.
+    Filtered,
 }
 
 /// What to do with the maildrop.
@@ -76,8 +125,11 @@ struct Plan {
     fetch: Vec<Message>,
     /// Over the size limit: left on the server.
     oversized: Vec<Message>,
-    /// Delivered on an earlier run, still on the server, to be deleted without downloading.
+    /// To be deleted without downloading: delivered on an earlier run (and due for deletion),
+    /// or over the size limit with `--delete-oversized`.
     delete_only: Vec<Message>,
+    /// Left for the next run by `--limit` or `--max-bytes`.
+    deferred: usize,
 }
 
 /// Runs the fetch on a logged-in session. The order per message is fixed: RETR complete →
@@ -125,15 +177,23 @@ fn run<S: Read + Write>(
     report: &mut Report,
     deleted_uids: &mut Vec<Vec<u8>>,
 ) -> Result<()> {
-    let plan = make_plan(session, state, options)?;
+    let pipelining = session.capabilities().is_some_and(|capa| capa.pipelining());
+    let window = if pipelining { PIPELINE_WINDOW } else { 1 };
+    let mut plan = make_plan(session, state, &options)?;
+    let filter_error = match &options.filter {
+        Some(filter) => apply_filter(session, &mut plan, filter, window, report)?,
+        None => None,
+    };
+    limit_plan(&mut plan, &options);
     report.oversized = plan.oversized.len() as u64;
+    report.deferred = plan.deferred as u64;
     // LIST sizes are the server's word: they may be absurd (up to u64::MAX), so sums saturate.
     let planned_octets = plan
         .fetch
         .iter()
         .fold(0u64, |total, m| total.saturating_add(m.size));
     observer.planned(plan.fetch.len(), planned_octets);
-    let pipelining = session.capabilities().is_some_and(|capa| capa.pipelining());
+    let batch_limit = BATCH_MESSAGES.min(mailbox.batch_limit());
     // Batches are committed on a second thread, so the disk syncs one batch while the next
     // one streams in. A rendezvous channel keeps at most one batch waiting for its turn.
     let (batches, pending) = mpsc::sync_channel::<Vec<(Message, Staged)>>(0);
@@ -146,21 +206,18 @@ fn run<S: Read + Write>(
             observer,
             report,
             deleted_uids,
-            options,
-            window: if pipelining { PIPELINE_WINDOW } else { 1 },
+            options: &options,
+            window,
+            batch_limit,
             upcoming: plan.fetch.into(),
-            to_delete: if options.delete {
-                plan.delete_only.into()
-            } else {
-                VecDeque::new()
-            },
+            to_delete: plan.delete_only.into(),
             in_flight: VecDeque::new(),
             batch: Vec::new(),
             batch_octets: 0,
             batches,
             committed,
             commits_pending: 0,
-            first_refusal: None,
+            first_refusal: filter_error,
             local_failure: None,
         };
         transfer.run()
@@ -173,12 +230,12 @@ fn commit_batches(
     mailbox: &dyn Mailbox,
     state: &mut State,
     pending: mpsc::Receiver<Vec<(Message, Staged)>>,
-    commits: mpsc::Sender<Result<Vec<DeliveredMessage>>>,
+    commits: mpsc::Sender<Result<Committed>>,
 ) {
     let mut failed = false;
     for batch in pending {
         let result = if failed {
-            Ok(Vec::new())
+            Ok(Committed::default())
         } else {
             place_and_record(mailbox, state, batch)
         };
@@ -204,8 +261,10 @@ struct Transfer<'a, S> {
     observer: &'a mut dyn Observer,
     report: &'a mut Report,
     deleted_uids: &'a mut Vec<Vec<u8>>,
-    options: FetchOptions,
+    options: &'a FetchOptions,
     window: usize,
+    /// Messages per batch.
+    batch_limit: usize,
     /// Messages to fetch whose RETR is not sent yet.
     upcoming: VecDeque<Message>,
     /// Messages recorded as delivered whose DELE is not sent yet.
@@ -216,7 +275,7 @@ struct Transfer<'a, S> {
     batch: Vec<(Message, Staged)>,
     batch_octets: u64,
     batches: mpsc::SyncSender<Vec<(Message, Staged)>>,
-    committed: mpsc::Receiver<Result<Vec<DeliveredMessage>>>,
+    committed: mpsc::Receiver<Result<Committed>>,
     /// Batches handed over whose result has not been collected.
     commits_pending: usize,
     /// The first -ERR to RETR or DELE.
@@ -333,6 +392,11 @@ impl<S: Read + Write> Transfer<'_, S> {
         let status = self.session.receive_status()?;
         if status.ok {
             self.report.deleted += 1;
+            match message.unread {
+                Some(Unread::Oversized) => self.report.oversized_deleted += 1,
+                Some(Unread::Filtered) => self.report.filtered_out += 1,
+                None => {}
+            }
             self.deleted_uids.extend(message.uid);
         } else {
             // A refused DELE leaves the message recorded, so the next run tries again without
@@ -356,7 +420,7 @@ impl<S: Read + Write> Transfer<'_, S> {
             .iter()
             .any(|command| matches!(command, InFlight::Retr(_)))
             || (self.local_failure.is_none() && !self.upcoming.is_empty());
-        self.batch.len() >= BATCH_MESSAGES || self.batch_octets >= BATCH_OCTETS || !more_coming
+        self.batch.len() >= self.batch_limit || self.batch_octets >= BATCH_OCTETS || !more_coming
     }
 
     /// Hands the staged batch to the committing thread, waiting while it is busy with the
@@ -393,13 +457,17 @@ impl<S: Read + Write> Transfer<'_, S> {
         };
         self.commits_pending -= 1;
         match result {
-            Ok(delivered) => {
-                for message in delivered {
+            Ok(committed) => {
+                for message in committed.delivered {
                     self.report.delivered += 1;
                     self.report.octets += message.octets;
                     if self.options.delete {
                         self.to_delete.push_back(message.message);
                     }
+                }
+                if let Some(error) = committed.rejected {
+                    self.report.rejected += 1;
+                    self.first_refusal.get_or_insert(error);
                 }
             }
             Err(error) => {
@@ -414,12 +482,14 @@ impl<S: Read + Write> Transfer<'_, S> {
 fn make_plan<S: Read + Write>(
     session: &mut Session<S>,
     state: &mut State,
-    options: FetchOptions,
+    options: &FetchOptions,
 ) -> Result<Plan> {
-    let listing = session.list()?;
+    let mut listing = session.list()?;
     let uidl = session.uidl()?;
+    listing.sort_unstable_by_key(|e| e.message);
     let mut plan = Plan::default();
-    let Some(uidl) = uidl else {
+    let oversized = |size: u64| options.max_size.is_some_and(|max| size > max);
+    let Some(mut uidl) = uidl else {
         if !options.delete && !options.all {
             return Err(Error::unavailable(
                 "the server does not support UIDL, so popget cannot tell new messages from old \
@@ -427,66 +497,207 @@ fn make_plan<S: Read + Write>(
                  message on every run",
             ));
         }
-        let all = listing.into_iter().map(|e| Message {
-            number: e.message,
-            size: e.size,
-            uid: None,
-        });
-        (plan.oversized, plan.fetch) =
-            all.partition(|m| options.max_size.is_some_and(|max| m.size > max));
+        for entry in listing {
+            let mut message = Message {
+                number: entry.message,
+                size: entry.size,
+                uid: None,
+                unread: None,
+            };
+            if !oversized(message.size) {
+                plan.fetch.push(message);
+            } else if options.delete_oversized {
+                message.unread = Some(Unread::Oversized);
+                plan.delete_only.push(message);
+            } else {
+                plan.oversized.push(message);
+            }
+        }
         return Ok(plan);
     };
+    uidl.sort_unstable_by_key(|e| e.message);
 
-    let sizes: HashMap<u32, u64> = listing.iter().map(|e| (e.message, e.size)).collect();
-    let mut uids: HashMap<u32, Vec<u8>> = HashMap::with_capacity(uidl.len());
-    let mut occurrences: HashMap<&[u8], u32> = HashMap::with_capacity(uidl.len());
-    for entry in &uidl {
-        if !sizes.contains_key(&entry.message) {
-            return Err(crate::protocol::ProtocolError::new(format!(
-                "UIDL names message {}, which LIST did not",
-                entry.message
-            ))
-            .into());
+    // Two messages sharing one id cannot be told apart by it: neither is ever deleted as "seen".
+    let mut duplicated = HashSet::new();
+    {
+        let mut first_with: HashMap<&[u8], u32> = HashMap::with_capacity(uidl.len());
+        for entry in &uidl {
+            if listing
+                .binary_search_by_key(&entry.message, |e| e.message)
+                .is_err()
+            {
+                return Err(crate::protocol::ProtocolError::new(format!(
+                    "UIDL names message {}, which LIST did not",
+                    entry.message
+                ))
+                .into());
+            }
+            if let Some(first) = first_with.insert(&entry.uid, entry.message) {
+                duplicated.insert(first);
+                duplicated.insert(entry.message);
+            }
         }
-        *occurrences.entry(&entry.uid).or_default() += 1;
-    }
-    for entry in &uidl {
-        uids.insert(entry.message, entry.uid.clone());
+        // Entries for messages no longer on the server are forgotten, so an id the server
+        // reuses later is not mistaken for an old message.
+        state.retain(|uid| first_with.contains_key(uid));
     }
 
-    // Entries for messages no longer on the server are forgotten, so an id the server reuses
-    // later is not mistaken for an old message.
-    let on_server: HashSet<&[u8]> = occurrences.keys().copied().collect();
-    state.retain(|uid| on_server.contains(uid));
-
-    let mut messages: Vec<Message> = listing
-        .iter()
-        .map(|e| Message {
-            number: e.message,
-            size: e.size,
-            uid: uids.get(&e.message).cloned(),
+    let now = unix_now();
+    let expired = |uid: &[u8]| {
+        options.keep_days.is_some_and(|days| {
+            state.first_seen(uid).is_some_and(|seen| {
+                now >= seen.saturating_add(days.saturating_mul(SECONDS_PER_DAY))
+            })
         })
-        .collect();
-    messages.sort_by_key(|m| m.number);
-    for message in messages {
-        let seen = message
-            .uid
+    };
+    let mut uids = uidl.into_iter().peekable();
+    for entry in listing {
+        let uid = uids.next_if(|u| u.message == entry.message).map(|u| u.uid);
+        let seen = uid.as_deref().is_some_and(|uid| state.contains(uid));
+        let due = uid
             .as_deref()
-            .is_some_and(|uid| state.contains(uid));
-        let duplicated = message
-            .uid
-            .as_deref()
-            .is_some_and(|uid| occurrences.get(uid).copied().unwrap_or(0) > 1);
-        if (options.all || !seen) && options.max_size.is_some_and(|max| message.size > max) {
-            plan.oversized.push(message);
-        } else if options.all || !seen {
-            plan.fetch.push(message);
-        } else if options.delete && !duplicated {
-            // Two messages sharing one id cannot be told apart: never delete one by its id.
+            .is_some_and(|uid| options.delete || expired(uid));
+        let mut message = Message {
+            number: entry.message,
+            size: entry.size,
+            uid,
+            unread: None,
+        };
+        if options.all || !seen {
+            if !oversized(message.size) {
+                plan.fetch.push(message);
+            } else if options.delete_oversized {
+                message.unread = Some(Unread::Oversized);
+                plan.delete_only.push(message);
+            } else {
+                plan.oversized.push(message);
+            }
+        } else if due && !duplicated.contains(&message.number) {
             plan.delete_only.push(message);
         }
     }
     Ok(plan)
+}
+
+/// Leaves what is over `--limit` or `--max-bytes` for the next run. The message that crosses
+/// `--max-bytes` is still fetched, so that a message larger than the limit is not stuck.
+fn limit_plan(plan: &mut Plan, options: &FetchOptions) {
+    let mut octets: u64 = 0;
+    let cut = plan.fetch.iter().enumerate().position(|(count, message)| {
+        let over = options.limit.is_some_and(|limit| count as u64 >= limit)
+            || options.max_bytes.is_some_and(|max| octets >= max);
+        octets = octets.saturating_add(message.size);
+        over
+    });
+    if let Some(cut) = cut {
+        plan.deferred = plan.fetch.len() - cut;
+        plan.fetch.truncate(cut);
+    }
+}
+
+/// Runs the filter on the headers (`TOP n 0`) of each message planned for fetching: it stays
+/// planned, is deleted unread, or is skipped for now. Returns the first error of the filter
+/// itself; its message stays on the server.
+fn apply_filter<S: Read + Write>(
+    session: &mut Session<S>,
+    plan: &mut Plan,
+    filter: &Filter,
+    window: usize,
+    report: &mut Report,
+) -> Result<Option<Error>> {
+    let candidates = std::mem::take(&mut plan.fetch);
+    let mut headers_file =
+        tempfile::tempfile().map_err(|e| Error::io("cannot create a file for the headers", e))?;
+    let mut first_error = None;
+    let mut refused = None;
+    let mut sent = 0;
+    let mut headers = Vec::new();
+    for (index, message) in candidates.iter().enumerate() {
+        while sent < candidates.len() && sent < index + window {
+            session.send(&Command::Top {
+                message: candidates[sent].number,
+                lines: 0,
+            })?;
+            sent += 1;
+        }
+        let status = session.receive_status()?;
+        if !status.ok {
+            refused.get_or_insert_with(|| {
+                Error::unavailable(format!(
+                    "the server refused TOP ({}), which --filter needs",
+                    status.display_text()
+                ))
+            });
+            continue;
+        }
+        headers.clear();
+        let body = session.receive_body_within(LineEnding::Lf, &mut headers, Some(MAX_HEADERS))?;
+        if refused.is_some() {
+            continue;
+        }
+        if let Some(error) = body.sink_error {
+            return Err(Error::io("cannot keep the headers", error));
+        }
+        let verdict = run_filter(filter, &mut headers_file, &headers, message.number)?;
+        match verdict {
+            Ok(FILTER_FETCH) => plan.fetch.push(message.clone()),
+            Ok(FILTER_DELETE) => {
+                let mut message = message.clone();
+                message.unread = Some(Unread::Filtered);
+                plan.delete_only.push(message);
+            }
+            Ok(_) => report.skipped += 1,
+            Err(error) => {
+                report.skipped += 1;
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match refused {
+        Some(error) => Err(error),
+        None => Ok(first_error),
+    }
+}
+
+/// Runs the filter on one message's headers; its exit status, or the error it caused.
+fn run_filter(
+    filter: &Filter,
+    file: &mut std::fs::File,
+    headers: &[u8],
+    number: u32,
+) -> Result<std::result::Result<i32, Error>> {
+    use std::io::{Seek, SeekFrom};
+    let io_error = |e| Error::io("cannot write the headers for the filter", e);
+    file.set_len(0).map_err(io_error)?;
+    file.seek(SeekFrom::Start(0)).map_err(io_error)?;
+    file.write_all(headers).map_err(io_error)?;
+    file.seek(SeekFrom::Start(0)).map_err(io_error)?;
+    let stdin = file.try_clone().map_err(io_error)?;
+    let failed = |what: String| {
+        Error::Temporary(format!(
+            "the filter {:?} {what} on message {number}; it stays on the server",
+            filter.command
+        ))
+    };
+    Ok(
+        match external::run(&filter.command, stdin, filter.timeout)? {
+            Ended::Exited(code @ (FILTER_FETCH | FILTER_DELETE | FILTER_SKIP)) => Ok(code),
+            Ended::Exited(code) => Err(failed(format!("failed (exit {code})"))),
+            Ended::Killed => Err(failed("was killed by a signal".into())),
+            Ended::TimedOut => Err(failed(format!(
+                "did not finish within {} s",
+                filter.timeout.as_secs()
+            ))),
+        },
+    )
+}
+
+/// What the committing thread did with a batch.
+#[derive(Default)]
+struct Committed {
+    delivered: Vec<DeliveredMessage>,
+    /// The MDA refused the message after the delivered ones.
+    rejected: Option<Error>,
 }
 
 struct DeliveredMessage {
@@ -501,9 +712,9 @@ fn place_and_record(
     mailbox: &dyn Mailbox,
     state: &mut State,
     staged: Vec<(Message, Staged)>,
-) -> Result<Vec<DeliveredMessage>> {
+) -> Result<Committed> {
     if staged.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Committed::default());
     }
     let (messages, staged): (Vec<Message>, Vec<Staged>) = staged.into_iter().unzip();
     let octets: Vec<u64> = staged.iter().map(|s| s.octets).collect();
@@ -539,7 +750,10 @@ fn place_and_record(
         Some(error) => Err(error),
         None => {
             state.clear_journal()?;
-            Ok(delivered)
+            Ok(Committed {
+                delivered,
+                rejected: placement.rejected,
+            })
         }
     }
 }
@@ -617,250 +831,19 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// A short description of the destination for the summary line, with `~` for the home directory.
+/// A short description of the destination for the summary line, with `~` for the home
+/// directory; an MDA is shown as `| COMMAND`.
 pub fn describe_destination(destination: &Destination, home: Option<&std::path::Path>) -> String {
-    let path = destination.path();
+    let Some(path) = destination.path() else {
+        return match destination {
+            Destination::Mda(command) => format!("| {command}"),
+            _ => String::new(),
+        };
+    };
     if let Some(home) = home {
         if let Ok(rest) = path.strip_prefix(home) {
             return format!("~/{}", rest.display());
         }
     }
     path.display().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::session::{Client, Security};
-    use crate::store::Maildir;
-    use std::cell::RefCell;
-    use std::collections::BTreeSet;
-    use std::io;
-    use std::path::{Path, PathBuf};
-    use std::rc::Rc;
-
-    /// What the in-memory server saw, shared with the test.
-    #[derive(Default)]
-    struct Log {
-        commands: Vec<String>,
-        /// Each DELE checked that its message was already in new/ and in the state file.
-        deletes_checked: usize,
-    }
-
-    /// An in-memory POP3 server that answers each command as it is written, so that any
-    /// pipelining is exercised for real: reading an answer to an unsent command fails.
-    struct Maildrop {
-        messages: Vec<(String, Vec<u8>)>,
-        refuse_retr: BTreeSet<u32>,
-        maildir: PathBuf,
-        state: PathBuf,
-        input: Vec<u8>,
-        output: Vec<u8>,
-        position: usize,
-        log: Rc<RefCell<Log>>,
-    }
-
-    impl Maildrop {
-        fn answer(&mut self, line: &str) {
-            let mut words = line.split(' ');
-            let verb = words.next().unwrap_or_default();
-            let number = words.next().and_then(|n| n.parse::<usize>().ok());
-            let answer = match (verb, number) {
-                ("CAPA", None) => "+OK\r\nUIDL\r\nPIPELINING\r\n.\r\n".to_string(),
-                ("LIST", None) => self.listing(|(_, body)| body.len().to_string()),
-                ("UIDL", None) => self.listing(|(uid, _)| uid.clone()),
-                ("RETR", Some(n)) if self.refuse_retr.contains(&(n as u32)) => {
-                    "-ERR cannot read that one\r\n".to_string()
-                }
-                ("RETR", Some(n)) => {
-                    let body = crate::protocol::stuff(&self.messages[n - 1].1);
-                    self.output.extend_from_slice(b"+OK\r\n");
-                    self.output.extend_from_slice(&body);
-                    String::new()
-                }
-                ("DELE", Some(n)) => {
-                    self.check_delivered(n);
-                    "+OK\r\n".to_string()
-                }
-                ("QUIT", None) => "+OK bye\r\n".to_string(),
-                _ => panic!("unexpected command {line:?}"),
-            };
-            self.output.extend_from_slice(answer.as_bytes());
-            self.log.borrow_mut().commands.push(line.to_string());
-        }
-
-        fn listing(&self, column: impl Fn(&(String, Vec<u8>)) -> String) -> String {
-            let mut text = String::from("+OK\r\n");
-            for (index, message) in self.messages.iter().enumerate() {
-                text += &format!("{} {}\r\n", index + 1, column(message));
-            }
-            text + ".\r\n"
-        }
-
-        /// The order that keeps mail safe: a message is deleted only once it is in the
-        /// mailbox and recorded.
-        fn check_delivered(&self, number: usize) {
-            let (uid, body) = &self.messages[number - 1];
-            let delivered = maildir_messages(&self.maildir);
-            assert!(delivered.contains(body), "DELE {number} before delivery");
-            let state = State::load(&self.state).unwrap();
-            assert!(
-                state.contains(uid.as_bytes()),
-                "DELE {number} before record"
-            );
-            self.log.borrow_mut().deletes_checked += 1;
-        }
-    }
-
-    impl Read for Maildrop {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let available = &self.output[self.position..];
-            if available.is_empty() {
-                return Err(io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    "the client waits for an answer to a command it did not send",
-                ));
-            }
-            let n = available.len().min(buf.len()).min(1000);
-            buf[..n].copy_from_slice(&available[..n]);
-            self.position += n;
-            Ok(n)
-        }
-    }
-
-    impl Write for Maildrop {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.input.extend_from_slice(bytes);
-            while let Some(end) = self.input.windows(2).position(|w| w == b"\r\n") {
-                let line = String::from_utf8(self.input[..end].to_vec()).unwrap();
-                self.input.drain(..end + 2);
-                self.answer(&line);
-            }
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    fn maildir_messages(root: &Path) -> Vec<Vec<u8>> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("new"))
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .collect();
-        files.sort();
-        files.iter().map(|f| std::fs::read(f).unwrap()).collect()
-    }
-
-    struct Run {
-        report: Report,
-        error: Option<Error>,
-        log: Rc<RefCell<Log>>,
-        delivered: Vec<Vec<u8>>,
-    }
-
-    fn run_fetch(count: usize, refuse_retr: &[u32], options: FetchOptions) -> Run {
-        let dir = tempfile::tempdir().unwrap();
-        let maildir = dir.path().join("Maildir");
-        let state_path = dir.path().join("state");
-        let messages: Vec<(String, Vec<u8>)> = (1..=count)
-            .map(|n| {
-                let body = format!("Subject: {n}\n\n.line {n}\n{}\n", "x".repeat(n * 37));
-                (format!("uid-{n}"), body.into_bytes())
-            })
-            .collect();
-        let log = Rc::new(RefCell::new(Log::default()));
-        let server = Maildrop {
-            messages: messages.clone(),
-            refuse_retr: refuse_retr.iter().copied().collect(),
-            maildir: maildir.clone(),
-            state: state_path.clone(),
-            input: Vec::new(),
-            output: b"+OK ready\r\n".to_vec(),
-            position: 0,
-            log: log.clone(),
-        };
-        let mut session = Client::new(server, "mock", Security::Tls)
-            .unwrap()
-            .into_session();
-        session.capa().unwrap();
-        let mailbox = Maildir::open(&maildir).unwrap();
-        let mut state = State::load(&state_path).unwrap();
-        let outcome = fetch(session, &mailbox, &mut state, options, &mut ());
-        let mut delivered = maildir_messages(&maildir);
-        delivered.sort_by_key(|m| m.len());
-        Run {
-            report: outcome.report,
-            error: outcome.error,
-            log,
-            delivered,
-        }
-    }
-
-    fn position(commands: &[String], wanted: &str) -> usize {
-        commands.iter().position(|c| c == wanted).unwrap()
-    }
-
-    #[test]
-    fn retrs_keep_flowing_while_batches_commit_and_deletes_follow_records() {
-        let count = 3 * BATCH_MESSAGES + 5;
-        let options = FetchOptions {
-            delete: true,
-            ..FetchOptions::default()
-        };
-        let run = run_fetch(count, &[], options);
-        assert!(run.error.is_none(), "{:?}", run.error);
-        assert_eq!(run.report.delivered, count as u64);
-        assert_eq!(run.report.deleted, count as u64);
-        assert_eq!(run.delivered.len(), count);
-        let log = run.log.borrow();
-        assert_eq!(log.deletes_checked, count);
-        let commands = &log.commands;
-        // The second batch was requested before the first batch's deletions: no pause.
-        let first_dele = position(commands, "DELE 1");
-        let second_batch_retr = position(commands, &format!("RETR {}", BATCH_MESSAGES + 1));
-        assert!(second_batch_retr < first_dele, "{commands:?}");
-        assert_eq!(commands.last().unwrap(), "QUIT");
-    }
-
-    #[test]
-    fn a_refused_retr_in_the_pipeline_shifts_nothing() {
-        let count = BATCH_MESSAGES + 10;
-        let options = FetchOptions {
-            delete: true,
-            ..FetchOptions::default()
-        };
-        let run = run_fetch(count, &[3, 70], options);
-        assert!(
-            matches!(run.error, Some(Error::Temporary(_))),
-            "{:?}",
-            run.error
-        );
-        assert_eq!(run.report.refused, 2);
-        assert_eq!(run.report.delivered, count as u64 - 2);
-        assert_eq!(run.report.deleted, count as u64 - 2);
-        let commands = &run.log.borrow().commands;
-        assert!(!commands.contains(&"DELE 3".to_string()));
-        assert!(!commands.contains(&"DELE 70".to_string()));
-        // Every delivered file is exactly one of the served messages, none shifted.
-        for body in &run.delivered {
-            let subject =
-                String::from_utf8_lossy(&body[..body.iter().position(|&b| b == b'\n').unwrap()])
-                    .to_string();
-            let n: usize = subject.trim_start_matches("Subject: ").parse().unwrap();
-            assert_eq!(
-                body.len(),
-                format!("Subject: {n}\n\n.line {n}\n").len() + n * 37 + 1
-            );
-        }
-    }
-
-    #[test]
-    fn keep_mode_sends_no_dele() {
-        let run = run_fetch(10, &[], FetchOptions::default());
-        assert!(run.error.is_none());
-        assert_eq!(run.report.delivered, 10);
-        let commands = &run.log.borrow().commands;
-        assert!(commands.iter().all(|c| !c.starts_with("DELE")));
-    }
 }

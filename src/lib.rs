@@ -2,8 +2,9 @@
 //!
 //! The data path, in the order a message travels: [`transport`] (TCP, TLS) → [`session`]
 //! (framing, states, pipelining) over the pure [`protocol`] layer → [`fetch`] (the delivery
-//! transaction) → [`store`] (Maildir, mbox) → [`state`] (what was delivered). [`auth`] logs in,
-//! [`config`] turns the command line and the configuration file into accounts.
+//! transaction) → [`store`] (Maildir, mbox, MDA) → [`state`] (what was delivered). [`auth`] logs in,
+//! [`config`] turns the command line and the configuration file into accounts;
+//! [`external`] runs the user's MDA and filter commands.
 
 pub mod auth;
 pub mod cli;
@@ -11,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod connect;
 pub mod error;
+pub mod external;
 pub mod fetch;
 pub mod protocol;
 pub mod session;

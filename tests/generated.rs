@@ -591,7 +591,7 @@ fn bash_completion_loads_and_completes() {
         "{maildir:?}"
     );
     let options = bash_complete(home.path(), &["popget", "fetch", "--del"]);
-    assert_eq!(options, ["--delete"]);
+    assert_eq!(options, ["--delete", "--delete-oversized"]);
     // --config on the command line names the file to read.
     let other = home.path().join("other.toml");
     fs::write(&other, "[accounts.elsewhere]\nhost = \"h\"\n").unwrap();

@@ -408,11 +408,16 @@ pub fn password_from_command(command: &str) -> Result<Secret> {
     Ok(Secret::new(password.to_string()))
 }
 
-/// Asks on the terminal, if standard input is one.
+/// Asks on the terminal, if standard input is one. Accounts fetched in parallel ask one at a
+/// time.
 pub fn prompt_password(prompt: &str) -> Result<Option<Secret>> {
+    static TERMINAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     if !std::io::stdin().is_terminal() {
         return Ok(None);
     }
+    let _turn = TERMINAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let _ = std::io::stderr().flush();
     let password = rpassword::prompt_password(prompt)
         .map_err(|e| Error::Config(format!("cannot read the password: {e}")))?;

@@ -48,6 +48,29 @@ impl Maildir {
         })
     }
 
+    /// The Maildir++ folder `.NAME` of the Maildir `root`, both created where missing, the
+    /// folder with the `maildirfolder` file that marks it as one.
+    pub fn open_folder(root: &Path, name: &str) -> Result<Maildir, Error> {
+        Maildir::open(root)?;
+        let folder = root.join(format!(".{name}"));
+        let maildir = Maildir::open(&folder)?;
+        let marker = maildir.root.join("maildirfolder");
+        if !marker.exists() {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&marker)
+                .map_err(|source| Error::CantCreate {
+                    path: marker.clone(),
+                    source,
+                })?;
+            let _ = sync_dir(&maildir.root);
+        }
+        Ok(maildir)
+    }
+
     /// `time.MusecPpidQcounter.host`: unique per delivery on this host, even for several
     /// popget processes in the same microsecond.
     fn unique_name(&self) -> String {
@@ -130,6 +153,7 @@ impl Mailbox for Maildir {
                 return Placement {
                     placed: 0,
                     error: Some(error),
+                    rejected: None,
                 };
             }
             targets.push((temporary.clone(), new.join(name)));
@@ -142,6 +166,7 @@ impl Mailbox for Maildir {
             return Placement {
                 placed: 0,
                 error: Some(error),
+                rejected: None,
             };
         }
         for (index, (temporary, target)) in targets.iter().enumerate() {
@@ -169,12 +194,14 @@ impl Maildir {
                 return Placement {
                     placed: 0,
                     error: Some(Error::io(format!("cannot sync {}", new.display()), e)),
+                    rejected: None,
                 };
             }
         }
         Placement {
             placed: linked,
             error,
+            rejected: None,
         }
     }
 }
@@ -259,6 +286,21 @@ fn escape_hostname(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folders_are_maildir_plus_plus() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("Mail");
+        let folder = Maildir::open_folder(&root, "Lists.rust").unwrap();
+        crate::store::testing::deliver(&folder, b"Subject: x\n\nhi\n").unwrap();
+        for sub in ["cur", "new", "tmp"] {
+            assert!(root.join(sub).is_dir());
+        }
+        let path = root.join(".Lists.rust");
+        assert!(path.join("maildirfolder").is_file());
+        assert_eq!(std::fs::read_dir(path.join("new")).unwrap().count(), 1);
+        assert_eq!(std::fs::read_dir(root.join("new")).unwrap().count(), 0);
+    }
     use crate::session::Body;
     use crate::store::testing::deliver;
     use std::io::Write;

@@ -12,8 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use super::{
-    check_body, path_token, token_path, Failure, Fill, Journal, Mailbox, Placement, Staged,
-    StagedKind,
+    path_token, token_path, Failure, Fill, Journal, Mailbox, Placement, Staged, StagedKind,
 };
 use crate::error::Error;
 
@@ -99,16 +98,9 @@ impl Mailbox for Mbox {
         // The message is spooled first so that the mbox is locked only while complete messages
         // are copied in, never while the network is slow, and a dropped connection never
         // touches the mbox at all.
-        let spool_error = |e| Failure::Mailbox(Error::io("cannot write the spool file", e));
-        let spool_file = tempfile::tempfile().map_err(spool_error)?;
-        let mut spool = BufWriter::with_capacity(256 * 1024, spool_file);
-        let body = fill(&mut spool).map_err(Failure::Source)?;
-        let octets = check_body(body, "the spool file")?;
-        let mut spool = spool
-            .into_inner()
-            .map_err(|e| spool_error(e.into_error()))?;
-        spool.seek(SeekFrom::Start(0)).map_err(spool_error)?;
-        let sender = envelope_sender(&mut spool).map_err(spool_error)?;
+        let (mut spool, octets) = super::spool(fill)?;
+        let spool_error = |e| Failure::Mailbox(Error::io("cannot read the spool file", e));
+        let sender = sanitize_sender(&super::return_path(&mut spool).map_err(spool_error)?);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -134,6 +126,7 @@ impl Mailbox for Mbox {
         let failed = |error| Placement {
             placed: 0,
             error: Some(error),
+            rejected: None,
         };
         let file = match open_checked(&self.path) {
             Ok(file) => file,
@@ -185,6 +178,7 @@ impl Mailbox for Mbox {
         Placement {
             placed: written,
             error,
+            rejected: None,
         }
     }
 }
@@ -316,21 +310,7 @@ fn blank_line_needed(file: &File, size: u64) -> io::Result<&'static [u8]> {
     })
 }
 
-/// The envelope sender from the first Return-Path header, made safe for the From_ line.
-fn envelope_sender(spool: &mut File) -> io::Result<String> {
-    let mut head = Vec::new();
-    spool.take(256 * 1024).read_to_end(&mut head)?;
-    let end = memchr::memmem::find(&head, b"\n\n").map_or(head.len(), |i| i + 1);
-    let sender = mailparse::parse_headers(&head[..end])
-        .ok()
-        .and_then(|(headers, _)| {
-            use mailparse::MailHeaderMap;
-            headers.get_first_value("Return-Path")
-        })
-        .unwrap_or_default();
-    Ok(sanitize_sender(&sender))
-}
-
+/// The envelope sender made safe for the From_ line.
 fn sanitize_sender(raw: &str) -> String {
     let trimmed = raw.trim();
     let address = trimmed

@@ -1,8 +1,9 @@
-//! Where fetched messages go: Maildir or mbox, behind one trait, with the intents that let a
-//! later run tell which deliveries an interrupted run completed.
+//! Where fetched messages go: Maildir, mbox or an MDA, behind one trait, with the intents that
+//! let a later run tell which deliveries an interrupted run completed.
 
 mod maildir;
 mod mbox;
+mod mda;
 
 use std::fs::File;
 use std::io::Write;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 
 pub use maildir::Maildir;
 pub use mbox::Mbox;
+pub use mda::Mda;
 
 use crate::error::Error;
 use crate::session::Body;
@@ -54,6 +56,8 @@ enum StagedKind {
         length: u64,
         digest: String,
     },
+    /// In a spool file, to be piped to an MDA with `sender` for `%F`.
+    Mda { spool: File, sender: String },
 }
 
 impl Drop for Staged {
@@ -68,7 +72,11 @@ impl Drop for Staged {
 #[derive(Debug)]
 pub struct Placement {
     pub placed: usize,
+    /// The mailbox failed; the rest of the batch is not placed and no more should be fetched.
     pub error: Option<Error>,
+    /// The message after the placed ones was refused (an MDA's permanent failure) and the rest
+    /// of the batch was not tried; later messages may still be delivered.
+    pub rejected: Option<Error>,
 }
 
 /// A mailbox. Delivery has two steps so that a batch costs few syncs and a crash can be
@@ -82,6 +90,12 @@ pub trait Mailbox: Sync {
     /// then places them and syncs. Either a message is wholly in the mailbox and durable, or it
     /// is not there at all.
     fn place(&self, staged: Vec<Staged>, journal: &mut Journal) -> Placement;
+
+    /// The most messages a batch should hold. An MDA's delivery cannot be checked after a
+    /// crash, so it takes one message at a time: at most one is delivered twice.
+    fn batch_limit(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// Decides whether the placement an intent describes completed, undoing a partial mbox
@@ -107,6 +121,42 @@ fn check_body(body: Body, what: &str) -> Result<u64, Failure> {
         ))),
         None => Ok(body.octets),
     }
+}
+
+/// Writes the message into an anonymous temporary file, rewound for reading.
+fn spool(fill: &mut Fill) -> Result<(File, u64), Failure> {
+    use std::io::{BufWriter, Seek, SeekFrom};
+    let spool_error = |e| Failure::Mailbox(Error::io("cannot write the spool file", e));
+    let file = tempfile::tempfile().map_err(spool_error)?;
+    let mut out = BufWriter::with_capacity(256 * 1024, file);
+    let body = fill(&mut out).map_err(Failure::Source)?;
+    let octets = check_body(body, "the spool file")?;
+    let mut file = out.into_inner().map_err(|e| spool_error(e.into_error()))?;
+    file.seek(SeekFrom::Start(0)).map_err(spool_error)?;
+    Ok((file, octets))
+}
+
+/// The address of the spooled message's first Return-Path header, without its angle
+/// brackets; empty if there is none. Leaves the spool rewound.
+fn return_path(spool: &mut File) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut head = Vec::new();
+    (&mut *spool).take(256 * 1024).read_to_end(&mut head)?;
+    spool.seek(SeekFrom::Start(0))?;
+    let end = memchr::memmem::find(&head, b"\n\n").map_or(head.len(), |i| i + 1);
+    let raw = mailparse::parse_headers(&head[..end])
+        .ok()
+        .and_then(|(headers, _)| {
+            use mailparse::MailHeaderMap;
+            headers.get_first_value("Return-Path")
+        })
+        .unwrap_or_default();
+    let trimmed = raw.trim();
+    Ok(trimmed
+        .strip_prefix('<')
+        .and_then(|s| s.strip_suffix('>'))
+        .unwrap_or(trimmed)
+        .to_string())
 }
 
 /// A path as one token of an intent line.

@@ -1,0 +1,47 @@
+//! Runs the user's own commands (an MDA, a filter) through the shell, with a time limit.
+
+use std::fs::File;
+use std::process::{Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+
+/// How a command ended.
+pub enum Ended {
+    /// It exited with this status.
+    Exited(i32),
+    /// A signal ended it.
+    Killed,
+    /// It ran past the time limit and was stopped.
+    TimedOut,
+}
+
+/// Runs `command` with `sh -c`, `stdin` as its standard input, its output discarded and its
+/// errors on popget's standard error, and waits at most `timeout`.
+pub fn run(command: &str, stdin: File, timeout: Duration) -> Result<Ended, Error> {
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::from(stdin))
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| Error::io(format!("cannot run {command:?}"), e))?;
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status.code().map_or(Ended::Killed, Ended::Exited)),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(Ended::TimedOut);
+            }
+            Ok(None) => {
+                sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(Error::io(format!("cannot wait for {command:?}"), e)),
+        }
+    }
+}
