@@ -461,18 +461,31 @@ fn summary(account: &str, report: &Report, destination: &str) -> Option<String> 
         },
         human_size(report.octets)
     );
-    let mut add = |count: u64, what: &str| {
+    let add = |line: &mut String, count: u64, what: &str| {
         if count > 0 {
             line.push_str(&format!(", {count} {what}"));
         }
     };
-    add(report.deleted, "deleted");
-    add(report.oversized, "over --max-size left on the server");
-    add(report.oversized_deleted, "of the deleted over --max-size");
-    add(report.filtered_out, "of the deleted by the filter");
-    add(report.skipped, "skipped by the filter");
-    add(report.rejected, "refused by the MDA");
-    add(report.deferred, "left for the next run");
+    add(&mut line, report.deleted, "deleted");
+    let unread: Vec<String> = [
+        (report.oversized_deleted, "over --max-size"),
+        (report.filtered_out, "by the filter"),
+    ]
+    .iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, why)| format!("{count} {why}"))
+    .collect();
+    if !unread.is_empty() {
+        line.push_str(&format!(" ({} without downloading)", unread.join(", ")));
+    }
+    add(
+        &mut line,
+        report.oversized,
+        "over --max-size left on the server",
+    );
+    add(&mut line, report.skipped, "skipped by the filter");
+    add(&mut line, report.rejected, "refused by the MDA");
+    add(&mut line, report.deferred, "left for the next run");
     Some(line)
 }
 

@@ -1,6 +1,7 @@
 //! Runs the user's own commands (an MDA, a filter) through the shell, with a time limit.
 
 use std::fs::File;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -18,13 +19,15 @@ pub enum Ended {
 }
 
 /// Runs `command` with `sh -c`, `stdin` as its standard input, its output discarded and its
-/// errors on popget's standard error, and waits at most `timeout`.
+/// errors on popget's standard error, and waits at most `timeout`. The command runs in a
+/// process group of its own, so that stopping it stops whatever it started, too.
 pub fn run(command: &str, stdin: File, timeout: Duration) -> Result<Ended, Error> {
     let mut child = Command::new("/bin/sh")
         .arg("-c")
         .arg(command)
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::null())
+        .process_group(0)
         .spawn()
         .map_err(|e| Error::io(format!("cannot run {command:?}"), e))?;
     let deadline = Instant::now() + timeout;
@@ -33,6 +36,12 @@ pub fn run(command: &str, stdin: File, timeout: Duration) -> Result<Ended, Error
         match child.try_wait() {
             Ok(Some(status)) => return Ok(status.code().map_or(Ended::Killed, Ended::Exited)),
             Ok(None) if Instant::now() >= deadline => {
+                if let Ok(group) = i32::try_from(child.id()) {
+                    // SAFETY: a plain syscall; the group is the child's own.
+                    unsafe {
+                        libc::kill(-group, libc::SIGKILL);
+                    }
+                }
                 let _ = child.kill();
                 let _ = child.wait();
                 return Ok(Ended::TimedOut);

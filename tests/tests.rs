@@ -11,5 +11,6 @@ mod generated;
 mod hostile;
 mod interop;
 mod oauth;
+mod policies;
 mod quirks;
 mod scripting;

@@ -39,6 +39,9 @@ impl Mbox {
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    crate::state::create_private_dir(parent)?;
+                }
                 open_mbox(path).map_err(|source| Error::CantCreate {
                     path: path.to_path_buf(),
                     source,
