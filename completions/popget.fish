@@ -72,6 +72,9 @@ complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-size -d 'Lea
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l keep-days -d 'Leave fetched messages on the server for DAYS days after they were first fetched, then delete them' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l limit -d 'Fetch at most this many messages in this run; the rest wait for the next run' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-bytes -d 'Stop fetching in this run once this much has been fetched (by the server\'s sizes; the message that crosses the limit is still fetched)' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l pipelining -d 'Send RETR, DELE and TOP without waiting for each answer: when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
+on\t'Even when the server does not announce it'
+off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l filter -d 'Run this shell command on each new message\'s headers (TOP n 0, on standard input) before fetching it. Exit 0: fetch; 1: delete without fetching; 2: skip for now; anything else: an error for that message, which stays on the server' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l state -d 'State file recording which messages were delivered [default: $XDG_STATE_HOME/popget/USER@HOST_PORT.state]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F

@@ -249,6 +249,7 @@ fn fetch_account(
                 command: command.clone(),
                 timeout: settings.mda_timeout,
             }),
+            pipelining: settings.pipelining,
         };
         Ok(fetch::fetch(
             session,

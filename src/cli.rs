@@ -196,6 +196,19 @@ pub enum ProgressMode {
     Never,
 }
 
+/// Whether to send commands without waiting for each answer (RFC 2449 PIPELINING).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PipeliningMode {
+    /// When the server announces PIPELINING
+    #[default]
+    Auto,
+    /// Even when the server does not announce it
+    On,
+    /// One command at a time
+    Off,
+}
+
 /// How to reach and log in to the server; valid for every command that talks to one.
 #[derive(Debug, Args, Default, Clone)]
 #[command(next_help_heading = "Connection")]
@@ -313,6 +326,10 @@ pub struct DeliveryArgs {
     /// message that crosses the limit is still fetched)
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_bytes: Option<u64>,
+    /// Send RETR, DELE and TOP without waiting for each answer: when the server announces
+    /// PIPELINING (auto), always (on) or never (off)
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub pipelining: Option<PipeliningMode>,
     /// Run this shell command on each new message's headers (TOP n 0, on standard input)
     /// before fetching it. Exit 0: fetch; 1: delete without fetching; 2: skip for now;
     /// anything else: an error for that message, which stays on the server

@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use crate::auth::{self, AuthMethod, Secret};
-use crate::cli::{ConnectionArgs, DeliveryArgs};
+use crate::cli::{ConnectionArgs, DeliveryArgs, PipeliningMode};
 use crate::error::{Error, Result};
 use crate::transport::{CertificatePolicy, TlsMode};
 
@@ -48,6 +48,7 @@ pub struct Settings {
     pub limit: Option<u64>,
     pub max_bytes: Option<SizeSetting>,
     pub filter: Option<String>,
+    pub pipelining: Option<PipeliningMode>,
     pub session_timeout: Option<u64>,
     pub max_listing: Option<SizeSetting>,
 }
@@ -103,7 +104,8 @@ impl Settings {
             keep_days,
             limit,
             max_bytes,
-            filter
+            filter,
+            pipelining
         );
         // maildir/mbox/mda and keep/delete are each one choice: the more specific layer's wins.
         if over.maildir.is_some() || over.mbox.is_some() || over.mda.is_some() {
@@ -149,7 +151,7 @@ impl Settings {
         macro_rules! take {
             ($($field:ident),*) => { $( if args.$field.is_some() { self.$field = args.$field.clone(); } )* };
         }
-        take!(folder, keep_days, limit, filter);
+        take!(folder, keep_days, limit, filter, pipelining);
         if args.delete_oversized {
             self.delete_oversized = Some(true);
         }
@@ -355,6 +357,7 @@ pub struct FetchSettings {
     pub filter: Option<String>,
     /// How long the MDA and the filter may take per message.
     pub mda_timeout: Duration,
+    pub pipelining: PipeliningMode,
 }
 
 impl Account {
@@ -565,6 +568,7 @@ impl Account {
             max_bytes,
             filter: settings.filter.clone().filter(|f| !f.trim().is_empty()),
             mda_timeout: self.timeout,
+            pipelining: settings.pipelining.unwrap_or_default(),
         })
     }
 

@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::cli::PipeliningMode;
 use crate::config::Destination;
 use crate::error::{Error, Result};
 use crate::external::{self, Ended};
@@ -43,6 +44,7 @@ pub struct FetchOptions {
     pub max_bytes: Option<u64>,
     /// Decides from each new message's headers whether to fetch it.
     pub filter: Option<Filter>,
+    pub pipelining: PipeliningMode,
 }
 
 /// A command that reads a message's headers and answers by its exit status.
@@ -177,7 +179,11 @@ fn run<S: Read + Write>(
     report: &mut Report,
     deleted_uids: &mut Vec<Vec<u8>>,
 ) -> Result<()> {
-    let pipelining = session.capabilities().is_some_and(|capa| capa.pipelining());
+    let pipelining = match options.pipelining {
+        PipeliningMode::Auto => session.capabilities().is_some_and(|capa| capa.pipelining()),
+        PipeliningMode::On => true,
+        PipeliningMode::Off => false,
+    };
     let window = if pipelining { PIPELINE_WINDOW } else { 1 };
     let mut plan = make_plan(session, state, &options)?;
     let filter_error = match &options.filter {
@@ -846,4 +852,271 @@ pub fn describe_destination(destination: &Destination, home: Option<&std::path::
         }
     }
     path.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Client, Security};
+    use crate::store::Maildir;
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+    use std::io;
+    use std::path::{Path, PathBuf};
+    use std::rc::Rc;
+
+    /// What the in-memory server saw, shared with the test.
+    #[derive(Default)]
+    struct Log {
+        commands: Vec<String>,
+        /// Each DELE checked that its message was already in new/ and in the state file.
+        deletes_checked: usize,
+        /// The most commands that were sent and not completely answered at one time.
+        most_outstanding: usize,
+    }
+
+    /// An in-memory POP3 server that answers each command as it is written, so that any
+    /// pipelining is exercised for real: reading an answer to an unsent command fails.
+    struct Maildrop {
+        messages: Vec<(String, Vec<u8>)>,
+        refuse_retr: BTreeSet<u32>,
+        maildir: PathBuf,
+        state: PathBuf,
+        input: Vec<u8>,
+        output: Vec<u8>,
+        position: usize,
+        /// Where each answer ends in `output`.
+        answer_ends: Vec<usize>,
+        log: Rc<RefCell<Log>>,
+    }
+
+    impl Maildrop {
+        fn answer(&mut self, line: &str) {
+            let mut words = line.split(' ');
+            let verb = words.next().unwrap_or_default();
+            let number = words.next().and_then(|n| n.parse::<usize>().ok());
+            let answer = match (verb, number) {
+                ("CAPA", None) => "+OK\r\nUIDL\r\nPIPELINING\r\n.\r\n".to_string(),
+                ("LIST", None) => self.listing(|(_, body)| body.len().to_string()),
+                ("UIDL", None) => self.listing(|(uid, _)| uid.clone()),
+                ("RETR", Some(n)) if self.refuse_retr.contains(&(n as u32)) => {
+                    "-ERR cannot read that one\r\n".to_string()
+                }
+                ("RETR", Some(n)) => {
+                    let body = crate::protocol::stuff(&self.messages[n - 1].1);
+                    self.output.extend_from_slice(b"+OK\r\n");
+                    self.output.extend_from_slice(&body);
+                    String::new()
+                }
+                ("DELE", Some(n)) => {
+                    self.check_delivered(n);
+                    "+OK\r\n".to_string()
+                }
+                ("QUIT", None) => "+OK bye\r\n".to_string(),
+                _ => panic!("unexpected command {line:?}"),
+            };
+            self.output.extend_from_slice(answer.as_bytes());
+            self.log.borrow_mut().commands.push(line.to_string());
+        }
+
+        fn listing(&self, column: impl Fn(&(String, Vec<u8>)) -> String) -> String {
+            let mut text = String::from("+OK\r\n");
+            for (index, message) in self.messages.iter().enumerate() {
+                text += &format!("{} {}\r\n", index + 1, column(message));
+            }
+            text + ".\r\n"
+        }
+
+        /// The order that keeps mail safe: a message is deleted only once it is in the
+        /// mailbox and recorded.
+        fn check_delivered(&self, number: usize) {
+            let (uid, body) = &self.messages[number - 1];
+            let delivered = maildir_messages(&self.maildir);
+            assert!(delivered.contains(body), "DELE {number} before delivery");
+            let state = State::load(&self.state).unwrap();
+            assert!(
+                state.contains(uid.as_bytes()),
+                "DELE {number} before record"
+            );
+            self.log.borrow_mut().deletes_checked += 1;
+        }
+    }
+
+    impl Read for Maildrop {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let available = &self.output[self.position..];
+            if available.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "the client waits for an answer to a command it did not send",
+                ));
+            }
+            let n = available.len().min(buf.len()).min(1000);
+            buf[..n].copy_from_slice(&available[..n]);
+            self.position += n;
+            Ok(n)
+        }
+    }
+
+    impl Write for Maildrop {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.input.extend_from_slice(bytes);
+            while let Some(end) = self.input.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8(self.input[..end].to_vec()).unwrap();
+                self.input.drain(..end + 2);
+                let unread = self
+                    .answer_ends
+                    .iter()
+                    .filter(|&&e| e > self.position)
+                    .count();
+                let mut log = self.log.borrow_mut();
+                log.most_outstanding = log.most_outstanding.max(unread + 1);
+                drop(log);
+                self.answer(&line);
+                self.answer_ends.push(self.output.len());
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn maildir_messages(root: &Path) -> Vec<Vec<u8>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("new"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        files.sort();
+        files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+    }
+
+    struct Run {
+        report: Report,
+        error: Option<Error>,
+        log: Rc<RefCell<Log>>,
+        delivered: Vec<Vec<u8>>,
+    }
+
+    fn run_fetch(count: usize, refuse_retr: &[u32], options: FetchOptions) -> Run {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = dir.path().join("Maildir");
+        let state_path = dir.path().join("state");
+        let messages: Vec<(String, Vec<u8>)> = (1..=count)
+            .map(|n| {
+                let body = format!("Subject: {n}\n\n.line {n}\n{}\n", "x".repeat(n * 37));
+                (format!("uid-{n}"), body.into_bytes())
+            })
+            .collect();
+        let log = Rc::new(RefCell::new(Log::default()));
+        let server = Maildrop {
+            messages: messages.clone(),
+            refuse_retr: refuse_retr.iter().copied().collect(),
+            maildir: maildir.clone(),
+            state: state_path.clone(),
+            input: Vec::new(),
+            output: b"+OK ready\r\n".to_vec(),
+            position: 0,
+            answer_ends: Vec::new(),
+            log: log.clone(),
+        };
+        let mut session = Client::new(server, "mock", Security::Tls)
+            .unwrap()
+            .into_session();
+        session.capa().unwrap();
+        let mailbox = Maildir::open(&maildir).unwrap();
+        let mut state = State::load(&state_path).unwrap();
+        let outcome = fetch(session, &mailbox, &mut state, options, &mut ());
+        let mut delivered = maildir_messages(&maildir);
+        delivered.sort_by_key(|m| m.len());
+        Run {
+            report: outcome.report,
+            error: outcome.error,
+            log,
+            delivered,
+        }
+    }
+
+    fn position(commands: &[String], wanted: &str) -> usize {
+        commands.iter().position(|c| c == wanted).unwrap()
+    }
+
+    #[test]
+    fn retrs_keep_flowing_while_batches_commit_and_deletes_follow_records() {
+        let count = 3 * BATCH_MESSAGES + 5;
+        let options = FetchOptions {
+            delete: true,
+            ..FetchOptions::default()
+        };
+        let run = run_fetch(count, &[], options);
+        assert!(run.error.is_none(), "{:?}", run.error);
+        assert_eq!(run.report.delivered, count as u64);
+        assert_eq!(run.report.deleted, count as u64);
+        assert_eq!(run.delivered.len(), count);
+        let log = run.log.borrow();
+        assert_eq!(log.deletes_checked, count);
+        let commands = &log.commands;
+        // The second batch was requested before the first batch's deletions: no pause.
+        let first_dele = position(commands, "DELE 1");
+        let second_batch_retr = position(commands, &format!("RETR {}", BATCH_MESSAGES + 1));
+        assert!(second_batch_retr < first_dele, "{commands:?}");
+        assert_eq!(commands.last().unwrap(), "QUIT");
+    }
+
+    #[test]
+    fn a_refused_retr_in_the_pipeline_shifts_nothing() {
+        let count = BATCH_MESSAGES + 10;
+        let options = FetchOptions {
+            delete: true,
+            ..FetchOptions::default()
+        };
+        let run = run_fetch(count, &[3, 70], options);
+        assert!(
+            matches!(run.error, Some(Error::Temporary(_))),
+            "{:?}",
+            run.error
+        );
+        assert_eq!(run.report.refused, 2);
+        assert_eq!(run.report.delivered, count as u64 - 2);
+        assert_eq!(run.report.deleted, count as u64 - 2);
+        let commands = &run.log.borrow().commands;
+        assert!(!commands.contains(&"DELE 3".to_string()));
+        assert!(!commands.contains(&"DELE 70".to_string()));
+        // Every delivered file is exactly one of the served messages, none shifted.
+        for body in &run.delivered {
+            let subject =
+                String::from_utf8_lossy(&body[..body.iter().position(|&b| b == b'\n').unwrap()])
+                    .to_string();
+            let n: usize = subject.trim_start_matches("Subject: ").parse().unwrap();
+            assert_eq!(
+                body.len(),
+                format!("Subject: {n}\n\n.line {n}\n").len() + n * 37 + 1
+            );
+        }
+    }
+
+    #[test]
+    fn pipelining_follows_the_server_unless_turned_off() {
+        let run = run_fetch(100, &[], FetchOptions::default());
+        assert_eq!(run.report.delivered, 100);
+        assert!(run.log.borrow().most_outstanding > 50);
+        let off = FetchOptions {
+            pipelining: PipeliningMode::Off,
+            delete: true,
+            ..FetchOptions::default()
+        };
+        let run = run_fetch(100, &[], off);
+        assert_eq!(run.report.delivered, 100);
+        assert_eq!(run.report.deleted, 100);
+        assert_eq!(run.log.borrow().most_outstanding, 1);
+    }
+
+    #[test]
+    fn keep_mode_sends_no_dele() {
+        let run = run_fetch(10, &[], FetchOptions::default());
+        assert!(run.error.is_none());
+        assert_eq!(run.report.delivered, 10);
+        let commands = &run.log.borrow().commands;
+        assert!(commands.iter().all(|c| !c.starts_with("DELE")));
+    }
 }
