@@ -73,9 +73,10 @@ use crate::harness::{maildir_messages, run_measuring_memory, Popget, Run};
 /// `--max-listing` (8 MiB by default), every other answer is streamed or capped at 8 KiB.
 const PEAK_MEMORY_BOUND_KIB: u64 = 20 * 1024;
 
-/// The same for a fetch whose LIST and UIDL answers are both just under `--max-listing`:
-/// the fetch plan then holds about 350 octets per message on top of the listings.
-const FULL_LISTINGS_BOUND_KIB: u64 = 80 * 1024;
+/// The same for a fetch whose LIST and UIDL answers are both just under `--max-listing`
+/// (123,000 messages): measured at 26 MiB, the plan moving the ids out of the listing rather
+/// than copying them.
+const FULL_LISTINGS_BOUND_KIB: u64 = 40 * 1024;
 
 /// The password every test uses; it must never cross the wire in clear where TLS was asked for.
 const SECRET: &str = "secret";
