@@ -45,7 +45,8 @@
 //!                                      oauth.rs xoauth2_microsoft_two_step_form_*
 //! 17 mutual authentication .......... scram_without_server_proof_fails_the_login;
 //!                                      sasl.rs scram_refuses_a_server_that_cannot_prove_itself
-//! 18 pipelining ..................... session.rs pipelined_answers_stay_in_order_after_an_err;
+//! 18 pipelining ..................... a_server_that_writes_before_reading_cannot_deadlock_the_pipeline;
+//!                                      session.rs pipelined_answers_stay_in_order_after_an_err;
 //!                                      the window (fetch.rs PIPELINE_WINDOW) keeps unanswered
 //!                                      commands far below a socket buffer, so no deadlock
 //! 19 mbox injection ................. mbox.rs unit tests; dovecot_fetch.rs starttls_into_mbox_*
@@ -215,6 +216,46 @@ fn a_hundred_megabyte_line_is_streamed_not_buffered() {
     run.expect_code(74);
     assert_nothing_delivered_or_deleted(&popget, &server, 1);
     assert!(!server.commands().contains(&"QUIT".to_string()));
+    assert_bounded(peak);
+}
+
+#[test]
+fn a_server_that_writes_before_reading_cannot_deadlock_the_pipeline() {
+    // Item 18 (#60): the server answers the first RETR with 50 MB and reads nothing more
+    // until that is written, while popget has a window of commands in flight, more messages
+    // waiting, and DELEs to send.
+    let mut messages = numbered_messages(600);
+    let mut big = b"Subject: big\n\n".to_vec();
+    let mut line = vec![b'q'; 998];
+    line.push(b'\n');
+    while big.len() < 50 << 20 {
+        big.extend_from_slice(&line);
+    }
+    messages[0].1 = big.clone();
+    let server = FakeServer::start(Script {
+        capa: Some(vec!["USER".into(), "UIDL".into(), "PIPELINING".into()]),
+        messages,
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let started = Instant::now();
+    let (run, peak) = fetch_measured(&popget, &server, &["--delete", "--timeout", "20"]);
+    run.expect_code(0);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let delivered = maildir_messages(&popget.path("m"));
+    assert_eq!(delivered.len(), 600);
+    assert!(delivered.contains(&big));
+    assert!(server.remaining().is_empty());
+    let commands = server.commands();
+    let first_dele = commands.iter().position(|c| c.starts_with("DELE")).unwrap();
+    let last_retr = commands
+        .iter()
+        .rposition(|c| c.starts_with("RETR"))
+        .unwrap();
+    assert!(
+        first_dele < last_retr,
+        "DELEs and RETRs were not interleaved"
+    );
     assert_bounded(peak);
 }
 
