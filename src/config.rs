@@ -217,7 +217,8 @@ impl ConfigFile {
         self.defaults.password.is_some() || self.accounts.iter().any(|(_, s)| s.password.is_some())
     }
 
-    fn account(&self, name: &str) -> Option<&Settings> {
+    /// The table of account `name`, as written (nothing inherited).
+    pub fn account(&self, name: &str) -> Option<&Settings> {
         self.accounts
             .iter()
             .find(|(n, _)| n == name)
@@ -255,17 +256,35 @@ impl ConfigFile {
     /// it inherits from (recursively), its own table. An unknown account or one inheriting in a
     /// cycle is a configuration error naming the accounts involved.
     pub fn layers(&self, name: &str) -> Result<Vec<&Settings>> {
+        let mut layers = vec![&self.defaults];
+        layers.extend(
+            self.ancestry(name)?
+                .iter()
+                .rev()
+                .map(|(_, settings)| *settings),
+        );
+        Ok(layers)
+    }
+
+    /// Account `name` and the accounts it inherits from, nearest first.
+    pub fn ancestry(&self, name: &str) -> Result<Vec<(&str, &Settings)>> {
         let file = || match &self.path {
             Some(path) => format!(" in {}", path.display()),
             None => String::new(),
         };
-        let own = self.account(name).ok_or_else(|| {
+        let entry = |name: &str| {
+            self.accounts
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(n, settings)| (n.as_str(), settings))
+        };
+        let own = entry(name).ok_or_else(|| {
             Error::Config(match &self.path {
                 Some(path) => format!("no account \"{name}\" in {}", path.display()),
                 None => format!("no account \"{name}\": there is no configuration file"),
             })
         })?;
-        let mut chain = vec![(name, own)];
+        let mut chain = vec![own];
         while let Some(parent) = chain[chain.len() - 1].1.inherit.as_deref() {
             if let Some(start) = chain.iter().position(|(n, _)| *n == parent) {
                 let cycle: Vec<&str> = chain[start..].iter().map(|(n, _)| *n).collect();
@@ -275,17 +294,15 @@ impl ConfigFile {
                 )));
             }
             let child = chain[chain.len() - 1].0;
-            let settings = self.account(parent).ok_or_else(|| {
+            let next = entry(parent).ok_or_else(|| {
                 Error::Config(format!(
                     "account \"{child}\" inherits \"{parent}\", which is not an account{}",
                     file()
                 ))
             })?;
-            chain.push((parent, settings));
+            chain.push(next);
         }
-        let mut layers = vec![&self.defaults];
-        layers.extend(chain.iter().rev().map(|(_, settings)| *settings));
-        Ok(layers)
+        Ok(chain)
     }
 }
 

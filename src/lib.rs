@@ -3,8 +3,10 @@
 //! The data path, in the order a message travels: [`transport`] (TCP, TLS) → [`session`]
 //! (framing, states, pipelining) over the pure [`protocol`] layer → [`fetch`] (the delivery
 //! transaction) → [`store`] (Maildir, mbox) → [`state`] (what was delivered). [`auth`] logs in,
-//! [`config`] turns the command line and the configuration file into accounts.
+//! [`config`] turns the command line and the configuration file into accounts, which
+//! [`accounts`] lists and checks.
 
+pub mod accounts;
 pub mod auth;
 pub mod cli;
 pub mod commands;
