@@ -308,8 +308,8 @@ struct TableCheck {
     settings: Settings,
     /// Every key with its line, in file order.
     keys: Vec<(String, usize)>,
-    /// Whether a key had a problem (then settings lacks it).
-    broken: bool,
+    /// The keys that had a problem, which settings therefore lacks.
+    dropped: Vec<String>,
 }
 
 /// Checks configuration text: TOML syntax (only the first error can be found), then each key of
@@ -384,8 +384,10 @@ pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
         .flat_map(|table| &table.keys)
         .find(|(key, _)| key == "password")
         .map(|(_, line)| *line);
-    let defaults_broken = defaults.as_ref().is_some_and(|table| table.broken);
     let defaults_keys = defaults.as_ref().map_or(&[][..], |table| &table.keys[..]);
+    let defaults_dropped = defaults
+        .as_ref()
+        .map_or(&[][..], |table| &table.dropped[..]);
     let config = ConfigFile {
         path: None,
         defaults: defaults
@@ -428,16 +430,7 @@ pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
             continue;
         }
         checked.accounts += 1;
-        // A key with a problem was left out; resolving without it could only report what
-        // follows from that (a missing destination, say), so such accounts wait for a fix.
         let names: Vec<&str> = ancestry.iter().map(|(n, _)| *n).collect();
-        if defaults_broken
-            || names
-                .iter()
-                .any(|n| table_of(n).is_some_and(|(_, _, t)| t.broken))
-        {
-            continue;
-        }
         let resolved = config::select_accounts(
             &config,
             std::slice::from_ref(name),
@@ -451,10 +444,20 @@ pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
         });
         let Err(error) = resolved else { continue };
         let message = error.to_string();
-        // The line: the first key the message names, looked for in the account's own table,
-        // then in what it inherits, then in [defaults]; else the account's header.
         let quoted_name = format!("\"{name}\"");
         let searched = message.replace(&quoted_name, "");
+        // A key with a problem was left out, and what follows from that alone (no host, no
+        // destination) is not news: the key's own problem is reported.
+        let mut dropped = names
+            .iter()
+            .filter_map(|n| table_of(n).map(|(_, _, t)| &t.dropped[..]))
+            .chain([defaults_dropped])
+            .flatten();
+        if dropped.any(|key| mentions(&searched, key)) {
+            continue;
+        }
+        // The line: the first key the message names, looked for in the account's own table,
+        // then in what it inherits, then in [defaults]; else the account's header.
         let line = names
             .iter()
             .filter_map(|n| table_of(n).map(|(_, _, t)| &t.keys[..]))
@@ -503,13 +506,13 @@ fn check_table(
 ) -> TableCheck {
     let mut good = InlineTable::new();
     let mut keys = Vec::new();
-    let mut broken = false;
+    let mut dropped = Vec::new();
     for (key, item) in table.iter() {
         let line = key_line(table, key, header);
         keys.push((key.to_string(), line));
         let mut problem = |message: String| {
             problems.push(Problem { line, message });
-            broken = true;
+            dropped.push(key.to_string());
         };
         if in_defaults && matches!(key, "inherit" | "template") {
             problem(config::DEFAULTS_ONLY_ACCOUNTS.to_string());
@@ -535,14 +538,14 @@ fn check_table(
                 line: header,
                 message: one_line(error.message()),
             });
-            broken = true;
+            dropped.extend(keys.iter().map(|(key, _)| key.clone()));
             Settings::default()
         }
     };
     TableCheck {
         settings,
         keys,
-        broken,
+        dropped,
     }
 }
 
@@ -677,20 +680,35 @@ mod tests {
              [surprise]\n",
         );
         let lines: Vec<usize> = found.iter().map(|(line, _)| *line).collect();
-        assert_eq!(lines, [2, 3, 7, 8, 9, 10, 11], "{found:#?}");
-        assert!(found[0]
-            .1
-            .contains("unknown key \"timout\" (did you mean \"timeout\"?)"));
-        assert_eq!(found[1].1, config::DEFAULTS_ONLY_ACCOUNTS);
+        assert_eq!(lines, [2, 3, 5, 7, 8, 9, 10, 11], "{found:#?}");
+        let message = |i: usize| found[i].1.as_str();
+        assert!(message(0).contains("unknown key \"timout\" (did you mean \"timeout\"?)"));
+        assert_eq!(message(1), config::DEFAULTS_ONLY_ACCOUNTS);
+        // Resolved without the keys in error: what else is wrong is still found.
+        assert!(message(2).starts_with("no user given for account \"a\""));
         assert!(
-            found[2].1.starts_with("port: invalid type"),
+            message(3).starts_with("port: invalid type"),
             "{}",
-            found[2].1
+            message(3)
         );
-        assert!(found[3].1.contains("did you mean \"password\""));
-        assert!(found[4].1.contains("unknown variant `sometimes`"));
-        assert!(found[5].1.contains("a string like \"20M\""));
-        assert!(found[6].1.contains("unknown table or key \"surprise\""));
+        assert!(message(4).contains("did you mean \"password\""));
+        assert!(message(5).contains("unknown variant `sometimes`"));
+        assert!(message(6).contains("a string like \"20M\""));
+        assert!(message(7).contains("unknown table or key \"surprise\""));
+    }
+
+    #[test]
+    fn what_follows_from_a_key_in_error_is_not_reported_again() {
+        let found = problems(
+            "[accounts.a]\nhost = 5\nuser = \"u\"\nmaildir = [\"m\"]\n[accounts.b]\n\
+             inherit = \"a\"\n",
+        );
+        let lines: Vec<usize> = found.iter().map(|(line, _)| *line).collect();
+        assert_eq!(
+            lines,
+            [2, 4],
+            "no host and no destination follow: {found:#?}"
+        );
     }
 
     #[test]
