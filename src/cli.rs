@@ -48,8 +48,7 @@ pub enum CommandKind {
     Dele(DeleArgs),
     /// Show the server's greeting, capabilities and TLS certificate
     Info(InfoArgs),
-    /// List the configuration file's accounts: server, TLS, login method, destination, keep or
-    /// delete (never a password)
+    /// List the configuration file's accounts: server, TLS, login, destination, keep/delete
     Accounts(AccountsArgs),
     /// Work with the configuration file
     #[command(subcommand)]
