@@ -16,6 +16,12 @@ _popget() {
             ",$1")
                 cmd="popget"
                 ;;
+            popget,accounts)
+                cmd="popget__subcmd__accounts"
+                ;;
+            popget,config)
+                cmd="popget__subcmd__config"
+                ;;
             popget,dele)
                 cmd="popget__subcmd__dele"
                 ;;
@@ -42,6 +48,24 @@ _popget() {
                 ;;
             popget,uidl)
                 cmd="popget__subcmd__uidl"
+                ;;
+            popget__subcmd__config,check)
+                cmd="popget__subcmd__config__subcmd__check"
+                ;;
+            popget__subcmd__config,help)
+                cmd="popget__subcmd__config__subcmd__help"
+                ;;
+            popget__subcmd__config__subcmd__help,check)
+                cmd="popget__subcmd__config__subcmd__help__subcmd__check"
+                ;;
+            popget__subcmd__config__subcmd__help,help)
+                cmd="popget__subcmd__config__subcmd__help__subcmd__help"
+                ;;
+            popget__subcmd__help,accounts)
+                cmd="popget__subcmd__help__subcmd__accounts"
+                ;;
+            popget__subcmd__help,config)
+                cmd="popget__subcmd__help__subcmd__config"
                 ;;
             popget__subcmd__help,dele)
                 cmd="popget__subcmd__help__subcmd__dele"
@@ -70,6 +94,9 @@ _popget() {
             popget__subcmd__help,uidl)
                 cmd="popget__subcmd__help__subcmd__uidl"
                 ;;
+            popget__subcmd__help__subcmd__config,check)
+                cmd="popget__subcmd__help__subcmd__config__subcmd__check"
+                ;;
             *)
                 ;;
         esac
@@ -77,7 +104,7 @@ _popget() {
 
     case "${cmd}" in
         popget)
-            opts="-q -v -h -V --config --quiet --verbose --help --version fetch stat list uidl retr top dele info help"
+            opts="-q -v -h -V --config --quiet --verbose --help --version fetch stat list uidl retr top dele info accounts config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -87,6 +114,102 @@ _popget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__accounts)
+            opts="-q -v -h --json --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__config)
+            opts="-q -v -h --config --quiet --verbose --help check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__config__subcmd__check)
+            opts="-q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__config__subcmd__help)
+            opts="check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__config__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__config__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -287,8 +410,50 @@ _popget() {
             return 0
             ;;
         popget__subcmd__help)
-            opts="fetch stat list uidl retr top dele info help"
+            opts="fetch stat list uidl retr top dele info accounts config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__help__subcmd__accounts)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__help__subcmd__config)
+            opts="check"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__help__subcmd__config__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::accounts;
 use crate::cli::{Cli, CommandKind, FetchArgs, GlobalArgs, ProgressMode};
 use crate::commands::{self, Context};
 use crate::config::{self, Account, ConfigFile, Destination};
@@ -37,6 +38,8 @@ pub fn run(cli: Cli) -> u8 {
         CommandKind::Top(args) => commands::top(&context, args),
         CommandKind::Dele(args) => commands::dele(&context, args),
         CommandKind::Info(args) => commands::info(&context, args),
+        CommandKind::Accounts(args) => accounts::list(&context, args),
+        CommandKind::Config(command) => accounts::config(&context, command),
     };
     match result {
         Ok(()) => exit::OK,

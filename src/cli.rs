@@ -48,6 +48,11 @@ pub enum CommandKind {
     Dele(DeleArgs),
     /// Show the server's greeting, capabilities and TLS certificate
     Info(InfoArgs),
+    /// List the configuration file's accounts: server, TLS, login, destination, keep/delete
+    Accounts(AccountsArgs),
+    /// Work with the configuration file
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 /// Which account a scripting command talks to.
@@ -154,6 +159,20 @@ pub struct InfoArgs {
     pub json: bool,
     #[command(flatten)]
     pub target: Target,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountsArgs {
+    /// Print JSON: an array of {"name", "user", "host", "port", "tls", "auth", "store",
+    /// "destination", "policy"}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check the configuration file and report every problem as FILE:LINE: MESSAGE
+    Check,
 }
 
 /// Reads a size: octets, or a number with K, M or G (powers of 1024).

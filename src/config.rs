@@ -24,6 +24,10 @@ const DEFAULT_TIMEOUT: u64 = 60;
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// `[accounts.NAME]` only: the account whose settings this one's are layered over.
+    pub inherit: Option<String>,
+    /// `[accounts.NAME]` only: a table that exists to be inherited, never fetched or listed.
+    pub template: Option<bool>,
     pub host: Option<String>,
     pub port: Option<u16>,
     pub user: Option<String>,
@@ -195,8 +199,8 @@ impl ConfigFile {
     pub fn load(explicit: Option<&Path>) -> Result<ConfigFile> {
         let (path, required) = match explicit {
             Some(path) => (path.to_path_buf(), true),
-            None => match dirs::config_dir() {
-                Some(dir) => (dir.join("popget").join("config.toml"), false),
+            None => match default_path() {
+                Some(path) => (path, false),
                 None => return Ok(ConfigFile::default()),
             },
         };
@@ -226,6 +230,9 @@ impl ConfigFile {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
         let accounts = raw.accounts.into_iter().collect();
+        if raw.defaults.inherit.is_some() || raw.defaults.template.is_some() {
+            return Err(DEFAULTS_ONLY_ACCOUNTS.into());
+        }
         Ok(ConfigFile {
             path: None,
             defaults: raw.defaults,
@@ -237,7 +244,8 @@ impl ConfigFile {
         self.defaults.password.is_some() || self.accounts.iter().any(|(_, s)| s.password.is_some())
     }
 
-    fn account(&self, name: &str) -> Option<&Settings> {
+    /// The table of account `name`, as written (nothing inherited).
+    pub fn account(&self, name: &str) -> Option<&Settings> {
         self.accounts
             .iter()
             .find(|(n, _)| n == name)
@@ -245,7 +253,87 @@ impl ConfigFile {
     }
 }
 
-fn check_private(path: &Path) -> Result<()> {
+/// The configuration file read when `--config` is not given.
+pub fn default_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|dir| dir.join("popget").join("config.toml"))
+}
+
+/// Why `inherit` and `template` are refused in `[defaults]`.
+pub const DEFAULTS_ONLY_ACCOUNTS: &str =
+    "inherit and template belong in [accounts.NAME] tables, not in [defaults]";
+
+/// Account inheritance (`inherit = "NAME"`) and templates (`template = true`).
+impl ConfigFile {
+    /// Whether the account's own table says `template = true`: it exists to be inherited, and is
+    /// skipped when every account is fetched or listed.
+    pub fn is_template(settings: &Settings) -> bool {
+        settings.template == Some(true)
+    }
+
+    /// The accounts that `popget fetch` without names works on: all but templates, in file
+    /// order.
+    pub fn account_names(&self) -> impl Iterator<Item = &str> {
+        self.accounts
+            .iter()
+            .filter(|(_, settings)| !ConfigFile::is_template(settings))
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// The tables account `name` is built from, most general first: `[defaults]`, the accounts
+    /// it inherits from (recursively), its own table. An unknown account or one inheriting in a
+    /// cycle is a configuration error naming the accounts involved.
+    pub fn layers(&self, name: &str) -> Result<Vec<&Settings>> {
+        let mut layers = vec![&self.defaults];
+        layers.extend(
+            self.ancestry(name)?
+                .iter()
+                .rev()
+                .map(|(_, settings)| *settings),
+        );
+        Ok(layers)
+    }
+
+    /// Account `name` and the accounts it inherits from, nearest first.
+    pub fn ancestry(&self, name: &str) -> Result<Vec<(&str, &Settings)>> {
+        let file = || match &self.path {
+            Some(path) => format!(" in {}", path.display()),
+            None => String::new(),
+        };
+        let entry = |name: &str| {
+            self.accounts
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(n, settings)| (n.as_str(), settings))
+        };
+        let own = entry(name).ok_or_else(|| {
+            Error::Config(match &self.path {
+                Some(path) => format!("no account \"{name}\" in {}", path.display()),
+                None => format!("no account \"{name}\": there is no configuration file"),
+            })
+        })?;
+        let mut chain = vec![own];
+        while let Some(parent) = chain[chain.len() - 1].1.inherit.as_deref() {
+            if let Some(start) = chain.iter().position(|(n, _)| *n == parent) {
+                let cycle: Vec<&str> = chain[start..].iter().map(|(n, _)| *n).collect();
+                return Err(Error::Config(format!(
+                    "accounts inherit from each other in a cycle: {} -> {parent}",
+                    cycle.join(" -> ")
+                )));
+            }
+            let child = chain[chain.len() - 1].0;
+            let next = entry(parent).ok_or_else(|| {
+                Error::Config(format!(
+                    "account \"{child}\" inherits \"{parent}\", which is not an account{}",
+                    file()
+                ))
+            })?;
+            chain.push(next);
+        }
+        Ok(chain)
+    }
+}
+
+pub(crate) fn check_private(path: &Path) -> Result<()> {
     let meta = fs::metadata(path)
         .map_err(|e| Error::Config(format!("cannot inspect {}: {e}", path.display())))?;
     // SAFETY: geteuid has no preconditions.
@@ -767,22 +855,22 @@ pub fn select_accounts(
                     )
                     .map(finish);
                 }
-                let settings = config.account(name).ok_or_else(|| {
-                    Error::Config(match &config.path {
-                        Some(path) => format!("no account \"{name}\" in {}", path.display()),
-                        None => format!("no account \"{name}\": there is no configuration file"),
-                    })
-                })?;
-                Account::resolve(
-                    Some(name),
-                    &[&config.defaults, settings, &command_line],
-                    env,
-                )
-                .map(finish)
+                let mut layers = config.layers(name)?;
+                if layers
+                    .last()
+                    .is_some_and(|own| ConfigFile::is_template(own))
+                {
+                    return Err(Error::Config(format!(
+                        "account \"{name}\" is a template (template = true): name an account \
+                         that inherits it"
+                    )));
+                }
+                layers.push(&command_line);
+                Account::resolve(Some(name), &layers, env).map(finish)
             })
             .collect();
     }
-    if connection.host.is_some() || config.accounts.is_empty() {
+    if connection.host.is_some() || config.account_names().next().is_none() {
         if connection.host.is_none() {
             return Err(Error::Config(
                 "no account given: name one from the configuration file or use --host and --user"
@@ -796,15 +884,11 @@ pub fn select_accounts(
         )?)]);
     }
     config
-        .accounts
-        .iter()
-        .map(|(name, settings)| {
-            Account::resolve(
-                Some(name),
-                &[&config.defaults, settings, &command_line],
-                env,
-            )
-            .map(finish)
+        .account_names()
+        .map(|name| {
+            let mut layers = config.layers(name)?;
+            layers.push(&command_line);
+            Account::resolve(Some(name), &layers, env).map(finish)
         })
         .collect()
 }
@@ -988,6 +1072,156 @@ state = "~/state/home"
         assert!(!key.contains('/'));
     }
 
+    const INHERITING: &str = r#"
+[defaults]
+timeout = 30
+keep = true
+
+[accounts.provider]
+template = true
+host = "pop.provider.example"
+tls = "starttls"
+timeout = 40
+maildir = "~/Mail/provider"
+
+[accounts.family]
+template = true
+inherit = "provider"
+port = 1110
+delete = true
+
+[accounts.alice]
+inherit = "family"
+user = "alice"
+maildir = "~/Mail/alice"
+
+[accounts.bob]
+inherit = "provider"
+user = "bob"
+mbox = "~/bob.mbox"
+timeout = 50
+"#;
+
+    #[test]
+    fn inherited_settings_are_layered_in_order() {
+        let config = ConfigFile::parse(INHERITING).unwrap();
+        let accounts =
+            select_accounts(&config, &[], &ConnectionArgs::default(), None, &env()).unwrap();
+        let names: Vec<_> = accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob"], "templates are not fetched");
+        let alice = &accounts[0];
+        assert_eq!(
+            (alice.host.as_str(), alice.port, alice.tls),
+            ("pop.provider.example", 1110, TlsMode::Starttls)
+        );
+        assert_eq!(
+            alice.timeout,
+            Duration::from_secs(40),
+            "provider over defaults"
+        );
+        let fetch = alice.fetch_settings(&env()).unwrap();
+        assert_eq!(
+            fetch.destination,
+            Destination::Maildir("/home/me/Mail/alice".into()),
+            "the account over what it inherits"
+        );
+        assert!(fetch.delete, "family's delete over the defaults' keep");
+        let bob = &accounts[1];
+        assert_eq!((bob.port, bob.timeout), (110, Duration::from_secs(50)));
+        let fetch = bob.fetch_settings(&env()).unwrap();
+        assert_eq!(
+            fetch.destination,
+            Destination::Mbox("/home/me/bob.mbox".into())
+        );
+        assert!(!fetch.delete);
+
+        // The command line over everything.
+        let connection = ConnectionArgs {
+            timeout: Some(7),
+            ..ConnectionArgs::default()
+        };
+        let alice =
+            &select_accounts(&config, &["alice".into()], &connection, None, &env()).unwrap()[0];
+        assert_eq!(alice.timeout, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn a_template_is_only_inherited() {
+        let config = ConfigFile::parse(INHERITING).unwrap();
+        let error = select_accounts(
+            &config,
+            &["family".into()],
+            &ConnectionArgs::default(),
+            None,
+            &env(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&error, Error::Config(m) if m.contains("\"family\" is a template")),
+            "{error}"
+        );
+        // With one real account beside templates, commands use it by default.
+        let config = ConfigFile::parse(
+            "[accounts.t]\ntemplate = true\nhost = \"h\"\n\
+             [accounts.real]\ninherit = \"t\"\nuser = \"u\"\n",
+        )
+        .unwrap();
+        let accounts =
+            select_accounts(&config, &[], &ConnectionArgs::default(), None, &env()).unwrap();
+        assert_eq!(accounts.len(), 1);
+        assert_eq!(
+            (accounts[0].name.as_str(), accounts[0].host.as_str()),
+            ("real", "h")
+        );
+        // Only templates: nothing to fetch.
+        let config = ConfigFile::parse("[accounts.t]\ntemplate = true\n").unwrap();
+        let result = select_accounts(&config, &[], &ConnectionArgs::default(), None, &env());
+        assert!(matches!(result, Err(Error::Config(m)) if m.contains("no account given")));
+    }
+
+    #[test]
+    fn inheritance_cycles_and_unknown_targets_are_config_errors() {
+        let config = ConfigFile::parse(
+            "[accounts.a]\ninherit = \"b\"\n[accounts.b]\ninherit = \"c\"\n\
+             [accounts.c]\ninherit = \"a\"\n[accounts.self]\ninherit = \"self\"\n\
+             [accounts.orphan]\nhost = \"h\"\nuser = \"u\"\ninherit = \"nobody\"\n",
+        )
+        .unwrap();
+        let message = |name: &str| match config.layers(name) {
+            Err(Error::Config(message)) => message,
+            other => panic!("{name}: {other:?}"),
+        };
+        assert!(
+            message("a").contains("cycle: a -> b -> c -> a"),
+            "{}",
+            message("a")
+        );
+        assert!(
+            message("c").contains("cycle: c -> a -> b -> c"),
+            "{}",
+            message("c")
+        );
+        assert!(message("self").contains("cycle: self -> self"));
+        assert!(
+            message("orphan").contains("\"orphan\" inherits \"nobody\", which is not an account"),
+            "{}",
+            message("orphan")
+        );
+        let result = select_accounts(&config, &[], &ConnectionArgs::default(), None, &env());
+        assert!(matches!(result, Err(Error::Config(_))));
+    }
+
+    #[test]
+    fn inherit_and_template_are_refused_in_defaults() {
+        for text in [
+            "[defaults]\ninherit = \"a\"\n",
+            "[defaults]\ntemplate = true\n",
+        ] {
+            let error = ConfigFile::parse(text).unwrap_err();
+            assert_eq!(error, DEFAULTS_ONLY_ACCOUNTS, "{text}");
+        }
+    }
+
     #[test]
     fn a_readable_config_holding_a_password_is_refused() {
         use std::os::unix::fs::PermissionsExt;
@@ -1033,6 +1267,8 @@ mod properties {
                     Just("auth"),
                     Just("maildir"),
                     Just("delete"),
+                    Just("inherit"),
+                    Just("template"),
                 ],
                 prop_oneof![
                     "\"[ -~]{0,12}\"",

@@ -2,10 +2,11 @@
 //!
 //! The data path, in the order a message travels: [`transport`] (TCP, TLS) → [`session`]
 //! (framing, states, pipelining) over the pure [`protocol`] layer → [`fetch`] (the delivery
-//! transaction) → [`store`] (Maildir, mbox, MDA) → [`state`] (what was delivered). [`auth`] logs in,
-//! [`config`] turns the command line and the configuration file into accounts;
-//! [`external`] runs the user's MDA and filter commands.
+//! transaction) → [`store`] (Maildir, mbox, MDA) → [`state`] (what was delivered). [`auth`]
+//! logs in, [`config`] turns the command line and the configuration file into accounts, which
+//! [`accounts`] lists and checks; [`external`] runs the user's MDA and filter commands.
 
+pub mod accounts;
 pub mod auth;
 pub mod cli;
 pub mod commands;

@@ -97,8 +97,35 @@ fn subcommands(command: &clap::Command) -> Vec<&clap::Command> {
         .collect()
 }
 
-/// Options that every subcommand accepts and that are not global: the connection options,
-/// documented once in their own section.
+/// The commands as the page documents them, each with its full name: a command with
+/// subcommands of its own (`config`) stands for them (`config check`).
+fn commands(command: &clap::Command) -> Vec<(String, &clap::Command)> {
+    let mut commands = Vec::new();
+    for sub in subcommands(command) {
+        let nested = subcommands(sub);
+        if nested.is_empty() {
+            commands.push((sub.get_name().to_string(), sub));
+        }
+        for inner in nested {
+            commands.push((format!("{} {}", sub.get_name(), inner.get_name()), inner));
+        }
+    }
+    commands
+}
+
+/// The commands that talk to a server: those taking the connection options.
+fn server_commands(command: &clap::Command) -> Vec<&clap::Command> {
+    subcommands(command)
+        .into_iter()
+        .filter(|sub| {
+            sub.get_arguments()
+                .any(|arg| arg.get_long() == Some("host"))
+        })
+        .collect()
+}
+
+/// Options that every command talking to a server accepts and that are not global: the
+/// connection options, documented once in their own section.
 fn shared_options(command: &clap::Command) -> Vec<String> {
     let own = |sub: &clap::Command| -> Vec<String> {
         sub.get_arguments()
@@ -107,7 +134,7 @@ fn shared_options(command: &clap::Command) -> Vec<String> {
             .filter(|id| id != "help" && id != "version")
             .collect()
     };
-    let subs = subcommands(command);
+    let subs = server_commands(command);
     let mut shared = own(subs[0]);
     for sub in &subs[1..] {
         let theirs = own(sub);
@@ -191,11 +218,11 @@ fn tidy(roff: &str) -> String {
     out
 }
 
-/// One synopsis line: clap's usage for the subcommand, with the command name in bold.
-fn synopsis_line(sub: &clap::Command) -> String {
+/// One synopsis line: clap's usage for the command, with the command name in bold.
+fn synopsis_line(name: &str, sub: &clap::Command) -> String {
     let usage = sub.clone().render_usage().to_string();
     let usage = usage.trim_start_matches("Usage:").trim();
-    let (name, rest) = usage.split_at(usage.find(sub.get_name()).unwrap() + sub.get_name().len());
+    let (name, rest) = usage.split_at(usage.find(name).unwrap() + name.len());
     format!("\\fB{}\\fR{}\n", roff_escape(name), roff_escape(rest))
 }
 
@@ -216,11 +243,11 @@ fn man_page() -> String {
     page = format!("{AQ_PREAMBLE}{}", tidy(&page));
 
     page.push_str(".SH SYNOPSIS\n");
-    for (i, sub) in subcommands(&command).into_iter().enumerate() {
+    for (i, (name, sub)) in commands(&command).into_iter().enumerate() {
         if i > 0 {
             page.push_str(".br\n");
         }
-        page.push_str(&synopsis_line(sub));
+        page.push_str(&synopsis_line(&name, sub));
     }
 
     page.push_str(MAN_DESCRIPTION);
@@ -233,11 +260,11 @@ fn man_page() -> String {
     let shared = shared_options(&command);
     page.push_str(".SH COMMANDS\n");
     page.push_str(
-        "Each command also accepts the options above and the\n.B \"CONNECTION OPTIONS\"\n\
-         below.\n",
+        "Each command also accepts the options above; those that talk to a server also\n\
+         accept the\n.B \"CONNECTION OPTIONS\"\nbelow.\n",
     );
-    for sub in subcommands(&command) {
-        page.push_str(&format!(".SS \"popget {}\"\n", sub.get_name()));
+    for (name, sub) in commands(&command) {
+        page.push_str(&format!(".SS \"popget {name}\"\n"));
         let about = sub.get_long_about().or_else(|| sub.get_about()).unwrap();
         page.push_str(&tidy(&format!("{}.\n", roff_escape(&about.to_string()))));
         page.push_str(&option_list(sub, |arg| {
@@ -248,10 +275,10 @@ fn man_page() -> String {
 
     page.push_str(".SH \"CONNECTION OPTIONS\"\n");
     page.push_str(
-        "Every command accepts these; they override the account's settings in the\n\
-         configuration file.\n",
+        "Every command that talks to a server accepts these; they override the account's\n\
+         settings in the configuration file.\n",
     );
-    let first = subcommands(&command)[0];
+    let first = server_commands(&command)[0];
     page.push_str(&option_list(first, |arg| {
         shared.iter().any(|s| s == arg.get_id().as_str())
     }));

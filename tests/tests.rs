@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod accounts;
 mod cli;
 mod crash;
 mod dovecot_fetch;

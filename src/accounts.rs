@@ -1,0 +1,873 @@
+//! The configuration file as the user inspects it: `popget accounts` and `popget config check`.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::de::IntoDeserializer;
+use serde::{Deserialize, Serialize};
+use toml_edit::{ImDocument, InlineTable, TableLike, Value};
+
+use crate::cli::{AccountsArgs, ConfigCommand, ConnectionArgs, DeliveryArgs};
+use crate::commands::Context;
+use crate::config::{self, Account, ConfigFile, Destination, Settings};
+use crate::error::{Error, Result};
+
+// ---------------------------------------------------------------------------------------------
+// popget accounts
+
+/// One account as `popget accounts --json` prints it. Nothing secret: no password, no
+/// password command.
+#[derive(Debug, Serialize)]
+struct AccountRow {
+    name: String,
+    user: String,
+    host: String,
+    port: u16,
+    tls: String,
+    auth: String,
+    /// `maildir`, `mbox` or `mda`; null when the account names no destination.
+    store: Option<&'static str>,
+    /// The directory or file, or for an MDA `| COMMAND`.
+    destination: Option<String>,
+    /// The same with `~` for the home directory, for the table.
+    #[serde(skip)]
+    shown: Option<String>,
+    /// `keep` or `delete`; null when the file's keep and delete cannot be resolved.
+    policy: Option<&'static str>,
+}
+
+/// `popget accounts`: every account of the file but templates, in file order, as resolved
+/// (inheritance and `[defaults]` applied). An account that cannot be resolved is reported on
+/// stderr and makes the exit status 78; the others are still listed.
+pub fn list(context: &Context, args: &AccountsArgs) -> Result<()> {
+    let config = load_existing(context)?;
+    let mut rows = Vec::new();
+    let mut unresolved = 0;
+    for name in config.account_names() {
+        let resolved = config::select_accounts(
+            &config,
+            &[name.to_string()],
+            &ConnectionArgs::default(),
+            None,
+            context.env,
+        );
+        match resolved.map(|accounts| accounts.into_iter().next()) {
+            Ok(Some(account)) => rows.push(row(&config, &account, context.env)),
+            Ok(None) => {}
+            Err(error) => {
+                unresolved += 1;
+                eprintln!("popget: {name}: {error}");
+            }
+        }
+    }
+    let mut out = io::stdout().lock();
+    let written = if args.json {
+        serde_json::to_writer_pretty(&mut out, &rows)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        write_table(&mut out, &rows)
+    };
+    written
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("cannot write the output", e))?;
+    if unresolved > 0 {
+        return Err(Error::Config(format!(
+            "{} cannot be resolved; `popget config check` reports every problem with its line",
+            plural(unresolved, "account")
+        )));
+    }
+    if rows.is_empty() && !context.global.quiet {
+        eprintln!("popget: no accounts in {}", path_of(&config).display());
+    }
+    Ok(())
+}
+
+fn row(config: &ConfigFile, account: &Account, env: &HashMap<String, String>) -> AccountRow {
+    // What fetch would use; the columns that do not resolve show "-".
+    let fetch = account.fetch_settings(env).ok();
+    // Without a destination in the file (fetch then needs --maildir or --mbox), keep or delete
+    // still shows: resolved as fetch would resolve it with --maildir given.
+    let policy = fetch.as_ref().map(|f| f.delete).or_else(|| {
+        let with_destination = DeliveryArgs {
+            maildir: Some(PathBuf::from("/")),
+            ..DeliveryArgs::default()
+        };
+        config::select_accounts(
+            config,
+            std::slice::from_ref(&account.name),
+            &ConnectionArgs::default(),
+            Some(&with_destination),
+            env,
+        )
+        .ok()?
+        .first()?
+        .fetch_settings(env)
+        .ok()
+        .map(|f| f.delete)
+    });
+    AccountRow {
+        name: account.name.clone(),
+        user: account.user.clone(),
+        host: account.host.clone(),
+        port: account.port,
+        tls: value_name(&account.tls),
+        auth: value_name(&account.auth),
+        store: fetch.as_ref().map(|f| store_name(&f.destination)),
+        destination: fetch
+            .as_ref()
+            .map(|f| crate::fetch::describe_destination(&f.destination, None)),
+        shown: fetch.as_ref().map(|f| {
+            let home = env.get("HOME").map(PathBuf::from);
+            crate::fetch::describe_destination(&f.destination, home.as_deref())
+        }),
+        policy: policy.map(|delete| if delete { "delete" } else { "keep" }),
+    }
+}
+
+/// The name clap gives a value (`starttls`, `scram-sha-256`), as the user writes it.
+fn value_name(value: &impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
+}
+
+fn store_name(destination: &Destination) -> &'static str {
+    match destination {
+        Destination::Maildir(_) | Destination::MaildirFolder { .. } => "maildir",
+        Destination::Mbox(_) => "mbox",
+        Destination::Mda(_) => "mda",
+    }
+}
+
+/// Aligned columns: name, user@host:port, TLS, login method, destination, keep or delete.
+fn write_table(out: &mut impl Write, rows: &[AccountRow]) -> io::Result<()> {
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|row| {
+            let host = if row.host.contains(':') {
+                format!("[{}]", row.host)
+            } else {
+                row.host.clone()
+            };
+            let destination = match (&row.store, &row.shown) {
+                (Some("mda"), Some(shown)) => shown.clone(),
+                (Some(store), Some(shown)) => format!("{store} {shown}"),
+                _ => "-".to_string(),
+            };
+            [
+                row.name.clone(),
+                format!("{}@{host}:{}", row.user, row.port),
+                row.tls.clone(),
+                row.auth.clone(),
+                destination,
+                row.policy.unwrap_or("-").to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = [0; 6];
+    for line in &cells {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for line in &cells {
+        let mut text = String::new();
+        for (i, cell) in line.iter().enumerate() {
+            if i + 1 < line.len() {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            } else {
+                text.push_str(cell);
+            }
+        }
+        writeln!(out, "{}", text.trim_end())?;
+    }
+    Ok(())
+}
+
+/// The configuration file, which must exist: these commands are about it.
+fn load_existing(context: &Context) -> Result<ConfigFile> {
+    let config = ConfigFile::load(context.global.config.as_deref())?;
+    if config.path.is_none() {
+        return Err(no_config_file());
+    }
+    Ok(config)
+}
+
+fn no_config_file() -> Error {
+    Error::Config(match config::default_path() {
+        Some(path) => format!(
+            "no configuration file: popget reads {} (or the file named with --config FILE)",
+            path.display()
+        ),
+        None => "no configuration file: name one with --config FILE".into(),
+    })
+}
+
+fn path_of(config: &ConfigFile) -> &Path {
+    config.path.as_deref().unwrap_or(Path::new("-"))
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+// ---------------------------------------------------------------------------------------------
+// popget config check
+
+pub fn config(context: &Context, command: &ConfigCommand) -> Result<()> {
+    match command {
+        ConfigCommand::Check => check(context),
+    }
+}
+
+/// `popget config check`: every problem as `FILE:LINE: message` on stderr, then exit 78; or
+/// `ok: N accounts` on stdout (nothing with -q).
+fn check(context: &Context) -> Result<()> {
+    let path = match &context.global.config {
+        Some(path) => path.clone(),
+        None => config::default_path().ok_or_else(no_config_file)?,
+    };
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && context.global.config.is_none() => {
+            return Err(no_config_file())
+        }
+        Err(e) => {
+            return Err(Error::Config(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let mut checked = check_text(&text, context.env);
+    if let Some(line) = checked.password_line {
+        if let Err(error) = config::check_private(&path) {
+            let message = error.to_string();
+            let prefix = format!("{} ", path.display());
+            checked.problems.push(Problem {
+                line,
+                message: message
+                    .strip_prefix(&prefix)
+                    .unwrap_or(&message)
+                    .to_string(),
+            });
+        }
+    }
+    checked.problems.sort_by_key(|problem| problem.line);
+    let mut stderr = io::stderr().lock();
+    for problem in &checked.problems {
+        let _ = writeln!(
+            stderr,
+            "{}:{}: {}",
+            path.display(),
+            problem.line,
+            problem.message
+        );
+    }
+    if !checked.problems.is_empty() {
+        return Err(Error::Config(format!(
+            "{} in {}",
+            plural(checked.problems.len(), "problem"),
+            path.display()
+        )));
+    }
+    if !context.global.quiet {
+        let mut summary = format!("ok: {}", plural(checked.accounts, "account"));
+        if checked.templates > 0 {
+            summary.push_str(&format!(", {}", plural(checked.templates, "template")));
+        }
+        let mut out = io::stdout().lock();
+        writeln!(out, "{summary}").map_err(|e| Error::io("cannot write the output", e))?;
+    }
+    Ok(())
+}
+
+/// One problem in the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based.
+    pub line: usize,
+    pub message: String,
+}
+
+/// What [`check_text`] found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub problems: Vec<Problem>,
+    /// Accounts (templates not counted) and templates.
+    pub accounts: usize,
+    pub templates: usize,
+    /// The line of the first `password` key: the file must then be private.
+    pub password_line: Option<usize>,
+}
+
+/// One table of settings as checked: what could be read, and where each key is.
+struct TableCheck {
+    settings: Settings,
+    /// Every key with its line, in file order.
+    keys: Vec<(String, usize)>,
+    /// The keys that had a problem, which settings therefore lacks.
+    dropped: Vec<String>,
+}
+
+/// Checks configuration text: TOML syntax (only the first error can be found), then each key of
+/// each table on its own (unknown keys, wrong types), then each account resolved as `fetch`
+/// would resolve it (inheritance, missing or contradictory settings, bad values). The known keys
+/// and the rules are those of [`Settings`] and [`config::select_accounts`]; nothing is listed
+/// twice.
+pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
+    let line_at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let document = match ImDocument::parse(text) {
+        Ok(document) => document,
+        Err(error) => {
+            return Checked {
+                problems: vec![Problem {
+                    line: error.span().map_or(1, |span| line_at(span.start)),
+                    message: one_line(error.message()),
+                }],
+                ..Checked::default()
+            }
+        }
+    };
+    let root = document.as_table();
+    let key_line = |table: &dyn TableLike, key: &str, fallback: usize| {
+        table
+            .key(key)
+            .and_then(|k| k.span())
+            .map_or(fallback, |span| line_at(span.start))
+    };
+    let mut problems = Vec::new();
+    let mut defaults: Option<TableCheck> = None;
+    // Account name, the line of its table header, its table.
+    let mut accounts: Vec<(String, usize, TableCheck)> = Vec::new();
+    for (key, item) in root.iter() {
+        let line = key_line(root, key, 1);
+        match (key, item.as_table_like()) {
+            ("defaults", Some(table)) => {
+                defaults = Some(check_table(table, true, &key_line, line, &mut problems));
+            }
+            ("accounts", Some(table)) => {
+                for (name, item) in table.iter() {
+                    let line = key_line(table, name, line);
+                    match item.as_table_like() {
+                        Some(settings) => {
+                            let checked =
+                                check_table(settings, false, &key_line, line, &mut problems);
+                            accounts.push((name.to_string(), line, checked));
+                        }
+                        None => problems.push(Problem {
+                            line,
+                            message: format!("accounts.{name} must be a table: [accounts.{name}]"),
+                        }),
+                    }
+                }
+            }
+            ("defaults" | "accounts", None) => problems.push(Problem {
+                line,
+                message: format!("{key} must be a table: [{key}] or [accounts.NAME]"),
+            }),
+            _ => problems.push(Problem {
+                line,
+                message: format!(
+                    "unknown table or key {key:?}: the file holds [defaults] and \
+                     [accounts.NAME] tables"
+                ),
+            }),
+        }
+    }
+
+    let password_line = defaults
+        .iter()
+        .chain(accounts.iter().map(|(_, _, table)| table))
+        .flat_map(|table| &table.keys)
+        .find(|(key, _)| key == "password")
+        .map(|(_, line)| *line);
+    let defaults_keys = defaults.as_ref().map_or(&[][..], |table| &table.keys[..]);
+    let defaults_dropped = defaults
+        .as_ref()
+        .map_or(&[][..], |table| &table.dropped[..]);
+    let config = ConfigFile {
+        path: None,
+        defaults: defaults
+            .as_ref()
+            .map_or_else(Settings::default, |table| table.settings.clone()),
+        accounts: accounts
+            .iter()
+            .map(|(name, _, table)| (name.clone(), table.settings.clone()))
+            .collect(),
+    };
+    let table_of = |name: &str| accounts.iter().find(|(n, _, _)| n == name);
+
+    let mut checked = Checked {
+        password_line,
+        ..Checked::default()
+    };
+    let mut seen = HashSet::new();
+    for (name, header, table) in &accounts {
+        let inherit_line = table
+            .keys
+            .iter()
+            .find(|(key, _)| key == "inherit")
+            .map_or(*header, |(_, line)| *line);
+        let ancestry = match config.ancestry(name) {
+            Ok(ancestry) => ancestry,
+            Err(error) => {
+                // Reported where the chain breaks: at the account inheriting an unknown one, or
+                // at each account of a cycle; accounts inheriting a broken chain are skipped.
+                if breaks_chain(&config, name) {
+                    problems.push(Problem {
+                        line: inherit_line,
+                        message: error.to_string(),
+                    });
+                }
+                continue;
+            }
+        };
+        if ConfigFile::is_template(&table.settings) {
+            checked.templates += 1;
+            continue;
+        }
+        checked.accounts += 1;
+        let names: Vec<&str> = ancestry.iter().map(|(n, _)| *n).collect();
+        let resolved = config::select_accounts(
+            &config,
+            std::slice::from_ref(name),
+            &ConnectionArgs::default(),
+            None,
+            env,
+        )
+        .and_then(|accounts| match accounts.into_iter().next() {
+            Some(account) => account.fetch_settings(env).map(|_| ()),
+            None => Ok(()),
+        });
+        let Err(error) = resolved else { continue };
+        let message = error.to_string();
+        let quoted_name = format!("\"{name}\"");
+        let searched = message.replace(&quoted_name, "");
+        // A key with a problem was left out, and what follows from that alone (no host, no
+        // destination) is not news: the key's own problem is reported.
+        let mut dropped = names
+            .iter()
+            .filter_map(|n| table_of(n).map(|(_, _, t)| &t.dropped[..]))
+            .chain([defaults_dropped])
+            .flatten();
+        if dropped.any(|key| mentions(&searched, key)) {
+            continue;
+        }
+        // The line: the first key the message names, looked for in the account's own table,
+        // then in what it inherits, then in [defaults]; else the account's header.
+        let line = names
+            .iter()
+            .filter_map(|n| table_of(n).map(|(_, _, t)| &t.keys[..]))
+            .chain([defaults_keys])
+            .flatten()
+            .find(|(key, _)| mentions(&searched, key))
+            .map_or(*header, |(_, line)| *line);
+        if seen.insert((line, message.clone())) {
+            let message = if message.contains(&format!("account {quoted_name}")) {
+                message
+            } else {
+                format!("account {quoted_name}: {message}")
+            };
+            problems.push(Problem { line, message });
+        }
+    }
+
+    // Whatever the checks above let through must also pass the loader itself.
+    if problems.is_empty() {
+        if let Err(message) = ConfigFile::parse(text) {
+            let line = message
+                .split("line ")
+                .nth(1)
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|digits| digits.parse().ok())
+                .unwrap_or(1);
+            problems.push(Problem {
+                line,
+                message: one_line(&message),
+            });
+        }
+    }
+    problems.sort_by_key(|problem| problem.line);
+    checked.problems = problems;
+    checked
+}
+
+/// Reads one table key by key, so that every unknown key and wrong type is found, each at its
+/// own line. In `[defaults]`, `inherit` and `template` are refused.
+fn check_table(
+    table: &dyn TableLike,
+    in_defaults: bool,
+    key_line: &dyn Fn(&dyn TableLike, &str, usize) -> usize,
+    header: usize,
+    problems: &mut Vec<Problem>,
+) -> TableCheck {
+    let mut good = InlineTable::new();
+    let mut keys = Vec::new();
+    let mut dropped = Vec::new();
+    for (key, item) in table.iter() {
+        let line = key_line(table, key, header);
+        keys.push((key.to_string(), line));
+        let mut problem = |message: String| {
+            problems.push(Problem { line, message });
+            dropped.push(key.to_string());
+        };
+        if in_defaults && matches!(key, "inherit" | "template") {
+            problem(config::DEFAULTS_ONLY_ACCOUNTS.to_string());
+            continue;
+        }
+        let Ok(value) = item.clone().into_value() else {
+            problem(format!("{key}: not a setting"));
+            continue;
+        };
+        let mut one = InlineTable::new();
+        one.insert(key, value.clone());
+        match Settings::deserialize(Value::InlineTable(one).into_deserializer()) {
+            Ok(_) => {
+                good.insert(key, value);
+            }
+            Err(error) => problem(describe_key_error(key, error.message())),
+        }
+    }
+    let settings = match Settings::deserialize(Value::InlineTable(good).into_deserializer()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            problems.push(Problem {
+                line: header,
+                message: one_line(error.message()),
+            });
+            dropped.extend(keys.iter().map(|(key, _)| key.clone()));
+            Settings::default()
+        }
+    };
+    TableCheck {
+        settings,
+        keys,
+        dropped,
+    }
+}
+
+/// serde's words for a key that could not be read, made about the configuration file: unknown
+/// keys with the nearest known one, sizes with their forms.
+fn describe_key_error(key: &str, message: &str) -> String {
+    let message = one_line(message);
+    if message.starts_with("unknown field") {
+        // serde lists the known fields: "unknown field `x`, expected one of `a`, `b`".
+        let known: Vec<&str> = message
+            .split_once("expected")
+            .map_or("", |(_, rest)| rest)
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .collect();
+        return match nearest(key, &known) {
+            Some(guess) => format!("unknown key {key:?} (did you mean {guess:?}?)"),
+            None => format!("unknown key {key:?}"),
+        };
+    }
+    if message.contains("untagged enum SizeSetting") {
+        return format!(
+            "{key}: expected a size: a number of octets or a string like \"20M\" (K, M and G \
+             are powers of 1024)"
+        );
+    }
+    format!("{key}: {message}")
+}
+
+/// The known key closest to a misspelt one, if it is close (a typo or two).
+fn nearest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|candidate| (edit_distance(key, candidate), *candidate))
+        .filter(|(distance, _)| *distance <= 2.max(key.len() / 4))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// Whether `text` names `key` as a whole word (`timeout` is not in `session_timeout`).
+fn mentions(text: &str, key: &str) -> bool {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    text.match_indices(key).any(|(at, _)| {
+        !word(text[..at].chars().next_back()) && !word(text[at + key.len()..].chars().next())
+    })
+}
+
+/// Whether `name`'s own `inherit` is where its chain breaks: it names no account, or it leads
+/// back to `name`.
+fn breaks_chain(config: &ConfigFile, name: &str) -> bool {
+    let mut current = name;
+    for _ in 0..=config.accounts.len() {
+        let Some(parent) = config.account(current).and_then(|s| s.inherit.as_deref()) else {
+            return false;
+        };
+        if config.account(parent).is_none() {
+            return current == name;
+        }
+        if parent == name {
+            return true;
+        }
+        current = parent;
+    }
+    false
+}
+
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> HashMap<String, String> {
+        HashMap::from([("HOME".to_string(), "/home/me".to_string())])
+    }
+
+    fn problems(text: &str) -> Vec<(usize, String)> {
+        check_text(text, &env())
+            .problems
+            .into_iter()
+            .map(|p| (p.line, p.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_good_file_has_no_problems() {
+        let checked = check_text(
+            "[defaults]\ntimeout = 30\n\n[accounts.provider]\ntemplate = true\n\
+             host = \"pop.example\"\n\n[accounts.me]\ninherit = \"provider\"\nuser = \"me\"\n\
+             maildir = \"~/Mail\"\n",
+            &env(),
+        );
+        assert_eq!(checked.problems, []);
+        assert_eq!((checked.accounts, checked.templates), (1, 1));
+        assert_eq!(checked.password_line, None);
+    }
+
+    #[test]
+    fn every_key_problem_is_reported_at_its_line() {
+        let found = problems(
+            "[defaults]\n\
+             timout = 30\n\
+             inherit = \"x\"\n\
+             \n\
+             [accounts.a]\n\
+             host = \"h\"\n\
+             port = \"995\"\n\
+             pasword = \"p\"\n\
+             tls = \"sometimes\"\n\
+             max_size = true\n\
+             [surprise]\n",
+        );
+        let lines: Vec<usize> = found.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [2, 3, 5, 7, 8, 9, 10, 11], "{found:#?}");
+        let message = |i: usize| found[i].1.as_str();
+        assert!(message(0).contains("unknown key \"timout\" (did you mean \"timeout\"?)"));
+        assert_eq!(message(1), config::DEFAULTS_ONLY_ACCOUNTS);
+        // Resolved without the keys in error: what else is wrong is still found.
+        assert!(message(2).starts_with("no user given for account \"a\""));
+        assert!(
+            message(3).starts_with("port: invalid type"),
+            "{}",
+            message(3)
+        );
+        assert!(message(4).contains("did you mean \"password\""));
+        assert!(message(5).contains("unknown variant `sometimes`"));
+        assert!(message(6).contains("a string like \"20M\""));
+        assert!(message(7).contains("unknown table or key \"surprise\""));
+    }
+
+    #[test]
+    fn what_follows_from_a_key_in_error_is_not_reported_again() {
+        let found = problems(
+            "[accounts.a]\nhost = 5\nuser = \"u\"\nmaildir = [\"m\"]\n[accounts.b]\n\
+             inherit = \"a\"\n",
+        );
+        let lines: Vec<usize> = found.iter().map(|(line, _)| *line).collect();
+        assert_eq!(
+            lines,
+            [2, 4],
+            "no host and no destination follow: {found:#?}"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_is_reported_at_its_line() {
+        let found = problems("[accounts.a]\nhost = \"h\"\nuser = \n");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, 3, "{found:?}");
+        let found = problems("[accounts.a]\nhost = \"h\"\nhost = \"i\"\n");
+        assert_eq!(found[0].0, 3, "{found:?}");
+        assert!(found[0].1.contains("duplicate key"), "{found:?}");
+    }
+
+    #[test]
+    fn each_account_is_resolved_and_its_problem_located() {
+        let found = problems(
+            "[defaults]\n\
+             timeout = 0\n\
+             [accounts.nohost]\n\
+             user = \"u\"\n\
+             maildir = \"m\"\n\
+             [accounts.both]\n\
+             host = \"h\"\n\
+             user = \"u\"\n\
+             maildir = \"m\"\n\
+             mbox = \"b\"\n\
+             timeout = 5\n\
+             [accounts.print]\n\
+             host = \"h\"\n\
+             user = \"u\"\n\
+             fingerprint = \"SHA256:nope\"\n\
+             mbox = \"b\"\n\
+             [accounts.keepdel]\n\
+             host = \"h\"\n\
+             user = \"u\"\n\
+             mbox = \"b\"\n\
+             keep = true\n\
+             delete = true\n\
+             timeout = 5\n\
+             [accounts.slow]\n\
+             host = \"h\"\n\
+             user = \"u\"\n\
+             mbox = \"b\"\n",
+        );
+        let lines: Vec<usize> = found.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [2, 3, 9, 15, 21], "{found:#?}");
+        assert!(
+            found[0].1.contains("timeout must be at least 1"),
+            "{found:?}"
+        );
+        assert!(found[1].1.contains("no host given for account \"nohost\""));
+        assert!(found[2]
+            .1
+            .contains("more than one of maildir, mbox and mda"));
+        assert!(found[3].1.starts_with("account \"print\": the fingerprint"));
+        assert!(found[4].1.contains("both keep and delete"));
+    }
+
+    #[test]
+    fn inheritance_problems_are_reported_where_the_chain_breaks() {
+        let found = problems(
+            "[accounts.a]\n\
+             inherit = \"b\"\n\
+             [accounts.b]\n\
+             inherit = \"a\"\n\
+             [accounts.c]\n\
+             inherit = \"nobody\"\n\
+             [accounts.d]\n\
+             inherit = \"c\"\n\
+             [accounts.t]\n\
+             template = true\n",
+        );
+        assert_eq!(
+            found,
+            [
+                (
+                    2,
+                    "accounts inherit from each other in a cycle: a -> b -> a".to_string()
+                ),
+                (
+                    4,
+                    "accounts inherit from each other in a cycle: b -> a -> b".to_string()
+                ),
+                (
+                    6,
+                    "account \"c\" inherits \"nobody\", which is not an account".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_problem_inherited_is_located_in_the_table_it_comes_from() {
+        let found = problems(
+            "[accounts.provider]\n\
+             template = true\n\
+             host = \"h\"\n\
+             session_timeout = 0\n\
+             [accounts.me]\n\
+             inherit = \"provider\"\n\
+             user = \"u\"\n\
+             mbox = \"b\"\n",
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, 4);
+        assert!(found[0].1.starts_with("account \"me\": session_timeout"));
+    }
+
+    #[test]
+    fn finds_the_password_line() {
+        let checked = check_text(
+            "[accounts.a]\nhost = \"h\"\nuser = \"u\"\nmbox = \"b\"\npassword = \"s\"\n",
+            &env(),
+        );
+        assert_eq!(checked.password_line, Some(5));
+    }
+
+    #[test]
+    fn suggests_near_keys_only() {
+        assert_eq!(nearest("pasword", &["password", "port"]), Some("password"));
+        assert_eq!(nearest("colour", &["password", "port"]), None);
+        assert!(mentions("the timeout must be", "timeout"));
+        assert!(!mentions("session_timeout must be", "timeout"));
+    }
+
+    #[test]
+    fn lists_accounts_in_aligned_columns() {
+        let rows = [
+            AccountRow {
+                name: "work".into(),
+                user: "me".into(),
+                host: "pop.work.example".into(),
+                port: 995,
+                tls: "implicit".into(),
+                auth: "auto".into(),
+                store: Some("maildir"),
+                destination: Some("/home/me/Mail/work".into()),
+                shown: Some("~/Mail/work".into()),
+                policy: Some("delete"),
+            },
+            AccountRow {
+                name: "v6".into(),
+                user: "someone".into(),
+                host: "::1".into(),
+                port: 110,
+                tls: "none".into(),
+                auth: "apop".into(),
+                store: None,
+                destination: None,
+                shown: None,
+                policy: None,
+            },
+        ];
+        let mut out = Vec::new();
+        write_table(&mut out, &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "work  me@pop.work.example:995  implicit  auto  maildir ~/Mail/work  delete\n\
+             v6    someone@[::1]:110        none      apop  -                    -\n"
+        );
+    }
+}
