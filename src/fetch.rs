@@ -1,6 +1,8 @@
 //! The fetch transaction for one account: list, deliver, make durable, record, delete, quit.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+
+use foldhash::fast::RandomState;
 use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -524,9 +526,11 @@ fn make_plan<S: Read + Write>(
     uidl.sort_unstable_by_key(|e| e.message);
 
     // Two messages sharing one id cannot be told apart by it: neither is ever deleted as "seen".
-    let mut duplicated = HashSet::new();
+    let mut duplicated: HashSet<u32, RandomState> = HashSet::default();
+    let mut known = Vec::with_capacity(uidl.len());
     {
-        let mut first_with: HashMap<&[u8], u32> = HashMap::with_capacity(uidl.len());
+        let mut first_with: HashMap<&[u8], u32, RandomState> =
+            HashMap::with_capacity_and_hasher(uidl.len(), RandomState::default());
         for entry in &uidl {
             if listing
                 .binary_search_by_key(&entry.message, |e| e.message)
@@ -543,9 +547,20 @@ fn make_plan<S: Read + Write>(
                 duplicated.insert(entry.message);
             }
         }
-        // Entries for messages no longer on the server are forgotten, so an id the server
-        // reuses later is not mistaken for an old message.
-        state.retain(|uid| first_with.contains_key(uid));
+        // One lookup per listed id says which are known. Entries for messages no longer on the
+        // server are forgotten, so an id the server reuses later is not mistaken for an old
+        // message; there are none to forget when every entry was found.
+        let mut distinct_known = 0;
+        for entry in &uidl {
+            let is_known = state.contains(&entry.uid);
+            if is_known && first_with.get(entry.uid.as_slice()) == Some(&entry.message) {
+                distinct_known += 1;
+            }
+            known.push(is_known);
+        }
+        if distinct_known < state.len() {
+            state.retain(|uid| first_with.contains_key(uid));
+        }
     }
 
     let now = unix_now();
@@ -556,10 +571,11 @@ fn make_plan<S: Read + Write>(
             })
         })
     };
-    let mut uids = uidl.into_iter().peekable();
+    let mut uids = uidl.into_iter().zip(known).peekable();
     for entry in listing {
-        let uid = uids.next_if(|u| u.message == entry.message).map(|u| u.uid);
-        let seen = uid.as_deref().is_some_and(|uid| state.contains(uid));
+        let (uid, seen) = uids
+            .next_if(|(u, _)| u.message == entry.message)
+            .map_or((None, false), |(u, known)| (Some(u.uid), known));
         let due = uid
             .as_deref()
             .is_some_and(|uid| options.delete || expired(uid));

@@ -11,11 +11,15 @@ use crate::error::{Error, Result};
 
 const HEADER: &str = "popget-state 1";
 
+/// UIDLs with their first-seen times. foldhash is fast and seeded per process, so ids a
+/// server chose cannot be made to collide.
+type Uids = HashMap<Vec<u8>, u64, foldhash::fast::RandomState>;
+
 /// Delivered UIDLs with the time (seconds since the epoch) each was first seen.
 #[derive(Debug)]
 pub struct State {
     path: PathBuf,
-    entries: HashMap<Vec<u8>, u64>,
+    entries: Uids,
     dirty: bool,
 }
 
@@ -27,7 +31,7 @@ impl State {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Ok(State {
                     path: path.to_path_buf(),
-                    entries: HashMap::new(),
+                    entries: Uids::default(),
                     dirty: false,
                 })
             }
@@ -53,7 +57,7 @@ impl State {
     pub fn empty(path: &Path) -> State {
         State {
             path: path.to_path_buf(),
-            entries: HashMap::new(),
+            entries: Uids::default(),
             dirty: true,
         }
     }
@@ -232,43 +236,62 @@ impl State {
     }
 }
 
-fn parse(text: &[u8]) -> Result<HashMap<Vec<u8>, u64>, String> {
+fn parse(text: &[u8]) -> Result<Uids, String> {
     let Some(body) = text.strip_suffix(b"\n") else {
         return Err("the file is truncated (no final line end)".into());
     };
-    let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
-    if lines.first() != Some(&HEADER.as_bytes()) {
+    let (header, rest) = split_line(body);
+    if header != HEADER.as_bytes() {
         return Err(format!("the first line is not \"{HEADER}\""));
     }
-    let count = lines
-        .last()
-        .and_then(|last| last.strip_prefix(b"end "))
+    // Between the header and the end marker: no line at all, or lines (maybe empty ones).
+    let (entry_lines, last) = match memchr::memrchr(b'\n', rest) {
+        Some(end) => (Some(&rest[..end]), &rest[end + 1..]),
+        None => (None, rest),
+    };
+    let count = last
+        .strip_prefix(b"end ")
         .and_then(|count| std::str::from_utf8(count).ok())
         .and_then(|count| count.parse::<usize>().ok())
         .ok_or("the file is truncated (no end marker on the last line)")?;
-    let entry_lines = &lines[1..lines.len() - 1];
-    if entry_lines.len() != count {
-        return Err(format!(
-            "the end marker counts {count} entries, the file has {}",
-            entry_lines.len()
-        ));
-    }
-    let mut entries = HashMap::with_capacity(count);
-    for (index, line) in entry_lines.iter().enumerate() {
-        let line_number = index + 2;
+    let mut entries = Uids::with_capacity_and_hasher(count, Default::default());
+    let mut lines = 0;
+    for line in entry_lines
+        .into_iter()
+        .flat_map(|text| text.split(|&b| b == b'\n'))
+    {
+        lines += 1;
+        let line_number = lines + 1;
         let bad = || format!("line {line_number} is malformed");
-        let space = line.iter().position(|&b| b == b' ').ok_or_else(bad)?;
-        let first_seen = std::str::from_utf8(&line[..space])
-            .ok()
-            .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|digits| digits.parse::<u64>().ok())
+        let space = memchr::memchr(b' ', line).ok_or_else(bad)?;
+        let digits = &line[..space];
+        let first_seen = digits
+            .iter()
+            .try_fold(0u64, |n, &d| {
+                let digit = d.checked_sub(b'0').filter(|d| *d <= 9)?;
+                n.checked_mul(10)?.checked_add(u64::from(digit))
+            })
+            .filter(|_| !digits.is_empty())
             .ok_or_else(bad)?;
         let uid = unescape(&line[space + 1..]).ok_or_else(bad)?;
         if entries.insert(uid, first_seen).is_some() {
             return Err(format!("line {line_number} repeats an entry"));
         }
     }
+    if lines != count {
+        return Err(format!(
+            "the end marker counts {count} entries, the file has {lines}"
+        ));
+    }
     Ok(entries)
+}
+
+/// The text up to the first line end, and what follows it.
+fn split_line(text: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memchr(b'\n', text) {
+        Some(end) => (&text[..end], &text[end + 1..]),
+        None => (text, &text[text.len()..]),
+    }
 }
 
 /// Printable ASCII except `%` stays as it is; every other byte becomes `%XX`. A UIDL can thus
@@ -288,6 +311,12 @@ pub(crate) fn escape(uid: &[u8]) -> Vec<u8> {
 pub(crate) fn unescape(token: &[u8]) -> Option<Vec<u8>> {
     if token.is_empty() {
         return None;
+    }
+    if token
+        .iter()
+        .all(|&b| b != b'%' && (0x21..=0x7e).contains(&b))
+    {
+        return Some(token.to_vec());
     }
     let mut out = Vec::with_capacity(token.len());
     let mut i = 0;
