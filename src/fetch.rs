@@ -496,7 +496,6 @@ fn make_plan<S: Read + Write>(
     let uidl = session.uidl()?;
     listing.sort_unstable_by_key(|e| e.message);
     let mut plan = Plan::default();
-    let oversized = |size: u64| options.max_size.is_some_and(|max| size > max);
     let Some(mut uidl) = uidl else {
         if !options.delete && !options.all {
             return Err(Error::unavailable(
@@ -506,20 +505,15 @@ fn make_plan<S: Read + Write>(
             ));
         }
         for entry in listing {
-            let mut message = Message {
-                number: entry.message,
-                size: entry.size,
-                uid: None,
-                unread: None,
-            };
-            if !oversized(message.size) {
-                plan.fetch.push(message);
-            } else if options.delete_oversized {
-                message.unread = Some(Unread::Oversized);
-                plan.delete_only.push(message);
-            } else {
-                plan.oversized.push(message);
-            }
+            plan.take_new(
+                Message {
+                    number: entry.message,
+                    size: entry.size,
+                    uid: None,
+                    unread: None,
+                },
+                options,
+            );
         }
         return Ok(plan);
     };
@@ -579,26 +573,33 @@ fn make_plan<S: Read + Write>(
         let due = uid
             .as_deref()
             .is_some_and(|uid| options.delete || expired(uid));
-        let mut message = Message {
+        let message = Message {
             number: entry.message,
             size: entry.size,
             uid,
             unread: None,
         };
         if options.all || !seen {
-            if !oversized(message.size) {
-                plan.fetch.push(message);
-            } else if options.delete_oversized {
-                message.unread = Some(Unread::Oversized);
-                plan.delete_only.push(message);
-            } else {
-                plan.oversized.push(message);
-            }
+            plan.take_new(message, options);
         } else if due && !duplicated.contains(&message.number) {
             plan.delete_only.push(message);
         }
     }
     Ok(plan)
+}
+
+impl Plan {
+    /// A message not fetched before: to fetch, or over the size limit to leave or delete.
+    fn take_new(&mut self, mut message: Message, options: &FetchOptions) {
+        if options.max_size.is_none_or(|max| message.size <= max) {
+            self.fetch.push(message);
+        } else if options.delete_oversized {
+            message.unread = Some(Unread::Oversized);
+            self.delete_only.push(message);
+        } else {
+            self.oversized.push(message);
+        }
+    }
 }
 
 /// Leaves what is over `--limit` or `--max-bytes` for the next run. The message that crosses
