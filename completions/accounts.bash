@@ -6,8 +6,8 @@
 # The options of `popget fetch` that take a value (filled in by the generator from clap).
 _popget_fetch_value_options=" @FETCH_VALUE_OPTIONS@ "
 
-# Prints the names of the [accounts.NAME] tables of the configuration file: the one named with
-# --config on the command line, else $XDG_CONFIG_HOME/popget/config.toml.
+# Prints the names of the [accounts.NAME] tables of the configuration file but templates: the
+# one named with --config on the command line, else $XDG_CONFIG_HOME/popget/config.toml.
 _popget_accounts() {
     local file="${XDG_CONFIG_HOME:-$HOME/.config}/popget/config.toml" i line
     for ((i = 1; i < COMP_CWORD; i++)); do
@@ -27,11 +27,21 @@ _popget_accounts() {
     local bare='^[[:space:]]*\[[[:space:]]*accounts\.([A-Za-z0-9_-]+)[[:space:]]*\]'
     local quoted='^[[:space:]]*\[[[:space:]]*accounts\."([^"]*)"[[:space:]]*\]'
     local literal="^[[:space:]]*\\[[[:space:]]*accounts\\.'([^']*)'[[:space:]]*\\]"
+    # Tables with `template = true` are only inherited, never named: they are left out.
+    local current="" templates=" " names=() name
     while IFS= read -r line || [[ -n $line ]]; do
         if [[ $line =~ $bare || $line =~ $quoted || $line =~ $literal ]]; then
-            printf '%s\n' "${BASH_REMATCH[1]}"
+            current="${BASH_REMATCH[1]}"
+            names+=("$current")
+        elif [[ $line =~ ^[[:space:]]*\[ ]]; then
+            current=""
+        elif [[ -n $current && $line =~ ^[[:space:]]*template[[:space:]]*=[[:space:]]*true ]]; then
+            templates+="$current "
         fi
     done <"$file"
+    for name in "${names[@]}"; do
+        [[ $templates == *" $name "* ]] || printf '%s\n' "$name"
+    done
 }
 
 # Sets COMPREPLY to the account names starting with $1.

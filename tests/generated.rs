@@ -427,7 +427,9 @@ fn home_with_accounts() -> tempfile::TempDir {
         config.join("config.toml"),
         "[defaults]\ntimeout = 30\n\n[accounts.work]\nhost = \"pop.work.example\"\n\
          user = \"me\"\n\n[accounts.\"home-box\"]\nhost = \"h\"\nuser = \"u\"\n\n\
-         [ accounts.wife ] # spaces and a comment\nhost = \"h\"\nuser = \"w\"\n",
+         [ accounts.wife ] # spaces and a comment\nhost = \"h\"\nuser = \"w\"\n\n\
+         [accounts.provider]\ntemplate = true\nhost = \"p\"\n\n\
+         [accounts.wilma]\ninherit = \"provider\"\nuser = \"w\"\n",
     )
     .unwrap();
     home
@@ -595,13 +597,13 @@ fn bash_completion_loads_and_completes() {
     let tls = bash_complete(home.path(), &["popget", "stat", "--tls", ""]);
     assert_eq!(tls, ["implicit", "starttls", "none"]);
 
-    // Account names from the configuration file.
+    // Account names from the configuration file; the template "provider" is not one.
     let mut accounts = bash_complete(home.path(), &["popget", "fetch", ""]);
     accounts.sort();
-    assert_eq!(accounts, ["home-box", "wife", "work"]);
+    assert_eq!(accounts, ["home-box", "wife", "wilma", "work"]);
     assert_eq!(
         bash_complete(home.path(), &["popget", "fetch", "work", "w"]),
-        ["work", "wife"]
+        ["work", "wife", "wilma"]
     );
     assert_eq!(
         bash_complete(home.path(), &["popget", "-q", "stat", "-a", "h"]),
@@ -669,11 +671,11 @@ fn fish_completion_loads_and_completes() {
     assert_eq!(fish_complete(home.path(), "popget f"), ["fetch"]);
     assert_eq!(
         fish_complete(home.path(), "popget fetch "),
-        ["home-box", "wife", "work"]
+        ["home-box", "wife", "wilma", "work"]
     );
     assert_eq!(
         fish_complete(home.path(), "popget stat -a w"),
-        ["wife", "work"]
+        ["wife", "wilma", "work"]
     );
     assert_eq!(
         fish_complete(home.path(), "popget retr --account h"),
