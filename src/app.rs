@@ -108,7 +108,12 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
     let results: Vec<Mutex<Option<AccountResult>>> =
         accounts.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let jobs = usize::from(args.jobs).clamp(1, groups.len().max(1));
+    // --rebuild-state asks for each account in turn.
+    let jobs = if args.rebuild_state {
+        1
+    } else {
+        usize::from(args.jobs).clamp(1, groups.len().max(1))
+    };
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
