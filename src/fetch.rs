@@ -157,9 +157,10 @@ pub fn fetch<S: Read + Write>(
         &mut deleted_uids,
     );
     let error = match result {
-        // A broken connection or protocol is abandoned without QUIT: nothing is committed on the
-        // server, and the records of delivered messages make the next run delete them.
-        Err(error) if session_is_broken(&error) => Some(error),
+        // A broken connection or protocol, or a stop with answers still unread, is abandoned
+        // without QUIT: nothing is committed on the server, and the records of delivered
+        // messages make the next run delete them.
+        Err(error) if session_is_broken(&error) || session.outstanding() > 0 => Some(error),
         result => {
             let quit_result = quit(session, state, &deleted_uids, report.deleted);
             result.err().or(quit_result.err())
