@@ -369,11 +369,7 @@ fn parse(text: Vec<u8>) -> Result<Uids, String> {
             .filter(|_| !digits.is_empty())
             .ok_or_else(bad)?;
         let token = &line[space + 1..];
-        if !token.is_empty()
-            && token
-                .iter()
-                .all(|&b| b != b'%' && (0x21..=0x7e).contains(&b))
-        {
+        if is_plain(token) {
             // Where the token lies in the text: it is the id itself.
             let start = token.as_ptr() as usize - text.as_ptr() as usize;
             plain.push((start, start + token.len(), first_seen, line_number));
@@ -415,10 +411,19 @@ fn split_line(text: &[u8]) -> (&[u8], &[u8]) {
 
 /// Printable ASCII except `%` stays as it is; every other byte becomes `%XX`. A UIDL can thus
 /// hold any bytes and still be one unambiguous token on one line.
+fn stays_as_is(byte: u8) -> bool {
+    (0x21..=0x7e).contains(&byte) && byte != b'%'
+}
+
+/// A token that is its own id, as [`escape`] leaves an id that needs no escaping.
+fn is_plain(token: &[u8]) -> bool {
+    !token.is_empty() && token.iter().all(|&b| stays_as_is(b))
+}
+
 pub(crate) fn escape(uid: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(uid.len());
     for &byte in uid {
-        if (0x21..=0x7e).contains(&byte) && byte != b'%' {
+        if stays_as_is(byte) {
             out.push(byte);
         } else {
             out.extend_from_slice(format!("%{byte:02X}").as_bytes());
@@ -430,12 +435,6 @@ pub(crate) fn escape(uid: &[u8]) -> Vec<u8> {
 pub(crate) fn unescape(token: &[u8]) -> Option<Vec<u8>> {
     if token.is_empty() {
         return None;
-    }
-    if token
-        .iter()
-        .all(|&b| b != b'%' && (0x21..=0x7e).contains(&b))
-    {
-        return Some(token.to_vec());
     }
     let mut out = Vec::with_capacity(token.len());
     let mut i = 0;
@@ -450,7 +449,7 @@ pub(crate) fn unescape(token: &[u8]) -> Option<Vec<u8>> {
                 out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 3;
             }
-            byte if (0x21..=0x7e).contains(&byte) => {
+            byte if stays_as_is(byte) => {
                 out.push(byte);
                 i += 1;
             }

@@ -289,20 +289,18 @@ fn a_message_far_larger_than_listed_is_cut_off_at_max_size() {
     assert_bounded(peak);
 }
 
-#[test]
-fn an_endless_uidl_listing_is_cut_off_in_bounded_memory() {
-    // Item 12 (#104): a UIDL answer that never ends, with the shortest ids (the most entries,
-    // so the most memory, per octet sent).
-    let server = FakeServer::start(Script {
+/// A server whose answer to `command` never ends: `+OK`, then `N FIELD` lines for ever.
+fn endless_listing(command: &'static str, field: &'static str) -> FakeServer {
+    FakeServer::start(Script {
         messages: numbered_messages(1),
-        handler: handler(|line, out| {
-            if line != "UIDL" {
+        handler: handler(move |line, out| {
+            if line != command {
                 return Ok(Handled::No);
             }
             out.write_all(b"+OK\r\n")?;
             let mut block = Vec::new();
             for n in 1..=50_000_000u64 {
-                block.extend_from_slice(format!("{n} u\r\n").as_bytes());
+                block.extend_from_slice(format!("{n} {field}\r\n").as_bytes());
                 if block.len() > 60_000 {
                     if out.write_all(&block).is_err() {
                         return Ok(Handled::Close);
@@ -313,7 +311,14 @@ fn an_endless_uidl_listing_is_cut_off_in_bounded_memory() {
             Ok(Handled::Close)
         }),
         ..Script::default()
-    });
+    })
+}
+
+#[test]
+fn an_endless_uidl_listing_is_cut_off_in_bounded_memory() {
+    // Item 12 (#104): a UIDL answer that never ends, with the shortest ids (the most entries,
+    // so the most memory, per octet sent).
+    let server = endless_listing("UIDL", "u");
     let popget = Popget::new();
     let (run, peak) = fetch_measured(&popget, &server, &["--delete"]);
     run.expect_code(76);
@@ -325,27 +330,7 @@ fn an_endless_uidl_listing_is_cut_off_in_bounded_memory() {
 #[test]
 fn an_endless_list_answer_is_cut_off_in_bounded_memory() {
     // Item 12 (#104) for LIST, whose entries are the cheapest, so the most numerous.
-    let server = FakeServer::start(Script {
-        messages: numbered_messages(1),
-        handler: handler(|line, out| {
-            if line != "LIST" {
-                return Ok(Handled::No);
-            }
-            out.write_all(b"+OK\r\n")?;
-            let mut block = Vec::new();
-            for n in 1..=50_000_000u64 {
-                block.extend_from_slice(format!("{n} 1\r\n").as_bytes());
-                if block.len() > 60_000 {
-                    if out.write_all(&block).is_err() {
-                        return Ok(Handled::Close);
-                    }
-                    block.clear();
-                }
-            }
-            Ok(Handled::Close)
-        }),
-        ..Script::default()
-    });
+    let server = endless_listing("LIST", "1");
     let popget = Popget::new();
     let (run, peak) = fetch_measured(&popget, &server, &["--delete"]);
     run.expect_code(76);
