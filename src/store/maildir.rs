@@ -1,5 +1,5 @@
-//! Maildir delivery: write into tmp/, fsync the batch, link into new/ under unique names,
-//! fsync new/.
+//! Maildir delivery: write into tmp/, fsync each file, move the batch into new/ under unique
+//! names, fsync new/.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter};
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::syncer::Syncer;
 use super::{
     check_body, path_token, token_path, Failure, Fill, Journal, Mailbox, Placement, Staged,
     StagedKind,
@@ -21,6 +22,7 @@ static DELIVERY_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub struct Maildir {
     root: PathBuf,
     host: String,
+    syncer: Syncer,
 }
 
 impl Maildir {
@@ -45,6 +47,7 @@ impl Maildir {
         Ok(Maildir {
             root,
             host: escaped_hostname(),
+            syncer: Syncer::default(),
         })
     }
 
@@ -122,9 +125,9 @@ impl Mailbox for Maildir {
             Ok((octets, file)) => Ok(Staged {
                 octets,
                 kind: StagedKind::Maildir {
-                    temporary,
-                    file,
+                    temporary: Some(temporary),
                     name: format!("{name},S={octets}"),
+                    synced: self.syncer.submit(file),
                 },
             }),
             Err(failure) => {
@@ -134,21 +137,19 @@ impl Mailbox for Maildir {
         }
     }
 
-    fn place(&self, staged: Vec<Staged>, journal: &mut Journal) -> Placement {
+    fn place(&self, mut staged: Vec<Staged>, journal: &mut Journal) -> Placement {
         let new = self.root.join("new");
-        let mut targets: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(staged.len());
+        let mut targets = Vec::with_capacity(staged.len());
         for message in &staged {
             let StagedKind::Maildir {
-                temporary,
-                file,
+                temporary: Some(temporary),
                 name,
+                synced,
             } = &message.kind
             else {
-                unreachable!("an mbox message staged for a Maildir")
+                unreachable!("a message staged elsewhere than in a Maildir's tmp/")
             };
-            // Their writeback started as they were written, so these syncs mostly wait for
-            // one journal commit rather than each for its own.
-            if let Err(e) = file.sync_all() {
+            if let Err(e) = synced.wait() {
                 let error = Error::io(format!("cannot sync {}", temporary.display()), e);
                 return Placement {
                     placed: 0,
@@ -156,11 +157,11 @@ impl Mailbox for Maildir {
                     rejected: None,
                 };
             }
-            targets.push((temporary.clone(), new.join(name)));
+            targets.push(new.join(name));
         }
         let intents: Vec<String> = targets
             .iter()
-            .map(|(_, target)| format!("maildir {}", path_token(target)))
+            .map(|target| format!("maildir {}", path_token(target)))
             .collect();
         if let Err(error) = journal(&intents) {
             return Placement {
@@ -169,16 +170,21 @@ impl Mailbox for Maildir {
                 rejected: None,
             };
         }
-        for (index, (temporary, target)) in targets.iter().enumerate() {
-            // link() never replaces an existing message, unlike rename().
-            if let Err(e) = fs::hard_link(temporary, target) {
+        for (index, (message, target)) in staged.iter_mut().zip(&targets).enumerate() {
+            let StagedKind::Maildir { temporary, .. } = &mut message.kind else {
+                unreachable!("checked above")
+            };
+            let Some(from) = temporary.as_deref() else {
+                unreachable!("checked above")
+            };
+            if let Err(e) = move_without_replacing(from, target) {
                 let error = Error::io(
                     format!("cannot move the message into {}", target.display()),
                     e,
                 );
                 return self.finish(index, Some(error));
             }
-            let _ = fs::remove_file(temporary);
+            *temporary = None;
         }
         self.finish(targets.len(), None)
     }
@@ -230,8 +236,8 @@ pub(super) fn recover<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<b
     Ok(found.unwrap_or(false))
 }
 
-/// Writes the message and asks the kernel to start writing it back, so that the disk works
-/// while the next messages stream in; [`Mailbox::place`] then syncs the batch.
+/// Writes the message and asks the kernel to start writing it back at once, even while every
+/// sync thread is busy with earlier messages.
 fn write_and_start_writeback(
     file: File,
     fill: &mut Fill,
@@ -244,6 +250,50 @@ fn write_and_start_writeback(
     let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
     start_writeback(&file);
     Ok((octets, file))
+}
+
+/// Moves the message `from` tmp/ `to` new/, never replacing a message already there: a
+/// rename that refuses to replace where the kernel and filesystem offer one, else link and
+/// unlink. Link also tells why a move between two mounts (new/ bind-mounted) fails.
+fn move_without_replacing(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    match rename_no_replace(from, to) {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EINVAL | libc::ENOSYS | libc::EXDEV)
+            ) => {}
+        moved => return moved,
+    }
+    fs::hard_link(from, to)?;
+    let _ = fs::remove_file(from);
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = |path: &Path| {
+        CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a path"))
+    };
+    let (from, to) = (c_path(from)?, c_path(to)?);
+    // SAFETY: both paths are NUL-terminated and outlive the call.
+    let result = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// A hint only: errors surface at the later fsync.
@@ -286,6 +336,22 @@ fn escape_hostname(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_move_never_replaces_a_message_already_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("tmp-name"), dir.path().join("new-name"));
+        fs::write(&from, "incoming").unwrap();
+        fs::write(&to, "already delivered").unwrap();
+        let error = move_without_replacing(&from, &to).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&to).unwrap(), b"already delivered");
+        assert_eq!(fs::read(&from).unwrap(), b"incoming");
+        fs::remove_file(&to).unwrap();
+        move_without_replacing(&from, &to).unwrap();
+        assert!(!from.exists());
+        assert_eq!(fs::read(&to).unwrap(), b"incoming");
+    }
 
     #[test]
     fn folders_are_maildir_plus_plus() {

@@ -4,6 +4,7 @@
 mod maildir;
 mod mbox;
 mod mda;
+mod syncer;
 
 use std::fs::File;
 use std::io::Write;
@@ -42,11 +43,11 @@ pub struct Staged {
 
 #[derive(Debug)]
 enum StagedKind {
-    /// In the Maildir's tmp/, written but not yet synced, to be linked into new/ under `name`.
+    /// In the Maildir's tmp/ (until moved into new/ under `name`), its sync under way.
     Maildir {
-        temporary: PathBuf,
-        file: File,
+        temporary: Option<PathBuf>,
         name: String,
+        synced: syncer::Pending,
     },
     /// In a spool file; exactly `length` octets (From_ line, quoted text, blank line) with
     /// SHA-256 `digest` will be appended.
@@ -62,7 +63,11 @@ enum StagedKind {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        if let StagedKind::Maildir { temporary, .. } = &self.kind {
+        if let StagedKind::Maildir {
+            temporary: Some(temporary),
+            ..
+        } = &self.kind
+        {
             let _ = std::fs::remove_file(temporary);
         }
     }
