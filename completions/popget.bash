@@ -218,7 +218,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__dele)
-            opts="-a -q -v -h --uidl --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -280,6 +280,10 @@ _popget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --pipelining)
+                    COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -292,7 +296,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__fetch)
-            opts="-j -q -v -h --json --progress --rebuild-state --yes --jobs --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --maildir --mbox --mda --folder --keep --delete --all --max-size --delete-oversized --keep-days --limit --max-bytes --pipelining --filter --state --config --quiet --verbose --help"
+            opts="-j -q -v -h --json --progress --rebuild-state --yes --jobs --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --maildir --mbox --mda --folder --keep --delete --all --max-size --delete-oversized --keep-days --limit --max-bytes --filter --state --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -354,6 +358,10 @@ _popget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --pipelining)
+                    COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
+                    return 0
+                    ;;
                 --maildir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -384,10 +392,6 @@ _popget() {
                     ;;
                 --max-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pipelining)
-                    COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
                     return 0
                     ;;
                 --filter)
@@ -592,7 +596,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__info)
-            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --config --quiet --verbose --help"
+            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -648,6 +652,10 @@ _popget() {
                     ;;
                 --max-listing)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pipelining)
+                    COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -662,7 +670,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__list)
-            opts="-a -q -v -h --uidl --headers --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --headers --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -722,6 +730,10 @@ _popget() {
                     ;;
                 --max-listing)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pipelining)
+                    COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -736,7 +748,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__retr)
-            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -796,6 +808,10 @@ _popget() {
                     ;;
                 --max-listing)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pipelining)
+                    COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -810,7 +826,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__stat)
-            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --config --quiet --verbose --help"
+            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -868,6 +884,10 @@ _popget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --pipelining)
+                    COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -880,7 +900,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__top)
-            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -942,6 +962,10 @@ _popget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --pipelining)
+                    COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -954,7 +978,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__uidl)
-            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --config --quiet --verbose --help"
+            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1010,6 +1034,10 @@ _popget() {
                     ;;
                 --max-listing)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pipelining)
+                    COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1037,7 +1065,7 @@ fi
 # `-a/--account NAME`, and leaves everything else to the generated _popget above.
 
 # The options of `popget fetch` that take a value (filled in by the generator from clap).
-_popget_fetch_value_options=" --progress --jobs -j --host --port --user --tls --ca-file --fingerprint --auth --password-command --timeout --session-timeout --max-listing --maildir --mbox --mda --folder --max-size --keep-days --limit --max-bytes --pipelining --filter --state --config "
+_popget_fetch_value_options=" --progress --jobs -j --host --port --user --tls --ca-file --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --maildir --mbox --mda --folder --max-size --keep-days --limit --max-bytes --filter --state --config "
 
 # Prints the names of the [accounts.NAME] tables of the configuration file but templates: the
 # one named with --config on the command line, else $XDG_CONFIG_HOME/popget/config.toml.

@@ -66,6 +66,9 @@ complete -c popget -n "__fish_popget_using_subcommand fetch" -l password-command
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
+on\t'Even when the server does not announce it'
+off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l maildir -d 'Deliver into this Maildir (created if missing)' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l mbox -d 'Deliver into this mbox file (mboxrd)' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l mda -d 'Deliver by piping each message to this shell command (procmail, maildrop, a script); %F is replaced by the envelope sender. Exit 0: delivered; 75: kept on the server for the next run; anything else: not delivered, kept on the server and reported' -r
@@ -74,9 +77,6 @@ complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-size -d 'Lea
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l keep-days -d 'Leave fetched messages on the server for DAYS days after they were first fetched, then delete them' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l limit -d 'Fetch at most this many messages in this run; the rest wait for the next run' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-bytes -d 'Stop fetching in this run once this much has been fetched (by the server\'s sizes; the message that crosses the limit is still fetched)' -r
-complete -c popget -n "__fish_popget_using_subcommand fetch" -l pipelining -d 'Send RETR, DELE and TOP without waiting for each answer: when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
-on\t'Even when the server does not announce it'
-off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l filter -d 'Run this shell command on each new message\'s headers (TOP n 0, on standard input) before fetching it. Exit 0: fetch; 1: delete without fetching; 2: skip for now; anything else: an error for that message, which stays on the server' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l state -d 'State file recording which messages were delivered [default: $XDG_STATE_HOME/popget/USER@HOST_PORT.state]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
@@ -114,6 +114,9 @@ complete -c popget -n "__fish_popget_using_subcommand stat" -l password-command 
 complete -c popget -n "__fish_popget_using_subcommand stat" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
+on\t'Even when the server does not announce it'
+off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand stat" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand stat" -l json -d 'Print JSON: {"messages": COUNT, "octets": OCTETS}'
 complete -c popget -n "__fish_popget_using_subcommand stat" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -144,6 +147,9 @@ complete -c popget -n "__fish_popget_using_subcommand list" -l password-command 
 complete -c popget -n "__fish_popget_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
+on\t'Even when the server does not announce it'
+off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand list" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand list" -l headers -d 'Add From, Subject and Date (read with TOP n 0)'
 complete -c popget -n "__fish_popget_using_subcommand list" -l json -d 'Print JSON'
@@ -174,6 +180,9 @@ complete -c popget -n "__fish_popget_using_subcommand uidl" -l password-command 
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
+on\t'Even when the server does not announce it'
+off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l json -d 'Print JSON'
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -204,6 +213,9 @@ complete -c popget -n "__fish_popget_using_subcommand retr" -l password-command 
 complete -c popget -n "__fish_popget_using_subcommand retr" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
+on\t'Even when the server does not announce it'
+off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand retr" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand retr" -l crlf -d 'Keep the wire\'s CRLF line ends instead of LF'
 complete -c popget -n "__fish_popget_using_subcommand retr" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -234,6 +246,9 @@ complete -c popget -n "__fish_popget_using_subcommand top" -l password-command -
 complete -c popget -n "__fish_popget_using_subcommand top" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
+on\t'Even when the server does not announce it'
+off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand top" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand top" -l crlf -d 'Keep the wire\'s CRLF line ends instead of LF'
 complete -c popget -n "__fish_popget_using_subcommand top" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -264,6 +279,9 @@ complete -c popget -n "__fish_popget_using_subcommand dele" -l password-command 
 complete -c popget -n "__fish_popget_using_subcommand dele" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
+on\t'Even when the server does not announce it'
+off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand dele" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand dele" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
 complete -c popget -n "__fish_popget_using_subcommand dele" -s q -l quiet -d 'Print only errors'
@@ -292,6 +310,9 @@ complete -c popget -n "__fish_popget_using_subcommand info" -l password-command 
 complete -c popget -n "__fish_popget_using_subcommand info" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
+on\t'Even when the server does not announce it'
+off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand info" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand info" -l json -d 'Print JSON'
 complete -c popget -n "__fish_popget_using_subcommand info" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'

@@ -257,7 +257,7 @@ fn fetch_account(
                 command: command.clone(),
                 timeout: settings.mda_timeout,
             }),
-            pipelining: settings.pipelining,
+            pipelining: account.pipelining,
         };
         Ok(fetch::fetch(
             session,

@@ -228,6 +228,17 @@ pub enum PipeliningMode {
     Off,
 }
 
+impl PipeliningMode {
+    /// Whether to pipeline with a server that does (or does not) announce PIPELINING.
+    pub fn allows(self, announced: bool) -> bool {
+        match self {
+            PipeliningMode::Auto => announced,
+            PipeliningMode::On => true,
+            PipeliningMode::Off => false,
+        }
+    }
+}
+
 /// How to reach and log in to the server; valid for every command that talks to one.
 #[derive(Debug, Args, Default, Clone)]
 #[command(next_help_heading = "Connection")]
@@ -269,6 +280,10 @@ pub struct ConnectionArgs {
     /// messages]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_listing: Option<u64>,
+    /// Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR,
+    /// DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub pipelining: Option<PipeliningMode>,
 }
 
 #[derive(Debug, Args)]
@@ -345,10 +360,6 @@ pub struct DeliveryArgs {
     /// message that crosses the limit is still fetched)
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_bytes: Option<u64>,
-    /// Send RETR, DELE and TOP without waiting for each answer: when the server announces
-    /// PIPELINING (auto), always (on) or never (off)
-    #[arg(long, value_enum, value_name = "WHEN")]
-    pub pipelining: Option<PipeliningMode>,
     /// Run this shell command on each new message's headers (TOP n 0, on standard input)
     /// before fetching it. Exit 0: fetch; 1: delete without fetching; 2: skip for now;
     /// anything else: an error for that message, which stays on the server

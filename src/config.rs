@@ -141,6 +141,7 @@ impl Settings {
             timeout: args.timeout,
             session_timeout: args.session_timeout,
             max_listing: args.max_listing.map(SizeSetting::Octets),
+            pipelining: args.pipelining,
             ..Settings::default()
         }
     }
@@ -155,7 +156,7 @@ impl Settings {
         macro_rules! take {
             ($($field:ident),*) => { $( if args.$field.is_some() { self.$field = args.$field.clone(); } )* };
         }
-        take!(folder, keep_days, limit, filter, pipelining);
+        take!(folder, keep_days, limit, filter);
         if args.delete_oversized {
             self.delete_oversized = Some(true);
         }
@@ -412,6 +413,8 @@ pub struct Account {
     pub timeout: Duration,
     /// What a whole session and a listing may take (`session_timeout`, `max_listing`).
     pub limits: Limits,
+    /// Whether commands go out without waiting for each answer.
+    pub pipelining: PipeliningMode,
     pub passwords: PasswordSources,
     /// Settings that only fetching needs; checked by [`Account::fetch_settings`].
     settings: Settings,
@@ -445,7 +448,6 @@ pub struct FetchSettings {
     pub filter: Option<String>,
     /// How long the MDA and the filter may take per message.
     pub mda_timeout: Duration,
-    pub pipelining: PipeliningMode,
 }
 
 impl Account {
@@ -560,6 +562,7 @@ impl Account {
             timeout: Duration::from_secs(timeout),
             limits,
             passwords,
+            pipelining: settings.pipelining.unwrap_or_default(),
             settings,
         })
     }
@@ -656,7 +659,6 @@ impl Account {
             max_bytes,
             filter: settings.filter.clone().filter(|f| !f.trim().is_empty()),
             mda_timeout: self.timeout,
-            pipelining: settings.pipelining.unwrap_or_default(),
         })
     }
 

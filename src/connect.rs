@@ -27,10 +27,11 @@ pub fn open_session(
 
 /// Logs in on a connected client and asks for the capabilities again.
 pub fn login(
-    client: Client<Stream>,
+    mut client: Client<Stream>,
     account: &Account,
     password: Secret,
 ) -> Result<Session<Stream>> {
+    client.set_pipelining(account.pipelining);
     let credentials = Credentials {
         user: account.user.clone(),
         password,

@@ -182,13 +182,11 @@ fn run<S: Read + Write>(
     report: &mut Report,
     deleted_uids: &mut Vec<Vec<u8>>,
 ) -> Result<()> {
-    let pipelining = match options.pipelining {
-        PipeliningMode::Auto => session.capabilities().is_some_and(|capa| capa.pipelining()),
-        PipeliningMode::On => true,
-        PipeliningMode::Off => false,
-    };
+    let pipelining = options
+        .pipelining
+        .allows(session.capabilities().is_some_and(|capa| capa.pipelining()));
     let window = if pipelining { PIPELINE_WINDOW } else { 1 };
-    let mut plan = make_plan(session, state, &options)?;
+    let mut plan = make_plan(session, state, &options, pipelining)?;
     let filter_error = match &options.filter {
         Some(filter) => apply_filter(session, &mut plan, filter, window, report)?,
         None => None,
@@ -492,9 +490,9 @@ fn make_plan<S: Read + Write>(
     session: &mut Session<S>,
     state: &mut State,
     options: &FetchOptions,
+    pipelining: bool,
 ) -> Result<Plan> {
-    let mut listing = session.list()?;
-    let uidl = session.uidl()?;
+    let (mut listing, uidl) = session.listings(pipelining)?;
     listing.sort_unstable_by_key(|e| e.message);
     let mut plan = Plan::default();
     let Some(mut uidl) = uidl else {

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
+use crate::cli::PipeliningMode;
 use crate::error::{Error, Result};
 use crate::protocol::{
     self, parse_scan_line, parse_stat, parse_status, parse_uidl_line, Capabilities, Command,
@@ -395,6 +396,7 @@ pub struct Client<S> {
     security: Security,
     /// The user asked for TLS: no credential may leave unless `security` is TLS.
     tls_required: bool,
+    pipelining: PipeliningMode,
 }
 
 impl<S: Read + Write> Client<S> {
@@ -429,6 +431,7 @@ impl<S: Read + Write> Client<S> {
             capabilities: None,
             security,
             tls_required: false,
+            pipelining: PipeliningMode::Auto,
         })
     }
 
@@ -455,6 +458,21 @@ impl<S: Read + Write> Client<S> {
         self.tls_required
     }
 
+    /// Whether login commands may go out without waiting for each answer (default: when the
+    /// capabilities announce PIPELINING).
+    pub fn set_pipelining(&mut self, mode: PipeliningMode) {
+        self.pipelining = mode;
+    }
+
+    /// Whether to pipeline now, by the mode and the capabilities read so far.
+    pub fn pipelines(&self) -> bool {
+        self.pipelining.allows(
+            self.capabilities
+                .as_ref()
+                .is_some_and(Capabilities::pipelining),
+        )
+    }
+
     /// Asks for the capabilities; `None` when the server has no CAPA.
     pub fn capa(&mut self) -> Result<Option<&Capabilities>> {
         self.capabilities = self.wire.capa()?;
@@ -468,6 +486,17 @@ impl<S: Read + Write> Client<S> {
     /// Sends one single-line command and reads its status.
     pub fn command(&mut self, command: &Command) -> Result<Status> {
         self.wire.command(command)
+    }
+
+    /// Queues a command without waiting for an answer; answers are read in order with
+    /// [`Client::receive_status`].
+    pub fn send(&mut self, command: &Command) -> Result<()> {
+        self.wire.send(command)
+    }
+
+    /// Reads the status answering the oldest outstanding command.
+    pub fn receive_status(&mut self) -> Result<Status> {
+        self.wire.receive_status()
     }
 
     /// Sends `AUTH` or a response line and reads the challenge or the final status.
@@ -502,6 +531,7 @@ impl<S: Read + Write> Client<S> {
             trace: self.wire.trace,
             listing_limit: self.wire.listing_limit,
             tls_required: self.tls_required,
+            pipelining: self.pipelining,
         })
     }
 
@@ -529,6 +559,7 @@ pub struct Upgrade<S> {
     trace: Option<Tracer>,
     listing_limit: u64,
     tls_required: bool,
+    pipelining: PipeliningMode,
 }
 
 impl<S> Upgrade<S> {
@@ -549,6 +580,7 @@ impl<S> Upgrade<S> {
             capabilities: None,
             security,
             tls_required: self.tls_required,
+            pipelining: self.pipelining,
         })
     }
 }
@@ -600,6 +632,30 @@ impl<S: Read + Write> Session<S> {
             return Ok(None);
         }
         self.receive_listing("UIDL", parse_uidl_line).map(Some)
+    }
+
+    /// The scan listing and the unique-id listing (`None` without UIDL), both commands sent
+    /// at once when `pipelined`. If LIST is refused the UIDL answer stays unread, so the
+    /// session is left [outstanding](Session::outstanding) and must be abandoned.
+    pub fn listings(
+        &mut self,
+        pipelined: bool,
+    ) -> Result<(Vec<ScanEntry>, Option<Vec<UidlEntry>>)> {
+        if !pipelined {
+            return Ok((self.list()?, self.uidl()?));
+        }
+        self.wire.send(&Command::List(None))?;
+        self.wire.send(&Command::Uidl(None))?;
+        let status = self.wire.receive_status()?;
+        if !status.ok {
+            return Err(refused("LIST", &status));
+        }
+        let scan = self.receive_listing("LIST", parse_scan_line)?;
+        let status = self.wire.receive_status()?;
+        if !status.ok {
+            return Ok((scan, None));
+        }
+        Ok((scan, Some(self.receive_listing("UIDL", parse_uidl_line)?)))
     }
 
     /// Reads a listing body, parsing each line as it arrives. A message number listed twice is
@@ -898,6 +954,33 @@ pub(crate) mod tests {
         let written = stream.written.clone();
         let client = Client::new(stream, "mock", Security::Tls).unwrap();
         (client.into_session(), written)
+    }
+
+    #[test]
+    fn pipelined_listings_go_out_at_once_and_a_refused_uidl_means_none() {
+        let (mut session, written) = session(
+            &[
+                b"+OK hi\r\n",
+                b"+OK 2 messages\r\n1 10\r\n2 20\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n",
+                b"+OK\r\n1 10\r\n.\r\n-ERR no UIDL here\r\n",
+            ],
+            usize::MAX,
+        );
+        let (scan, ids) = session.listings(true).unwrap();
+        assert_eq!(scan.iter().map(|e| e.size).collect::<Vec<_>>(), [10, 20]);
+        assert_eq!(ids.unwrap()[1].uid, b"b");
+        let (scan, ids) = session.listings(true).unwrap();
+        assert_eq!(scan.len(), 1);
+        assert!(ids.is_none());
+        assert_eq!(text(&written), "LIST\r\nUIDL\r\nLIST\r\nUIDL\r\n");
+        assert_eq!(session.outstanding(), 0);
+    }
+
+    #[test]
+    fn a_refused_pipelined_list_leaves_the_uidl_answer_outstanding() {
+        let (mut session, _) = session(&[b"+OK hi\r\n", b"-ERR busy\r\n+OK\r\n.\r\n"], 3);
+        assert!(matches!(session.listings(true), Err(Error::Refused { .. })));
+        assert_eq!(session.outstanding(), 1);
     }
 
     #[test]

@@ -213,13 +213,25 @@ pub fn login<S: Read + Write>(
 ) -> Result<Session<S>> {
     gate(&client, &credentials.password)?;
     let chosen = choose(&client, method)?;
+    // With pipelining, USER and PASS go out at once. Nothing follows the command that logs in
+    // before its answer: Courier hands the logged-in connection to a new process, which never
+    // sees what the login process had already read.
+    let pipelined = client.pipelines();
     match chosen {
         AuthMethod::User => {
-            let status = client.command(&Command::User(&credentials.user))?;
+            let pass = Command::Pass(credentials.password.expose());
+            client.send(&Command::User(&credentials.user))?;
+            if pipelined {
+                client.send(&pass)?;
+            }
+            let status = client.receive_status()?;
             if !status.ok {
                 return Err(login_refused("USER", &status));
             }
-            let status = client.command(&Command::Pass(credentials.password.expose()))?;
+            if !pipelined {
+                client.send(&pass)?;
+            }
+            let status = client.receive_status()?;
             if !status.ok {
                 return Err(login_refused("PASS", &status));
             }
@@ -427,6 +439,7 @@ pub fn prompt_password(prompt: &str) -> Result<Option<Secret>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::PipeliningMode;
     use crate::session::tests::MockStream;
 
     #[test]
@@ -472,6 +485,73 @@ mod tests {
         );
         result.unwrap();
         assert_eq!(sent, "USER mrose\r\nPASS tanstaaf\r\n");
+    }
+
+    /// Reads the CAPA answer, logs in with pipelining `mode`, and asks for the capabilities
+    /// again; returns what that CAPA found and every byte the client wrote.
+    fn pipelined_login(script: &[&[u8]], mode: PipeliningMode) -> (Result<Vec<String>>, String) {
+        let stream = MockStream::new(script);
+        let written = stream.written.clone();
+        let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
+        client.capa().unwrap();
+        client.set_pipelining(mode);
+        let result =
+            login(client, AuthMethod::User, &credentials(), None).and_then(|mut session| {
+                let capabilities = session.capa()?.expect("a CAPA answer");
+                Ok(capabilities.lines.clone())
+            });
+        let sent = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        (result, sent)
+    }
+
+    #[test]
+    fn user_and_pass_go_out_at_once_but_capa_waits_for_the_login() {
+        // One server write answers USER and PASS (waiting between them would stall the mock);
+        // CAPA is sent only after PASS is answered.
+        let (result, sent) = pipelined_login(
+            &[
+                b"+OK hi\r\n",
+                b"+OK\r\nUSER\r\nPIPELINING\r\n.\r\n",
+                b"+OK\r\n+OK in\r\n",
+                b"+OK\r\nPIPELINING\r\nTOP\r\nUIDL\r\n.\r\n",
+            ],
+            PipeliningMode::Auto,
+        );
+        assert_eq!(result.unwrap(), ["PIPELINING", "TOP", "UIDL"]);
+        assert_eq!(sent, "CAPA\r\nUSER mrose\r\nPASS tanstaaf\r\nCAPA\r\n");
+    }
+
+    #[test]
+    fn a_refused_user_ends_a_pipelined_login() {
+        let (result, sent) = pipelined_login(
+            &[
+                b"+OK hi\r\n",
+                b"+OK\r\nPIPELINING\r\n.\r\n",
+                b"-ERR [AUTH] who?\r\n-ERR no USER\r\n",
+            ],
+            PipeliningMode::Auto,
+        );
+        match result {
+            Err(Error::AuthFailed(message)) => assert!(message.contains("USER"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(sent, "CAPA\r\nUSER mrose\r\nPASS tanstaaf\r\n");
+    }
+
+    #[test]
+    fn pipelining_off_logs_in_one_command_at_a_time() {
+        let (result, sent) = pipelined_login(
+            &[
+                b"+OK hi\r\n",
+                b"+OK\r\nPIPELINING\r\n.\r\n",
+                b"+OK\r\n",
+                b"+OK in\r\n",
+                b"+OK\r\nUIDL\r\n.\r\n",
+            ],
+            PipeliningMode::Off,
+        );
+        assert_eq!(result.unwrap(), ["UIDL"]);
+        assert_eq!(sent, "CAPA\r\nUSER mrose\r\nPASS tanstaaf\r\nCAPA\r\n");
     }
 
     #[test]
