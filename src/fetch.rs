@@ -137,7 +137,8 @@ struct Plan {
 }
 
 /// Runs the fetch on a logged-in session. The order per message is fixed: RETR complete →
-/// delivered and fsynced → recorded in the state file → DELE; QUIT only at the end.
+/// delivered and fsynced → recorded (in the journal, synced) → DELE; QUIT, then the state file
+/// written, at the end.
 pub fn fetch<S: Read + Write>(
     mut session: Session<S>,
     mailbox: &dyn Mailbox,
@@ -156,6 +157,12 @@ pub fn fetch<S: Read + Write>(
         &mut report,
         &mut deleted_uids,
     );
+    // After a failure, a batch's intents may be unresolved: what reached the mailbox is
+    // recorded (and a partial mbox append cut away) before the state is written.
+    let settled = match &result {
+        Err(_) => settle_journal(state).map(|_| ()),
+        Ok(()) => Ok(()),
+    };
     let error = match result {
         // A broken connection or protocol, or a stop with answers still unread, is abandoned
         // without QUIT: nothing is committed on the server, and the records of delivered
@@ -166,7 +173,16 @@ pub fn fetch<S: Read + Write>(
             result.err().or(quit_result.err())
         }
     };
-    Outcome { report, error }
+    // The state file is written once per run; until then the journal holds the records.
+    let committed = state.commit();
+    let saved = match (settled, committed) {
+        (Ok(()), Ok(())) => state.clear_journal(),
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    };
+    Outcome {
+        report,
+        error: error.or(saved.err()),
+    }
 }
 
 fn session_is_broken(error: &Error) -> bool {
@@ -728,8 +744,8 @@ struct DeliveredMessage {
 }
 
 /// Places a batch of staged messages: their intents go to the journal first, then the mailbox
-/// places them, then the state records those that arrived and the journal is cleared. A
-/// placement error is returned only after what did arrive is recorded.
+/// places them, then those that arrived are logged as delivered. A placement error is returned
+/// only after what did arrive is recorded.
 fn place_and_record(
     mailbox: &dyn Mailbox,
     state: &mut State,
@@ -754,29 +770,25 @@ fn place_and_record(
             state_ref.write_intents(&records)
         })
     };
-    let now = unix_now();
     let delivered: Vec<DeliveredMessage> = messages
         .into_iter()
         .zip(octets)
         .take(placement.placed)
         .map(|(message, octets)| DeliveredMessage { message, octets })
         .collect();
-    for message in &delivered {
-        if let Some(uid) = &message.message.uid {
-            state.record(uid, now);
-        }
-    }
-    state.commit()?;
+    let uids: Vec<&[u8]> = delivered
+        .iter()
+        .filter_map(|message| message.message.uid.as_deref())
+        .collect();
+    state.log_delivered(&uids, unix_now())?;
     match placement.error {
-        // The journal stays: the next run checks what of this batch reached the mailbox.
+        // The intents of the rest stay unresolved: what of them reached the mailbox is settled
+        // at the end of the run, or by the next run after a crash.
         Some(error) => Err(error),
-        None => {
-            state.clear_journal()?;
-            Ok(Committed {
-                delivered,
-                rejected: placement.rejected,
-            })
-        }
+        None => Ok(Committed {
+            delivered,
+            rejected: placement.rejected,
+        }),
     }
 }
 
@@ -784,20 +796,25 @@ fn place_and_record(
 /// recorded (so they are not fetched again), partial mbox appends are cut away. Returns how
 /// many deliveries were recovered.
 pub fn recover(state: &mut State) -> Result<usize> {
+    let recovered = settle_journal(state)?;
+    state.commit()?;
+    state.clear_journal()?;
+    Ok(recovered)
+}
+
+/// Records (in memory) every delivery the journal shows complete: logged as delivered, or
+/// found in the mailbox. Returns how many were not recorded yet.
+fn settle_journal(state: &mut State) -> Result<usize> {
     let intents = state.pending_intents()?;
-    if intents.is_empty() {
-        return Ok(0);
-    }
     let now = unix_now();
     let mut recovered = 0;
     for (uid, intent) in &intents {
-        if crate::store::recover(intent)? && !state.contains(uid) {
+        let arrived = intent == crate::state::DELIVERED || crate::store::recover(intent)?;
+        if arrived && !state.contains(uid) {
             state.record(uid, now);
             recovered += 1;
         }
     }
-    state.commit()?;
-    state.clear_journal()?;
     Ok(recovered)
 }
 
@@ -819,8 +836,9 @@ pub fn rebuild_state<S: Read + Write>(mut session: Session<S>, state: &mut State
     Ok(state.len())
 }
 
-/// Sends QUIT. Only a `+OK` means the deletions happened; then their records are dropped. On
-/// anything else the records stay, and the next run deletes those messages without fetching.
+/// Sends QUIT. Only a `+OK` means the deletions happened; then their records are dropped (the
+/// caller writes the state). On anything else the records stay, and the next run deletes those
+/// messages without fetching.
 fn quit<S: Read + Write>(
     mut session: Session<S>,
     state: &mut State,
@@ -835,7 +853,7 @@ fn quit<S: Read + Write>(
             for uid in deleted_uids {
                 state.remove(uid);
             }
-            state.commit()
+            Ok(())
         }
         Ok(status) if deleted > 0 => Err(Error::Temporary(format!(
             "the server did not confirm the deletions (QUIT: {}); they will be retried on the \
@@ -950,8 +968,13 @@ mod tests {
             let delivered = maildir_messages(&self.maildir);
             assert!(delivered.contains(body), "DELE {number} before delivery");
             let state = State::load(&self.state).unwrap();
+            let logged = state
+                .pending_intents()
+                .unwrap()
+                .into_iter()
+                .any(|(id, intent)| id == uid.as_bytes() && intent == crate::state::DELIVERED);
             assert!(
-                state.contains(uid.as_bytes()),
+                logged || state.contains(uid.as_bytes()),
                 "DELE {number} before record"
             );
             self.log.borrow_mut().deletes_checked += 1;
@@ -1125,6 +1148,30 @@ mod tests {
         assert_eq!(run.report.delivered, 100);
         assert_eq!(run.report.deleted, 100);
         assert_eq!(run.log.borrow().most_outstanding, 1);
+    }
+
+    #[test]
+    fn a_crash_after_logging_delivered_loses_no_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("account.state");
+        let mut state = State::empty(&path);
+        state.commit().unwrap();
+        state.log_delivered(&[b"a", b"b c"], 1).unwrap();
+        drop(state); // killed before the state file was rewritten
+
+        let mut state = State::load(&path).unwrap();
+        assert!(!state.contains(b"a"));
+        assert_eq!(recover(&mut state).unwrap(), 2);
+        assert!(state.contains(b"a") && state.contains(b"b c"));
+        let state = State::load(&path).unwrap();
+        assert!(state.contains(b"b c"));
+        assert!(state.pending_intents().unwrap().is_empty());
+        let journal = dir.path().join("account.state.journal");
+        assert_eq!(
+            std::fs::metadata(journal).unwrap().len(),
+            0,
+            "emptied, not removed"
+        );
     }
 
     #[test]

@@ -239,7 +239,23 @@ impl State {
     }
 }
 
+/// The journal word for a message that is durably in the mailbox and recorded: the state file
+/// itself is rewritten once per run, these lines stand for it in between.
+pub const DELIVERED: &str = "delivered";
+
 impl State {
+    /// Records `uids` as delivered now, durably: the journal gets a [`DELIVERED`] line for each
+    /// (one append and one sync for all), and the next [`State::commit`] writes the state file.
+    /// A crash before that leaves them to be recovered from the journal.
+    pub fn log_delivered(&mut self, uids: &[&[u8]], now: u64) -> Result<()> {
+        let lines: Vec<(&[u8], &str)> = uids.iter().map(|&uid| (uid, DELIVERED)).collect();
+        self.write_intents(&lines)?;
+        for uid in uids {
+            self.record(uid, now);
+        }
+        Ok(())
+    }
+
     /// The journal of delivery intents beside the state file.
     fn journal_path(&self) -> PathBuf {
         let mut path = self.path.as_os_str().to_owned();
@@ -316,16 +332,24 @@ impl State {
         Ok(intents)
     }
 
-    /// Forgets the journal once what it describes is recorded in the committed state.
+    /// Forgets the journal once what it describes is recorded in the committed state. The file
+    /// is emptied rather than removed: on ext4 without a journal, every inode freed makes file
+    /// creation slower for minutes.
     pub fn clear_journal(&self) -> Result<()> {
-        match fs::remove_file(self.journal_path()) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(
-                format!("cannot remove journal {}", self.journal_path().display()),
-                e,
-            )),
-        }
+        let path = self.journal_path();
+        let file = match OpenOptions::new().write(true).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot clear journal {}", path.display()),
+                    e,
+                ))
+            }
+        };
+        file.set_len(0)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| Error::io(format!("cannot clear journal {}", path.display()), e))
     }
 }
 
