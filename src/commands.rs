@@ -431,8 +431,9 @@ pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
     // Logging in shows what the server announces afterwards; without a password, skip it.
     match account.password() {
         Ok(password) => {
-            let session = connect::login(connected.client, &account, password)?;
-            info.capabilities_after_login = session.capabilities().map(|c| c.lines.clone());
+            let mut session = connect::login(connected.client, &account, password)?;
+            // Asked again even where the login did not need to.
+            info.capabilities_after_login = session.capa()?.map(|c| c.lines.clone());
             info.logged_in = true;
             session.quit()?;
         }

@@ -41,8 +41,15 @@ pub fn login(
     // An OAuth token the server rejects is fetched again once (it may have expired).
     let refresh = || account.password();
     let mut session = auth::login(client, account.auth, &credentials, Some(&refresh))?;
-    // Some servers (Gmail) announce UIDL, TOP and PIPELINING only after login.
-    session.capa()?;
+    // Some servers (Gmail) announce UIDL, TOP and PIPELINING only after login. Where they were
+    // announced before, asking again would cost a round trip for nothing: what is announced
+    // before login must be announced after it too (RFC 2449, section 6).
+    let complete = session
+        .capabilities()
+        .is_some_and(|capa| capa.pipelining() && capa.uidl() && capa.top());
+    if !complete {
+        session.capa()?;
+    }
     Ok(session)
 }
 

@@ -354,8 +354,13 @@ impl<S: Read + Write> Transfer<'_, S> {
     }
 
     /// Sends commands until `window` are unanswered: DELEs first, as they are ready, then RETRs
-    /// unless the mailbox has failed.
+    /// unless the mailbox has failed. Waits until a quarter of the window is free, so that
+    /// commands go out a hundred to a write rather than one per answer.
     fn fill_window(&mut self) -> Result<()> {
+        let step = (self.window / 4).max(1);
+        if !self.in_flight.is_empty() && self.in_flight.len() + step > self.window {
+            return Ok(());
+        }
         while self.in_flight.len() < self.window {
             let next = if let Some(message) = self.to_delete.pop_front() {
                 self.session.send(&Command::Dele(message.number))?;
