@@ -147,7 +147,7 @@ pub fn fetch<S: Read + Write>(
     observer: &mut dyn Observer,
 ) -> Outcome {
     let mut report = Report::default();
-    let mut deleted_uids = Vec::new();
+    let mut ending = Ending::default();
     let result = run(
         &mut session,
         mailbox,
@@ -155,7 +155,7 @@ pub fn fetch<S: Read + Write>(
         options,
         observer,
         &mut report,
-        &mut deleted_uids,
+        &mut ending,
     );
     // After a failure, a batch's intents may be unresolved: what reached the mailbox is
     // recorded (and a partial mbox append cut away) before the state is written.
@@ -169,7 +169,7 @@ pub fn fetch<S: Read + Write>(
         // messages make the next run delete them.
         Err(error) if session_is_broken(&error) || session.outstanding() > 0 => Some(error),
         result => {
-            let quit_result = quit(session, state, &deleted_uids, report.deleted);
+            let quit_result = quit(session, state, ending, report.deleted);
             result.err().or(quit_result.err())
         }
     };
@@ -196,7 +196,7 @@ fn run<S: Read + Write>(
     options: FetchOptions,
     observer: &mut dyn Observer,
     report: &mut Report,
-    deleted_uids: &mut Vec<Vec<u8>>,
+    ending: &mut Ending,
 ) -> Result<()> {
     let pipelining = options
         .pipelining
@@ -228,7 +228,7 @@ fn run<S: Read + Write>(
             mailbox,
             observer,
             report,
-            deleted_uids,
+            ending,
             options: &options,
             window,
             batch_limit,
@@ -242,6 +242,7 @@ fn run<S: Read + Write>(
             commits_pending: 0,
             first_refusal: filter_error,
             local_failure: None,
+            quit_sent: false,
         };
         transfer.run()
     })
@@ -273,6 +274,15 @@ fn commit_batches(
 enum InFlight {
     Retr(Message),
     Dele(Message),
+    Quit,
+}
+
+/// What the end of the session needs from the stream: which deletions the server accepted,
+/// and the answer to a QUIT that was pipelined behind the last commands.
+#[derive(Default)]
+struct Ending {
+    deleted_uids: Vec<Vec<u8>>,
+    quit: Option<crate::protocol::Status>,
 }
 
 /// One pipelined stream of commands for the whole run: RETRs flow without a pause while
@@ -283,7 +293,7 @@ struct Transfer<'a, S> {
     mailbox: &'a dyn Mailbox,
     observer: &'a mut dyn Observer,
     report: &'a mut Report,
-    deleted_uids: &'a mut Vec<Vec<u8>>,
+    ending: &'a mut Ending,
     options: &'a FetchOptions,
     window: usize,
     /// Messages per batch.
@@ -306,6 +316,7 @@ struct Transfer<'a, S> {
     /// The mailbox or the state failed: no more RETRs are sent, the answers in flight are
     /// drained, and the session stays usable.
     local_failure: Option<Error>,
+    quit_sent: bool,
 }
 
 impl<S: Read + Write> Transfer<'_, S> {
@@ -343,6 +354,7 @@ impl<S: Read + Write> Transfer<'_, S> {
             };
             match next {
                 InFlight::Dele(message) => self.receive_dele(message)?,
+                InFlight::Quit => self.ending.quit = Some(self.session.receive_status()?),
                 InFlight::Retr(message) => {
                     self.receive_retr(message)?;
                     if self.batch_is_complete() {
@@ -376,7 +388,28 @@ impl<S: Read + Write> Transfer<'_, S> {
             };
             self.in_flight.push_back(next);
         }
+        if self.window > 1 && self.ending.quit.is_none() && self.nothing_more_to_send() {
+            // Behind the last commands, so that its answer needs no round trip of its own.
+            self.session.send(&Command::Quit)?;
+            self.in_flight.push_back(InFlight::Quit);
+            self.quit_sent = true;
+        }
         Ok(())
+    }
+
+    /// Every RETR is sent, and no DELE can follow: all are sent, or none will be (keeping).
+    fn nothing_more_to_send(&self) -> bool {
+        let retr_in_flight = self
+            .in_flight
+            .iter()
+            .any(|command| matches!(command, InFlight::Retr(_)));
+        let deletions_done = self.to_delete.is_empty()
+            && (!self.options.delete
+                || (self.commits_pending == 0 && self.batch.is_empty() && !retr_in_flight));
+        !self.quit_sent
+            && self.local_failure.is_none()
+            && self.upcoming.is_empty()
+            && deletions_done
     }
 
     /// Reads one RETR answer and stages the message. Only a broken session is an error.
@@ -425,7 +458,7 @@ impl<S: Read + Write> Transfer<'_, S> {
                 Some(Unread::Filtered) => self.report.filtered_out += 1,
                 None => {}
             }
-            self.deleted_uids.extend(message.uid);
+            self.ending.deleted_uids.extend(message.uid);
         } else {
             // A refused DELE leaves the message recorded, so the next run tries again without
             // downloading it.
@@ -841,21 +874,24 @@ pub fn rebuild_state<S: Read + Write>(mut session: Session<S>, state: &mut State
     Ok(state.len())
 }
 
-/// Sends QUIT. Only a `+OK` means the deletions happened; then their records are dropped (the
-/// caller writes the state). On anything else the records stay, and the next run deletes those
-/// messages without fetching.
+/// Sends QUIT, unless its answer came with the stream. Only a `+OK` means the deletions
+/// happened; then their records are dropped (the caller writes the state). On anything else
+/// the records stay, and the next run deletes those messages without fetching.
 fn quit<S: Read + Write>(
     mut session: Session<S>,
     state: &mut State,
-    deleted_uids: &[Vec<u8>],
+    ending: Ending,
     deleted: u64,
 ) -> Result<()> {
-    let status = session
-        .send(&Command::Quit)
-        .and_then(|()| session.receive_status());
+    let status = match ending.quit {
+        Some(status) => Ok(status),
+        None => session
+            .send(&Command::Quit)
+            .and_then(|()| session.receive_status()),
+    };
     match status {
         Ok(status) if status.ok => {
-            for uid in deleted_uids {
+            for uid in &ending.deleted_uids {
                 state.remove(uid);
             }
             Ok(())
@@ -912,6 +948,8 @@ mod tests {
         deletes_checked: usize,
         /// The most commands that were sent and not completely answered at one time.
         most_outstanding: usize,
+        /// Octets of earlier answers the client had not read when it sent QUIT.
+        unread_at_quit: usize,
     }
 
     /// An in-memory POP3 server that answers each command as it is written, so that any
@@ -951,7 +989,10 @@ mod tests {
                     self.check_delivered(n);
                     "+OK\r\n".to_string()
                 }
-                ("QUIT", None) => "+OK bye\r\n".to_string(),
+                ("QUIT", None) => {
+                    self.log.borrow_mut().unread_at_quit = self.output.len() - self.position;
+                    "+OK bye\r\n".to_string()
+                }
                 _ => panic!("unexpected command {line:?}"),
             };
             self.output.extend_from_slice(answer.as_bytes());
@@ -1153,6 +1194,30 @@ mod tests {
         assert_eq!(run.report.delivered, 100);
         assert_eq!(run.report.deleted, 100);
         assert_eq!(run.log.borrow().most_outstanding, 1);
+        assert_eq!(run.log.borrow().unread_at_quit, 0);
+    }
+
+    #[test]
+    fn quit_follows_the_last_commands_without_a_round_trip_of_its_own() {
+        // Keeping: behind the last RETRs, whose answers are still coming.
+        let run = run_fetch(2 * BATCH_MESSAGES + 3, &[], FetchOptions::default());
+        assert!(run.error.is_none());
+        let log = run.log.borrow();
+        assert_eq!(log.commands.last().map(String::as_str), Some("QUIT"));
+        assert!(log.unread_at_quit > 0);
+        // Deleting: behind the last batch's DELEs, once that batch is recorded.
+        let delete = FetchOptions {
+            delete: true,
+            ..FetchOptions::default()
+        };
+        let run = run_fetch(2 * BATCH_MESSAGES + 3, &[], delete);
+        assert!(run.error.is_none());
+        assert_eq!(run.report.deleted, 2 * BATCH_MESSAGES as u64 + 3);
+        let log = run.log.borrow();
+        assert_eq!(log.deletes_checked, 2 * BATCH_MESSAGES + 3);
+        let quit = log.commands.iter().position(|c| c == "QUIT").unwrap();
+        assert_eq!(quit, log.commands.len() - 1, "nothing after QUIT");
+        assert!(log.unread_at_quit > 0);
     }
 
     #[test]
