@@ -388,7 +388,7 @@ impl<S: Read + Write> Transfer<'_, S> {
             };
             self.in_flight.push_back(next);
         }
-        if self.window > 1 && self.ending.quit.is_none() && self.nothing_more_to_send() {
+        if self.window > 1 && !self.quit_sent && self.nothing_more_to_send() {
             // Behind the last commands, so that its answer needs no round trip of its own.
             self.session.send(&Command::Quit)?;
             self.in_flight.push_back(InFlight::Quit);
@@ -398,18 +398,19 @@ impl<S: Read + Write> Transfer<'_, S> {
     }
 
     /// Every RETR is sent, and no DELE can follow: all are sent, or none will be (keeping).
+    /// The checks that scan the window come last.
     fn nothing_more_to_send(&self) -> bool {
-        let retr_in_flight = self
-            .in_flight
-            .iter()
-            .any(|command| matches!(command, InFlight::Retr(_)));
-        let deletions_done = self.to_delete.is_empty()
-            && (!self.options.delete
-                || (self.commits_pending == 0 && self.batch.is_empty() && !retr_in_flight));
-        !self.quit_sent
-            && self.local_failure.is_none()
+        self.local_failure.is_none()
             && self.upcoming.is_empty()
-            && deletions_done
+            && self.to_delete.is_empty()
+            && (!self.options.delete
+                || (self.commits_pending == 0 && self.batch.is_empty() && !self.retr_in_flight()))
+    }
+
+    fn retr_in_flight(&self) -> bool {
+        self.in_flight
+            .iter()
+            .any(|command| matches!(command, InFlight::Retr(_)))
     }
 
     /// Reads one RETR answer and stages the message. Only a broken session is an error.
@@ -476,11 +477,9 @@ impl<S: Read + Write> Transfer<'_, S> {
 
     /// A batch is committed when it is full, or when no further RETR answer is coming.
     fn batch_is_complete(&self) -> bool {
-        let more_coming = self
-            .in_flight
-            .iter()
-            .any(|command| matches!(command, InFlight::Retr(_)))
-            || (self.local_failure.is_none() && !self.upcoming.is_empty());
+        // Checked per answer: the scan of the window only once no RETR is left to send.
+        let more_coming =
+            (self.local_failure.is_none() && !self.upcoming.is_empty()) || self.retr_in_flight();
         self.batch.len() >= self.batch_limit || self.batch_octets >= BATCH_OCTETS || !more_coming
     }
 

@@ -50,30 +50,33 @@ impl Uids {
             hasher,
         } = self;
         let uid = &bytes[start..end];
-        let hash = hasher.hash_one(uid);
-        if table
-            .find(hash, |e| &bytes[e.start..e.end] == uid)
-            .is_some()
-        {
-            return false;
+        let entry = table.entry(
+            hasher.hash_one(uid),
+            |e| &bytes[e.start..e.end] == uid,
+            |e| hasher.hash_one(&bytes[e.start..e.end]),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(Entry {
+                    start,
+                    end,
+                    first_seen,
+                });
+                true
+            }
         }
-        let entry = Entry {
-            start,
-            end,
-            first_seen,
-        };
-        table.insert_unique(hash, entry, |e| hasher.hash_one(&bytes[e.start..e.end]));
-        true
     }
 
     /// Adds `uid`; false if it is there already.
     fn insert(&mut self, uid: &[u8], first_seen: u64) -> bool {
-        if self.find(uid).is_some() {
-            return false;
-        }
         let start = self.bytes.len();
         self.bytes.extend_from_slice(uid);
-        self.insert_range(start, self.bytes.len(), first_seen)
+        let added = self.insert_range(start, self.bytes.len(), first_seen);
+        if !added {
+            self.bytes.truncate(start);
+        }
+        added
     }
 
     fn remove(&mut self, uid: &[u8]) -> bool {
@@ -347,6 +350,11 @@ impl State {
                 ))
             }
         };
+        // Already empty (the usual case at the start of a run): nothing to sync.
+        let empty = file.metadata().is_ok_and(|m| m.len() == 0);
+        if empty {
+            return Ok(());
+        }
         file.set_len(0)
             .and_then(|()| file.sync_data())
             .map_err(|e| Error::io(format!("cannot clear journal {}", path.display()), e))
