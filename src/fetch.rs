@@ -160,7 +160,10 @@ pub fn fetch<S: Read + Write>(
     // After a failure, a batch's intents may be unresolved: what reached the mailbox is
     // recorded (and a partial mbox append cut away) before the state is written.
     let settled = match &result {
-        Err(_) => settle_journal(state).map(|_| ()),
+        Err(_) => settle_journal(state).map(|recovered| {
+            // Placed, but their record failed: now recorded, so they count as delivered.
+            report.delivered += recovered as u64;
+        }),
         Ok(()) => Ok(()),
     };
     let error = match result {
@@ -254,17 +257,17 @@ fn commit_batches(
     mailbox: &dyn Mailbox,
     state: &mut State,
     pending: mpsc::Receiver<Vec<(Message, Staged)>>,
-    commits: mpsc::Sender<Result<Committed>>,
+    commits: mpsc::Sender<Committed>,
 ) {
     let mut failed = false;
     for batch in pending {
-        let result = if failed {
-            Ok(Committed::default())
+        let committed = if failed {
+            Committed::default()
         } else {
             place_and_record(mailbox, state, batch)
         };
-        failed |= result.is_err();
-        if commits.send(result).is_err() {
+        failed |= committed.error.is_some();
+        if commits.send(committed).is_err() {
             return;
         }
     }
@@ -308,7 +311,7 @@ struct Transfer<'a, S> {
     batch: Vec<(Message, Staged)>,
     batch_octets: u64,
     batches: mpsc::SyncSender<Vec<(Message, Staged)>>,
-    committed: mpsc::Receiver<Result<Committed>>,
+    committed: mpsc::Receiver<Committed>,
     /// Batches handed over whose result has not been collected.
     commits_pending: usize,
     /// The first -ERR to RETR or DELE.
@@ -510,29 +513,29 @@ impl<S: Read + Write> Transfer<'_, S> {
         } else {
             self.committed.try_recv().map_err(|_| ())
         };
-        let result = match result {
-            Ok(result) => result,
+        let committed = match result {
+            Ok(committed) => committed,
             Err(()) if !wait => return false,
-            Err(()) => Err(Error::Temporary("the committing thread stopped".into())),
+            Err(()) => Committed {
+                error: Some(Error::Temporary("the committing thread stopped".into())),
+                ..Committed::default()
+            },
         };
         self.commits_pending -= 1;
-        match result {
-            Ok(committed) => {
-                for message in committed.delivered {
-                    self.report.delivered += 1;
-                    self.report.octets += message.octets;
-                    if self.options.delete {
-                        self.to_delete.push_back(message.message);
-                    }
-                }
-                if let Some(error) = committed.rejected {
-                    self.report.rejected += 1;
-                    self.first_refusal.get_or_insert(error);
-                }
+        // What was recorded counts and is deleted, even from a batch that failed part way.
+        for message in committed.delivered {
+            self.report.delivered += 1;
+            self.report.octets += message.octets;
+            if self.options.delete {
+                self.to_delete.push_back(message.message);
             }
-            Err(error) => {
-                self.local_failure.get_or_insert(error);
-            }
+        }
+        if let Some(error) = committed.rejected {
+            self.report.rejected += 1;
+            self.first_refusal.get_or_insert(error);
+        }
+        if let Some(error) = committed.error {
+            self.local_failure.get_or_insert(error);
         }
         true
     }
@@ -770,9 +773,12 @@ fn run_filter(
 /// What the committing thread did with a batch.
 #[derive(Default)]
 struct Committed {
+    /// Placed, durable and recorded.
     delivered: Vec<DeliveredMessage>,
     /// The MDA refused the message after the delivered ones.
     rejected: Option<Error>,
+    /// The mailbox or the state failed after the delivered ones: nothing more is placed.
+    error: Option<Error>,
 }
 
 struct DeliveredMessage {
@@ -782,14 +788,14 @@ struct DeliveredMessage {
 
 /// Places a batch of staged messages: their intents go to the journal first, then the mailbox
 /// places them, then those that arrived are logged as delivered. A placement error is returned
-/// only after what did arrive is recorded.
+/// with what did arrive and is recorded.
 fn place_and_record(
     mailbox: &dyn Mailbox,
     state: &mut State,
     staged: Vec<(Message, Staged)>,
-) -> Result<Committed> {
+) -> Committed {
     if staged.is_empty() {
-        return Ok(Committed::default());
+        return Committed::default();
     }
     let (messages, staged): (Vec<Message>, Vec<Staged>) = staged.into_iter().unzip();
     let octets: Vec<u64> = staged.iter().map(|s| s.octets).collect();
@@ -817,15 +823,20 @@ fn place_and_record(
         .iter()
         .filter_map(|message| message.message.uid.as_deref())
         .collect();
-    state.log_delivered(&uids, unix_now())?;
-    match placement.error {
-        // The intents of the rest stay unresolved: what of them reached the mailbox is settled
-        // at the end of the run, or by the next run after a crash.
-        Some(error) => Err(error),
-        None => Ok(Committed {
-            delivered,
-            rejected: placement.rejected,
-        }),
+    if let Err(error) = state.log_delivered(&uids, unix_now()) {
+        // Placed but not recorded: settling the journal at the end of the run (or the next
+        // run) finds them in the mailbox. Until then they are neither counted nor deleted.
+        return Committed {
+            error: Some(error),
+            ..Committed::default()
+        };
+    }
+    // After a placement error the intents of the rest stay unresolved: what of them reached
+    // the mailbox is settled at the end of the run, or by the next run after a crash.
+    Committed {
+        delivered,
+        rejected: placement.rejected,
+        error: placement.error,
     }
 }
 

@@ -290,11 +290,14 @@ impl State {
             .mode(0o600)
             .open(&path)
             .map_err(|e| Error::io(context(), e))?;
-        let created = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
-        file.write_all(&text)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| Error::io(context(), e))?;
-        if created {
+        let length = file.metadata().map_err(|e| Error::io(context(), e))?.len();
+        if let Err(e) = file.write_all(&text).and_then(|()| file.sync_data()) {
+            // A full disk may have taken part of the text: cut it away, so that the next
+            // append does not continue a torn line and turn both into one malformed intent.
+            let _ = file.set_len(length).and_then(|()| file.sync_data());
+            return Err(Error::io(context(), e));
+        }
+        if length == 0 {
             sync_dir(parent_dir(&path)).map_err(|e| Error::io(context(), e))?;
         }
         Ok(())
@@ -498,16 +501,50 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// Creates a directory (and its parents) readable by the owner only.
+/// Creates a directory and any missing parents, readable by the owner only, and makes every
+/// name it creates durable.
+///
+/// The rule for every directory popget creates (mailboxes, state): each new directory's parent
+/// is fsynced, up to the first directory that already existed, before the call returns and so
+/// before anything can depend on it. Without that, a power loss after the server deleted the
+/// mail could take a whole new mailbox (or its record) with it.
 pub fn create_private_dir(path: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|source| Error::CantCreate {
-            path: path.to_path_buf(),
-            source,
-        })
+    let cant_create = |path: &Path, source| Error::CantCreate {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.is_dir() {
+        return Ok(());
+    }
+    // The missing directories, deepest first.
+    let mut missing = Vec::new();
+    for ancestor in path.ancestors() {
+        if ancestor.as_os_str().is_empty() {
+            break;
+        }
+        match fs::symlink_metadata(ancestor) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(ancestor),
+            Err(source) => return Err(cant_create(ancestor, source)),
+        }
+    }
+    for directory in missing.into_iter().rev() {
+        match fs::DirBuilder::new().mode(0o700).create(directory) {
+            Ok(()) => {}
+            // Another process made it meanwhile; its name is synced below all the same.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && directory.is_dir() => {}
+            Err(source) => return Err(cant_create(directory, source)),
+        }
+        sync_dir(parent_dir(directory)).map_err(|source| cant_create(directory, source))?;
+    }
+    if path.is_dir() {
+        Ok(())
+    } else {
+        Err(cant_create(
+            path,
+            io::Error::other("exists and is not a directory"),
+        ))
+    }
 }
 
 /// Makes a directory's entries (new names, renames) durable.

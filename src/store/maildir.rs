@@ -27,18 +27,11 @@ pub struct Maildir {
 
 impl Maildir {
     pub fn open(root: &Path) -> Result<Maildir, Error> {
+        // Every directory made here, the Maildir's own name included, is durable before a
+        // message is placed in it (see `create_private_dir`).
         for sub in ["cur", "new", "tmp"] {
             create_private_dir(&root.join(sub))?;
         }
-        if let Some(parent) = root.parent() {
-            // The maildir itself may be new: make its name durable too.
-            let _ = sync_dir(if parent.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                parent
-            });
-        }
-        let _ = sync_dir(root);
         // Intents name files by absolute path, so that a later run finds them from anywhere.
         let root = fs::canonicalize(root).map_err(|source| Error::CantCreate {
             path: root.to_path_buf(),
@@ -139,29 +132,33 @@ impl Mailbox for Maildir {
 
     fn place(&self, mut staged: Vec<Staged>, journal: &mut Journal) -> Placement {
         let new = self.root.join("new");
-        let mut targets = Vec::with_capacity(staged.len());
-        for message in &staged {
+        // Only messages whose data is on disk are placed: the batch is cut at the first whose
+        // sync failed, and the files after it are removed with their `Staged`.
+        let mut sync_error = None;
+        let mut moves = Vec::with_capacity(staged.len());
+        for (index, message) in staged.iter().enumerate() {
             let StagedKind::Maildir {
                 temporary: Some(temporary),
                 name,
                 synced,
             } = &message.kind
             else {
-                unreachable!("a message staged elsewhere than in a Maildir's tmp/")
+                sync_error = Some(Error::Usage(
+                    "a message staged elsewhere was handed to a Maildir".into(),
+                ));
+                staged.truncate(index);
+                break;
             };
             if let Err(e) = synced.wait() {
-                let error = Error::io(format!("cannot sync {}", temporary.display()), e);
-                return Placement {
-                    placed: 0,
-                    error: Some(error),
-                    rejected: None,
-                };
+                sync_error = Some(Error::io(format!("cannot sync {}", temporary.display()), e));
+                staged.truncate(index);
+                break;
             }
-            targets.push(new.join(name));
+            moves.push((temporary.clone(), new.join(name)));
         }
-        let intents: Vec<String> = targets
+        let intents: Vec<String> = moves
             .iter()
-            .map(|target| format!("maildir {}", path_token(target)))
+            .map(|(_, target)| format!("maildir {}", path_token(target)))
             .collect();
         if let Err(error) = journal(&intents) {
             return Placement {
@@ -170,32 +167,50 @@ impl Mailbox for Maildir {
                 rejected: None,
             };
         }
-        for (index, (message, target)) in staged.iter_mut().zip(&targets).enumerate() {
-            let StagedKind::Maildir { temporary, .. } = &mut message.kind else {
-                unreachable!("checked above")
-            };
-            let Some(from) = temporary.as_deref() else {
-                unreachable!("checked above")
-            };
-            if let Err(e) = move_without_replacing(from, target) {
-                let error = Error::io(
-                    format!("cannot move the message into {}", target.display()),
-                    e,
-                );
-                return self.finish(index, Some(error));
+        let mut linked = Vec::new();
+        let mut move_error = None;
+        for (message, (from, target)) in staged.iter_mut().zip(&moves) {
+            match move_without_replacing(from, target) {
+                Ok(Moved::Renamed) => {}
+                Ok(Moved::Linked) => linked.push(from.clone()),
+                Err(e) => {
+                    move_error = Some(Error::io(
+                        format!("cannot move the message into {}", target.display()),
+                        e,
+                    ));
+                    break;
+                }
             }
-            *temporary = None;
+            if let StagedKind::Maildir { temporary, .. } = &mut message.kind {
+                *temporary = None;
+            }
         }
-        self.finish(targets.len(), None)
+        self.finish(staged, linked, sync_error.or(move_error))
     }
 }
 
 impl Maildir {
-    /// Syncs new/ so the links made are durable, and reports how many are placed. If the sync
-    /// fails nothing counts as placed; the journal lets the next run find what got through.
-    fn finish(&self, linked: usize, error: Option<Error>) -> Placement {
+    /// Syncs new/ so that the names made there are durable, then removes the tmp/ names of the
+    /// messages that were linked rather than renamed (only now: before the sync, the tmp/ name
+    /// may be the only durable one). Reports how many are placed: those whose tmp/ name was
+    /// taken away. If the sync fails nothing counts as placed; the journal lets the next run
+    /// find what got through.
+    fn finish(&self, staged: Vec<Staged>, linked: Vec<PathBuf>, error: Option<Error>) -> Placement {
+        let placed = staged
+            .iter()
+            .take_while(|message| {
+                matches!(
+                    message.kind,
+                    StagedKind::Maildir {
+                        temporary: None,
+                        ..
+                    }
+                )
+            })
+            .count();
+        drop(staged);
         let new = self.root.join("new");
-        if linked > 0 {
+        if placed > 0 {
             if let Err(e) = sync_dir(&new) {
                 return Placement {
                     placed: 0,
@@ -204,8 +219,11 @@ impl Maildir {
                 };
             }
         }
+        for temporary in linked {
+            let _ = fs::remove_file(temporary);
+        }
         Placement {
-            placed: linked,
+            placed,
             error,
             rejected: None,
         }
@@ -216,8 +234,15 @@ impl Maildir {
 /// reader, possibly with flags appended after `:`).
 pub(super) fn recover<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<bool, Error> {
     let target = token_path(tokens.next())?;
+    // A name found may not be on disk yet (the sync of its directory failed, or never ran):
+    // it counts once its directory is synced.
+    let durable = |directory: &Path| {
+        sync_dir(directory)
+            .map(|()| true)
+            .map_err(|e| Error::io(format!("cannot sync {}", directory.display()), e))
+    };
     if target.exists() {
-        return Ok(true);
+        return target.parent().map_or(Ok(true), durable);
     }
     let (Some(name), Some(new)) = (target.file_name(), target.parent()) else {
         return Ok(false);
@@ -233,7 +258,10 @@ pub(super) fn recover<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<b
             entry == name || entry.starts_with(&flagged)
         })
     });
-    Ok(found.unwrap_or(false))
+    if found.unwrap_or(false) {
+        return durable(&root.join("cur"));
+    }
+    Ok(false)
 }
 
 /// Writes the message and asks the kernel to start writing it back at once, even while every
@@ -252,10 +280,19 @@ fn write_and_start_writeback(
     Ok((octets, file))
 }
 
+/// How a message got from tmp/ into new/.
+#[derive(Debug)]
+enum Moved {
+    /// Renamed: the tmp/ name is gone.
+    Renamed,
+    /// Hard-linked: the tmp/ name is still there, to be removed once new/ is synced.
+    Linked,
+}
+
 /// Moves the message `from` tmp/ `to` new/, never replacing a message already there: a
-/// rename that refuses to replace where the kernel and filesystem offer one, else link and
-/// unlink. Link also tells why a move between two mounts (new/ bind-mounted) fails.
-fn move_without_replacing(from: &Path, to: &Path) -> io::Result<()> {
+/// rename that refuses to replace where the kernel and filesystem offer one, else a link.
+/// Link also tells why a move between two mounts (new/ bind-mounted) fails.
+fn move_without_replacing(from: &Path, to: &Path) -> io::Result<Moved> {
     #[cfg(target_os = "linux")]
     match rename_no_replace(from, to) {
         Err(e)
@@ -263,11 +300,10 @@ fn move_without_replacing(from: &Path, to: &Path) -> io::Result<()> {
                 e.raw_os_error(),
                 Some(libc::EINVAL | libc::ENOSYS | libc::EXDEV)
             ) => {}
-        moved => return moved,
+        moved => return moved.map(|()| Moved::Renamed),
     }
     fs::hard_link(from, to)?;
-    let _ = fs::remove_file(from);
-    Ok(())
+    Ok(Moved::Linked)
 }
 
 #[cfg(target_os = "linux")]

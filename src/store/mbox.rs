@@ -42,7 +42,7 @@ impl Mbox {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     crate::state::create_private_dir(parent)?;
                 }
-                open_mbox(path).map_err(|source| Error::CantCreate {
+                open_or_create(path).map_err(|source| Error::CantCreate {
                     path: path.to_path_buf(),
                     source,
                 })?;
@@ -63,36 +63,65 @@ impl Mbox {
         Error::io(format!("{what} mbox {}", self.path.display()), source)
     }
 
-    /// Appends the staged messages at `start`; returns how many were written completely.
+    /// Appends the staged messages at `start`. Returns how many octets the kernel took, which
+    /// after an error is where the file's last complete write ends.
     fn append_all(
         &self,
         file: &File,
         start: u64,
         separator: &[u8],
         staged: &mut [Staged],
-    ) -> (usize, Option<Error>) {
-        let mut out = BufWriter::with_capacity(256 * 1024, file);
-        if let Err(e) = out
-            .seek(SeekFrom::Start(start))
-            .and_then(|_| out.write_all(separator))
-        {
-            return (0, Some(self.error("cannot write", e)));
-        }
-        for (index, message) in staged.iter_mut().enumerate() {
-            let StagedKind::Mbox {
+    ) -> (u64, Option<io::Error>) {
+        let mut out = BufWriter::with_capacity(
+            256 * 1024,
+            PositionedWriter {
+                file,
+                position: start,
+            },
+        );
+        let mut result = out.write_all(separator);
+        for message in staged.iter_mut() {
+            if result.is_err() {
+                break;
+            }
+            if let StagedKind::Mbox {
                 spool, from_line, ..
             } = &mut message.kind
-            else {
-                unreachable!("a Maildir message staged for an mbox");
-            };
-            if let Err(e) = write_framed(&mut out, from_line, spool) {
-                return (index, Some(self.error("cannot write", e)));
+            {
+                result = write_framed(&mut out, from_line, spool);
             }
         }
-        if let Err(e) = out.flush() {
-            return (0, Some(self.error("cannot write", e)));
+        let result = result.and_then(|()| out.flush());
+        // What is still buffered was never written: it is dropped, not flushed later.
+        let (writer, _unwritten) = out.into_parts();
+        (writer.position - start, result.err())
+    }
+
+    /// Cuts the file back to `length` (never longer than it is) and syncs it.
+    fn cut_back(&self, file: &File, length: u64) -> io::Result<()> {
+        if file.metadata()?.len() > length {
+            file.set_len(length)?;
         }
-        (staged.len(), None)
+        file.sync_all()
+    }
+}
+
+/// Writes at an explicit position (pwrite) and counts what the kernel accepted, so that after
+/// an error the caller knows exactly which octets reached the file.
+struct PositionedWriter<'a> {
+    file: &'a File,
+    position: u64,
+}
+
+impl Write for PositionedWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.file.write_at(bytes, self.position)?;
+        self.position += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -152,35 +181,44 @@ impl Mailbox for Mbox {
         let mut truncate_to = start;
         let mut begin = start + separator.len() as u64;
         let mut intents = Vec::with_capacity(staged.len());
-        let mut boundaries = Vec::with_capacity(staged.len());
+        let mut ends = Vec::with_capacity(staged.len());
         for message in &staged {
             let StagedKind::Mbox { length, digest, .. } = &message.kind else {
-                unreachable!("a Maildir message staged for an mbox");
+                return failed(Error::Usage(
+                    "a message staged elsewhere was handed to an mbox".into(),
+                ));
             };
             let end = begin + length;
             intents.push(format!(
                 "mbox {} {truncate_to} {begin} {end} {digest}",
                 path_token(&self.path)
             ));
-            boundaries.push(truncate_to);
+            ends.push(end);
             truncate_to = end;
             begin = end;
         }
         if let Err(error) = journal(&intents) {
             return failed(error);
         }
-        let (written, error) = self.append_all(&file, start, separator, &mut staged);
-        if error.is_some() {
-            // Never leave half a message: cut the file back to the end of the last whole one.
-            let keep = boundaries.get(written).copied().unwrap_or(start);
-            let _ = file.set_len(keep);
-        }
-        if let Err(e) = file.sync_all() {
+        let (written, write_error) = self.append_all(&file, start, separator, &mut staged);
+        // Only what is wholly in the file counts: the messages whose last octet the kernel took.
+        // The file is cut back to the end of the last of them, so that no part of a message is
+        // left behind, then synced; a failed sync leaves nothing of this batch counted.
+        let whole = ends.partition_point(|&end| end <= start + written);
+        let keep = if whole == 0 { start } else { ends[whole - 1] };
+        let synced = match &write_error {
+            None => file.sync_all(),
+            Some(_) => self.cut_back(&file, keep),
+        };
+        if let Err(e) = synced {
+            // Nothing of the batch can be trusted to be on disk: take all of it away, so that
+            // settling the journal does not find it in the page cache and count it.
+            let _ = self.cut_back(&file, start);
             return failed(self.error("cannot sync", e));
         }
         Placement {
-            placed: written,
-            error,
+            placed: whole,
+            error: write_error.map(|e| self.error("cannot write", e)),
             rejected: None,
         }
     }
@@ -213,7 +251,12 @@ pub(super) fn recover<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<b
         let mut reader = BufReader::new(&file);
         reader.seek(SeekFrom::Start(begin)).map_err(io_error)?;
         io::copy(&mut reader.take(end - begin), &mut region).map_err(io_error)?;
-        return Ok(region.finish().1 == digest);
+        if region.finish().1 != digest {
+            return Ok(false);
+        }
+        // Found in the page cache is not yet on disk: it counts once it is.
+        file.sync_all().map_err(io_error)?;
+        return Ok(true);
     }
     if size > truncate_to {
         // The interrupted append is the end of the file: remove it.
@@ -226,7 +269,7 @@ pub(super) fn recover<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<b
 /// Opens the mbox for appending, refusing anything but a regular file of ours.
 fn open_checked(path: &Path) -> Result<File, Error> {
     let error = |what: &str, e| Error::io(format!("{what} mbox {}", path.display()), e);
-    let file = open_mbox(path).map_err(|e| error("cannot open", e))?;
+    let file = open_or_create(path).map_err(|e| error("cannot open", e))?;
     let meta = file.metadata().map_err(|e| error("cannot inspect", e))?;
     // SAFETY: geteuid has no preconditions.
     if !meta.file_type().is_file() || meta.uid() != unsafe { libc::geteuid() } {
@@ -286,15 +329,33 @@ impl Write for Digesting {
     }
 }
 
-fn open_mbox(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
+/// Opens the mbox, creating it if it is missing. A new file's name is made durable (its
+/// directory fsynced) before anything is written into it, so that no message can be recorded
+/// as delivered into a file a power loss would take away.
+fn open_or_create(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options
         .read(true)
         .write(true)
-        .create(true)
-        .truncate(false)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+        .custom_flags(libc::O_NOFOLLOW);
+    for _ in 0..3 {
+        match options.clone().create(false).open(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            opened => return opened,
+        }
+        match options.clone().create_new(true).open(path) {
+            Ok(file) => {
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+                crate::state::sync_dir(parent.unwrap_or(Path::new(".")))?;
+                return Ok(file);
+            }
+            // Created by someone else in between: open theirs.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("it keeps appearing and disappearing"))
 }
 
 /// The separator that puts the new From_ line after a blank line.
