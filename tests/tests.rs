@@ -6,6 +6,7 @@ mod accounts;
 mod cli;
 mod crash;
 mod dovecot_fetch;
+mod durability;
 mod fake_server;
 mod faults;
 mod full_disk;
