@@ -14,7 +14,7 @@ use crate::external::{self, Ended};
 use crate::protocol::{Command, LineEnding};
 use crate::session::Session;
 use crate::state::State;
-use crate::store::{Failure, Mailbox, Staged};
+use crate::store::{Failure, Intent, Mailbox, MalformedIntent, Staged};
 
 /// Commands kept in flight when the server announces PIPELINING. Enough that many small
 /// messages fill a long round trip; and at most 17 octets each (`RETR 4294967295`), so under
@@ -802,12 +802,13 @@ fn place_and_record(
     let placement = {
         let messages = &messages;
         let state_ref = &*state;
-        mailbox.place(staged, &mut |intents: &[String]| {
+        mailbox.place(staged, &mut |intents: &[Intent]| {
+            let lines: Vec<String> = intents.iter().map(Intent::to_string).collect();
             let records: Vec<(&[u8], &str)> = messages
                 .iter()
-                .zip(intents)
-                .filter_map(|(message, intent)| {
-                    message.uid.as_deref().map(|uid| (uid, intent.as_str()))
+                .zip(&lines)
+                .filter_map(|(message, line)| {
+                    message.uid.as_deref().map(|uid| (uid, line.as_str()))
                 })
                 .collect();
             state_ref.write_intents(&records)
@@ -856,8 +857,14 @@ fn settle_journal(state: &mut State) -> Result<usize> {
     let intents = state.pending_intents()?;
     let now = unix_now();
     let mut recovered = 0;
-    for (uid, intent) in &intents {
-        let arrived = intent == crate::state::DELIVERED || crate::store::recover(intent)?;
+    for (uid, line) in &intents {
+        let arrived = line == crate::state::DELIVERED
+            || crate::store::recover(&line.parse().map_err(|MalformedIntent(line)| {
+                Error::CorruptState {
+                    path: state.path().to_path_buf(),
+                    detail: format!("its journal has a malformed line {line:?}"),
+                }
+            })?)?;
         if arrived && !state.contains(uid) {
             state.record(uid, now);
             recovered += 1;

@@ -19,6 +19,7 @@ pub mod protocol;
 pub mod session;
 pub mod state;
 pub mod store;
+mod sys;
 pub mod transport;
 
 mod app;

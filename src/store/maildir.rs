@@ -9,10 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::syncer::Syncer;
-use super::{
-    check_body, path_token, token_path, Failure, Fill, Journal, Mailbox, Placement, Staged,
-    StagedKind,
-};
+use super::{check_body, Failure, Fill, Intent, Journal, Mailbox, Placement, Staged, StagedKind};
 use crate::error::Error;
 use crate::state::{create_private_dir, sync_dir};
 
@@ -156,9 +153,11 @@ impl Mailbox for Maildir {
             }
             moves.push((temporary.clone(), new.join(name)));
         }
-        let intents: Vec<String> = moves
+        let intents: Vec<Intent> = moves
             .iter()
-            .map(|(_, target)| format!("maildir {}", path_token(target)))
+            .map(|(_, target)| Intent::Maildir {
+                target: target.clone(),
+            })
             .collect();
         if let Err(error) = journal(&intents) {
             return Placement {
@@ -232,8 +231,7 @@ impl Maildir {
 
 /// A Maildir intent is fulfilled if the file is in new/, or in cur/ (moved there by a mail
 /// reader, possibly with flags appended after `:`).
-pub(super) fn recover<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<bool, Error> {
-    let target = token_path(tokens.next())?;
+pub(super) fn recover(target: &Path) -> Result<bool, Error> {
     // A name found may not be on disk yet (the sync of its directory failed, or never ran):
     // it counts once its directory is synced.
     let durable = |directory: &Path| {
@@ -276,7 +274,7 @@ fn write_and_start_writeback(
     let octets = check_body(body, &path.display().to_string())?;
     let io_error = |e| Failure::Mailbox(Error::io(format!("cannot write {}", path.display()), e));
     let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
-    start_writeback(&file);
+    crate::sys::start_writeback(&file);
     Ok((octets, file))
 }
 
@@ -293,71 +291,20 @@ enum Moved {
 /// rename that refuses to replace where the kernel and filesystem offer one, else a link.
 /// Link also tells why a move between two mounts (new/ bind-mounted) fails.
 fn move_without_replacing(from: &Path, to: &Path) -> io::Result<Moved> {
-    #[cfg(target_os = "linux")]
-    match rename_no_replace(from, to) {
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::EINVAL | libc::ENOSYS | libc::EXDEV)
-            ) => {}
-        moved => return moved.map(|()| Moved::Renamed),
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    use rustix::io::Errno;
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Err(Errno::INVAL | Errno::NOSYS | Errno::XDEV) => {}
+        moved => return moved.map(|()| Moved::Renamed).map_err(io::Error::from),
     }
     fs::hard_link(from, to)?;
     Ok(Moved::Linked)
 }
 
-#[cfg(target_os = "linux")]
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = |path: &Path| {
-        CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a path"))
-    };
-    let (from, to) = (c_path(from)?, c_path(to)?);
-    // SAFETY: both paths are NUL-terminated and outlive the call.
-    let result = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// A hint only: errors surface at the later fsync.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a plain syscall on an open descriptor; no memory is passed.
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File) {}
-
 /// The host name with `/` and `:` escaped as maildir(5) asks.
 fn escaped_hostname() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
-    // truncates, and we stop at the first NUL either way.
-    let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len() - 1) };
-    let name = if result == 0 {
-        let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-        String::from_utf8_lossy(&buffer[..end]).into_owned()
-    } else {
-        "localhost".to_string()
-    };
-    escape_hostname(&name)
+    let name = rustix::system::uname();
+    escape_hostname(&name.nodename().to_string_lossy())
 }
 
 fn escape_hostname(name: &str) -> String {
@@ -513,7 +460,7 @@ mod tests {
         let staged = maildir
             .stage(&mut crate::store::testing::fill_with(b"x\n"))
             .unwrap();
-        let placement = maildir.place(vec![staged], &mut |_: &[String]| {
+        let placement = maildir.place(vec![staged], &mut |_: &[crate::store::Intent]| {
             Err(Error::Config("journal full".into()))
         });
         assert_eq!(placement.placed, 0);

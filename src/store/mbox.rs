@@ -3,17 +3,17 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rustix::fs::FlockOperation;
+use rustix::io::Errno;
+use rustix::process::Pid;
 use sha2::{Digest, Sha256};
 
-use super::{
-    path_token, token_path, Failure, Fill, Journal, Mailbox, Placement, Staged, StagedKind,
-};
+use super::{Failure, Fill, Intent, Journal, Mailbox, Placement, Staged, StagedKind};
 use crate::error::Error;
 
 /// How long to wait for a mail reader to release the mbox.
@@ -189,10 +189,13 @@ impl Mailbox for Mbox {
                 ));
             };
             let end = begin + length;
-            intents.push(format!(
-                "mbox {} {truncate_to} {begin} {end} {digest}",
-                path_token(&self.path)
-            ));
+            intents.push(Intent::Mbox {
+                path: self.path.clone(),
+                truncate_to,
+                begin,
+                end,
+                digest: *digest,
+            });
             ends.push(end);
             truncate_to = end;
             begin = end;
@@ -226,24 +229,18 @@ impl Mailbox for Mbox {
 
 /// Reconciles an mbox intent: complete if its octets are there intact; an incomplete append at
 /// the end of the file is cut away.
-pub(super) fn recover<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<bool, Error> {
-    let path = token_path(tokens.next())?;
-    let mut number = || -> Result<u64, Error> {
-        tokens
-            .next()
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| Error::CorruptState {
-                path: PathBuf::from("journal"),
-                detail: "an mbox intent is malformed".into(),
-            })
-    };
-    let (truncate_to, begin, end) = (number()?, number()?, number()?);
-    let digest = tokens.next().unwrap_or("").to_string();
+pub(super) fn recover(
+    path: &Path,
+    truncate_to: u64,
+    region: std::ops::Range<u64>,
+    digest: &[u8; 32],
+) -> Result<bool, Error> {
+    let (begin, end) = (region.start, region.end);
     if !path.exists() {
         return Ok(false);
     }
-    let file = open_checked(&path)?;
-    let _locks = MboxLocks::acquire(&file, &path)?;
+    let file = open_checked(path)?;
+    let _locks = MboxLocks::acquire(&file, path)?;
     let io_error = |e| Error::io(format!("cannot recover mbox {}", path.display()), e);
     let size = file.metadata().map_err(io_error)?.len();
     if size >= end {
@@ -251,7 +248,7 @@ pub(super) fn recover<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<b
         let mut reader = BufReader::new(&file);
         reader.seek(SeekFrom::Start(begin)).map_err(io_error)?;
         io::copy(&mut reader.take(end - begin), &mut region).map_err(io_error)?;
-        if region.finish().1 != digest {
+        if region.finish().1 != *digest {
             return Ok(false);
         }
         // Found in the page cache is not yet on disk: it counts once it is.
@@ -271,8 +268,7 @@ fn open_checked(path: &Path) -> Result<File, Error> {
     let error = |what: &str, e| Error::io(format!("{what} mbox {}", path.display()), e);
     let file = open_or_create(path).map_err(|e| error("cannot open", e))?;
     let meta = file.metadata().map_err(|e| error("cannot inspect", e))?;
-    // SAFETY: geteuid has no preconditions.
-    if !meta.file_type().is_file() || meta.uid() != unsafe { libc::geteuid() } {
+    if !meta.file_type().is_file() || meta.uid() != rustix::process::geteuid().as_raw() {
         return Err(error(
             "refusing",
             io::Error::other("not a regular file owned by you"),
@@ -306,14 +302,8 @@ struct Digesting {
 }
 
 impl Digesting {
-    fn finish(self) -> (u64, String) {
-        let digest = self
-            .hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        (self.length, digest)
+    fn finish(self) -> (u64, [u8; 32]) {
+        (self.length, self.hasher.finalize().into())
     }
 }
 
@@ -338,7 +328,7 @@ fn open_or_create(path: &Path) -> io::Result<File> {
         .read(true)
         .write(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW);
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
     for _ in 0..3 {
         match options.clone().create(false).open(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -400,38 +390,11 @@ fn sanitize_sender(raw: &str) -> String {
 
 /// `Sat Jan  3 01:05:34 1996` for a time in seconds since the epoch, in UTC.
 fn asctime_utc(seconds: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = seconds / 86_400;
-    let in_day = seconds % 86_400;
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{} {} {:>2} {:02}:{:02}:{:02} {}",
-        DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
-        day,
-        in_day / 3600,
-        in_day % 3600 / 60,
-        in_day % 60,
-        year
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let time = i64::try_from(seconds)
+        .ok()
+        .and_then(|seconds| jiff::Timestamp::from_second(seconds).ok())
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    time.strftime("%a %b %e %H:%M:%S %Y").to_string()
 }
 
 /// Quotes mboxrd style while streaming: every line matching `^>*From ` gets one more `>`.
@@ -540,14 +503,14 @@ impl<'a> MboxLocks<'a> {
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         let mut pause = Duration::from_millis(20);
         loop {
-            if fcntl_lock(file, libc::F_WRLCK)? {
+            if fcntl_lock(file, FlockOperation::NonBlockingLockExclusive)? {
                 match create_dotlock(path) {
                     Ok(dotlock) => return Ok(MboxLocks { file, dotlock }),
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        let _ = fcntl_lock(file, libc::F_UNLCK);
+                        let _ = fcntl_lock(file, FlockOperation::NonBlockingUnlock);
                     }
                     Err(e) => {
-                        let _ = fcntl_lock(file, libc::F_UNLCK);
+                        let _ = fcntl_lock(file, FlockOperation::NonBlockingUnlock);
                         return Err(Error::io(
                             format!("cannot create the dotlock for {}", path.display()),
                             e,
@@ -573,25 +536,16 @@ impl Drop for MboxLocks<'_> {
         if let Some(dotlock) = &self.dotlock {
             let _ = fs::remove_file(dotlock);
         }
-        let _ = fcntl_lock(self.file, libc::F_UNLCK);
+        let _ = fcntl_lock(self.file, FlockOperation::NonBlockingUnlock);
     }
 }
 
 /// Tries to take (or release) a whole-file fcntl lock without waiting; false if someone holds it.
-fn fcntl_lock(file: &File, kind: libc::c_int) -> Result<bool, Error> {
-    // SAFETY: an all-zero flock is valid; the fields set below select the whole file.
-    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = kind as libc::c_short;
-    lock.l_whence = libc::SEEK_SET as libc::c_short;
-    // SAFETY: the descriptor is open for the lifetime of `file`, and `lock` is a valid flock.
-    let result = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) };
-    if result == 0 {
-        return Ok(true);
-    }
-    let error = io::Error::last_os_error();
-    match error.raw_os_error() {
-        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
-        _ => Err(Error::io("cannot lock the mbox", error)),
+fn fcntl_lock(file: &File, operation: FlockOperation) -> Result<bool, Error> {
+    match rustix::fs::fcntl_lock(file, operation) {
+        Ok(()) => Ok(true),
+        Err(Errno::AGAIN | Errno::ACCESS) => Ok(false),
+        Err(e) => Err(Error::io("cannot lock the mbox", e.into())),
     }
 }
 
@@ -647,13 +601,10 @@ fn remove_if_stale(lock_path: &Path) {
     let age = meta.modified().ok().and_then(|m| m.elapsed().ok());
     let holder_gone = fs::read_to_string(lock_path)
         .ok()
-        .and_then(|text| text.trim().parse::<libc::pid_t>().ok())
+        .and_then(|text| text.trim().parse::<i32>().ok())
         .filter(|&pid| pid > 0)
-        .is_some_and(|pid| {
-            // SAFETY: signal 0 only checks whether the process exists.
-            let result = unsafe { libc::kill(pid, 0) };
-            result != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-        });
+        .and_then(Pid::from_raw)
+        .is_some_and(|pid| rustix::process::test_kill_process(pid) == Err(Errno::SRCH));
     if holder_gone || age.is_some_and(|age| age > STALE_DOTLOCK) {
         let _ = fs::remove_file(lock_path);
     }
@@ -700,7 +651,7 @@ mod tests {
         assert_eq!(sanitize_sender("<a b\nFrom evil@x>"), "a-b-From-evil@x");
     }
 
-    fn deliver(mbox: &mut Mbox, message: &[u8]) -> Result<Vec<String>, Error> {
+    fn deliver(mbox: &mut Mbox, message: &[u8]) -> Result<Vec<Intent>, Error> {
         crate::store::testing::deliver(mbox, message)
     }
 

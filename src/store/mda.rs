@@ -141,7 +141,7 @@ mod tests {
 
     fn placed(mda: &Mda, message: &[u8]) -> Placement {
         let staged = mda.stage(&mut fill_with(message)).unwrap();
-        mda.place(vec![staged], &mut |_: &[String]| Ok(()))
+        mda.place(vec![staged], &mut |_: &[crate::store::Intent]| Ok(()))
     }
 
     #[test]

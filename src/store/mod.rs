@@ -1,6 +1,7 @@
 //! Where fetched messages go: Maildir, mbox or an MDA, behind one trait, with the intents that
 //! let a later run tell which deliveries an interrupted run completed.
 
+mod intent;
 mod maildir;
 mod mbox;
 mod mda;
@@ -10,6 +11,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 
+pub use intent::{Intent, MalformedIntent};
 pub use maildir::Maildir;
 pub use mbox::Mbox;
 pub use mda::Mda;
@@ -31,7 +33,7 @@ pub type Fill<'a> = dyn FnMut(&mut dyn Write) -> Result<Body, Error> + 'a;
 
 /// Receives the intents of a placement before any of its messages becomes visible, and must
 /// make them durable before returning.
-pub type Journal<'a> = dyn FnMut(&[String]) -> Result<(), Error> + 'a;
+pub type Journal<'a> = dyn FnMut(&[Intent]) -> Result<(), Error> + 'a;
 
 /// A complete message, written where the mailbox keeps it until it is placed.
 #[derive(Debug)]
@@ -55,7 +57,7 @@ enum StagedKind {
         spool: File,
         from_line: String,
         length: u64,
-        digest: String,
+        digest: [u8; 32],
     },
     /// In a spool file, to be piped to an MDA with `sender` for `%F`.
     Mda { spool: File, sender: String },
@@ -105,15 +107,16 @@ pub trait Mailbox: Sync {
 
 /// Decides whether the placement an intent describes completed, undoing a partial mbox
 /// append. Used at startup on the intents an interrupted run left in its journal.
-pub fn recover(intent: &str) -> Result<bool, Error> {
-    let mut tokens = intent.split(' ');
-    match tokens.next() {
-        Some("maildir") => maildir::recover(tokens),
-        Some("mbox") => mbox::recover(tokens),
-        _ => Err(Error::CorruptState {
-            path: PathBuf::from("journal"),
-            detail: format!("unknown intent {intent:?}"),
-        }),
+pub fn recover(intent: &Intent) -> Result<bool, Error> {
+    match intent {
+        Intent::Maildir { target } => maildir::recover(target),
+        Intent::Mbox {
+            path,
+            truncate_to,
+            begin,
+            end,
+            digest,
+        } => mbox::recover(path, *truncate_to, *begin..*end, digest),
     }
 }
 
@@ -164,23 +167,6 @@ fn return_path(spool: &mut File) -> std::io::Result<String> {
         .to_string())
 }
 
-/// A path as one token of an intent line.
-fn path_token(path: &std::path::Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    String::from_utf8(crate::state::escape(path.as_os_str().as_bytes())).expect("escaped is ASCII")
-}
-
-fn token_path(token: Option<&str>) -> Result<PathBuf, Error> {
-    use std::os::unix::ffi::OsStringExt;
-    let bytes = token
-        .and_then(|t| crate::state::unescape(t.as_bytes()))
-        .ok_or_else(|| Error::CorruptState {
-            path: PathBuf::from("journal"),
-            detail: "an intent has no valid path".into(),
-        })?;
-    Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
-}
-
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
@@ -197,14 +183,14 @@ pub(crate) mod testing {
     }
 
     /// Stages and places one message; returns the intents handed to the journal.
-    pub fn deliver(mailbox: &dyn Mailbox, bytes: &[u8]) -> Result<Vec<String>, Error> {
+    pub fn deliver(mailbox: &dyn Mailbox, bytes: &[u8]) -> Result<Vec<Intent>, Error> {
         let staged = mailbox
             .stage(&mut fill_with(bytes))
             .map_err(|failure| match failure {
                 Failure::Source(e) | Failure::Mailbox(e) => e,
             })?;
         let mut intents = Vec::new();
-        let placement = mailbox.place(vec![staged], &mut |batch: &[String]| {
+        let placement = mailbox.place(vec![staged], &mut |batch: &[Intent]| {
             intents.extend_from_slice(batch);
             Ok(())
         });

@@ -1,0 +1,172 @@
+//! Intents: what a placement is about to do, written to the journal before it does it, so
+//! that a later run can tell whether it completed.
+
+use std::fmt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// One message's placement, as the journal records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// The message is being moved to `target`, a file in a Maildir's new/.
+    Maildir { target: PathBuf },
+    /// The message is being appended to the mbox at `path`: it arrived if the octets from
+    /// `begin` to `end` hash (SHA-256) to `digest`; if the file ends part way into them, the
+    /// append was torn and the file is cut back to `truncate_to`.
+    Mbox {
+        path: PathBuf,
+        truncate_to: u64,
+        begin: u64,
+        end: u64,
+        digest: [u8; 32],
+    },
+}
+
+/// A journal line that is not an intent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed intent {0:?}")]
+pub struct MalformedIntent(pub String);
+
+impl fmt::Display for Intent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Intent::Maildir { target } => write!(f, "maildir {}", PathToken(target)),
+            Intent::Mbox {
+                path,
+                truncate_to,
+                begin,
+                end,
+                digest,
+            } => write!(
+                f,
+                "mbox {} {truncate_to} {begin} {end} {}",
+                PathToken(path),
+                hex::encode(digest)
+            ),
+        }
+    }
+}
+
+impl FromStr for Intent {
+    type Err = MalformedIntent;
+
+    fn from_str(line: &str) -> Result<Intent, MalformedIntent> {
+        let malformed = || MalformedIntent(line.to_string());
+        let mut words = line.split(' ');
+        let kind = words.next();
+        let path = words
+            .next()
+            .and_then(|word| crate::state::unescape(word.as_bytes()))
+            .map(|bytes| PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+            .ok_or_else(malformed)?;
+        let intent = match kind {
+            Some("maildir") => Intent::Maildir { target: path },
+            Some("mbox") => {
+                let mut number = || -> Result<u64, MalformedIntent> {
+                    words
+                        .next()
+                        .and_then(|word| word.parse().ok())
+                        .ok_or_else(malformed)
+                };
+                let (truncate_to, begin, end) = (number()?, number()?, number()?);
+                let mut digest = [0u8; 32];
+                hex::decode_to_slice(words.next().unwrap_or_default(), &mut digest)
+                    .map_err(|_| malformed())?;
+                if !(truncate_to <= begin && begin <= end) {
+                    return Err(malformed());
+                }
+                Intent::Mbox {
+                    path,
+                    truncate_to,
+                    begin,
+                    end,
+                    digest,
+                }
+            }
+            _ => return Err(malformed()),
+        };
+        match words.next() {
+            None => Ok(intent),
+            Some(_) => Err(malformed()),
+        }
+    }
+}
+
+/// A path as one word of a journal line: escaped as the state file escapes ids (no spaces,
+/// no line ends, any byte kept).
+struct PathToken<'a>(&'a std::path::Path);
+
+impl fmt::Display for PathToken<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let escaped = crate::state::escape(self.0.as_os_str().as_bytes());
+        f.write_str(&String::from_utf8_lossy(&escaped))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intents_round_trip_through_their_text() {
+        let odd = PathBuf::from(std::ffi::OsString::from_vec(
+            b"/m/new/a b\n%\xff:2,S".to_vec(),
+        ));
+        let intents = [
+            Intent::Maildir {
+                target: odd.clone(),
+            },
+            Intent::Mbox {
+                path: odd,
+                truncate_to: 10,
+                begin: 11,
+                end: 400,
+                digest: [0xab; 32],
+            },
+        ];
+        for intent in intents {
+            let text = intent.to_string();
+            assert!(!text.contains('\n') && text.is_ascii(), "{text:?}");
+            assert_eq!(text.parse::<Intent>(), Ok(intent));
+        }
+    }
+
+    #[test]
+    fn the_format_of_earlier_versions_is_read() {
+        let digest = "0".repeat(64);
+        let line = format!("mbox /home/me/inbox 0 1 99 {digest}");
+        assert_eq!(
+            line.parse(),
+            Ok(Intent::Mbox {
+                path: "/home/me/inbox".into(),
+                truncate_to: 0,
+                begin: 1,
+                end: 99,
+                digest: [0; 32],
+            })
+        );
+        assert_eq!(
+            "maildir /m/new/1.M2P3Q4.host,S=5".parse(),
+            Ok(Intent::Maildir {
+                target: "/m/new/1.M2P3Q4.host,S=5".into()
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_refused() {
+        for line in [
+            "",
+            "maildir",
+            "maildir /a extra",
+            "mbox /a 1 2",
+            "mbox /a 3 2 1 00",
+            "mbox /a 0 1 2 nothex",
+            "delivered",
+            "other /a",
+        ] {
+            assert!(line.parse::<Intent>().is_err(), "{line:?}");
+        }
+    }
+}
