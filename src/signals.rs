@@ -178,8 +178,8 @@ mod tests {
 
     #[test]
     fn exit_codes_are_the_shells() {
-        assert_eq!(exit_code(SIGINT), 130);
-        assert_eq!(exit_code(SIGTERM), 143);
+        assert_eq!(exit_code(SIGINT), crate::exit::INTERRUPTED);
+        assert_eq!(exit_code(SIGTERM), crate::exit::TERMINATED);
         assert_eq!(name(SIGTERM), "SIGTERM");
     }
 
