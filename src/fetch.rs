@@ -274,6 +274,12 @@ fn run<S: Read + Write>(
             let report = &mut *transfer.report;
             let done = report.delivered + report.refused + report.rejected;
             report.interrupted = planned.saturating_sub(done);
+            if transfer.stop.abandon {
+                // Without QUIT no deletion takes effect; the records make the next run's.
+                report.deleted = 0;
+                report.oversized_deleted = 0;
+                report.filtered_out = 0;
+            }
         }
         result
     })

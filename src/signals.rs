@@ -9,7 +9,8 @@
 //! ended another way: after [`GRACE`] the thread shuts down the sockets of the sessions still
 //! running, which makes any blocked read return at once, on whichever thread it waits.
 //!
-//! After a stop, up to [`GRACE`] goes to finishing the message in flight, making the staged
+//! A signal that comes while no session is transferring (connecting, logging in, a password
+//! prompt) ends the process at once. After a stop, up to [`GRACE`] goes to finishing the message in flight, making the staged
 //! batch durable and recorded, and (when the connection allows) the DELEs and QUIT. Then the
 //! connections are cut: what is staged is still made durable and recorded, as after any broken
 //! connection. After [`LAST_CHANCE`] more, or at a second signal, the process exits at once
@@ -64,6 +65,11 @@ fn receive(signal: i32) {
         .is_err()
     {
         abort(None);
+    }
+    // No session is transferring (popget is connecting, logging in, asking for a password or
+    // done): there is nothing to finish, and a prompt would not notice the request anyway.
+    if lock(&CONNECTIONS).is_empty() {
+        abort(Some("no transfer was under way"));
     }
     // A timer for the orderly stop; the process normally exits long before it fires.
     let _ = std::thread::Builder::new()

@@ -104,13 +104,14 @@ fn forward_slowly(client: TcpStream, server: TcpStream, fast: Arc<AtomicBool>) {
     });
 }
 
-/// Messages of about 10 KiB with the lines framing gets wrong, and a few of 400 KiB.
-fn corpus(count: usize) -> Vec<Vec<u8>> {
+/// Messages of `lines` lines (45 octets each) with the lines framing gets wrong, and a few of
+/// 8000 lines (360 kB).
+fn corpus(count: usize, lines: usize) -> Vec<Vec<u8>> {
     (0..count)
         .map(|i| {
             let mut message =
                 format!("Subject: signal {i}\nMessage-ID: <{i}@signals.test>\n\n").into_bytes();
-            let lines = if i % 50 == 7 { 8000 } else { 200 };
+            let lines = if i % 50 == 7 { 8000 } else { lines };
             for line in 0..lines {
                 match line % 17 {
                     0 => message.extend_from_slice(b".\n"),
@@ -270,7 +271,7 @@ fn whole_and_once(target: Target, popget: &Popget, messages: &[Vec<u8>]) -> usiz
 /// A fetch stopped by `signal` after the first messages landed; then a rerun fetches the rest.
 fn stopped_by(signal: i32, target: Target, delete: bool, extra: &[&str]) {
     let dovecot = Dovecot::start();
-    let messages = corpus(200);
+    let messages = corpus(200, 200);
     for message in &messages {
         dovecot.deliver("alice", message);
     }
@@ -481,7 +482,7 @@ fn escaped_hostname() -> String {
 #[test]
 fn after_sigkills_the_next_run_leaves_no_staging_debris_and_no_duplicate() {
     let dovecot = Dovecot::start();
-    let messages = corpus(200);
+    let messages = corpus(400, 400);
     for message in &messages {
         dovecot.deliver("alice", message);
     }
@@ -510,7 +511,15 @@ fn after_sigkills_the_next_run_leaves_no_staging_debris_and_no_duplicate() {
             }
             std::thread::sleep(Duration::from_millis(seed % 200));
         } else {
-            std::thread::sleep(Duration::from_millis(seed % 400));
+            std::thread::sleep(Duration::from_millis(seed % 3000));
+        }
+        if child.try_wait().unwrap().is_some() {
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "run {kills} ended before its kill ({:?}): {}",
+                output.status,
+                text(&output)
+            );
         }
         child.kill().unwrap();
         child.wait().unwrap();
@@ -574,7 +583,7 @@ fn after_sigkills_the_next_run_leaves_no_staging_debris_and_no_duplicate() {
 #[test]
 fn progress_with_braces_in_the_account_name_is_cleared_after_sigint() {
     let dovecot = Dovecot::start();
-    let messages = corpus(200);
+    let messages = corpus(200, 200);
     for message in &messages {
         dovecot.deliver("alice", message);
     }
@@ -608,4 +617,43 @@ fn progress_with_braces_in_the_account_name_is_cleared_after_sigint() {
     let last_clear = before.rfind("\x1b[2K").expect(&stderr);
     assert!(last_clear > last_draw, "{:?}", &stderr[last_draw..]);
     assert!(stderr[summary..].lines().count() == 1, "{stderr:?}");
+}
+
+#[test]
+fn a_signal_while_no_transfer_is_under_way_exits_at_once() {
+    // A server that accepts and never greets: popget waits in the connection phase.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let popget = Popget::new();
+    let args: Vec<String> = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "alice",
+        "--tls",
+        "none",
+        "--auth",
+        "user",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .chain(Target::Maildir.args(&popget))
+    .collect();
+    let child = spawn(&popget, &args);
+    let (_connection, _) = listener.accept().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    send(&child, libc::SIGTERM);
+    let sent = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        sent.elapsed()
+    );
+    expect_code(&output, 143);
+    let stderr = text(&output);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
 }
