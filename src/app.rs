@@ -18,6 +18,7 @@ use crate::connect;
 use crate::error::{exit, Error, Result};
 use crate::fetch::{self, FetchOptions, Filter, Observer, Report};
 use crate::session::{Session, Tracer};
+use crate::signals;
 use crate::state::{self, State};
 use crate::store::{Mailbox, Maildir, Mbox, Mda};
 use crate::transport::Stream;
@@ -63,6 +64,7 @@ struct AccountJson {
     skipped_by_filter: u64,
     deleted_by_filter: u64,
     rejected_by_mda: u64,
+    left_after_interrupt: u64,
     destination: Option<String>,
     error: Option<ErrorJson>,
 }
@@ -87,6 +89,8 @@ struct AccountResult {
 }
 
 fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String>) -> u8 {
+    // Without the handlers a signal kills the run, which the journal makes safe, if wasteful.
+    let _ = signals::install();
     let accounts = ConfigFile::load(global.config.as_deref()).and_then(|config| {
         config::select_accounts(
             &config,
@@ -119,6 +123,10 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
             scope.spawn(|| {
                 while let Some(group) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
                     for &index in group {
+                        // After a signal, no account is started.
+                        if signals::received().is_some() {
+                            break;
+                        }
                         let account = &accounts[index];
                         let outcome = fetch_account(global, args, account, env, &terminal);
                         if let Err(error) = &outcome.result {
@@ -132,6 +140,7 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
     });
     let mut status = exit::OK;
     let mut documents = Vec::new();
+    let mut not_started = Vec::new();
     for (account, result) in accounts.iter().zip(results) {
         let Some(AccountResult {
             report,
@@ -139,6 +148,7 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
             result,
         }) = result.into_inner().unwrap_or_else(|p| p.into_inner())
         else {
+            not_started.push(account.name.as_str());
             continue;
         };
         if let Err(error) = &result {
@@ -158,12 +168,23 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
             skipped_by_filter: report.skipped,
             deleted_by_filter: report.filtered_out,
             rejected_by_mda: report.rejected,
+            left_after_interrupt: report.interrupted,
             destination,
             error: result.err().map(|e| ErrorJson {
                 exit_code: e.exit_code(),
                 message: e.to_string(),
             }),
         });
+    }
+    if let Some(signal) = signals::received() {
+        status = signals::exit_code(signal);
+        if !not_started.is_empty() {
+            terminal.print(&format!(
+                "popget: stopped by {} before fetching {}",
+                signals::name(signal),
+                not_started.join(", ")
+            ));
+        }
     }
     if args.json {
         let document = FetchJson {
@@ -225,7 +246,8 @@ fn fetch_account(
         };
     }
     let mut progress = terminal.progress_bar(&account.name);
-    let run = |observer: &mut dyn Observer| -> Result<fetch::Outcome> {
+    let mut stopped_before_fetching = false;
+    let mut run = |observer: &mut dyn Observer| -> Result<fetch::Outcome> {
         let _lock = state::lock_account(&settings.state_path)?;
         let mut state = State::load(&settings.state_path)?;
         let recovered = fetch::recover(&mut state)?;
@@ -236,15 +258,41 @@ fn fetch_account(
                 account.name
             ));
         }
-        let mailbox: Box<dyn Mailbox> = match &settings.destination {
-            Destination::Maildir(path) => Box::new(Maildir::open(path)?),
-            Destination::MaildirFolder { root, name } => {
-                Box::new(Maildir::open_folder(root, name)?)
-            }
-            Destination::Mbox(path) => Box::new(Mbox::open(path)?),
-            Destination::Mda(command) => Box::new(Mda::new(command, settings.mda_timeout)),
+        let maildir = match &settings.destination {
+            Destination::Maildir(path) => Some(Maildir::open(path)?),
+            Destination::MaildirFolder { root, name } => Some(Maildir::open_folder(root, name)?),
+            _ => None,
         };
+        // What killed or interrupted runs left in tmp/ goes; and if this run has to exit at
+        // once, its own staging files go too.
+        let _staging_cleanup = maildir.as_ref().map(|maildir| {
+            let staging = maildir.staging();
+            let _ = staging.remove_stale();
+            signals::on_abort(move || {
+                let _ = staging.remove_own();
+            })
+        });
+        let mailbox: Box<dyn Mailbox> = match (maildir, &settings.destination) {
+            (Some(maildir), _) => Box::new(maildir),
+            (None, Destination::Mbox(path)) => Box::new(Mbox::open(path)?),
+            (None, Destination::Mda(command)) => Box::new(Mda::new(command, settings.mda_timeout)),
+            (None, _) => unreachable!("every Maildir destination is opened above"),
+        };
+        if signals::received().is_some() {
+            stopped_before_fetching = true;
+            return Ok(fetch::Outcome {
+                report: Report::default(),
+                error: None,
+            });
+        }
         let session = open_session(global.verbose, account)?;
+        // A read blocked on the server is cut short if a stop takes too long.
+        let _watched = session
+            .connection()
+            .socket()
+            .try_clone()
+            .ok()
+            .map(signals::watch);
         let options = FetchOptions {
             all: args.delivery.all,
             delete: settings.delete,
@@ -258,6 +306,7 @@ fn fetch_account(
                 timeout: settings.mda_timeout,
             }),
             pipelining: account.pipelining,
+            stop_requested: Some(|| signals::received().is_some()),
         };
         Ok(fetch::fetch(
             session,
@@ -278,7 +327,40 @@ fn fetch_account(
         Ok(outcome) => outcome,
         Err(error) => return failed(destination, error),
     };
-    if !global.quiet && !args.json {
+    let mut error = outcome.error;
+    if let Some(signal) = signals::received() {
+        // Cutting the connection was ours: the summary says so instead of an error.
+        let cut = signals::connections_were_cut()
+            && error.as_ref().is_some_and(|e| e.is_connection_lost());
+        if cut {
+            error = None;
+        }
+        if stopped_before_fetching {
+            terminal.print(&format!(
+                "{}: stopped by {} before fetching",
+                account.name,
+                signals::name(signal)
+            ));
+        } else {
+            let how = if cut {
+                format!(
+                    "stopped by {}, the connection cut after {} s",
+                    signals::name(signal),
+                    signals::GRACE.as_secs()
+                )
+            } else {
+                format!("stopped by {}", signals::name(signal))
+            };
+            let line = summary(&account.name, &outcome.report, &shown)
+                .unwrap_or_else(|| format!("{}: nothing delivered", account.name));
+            let line = line.replacen(
+                &format!("{}: ", account.name),
+                &format!("{}: {how}: ", account.name),
+                1,
+            );
+            terminal.print(&line);
+        }
+    } else if !global.quiet && !args.json {
         if let Some(line) = summary(&account.name, &outcome.report, &shown) {
             terminal.print(&line);
         }
@@ -286,7 +368,7 @@ fn fetch_account(
     AccountResult {
         report: outcome.report,
         destination,
-        result: outcome.error.map_or(Ok(()), Err),
+        result: error.map_or(Ok(()), Err),
     }
 }
 
@@ -336,6 +418,8 @@ fn rebuild_state(
 /// progress bars, which are stacked, one per account being fetched.
 struct Terminal {
     bars: Option<MultiProgress>,
+    /// Clears the bars if the process has to exit at once.
+    _clear_on_abort: Option<signals::AbortHook>,
 }
 
 impl Terminal {
@@ -347,7 +431,10 @@ impl Terminal {
             ProgressMode::Auto => std::io::stderr().is_terminal(),
         };
         if !wanted || global.quiet || global.verbose {
-            return Terminal { bars: None };
+            return Terminal {
+                bars: None,
+                _clear_on_abort: None,
+            };
         }
         let target = match args.progress {
             ProgressMode::Always => {
@@ -355,8 +442,13 @@ impl Terminal {
             }
             _ => ProgressDrawTarget::stderr(),
         };
+        let bars = MultiProgress::with_draw_target(target);
+        let clear = bars.clone();
         Terminal {
-            bars: Some(MultiProgress::with_draw_target(target)),
+            bars: Some(bars),
+            _clear_on_abort: Some(signals::on_abort(move || {
+                let _ = clear.clear();
+            })),
         }
     }
 
@@ -379,24 +471,47 @@ impl Terminal {
 
     fn progress_bar(&self, account: &str) -> Option<Bar> {
         let bars = self.bars.as_ref()?;
-        let style = ProgressStyle::with_template(&format!(
-            "{account}: {{msg}} {{bar:30}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}} ETA {{eta}}"
-        ))
-        .expect("the template is valid");
+        // A constant template: the account name (user text, which may hold `{` or `}`) goes in
+        // as the prefix, never into the template. The bar takes what is left of the width.
+        let style = ProgressStyle::with_template(BAR_TEMPLATE).expect("the template is valid");
+        let bar = ProgressBar::hidden().with_style(style);
+        bar.set_prefix(bar_prefix(account));
         Some(Bar {
             bars: bars.clone(),
-            bar: ProgressBar::hidden().with_style(style),
+            bar,
             done: 0,
+            done_octets: 0,
             total: 0,
         })
     }
 }
 
-/// One account's progress bar, shown once there is something to fetch.
+/// Fits 80 columns with an account name of up to [`BAR_PREFIX_CHARS`] characters, up to
+/// 99999 messages and sizes below 1000 GiB: the bar itself shrinks to what the line has left.
+const BAR_TEMPLATE: &str = "{prefix} {msg} [{wide_bar}] {bytes}/{total_bytes} {eta_precise}";
+const BAR_PREFIX_CHARS: usize = 12;
+
+/// The account name as the bar shows it: printable, and shortened to fit.
+fn bar_prefix(account: &str) -> String {
+    let printable: Vec<char> = account.chars().filter(|c| !c.is_control()).collect();
+    let mut prefix: String = if printable.len() > BAR_PREFIX_CHARS {
+        let mut short: String = printable[..BAR_PREFIX_CHARS - 1].iter().collect();
+        short.push('…');
+        short
+    } else {
+        printable.into_iter().collect()
+    };
+    prefix.push(':');
+    prefix
+}
+
+/// One account's progress bar, shown from the listing on, moving as the bytes arrive.
 struct Bar {
     bars: MultiProgress,
     bar: ProgressBar,
     done: usize,
+    /// LIST octets of the messages read whole.
+    done_octets: u64,
     total: usize,
 }
 
@@ -404,16 +519,24 @@ impl Observer for Bar {
     fn planned(&mut self, messages: usize, octets: u64) {
         self.total = messages;
         self.bar.set_length(octets);
-        self.bar.set_message(format!("0/{messages} messages"));
         if messages > 0 {
             self.bar = self.bars.add(self.bar.clone());
         }
         self.bar.reset_eta();
+        // Drawn now, not once the first message is complete.
+        self.bar.set_message(format!("0/{messages} messages"));
+        self.bar.tick();
+    }
+
+    fn streamed(&mut self, octets: u64) {
+        self.bar.inc(octets);
     }
 
     fn delivered(&mut self, octets: u64) {
         self.done += 1;
-        self.bar.inc(octets);
+        // What streamed was counted after unstuffing; the LIST size puts the bar right.
+        self.done_octets = self.done_octets.saturating_add(octets);
+        self.bar.set_position(self.done_octets);
         self.bar
             .set_message(format!("{}/{} messages", self.done, self.total));
     }
@@ -455,6 +578,7 @@ fn summary(account: &str, report: &Report, destination: &str) -> Option<String> 
             r.deferred,
             r.skipped,
             r.rejected,
+            r.interrupted,
         ]
     };
     if counts(report) == counts(&nothing) {
@@ -495,6 +619,11 @@ fn summary(account: &str, report: &Report, destination: &str) -> Option<String> 
     add(&mut line, report.skipped, "skipped by the filter");
     add(&mut line, report.rejected, "refused by the MDA");
     add(&mut line, report.deferred, "left for the next run");
+    add(
+        &mut line,
+        report.interrupted,
+        "left on the server for the next run",
+    );
     Some(line)
 }
 
@@ -527,6 +656,33 @@ pub fn human_size(octets: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bar_prefixes_are_printable_and_short() {
+        assert_eq!(bar_prefix("a{x}b"), "a{x}b:");
+        assert_eq!(bar_prefix("tab\there"), "tabhere:");
+        let long = bar_prefix("a-very-long-account-name@example.org");
+        assert_eq!(long.chars().count(), BAR_PREFIX_CHARS + 1);
+        assert!(long.ends_with("…:"));
+    }
+
+    #[test]
+    fn the_bar_leaves_room_in_80_columns() {
+        // Everything but the bar, at its widest.
+        let bytes = indicatif::HumanBytes(999 << 30).to_string();
+        let line = BAR_TEMPLATE
+            .replace(
+                "{prefix}",
+                &bar_prefix("a-very-long-account-name@example.org"),
+            )
+            .replace("{msg}", "99999/99999 messages")
+            .replace("{wide_bar}", "")
+            .replace("{bytes}", &bytes)
+            .replace("{total_bytes}", &bytes)
+            .replace("{eta_precise}", "00:00:00");
+        let width = line.chars().count();
+        assert!(width + 8 <= 79, "{width} columns before the bar: {line}");
+    }
 
     #[test]
     fn formats_sizes() {

@@ -17,6 +17,10 @@ pub mod exit {
     pub const PROTOCOL: u8 = 76;
     pub const NO_PERM: u8 = 77;
     pub const CONFIG: u8 = 78;
+    /// `fetch` stopped by SIGINT (128 + 2, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
+    /// `fetch` stopped by SIGTERM (128 + 15).
+    pub const TERMINATED: u8 = 143;
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

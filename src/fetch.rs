@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use foldhash::fast::RandomState;
 use std::io::{Read, Write};
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cli::PipeliningMode;
 use crate::config::Destination;
@@ -47,6 +47,9 @@ pub struct FetchOptions {
     /// Decides from each new message's headers whether to fetch it.
     pub filter: Option<Filter>,
     pub pipelining: PipeliningMode,
+    /// Says whether the run was asked to stop (a signal): no more RETRs are sent, what is
+    /// staged is made durable and recorded, and the session ends as soon as it safely can.
+    pub stop_requested: Option<fn() -> bool>,
 }
 
 /// A command that reads a message's headers and answers by its exit status.
@@ -69,8 +72,24 @@ const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
 /// Follows a run's progress (for a progress bar). Sizes are the server's LIST sizes.
 pub trait Observer {
     fn planned(&mut self, _messages: usize, _octets: u64) {}
+    /// More of the message being read arrived: `octets` since the last call (at most every
+    /// [`STREAM_REPORT_OCTETS`], or sooner on a slow link), after unstuffing.
+    fn streamed(&mut self, _octets: u64) {}
+    /// A message was read whole and staged; `octets` is its LIST size.
     fn delivered(&mut self, _octets: u64) {}
 }
+
+/// Bytes streamed are reported to the observer in steps of this many octets ...
+pub const STREAM_REPORT_OCTETS: u64 = 64 * 1024;
+/// ... or of at least [`STREAM_REPORT_MIN_OCTETS`] once this long has passed.
+const STREAM_REPORT_INTERVAL: Duration = Duration::from_millis(200);
+const STREAM_REPORT_MIN_OCTETS: u64 = 4096;
+
+/// After a stop, the answers to RETRs already sent are still read (and the messages kept) if
+/// that looks quicker than this at the rate seen so far; otherwise the session is abandoned.
+const STOP_DRAIN_BUDGET: Duration = Duration::from_secs(1);
+/// Before any rate is known, answers in flight are read after a stop only up to this size.
+const STOP_DRAIN_OCTETS: u64 = 256 * 1024;
 
 /// No progress display.
 impl Observer for () {}
@@ -95,6 +114,8 @@ pub struct Report {
     pub filtered_out: u64,
     /// Messages the MDA refused; they stay on the server.
     pub rejected: u64,
+    /// Messages left on the server because the run was asked to stop.
+    pub interrupted: u64,
 }
 
 /// The run's report and, if it stopped early or something failed, the first error.
@@ -171,6 +192,8 @@ pub fn fetch<S: Read + Write>(
         // without QUIT: nothing is committed on the server, and the records of delivered
         // messages make the next run delete them.
         Err(error) if session_is_broken(&error) || session.outstanding() > 0 => Some(error),
+        // Stopped with answers still on their way: abandoned the same way, on purpose.
+        Ok(()) if session.outstanding() > 0 => None,
         result => {
             let quit_result = quit(session, state, ending, report.deleted);
             result.err().or(quit_result.err())
@@ -219,6 +242,7 @@ fn run<S: Read + Write>(
         .iter()
         .fold(0u64, |total, m| total.saturating_add(m.size));
     observer.planned(plan.fetch.len(), planned_octets);
+    let planned = plan.fetch.len() as u64;
     let batch_limit = BATCH_MESSAGES.min(mailbox.batch_limit());
     // Batches are committed on a second thread, so the disk syncs one batch while the next
     // one streams in. A rendezvous channel keeps at most one batch waiting for its turn.
@@ -246,8 +270,21 @@ fn run<S: Read + Write>(
             first_refusal: filter_error,
             local_failure: None,
             quit_sent: false,
+            stop: Stop::default(),
         };
-        transfer.run()
+        let result = transfer.run();
+        if transfer.stop.stopping {
+            let report = &mut *transfer.report;
+            let done = report.delivered + report.refused + report.rejected;
+            report.interrupted = planned.saturating_sub(done);
+            if transfer.stop.abandon {
+                // Without QUIT no deletion takes effect; the records make the next run's.
+                report.deleted = 0;
+                report.oversized_deleted = 0;
+                report.filtered_out = 0;
+            }
+        }
+        result
     })
 }
 
@@ -320,6 +357,31 @@ struct Transfer<'a, S> {
     /// drained, and the session stays usable.
     local_failure: Option<Error>,
     quit_sent: bool,
+    stop: Stop,
+}
+
+/// How the transfer reacts to a request to stop.
+struct Stop {
+    /// The request was seen: no RETR is sent any more.
+    stopping: bool,
+    /// The answers in flight are not worth waiting for: once the staged messages are recorded
+    /// the session is abandoned, without QUIT (nothing it did is committed on the server; the
+    /// records make the next run delete what was delivered).
+    abandon: bool,
+    started: Instant,
+    /// Octets staged so far, for the rate.
+    staged_octets: u64,
+}
+
+impl Default for Stop {
+    fn default() -> Self {
+        Stop {
+            stopping: false,
+            abandon: false,
+            started: Instant::now(),
+            staged_octets: 0,
+        }
+    }
 }
 
 impl<S: Read + Write> Transfer<'_, S> {
@@ -346,6 +408,14 @@ impl<S: Read + Write> Transfer<'_, S> {
     fn exchange(&mut self) -> Result<()> {
         loop {
             while self.collect_commit(false) {}
+            self.check_stop();
+            if self.stop.abandon {
+                self.commit_batch();
+                while self.commits_pending > 0 {
+                    self.collect_commit(true);
+                }
+                return Ok(());
+            }
             self.fill_window()?;
             let Some(next) = self.in_flight.pop_front() else {
                 if self.commits_pending == 0 {
@@ -365,6 +435,37 @@ impl<S: Read + Write> Transfer<'_, S> {
                     }
                 }
             }
+        }
+    }
+
+    /// Takes notice of a request to stop: no more RETRs, and the answers already on their way
+    /// are read only if that looks quick (they are delivered then); otherwise the session is
+    /// abandoned. A message being read when the request came is finished first.
+    fn check_stop(&mut self) {
+        if self.stop.stopping || !self.options.stop_requested.is_some_and(|stop| stop()) {
+            return;
+        }
+        self.stop.stopping = true;
+        self.upcoming.clear();
+        let coming: u64 = self
+            .in_flight
+            .iter()
+            .map(|command| match command {
+                InFlight::Retr(message) => message.size,
+                _ => 0,
+            })
+            .fold(0, u64::saturating_add);
+        let elapsed = self.stop.started.elapsed().as_secs_f64();
+        let quick = if self.stop.staged_octets > 0 && elapsed > 0.0 {
+            let rate = self.stop.staged_octets as f64 / elapsed;
+            (coming as f64) <= rate * STOP_DRAIN_BUDGET.as_secs_f64()
+        } else {
+            coming <= STOP_DRAIN_OCTETS
+        };
+        self.stop.abandon = !quick;
+        if !self.retr_in_flight() {
+            // No answer will complete the batch: it is complete now.
+            self.commit_batch();
         }
     }
 
@@ -435,12 +536,18 @@ impl<S: Read + Write> Transfer<'_, S> {
             return Ok(());
         }
         let session = &mut *self.session;
+        let observer = &mut *self.observer;
         let max_size = self.options.max_size;
-        let fill =
-            &mut |sink: &mut dyn Write| session.receive_body_within(LineEnding::Lf, sink, max_size);
+        let fill = &mut |sink: &mut dyn Write| {
+            let mut counted = Counted::new(sink, observer);
+            let body = session.receive_body_within(LineEnding::Lf, &mut counted, max_size);
+            counted.report();
+            body
+        };
         match self.mailbox.stage(fill) {
             Ok(staged) => {
                 self.observer.delivered(message.size);
+                self.stop.staged_octets += staged.octets;
                 self.batch_octets += staged.octets;
                 self.batch.push((message, staged));
                 Ok(())
@@ -538,6 +645,65 @@ impl<S: Read + Write> Transfer<'_, S> {
             self.local_failure.get_or_insert(error);
         }
         true
+    }
+}
+
+/// A sink that tells the observer how much of the message has arrived, in steps rather than
+/// per write.
+struct Counted<'a> {
+    inner: &'a mut dyn Write,
+    observer: &'a mut dyn Observer,
+    unreported: u64,
+    last_report: Instant,
+}
+
+impl<'a> Counted<'a> {
+    fn new(inner: &'a mut dyn Write, observer: &'a mut dyn Observer) -> Self {
+        Counted {
+            inner,
+            observer,
+            unreported: 0,
+            last_report: Instant::now(),
+        }
+    }
+
+    fn report(&mut self) {
+        if self.unreported > 0 {
+            self.observer.streamed(self.unreported);
+            self.unreported = 0;
+            self.last_report = Instant::now();
+        }
+    }
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        self.unreported += written as u64;
+        // The clock is read only once a few KiB are waiting.
+        if self.unreported >= STREAM_REPORT_OCTETS
+            || (self.unreported >= STREAM_REPORT_MIN_OCTETS
+                && self.last_report.elapsed() >= STREAM_REPORT_INTERVAL)
+        {
+            self.report();
+        }
+        Ok(written)
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.inner.write_all(bytes)?;
+        self.unreported += bytes.len() as u64;
+        if self.unreported >= STREAM_REPORT_OCTETS
+            || (self.unreported >= STREAM_REPORT_MIN_OCTETS
+                && self.last_report.elapsed() >= STREAM_REPORT_INTERVAL)
+        {
+            self.report();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -1101,6 +1267,15 @@ mod tests {
     }
 
     fn run_fetch(count: usize, refuse_retr: &[u32], options: FetchOptions) -> Run {
+        run_fetch_observed(count, refuse_retr, options, None)
+    }
+
+    fn run_fetch_observed(
+        count: usize,
+        refuse_retr: &[u32],
+        options: FetchOptions,
+        observer: Option<&mut dyn Observer>,
+    ) -> Run {
         let dir = tempfile::tempdir().unwrap();
         let maildir = dir.path().join("Maildir");
         let state_path = dir.path().join("state");
@@ -1128,7 +1303,10 @@ mod tests {
         session.capa().unwrap();
         let mailbox = Maildir::open(&maildir).unwrap();
         let mut state = State::load(&state_path).unwrap();
-        let outcome = fetch(session, &mailbox, &mut state, options, &mut ());
+        let outcome = match observer {
+            Some(observer) => fetch(session, &mailbox, &mut state, options, observer),
+            None => fetch(session, &mailbox, &mut state, options, &mut ()),
+        };
         let mut delivered = maildir_messages(&maildir);
         delivered.sort_by_key(|m| m.len());
         Run {
@@ -1259,6 +1437,85 @@ mod tests {
             0,
             "emptied, not removed"
         );
+    }
+
+    /// Asks the run to stop at the first message delivered, or at the plan.
+    struct Stopper {
+        at_plan: bool,
+        flag: &'static std::sync::atomic::AtomicBool,
+        streamed: u64,
+    }
+
+    impl Observer for Stopper {
+        fn planned(&mut self, _: usize, _: u64) {
+            if self.at_plan {
+                self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        fn streamed(&mut self, octets: u64) {
+            self.streamed += octets;
+        }
+        fn delivered(&mut self, _: u64) {
+            self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_stop_sends_no_more_retrs_and_deletes_what_is_recorded() {
+        static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let options = FetchOptions {
+            delete: true,
+            pipelining: PipeliningMode::Off,
+            stop_requested: Some(|| STOP.load(std::sync::atomic::Ordering::SeqCst)),
+            ..FetchOptions::default()
+        };
+        let mut stopper = Stopper {
+            at_plan: false,
+            flag: &STOP,
+            streamed: 0,
+        };
+        let run = run_fetch_observed(20, &[], options, Some(&mut stopper));
+        assert!(run.error.is_none(), "{:?}", run.error);
+        assert_eq!(run.report.delivered, 1);
+        assert_eq!(run.report.deleted, 1);
+        assert_eq!(run.report.interrupted, 19);
+        assert_eq!(run.delivered.len(), 1);
+        assert!(stopper.streamed > 0, "bytes were reported as they streamed");
+        let log = run.log.borrow();
+        assert_eq!(log.deletes_checked, 1);
+        let retrs = log
+            .commands
+            .iter()
+            .filter(|c| c.starts_with("RETR"))
+            .count();
+        assert_eq!(retrs, 1, "{:?}", log.commands);
+        assert_eq!(
+            &log.commands[log.commands.len() - 2..],
+            ["DELE 1", "QUIT"],
+            "{:?}",
+            log.commands
+        );
+    }
+
+    #[test]
+    fn a_stop_before_the_first_retr_quits_at_once() {
+        static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let options = FetchOptions {
+            stop_requested: Some(|| STOP.load(std::sync::atomic::Ordering::SeqCst)),
+            ..FetchOptions::default()
+        };
+        let mut stopper = Stopper {
+            at_plan: true,
+            flag: &STOP,
+            streamed: 0,
+        };
+        let run = run_fetch_observed(30, &[], options, Some(&mut stopper));
+        assert!(run.error.is_none(), "{:?}", run.error);
+        assert_eq!(run.report.delivered, 0);
+        assert_eq!(run.report.interrupted, 30);
+        let log = run.log.borrow();
+        assert!(log.commands.iter().all(|c| !c.starts_with("RETR")));
+        assert_eq!(log.commands.last().map(String::as_str), Some("QUIT"));
     }
 
     #[test]

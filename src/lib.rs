@@ -17,6 +17,7 @@ pub mod external;
 pub mod fetch;
 pub mod protocol;
 pub mod session;
+pub mod signals;
 pub mod state;
 pub mod store;
 mod sys;

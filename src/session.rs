@@ -717,6 +717,11 @@ impl<S: Read + Write> Session<S> {
         self.wire.flush()
     }
 
+    /// The connection underneath.
+    pub fn connection(&self) -> &S {
+        &self.wire.stream
+    }
+
     /// Commands sent whose answers have not been read yet.
     pub fn outstanding(&self) -> usize {
         self.wire.pending.len()

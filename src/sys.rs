@@ -16,3 +16,19 @@ pub fn start_writeback(file: &File) {
 
 #[cfg(not(target_os = "linux"))]
 pub fn start_writeback(_file: &File) {}
+
+/// Whether process `pid` exists on this host (as far as this process's pid namespace shows).
+/// Only a definite "no such process" counts as gone.
+pub fn process_exists(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+        return true; // not a single process: never taken as gone
+    };
+    rustix::process::test_kill_process(pid) != Err(rustix::io::Errno::SRCH)
+}
+
+/// Ends the process at once with `code`, running no exit handlers: OpenSSL's cleanup at exit
+/// would race the threads still using it.
+pub fn exit_now(code: u8) -> ! {
+    // SAFETY: _exit has no preconditions; it does not return.
+    unsafe { libc::_exit(i32::from(code)) }
+}

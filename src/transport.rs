@@ -177,6 +177,14 @@ impl Stream {
         }
     }
 
+    /// The socket underneath, for shutting it down from another thread (see `signals`).
+    pub fn socket(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(tcp) => &tcp.tcp,
+            Stream::Tls(tls) => &tls.get_ref().tcp,
+        }
+    }
+
     /// The TLS session's details, if any.
     pub fn tls(&self) -> Option<&TlsStream<TimedTcp>> {
         match self {

@@ -511,6 +511,8 @@ fn man_page_documents_every_config_key_and_exit_status() {
         popget::exit::PROTOCOL,
         popget::exit::NO_PERM,
         popget::exit::CONFIG,
+        popget::exit::INTERRUPTED,
+        popget::exit::TERMINATED,
     ] {
         assert!(
             page.contains(&format!(".TP\n.B {code}\n")),

@@ -17,3 +17,4 @@ mod oauth;
 mod policies;
 mod quirks;
 mod scripting;
+mod signals;

@@ -85,7 +85,7 @@ impl Maildir {
         let mut attempts = 0;
         loop {
             let name = self.unique_name();
-            let path = self.root.join("tmp").join(&name);
+            let path = self.root.join("tmp").join(staging_name(&name));
             match OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -229,6 +229,93 @@ impl Maildir {
     }
 }
 
+/// Staging files in tmp/ are named `popget.` + the message's unique name
+/// (`time.MusecPpidQcounter.host`): the prefix tells them from other programs' files (Dovecot's
+/// names have the same shape without it), the rest names the process and host that own them.
+const STAGING_PREFIX: &str = "popget.";
+
+fn staging_name(unique: &str) -> String {
+    format!("{STAGING_PREFIX}{unique}")
+}
+
+/// The process that owns a staging file in tmp/, if the name is one of popget's on `host`.
+fn staging_owner(file_name: &str, host: &str) -> Option<u32> {
+    let unique = file_name.strip_prefix(STAGING_PREFIX)?;
+    let mut parts = unique.splitn(3, '.');
+    let (seconds, middle, name_host) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if !digits(seconds) || name_host != host {
+        return None;
+    }
+    let (micros, rest) = middle.strip_prefix('M')?.split_once('P')?;
+    let (pid, counter) = rest.split_once('Q')?;
+    if !digits(micros) || !digits(pid) || !digits(counter) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// The staging files of a Maildir's tmp/ that popget may remove: files it left behind when it
+/// was stopped before they were placed (`kill -9`, power loss, a second Ctrl-C).
+///
+/// The rule: a file is removed only if its name is a popget staging name (see
+/// [`STAGING_PREFIX`]) for this host, and the process it names is provably gone: no process
+/// with that pid exists. Files of other programs never match; the files of a popget running
+/// now (another account of `fetch --jobs`, another popget process) name a live process. A pid
+/// reused by an unrelated process only delays the cleanup to a later run. The test is only
+/// sound within one pid namespace: containers that share a Maildir must not share a host name
+/// (by default each has its own). A staging file never holds the only copy of a message: it
+/// is moved into new/ only after its intent is in the journal, and until then the message is
+/// still on the server and not recorded.
+pub struct Staging {
+    tmp: PathBuf,
+    host: String,
+}
+
+impl Staging {
+    /// Removes the staging files whose process is gone; returns how many.
+    pub fn remove_stale(&self) -> io::Result<usize> {
+        let own = std::process::id();
+        self.remove_where(|pid| pid != own && !crate::sys::process_exists(pid))
+    }
+
+    /// Removes this process's own staging files, for an immediate exit. Safe even while a
+    /// batch is being placed: a message whose file is gone is not in new/, so the journal
+    /// leaves it unrecorded and it is fetched again.
+    pub fn remove_own(&self) -> io::Result<usize> {
+        let own = std::process::id();
+        self.remove_where(|pid| pid == own)
+    }
+
+    fn remove_where(&self, owner_is: impl Fn(u32) -> bool) -> io::Result<usize> {
+        let mut removed = 0;
+        for entry in fs::read_dir(&self.tmp)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(|n| staging_owner(n, &self.host)) else {
+                continue;
+            };
+            if owner_is(pid)
+                && entry.file_type()?.is_file()
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl Maildir {
+    /// This Maildir's staging files (see [`Staging`]).
+    pub fn staging(&self) -> Staging {
+        Staging {
+            tmp: self.root.join("tmp"),
+            host: self.host.clone(),
+        }
+    }
+}
+
 /// A Maildir intent is fulfilled if the file is in new/, or in cur/ (moved there by a mail
 /// reader, possibly with flags appended after `:`).
 pub(super) fn recover(target: &Path) -> Result<bool, Error> {
@@ -352,8 +439,60 @@ mod tests {
     }
     use crate::session::Body;
     use crate::store::testing::deliver;
+    use std::collections::BTreeSet;
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn only_popget_staging_files_of_gone_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = Maildir::open(dir.path()).unwrap();
+        let tmp = dir.path().join("tmp");
+        let host = maildir.host.clone();
+        // A process that surely exited: a child that was waited for.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        let own = std::process::id();
+        let names = [
+            format!("popget.1700000000.M12P{gone}Q3.{host}"), // stale: removed
+            format!("popget.1700000000.M12P{own}Q3.{host}"),  // ours, running
+            format!("popget.1700000000.M12P{gone}Q3.other-host"),
+            format!("1700000000.M12P{gone}Q3.{host}"), // Dovecot's shape, not ours
+            "popget.notes".to_string(),
+            format!("popget.x.M12P{gone}Q3.{host}"),
+        ];
+        for name in &names {
+            fs::write(tmp.join(name), "x").unwrap();
+        }
+        assert_eq!(maildir.staging().remove_stale().unwrap(), 1);
+        let left: BTreeSet<String> = fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, names[1..].iter().cloned().collect());
+        assert_eq!(maildir.staging().remove_own().unwrap(), 1);
+        assert!(!tmp.join(&names[1]).exists());
+    }
+
+    #[test]
+    fn staged_files_carry_the_staging_name_until_placed() {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = Maildir::open(dir.path()).unwrap();
+        let staged = maildir
+            .stage(&mut crate::store::testing::fill_with(b"x\n"))
+            .unwrap();
+        let names: Vec<String> = fs::read_dir(dir.path().join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 1);
+        assert_eq!(
+            staging_owner(&names[0], &maildir.host),
+            Some(std::process::id())
+        );
+        drop(staged);
+    }
 
     #[test]
     fn escapes_hostnames() {

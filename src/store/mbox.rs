@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::FlockOperation;
 use rustix::io::Errno;
-use rustix::process::Pid;
 use sha2::{Digest, Sha256};
 
 use super::{Failure, Fill, Intent, Journal, Mailbox, Placement, Staged, StagedKind};
@@ -601,10 +600,8 @@ fn remove_if_stale(lock_path: &Path) {
     let age = meta.modified().ok().and_then(|m| m.elapsed().ok());
     let holder_gone = fs::read_to_string(lock_path)
         .ok()
-        .and_then(|text| text.trim().parse::<i32>().ok())
-        .filter(|&pid| pid > 0)
-        .and_then(Pid::from_raw)
-        .is_some_and(|pid| rustix::process::test_kill_process(pid) == Err(Errno::SRCH));
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .is_some_and(|pid| !crate::sys::process_exists(pid));
     if holder_gone || age.is_some_and(|age| age > STALE_DOTLOCK) {
         let _ = fs::remove_file(lock_path);
     }
