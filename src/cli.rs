@@ -157,6 +157,10 @@ pub struct InfoArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    /// Also log in, to show the capabilities announced after login. Refused unless the
+    /// certificate is verified (by a CA or --fingerprint) or there is no TLS at all
+    #[arg(long)]
+    pub login: bool,
     #[command(flatten)]
     pub target: Target,
 }
@@ -261,7 +265,8 @@ pub struct ConnectionArgs {
     /// Accept any certificate (insecure: anyone on the path can read your mail and password)
     #[arg(long, conflicts_with = "fingerprint")]
     pub insecure: bool,
-    /// Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it
+    /// Accept exactly the certificate with this SHA-256 fingerprint: 64 hex digits, colons
+    /// allowed, as `popget info` or `openssl x509 -fingerprint -sha256` print it
     #[arg(long, value_name = "SHA256:HEX")]
     pub fingerprint: Option<String>,
     /// Login method [default: auto]

@@ -394,9 +394,34 @@ struct InfoJson {
     certificate: Option<crate::transport::CertificateInfo>,
 }
 
+/// `popget info`: what the server shows before login, without logging in. With `--login` it
+/// also logs in to show the capabilities announced afterwards, but only where a password may
+/// go: never to a server whose certificate was not verified (`--insecure`), which is exactly
+/// when `popget info` is used to look at an unknown certificate.
 pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
     let account = context.account(&args.target)?;
-    crate::app::warn_if_insecure(&account);
+    let unverified = account.tls != TlsMode::None && account.certificates.insecure;
+    if args.login && unverified {
+        return Err(Error::Usage(
+            "--login sends the password, and --insecure means the server's certificate is not \
+             verified: nothing secret goes to such a server. Pin the certificate with \
+             --fingerprint (popget info --insecure shows it) or trust its CA with --ca-file"
+                .into(),
+        ));
+    }
+    if unverified {
+        eprintln!(
+            "popget: {}: warning: --insecure: the server's certificate is not checked; popget \
+             info does not log in, nothing secret is sent",
+            account.name
+        );
+    }
+    // The password is read before connecting, as for every command that logs in.
+    let password = if args.login {
+        Some(account.password()?)
+    } else {
+        None
+    };
     let connected = connect::connect(&account, context.tracer(&account))?;
     let greeting = connected.client.greeting();
     let mut info = InfoJson {
@@ -428,17 +453,15 @@ pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
         },
         certificate: connected.certificate.clone(),
     };
-    // Logging in shows what the server announces afterwards; without a password, skip it.
-    match account.password() {
-        Ok(password) => {
+    match password {
+        Some(password) => {
             let mut session = connect::login(connected.client, &account, password)?;
             // Asked again even where the login did not need to.
             info.capabilities_after_login = session.capa()?.map(|c| c.lines.clone());
             info.logged_in = true;
             session.quit()?;
         }
-        Err(Error::Config(_)) => connected.client.quit(),
-        Err(error) => return Err(error),
+        None => connected.client.quit(),
     }
     if args.json {
         return print_json(&info);
@@ -466,7 +489,7 @@ pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
             joined(&info.capabilities_after_login)
         ));
     } else {
-        lines.push("capabilities after login: (not logged in: no password given)".into());
+        lines.push("capabilities after login: (not logged in; --login shows them)".into());
     }
     if let Some(check) = info.certificate_check {
         // The TLS library does not report the protocol version; popget refuses anything

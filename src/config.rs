@@ -501,8 +501,8 @@ impl Account {
         let fingerprint = match &settings.fingerprint {
             Some(text) => Some(crate::transport::parse_fingerprint(text).ok_or_else(|| {
                 Error::Config(format!(
-                    "the fingerprint {text:?} is not SHA256: followed by 64 hex digits \
-                     (popget info prints it)"
+                    "the fingerprint {text:?} is not a SHA-256 fingerprint: 64 hex digits, \
+                     colons allowed, as popget info or openssl x509 -fingerprint -sha256 print it"
                 ))
             })?),
             None => None,

@@ -371,17 +371,30 @@ mod tests {
     #[test]
     fn reads_pinned_fingerprints() {
         let hex = "ab".repeat(32);
-        assert_eq!(
-            parse_fingerprint(&format!("SHA256:{hex}")),
-            Some(hex.clone())
-        );
         let colons: Vec<String> = (0..32).map(|_| "AB".to_string()).collect();
-        assert_eq!(
-            parse_fingerprint(&format!("SHA256:{}", colons.join(":"))),
-            Some(hex.clone())
-        );
-        assert_eq!(parse_fingerprint(&hex), None, "the algorithm is required");
+        let colons = colons.join(":");
+        for form in [
+            format!("SHA256:{hex}"),
+            format!("sha256:{hex}"),
+            format!("SHA256:{colons}"),
+            format!("Sha256:{colons}"),
+            // As `openssl x509 -fingerprint -sha256` prints it (OpenSSL 3 and 1.1).
+            format!("sha256 Fingerprint={colons}"),
+            format!("SHA256 Fingerprint={colons}\n"),
+            // As providers print it, without the algorithm: 64 digits can only be SHA-256.
+            colons.clone(),
+            colons.to_ascii_lowercase(),
+            hex.clone(),
+        ] {
+            assert_eq!(parse_fingerprint(&form), Some(hex.clone()), "{form}");
+        }
         assert_eq!(parse_fingerprint("SHA256:abcd"), None);
+        assert_eq!(
+            parse_fingerprint(&"ab".repeat(20)),
+            None,
+            "a SHA-1 is too short"
+        );
+        assert_eq!(parse_fingerprint(&format!("SHA1:{hex}")), None);
         assert_eq!(
             parse_fingerprint(&format!("SHA256:{}", "zz".repeat(32))),
             None
@@ -417,18 +430,18 @@ impl Stream {
     }
 }
 
-/// Reads a pinned fingerprint: `SHA256:` and 64 hex digits, colons allowed, any case. Returns
-/// the lowercase hex.
+/// Reads a pinned fingerprint: 64 hex digits, in any case, with or without colons between the
+/// pairs, optionally after `SHA256:` (as `popget info` prints it), `SHA256 Fingerprint=` or
+/// `sha256 Fingerprint=` (as `openssl x509 -fingerprint -sha256` prints it), in any case.
+/// Returns the lowercase hex.
 pub fn parse_fingerprint(text: &str) -> Option<String> {
-    let hex = text
-        .trim()
-        .strip_prefix("SHA256:")
-        .or_else(|| text.trim().strip_prefix("sha256:"))?;
-    let hex: String = hex
-        .chars()
-        .filter(|&c| c != ':')
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    let hex = ["sha256 fingerprint=", "sha256:", "sha-256:"]
+        .iter()
+        .find_map(|prefix| lower.strip_prefix(prefix))
+        .unwrap_or(&lower);
+    let hex: String = hex.trim().chars().filter(|&c| c != ':').collect();
     (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
 }
 
