@@ -24,7 +24,7 @@ use crate::transport::Stream;
 
 /// Runs the parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> u8 {
-    let env: HashMap<String, String> = std::env::vars().collect();
+    let env = config::environment();
     let context = Context {
         global: &cli.global,
         env: &env,

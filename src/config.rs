@@ -18,6 +18,30 @@ use crate::transport::{CertificatePolicy, TlsMode};
 /// The environment variable holding a password.
 pub const PASSWORD_ENV: &str = "POPGET_PASSWORD";
 
+/// Where [`environment`] notes a `POPGET_PASSWORD` that is not UTF-8 (no real variable's name
+/// can hold a NUL).
+const PASSWORD_ENV_NOT_UTF8: &str = "POPGET_PASSWORD\0not UTF-8";
+
+/// The environment as popget reads it: the variables whose name and value are UTF-8. Any
+/// other variable is left out instead of making `std::env::vars` panic; a `HOME` left out is
+/// read as bytes by the fallback to the system's idea of it, and a `POPGET_PASSWORD` left out
+/// is noted, so that it is refused rather than silently skipped.
+pub fn environment() -> HashMap<String, String> {
+    let mut env = HashMap::new();
+    for (name, value) in std::env::vars_os() {
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), Ok(value)) => {
+                env.insert(name, value);
+            }
+            (Ok(name), Err(_)) if name == PASSWORD_ENV => {
+                env.insert(PASSWORD_ENV_NOT_UTF8.to_string(), String::new());
+            }
+            _ => {}
+        }
+    }
+    env
+}
+
 const DEFAULT_TIMEOUT: u64 = 60;
 
 /// The keys of `[defaults]` and of each `[accounts.NAME]` table.
@@ -393,6 +417,8 @@ fn check_folder(name: &str) -> Result<()> {
 pub struct PasswordSources {
     pub command_line: Option<String>,
     pub environment: Option<Secret>,
+    /// `POPGET_PASSWORD` is set but not UTF-8: an error when it is the source to use.
+    pub environment_not_utf8: bool,
     pub config_command: Option<String>,
     pub config_password: Option<Secret>,
     /// `$HOME/.netrc`, consulted after the others and before the prompt.
@@ -539,6 +565,7 @@ impl Account {
                 .get(PASSWORD_ENV)
                 .filter(|p| !p.is_empty())
                 .map(|p| Secret::new(p.clone())),
+            environment_not_utf8: env.contains_key(PASSWORD_ENV_NOT_UTF8),
             config_command: settings.password_command.clone(),
             config_password: settings.password.clone().map(Secret::new),
             netrc: env
@@ -683,6 +710,11 @@ impl Account {
     pub fn password(&self) -> Result<Secret> {
         if let Some(command) = &self.passwords.command_line {
             return auth::password_from_command(command);
+        }
+        if self.passwords.environment_not_utf8 {
+            return Err(Error::Config(format!(
+                "the {PASSWORD_ENV} environment variable is not valid UTF-8"
+            )));
         }
         if let Some(secret) = &self.passwords.environment {
             return Ok(secret.clone());
