@@ -67,6 +67,30 @@ struct AccountJson {
     error: Option<ErrorJson>,
 }
 
+impl AccountJson {
+    /// An account that failed before anything was fetched.
+    fn failed(account: String, error: &Error) -> AccountJson {
+        AccountJson {
+            account,
+            delivered: 0,
+            octets: 0,
+            deleted: 0,
+            left_on_server_after_refusal: 0,
+            left_on_server_oversized: 0,
+            oversized_deleted: 0,
+            left_for_next_run: 0,
+            skipped_by_filter: 0,
+            deleted_by_filter: 0,
+            rejected_by_mda: 0,
+            destination: None,
+            error: Some(ErrorJson {
+                exit_code: error.exit_code(),
+                message: error.to_string(),
+            }),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorJson {
     exit_code: u8,
@@ -88,7 +112,7 @@ struct AccountResult {
 
 fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String>) -> u8 {
     let accounts = ConfigFile::load(global.config.as_deref()).and_then(|config| {
-        config::select_accounts(
+        config::select_each(
             &config,
             &args.accounts,
             &args.connection,
@@ -100,6 +124,19 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
         Ok(accounts) => accounts,
         Err(error) => return report_error(None, &error),
     };
+    // An account that cannot be resolved (a typo in its table) fails alone, reported first;
+    // the others are fetched.
+    let (accounts, unresolved): (Vec<_>, Vec<_>) = accounts
+        .into_iter()
+        .partition(|(_, account)| account.is_ok());
+    let accounts: Vec<Account> = accounts.into_iter().filter_map(|(_, a)| a.ok()).collect();
+    let unresolved: Vec<(String, Error)> = unresolved
+        .into_iter()
+        .filter_map(|(name, account)| account.err().map(|error| (name, error)))
+        .collect();
+    for (name, error) in &unresolved {
+        report_error(Some(name), error);
+    }
     let terminal = Terminal::new(global, args);
     // Accounts are fetched by up to --jobs threads, each with its own connection, state file
     // and lock; summaries and errors are printed as each account finishes. Accounts that share
@@ -130,8 +167,13 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
             });
         }
     });
-    let mut status = exit::OK;
-    let mut documents = Vec::new();
+    let mut status = unresolved
+        .first()
+        .map_or(exit::OK, |(_, error)| error.exit_code());
+    let mut documents: Vec<AccountJson> = unresolved
+        .into_iter()
+        .map(|(account, error)| AccountJson::failed(account, &error))
+        .collect();
     for (account, result) in accounts.iter().zip(results) {
         let Some(AccountResult {
             report,
