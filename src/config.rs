@@ -327,6 +327,24 @@ pub fn default_path() -> Option<PathBuf> {
 pub const DEFAULTS_ONLY_ACCOUNTS: &str =
     "inherit and template belong in [accounts.NAME] tables, not in [defaults]";
 
+/// Every key of `[defaults]` and `[accounts.NAME]` tables, as the parser knows them (serde
+/// names them all when it meets a key it does not know).
+pub fn known_keys() -> Vec<String> {
+    let unknown = toml::Table::from_iter([("\u{0}".to_string(), toml::Value::Integer(1))]);
+    let message = match Settings::deserialize(toml::Value::Table(unknown)) {
+        Ok(_) => return Vec::new(),
+        Err(error) => error.message().to_string(),
+    };
+    message
+        .split_once("expected one of")
+        .map_or("", |(_, known)| known)
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
 /// Reads one table of settings, or says what is wrong with it: each key that cannot be read,
 /// described as `popget config check` describes it (an unknown key with the nearest known one).
 fn read_settings(value: toml::Value) -> Result<Settings, String> {
