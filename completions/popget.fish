@@ -63,7 +63,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -111,7 +111,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand stat" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand stat" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -144,7 +144,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand list" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -177,7 +177,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand uidl" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -210,7 +210,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand retr" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand retr" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -243,7 +243,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand top" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand top" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -276,7 +276,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand dele" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand dele" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -307,7 +307,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand info" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand info" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'

@@ -321,7 +321,10 @@ fn fetch_account(
         Err(error) => return failed(destination, error),
     };
     if !global.quiet && !args.json {
-        if let Some(line) = summary(&account.name, &outcome.report, &shown) {
+        // Off a terminal (cron), a run that changed nothing says nothing, even when messages
+        // wait over --max-size or skipped by the filter.
+        let interactive = global.verbose || std::io::stderr().is_terminal();
+        if let Some(line) = summary(&account.name, &outcome.report, &shown, interactive) {
             terminal.print(&line);
         }
     }
@@ -355,9 +358,9 @@ fn rebuild_state(
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Err(Error::Usage(
-                "not confirmed; the state file is unchanged".into(),
-            ));
+            // Declining is an answer, not a mistake: exit 0, nothing done.
+            eprintln!("{}: not confirmed; nothing changed", account.name);
+            return Ok(());
         }
     }
     let _lock = state::lock_account(path)?;
@@ -486,8 +489,18 @@ pub(crate) fn tracer(account: &str) -> Tracer {
     })
 }
 
-/// One line for stderr, only when something happened (cron stays silent otherwise).
-fn summary(account: &str, report: &Report, destination: &str) -> Option<String> {
+/// One line for stderr, only when something happened (cron stays silent otherwise). Messages
+/// only left waiting on the server (too large, skipped, for the next run) are worth a line
+/// only on a terminal: elsewhere they would print the same line on every run.
+fn summary(account: &str, report: &Report, destination: &str, interactive: bool) -> Option<String> {
+    let changed = report.delivered
+        + report.deleted
+        + report.oversized_deleted
+        + report.filtered_out
+        + report.rejected;
+    if changed == 0 && !interactive {
+        return None;
+    }
     let nothing = Report::default();
     let counts = |r: &Report| {
         [
@@ -569,6 +582,42 @@ pub fn human_size(octets: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn off_a_terminal_only_a_change_is_reported() {
+        let waiting = Report {
+            oversized: 2,
+            skipped: 1,
+            deferred: 3,
+            ..Report::default()
+        };
+        assert_eq!(summary("a", &waiting, "~/m", false), None);
+        let line = summary("a", &waiting, "~/m", true).unwrap();
+        assert!(
+            line.contains("2 over --max-size left on the server"),
+            "{line}"
+        );
+        assert_eq!(summary("a", &Report::default(), "~/m", true), None);
+        for changed in [
+            Report {
+                delivered: 1,
+                ..waiting
+            },
+            Report {
+                oversized_deleted: 1,
+                ..waiting
+            },
+            Report {
+                filtered_out: 1,
+                ..waiting
+            },
+        ] {
+            assert!(
+                summary("a", &changed, "~/m", false).is_some(),
+                "{changed:?}"
+            );
+        }
+    }
 
     #[test]
     fn formats_sizes() {

@@ -275,7 +275,8 @@ pub struct ConnectionArgs {
     /// Command whose first line of output is the password
     #[arg(long, value_name = "CMD")]
     pub password_command: Option<String>,
-    /// Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]
+    /// Seconds allowed for connecting, the TLS handshake and each read or write (the greeting:
+    /// at most 10) [default: 60]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: Option<u64>,
     /// Seconds one whole session may take, however busy the server keeps it [default: 3600]

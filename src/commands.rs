@@ -360,8 +360,9 @@ pub fn dele(context: &Context, args: &DeleArgs) -> Result<()> {
         if status.ok {
             confirmed.push(number);
         } else {
+            // A refused DELE is 75, as in fetch: the message stays on the server.
             first_refusal.get_or_insert_with(|| {
-                Error::unavailable(format!(
+                Error::Temporary(format!(
                     "the server refused to delete message {number}: {}",
                     status.display_text()
                 ))

@@ -118,6 +118,17 @@ impl Error {
                  --ca-file PEM, or pin it with --fingerprint (popget info --insecure shows it)"
                     .to_string(),
             ),
+            Error::Connection { source, .. }
+                if source
+                    .get_ref()
+                    .is_some_and(|e| e.is::<crate::transport::NoGreeting>()) =>
+            {
+                Some(
+                    "is this a POP3S port (TLS from the first byte, usually 995)? Then use \
+                     --tls implicit"
+                        .to_string(),
+                )
+            }
             Error::CorruptState { .. } => Some(
                 "popget fetch --rebuild-state marks every message now on the server as fetched \
                  (without downloading); or move the file away to fetch everything again"

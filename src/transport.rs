@@ -4,6 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
@@ -60,7 +61,36 @@ pub struct TimedTcp {
     session_timeout: Duration,
     /// The read timeout now set on the socket.
     armed: Duration,
+    /// A shorter wait for the first octet (the greeting), until it arrives.
+    greeting: Option<Duration>,
+    /// The first octets read, kept while a TLS handshake may need them to explain its failure.
+    first_octets: Option<Arc<Mutex<Vec<u8>>>>,
 }
+
+/// How many octets [`TimedTcp`] keeps for explaining a failed handshake.
+const FIRST_OCTETS: usize = 64;
+
+/// The longest popget waits for a greeting, whatever `--timeout` says: a server that says
+/// nothing is most likely waiting for a TLS handshake (a POP3S port reached without TLS).
+pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The server said nothing within the greeting's time.
+#[derive(Debug)]
+pub struct NoGreeting {
+    pub waited: Duration,
+}
+
+impl std::fmt::Display for NoGreeting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "timed out: the server sent no greeting within {}",
+            seconds(self.waited)
+        )
+    }
+}
+
+impl std::error::Error for NoGreeting {}
 
 impl TimedTcp {
     /// Wraps a connected socket; the session's time starts now.
@@ -73,7 +103,20 @@ impl TimedTcp {
             deadline: Instant::now() + session_timeout,
             session_timeout,
             armed: idle,
+            greeting: None,
+            first_octets: None,
         })
+    }
+
+    /// Waits at most `limit` (or the idle timeout, if shorter) for the first octet.
+    pub fn limit_greeting(&mut self, limit: Duration) {
+        self.greeting = Some(limit);
+    }
+
+    /// The read timeout for the next read.
+    fn idle_now(&self) -> Duration {
+        self.greeting
+            .map_or(self.idle, |limit| self.idle.min(limit))
     }
 
     /// Sets the socket's timeouts to the idle timeout or, near the deadline, to what is left;
@@ -89,7 +132,7 @@ impl TimedTcp {
                 ),
             ));
         }
-        let wanted = self.idle.min(left);
+        let wanted = self.idle_now().min(left);
         if wanted != self.armed {
             self.tcp.set_read_timeout(Some(wanted))?;
             self.tcp.set_write_timeout(Some(wanted))?;
@@ -105,7 +148,12 @@ impl TimedTcp {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
         );
         if timed_out && self.armed < self.idle {
-            return self.arm().err().unwrap_or(error);
+            if let Err(deadline) = self.arm() {
+                return deadline;
+            }
+        }
+        if timed_out && self.greeting.is_some() {
+            return io::Error::new(io::ErrorKind::TimedOut, NoGreeting { waited: self.armed });
         }
         error
     }
@@ -114,7 +162,16 @@ impl TimedTcp {
 impl Read for TimedTcp {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.arm()?;
-        self.tcp.read(buf).map_err(|e| self.explain(e))
+        let n = self.tcp.read(buf).map_err(|e| self.explain(e))?;
+        if n > 0 {
+            self.greeting = None;
+            if let Some(first) = &self.first_octets {
+                let mut first = first.lock().unwrap_or_else(|p| p.into_inner());
+                let room = FIRST_OCTETS.saturating_sub(first.len());
+                first.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -228,6 +285,7 @@ pub fn start_tls(
     tcp: TimedTcp,
     host: &str,
     policy: &CertificatePolicy,
+    after_stls: bool,
 ) -> Result<(Stream, Security)> {
     let mut builder = TlsConnector::builder();
     builder.min_protocol_version(Some(Protocol::Tlsv12));
@@ -260,8 +318,14 @@ pub fn start_tls(
     let connector = builder
         .build()
         .map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))?;
+    // What the server sends during the handshake, to tell a plain POP3 greeting (a plain port
+    // reached with TLS) from a TLS failure.
+    let first_octets = Arc::new(Mutex::new(Vec::new()));
+    let mut tcp = tcp;
+    tcp.first_octets = Some(first_octets.clone());
     match connector.connect(host, tcp) {
-        Ok(tls) => {
+        Ok(mut tls) => {
+            tls.get_mut().first_octets = None;
             if let Some(pinned) = &policy.fingerprint {
                 check_pin(&tls, pinned)?;
             }
@@ -272,7 +336,30 @@ pub fn start_tls(
             };
             Ok((Stream::Tls(Box::new(tls)), security))
         }
-        Err(HandshakeError::Failure(e)) => Err(Error::Tls(describe_handshake_error(&e))),
+        Err(HandshakeError::Failure(e)) => {
+            let first = first_octets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            match plain_greeting(&first) {
+                Some(text) if after_stls => Err(Error::unavailable(format!(
+                    "TLS handshake with {host}: after STLS the server answered in plain text \
+                     ({text}) instead of starting TLS; nothing was sent"
+                ))),
+                Some(greeting) => Err(Error::Unavailable {
+                    message: format!(
+                        "TLS handshake with {host}: the server answered in plain text \
+                         ({greeting}), not TLS: this port speaks POP3 without TLS"
+                    ),
+                    hint: Some(
+                        "use --tls starttls on this port (usually 110), or --tls implicit on \
+                         the POP3S port (usually 995)"
+                            .into(),
+                    ),
+                }),
+                None => Err(Error::Tls(describe_handshake_error(&e))),
+            }
+        }
         Err(HandshakeError::WouldBlock(_)) => Err(Error::io(
             format!("TLS handshake with {host}"),
             io::Error::from(io::ErrorKind::TimedOut),
@@ -400,6 +487,19 @@ mod tests {
             None
         );
     }
+}
+
+/// The start of a POP3 status line, made safe to print, when `octets` begin with one: what a
+/// plain POP3 server sends where a TLS ServerHello was expected.
+fn plain_greeting(octets: &[u8]) -> Option<String> {
+    if !(octets.starts_with(b"+OK") || octets.starts_with(b"-ERR")) {
+        return None;
+    }
+    let line = octets
+        .split(|&b| b == b'\r' || b == b'\n')
+        .next()
+        .unwrap_or_default();
+    Some(format!("\"{}\"", crate::protocol::sanitize(line)))
 }
 
 fn describe_handshake_error(error: &native_tls::Error) -> String {

@@ -226,7 +226,7 @@ fn dele_deletes_and_prints_what_the_server_confirmed() {
     assert_eq!(run.expect_code(0).stdout(), "1 deleted\n3 deleted\n");
     assert_eq!(dovecot.stored("alice").len(), 1);
     let missing = crate::scripting::run(&popget, &dovecot, "dele", &["9"]);
-    missing.expect_code(69);
+    missing.expect_code(75);
     assert_eq!(dovecot.stored("alice").len(), 1);
 }
 

@@ -5,6 +5,7 @@ mod harness;
 mod accounts;
 mod cli;
 mod crash;
+mod defects;
 mod dovecot_fetch;
 mod fake_server;
 mod faults;
