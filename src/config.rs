@@ -269,10 +269,20 @@ impl ConfigFile {
         };
         let password_key =
             raw.defaults.iter().any(has_password) || raw.accounts.values().any(has_password);
-        let defaults = match raw.defaults {
-            Some(value) => {
-                read_settings(value).map_err(|problem| format!("[defaults]: {problem}"))?
+        // Where each key is, for the messages (toml's values have no positions).
+        let document = toml_edit::ImDocument::parse(text).ok();
+        let line_of = |path: &[&str], key: &str| -> Option<usize> {
+            let mut table: &dyn toml_edit::TableLike = document.as_ref()?.as_table();
+            for name in path {
+                table = table.get(name)?.as_table_like()?;
             }
+            let start = table.key(key)?.span()?.start;
+            let before = text.as_bytes().get(..start)?;
+            Some(before.iter().filter(|&&b| b == b'\n').count() + 1)
+        };
+        let defaults = match raw.defaults {
+            Some(value) => read_settings(value, |key| line_of(&["defaults"], key))
+                .map_err(|problem| format!("[defaults]: {problem}"))?,
             None => Settings::default(),
         };
         if defaults.inherit.is_some() || defaults.template.is_some() {
@@ -286,7 +296,7 @@ impl ConfigFile {
                 .and_then(toml::Value::as_bool)
                 .map(Some)
                 .unwrap_or_default();
-            match read_settings(value) {
+            match read_settings(value, |key| line_of(&["accounts", &name], key)) {
                 Ok(settings) => accounts.push((name, settings)),
                 Err(problem) => {
                     accounts.push((
@@ -347,7 +357,10 @@ pub fn known_keys() -> Vec<String> {
 
 /// Reads one table of settings, or says what is wrong with it: each key that cannot be read,
 /// described as `popget config check` describes it (an unknown key with the nearest known one).
-fn read_settings(value: toml::Value) -> Result<Settings, String> {
+fn read_settings(
+    value: toml::Value,
+    line_of: impl Fn(&str) -> Option<usize>,
+) -> Result<Settings, String> {
     let whole = match Settings::deserialize(value.clone()) {
         Ok(settings) => return Ok(settings),
         Err(error) => error,
@@ -361,7 +374,13 @@ fn read_settings(value: toml::Value) -> Result<Settings, String> {
             let one = toml::Table::from_iter([(key.clone(), value.clone())]);
             Settings::deserialize(toml::Value::Table(one))
                 .err()
-                .map(|error| crate::accounts::describe_key_error(key, error.message()))
+                .map(|error| {
+                    let problem = crate::accounts::describe_key_error(key, error.message());
+                    match line_of(key) {
+                        Some(line) => format!("line {line}: {problem}"),
+                        None => problem,
+                    }
+                })
         })
         .collect();
     if problems.is_empty() {
@@ -1214,7 +1233,7 @@ state = "~/state/home"
             let error = select(&[name]).unwrap_err().to_string();
             assert_eq!(
                 error,
-                "account \"x\": unknown key \"pasword\" (did you mean \"password\"?) \
+                "account \"x\": line 3: unknown key \"pasword\" (did you mean \"password\"?) \
                  (popget config check reports every problem with its line)",
                 "{name}"
             );
@@ -1229,7 +1248,7 @@ state = "~/state/home"
         // A problem in [defaults] or at the top is one for the whole file.
         let error = ConfigFile::parse("[defaults]\ntls = \"sometimes\"\n").unwrap_err();
         assert!(
-            error.starts_with("[defaults]: tls: unknown variant"),
+            error.starts_with("[defaults]: line 2: tls: unknown variant"),
             "{error}"
         );
         let error = ConfigFile::parse("[acounts.x]\n").unwrap_err();

@@ -379,8 +379,8 @@ inherit = "typo"
         0o600,
     );
     let expected =
-        "popget: typo: account \"typo\" in {file}: unknown key \"pasword\" (did you mean \
-         \"password\"?) (popget config check reports every problem with its line)";
+        "popget: typo: account \"typo\" in {file}: line 10: unknown key \"pasword\" (did you \
+         mean \"password\"?) (popget config check reports every problem with its line)";
     let file = popget
         .path(".config/popget/config.toml")
         .display()
