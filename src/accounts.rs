@@ -58,7 +58,7 @@ pub fn list(context: &Context, args: &AccountsArgs) -> Result<()> {
             Ok(None) => {}
             Err(error) => {
                 unresolved += 1;
-                eprintln!("popget: {name}: {error}");
+                crate::say!("popget: {name}: {error}");
             }
         }
     }
@@ -80,7 +80,7 @@ pub fn list(context: &Context, args: &AccountsArgs) -> Result<()> {
         )));
     }
     if rows.is_empty() && !context.global.quiet {
-        eprintln!("popget: no accounts in {}", path_of(&config).display());
+        crate::say!("popget: no accounts in {}", path_of(&config).display());
     }
     Ok(())
 }
@@ -319,7 +319,11 @@ struct TableCheck {
 /// and the rules are those of [`Settings`] and [`config::select_accounts`]; nothing is listed
 /// twice.
 pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
-    let line_at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    // Counted in bytes: a span of the parser's error need not fall on a character boundary.
+    let line_at = |offset: usize| {
+        let before = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
+        before.iter().filter(|&&b| b == b'\n').count() + 1
+    };
     let document = match ImDocument::parse(text) {
         Ok(document) => document,
         Err(error) => {

@@ -349,7 +349,7 @@ fn rebuild_state(
                 "--rebuild-state asks for confirmation; add --yes to run it unattended".into(),
             ));
         }
-        eprint!(
+        crate::say_partly!(
             "{}: mark every message now on the server as already fetched (nothing is downloaded), \
              replacing {}? [y/N] ",
             account.name,
@@ -359,7 +359,7 @@ fn rebuild_state(
         let _ = std::io::stdin().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             // Declining is an answer, not a mistake: exit 0, nothing done.
-            eprintln!("{}: not confirmed; nothing changed", account.name);
+            crate::say!("{}: not confirmed; nothing changed", account.name);
             return Ok(());
         }
     }
@@ -368,7 +368,7 @@ fn rebuild_state(
     let mut state = State::empty(path);
     let marked = fetch::rebuild_state(session, &mut state)?;
     if !global.quiet {
-        eprintln!(
+        crate::say!(
             "{}: {marked} messages on the server marked as fetched in {}",
             account.name,
             path.display()
@@ -424,13 +424,17 @@ impl Terminal {
 
     fn progress_bar(&self, account: &str) -> Option<Bar> {
         let bars = self.bars.as_ref()?;
-        let style = ProgressStyle::with_template(&format!(
-            "{account}: {{msg}} {{bar:30}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}} ETA {{eta}}"
-        ))
-        .expect("the template is valid");
+        // The account's name goes in as the prefix, not into the template, where a brace in it
+        // (a user name like "a{b") made an invalid template and a panic.
+        let style = ProgressStyle::with_template(
+            "{prefix}: {msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
         Some(Bar {
             bars: bars.clone(),
-            bar: ProgressBar::hidden().with_style(style),
+            bar: ProgressBar::hidden()
+                .with_style(style)
+                .with_prefix(account.to_string()),
             done: 0,
             total: 0,
         })
@@ -474,7 +478,7 @@ pub(crate) fn open_session(verbose: bool, account: &Account) -> Result<Session<S
 
 pub(crate) fn warn_if_insecure(account: &Account) {
     if account.certificates.insecure {
-        eprintln!(
+        crate::say!(
             "popget: {}: warning: --insecure: the server's certificate is not checked; anyone \
              on the network path can read your password and mail",
             account.name

@@ -306,9 +306,9 @@ pub fn retr(context: &Context, args: &RetrArgs) -> Result<()> {
 }
 
 pub fn top(context: &Context, args: &TopArgs) -> Result<()> {
-    let (number, lines) = match (&args.uidl, args.numbers.as_slice()) {
-        (None, [number, lines]) => (Some(*number), *lines),
-        (Some(_), [lines]) => (None, *lines),
+    let (number, uid, lines) = match (&args.uidl, args.numbers.as_slice()) {
+        (None, [number, lines]) => (*number, None, *lines),
+        (Some(uid), [lines]) => (0, Some(uid), *lines),
         (None, _) => {
             return Err(Error::Usage(
                 "top takes a message number and a line count: top N LINES".into(),
@@ -320,16 +320,13 @@ pub fn top(context: &Context, args: &TopArgs) -> Result<()> {
             ))
         }
     };
-    if number == Some(0) {
+    if uid.is_none() && number == 0 {
         return Err(Error::Usage("message numbers start at 1".into()));
     }
     let (_, mut session) = context.session(&args.target)?;
-    let number = match number {
-        Some(number) => number,
-        None => numbers_for_uids(
-            &mut session,
-            std::slice::from_ref(args.uidl.as_ref().expect("checked")),
-        )?[0],
+    let number = match uid {
+        None => number,
+        Some(uid) => numbers_for_uids(&mut session, std::slice::from_ref(uid))?[0],
     };
     let ending = if args.crlf {
         LineEnding::Crlf
@@ -411,7 +408,7 @@ pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
         ));
     }
     if unverified {
-        eprintln!(
+        crate::say!(
             "popget: {}: warning: --insecure: the server's certificate is not checked; popget \
              info does not log in, nothing secret is sent",
             account.name

@@ -141,3 +141,98 @@ fn a_netrc_macro_before_the_account_does_not_hide_it() {
     run.expect_code(0);
     assert_eq!(maildir_messages(&popget.path("m")).len(), 1);
 }
+
+/// A fake server without TLS holding `n` messages, and its connection arguments with USER/PASS.
+fn plain_server(n: usize) -> (crate::harness::fake::FakeServer, Vec<String>) {
+    use crate::harness::fake::{numbered_messages, FakeServer, Script};
+    let server = FakeServer::start(Script {
+        messages: numbered_messages(n),
+        ..Script::default()
+    });
+    let mut args = server.args();
+    args.extend(["--auth".to_string(), "user".to_string()]);
+    (server, args)
+}
+
+#[test]
+fn the_largest_timeouts_are_no_panic() {
+    // Regression: Instant + Duration overflowed and panicked for --session-timeout
+    // 18446744073709551615, and for timeout = 2^63-1 in the file once an MDA or filter ran.
+    let (_server, args) = plain_server(2);
+    let popget = Popget::new();
+    let run = popget.run_with(
+        popget
+            .command()
+            .env("POPGET_PASSWORD", "secret")
+            .arg("stat")
+            .args(&args)
+            .args(["--session-timeout", "18446744073709551615"]),
+    );
+    assert_no_panic(&run);
+    assert_eq!(run.expect_code(0).stdout().split(' ').next(), Some("2"));
+
+    let config = popget.path("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[accounts.a]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"alice\"\ntls = \"none\"\n\
+             auth = \"user\"\nmaildir = \"{}\"\ntimeout = 9223372036854775807\n\
+             session_timeout = 9223372036854775807\nfilter = \"exit 0\"\n",
+            args[3],
+            popget.path("m").display()
+        ),
+    )
+    .unwrap();
+    let run = popget.run(&["fetch", "--config", config.to_str().unwrap()]);
+    assert_no_panic(&run);
+    run.expect_code(0);
+    assert_eq!(maildir_messages(&popget.path("m")).len(), 2);
+}
+
+#[test]
+fn a_brace_in_an_account_name_is_no_panic_in_the_progress_bar() {
+    // Regression: the account's name was part of the progress bar's template; "a{b" made it
+    // invalid, and the expect on it panicked.
+    let (_server, mut args) = plain_server(1);
+    let at = args.iter().position(|a| a == "--user").unwrap();
+    args[at + 1] = "a{b".into();
+    let popget = Popget::new();
+    let run = popget.run_with(
+        popget
+            .command()
+            .env("POPGET_PASSWORD", "secret")
+            .args(["fetch", "--progress", "always"])
+            .args(&args)
+            .args(["--maildir", &popget.path("m").display().to_string()]),
+    );
+    assert_no_panic(&run);
+    run.expect_code(0);
+    assert!(
+        run.stderr().contains("a{b@127.0.0.1: 1/1 messages"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(maildir_messages(&popget.path("m")).len(), 1);
+}
+
+#[test]
+fn a_closed_standard_error_is_no_panic() {
+    // Regression: eprintln! panics when standard error is a pipe nobody reads any more.
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let popget = Popget::new();
+    let config = popget.path("config.toml");
+    std::fs::write(&config, "[accounts.nohost]\nuser = \"u\"\n").unwrap();
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two new descriptors into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just created and are owned here only.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    let output = popget
+        .command()
+        .args(["accounts", "--config", config.to_str().unwrap()])
+        .stderr(std::process::Stdio::from(write))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78), "{output:?}");
+}
