@@ -15,7 +15,7 @@ use clap_complete::Shell;
 use popget::cli::Cli;
 
 /// The date in the man page's title line. Bump it when the page changes in substance.
-const MAN_DATE: &str = "2026-11-23";
+const MAN_DATE: &str = "2026-12-01";
 
 /// Hand-written roff: DESCRIPTION goes after the SYNOPSIS, the rest after the options.
 const MAN_DESCRIPTION: &str = include_str!("../man/description.roff");
