@@ -51,7 +51,7 @@ complete -c popget -n "__fish_popget_using_subcommand fetch" -l tls -d 'When to 
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
-complete -c popget -n "__fish_popget_using_subcommand fetch" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint: 64 hex digits, colons allowed, as `popget info` or `openssl x509 -fingerprint -sha256` print it' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
 user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
@@ -63,7 +63,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -99,7 +99,7 @@ complete -c popget -n "__fish_popget_using_subcommand stat" -l tls -d 'When to s
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand stat" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
-complete -c popget -n "__fish_popget_using_subcommand stat" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint: 64 hex digits, colons allowed, as `popget info` or `openssl x509 -fingerprint -sha256` print it' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
 user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
@@ -111,7 +111,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand stat" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand stat" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -132,7 +132,7 @@ complete -c popget -n "__fish_popget_using_subcommand list" -l tls -d 'When to s
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand list" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
-complete -c popget -n "__fish_popget_using_subcommand list" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint: 64 hex digits, colons allowed, as `popget info` or `openssl x509 -fingerprint -sha256` print it' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
 user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
@@ -144,7 +144,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand list" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -165,7 +165,7 @@ complete -c popget -n "__fish_popget_using_subcommand uidl" -l tls -d 'When to s
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
-complete -c popget -n "__fish_popget_using_subcommand uidl" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint: 64 hex digits, colons allowed, as `popget info` or `openssl x509 -fingerprint -sha256` print it' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
 user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
@@ -177,7 +177,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand uidl" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -198,7 +198,7 @@ complete -c popget -n "__fish_popget_using_subcommand retr" -l tls -d 'When to s
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand retr" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
-complete -c popget -n "__fish_popget_using_subcommand retr" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint: 64 hex digits, colons allowed, as `popget info` or `openssl x509 -fingerprint -sha256` print it' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
 user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
@@ -210,7 +210,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand retr" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand retr" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -231,7 +231,7 @@ complete -c popget -n "__fish_popget_using_subcommand top" -l tls -d 'When to st
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand top" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
-complete -c popget -n "__fish_popget_using_subcommand top" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint: 64 hex digits, colons allowed, as `popget info` or `openssl x509 -fingerprint -sha256` print it' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
 user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
@@ -243,7 +243,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand top" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand top" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -264,7 +264,7 @@ complete -c popget -n "__fish_popget_using_subcommand dele" -l tls -d 'When to s
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand dele" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
-complete -c popget -n "__fish_popget_using_subcommand dele" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint: 64 hex digits, colons allowed, as `popget info` or `openssl x509 -fingerprint -sha256` print it' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
 user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
@@ -276,7 +276,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand dele" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand dele" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -295,7 +295,7 @@ complete -c popget -n "__fish_popget_using_subcommand info" -l tls -d 'When to s
 starttls\t'Plain connection upgraded with STLS before login (port 110); refused if the server cannot do it'
 none\t'No encryption at all; passwords are then sent only with APOP or an explicit --auth user'"
 complete -c popget -n "__fish_popget_using_subcommand info" -l ca-file -d 'Trust the certificates in this PEM file instead of the system store' -r -F
-complete -c popget -n "__fish_popget_using_subcommand info" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l fingerprint -d 'Accept exactly the certificate with this SHA-256 fingerprint: 64 hex digits, colons allowed, as `popget info` or `openssl x509 -fingerprint -sha256` print it' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l auth -d 'Login method [default: auto]' -r -f -a "auto\t'The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP'
 user\t'USER and PASS (the password in clear text: inside TLS, or with --tls none on request)'
 apop\t'APOP: an MD5 digest of the server\'s timestamp and the password'
@@ -307,7 +307,7 @@ scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
 oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
 complete -c popget -n "__fish_popget_using_subcommand info" -l password-command -d 'Command whose first line of output is the password' -r
-complete -c popget -n "__fish_popget_using_subcommand info" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l max-listing -d 'Memory one LIST or UIDL answer may take (e.g. 32M) [default: 8M, about 120,000 messages]' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
@@ -315,6 +315,7 @@ on\t'Even when the server does not announce it'
 off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand info" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand info" -l json -d 'Print JSON'
+complete -c popget -n "__fish_popget_using_subcommand info" -l login -d 'Also log in, to show the capabilities announced after login. Refused unless the certificate is verified (by a CA or --fingerprint) or there is no TLS at all'
 complete -c popget -n "__fish_popget_using_subcommand info" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
 complete -c popget -n "__fish_popget_using_subcommand info" -s q -l quiet -d 'Print only errors'
 complete -c popget -n "__fish_popget_using_subcommand info" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'

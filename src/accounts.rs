@@ -58,7 +58,7 @@ pub fn list(context: &Context, args: &AccountsArgs) -> Result<()> {
             Ok(None) => {}
             Err(error) => {
                 unresolved += 1;
-                eprintln!("popget: {name}: {error}");
+                crate::say!("popget: {name}: {error}");
             }
         }
     }
@@ -80,7 +80,7 @@ pub fn list(context: &Context, args: &AccountsArgs) -> Result<()> {
         )));
     }
     if rows.is_empty() && !context.global.quiet {
-        eprintln!("popget: no accounts in {}", path_of(&config).display());
+        crate::say!("popget: no accounts in {}", path_of(&config).display());
     }
     Ok(())
 }
@@ -319,7 +319,11 @@ struct TableCheck {
 /// and the rules are those of [`Settings`] and [`config::select_accounts`]; nothing is listed
 /// twice.
 pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
-    let line_at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    // Counted in bytes: a span of the parser's error need not fall on a character boundary.
+    let line_at = |offset: usize| {
+        let before = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
+        before.iter().filter(|&&b| b == b'\n').count() + 1
+    };
     let document = match ImDocument::parse(text) {
         Ok(document) => document,
         Err(error) => {
@@ -398,6 +402,7 @@ pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
             .iter()
             .map(|(name, _, table)| (name.clone(), table.settings.clone()))
             .collect(),
+        ..ConfigFile::default()
     };
     let table_of = |name: &str| accounts.iter().find(|(n, _, _)| n == name);
 
@@ -432,47 +437,40 @@ pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
         }
         checked.accounts += 1;
         let names: Vec<&str> = ancestry.iter().map(|(n, _)| *n).collect();
-        let resolved = config::select_accounts(
-            &config,
-            std::slice::from_ref(name),
-            &ConnectionArgs::default(),
-            None,
-            env,
-        )
-        .and_then(|accounts| match accounts.into_iter().next() {
-            Some(account) => account.fetch_settings(env).map(|_| ()),
-            None => Ok(()),
-        });
-        let Err(error) = resolved else { continue };
-        let message = error.to_string();
-        let quoted_name = format!("\"{name}\"");
-        let searched = message.replace(&quoted_name, "");
-        // A key with a problem was left out, and what follows from that alone (no host, no
-        // destination) is not news: the key's own problem is reported.
-        let mut dropped = names
-            .iter()
-            .filter_map(|n| table_of(n).map(|(_, _, t)| &t.dropped[..]))
-            .chain([defaults_dropped])
-            .flatten();
-        if dropped.any(|key| mentions(&searched, key)) {
-            continue;
-        }
-        // The line: the first key the message names, looked for in the account's own table,
-        // then in what it inherits, then in [defaults]; else the account's header.
-        let line = names
-            .iter()
-            .filter_map(|n| table_of(n).map(|(_, _, t)| &t.keys[..]))
-            .chain([defaults_keys])
-            .flatten()
-            .find(|(key, _)| mentions(&searched, key))
-            .map_or(*header, |(_, line)| *line);
-        if seen.insert((line, message.clone())) {
-            let message = if message.contains(&format!("account {quoted_name}")) {
-                message
-            } else {
-                format!("account {quoted_name}: {message}")
+        for error in config::account_problems(&config, name, env) {
+            let message = error.to_string();
+            let quoted_name = format!("\"{name}\"");
+            let searched = message.replace(&quoted_name, "");
+            // A key with a problem was left out, and what follows from that alone (no host, no
+            // destination) is not news: the key's own problem is reported.
+            let mut dropped = names
+                .iter()
+                .filter_map(|n| table_of(n).map(|(_, _, t)| &t.dropped[..]))
+                .chain([defaults_dropped])
+                .flatten();
+            if dropped.any(|key| mentions(&searched, key)) {
+                continue;
+            }
+            // The line: the first key the message names, looked for in the account's own
+            // table, then in what it inherits, then in [defaults]; else the account's header.
+            // A value of [defaults] is wrong for every account using it: it is reported once,
+            // about [defaults], not once per account.
+            let own_or_inherited = names
+                .iter()
+                .filter_map(|n| table_of(n).map(|(_, _, t)| &t.keys[..]))
+                .flatten()
+                .find(|(key, _)| mentions(&searched, key));
+            let in_defaults = defaults_keys
+                .iter()
+                .find(|(key, _)| mentions(&searched, key));
+            let (line, message) = match (own_or_inherited, in_defaults) {
+                (Some((_, line)), _) => (*line, with_account(name, message)),
+                (None, Some((_, line))) => (*line, message),
+                (None, None) => (*header, with_account(name, message)),
             };
-            problems.push(Problem { line, message });
+            if seen.insert((line, message.clone())) {
+                problems.push(Problem { line, message });
+            }
         }
     }
 
@@ -494,6 +492,15 @@ pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
     problems.sort_by_key(|problem| problem.line);
     checked.problems = problems;
     checked
+}
+
+/// `account "NAME": ` before a message that does not already say which account it is about.
+fn with_account(name: &str, message: String) -> String {
+    if message.contains(&format!("account \"{name}\"")) {
+        message
+    } else {
+        format!("account \"{name}\": {message}")
+    }
 }
 
 /// Reads one table key by key, so that every unknown key and wrong type is found, each at its
@@ -552,7 +559,7 @@ fn check_table(
 
 /// serde's words for a key that could not be read, made about the configuration file: unknown
 /// keys with the nearest known one, sizes with their forms.
-fn describe_key_error(key: &str, message: &str) -> String {
+pub(crate) fn describe_key_error(key: &str, message: &str) -> String {
     let message = one_line(message);
     if message.starts_with("unknown field") {
         // serde lists the known fields: "unknown field `x`, expected one of `a`, `b`".
@@ -681,21 +688,57 @@ mod tests {
              [surprise]\n",
         );
         let lines: Vec<usize> = found.iter().map(|(line, _)| *line).collect();
-        assert_eq!(lines, [2, 3, 5, 7, 8, 9, 10, 11], "{found:#?}");
+        assert_eq!(lines, [2, 3, 5, 5, 7, 8, 9, 10, 11], "{found:#?}");
         let message = |i: usize| found[i].1.as_str();
         assert!(message(0).contains("unknown key \"timout\" (did you mean \"timeout\"?)"));
         assert_eq!(message(1), config::DEFAULTS_ONLY_ACCOUNTS);
-        // Resolved without the keys in error: what else is wrong is still found.
+        // Resolved without the keys in error: what else is wrong is still found, all of it.
         assert!(message(2).starts_with("no user given for account \"a\""));
+        assert!(message(3).starts_with("no destination for account \"a\""));
         assert!(
-            message(3).starts_with("port: invalid type"),
+            message(4).starts_with("port: invalid type"),
             "{}",
-            message(3)
+            message(4)
         );
-        assert!(message(4).contains("did you mean \"password\""));
-        assert!(message(5).contains("unknown variant `sometimes`"));
-        assert!(message(6).contains("a string like \"20M\""));
-        assert!(message(7).contains("unknown table or key \"surprise\""));
+        assert!(message(5).contains("did you mean \"password\""));
+        assert!(message(6).contains("unknown variant `sometimes`"));
+        assert!(message(7).contains("a string like \"20M\""));
+        assert!(message(8).contains("unknown table or key \"surprise\""));
+    }
+
+    #[test]
+    fn every_value_problem_of_an_account_is_reported() {
+        // Regression (issue 15): five bad values in one account gave one line.
+        let found = problems(
+            "[defaults]
+             timeout = 0
+             [accounts.a]
+             host = \"h\"
+             user = \"u\"
+             mbox = \"b\"
+             fingerprint = \"SHA256:00\"
+             session_timeout = 0
+             max_listing = \"lots\"
+             max_size = \"20X\"
+             limit = 0
+             keep = true
+             delete = true
+             [accounts.b]
+             host = \"h\"
+             user = \"u\"
+             mbox = \"b\"
+",
+        );
+        let lines: Vec<usize> = found.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [2, 7, 8, 9, 10, 11, 12], "{found:#?}");
+        // The [defaults] value is reported once, for every account using it.
+        assert_eq!(found[0].1, "the timeout must be at least 1 second");
+        assert!(found[1].1.starts_with("account \"a\": the fingerprint"));
+        assert!(found[2].1.starts_with("account \"a\": session_timeout"));
+        assert!(found[3].1.starts_with("account \"a\": max_listing"));
+        assert!(found[4].1.starts_with("account \"a\": max_size"));
+        assert!(found[5].1.starts_with("account \"a\": limit"));
+        assert!(found[6].1.contains("both keep and delete"), "{found:?}");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::transport::Stream;
 
 /// Runs the parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> u8 {
-    let env: HashMap<String, String> = std::env::vars().collect();
+    let env = config::environment();
     let context = Context {
         global: &cli.global,
         env: &env,
@@ -69,6 +69,31 @@ struct AccountJson {
     error: Option<ErrorJson>,
 }
 
+impl AccountJson {
+    /// An account that failed before anything was fetched.
+    fn failed(account: String, error: &Error) -> AccountJson {
+        AccountJson {
+            account,
+            delivered: 0,
+            octets: 0,
+            deleted: 0,
+            left_on_server_after_refusal: 0,
+            left_on_server_oversized: 0,
+            oversized_deleted: 0,
+            left_for_next_run: 0,
+            skipped_by_filter: 0,
+            deleted_by_filter: 0,
+            rejected_by_mda: 0,
+            left_after_interrupt: 0,
+            destination: None,
+            error: Some(ErrorJson {
+                exit_code: error.exit_code(),
+                message: error.to_string(),
+            }),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorJson {
     exit_code: u8,
@@ -92,7 +117,7 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
     // Without the handlers a signal kills the run, which the journal makes safe, if wasteful.
     let _ = signals::install();
     let accounts = ConfigFile::load(global.config.as_deref()).and_then(|config| {
-        config::select_accounts(
+        config::select_each(
             &config,
             &args.accounts,
             &args.connection,
@@ -104,6 +129,19 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
         Ok(accounts) => accounts,
         Err(error) => return report_error(None, &error),
     };
+    // An account that cannot be resolved (a typo in its table) fails alone, reported first;
+    // the others are fetched.
+    let (accounts, unresolved): (Vec<_>, Vec<_>) = accounts
+        .into_iter()
+        .partition(|(_, account)| account.is_ok());
+    let accounts: Vec<Account> = accounts.into_iter().filter_map(|(_, a)| a.ok()).collect();
+    let unresolved: Vec<(String, Error)> = unresolved
+        .into_iter()
+        .filter_map(|(name, account)| account.err().map(|error| (name, error)))
+        .collect();
+    for (name, error) in &unresolved {
+        report_error(Some(name), error);
+    }
     let terminal = Terminal::new(global, args);
     // Accounts are fetched by up to --jobs threads, each with its own connection, state file
     // and lock; summaries and errors are printed as each account finishes. Accounts that share
@@ -138,8 +176,13 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
             });
         }
     });
-    let mut status = exit::OK;
-    let mut documents = Vec::new();
+    let mut status = unresolved
+        .first()
+        .map_or(exit::OK, |(_, error)| error.exit_code());
+    let mut documents: Vec<AccountJson> = unresolved
+        .into_iter()
+        .map(|(account, error)| AccountJson::failed(account, &error))
+        .collect();
     let mut not_started = Vec::new();
     for (account, result) in accounts.iter().zip(results) {
         let Some(AccountResult {
@@ -351,7 +394,7 @@ fn fetch_account(
             } else {
                 format!("stopped by {}", signals::name(signal))
             };
-            let line = summary(&account.name, &outcome.report, &shown)
+            let line = summary(&account.name, &outcome.report, &shown, true)
                 .unwrap_or_else(|| format!("{}: nothing delivered", account.name));
             let line = line.replacen(
                 &format!("{}: ", account.name),
@@ -361,7 +404,10 @@ fn fetch_account(
             terminal.print(&line);
         }
     } else if !global.quiet && !args.json {
-        if let Some(line) = summary(&account.name, &outcome.report, &shown) {
+        // Off a terminal (cron), a run that changed nothing says nothing, even when messages
+        // wait over --max-size or skipped by the filter.
+        let interactive = global.verbose || std::io::stderr().is_terminal();
+        if let Some(line) = summary(&account.name, &outcome.report, &shown, interactive) {
             terminal.print(&line);
         }
     }
@@ -386,7 +432,7 @@ fn rebuild_state(
                 "--rebuild-state asks for confirmation; add --yes to run it unattended".into(),
             ));
         }
-        eprint!(
+        crate::say_partly!(
             "{}: mark every message now on the server as already fetched (nothing is downloaded), \
              replacing {}? [y/N] ",
             account.name,
@@ -395,9 +441,9 @@ fn rebuild_state(
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Err(Error::Usage(
-                "not confirmed; the state file is unchanged".into(),
-            ));
+            // Declining is an answer, not a mistake: exit 0, nothing done.
+            crate::say!("{}: not confirmed; nothing changed", account.name);
+            return Ok(());
         }
     }
     let _lock = state::lock_account(path)?;
@@ -405,7 +451,7 @@ fn rebuild_state(
     let mut state = State::empty(path);
     let marked = fetch::rebuild_state(session, &mut state)?;
     if !global.quiet {
-        eprintln!(
+        crate::say!(
             "{}: {marked} messages on the server marked as fetched in {}",
             account.name,
             path.display()
@@ -473,7 +519,8 @@ impl Terminal {
         let bars = self.bars.as_ref()?;
         // A constant template: the account name (user text, which may hold `{` or `}`) goes in
         // as the prefix, never into the template. The bar takes what is left of the width.
-        let style = ProgressStyle::with_template(BAR_TEMPLATE).expect("the template is valid");
+        let style = ProgressStyle::with_template(BAR_TEMPLATE)
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
         let bar = ProgressBar::hidden().with_style(style);
         bar.set_prefix(bar_prefix(account));
         Some(Bar {
@@ -552,7 +599,7 @@ pub(crate) fn open_session(verbose: bool, account: &Account) -> Result<Session<S
 
 pub(crate) fn warn_if_insecure(account: &Account) {
     if account.certificates.insecure {
-        eprintln!(
+        crate::say!(
             "popget: {}: warning: --insecure: the server's certificate is not checked; anyone \
              on the network path can read your password and mail",
             account.name
@@ -567,8 +614,18 @@ pub(crate) fn tracer(account: &str) -> Tracer {
     })
 }
 
-/// One line for stderr, only when something happened (cron stays silent otherwise).
-fn summary(account: &str, report: &Report, destination: &str) -> Option<String> {
+/// One line for stderr, only when something happened (cron stays silent otherwise). Messages
+/// only left waiting on the server (too large, skipped, for the next run) are worth a line
+/// only on a terminal: elsewhere they would print the same line on every run.
+fn summary(account: &str, report: &Report, destination: &str, interactive: bool) -> Option<String> {
+    let changed = report.delivered
+        + report.deleted
+        + report.oversized_deleted
+        + report.filtered_out
+        + report.rejected;
+    if changed == 0 && !interactive {
+        return None;
+    }
     let nothing = Report::default();
     let counts = |r: &Report| {
         [
@@ -682,6 +739,42 @@ mod tests {
             .replace("{eta_precise}", "00:00:00");
         let width = line.chars().count();
         assert!(width + 8 <= 79, "{width} columns before the bar: {line}");
+    }
+
+    #[test]
+    fn off_a_terminal_only_a_change_is_reported() {
+        let waiting = Report {
+            oversized: 2,
+            skipped: 1,
+            deferred: 3,
+            ..Report::default()
+        };
+        assert_eq!(summary("a", &waiting, "~/m", false), None);
+        let line = summary("a", &waiting, "~/m", true).unwrap();
+        assert!(
+            line.contains("2 over --max-size left on the server"),
+            "{line}"
+        );
+        assert_eq!(summary("a", &Report::default(), "~/m", true), None);
+        for changed in [
+            Report {
+                delivered: 1,
+                ..waiting
+            },
+            Report {
+                oversized_deleted: 1,
+                ..waiting
+            },
+            Report {
+                filtered_out: 1,
+                ..waiting
+            },
+        ] {
+            assert!(
+                summary("a", &changed, "~/m", false).is_some(),
+                "{changed:?}"
+            );
+        }
     }
 
     #[test]

@@ -157,6 +157,10 @@ pub struct InfoArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    /// Also log in, to show the capabilities announced after login. Refused unless the
+    /// certificate is verified (by a CA or --fingerprint) or there is no TLS at all
+    #[arg(long)]
+    pub login: bool,
     #[command(flatten)]
     pub target: Target,
 }
@@ -261,7 +265,8 @@ pub struct ConnectionArgs {
     /// Accept any certificate (insecure: anyone on the path can read your mail and password)
     #[arg(long, conflicts_with = "fingerprint")]
     pub insecure: bool,
-    /// Accept exactly the certificate with this SHA-256 fingerprint, as `popget info` prints it
+    /// Accept exactly the certificate with this SHA-256 fingerprint: 64 hex digits, colons
+    /// allowed, as `popget info` or `openssl x509 -fingerprint -sha256` print it
     #[arg(long, value_name = "SHA256:HEX")]
     pub fingerprint: Option<String>,
     /// Login method [default: auto]
@@ -270,7 +275,8 @@ pub struct ConnectionArgs {
     /// Command whose first line of output is the password
     #[arg(long, value_name = "CMD")]
     pub password_command: Option<String>,
-    /// Seconds allowed for connecting, the TLS handshake and each read or write [default: 60]
+    /// Seconds allowed for connecting, the TLS handshake and each read or write (the greeting:
+    /// at most 10) [default: 60]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: Option<u64>,
     /// Seconds one whole session may take, however busy the server keeps it [default: 3600]

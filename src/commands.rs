@@ -306,9 +306,9 @@ pub fn retr(context: &Context, args: &RetrArgs) -> Result<()> {
 }
 
 pub fn top(context: &Context, args: &TopArgs) -> Result<()> {
-    let (number, lines) = match (&args.uidl, args.numbers.as_slice()) {
-        (None, [number, lines]) => (Some(*number), *lines),
-        (Some(_), [lines]) => (None, *lines),
+    let (number, uid, lines) = match (&args.uidl, args.numbers.as_slice()) {
+        (None, [number, lines]) => (*number, None, *lines),
+        (Some(uid), [lines]) => (0, Some(uid), *lines),
         (None, _) => {
             return Err(Error::Usage(
                 "top takes a message number and a line count: top N LINES".into(),
@@ -320,16 +320,13 @@ pub fn top(context: &Context, args: &TopArgs) -> Result<()> {
             ))
         }
     };
-    if number == Some(0) {
+    if uid.is_none() && number == 0 {
         return Err(Error::Usage("message numbers start at 1".into()));
     }
     let (_, mut session) = context.session(&args.target)?;
-    let number = match number {
-        Some(number) => number,
-        None => numbers_for_uids(
-            &mut session,
-            std::slice::from_ref(args.uidl.as_ref().expect("checked")),
-        )?[0],
+    let number = match uid {
+        None => number,
+        Some(uid) => numbers_for_uids(&mut session, std::slice::from_ref(uid))?[0],
     };
     let ending = if args.crlf {
         LineEnding::Crlf
@@ -360,8 +357,9 @@ pub fn dele(context: &Context, args: &DeleArgs) -> Result<()> {
         if status.ok {
             confirmed.push(number);
         } else {
+            // A refused DELE is 75, as in fetch: the message stays on the server.
             first_refusal.get_or_insert_with(|| {
-                Error::unavailable(format!(
+                Error::Temporary(format!(
                     "the server refused to delete message {number}: {}",
                     status.display_text()
                 ))
@@ -394,9 +392,34 @@ struct InfoJson {
     certificate: Option<crate::transport::CertificateInfo>,
 }
 
+/// `popget info`: what the server shows before login, without logging in. With `--login` it
+/// also logs in to show the capabilities announced afterwards, but only where a password may
+/// go: never to a server whose certificate was not verified (`--insecure`), which is exactly
+/// when `popget info` is used to look at an unknown certificate.
 pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
     let account = context.account(&args.target)?;
-    crate::app::warn_if_insecure(&account);
+    let unverified = account.tls != TlsMode::None && account.certificates.insecure;
+    if args.login && unverified {
+        return Err(Error::Usage(
+            "--login sends the password, and --insecure means the server's certificate is not \
+             verified: nothing secret goes to such a server. Pin the certificate with \
+             --fingerprint (popget info --insecure shows it) or trust its CA with --ca-file"
+                .into(),
+        ));
+    }
+    if unverified {
+        crate::say!(
+            "popget: {}: warning: --insecure: the server's certificate is not checked; popget \
+             info does not log in, nothing secret is sent",
+            account.name
+        );
+    }
+    // The password is read before connecting, as for every command that logs in.
+    let password = if args.login {
+        Some(account.password()?)
+    } else {
+        None
+    };
     let connected = connect::connect(&account, context.tracer(&account))?;
     let greeting = connected.client.greeting();
     let mut info = InfoJson {
@@ -428,17 +451,15 @@ pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
         },
         certificate: connected.certificate.clone(),
     };
-    // Logging in shows what the server announces afterwards; without a password, skip it.
-    match account.password() {
-        Ok(password) => {
+    match password {
+        Some(password) => {
             let mut session = connect::login(connected.client, &account, password)?;
             // Asked again even where the login did not need to.
             info.capabilities_after_login = session.capa()?.map(|c| c.lines.clone());
             info.logged_in = true;
             session.quit()?;
         }
-        Err(Error::Config(_)) => connected.client.quit(),
-        Err(error) => return Err(error),
+        None => connected.client.quit(),
     }
     if args.json {
         return print_json(&info);
@@ -466,7 +487,7 @@ pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
             joined(&info.capabilities_after_login)
         ));
     } else {
-        lines.push("capabilities after login: (not logged in: no password given)".into());
+        lines.push("capabilities after login: (not logged in; --login shows them)".into());
     }
     if let Some(check) = info.certificate_check {
         // The TLS library does not report the protocol version; popget refuses anything

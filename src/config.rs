@@ -18,6 +18,30 @@ use crate::transport::{CertificatePolicy, TlsMode};
 /// The environment variable holding a password.
 pub const PASSWORD_ENV: &str = "POPGET_PASSWORD";
 
+/// Where [`environment`] notes a `POPGET_PASSWORD` that is not UTF-8 (no real variable's name
+/// can hold a NUL).
+const PASSWORD_ENV_NOT_UTF8: &str = "POPGET_PASSWORD\0not UTF-8";
+
+/// The environment as popget reads it: the variables whose name and value are UTF-8. Any
+/// other variable is left out instead of making `std::env::vars` panic; a `HOME` left out is
+/// read as bytes by the fallback to the system's idea of it, and a `POPGET_PASSWORD` left out
+/// is noted, so that it is refused rather than silently skipped.
+pub fn environment() -> HashMap<String, String> {
+    let mut env = HashMap::new();
+    for (name, value) in std::env::vars_os() {
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), Ok(value)) => {
+                env.insert(name, value);
+            }
+            (Ok(name), Err(_)) if name == PASSWORD_ENV => {
+                env.insert(PASSWORD_ENV_NOT_UTF8.to_string(), String::new());
+            }
+            _ => {}
+        }
+    }
+    env
+}
+
 const DEFAULT_TIMEOUT: u64 = 60;
 
 /// The keys of `[defaults]` and of each `[accounts.NAME]` table.
@@ -66,10 +90,6 @@ pub enum SizeSetting {
 }
 
 impl SizeSetting {
-    fn octets(&self) -> Result<u64> {
-        self.octets_of("max_size")
-    }
-
     fn octets_of(&self, key: &str) -> Result<u64> {
         match self {
             SizeSetting::Octets(0) => Err(Error::Config(format!("{key} must be more than 0"))),
@@ -183,16 +203,25 @@ pub struct ConfigFile {
     pub path: Option<PathBuf>,
     pub defaults: Settings,
     pub accounts: Vec<(String, Settings)>,
+    /// Accounts whose table cannot be read (an unknown key, a value of the wrong type), with
+    /// what is wrong. They are in `accounts` with their `template` key only; using one, or
+    /// one that inherits it, is an error, while the other accounts work.
+    pub broken: Vec<(String, String)>,
+    /// Whether any table has a `password` key (then the file must be private).
+    pub password_key: bool,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
-    defaults: Settings,
+    defaults: Option<toml::Value>,
     #[serde(default)]
-    accounts: IndexMap<String, Settings>,
+    accounts: IndexMap<String, toml::Value>,
 }
+
+/// Where the user is sent for the whole list of problems.
+const SEE_CHECK: &str = "popget config check reports every problem with its line";
 
 impl ConfigFile {
     /// Reads `explicit`, or the default file if it exists. A file holding a password must not be
@@ -217,32 +246,77 @@ impl ConfigFile {
                 )))
             }
         };
-        let mut config = ConfigFile::parse(&text)
-            .map_err(|message| Error::Config(format!("{}: {message}", path.display())))?;
-        if config.holds_password() {
+        let mut config = ConfigFile::parse(&text).map_err(|message| {
+            Error::Config(format!("{}: {message} ({SEE_CHECK})", path.display()))
+        })?;
+        if config.password_key {
             check_private(&path)?;
         }
         config.path = Some(path);
         Ok(config)
     }
 
-    /// Parses the TOML text; the error names the line.
+    /// Parses the TOML text. A syntax error, an unknown top-level key or a problem in
+    /// `[defaults]` is an error for the whole file (the error names the line where it can); a
+    /// problem in one account's table is kept in [`ConfigFile::broken`] for that account.
     pub fn parse(text: &str) -> Result<ConfigFile, String> {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
-        let accounts = raw.accounts.into_iter().collect();
-        if raw.defaults.inherit.is_some() || raw.defaults.template.is_some() {
+        let has_password = |value: &toml::Value| {
+            value
+                .as_table()
+                .is_some_and(|table| table.contains_key("password"))
+        };
+        let password_key =
+            raw.defaults.iter().any(has_password) || raw.accounts.values().any(has_password);
+        // Where each key is, for the messages (toml's values have no positions).
+        let document = toml_edit::ImDocument::parse(text).ok();
+        let line_of = |path: &[&str], key: &str| -> Option<usize> {
+            let mut table: &dyn toml_edit::TableLike = document.as_ref()?.as_table();
+            for name in path {
+                table = table.get(name)?.as_table_like()?;
+            }
+            let start = table.key(key)?.span()?.start;
+            let before = text.as_bytes().get(..start)?;
+            Some(before.iter().filter(|&&b| b == b'\n').count() + 1)
+        };
+        let defaults = match raw.defaults {
+            Some(value) => read_settings(value, |key| line_of(&["defaults"], key))
+                .map_err(|problem| format!("[defaults]: {problem}"))?,
+            None => Settings::default(),
+        };
+        if defaults.inherit.is_some() || defaults.template.is_some() {
             return Err(DEFAULTS_ONLY_ACCOUNTS.into());
+        }
+        let mut accounts = Vec::with_capacity(raw.accounts.len());
+        let mut broken = Vec::new();
+        for (name, value) in raw.accounts {
+            let template = value
+                .get("template")
+                .and_then(toml::Value::as_bool)
+                .map(Some)
+                .unwrap_or_default();
+            match read_settings(value, |key| line_of(&["accounts", &name], key)) {
+                Ok(settings) => accounts.push((name, settings)),
+                Err(problem) => {
+                    accounts.push((
+                        name.clone(),
+                        Settings {
+                            template,
+                            ..Settings::default()
+                        },
+                    ));
+                    broken.push((name, problem));
+                }
+            }
         }
         Ok(ConfigFile {
             path: None,
-            defaults: raw.defaults,
+            defaults,
             accounts,
+            broken,
+            password_key,
         })
-    }
-
-    fn holds_password(&self) -> bool {
-        self.defaults.password.is_some() || self.accounts.iter().any(|(_, s)| s.password.is_some())
     }
 
     /// The table of account `name`, as written (nothing inherited).
@@ -262,6 +336,59 @@ pub fn default_path() -> Option<PathBuf> {
 /// Why `inherit` and `template` are refused in `[defaults]`.
 pub const DEFAULTS_ONLY_ACCOUNTS: &str =
     "inherit and template belong in [accounts.NAME] tables, not in [defaults]";
+
+/// Every key of `[defaults]` and `[accounts.NAME]` tables, as the parser knows them (serde
+/// names them all when it meets a key it does not know).
+pub fn known_keys() -> Vec<String> {
+    let unknown = toml::Table::from_iter([("\u{0}".to_string(), toml::Value::Integer(1))]);
+    let message = match Settings::deserialize(toml::Value::Table(unknown)) {
+        Ok(_) => return Vec::new(),
+        Err(error) => error.message().to_string(),
+    };
+    message
+        .split_once("expected one of")
+        .map_or("", |(_, known)| known)
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Reads one table of settings, or says what is wrong with it: each key that cannot be read,
+/// described as `popget config check` describes it (an unknown key with the nearest known one).
+fn read_settings(
+    value: toml::Value,
+    line_of: impl Fn(&str) -> Option<usize>,
+) -> Result<Settings, String> {
+    let whole = match Settings::deserialize(value.clone()) {
+        Ok(settings) => return Ok(settings),
+        Err(error) => error,
+    };
+    let Some(table) = value.as_table() else {
+        return Err("must be a table of settings".into());
+    };
+    let problems: Vec<String> = table
+        .iter()
+        .filter_map(|(key, value)| {
+            let one = toml::Table::from_iter([(key.clone(), value.clone())]);
+            Settings::deserialize(toml::Value::Table(one))
+                .err()
+                .map(|error| {
+                    let problem = crate::accounts::describe_key_error(key, error.message());
+                    match line_of(key) {
+                        Some(line) => format!("line {line}: {problem}"),
+                        None => problem,
+                    }
+                })
+        })
+        .collect();
+    if problems.is_empty() {
+        Err(whole.message().trim().replace('\n', "; "))
+    } else {
+        Err(problems.join("; "))
+    }
+}
 
 /// Account inheritance (`inherit = "NAME"`) and templates (`template = true`).
 impl ConfigFile {
@@ -306,14 +433,25 @@ impl ConfigFile {
                 .find(|(n, _)| n == name)
                 .map(|(n, settings)| (n.as_str(), settings))
         };
+        let readable = |name: &str| match self.broken.iter().find(|(n, _)| n == name) {
+            Some((_, problem)) => Err(Error::Config(format!(
+                "account \"{name}\"{}: {problem} ({SEE_CHECK})",
+                file()
+            ))),
+            None => Ok(()),
+        };
         let own = entry(name).ok_or_else(|| {
             Error::Config(match &self.path {
                 Some(path) => format!("no account \"{name}\" in {}", path.display()),
                 None => format!("no account \"{name}\": there is no configuration file"),
             })
         })?;
+        readable(name)?;
         let mut chain = vec![own];
-        while let Some(parent) = chain[chain.len() - 1].1.inherit.as_deref() {
+        while let Some(&(child, settings)) = chain.last() {
+            let Some(parent) = settings.inherit.as_deref() else {
+                break;
+            };
             if let Some(start) = chain.iter().position(|(n, _)| *n == parent) {
                 let cycle: Vec<&str> = chain[start..].iter().map(|(n, _)| *n).collect();
                 return Err(Error::Config(format!(
@@ -321,13 +459,13 @@ impl ConfigFile {
                     cycle.join(" -> ")
                 )));
             }
-            let child = chain[chain.len() - 1].0;
             let next = entry(parent).ok_or_else(|| {
                 Error::Config(format!(
                     "account \"{child}\" inherits \"{parent}\", which is not an account{}",
                     file()
                 ))
             })?;
+            readable(parent)?;
             chain.push(next);
         }
         Ok(chain)
@@ -393,6 +531,8 @@ fn check_folder(name: &str) -> Result<()> {
 pub struct PasswordSources {
     pub command_line: Option<String>,
     pub environment: Option<Secret>,
+    /// `POPGET_PASSWORD` is set but not UTF-8: an error when it is the source to use.
+    pub environment_not_utf8: bool,
     pub config_command: Option<String>,
     pub config_password: Option<Secret>,
     /// `$HOME/.netrc`, consulted after the others and before the prompt.
@@ -457,81 +597,89 @@ impl Account {
         layers: &[&Settings],
         env: &HashMap<String, String>,
     ) -> Result<Account> {
+        Account::resolve_all(name, layers, env).map_err(first_problem)
+    }
+
+    /// [`Account::resolve`], finding every problem rather than the first.
+    fn resolve_all(
+        name: Option<&str>,
+        layers: &[&Settings],
+        env: &HashMap<String, String>,
+    ) -> Result<Account, Vec<Error>> {
         let settings = layers
             .iter()
             .fold(Settings::default(), |acc, layer| acc.overlaid(layer));
+        let mut problems = Vec::new();
+        let mut problem = |message: String| problems.push(Error::Config(message));
         let missing = |key: &str| {
             let whom = name.map_or(String::new(), |n| format!(" for account \"{n}\""));
-            Error::Config(format!(
-                "no {key} given{whom} (use --{key} or the config key {key})"
-            ))
+            format!("no {key} given{whom} (use --{key} or the config key {key})")
         };
-        let host = settings
-            .host
-            .clone()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| missing("host"))?;
-        let user = settings
-            .user
-            .clone()
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| missing("user"))?;
-        if user.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Error::Config(format!(
-                "the user name {user:?} contains spaces or control characters"
-            )));
+        let host = settings.host.clone().filter(|h| !h.is_empty());
+        match &host {
+            None => problem(missing("host")),
+            Some(host)
+                if host
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '/') =>
+            {
+                problem(format!("the host name {host:?} is not valid"))
+            }
+            Some(_) => {}
         }
-        if host
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
-        {
-            return Err(Error::Config(format!(
-                "the host name {host:?} is not valid"
-            )));
+        let user = settings.user.clone().filter(|u| !u.is_empty());
+        match &user {
+            None => problem(missing("user")),
+            Some(user) if user.chars().any(|c| c.is_whitespace() || c.is_control()) => problem(
+                format!("the user name {user:?} contains spaces or control characters"),
+            ),
+            Some(_) => {}
         }
         let tls = settings.tls.unwrap_or(TlsMode::Implicit);
         let port = settings.port.unwrap_or_else(|| tls.default_port());
         let insecure = settings.insecure.unwrap_or(false);
         let ca_file = settings.ca_file.as_deref().map(|p| expand_home(p, env));
         if insecure && tls == TlsMode::None {
-            return Err(Error::Config(
-                "--insecure has no meaning with --tls none".into(),
-            ));
+            problem("--insecure has no meaning with --tls none".into());
         }
-        let fingerprint = match &settings.fingerprint {
-            Some(text) => Some(crate::transport::parse_fingerprint(text).ok_or_else(|| {
-                Error::Config(format!(
-                    "the fingerprint {text:?} is not SHA256: followed by 64 hex digits \
-                     (popget info prints it)"
-                ))
-            })?),
-            None => None,
-        };
-        if fingerprint.is_some() && tls == TlsMode::None {
-            return Err(Error::Config(
-                "--fingerprint has no meaning with --tls none".into(),
-            ));
+        let fingerprint = settings.fingerprint.as_ref().and_then(|text| {
+            let parsed = crate::transport::parse_fingerprint(text);
+            if parsed.is_none() {
+                problem(format!(
+                    "the fingerprint {text:?} is not a SHA-256 fingerprint: 64 hex digits, \
+                     colons allowed, as popget info or openssl x509 -fingerprint -sha256 print it"
+                ));
+            }
+            parsed
+        });
+        if settings.fingerprint.is_some() && tls == TlsMode::None {
+            problem("--fingerprint has no meaning with --tls none".into());
         }
         let timeout = settings.timeout.unwrap_or(DEFAULT_TIMEOUT);
         if timeout == 0 {
-            return Err(Error::Config(
-                "the timeout must be at least 1 second".into(),
-            ));
+            problem("the timeout must be at least 1 second".into());
         }
+        let session_timeout = match settings.session_timeout {
+            Some(0) => {
+                problem("session_timeout must be at least 1 second".into());
+                crate::transport::DEFAULT_SESSION_TIMEOUT
+            }
+            Some(secs) => Duration::from_secs(secs),
+            None => crate::transport::DEFAULT_SESSION_TIMEOUT,
+        };
+        let max_listing = match &settings.max_listing {
+            Some(size) => size.octets_of("max_listing").unwrap_or_else(|error| {
+                problems.push(error);
+                crate::session::DEFAULT_MAX_LISTING
+            }),
+            None => crate::session::DEFAULT_MAX_LISTING,
+        };
+        let (Some(host), Some(user), true) = (host, user, problems.is_empty()) else {
+            return Err(problems);
+        };
         let limits = Limits {
-            session_timeout: match settings.session_timeout {
-                Some(0) => {
-                    return Err(Error::Config(
-                        "session_timeout must be at least 1 second".into(),
-                    ))
-                }
-                Some(secs) => Duration::from_secs(secs),
-                None => crate::transport::DEFAULT_SESSION_TIMEOUT,
-            },
-            max_listing: match &settings.max_listing {
-                Some(size) => size.octets_of("max_listing")?,
-                None => crate::session::DEFAULT_MAX_LISTING,
-            },
+            session_timeout,
+            max_listing,
         };
         let passwords = PasswordSources {
             command_line: None,
@@ -539,6 +687,7 @@ impl Account {
                 .get(PASSWORD_ENV)
                 .filter(|p| !p.is_empty())
                 .map(|p| Secret::new(p.clone())),
+            environment_not_utf8: env.contains_key(PASSWORD_ENV_NOT_UTF8),
             config_command: settings.password_command.clone(),
             config_password: settings.password.clone().map(Secret::new),
             netrc: env
@@ -569,97 +718,14 @@ impl Account {
 
     /// The delivery settings `fetch` needs: exactly one destination, keep or delete, a state file.
     pub fn fetch_settings(&self, env: &HashMap<String, String>) -> Result<FetchSettings> {
-        let settings = &self.settings;
-        let destination = match (&settings.maildir, &settings.mbox, &settings.mda) {
-            (Some(dir), None, None) => match &settings.folder {
-                Some(name) => {
-                    check_folder(name)?;
-                    Destination::MaildirFolder {
-                        root: expand_home(dir, env),
-                        name: name.clone(),
-                    }
-                }
-                None => Destination::Maildir(expand_home(dir, env)),
-            },
-            (None, Some(file), None) => Destination::Mbox(expand_home(file, env)),
-            (None, None, Some(command)) if !command.trim().is_empty() => {
-                Destination::Mda(command.clone())
-            }
-            (None, None, None) => {
-                return Err(Error::Config(format!(
-                    "no destination for account \"{}\": use --maildir DIR, --mbox FILE or \
-                     --mda COMMAND",
-                    self.name
-                )))
-            }
-            _ => {
-                return Err(Error::Config(format!(
-                    "account \"{}\" sets more than one of maildir, mbox and mda (or an empty \
-                     mda); choose one",
-                    self.name
-                )))
-            }
-        };
-        if settings.folder.is_some() && !matches!(destination, Destination::MaildirFolder { .. }) {
-            return Err(Error::Config(format!(
-                "account \"{}\": folder needs maildir",
-                self.name
-            )));
-        }
-        let delete = match (self.settings.keep, self.settings.delete) {
-            (Some(true), Some(true)) => {
-                return Err(Error::Config(format!(
-                    "account \"{}\" sets both keep and delete",
-                    self.name
-                )))
-            }
-            (_, Some(delete)) => delete,
-            (Some(keep), None) => !keep,
-            (None, None) => false,
-        };
-        let state_path = match &self.settings.state {
-            Some(path) => expand_home(path, env),
-            None => default_state_dir()?.join(format!("{}.state", self.state_key())),
-        };
-        let max_size = self
-            .settings
-            .max_size
-            .as_ref()
-            .map(SizeSetting::octets)
-            .transpose()?;
-        let delete_oversized = settings.delete_oversized.unwrap_or(false);
-        if delete_oversized && max_size.is_none() {
-            return Err(Error::Config(format!(
-                "account \"{}\": delete_oversized needs max_size",
-                self.name
-            )));
-        }
-        if settings.keep_days.is_some() && delete {
-            return Err(Error::Config(format!(
-                "account \"{}\": keep_days and delete contradict each other; choose one",
-                self.name
-            )));
-        }
-        if settings.limit == Some(0) {
-            return Err(Error::Config("limit must be at least 1".into()));
-        }
-        let max_bytes = settings
-            .max_bytes
-            .as_ref()
-            .map(|size| size.octets_of("max_bytes"))
-            .transpose()?;
-        Ok(FetchSettings {
-            destination,
-            delete,
-            state_path,
-            max_size,
-            delete_oversized,
-            keep_days: settings.keep_days,
-            limit: settings.limit,
-            max_bytes,
-            filter: settings.filter.clone().filter(|f| !f.trim().is_empty()),
-            mda_timeout: self.timeout,
-        })
+        fetch_settings(
+            &self.name,
+            &self.settings,
+            self.timeout,
+            &self.state_key(),
+            env,
+        )
+        .map_err(first_problem)
     }
 
     /// The state file's name: user, host and port, escaped so that it is always one safe name.
@@ -683,6 +749,11 @@ impl Account {
     pub fn password(&self) -> Result<Secret> {
         if let Some(command) = &self.passwords.command_line {
             return auth::password_from_command(command);
+        }
+        if self.passwords.environment_not_utf8 {
+            return Err(Error::Config(format!(
+                "the {PASSWORD_ENV} environment variable is not valid UTF-8"
+            )));
         }
         if let Some(secret) = &self.passwords.environment {
             return Ok(secret.clone());
@@ -709,6 +780,159 @@ impl Account {
             self.user, self.host
         )))
     }
+}
+
+/// The first of an account's problems (there is at least one).
+fn first_problem(problems: Vec<Error>) -> Error {
+    problems
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Error::Config("the account cannot be resolved".into()))
+}
+
+/// The delivery settings of account `name` from its merged `settings`, or every problem found
+/// in them. `state_key` names the default state file.
+fn fetch_settings(
+    name: &str,
+    settings: &Settings,
+    timeout: Duration,
+    state_key: &str,
+    env: &HashMap<String, String>,
+) -> Result<FetchSettings, Vec<Error>> {
+    let mut problems = Vec::new();
+    let mut problem = |message: String| problems.push(Error::Config(message));
+    let destination = match (&settings.maildir, &settings.mbox, &settings.mda) {
+        (Some(dir), None, None) => match &settings.folder {
+            Some(folder) => match check_folder(folder) {
+                Ok(()) => Some(Destination::MaildirFolder {
+                    root: expand_home(dir, env),
+                    name: folder.clone(),
+                }),
+                Err(Error::Config(message)) => {
+                    problem(message);
+                    None
+                }
+                Err(_) => None,
+            },
+            None => Some(Destination::Maildir(expand_home(dir, env))),
+        },
+        (None, Some(file), None) => Some(Destination::Mbox(expand_home(file, env))),
+        (None, None, Some(command)) if !command.trim().is_empty() => {
+            Some(Destination::Mda(command.clone()))
+        }
+        (None, None, None) => {
+            problem(format!(
+                "no destination for account \"{name}\": use --maildir DIR, --mbox FILE or \
+                 --mda COMMAND"
+            ));
+            None
+        }
+        _ => {
+            problem(format!(
+                "account \"{name}\" sets more than one of maildir, mbox and mda (or an empty \
+                 mda); choose one"
+            ));
+            None
+        }
+    };
+    if settings.folder.is_some() && settings.maildir.is_none() {
+        problem(format!("account \"{name}\": folder needs maildir"));
+    }
+    let delete = match (settings.keep, settings.delete) {
+        (Some(true), Some(true)) => {
+            problem(format!("account \"{name}\" sets both keep and delete"));
+            None
+        }
+        (_, Some(delete)) => Some(delete),
+        (Some(keep), None) => Some(!keep),
+        (None, None) => Some(false),
+    };
+    let state_path = match &settings.state {
+        Some(path) => Some(expand_home(path, env)),
+        None => match default_state_dir() {
+            Ok(dir) => Some(dir.join(format!("{state_key}.state"))),
+            Err(Error::Config(message)) => {
+                problem(message);
+                None
+            }
+            Err(_) => None,
+        },
+    };
+    let mut size = |setting: &Option<SizeSetting>, key: &str| match setting {
+        Some(size) => match size.octets_of(key) {
+            Ok(octets) => Ok(Some(octets)),
+            Err(error) => {
+                problems.push(error);
+                Err(())
+            }
+        },
+        None => Ok(None),
+    };
+    let max_size = size(&settings.max_size, "max_size");
+    let max_bytes = size(&settings.max_bytes, "max_bytes");
+    let mut problem = |message: String| problems.push(Error::Config(message));
+    let delete_oversized = settings.delete_oversized.unwrap_or(false);
+    if delete_oversized && settings.max_size.is_none() {
+        problem(format!(
+            "account \"{name}\": delete_oversized needs max_size"
+        ));
+    }
+    if settings.keep_days.is_some() && delete == Some(true) {
+        problem(format!(
+            "account \"{name}\": keep_days and delete contradict each other; choose one"
+        ));
+    }
+    if settings.limit == Some(0) {
+        problem("limit must be at least 1".into());
+    }
+    match (destination, delete, state_path, max_size, max_bytes) {
+        (Some(destination), Some(delete), Some(state_path), Ok(max_size), Ok(max_bytes))
+            if problems.is_empty() =>
+        {
+            Ok(FetchSettings {
+                destination,
+                delete,
+                state_path,
+                max_size,
+                delete_oversized,
+                keep_days: settings.keep_days,
+                limit: settings.limit,
+                max_bytes,
+                filter: settings.filter.clone().filter(|f| !f.trim().is_empty()),
+                mda_timeout: timeout,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+/// Every problem of account `name` in the configuration file, resolved as `fetch` would
+/// resolve it: its inheritance, then each setting on its own, so that five bad values are
+/// five problems. Empty when the account is fine.
+pub fn account_problems(
+    config: &ConfigFile,
+    name: &str,
+    env: &HashMap<String, String>,
+) -> Vec<Error> {
+    let layers = match config.layers(name) {
+        Ok(layers) => layers,
+        Err(error) => return vec![error],
+    };
+    let (mut problems, timeout, state_key) = match Account::resolve_all(Some(name), &layers, env) {
+        Ok(account) => (Vec::new(), account.timeout, account.state_key()),
+        Err(problems) => (
+            problems,
+            Duration::from_secs(DEFAULT_TIMEOUT),
+            "-".to_string(),
+        ),
+    };
+    let settings = layers
+        .iter()
+        .fold(Settings::default(), |acc, layer| acc.overlaid(layer));
+    if let Err(more) = fetch_settings(name, &settings, timeout, &state_key, env) {
+        problems.extend(more);
+    }
+    problems
 }
 
 /// Whether an account name is a `pop3s://`, `pop3://` or `pop://` URL.
@@ -828,7 +1052,7 @@ fn expand_home(path: &str, env: &HashMap<String, String>) -> PathBuf {
 }
 
 /// The accounts a command works on: the named ones, an ad-hoc one from `--host`, or every
-/// account in the file.
+/// account in the file. The first account that cannot be resolved is the error.
 pub fn select_accounts(
     config: &ConfigFile,
     names: &[String],
@@ -836,6 +1060,22 @@ pub fn select_accounts(
     delivery: Option<&DeliveryArgs>,
     env: &HashMap<String, String>,
 ) -> Result<Vec<Account>> {
+    select_each(config, names, connection, delivery, env)?
+        .into_iter()
+        .map(|(_, account)| account)
+        .collect()
+}
+
+/// [`select_accounts`], each account resolved on its own: one that cannot be resolved (a typo in
+/// its table) does not stop the others. The outer error is one for the whole command (no
+/// account given, nothing to fetch).
+pub fn select_each(
+    config: &ConfigFile,
+    names: &[String],
+    connection: &ConnectionArgs,
+    delivery: Option<&DeliveryArgs>,
+    env: &HashMap<String, String>,
+) -> Result<Vec<(String, Result<Account>)>> {
     let mut command_line = Settings::from_connection_args(connection);
     if let Some(delivery) = delivery {
         command_line = command_line.with_delivery_args(delivery);
@@ -844,33 +1084,34 @@ pub fn select_accounts(
         account.passwords.command_line = connection.password_command.clone();
         account
     };
+    let named = |name: &str| -> Result<Account> {
+        if is_url(name) {
+            let url_settings = parse_url(name)?;
+            return Account::resolve(
+                Some(name),
+                &[&config.defaults, &url_settings, &command_line],
+                env,
+            )
+            .map(finish);
+        }
+        let mut layers = config.layers(name)?;
+        if layers
+            .last()
+            .is_some_and(|own| ConfigFile::is_template(own))
+        {
+            return Err(Error::Config(format!(
+                "account \"{name}\" is a template (template = true): name an account \
+                 that inherits it"
+            )));
+        }
+        layers.push(&command_line);
+        Account::resolve(Some(name), &layers, env).map(finish)
+    };
     if !names.is_empty() {
-        return names
+        return Ok(names
             .iter()
-            .map(|name| {
-                if is_url(name) {
-                    let url_settings = parse_url(name)?;
-                    return Account::resolve(
-                        Some(name),
-                        &[&config.defaults, &url_settings, &command_line],
-                        env,
-                    )
-                    .map(finish);
-                }
-                let mut layers = config.layers(name)?;
-                if layers
-                    .last()
-                    .is_some_and(|own| ConfigFile::is_template(own))
-                {
-                    return Err(Error::Config(format!(
-                        "account \"{name}\" is a template (template = true): name an account \
-                         that inherits it"
-                    )));
-                }
-                layers.push(&command_line);
-                Account::resolve(Some(name), &layers, env).map(finish)
-            })
-            .collect();
+            .map(|name| (name.clone(), named(name)))
+            .collect());
     }
     if connection.host.is_some() || config.account_names().next().is_none() {
         if connection.host.is_none() {
@@ -879,20 +1120,17 @@ pub fn select_accounts(
                     .into(),
             ));
         }
-        return Ok(vec![finish(Account::resolve(
+        let account = finish(Account::resolve(
             None,
             &[&config.defaults, &command_line],
             env,
-        )?)]);
+        )?);
+        return Ok(vec![(account.name.clone(), Ok(account))]);
     }
-    config
+    Ok(config
         .account_names()
-        .map(|name| {
-            let mut layers = config.layers(name)?;
-            layers.push(&command_line);
-            Account::resolve(Some(name), &layers, env).map(finish)
-        })
-        .collect()
+        .map(|name| (name.to_string(), named(name)))
+        .collect())
 }
 
 #[cfg(test)]
@@ -979,12 +1217,42 @@ state = "~/state/home"
     }
 
     #[test]
-    fn reports_unknown_keys_with_their_line() {
-        let error =
-            ConfigFile::parse("[accounts.x]\nhost = \"h\"\npasword = \"typo\"\n").unwrap_err();
-        assert!(error.contains("pasword"), "{error}");
+    fn a_typo_in_one_account_stops_only_that_account() {
+        let config = ConfigFile::parse(
+            "[accounts.x]\nhost = \"h\"\npasword = \"typo\"\nuser = \"u\"\n\
+             [accounts.y]\nhost = \"h\"\nuser = \"u\"\n\
+             [accounts.z]\ninherit = \"x\"\n",
+        )
+        .unwrap();
+        let select = |names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            select_accounts(&config, &names, &ConnectionArgs::default(), None, &env())
+        };
+        assert_eq!(select(&["y"]).unwrap()[0].name, "y");
+        for name in ["x", "z"] {
+            let error = select(&[name]).unwrap_err().to_string();
+            assert_eq!(
+                error,
+                "account \"x\": line 3: unknown key \"pasword\" (did you mean \"password\"?) \
+                 (popget config check reports every problem with its line)",
+                "{name}"
+            );
+        }
+        // Every account: each on its own.
+        let each = select_each(&config, &[], &ConnectionArgs::default(), None, &env()).unwrap();
+        let names: Vec<(&str, bool)> = each
+            .iter()
+            .map(|(name, account)| (name.as_str(), account.is_ok()))
+            .collect();
+        assert_eq!(names, [("x", false), ("y", true), ("z", false)]);
+        // A problem in [defaults] or at the top is one for the whole file.
         let error = ConfigFile::parse("[defaults]\ntls = \"sometimes\"\n").unwrap_err();
-        assert!(error.contains("line 2"), "{error}");
+        assert!(
+            error.starts_with("[defaults]: line 2: tls: unknown variant"),
+            "{error}"
+        );
+        let error = ConfigFile::parse("[acounts.x]\n").unwrap_err();
+        assert!(error.contains("line 1"), "{error}");
     }
 
     #[test]

@@ -56,24 +56,28 @@ pub fn login(
 /// Connects and reaches the AUTHORIZATION state with TLS as the account requires.
 pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Connected> {
     let peer = format!("{}:{}", account.host, account.port);
-    let tcp = transport::connect_tcp(
+    let mut tcp = transport::connect_tcp(
         &account.host,
         account.port,
         account.timeout,
         account.limits.session_timeout,
     )?;
-    let start_tls = |tcp| transport::start_tls(tcp, &account.host, &account.certificates);
+    let start_tls = |tcp, after_stls| {
+        transport::start_tls(tcp, &account.host, &account.certificates, after_stls)
+    };
     let mut before_tls = None;
     let mut certificate = None;
     let mut client = match account.tls {
         TlsMode::Implicit => {
-            let (stream, security) = start_tls(tcp)?;
+            let (stream, security) = start_tls(tcp, false)?;
             certificate = stream.certificate();
             let mut client = Client::with_trace(stream, peer, security, trace)?;
             client.require_tls();
             client
         }
         TlsMode::Starttls => {
+            // A POP3S port waits for a TLS handshake and says nothing: not for --timeout.
+            tcp.limit_greeting(transport::GREETING_TIMEOUT);
             let mut client = Client::with_trace(Stream::Plain(tcp), peer, Security::Plain, trace)?;
             client.require_tls();
             let capabilities = client.capa()?.cloned();
@@ -89,12 +93,15 @@ pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Connected> {
                 });
             }
             client.stls()?.handshake(|stream| {
-                let (stream, security) = start_tls(stream.into_tcp()?)?;
+                let (stream, security) = start_tls(stream.into_tcp()?, true)?;
                 certificate = stream.certificate();
                 Ok((stream, security))
             })?
         }
-        TlsMode::None => Client::with_trace(Stream::Plain(tcp), peer, Security::Plain, trace)?,
+        TlsMode::None => {
+            tcp.limit_greeting(transport::GREETING_TIMEOUT);
+            Client::with_trace(Stream::Plain(tcp), peer, Security::Plain, trace)?
+        }
     };
     client.set_listing_limit(account.limits.max_listing);
     client.capa()?;

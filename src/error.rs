@@ -25,6 +25,29 @@ pub mod exit {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// `eprintln!` that cannot panic: standard error closed or a broken pipe loses the line, and
+/// the run goes on (`eprintln!` panics on a write error).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// `eprint!` (no line end, flushed) that cannot panic, for a prompt.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! say_partly {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(stderr, $($arg)*);
+        let _ = stderr.flush();
+    }};
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The command line is wrong.
@@ -122,6 +145,17 @@ impl Error {
                  --ca-file PEM, or pin it with --fingerprint (popget info --insecure shows it)"
                     .to_string(),
             ),
+            Error::Connection { source, .. }
+                if source
+                    .get_ref()
+                    .is_some_and(|e| e.is::<crate::transport::NoGreeting>()) =>
+            {
+                Some(
+                    "is this a POP3S port (TLS from the first byte, usually 995)? Then use \
+                     --tls implicit"
+                        .to_string(),
+                )
+            }
             Error::CorruptState { .. } => Some(
                 "popget fetch --rebuild-state marks every message now on the server as fetched \
                  (without downloading); or move the file away to fetch everything again"

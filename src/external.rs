@@ -30,12 +30,13 @@ pub fn run(command: &str, stdin: File, timeout: Duration) -> Result<Ended, Error
         .process_group(0)
         .spawn()
         .map_err(|e| Error::io(format!("cannot run {command:?}"), e))?;
-    let deadline = Instant::now() + timeout;
+    // A timeout too large to add to the clock (timeout = 2^63 in the file) never ends.
+    let deadline = Instant::now().checked_add(timeout);
     let mut pause = Duration::from_millis(1);
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Ok(status.code().map_or(Ended::Killed, Ended::Exited)),
-            Ok(None) if Instant::now() >= deadline => {
+            Ok(None) if deadline.is_some_and(|deadline| Instant::now() >= deadline) => {
                 if let Ok(group) = i32::try_from(child.id()) {
                     // SAFETY: a plain syscall; the group is the child's own.
                     unsafe {

@@ -674,9 +674,9 @@ impl<S: Read + Write> Session<S> {
             if memory > limit {
                 // The rest of the body is not read: the session is abandoned.
                 return Err(ProtocolError::new(format!(
-                    "the {what} answer would take more than {} MiB of memory after {} \
+                    "the {what} answer would take more than {} of memory after {} \
                      entries (raise --max-listing if the maildrop really is that large)",
-                    limit.div_ceil(1024 * 1024),
+                    crate::app::human_size(limit),
                     entries.len()
                 ))
                 .into());

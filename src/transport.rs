@@ -4,6 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
@@ -60,7 +61,36 @@ pub struct TimedTcp {
     session_timeout: Duration,
     /// The read timeout now set on the socket.
     armed: Duration,
+    /// A shorter wait for the first octet (the greeting), until it arrives.
+    greeting: Option<Duration>,
+    /// The first octets read, kept while a TLS handshake may need them to explain its failure.
+    first_octets: Option<Arc<Mutex<Vec<u8>>>>,
 }
+
+/// How many octets [`TimedTcp`] keeps for explaining a failed handshake.
+const FIRST_OCTETS: usize = 64;
+
+/// The longest popget waits for a greeting, whatever `--timeout` says: a server that says
+/// nothing is most likely waiting for a TLS handshake (a POP3S port reached without TLS).
+pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The server said nothing within the greeting's time.
+#[derive(Debug)]
+pub struct NoGreeting {
+    pub waited: Duration,
+}
+
+impl std::fmt::Display for NoGreeting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "timed out: the server sent no greeting within {}",
+            seconds(self.waited)
+        )
+    }
+}
+
+impl std::error::Error for NoGreeting {}
 
 impl TimedTcp {
     /// Wraps a connected socket; the session's time starts now.
@@ -70,10 +100,23 @@ impl TimedTcp {
         Ok(TimedTcp {
             tcp,
             idle,
-            deadline: Instant::now() + session_timeout,
+            deadline: far(session_timeout),
             session_timeout,
             armed: idle,
+            greeting: None,
+            first_octets: None,
         })
+    }
+
+    /// Waits at most `limit` (or the idle timeout, if shorter) for the first octet.
+    pub fn limit_greeting(&mut self, limit: Duration) {
+        self.greeting = Some(limit);
+    }
+
+    /// The read timeout for the next read.
+    fn idle_now(&self) -> Duration {
+        self.greeting
+            .map_or(self.idle, |limit| self.idle.min(limit))
     }
 
     /// Sets the socket's timeouts to the idle timeout or, near the deadline, to what is left;
@@ -89,7 +132,7 @@ impl TimedTcp {
                 ),
             ));
         }
-        let wanted = self.idle.min(left);
+        let wanted = self.idle_now().min(left);
         if wanted != self.armed {
             self.tcp.set_read_timeout(Some(wanted))?;
             self.tcp.set_write_timeout(Some(wanted))?;
@@ -105,7 +148,12 @@ impl TimedTcp {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
         );
         if timed_out && self.armed < self.idle {
-            return self.arm().err().unwrap_or(error);
+            if let Err(deadline) = self.arm() {
+                return deadline;
+            }
+        }
+        if timed_out && self.greeting.is_some() {
+            return io::Error::new(io::ErrorKind::TimedOut, NoGreeting { waited: self.armed });
         }
         error
     }
@@ -114,7 +162,16 @@ impl TimedTcp {
 impl Read for TimedTcp {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.arm()?;
-        self.tcp.read(buf).map_err(|e| self.explain(e))
+        let n = self.tcp.read(buf).map_err(|e| self.explain(e))?;
+        if n > 0 {
+            self.greeting = None;
+            if let Some(first) = &self.first_octets {
+                let mut first = first.lock().unwrap_or_else(|p| p.into_inner());
+                let room = FIRST_OCTETS.saturating_sub(first.len());
+                first.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -127,6 +184,15 @@ impl Write for TimedTcp {
     fn flush(&mut self) -> io::Result<()> {
         self.tcp.flush()
     }
+}
+
+/// The instant `duration` from now, or as far as the clock goes: `--session-timeout
+/// 18446744073709551615` made `Instant + Duration` overflow and panic.
+fn far(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration)
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now)
 }
 
 fn seconds(duration: Duration) -> String {
@@ -236,6 +302,7 @@ pub fn start_tls(
     tcp: TimedTcp,
     host: &str,
     policy: &CertificatePolicy,
+    after_stls: bool,
 ) -> Result<(Stream, Security)> {
     let mut builder = TlsConnector::builder();
     builder.min_protocol_version(Some(Protocol::Tlsv12));
@@ -268,8 +335,14 @@ pub fn start_tls(
     let connector = builder
         .build()
         .map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))?;
+    // What the server sends during the handshake, to tell a plain POP3 greeting (a plain port
+    // reached with TLS) from a TLS failure.
+    let first_octets = Arc::new(Mutex::new(Vec::new()));
+    let mut tcp = tcp;
+    tcp.first_octets = Some(first_octets.clone());
     match connector.connect(host, tcp) {
-        Ok(tls) => {
+        Ok(mut tls) => {
+            tls.get_mut().first_octets = None;
             if let Some(pinned) = &policy.fingerprint {
                 check_pin(&tls, pinned)?;
             }
@@ -280,7 +353,30 @@ pub fn start_tls(
             };
             Ok((Stream::Tls(Box::new(tls)), security))
         }
-        Err(HandshakeError::Failure(e)) => Err(Error::Tls(describe_handshake_error(&e))),
+        Err(HandshakeError::Failure(e)) => {
+            let first = first_octets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            match plain_greeting(&first) {
+                Some(text) if after_stls => Err(Error::unavailable(format!(
+                    "TLS handshake with {host}: after STLS the server answered in plain text \
+                     ({text}) instead of starting TLS; nothing was sent"
+                ))),
+                Some(greeting) => Err(Error::Unavailable {
+                    message: format!(
+                        "TLS handshake with {host}: the server answered in plain text \
+                         ({greeting}), not TLS: this port speaks POP3 without TLS"
+                    ),
+                    hint: Some(
+                        "use --tls starttls on this port (usually 110), or --tls implicit on \
+                         the POP3S port (usually 995)"
+                            .into(),
+                    ),
+                }),
+                None => Err(Error::Tls(describe_handshake_error(&e))),
+            }
+        }
         Err(HandshakeError::WouldBlock(_)) => Err(Error::io(
             format!("TLS handshake with {host}"),
             io::Error::from(io::ErrorKind::TimedOut),
@@ -379,22 +475,48 @@ mod tests {
     #[test]
     fn reads_pinned_fingerprints() {
         let hex = "ab".repeat(32);
-        assert_eq!(
-            parse_fingerprint(&format!("SHA256:{hex}")),
-            Some(hex.clone())
-        );
         let colons: Vec<String> = (0..32).map(|_| "AB".to_string()).collect();
-        assert_eq!(
-            parse_fingerprint(&format!("SHA256:{}", colons.join(":"))),
-            Some(hex.clone())
-        );
-        assert_eq!(parse_fingerprint(&hex), None, "the algorithm is required");
+        let colons = colons.join(":");
+        for form in [
+            format!("SHA256:{hex}"),
+            format!("sha256:{hex}"),
+            format!("SHA256:{colons}"),
+            format!("Sha256:{colons}"),
+            // As `openssl x509 -fingerprint -sha256` prints it (OpenSSL 3 and 1.1).
+            format!("sha256 Fingerprint={colons}"),
+            format!("SHA256 Fingerprint={colons}\n"),
+            // As providers print it, without the algorithm: 64 digits can only be SHA-256.
+            colons.clone(),
+            colons.to_ascii_lowercase(),
+            hex.clone(),
+        ] {
+            assert_eq!(parse_fingerprint(&form), Some(hex.clone()), "{form}");
+        }
         assert_eq!(parse_fingerprint("SHA256:abcd"), None);
+        assert_eq!(
+            parse_fingerprint(&"ab".repeat(20)),
+            None,
+            "a SHA-1 is too short"
+        );
+        assert_eq!(parse_fingerprint(&format!("SHA1:{hex}")), None);
         assert_eq!(
             parse_fingerprint(&format!("SHA256:{}", "zz".repeat(32))),
             None
         );
     }
+}
+
+/// The start of a POP3 status line, made safe to print, when `octets` begin with one: what a
+/// plain POP3 server sends where a TLS ServerHello was expected.
+fn plain_greeting(octets: &[u8]) -> Option<String> {
+    if !(octets.starts_with(b"+OK") || octets.starts_with(b"-ERR")) {
+        return None;
+    }
+    let line = octets
+        .split(|&b| b == b'\r' || b == b'\n')
+        .next()
+        .unwrap_or_default();
+    Some(format!("\"{}\"", crate::protocol::sanitize(line)))
 }
 
 fn describe_handshake_error(error: &native_tls::Error) -> String {
@@ -425,18 +547,18 @@ impl Stream {
     }
 }
 
-/// Reads a pinned fingerprint: `SHA256:` and 64 hex digits, colons allowed, any case. Returns
-/// the lowercase hex.
+/// Reads a pinned fingerprint: 64 hex digits, in any case, with or without colons between the
+/// pairs, optionally after `SHA256:` (as `popget info` prints it), `SHA256 Fingerprint=` or
+/// `sha256 Fingerprint=` (as `openssl x509 -fingerprint -sha256` prints it), in any case.
+/// Returns the lowercase hex.
 pub fn parse_fingerprint(text: &str) -> Option<String> {
-    let hex = text
-        .trim()
-        .strip_prefix("SHA256:")
-        .or_else(|| text.trim().strip_prefix("sha256:"))?;
-    let hex: String = hex
-        .chars()
-        .filter(|&c| c != ':')
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    let hex = ["sha256 fingerprint=", "sha256:", "sha-256:"]
+        .iter()
+        .find_map(|prefix| lower.strip_prefix(prefix))
+        .unwrap_or(&lower);
+    let hex: String = hex.trim().chars().filter(|&c| c != ':').collect();
     (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
 }
 

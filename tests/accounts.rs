@@ -246,6 +246,10 @@ timeout = 0
         (28, "holds a password but is readable by others"),
         (34, "account \"pinned\": the fingerprint \"SHA256:00\""),
         (
+            39,
+            "account \"both\" sets more than one of maildir, mbox and mda",
+        ),
+        (
             41,
             "account \"both\": the timeout must be at least 1 second",
         ),
@@ -337,5 +341,129 @@ maildir = "~/Mail/alice"
         run.stderr().starts_with("alice: 3 new messages"),
         "{}",
         run.stderr()
+    );
+}
+
+#[test]
+fn a_typo_in_one_account_stops_only_that_account() {
+    // Regression (issue 15): an unknown key anywhere printed serde's list of every field name
+    // and stopped `popget fetch OTHER` too.
+    let server = FakeServer::start(Script {
+        messages: numbered_messages(2),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    write_config(
+        &popget,
+        &format!(
+            r#"[defaults]
+host = "127.0.0.1"
+port = {port}
+tls = "none"
+auth = "user"
+
+[accounts.typo]
+user = "alice"
+maildir = "~/Mail/typo"
+pasword = "oops"
+
+[accounts.good]
+user = "alice"
+maildir = "~/Mail/good"
+
+[accounts.heir]
+inherit = "typo"
+"#,
+            port = server.port
+        ),
+        0o600,
+    );
+    let expected =
+        "popget: typo: account \"typo\" in {file}: line 10: unknown key \"pasword\" (did you \
+         mean \"password\"?) (popget config check reports every problem with its line)";
+    let file = popget
+        .path(".config/popget/config.toml")
+        .display()
+        .to_string();
+    let expected = expected.replace("{file}", &file);
+
+    // Every account: the broken ones are reported, the good one is fetched; the status is the
+    // first failure's.
+    let run = popget.run(&["fetch"]);
+    run.expect_code(78);
+    let stderr = run.stderr();
+    assert!(stderr.lines().any(|l| l == expected), "{stderr}");
+    assert!(
+        stderr.contains("popget: heir: account \"typo\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("expected one of"), "{stderr}");
+    assert!(stderr.contains("good: 2 new messages"), "{stderr}");
+    assert_eq!(maildir_messages(&popget.path("Mail/good")).len(), 2);
+    assert!(!popget.path("Mail/typo").exists());
+
+    // The good account alone is fine.
+    popget.run(&["fetch", "good"]).expect_code(0);
+    let run = popget.run(&["fetch", "typo"]);
+    run.expect_code(78);
+    assert_eq!(run.stderr().trim_end(), expected);
+
+    let run = popget.run(&["fetch", "--json", "--all"]);
+    run.expect_code(78);
+    let document: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    let accounts = document["accounts"].as_array().unwrap();
+    let summary: Vec<(&str, u64, Option<u64>)> = accounts
+        .iter()
+        .map(|a| {
+            (
+                a["account"].as_str().unwrap(),
+                a["delivered"].as_u64().unwrap(),
+                a["error"]["exit_code"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("typo", 0, Some(78)),
+            ("heir", 0, Some(78)),
+            ("good", 2, None)
+        ]
+    );
+
+    let run = popget.run(&["accounts"]);
+    run.expect_code(78);
+    assert!(run.stdout().starts_with("good "), "{}", run.stdout());
+    assert!(
+        !run.stderr().contains("expected one of"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn config_check_reports_every_bad_value_of_an_account() {
+    // Regression (issue 15): five bad values in one account gave one line.
+    let popget = Popget::new();
+    let path = write_config(
+        &popget,
+        "[accounts.a]\nhost = \"h\"\nuser = \"u\"\nmbox = \"b\"\n\
+         fingerprint = \"SHA256:00\"\nsession_timeout = 0\nmax_listing = \"lots\"\n\
+         max_size = \"20X\"\nlimit = 0\n",
+        0o600,
+    );
+    let run = popget.run(&["config", "check"]);
+    run.expect_code(78);
+    let file = path.display().to_string();
+    let lines: Vec<String> = run.stderr().lines().map(str::to_string).collect();
+    let numbers: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(&format!("{file}:")))
+        .map(|rest| rest.split(':').next().unwrap())
+        .collect();
+    assert_eq!(numbers, ["5", "6", "7", "8", "9"], "{}", run.stderr());
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!("popget: 5 problems in {file}")
     );
 }

@@ -1,7 +1,7 @@
 //! The command line's contract: usage and configuration errors, exit codes, locks, state files.
 
 use crate::harness::fake::{FakeServer, Script};
-use crate::harness::Popget;
+use crate::harness::{maildir_messages, Popget};
 
 #[test]
 fn a_usage_error_exits_64() {
@@ -181,4 +181,48 @@ fn a_user_name_that_could_inject_commands_is_refused() {
         "m",
     ]);
     run.expect_code(78);
+}
+
+/// The entries of a directory, names only.
+fn entries(directory: &std::path::Path) -> std::collections::BTreeSet<std::ffi::OsString> {
+    std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect()
+}
+
+#[test]
+fn relative_paths_land_in_the_sandbox_never_in_the_checkout() {
+    // Regression: `--maildir m` in a test created ./m/ in the checkout (then hidden by
+    // .gitignore lines for cur, new and tmp). Every test command now runs in its own home.
+    let checkout = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let before = entries(&checkout);
+    let server = FakeServer::start(Script {
+        messages: crate::harness::fake::numbered_messages(2),
+        ..Script::default()
+    });
+    let popget = Popget::new();
+    let port = server.port.to_string();
+    for destination in [["--maildir", "rel-maildir"], ["--mbox", "rel.mbox"]] {
+        let mut extra = vec!["--auth", "user", "--all", "--state", "rel.state"];
+        extra.extend(destination);
+        popget.fetch(&port, "alice", "none", &extra).expect_code(0);
+    }
+    assert_eq!(maildir_messages(&popget.path("rel-maildir")).len(), 2);
+    assert!(popget.path("rel.mbox").is_file());
+    assert!(popget.path("rel.state").is_file());
+    let after = entries(&checkout);
+    let new: Vec<_> = after.difference(&before).collect();
+    assert!(new.is_empty(), "new files in the checkout: {new:?}");
+    for name in [
+        "rel-maildir",
+        "rel.mbox",
+        "rel.state",
+        "m",
+        "cur",
+        "new",
+        "tmp",
+    ] {
+        assert!(!checkout.join(name).exists(), "{name} in the checkout");
+    }
 }

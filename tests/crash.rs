@@ -166,6 +166,9 @@ fn kill_at_random_moments(target: Target, seed: u64) {
     );
     assert_eq!((lost, duplicated), (0, 0));
     assert!(dovecot.stored("alice").is_empty());
+    // The suite proves nothing unless runs were really interrupted and then completed.
+    assert!(kills > 0, "no run was killed in {runs} runs");
+    assert!(runs > kills, "no run completed after the kills");
 }
 
 #[test]
@@ -309,6 +312,9 @@ fn connections_cut_at_random_bytes(target: Target, seed: u64) {
         "crash suite, connection cuts, {target:?}, seed {seed}: {runs} runs, {cut} cut, {MESSAGES} messages, {lost} lost, {duplicated} duplicated"
     );
     assert_eq!((lost, duplicated), (0, 0));
+    // The suite proves nothing unless connections were really cut and runs then completed.
+    assert!(cut > 0, "no connection was cut in {runs} runs");
+    assert!(runs > cut, "no run completed after the cuts");
 }
 
 #[test]

@@ -420,6 +420,9 @@ fn with_read_only(
             None => wrapped.env_remove(key),
         };
     }
+    if let Some(directory) = command.get_current_dir() {
+        wrapped.current_dir(directory);
+    }
     wrapped.stdin(std::process::Stdio::null());
     wrapped
 }

@@ -226,7 +226,7 @@ fn dele_deletes_and_prints_what_the_server_confirmed() {
     assert_eq!(run.expect_code(0).stdout(), "1 deleted\n3 deleted\n");
     assert_eq!(dovecot.stored("alice").len(), 1);
     let missing = crate::scripting::run(&popget, &dovecot, "dele", &["9"]);
-    missing.expect_code(69);
+    missing.expect_code(75);
     assert_eq!(dovecot.stored("alice").len(), 1);
 }
 
@@ -245,7 +245,7 @@ fn info_shows_capabilities_and_the_certificate_fingerprint() {
         popget::transport::fingerprint(&der).trim_start_matches("SHA256:")
     );
     let connection = dovecot.args("starttls", "alice");
-    let mut args = vec!["info", "--json"];
+    let mut args = vec!["info", "--json", "--login"];
     args.extend(connection.iter().map(String::as_str));
     let value = json(popget.run(&args).expect_code(0));
     assert_eq!(value["certificate"]["sha256"], expected.as_str());
@@ -268,8 +268,8 @@ fn info_shows_capabilities_and_the_certificate_fingerprint() {
         .any(|c| c == "PIPELINING"));
     assert!(value["greeting"].as_str().unwrap().starts_with("+OK"));
 
-    // Human form, and without a password: no login, still the certificate.
-    args.retain(|a| *a != "--json");
+    // Human form, and without --login: no login, still the certificate.
+    args.retain(|a| *a != "--json" && *a != "--login");
     let run = popget.run_with(popget.command().args(&args));
     let out = run.expect_code(0).stdout();
     assert!(

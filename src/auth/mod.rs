@@ -237,7 +237,12 @@ pub fn login<S: Read + Write>(
             }
         }
         AuthMethod::Apop => {
-            let timestamp = apop_timestamp(&client.greeting().text).expect("checked by choose");
+            // choose() picks APOP only with a valid timestamp; said again here, not assumed.
+            let Some(timestamp) = apop_timestamp(&client.greeting().text) else {
+                return Err(Error::unavailable(
+                    "APOP needs a valid timestamp in the server's greeting",
+                ));
+            };
             let digest = apop_digest(timestamp, credentials.password.expose());
             let status = client.command(&Command::Apop {
                 user: &credentials.user,
@@ -247,7 +252,10 @@ pub fn login<S: Read + Write>(
                 return Err(login_refused("APOP", &status));
             }
         }
-        AuthMethod::Auto => unreachable!("auto was resolved by choose"),
+        // choose() never returns Auto; an error rather than a panic if it ever did.
+        AuthMethod::Auto => {
+            return Err(Error::unavailable("no login method could be chosen"));
+        }
         sasl_method => {
             let result = authenticate(
                 &mut client,
@@ -300,7 +308,11 @@ fn mechanism(
             host: credentials.host.clone(),
             port: credentials.port,
         }),
-        AuthMethod::Auto | AuthMethod::User | AuthMethod::Apop => unreachable!("not SASL"),
+        AuthMethod::Auto | AuthMethod::User | AuthMethod::Apop => {
+            return Err(Error::unavailable(format!(
+                "{method:?} is not a SASL mechanism"
+            )));
+        }
     })
 }
 

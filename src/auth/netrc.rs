@@ -37,8 +37,38 @@ pub fn lookup(path: &Path, host: &str, user: &str) -> Result<Option<Secret>> {
     Ok(Some(Secret::new(password)))
 }
 
+/// The words of a netrc file outside macro definitions: `macdef NAME` and the lines after it,
+/// up to and including the next blank line, are the macro, whose words are not netrc tokens.
+fn words(text: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    let mut in_macro = false;
+    for line in text.lines() {
+        if in_macro {
+            in_macro = !line.trim().is_empty();
+            continue;
+        }
+        let mut tokens = line.split_whitespace();
+        while let Some(token) = tokens.next() {
+            if token == "macdef" {
+                // The rest of this line is the macro's name; its body follows.
+                in_macro = true;
+                break;
+            }
+            words.push(token);
+            if matches!(token, "machine" | "login" | "password" | "account") {
+                // A value, even one spelt "macdef".
+                if let Some(value) = tokens.next() {
+                    words.push(value);
+                }
+            }
+        }
+    }
+    words
+}
+
 fn find(text: &str, host: &str, user: &str) -> Option<String> {
-    let mut tokens = text.split_whitespace();
+    let words = words(text);
+    let mut tokens = words.iter().copied();
     let mut best: Option<String> = None;
     let mut entry: Option<(bool, Option<String>, Option<String>)> = None;
     let finish = |entry: Option<(bool, Option<String>, Option<String>)>,
@@ -75,11 +105,6 @@ fn find(text: &str, host: &str, user: &str) -> Option<String> {
             }
             "account" => {
                 tokens.next();
-            }
-            "macdef" => {
-                // A macro runs to the next blank line; none of its words are netrc tokens.
-                finish(entry.take(), &mut best);
-                break;
             }
             _ => {}
         }
@@ -121,6 +146,29 @@ mod tests {
             find("machine h password p\n", "h", "anyone").as_deref(),
             Some("p")
         );
+    }
+
+    #[test]
+    fn a_macro_ends_at_a_blank_line_and_later_entries_count() {
+        let text = "machine ftp.example.com login me password ftp\n\
+                    macdef init\n\
+                    cd /pub\n\
+                    machine pop.example.com login me password inside-the-macro\n\
+                    \n\
+                    machine pop.example.com\n  login me\n  password after\n";
+        assert_eq!(
+            find(text, "pop.example.com", "me").as_deref(),
+            Some("after")
+        );
+        assert_eq!(find(text, "ftp.example.com", "me").as_deref(), Some("ftp"));
+        // A macro on the last lines, without a blank line after it, ends the file.
+        let text = "machine h login me password p\nmacdef m\nmachine x password q";
+        assert_eq!(find(text, "h", "me").as_deref(), Some("p"));
+        assert_eq!(find(text, "x", "me"), None);
+        // "macdef" as a value is a value.
+        let text = "machine h login me password macdef\nmachine i login me password q\n";
+        assert_eq!(find(text, "h", "me").as_deref(), Some("macdef"));
+        assert_eq!(find(text, "i", "me").as_deref(), Some("q"));
     }
 
     #[test]

@@ -31,10 +31,13 @@ impl Popget {
         self.home.path().join(relative)
     }
 
-    /// A command for the real binary with a clean environment (no password, no user config).
+    /// A command for the real binary with a clean environment (no password, no user config),
+    /// run in the sandbox's home: a relative path (`--maildir m`) lands there, never in the
+    /// checkout.
     pub fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_popget"));
         command
+            .current_dir(self.home())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.home())
