@@ -284,6 +284,11 @@ pub struct ConnectionArgs {
     /// DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)
     #[arg(long, value_enum, value_name = "WHEN")]
     pub pipelining: Option<PipeliningMode>,
+    /// Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy
+    /// resolve the server's name (what Tor needs), socks5:// resolves it here. TLS and the
+    /// certificate check still run end to end with the server
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
 }
 
 #[derive(Debug, Args)]

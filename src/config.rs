@@ -55,6 +55,8 @@ pub struct Settings {
     pub pipelining: Option<PipeliningMode>,
     pub session_timeout: Option<u64>,
     pub max_listing: Option<SizeSetting>,
+    /// A SOCKS5 proxy URL (`socks5h://HOST:PORT`).
+    pub proxy: Option<String>,
 }
 
 /// A size in the configuration file: `max_size = 20971520` or `max_size = "20M"`.
@@ -109,7 +111,8 @@ impl Settings {
             limit,
             max_bytes,
             filter,
-            pipelining
+            pipelining,
+            proxy
         );
         // maildir/mbox/mda and keep/delete are each one choice: the more specific layer's wins.
         if over.maildir.is_some() || over.mbox.is_some() || over.mda.is_some() {
@@ -142,6 +145,7 @@ impl Settings {
             session_timeout: args.session_timeout,
             max_listing: args.max_listing.map(SizeSetting::Octets),
             pipelining: args.pipelining,
+            proxy: args.proxy.clone(),
             ..Settings::default()
         }
     }
@@ -416,6 +420,8 @@ pub struct Account {
     /// Whether commands go out without waiting for each answer.
     pub pipelining: PipeliningMode,
     pub passwords: PasswordSources,
+    /// The SOCKS5 proxy the connection goes through, if any.
+    pub proxy: Option<crate::proxy::Proxy>,
     /// Settings that only fetching needs; checked by [`Account::fetch_settings`].
     settings: Settings,
 }
@@ -468,7 +474,8 @@ impl Account {
         };
         let host = settings
             .host
-            .clone()
+            .as_deref()
+            .map(|host| crate::dial::unbracket(host).to_string())
             .filter(|h| !h.is_empty())
             .ok_or_else(|| missing("host"))?;
         let user = settings
@@ -533,6 +540,14 @@ impl Account {
                 None => crate::session::DEFAULT_MAX_LISTING,
             },
         };
+        let proxy = settings
+            .proxy
+            .as_deref()
+            .map(|url| {
+                crate::proxy::Proxy::parse(url)
+                    .map_err(|why| Error::Config(format!("invalid proxy URL: {why}")))
+            })
+            .transpose()?;
         let passwords = PasswordSources {
             command_line: None,
             environment: env
@@ -562,6 +577,7 @@ impl Account {
             timeout: Duration::from_secs(timeout),
             limits,
             passwords,
+            proxy,
             pipelining: settings.pipelining.unwrap_or_default(),
             settings,
         })

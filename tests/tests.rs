@@ -15,6 +15,7 @@ mod hostile;
 mod interop;
 mod oauth;
 mod policies;
+mod proxy;
 mod quirks;
 mod scripting;
 mod signals;

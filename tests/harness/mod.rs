@@ -5,8 +5,10 @@ pub mod courier;
 pub mod cyrus;
 pub mod dovecot;
 pub mod fake;
+pub mod namespace;
 pub mod popa3d;
 pub mod server;
+pub mod socks;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
