@@ -13,6 +13,7 @@ mod full_disk;
 mod generated;
 mod hostile;
 mod interop;
+mod ipv6;
 mod oauth;
 mod policies;
 mod proxy;
