@@ -173,6 +173,23 @@ pub struct AccountsArgs {
 pub enum ConfigCommand {
     /// Check the configuration file and report every problem as FILE:LINE: MESSAGE
     Check,
+    /// Add an account for an email address, its server found in DNS SRV records (RFC 6186)
+    Add(ConfigAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigAddArgs {
+    /// The email address: its domain's _pop3s._tcp and then _pop3._tcp SRV records are looked
+    /// up, and it becomes the user name
+    #[arg(value_name = "ADDRESS")]
+    pub address: String,
+    /// The account's name in the configuration file [default: ADDRESS]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Without SRV records, try the well-known names pop.DOMAIN, pop3.DOMAIN and mail.DOMAIN
+    /// (POP3S, port 995)
+    #[arg(long)]
+    pub guess: bool,
 }
 
 /// Reads a size: octets, or a number with K, M or G (powers of 1024).

@@ -3,6 +3,7 @@
 mod harness;
 
 mod accounts;
+mod autoconfig;
 mod cli;
 mod crash;
 mod dovecot_fetch;
