@@ -49,11 +49,17 @@ _popget() {
             popget,uidl)
                 cmd="popget__subcmd__uidl"
                 ;;
+            popget__subcmd__config,add)
+                cmd="popget__subcmd__config__subcmd__add"
+                ;;
             popget__subcmd__config,check)
                 cmd="popget__subcmd__config__subcmd__check"
                 ;;
             popget__subcmd__config,help)
                 cmd="popget__subcmd__config__subcmd__help"
+                ;;
+            popget__subcmd__config__subcmd__help,add)
+                cmd="popget__subcmd__config__subcmd__help__subcmd__add"
                 ;;
             popget__subcmd__config__subcmd__help,check)
                 cmd="popget__subcmd__config__subcmd__help__subcmd__check"
@@ -93,6 +99,9 @@ _popget() {
                 ;;
             popget__subcmd__help,uidl)
                 cmd="popget__subcmd__help__subcmd__uidl"
+                ;;
+            popget__subcmd__help__subcmd__config,add)
+                cmd="popget__subcmd__help__subcmd__config__subcmd__add"
                 ;;
             popget__subcmd__help__subcmd__config,check)
                 cmd="popget__subcmd__help__subcmd__config__subcmd__check"
@@ -140,12 +149,34 @@ _popget() {
             return 0
             ;;
         popget__subcmd__config)
-            opts="-q -v -h --config --quiet --verbose --help check help"
+            opts="-q -v -h --config --quiet --verbose --help check add help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__config__subcmd__add)
+            opts="-q -v -h --name --guess --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -176,8 +207,22 @@ _popget() {
             return 0
             ;;
         popget__subcmd__config__subcmd__help)
-            opts="check help"
+            opts="check add help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__config__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -218,7 +263,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__dele)
-            opts="-a -q -v -h --uidl --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -284,6 +329,10 @@ _popget() {
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
                     return 0
                     ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -296,7 +345,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__fetch)
-            opts="-j -q -v -h --json --progress --rebuild-state --yes --jobs --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --maildir --mbox --mda --folder --keep --delete --all --max-size --delete-oversized --keep-days --limit --max-bytes --filter --state --config --quiet --verbose --help"
+            opts="-j -q -v -h --json --progress --rebuild-state --yes --jobs --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --maildir --mbox --mda --folder --keep --delete --all --max-size --delete-oversized --keep-days --limit --max-bytes --filter --state --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -360,6 +409,10 @@ _popget() {
                     ;;
                 --pipelining)
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
+                    return 0
+                    ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --maildir)
@@ -442,8 +495,22 @@ _popget() {
             return 0
             ;;
         popget__subcmd__help__subcmd__config)
-            opts="check"
+            opts="check add"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__help__subcmd__config__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -596,7 +663,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__info)
-            opts="-a -q -v -h --json --login --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
+            opts="-a -q -v -h --json --login --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -656,6 +723,10 @@ _popget() {
                     ;;
                 --pipelining)
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
+                    return 0
+                    ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -670,7 +741,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__list)
-            opts="-a -q -v -h --uidl --headers --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --headers --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -734,6 +805,10 @@ _popget() {
                     ;;
                 --pipelining)
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
+                    return 0
+                    ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -748,7 +823,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__retr)
-            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -812,6 +887,10 @@ _popget() {
                     ;;
                 --pipelining)
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
+                    return 0
+                    ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -826,7 +905,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__stat)
-            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
+            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -888,6 +967,10 @@ _popget() {
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
                     return 0
                     ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -900,7 +983,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__top)
-            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -966,6 +1049,10 @@ _popget() {
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
                     return 0
                     ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -978,7 +1065,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__uidl)
-            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --config --quiet --verbose --help"
+            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1038,6 +1125,10 @@ _popget() {
                     ;;
                 --pipelining)
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
+                    return 0
+                    ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1065,7 +1156,7 @@ fi
 # `-a/--account NAME`, and leaves everything else to the generated _popget above.
 
 # The options of `popget fetch` that take a value (filled in by the generator from clap).
-_popget_fetch_value_options=" --progress --jobs -j --host --port --user --tls --ca-file --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --maildir --mbox --mda --folder --max-size --keep-days --limit --max-bytes --filter --state --config "
+_popget_fetch_value_options=" --progress --jobs -j --host --port --user --tls --ca-file --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --maildir --mbox --mda --folder --max-size --keep-days --limit --max-bytes --filter --state --config "
 
 # Prints the names of the [accounts.NAME] tables of the configuration file but templates: the
 # one named with --config on the command line, else $XDG_CONFIG_HOME/popget/config.toml.

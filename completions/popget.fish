@@ -69,6 +69,7 @@ complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-listing -d '
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l maildir -d 'Deliver into this Maildir (created if missing)' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l mbox -d 'Deliver into this mbox file (mboxrd)' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l mda -d 'Deliver by piping each message to this shell command (procmail, maildrop, a script); %F is replaced by the envelope sender. Exit 0: delivered; 75: kept on the server for the next run; anything else: not delivered, kept on the server and reported' -r
@@ -117,6 +118,7 @@ complete -c popget -n "__fish_popget_using_subcommand stat" -l max-listing -d 'M
 complete -c popget -n "__fish_popget_using_subcommand stat" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand stat" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand stat" -l json -d 'Print JSON: {"messages": COUNT, "octets": OCTETS}'
 complete -c popget -n "__fish_popget_using_subcommand stat" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -150,6 +152,7 @@ complete -c popget -n "__fish_popget_using_subcommand list" -l max-listing -d 'M
 complete -c popget -n "__fish_popget_using_subcommand list" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand list" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand list" -l headers -d 'Add From, Subject and Date (read with TOP n 0)'
 complete -c popget -n "__fish_popget_using_subcommand list" -l json -d 'Print JSON'
@@ -183,6 +186,7 @@ complete -c popget -n "__fish_popget_using_subcommand uidl" -l max-listing -d 'M
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l json -d 'Print JSON'
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -216,6 +220,7 @@ complete -c popget -n "__fish_popget_using_subcommand retr" -l max-listing -d 'M
 complete -c popget -n "__fish_popget_using_subcommand retr" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand retr" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand retr" -l crlf -d 'Keep the wire\'s CRLF line ends instead of LF'
 complete -c popget -n "__fish_popget_using_subcommand retr" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -249,6 +254,7 @@ complete -c popget -n "__fish_popget_using_subcommand top" -l max-listing -d 'Me
 complete -c popget -n "__fish_popget_using_subcommand top" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand top" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand top" -l crlf -d 'Keep the wire\'s CRLF line ends instead of LF'
 complete -c popget -n "__fish_popget_using_subcommand top" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -282,6 +288,7 @@ complete -c popget -n "__fish_popget_using_subcommand dele" -l max-listing -d 'M
 complete -c popget -n "__fish_popget_using_subcommand dele" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand dele" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand dele" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
 complete -c popget -n "__fish_popget_using_subcommand dele" -s q -l quiet -d 'Print only errors'
@@ -313,6 +320,7 @@ complete -c popget -n "__fish_popget_using_subcommand info" -l max-listing -d 'M
 complete -c popget -n "__fish_popget_using_subcommand info" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand info" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand info" -l json -d 'Print JSON'
 complete -c popget -n "__fish_popget_using_subcommand info" -l login -d 'Also log in, to show the capabilities announced after login. Refused unless the certificate is verified (by a CA or --fingerprint) or there is no TLS at all'
@@ -325,17 +333,25 @@ complete -c popget -n "__fish_popget_using_subcommand accounts" -l json -d 'Prin
 complete -c popget -n "__fish_popget_using_subcommand accounts" -s q -l quiet -d 'Print only errors'
 complete -c popget -n "__fish_popget_using_subcommand accounts" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
 complete -c popget -n "__fish_popget_using_subcommand accounts" -s h -l help -d 'Print help'
-complete -c popget -n "__fish_popget_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
-complete -c popget -n "__fish_popget_using_subcommand config; and not __fish_seen_subcommand_from check help" -s q -l quiet -d 'Print only errors'
-complete -c popget -n "__fish_popget_using_subcommand config; and not __fish_seen_subcommand_from check help" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
-complete -c popget -n "__fish_popget_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
-complete -c popget -n "__fish_popget_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Check the configuration file and report every problem as FILE:LINE: MESSAGE'
-complete -c popget -n "__fish_popget_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c popget -n "__fish_popget_using_subcommand config; and not __fish_seen_subcommand_from check add help" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
+complete -c popget -n "__fish_popget_using_subcommand config; and not __fish_seen_subcommand_from check add help" -s q -l quiet -d 'Print only errors'
+complete -c popget -n "__fish_popget_using_subcommand config; and not __fish_seen_subcommand_from check add help" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
+complete -c popget -n "__fish_popget_using_subcommand config; and not __fish_seen_subcommand_from check add help" -s h -l help -d 'Print help'
+complete -c popget -n "__fish_popget_using_subcommand config; and not __fish_seen_subcommand_from check add help" -f -a "check" -d 'Check the configuration file and report every problem as FILE:LINE: MESSAGE'
+complete -c popget -n "__fish_popget_using_subcommand config; and not __fish_seen_subcommand_from check add help" -f -a "add" -d 'Add an account for an email address, its server found in DNS SRV records (RFC 6186)'
+complete -c popget -n "__fish_popget_using_subcommand config; and not __fish_seen_subcommand_from check add help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c popget -n "__fish_popget_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand config; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Print only errors'
 complete -c popget -n "__fish_popget_using_subcommand config; and __fish_seen_subcommand_from check" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
 complete -c popget -n "__fish_popget_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c popget -n "__fish_popget_using_subcommand config; and __fish_seen_subcommand_from add" -l name -d 'The account\'s name in the configuration file [default: ADDRESS]' -r
+complete -c popget -n "__fish_popget_using_subcommand config; and __fish_seen_subcommand_from add" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
+complete -c popget -n "__fish_popget_using_subcommand config; and __fish_seen_subcommand_from add" -l guess -d 'Without SRV records, try the well-known names pop.DOMAIN, pop3.DOMAIN and mail.DOMAIN (POP3S, port 995)'
+complete -c popget -n "__fish_popget_using_subcommand config; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only errors'
+complete -c popget -n "__fish_popget_using_subcommand config; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Show the protocol dialogue on stderr (secrets replaced by ***)'
+complete -c popget -n "__fish_popget_using_subcommand config; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c popget -n "__fish_popget_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Check the configuration file and report every problem as FILE:LINE: MESSAGE'
+complete -c popget -n "__fish_popget_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add an account for an email address, its server found in DNS SRV records (RFC 6186)'
 complete -c popget -n "__fish_popget_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_subcommand_from fetch stat list uidl retr top dele info accounts config help" -f -a "fetch" -d 'Download new messages into a Maildir or mbox, remembering what was seen'
 complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_subcommand_from fetch stat list uidl retr top dele info accounts config help" -f -a "stat" -d 'Print the number of messages and their total size: COUNT OCTETS'
@@ -349,6 +365,7 @@ complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_
 complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_subcommand_from fetch stat list uidl retr top dele info accounts config help" -f -a "config" -d 'Work with the configuration file'
 complete -c popget -n "__fish_popget_using_subcommand help; and not __fish_seen_subcommand_from fetch stat list uidl retr top dele info accounts config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c popget -n "__fish_popget_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Check the configuration file and report every problem as FILE:LINE: MESSAGE'
+complete -c popget -n "__fish_popget_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "add" -d 'Add an account for an email address, its server found in DNS SRV records (RFC 6186)'
 
 # --- Hand-written part (completions/accounts.fish, appended by tests/generated.rs) ---
 # Completes account names from the configuration file for `popget fetch ACCOUNT...` and for

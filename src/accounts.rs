@@ -220,6 +220,7 @@ fn plural(n: usize, word: &str) -> String {
 pub fn config(context: &Context, command: &ConfigCommand) -> Result<()> {
     match command {
         ConfigCommand::Check => check(context),
+        ConfigCommand::Add(args) => crate::autoconfig::add(context, args),
     }
 }
 

@@ -177,6 +177,23 @@ pub struct AccountsArgs {
 pub enum ConfigCommand {
     /// Check the configuration file and report every problem as FILE:LINE: MESSAGE
     Check,
+    /// Add an account for an email address, its server found in DNS SRV records (RFC 6186)
+    Add(ConfigAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigAddArgs {
+    /// The email address: its domain's _pop3s._tcp and then _pop3._tcp SRV records are looked
+    /// up, and it becomes the user name
+    #[arg(value_name = "ADDRESS")]
+    pub address: String,
+    /// The account's name in the configuration file [default: ADDRESS]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Without SRV records, try the well-known names pop.DOMAIN, pop3.DOMAIN and mail.DOMAIN
+    /// (POP3S, port 995)
+    #[arg(long)]
+    pub guess: bool,
 }
 
 /// Reads a size: octets, or a number with K, M or G (powers of 1024).
@@ -290,6 +307,11 @@ pub struct ConnectionArgs {
     /// DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)
     #[arg(long, value_enum, value_name = "WHEN")]
     pub pipelining: Option<PipeliningMode>,
+    /// Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy
+    /// resolve the server's name (what Tor needs), socks5:// resolves it here. TLS and the
+    /// certificate check still run end to end with the server
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -79,6 +79,8 @@ pub struct Settings {
     pub pipelining: Option<PipeliningMode>,
     pub session_timeout: Option<u64>,
     pub max_listing: Option<SizeSetting>,
+    /// A SOCKS5 proxy URL (`socks5h://HOST:PORT`).
+    pub proxy: Option<String>,
 }
 
 /// A size in the configuration file: `max_size = 20971520` or `max_size = "20M"`.
@@ -129,7 +131,8 @@ impl Settings {
             limit,
             max_bytes,
             filter,
-            pipelining
+            pipelining,
+            proxy
         );
         // maildir/mbox/mda and keep/delete are each one choice: the more specific layer's wins.
         if over.maildir.is_some() || over.mbox.is_some() || over.mda.is_some() {
@@ -162,6 +165,7 @@ impl Settings {
             session_timeout: args.session_timeout,
             max_listing: args.max_listing.map(SizeSetting::Octets),
             pipelining: args.pipelining,
+            proxy: args.proxy.clone(),
             ..Settings::default()
         }
     }
@@ -556,6 +560,8 @@ pub struct Account {
     /// Whether commands go out without waiting for each answer.
     pub pipelining: PipeliningMode,
     pub passwords: PasswordSources,
+    /// The SOCKS5 proxy the connection goes through, if any.
+    pub proxy: Option<crate::proxy::Proxy>,
     /// Settings that only fetching needs; checked by [`Account::fetch_settings`].
     settings: Settings,
 }
@@ -615,7 +621,11 @@ impl Account {
             let whom = name.map_or(String::new(), |n| format!(" for account \"{n}\""));
             format!("no {key} given{whom} (use --{key} or the config key {key})")
         };
-        let host = settings.host.clone().filter(|h| !h.is_empty());
+        let host = settings
+            .host
+            .as_deref()
+            .map(|host| crate::dial::unbracket(host).to_string())
+            .filter(|h| !h.is_empty());
         match &host {
             None => problem(missing("host")),
             Some(host)
@@ -674,6 +684,14 @@ impl Account {
             }),
             None => crate::session::DEFAULT_MAX_LISTING,
         };
+        let proxy = match settings.proxy.as_deref().map(crate::proxy::Proxy::parse) {
+            Some(Ok(proxy)) => Some(proxy),
+            Some(Err(why)) => {
+                problems.push(Error::Config(format!("invalid proxy URL: {why}")));
+                None
+            }
+            None => None,
+        };
         let (Some(host), Some(user), true) = (host, user, problems.is_empty()) else {
             return Err(problems);
         };
@@ -711,6 +729,7 @@ impl Account {
             timeout: Duration::from_secs(timeout),
             limits,
             passwords,
+            proxy,
             pipelining: settings.pipelining.unwrap_or_default(),
             settings,
         })

@@ -59,6 +59,7 @@ pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Connected> {
     let mut tcp = transport::connect_tcp(
         &account.host,
         account.port,
+        account.proxy.as_ref(),
         account.timeout,
         account.limits.session_timeout,
     )?;

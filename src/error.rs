@@ -89,6 +89,9 @@ pub enum Error {
     /// The MDA refused a message (a permanent failure for that message).
     #[error("{0}")]
     Rejected(String),
+    /// The SOCKS5 proxy gave no tunnel to the server.
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
     /// The server answered -ERR to a command.
     #[error("server refused {command}: {text}")]
     Refused {
@@ -124,6 +127,7 @@ impl Error {
             Error::Protocol(_) => exit::PROTOCOL,
             Error::AuthFailed(_) => exit::NO_PERM,
             Error::Config(_) => exit::CONFIG,
+            Error::Proxy(error) => error.exit_code(),
             Error::Refused { code, .. } => match code {
                 Some(code) if code.is_temporary() => exit::TEMP_FAIL,
                 _ => exit::UNAVAILABLE,

@@ -8,14 +8,18 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod autoconfig;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod connect;
+pub mod dial;
+pub mod dns;
 pub mod error;
 pub mod external;
 pub mod fetch;
 pub mod protocol;
+pub mod proxy;
 pub mod session;
 pub mod signals;
 pub mod state;

@@ -2,13 +2,14 @@
 //! policy (system roots, a CA file, or an explicit --insecure).
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
 
+use crate::dial::DialError;
 use crate::error::{Error, Result};
 use crate::session::Security;
 
@@ -100,7 +101,7 @@ impl TimedTcp {
         Ok(TimedTcp {
             tcp,
             idle,
-            deadline: far(session_timeout),
+            deadline: deadline_after(session_timeout),
             session_timeout,
             armed: idle,
             greeting: None,
@@ -188,7 +189,7 @@ impl Write for TimedTcp {
 
 /// The instant `duration` from now, or as far as the clock goes: `--session-timeout
 /// 18446744073709551615` made `Instant + Duration` overflow and panic.
-fn far(duration: Duration) -> Instant {
+pub(crate) fn deadline_after(duration: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(duration)
         .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
@@ -260,40 +261,40 @@ impl Stream {
     }
 }
 
-/// Opens a TCP connection, trying each address the host resolves to, with `timeout` for the
-/// connect and for every later read and write, and `session_timeout` for all of it together.
+/// Opens a TCP connection, directly to one of the addresses the host resolves to or through
+/// `proxy`, with `timeout` for the connect and for every later read and write, and
+/// `session_timeout` for all of it together.
 pub fn connect_tcp(
     host: &str,
     port: u16,
+    proxy: Option<&crate::proxy::Proxy>,
     timeout: Duration,
     session_timeout: Duration,
 ) -> Result<TimedTcp> {
-    let addresses = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| Error::Temporary(format!("cannot resolve {host}: {e}")))?;
-    let mut last_error = None;
-    for address in addresses {
-        match TcpStream::connect_timeout(&address, timeout) {
-            Ok(tcp) => {
-                let timed = tcp
-                    .set_nodelay(true)
-                    .and_then(|()| TimedTcp::new(tcp, timeout, session_timeout));
-                return timed.map_err(|source| Error::Connection {
-                    peer: format!("{host}:{port}"),
+    let peer = || format!("{host}:{port}");
+    let tcp = match proxy {
+        Some(proxy) => crate::proxy::connect(proxy, host, port, timeout)?,
+        None => crate::dial::connect(host, port, timeout).map_err(|error| match error {
+            DialError::Failed { source, .. }
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                Error::Connection {
+                    peer: peer(),
                     source,
-                });
+                }
             }
-            Err(e) => last_error = Some(e),
-        }
-    }
-    let error = last_error.unwrap_or_else(|| io::Error::other("the name has no addresses"));
-    Err(match error.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Connection {
-            peer: format!("{host}:{port}"),
-            source: error,
-        },
-        _ => Error::Temporary(format!("cannot connect to {host}:{port}: {error}")),
-    })
+            other => Error::Temporary(other.to_string()),
+        })?,
+    };
+    tcp.set_nodelay(true)
+        .and_then(|()| TimedTcp::new(tcp, timeout, session_timeout))
+        .map_err(|source| Error::Connection {
+            peer: peer(),
+            source,
+        })
 }
 
 /// Performs the TLS handshake (TLS 1.2 at least) and checks the certificate against `host`.
@@ -433,6 +434,7 @@ mod tests {
         let mut tcp = connect_tcp(
             "127.0.0.1",
             port,
+            None,
             Duration::from_secs(5),
             Duration::from_millis(600),
         )
@@ -462,6 +464,7 @@ mod tests {
         let mut tcp = connect_tcp(
             "127.0.0.1",
             port,
+            None,
             Duration::from_secs(30),
             Duration::from_millis(300),
         )

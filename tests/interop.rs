@@ -217,6 +217,7 @@ impl DovecotServer {
         let dovecot = Dovecot::start_with(Options {
             mechanisms: "plain login apop cram-md5 scram-sha-1 scram-sha-256",
             users: DOVECOT_USERS.iter().map(|u| (*u, "secret")).collect(),
+            ..Options::default()
         });
         DovecotServer {
             dovecot,

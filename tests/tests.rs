@@ -3,6 +3,7 @@
 mod harness;
 
 mod accounts;
+mod autoconfig;
 mod cli;
 mod crash;
 mod defects;
@@ -14,8 +15,10 @@ mod full_disk;
 mod generated;
 mod hostile;
 mod interop;
+mod ipv6;
 mod oauth;
 mod policies;
+mod proxy;
 mod quirks;
 mod robustness;
 mod scripting;

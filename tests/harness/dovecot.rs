@@ -17,6 +17,8 @@ pub struct Options {
     /// SASL/login mechanisms Dovecot offers (`apop` puts a timestamp in the greeting).
     pub mechanisms: &'static str,
     pub users: Vec<(&'static str, &'static str)>,
+    /// The one address Dovecot listens on: `127.0.0.1` or `::1`.
+    pub listen: &'static str,
 }
 
 impl Default for Options {
@@ -24,6 +26,7 @@ impl Default for Options {
         Options {
             mechanisms: "plain login apop",
             users: vec![("alice", "secret")],
+            listen: "127.0.0.1",
         }
     }
 }
@@ -33,6 +36,8 @@ pub struct Dovecot {
     child: Option<Child>,
     pub pop3_port: u16,
     pub pop3s_port: u16,
+    /// The address it listens on.
+    pub listen: std::net::IpAddr,
     mail_uid: u32,
     mail_gid: u32,
 }
@@ -100,7 +105,7 @@ state_dir = {root}/run
 log_path = {root}/dovecot.log
 instance_name = popget-test-{pop3_port}
 protocols = pop3
-listen = 127.0.0.1
+listen = {listen}
 ssl = yes
 ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
@@ -136,6 +141,7 @@ service stats {{
 "#,
                 root = root.display(),
                 mechanisms = options.mechanisms,
+                listen = options.listen,
             );
             fs::write(root.join("dovecot.conf"), config).unwrap();
             let child = Command::new(DOVECOT)
@@ -152,6 +158,7 @@ service stats {{
                 child: Some(child),
                 pop3_port,
                 pop3s_port,
+                listen: options.listen.parse().expect("an IP address to listen on"),
                 mail_uid,
                 mail_gid,
             };
@@ -173,7 +180,7 @@ service stats {{
             }
             let ready = [self.pop3_port, self.pop3s_port]
                 .iter()
-                .all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok());
+                .all(|port| TcpStream::connect((self.listen, *port)).is_ok());
             if ready {
                 return true;
             }
@@ -255,7 +262,7 @@ service stats {{
         };
         let mut args = vec![
             "--host".to_string(),
-            "127.0.0.1".to_string(),
+            self.listen.to_string(),
             "--port".to_string(),
             port.to_string(),
             "--user".to_string(),
@@ -296,7 +303,8 @@ pub fn generate_certificate(root: &Path) {
             "-subj",
             "/CN=localhost",
             "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            // pop.popget.test: the name the proxy and IPv6 tests resolve in their own hosts file.
+            "subjectAltName=DNS:localhost,DNS:pop.popget.test,IP:127.0.0.1,IP:::1",
             "-days",
             "2",
         ])

@@ -3,10 +3,13 @@
 
 pub mod courier;
 pub mod cyrus;
+pub mod dnsmasq;
 pub mod dovecot;
 pub mod fake;
+pub mod namespace;
 pub mod popa3d;
 pub mod server;
+pub mod socks;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
