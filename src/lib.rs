@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod connect;
+pub mod credentials;
 pub mod error;
 pub mod external;
 pub mod fetch;

@@ -20,7 +20,10 @@ pub fn start_writeback(_file: &File) {}
 /// Whether process `pid` exists on this host (as far as this process's pid namespace shows).
 /// Only a definite "no such process" counts as gone.
 pub fn process_exists(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return true; // not a single process: never taken as gone
     };
     rustix::process::test_kill_process(pid) != Err(rustix::io::Errno::SRCH)
