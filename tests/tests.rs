@@ -14,6 +14,7 @@ mod generated;
 mod hostile;
 mod interop;
 mod oauth;
+mod oauth_flow;
 mod policies;
 mod quirks;
 mod scripting;

@@ -5,6 +5,7 @@ pub mod courier;
 pub mod cyrus;
 pub mod dovecot;
 pub mod fake;
+pub mod oauth_server;
 pub mod popa3d;
 pub mod server;
 
