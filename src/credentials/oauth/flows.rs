@@ -246,3 +246,30 @@ fn device(oauth: &ResolvedOAuth, ui: &mut dyn UserInterface) -> Result<Tokens, O
         .map_err(|e| exchange::token_error(oauth, Grant::Device, e))?;
     Ok(exchange::tokens_from(&response, None))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::oauth::OAuthConfig;
+
+    #[test]
+    fn the_google_request_asks_for_offline_access_with_pkce() {
+        let config: OAuthConfig =
+            toml::from_str("provider = \"google\"\nclient_id = \"id\"\nclient_secret = \"s3\"")
+                .unwrap();
+        let oauth = config.resolve("gmail").unwrap();
+        let redirect = Url::parse("http://127.0.0.1:4711/").unwrap();
+        let request = browser_request(&oauth, &redirect).unwrap();
+        let query: std::collections::HashMap<_, _> =
+            request.url.query_pairs().into_owned().collect();
+        assert_eq!(request.url.host_str(), Some("accounts.google.com"));
+        assert_eq!(query["access_type"], "offline");
+        assert_eq!(query["prompt"], "consent");
+        assert_eq!(query["code_challenge_method"], "S256");
+        assert_eq!(query["scope"], "https://mail.google.com/");
+        assert_eq!(query["redirect_uri"], "http://127.0.0.1:4711/");
+        assert_eq!(&query["state"], request.state.secret());
+        assert!(!query.contains_key("code_verifier") && !query.contains_key("client_secret"));
+        assert!(!format!("{:?}", request.verifier).contains(request.verifier.secret()));
+    }
+}
