@@ -166,48 +166,65 @@ impl OAuthConfig {
                 GOOGLE_DEVICE,
             )),
             Some(Provider::Microsoft) => {
-                let tenant = self.tenant.as_deref().unwrap_or("common");
-                let tenant_ok = !tenant.is_empty()
-                    && tenant
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-                if !tenant_ok {
-                    return Err(problem(
-                        "tenant",
-                        "must be a tenant ID, a domain, `common`, `organizations` or `consumers`"
-                            .into(),
-                    ));
-                }
-                let base = format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0");
-                Ok(Endpoints::parse(
-                    &format!("{base}/authorize"),
-                    &format!("{base}/token"),
-                    &format!("{base}/devicecode"),
-                ))
+                microsoft_endpoints(self.tenant.as_deref().unwrap_or("common"))
+                    .map_err(|why| problem("tenant", why))
             }
-            None => {
-                let checked = |key: &'static str, value: &Option<String>| {
-                    value
-                        .as_deref()
-                        .map(|url| endpoint(url).map_err(|why| problem(key, why)))
-                        .transpose()
-                };
-                let authorize = checked("authorize_url", &self.authorize_url)?;
-                let device = checked("device_authorization_url", &self.device_authorization_url)?;
-                let token = checked("token_url", &self.token_url)?.ok_or_else(|| {
-                    problem("token_url", "is missing: set provider, or token_url with authorize_url and/or device_authorization_url".into())
-                })?;
-                if authorize.is_none() && device.is_none() {
-                    return Err(problem("authorize_url", "is missing, and so is device_authorization_url: at least one is needed to log in".into()));
-                }
-                Ok(Endpoints {
-                    authorize,
-                    token,
-                    device,
-                })
-            }
+            None => self.explicit_endpoints(account),
         }
     }
+
+    /// The endpoints given one by one, each checked.
+    fn explicit_endpoints(&self, account: &str) -> Result<Endpoints, OAuthError> {
+        let problem = |key: &'static str, problem: String| OAuthError::Config {
+            account: account.into(),
+            key,
+            problem,
+        };
+        let checked = |key: &'static str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|url| endpoint(url).map_err(|why| problem(key, why)))
+                .transpose()
+        };
+        let authorize = checked("authorize_url", &self.authorize_url)?;
+        let device = checked("device_authorization_url", &self.device_authorization_url)?;
+        let token = checked("token_url", &self.token_url)?.ok_or_else(|| {
+            problem("token_url", "is missing: set provider, or token_url with authorize_url and/or device_authorization_url".into())
+        })?;
+        if authorize.is_none() && device.is_none() {
+            return Err(problem(
+                "authorize_url",
+                "is missing, and so is device_authorization_url: at least one is needed to log in"
+                    .into(),
+            ));
+        }
+        Ok(Endpoints {
+            authorize,
+            token,
+            device,
+        })
+    }
+}
+
+/// Microsoft's v2.0 endpoints of `tenant` (an ID, a domain, `common`, `organizations`,
+/// `consumers`), which becomes part of the URL path.
+fn microsoft_endpoints(tenant: &str) -> Result<Endpoints, String> {
+    let tenant_ok = !tenant.is_empty()
+        && !tenant.starts_with('.')
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if !tenant_ok {
+        return Err(
+            "must be a tenant ID, a domain, `common`, `organizations` or `consumers`".into(),
+        );
+    }
+    let base = format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0");
+    Ok(Endpoints::parse(
+        &format!("{base}/authorize"),
+        &format!("{base}/token"),
+        &format!("{base}/devicecode"),
+    ))
 }
 
 impl Provider {
@@ -377,8 +394,12 @@ mod tests {
             "https://login.microsoftonline.com/contoso.com/oauth2/v2.0/devicecode"
         );
         assert!(r.extra_authorize_params().is_empty());
-        let error = resolve("provider = \"microsoft\"\ntenant = \"a/b\"\nclient_id = \"id\"");
-        assert_eq!(key_of(error.unwrap_err()), "tenant");
+        for tenant in ["a/b", "..", ""] {
+            let error = resolve(&format!(
+                "provider = \"microsoft\"\ntenant = \"{tenant}\"\nclient_id = \"id\""
+            ));
+            assert_eq!(key_of(error.unwrap_err()), "tenant", "{tenant}");
+        }
     }
 
     #[test]
