@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod connect;
+pub mod credentials;
 pub mod dial;
 pub mod dns;
 pub mod error;

@@ -17,6 +17,7 @@ mod hostile;
 mod interop;
 mod ipv6;
 mod oauth;
+mod oauth_flow;
 mod policies;
 mod proxy;
 mod quirks;

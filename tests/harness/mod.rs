@@ -7,6 +7,7 @@ pub mod dnsmasq;
 pub mod dovecot;
 pub mod fake;
 pub mod namespace;
+pub mod oauth_server;
 pub mod popa3d;
 pub mod server;
 pub mod socks;
