@@ -23,7 +23,7 @@ const PIPELINE_WINDOW: usize = 400;
 
 /// A batch is made durable and recorded as a whole: at most this many messages ...
 const BATCH_MESSAGES: usize = 64;
-/// ... or this many octets.
+/// ... or this many octets (by LIST size, as batches are cut when the RETRs are sent).
 const BATCH_OCTETS: u64 = 16 * 1024 * 1024;
 
 /// What the user asked for on this run.
@@ -237,6 +237,10 @@ fn run<S: Read + Write>(
             in_flight: VecDeque::new(),
             batch: Vec::new(),
             batch_octets: 0,
+            open_group: None,
+            group_messages: 0,
+            group_octets: 0,
+            sync_due: None,
             batches,
             committed,
             commits_pending: 0,
@@ -274,6 +278,14 @@ fn commit_batches(
 enum InFlight {
     Retr(Message),
     Dele(Message),
+    /// `LIST n` for the last message of a batch, sent right behind its RETR: the sync point.
+    /// Its answer names the message and its size, so it cannot be mistaken for the rest of
+    /// a message or for another answer; only once it arrives exactly where expected is the
+    /// batch delivered.
+    Sync {
+        number: u32,
+        size: u64,
+    },
     Quit,
 }
 
@@ -304,9 +316,17 @@ struct Transfer<'a, S> {
     to_delete: VecDeque<Message>,
     /// Commands sent, in the order their answers will arrive.
     in_flight: VecDeque<InFlight>,
-    /// Messages staged and not yet handed to the committing thread.
+    /// Messages staged and not yet handed to the committing thread: the batch whose sync
+    /// answer has not arrived yet.
     batch: Vec<(Message, Staged)>,
     batch_octets: u64,
+    /// The last RETR sent since the last sync point, and how many messages and LIST octets
+    /// were requested since then.
+    open_group: Option<(u32, u64)>,
+    group_messages: usize,
+    group_octets: u64,
+    /// A sync point to send before anything else.
+    sync_due: Option<(u32, u64)>,
     batches: mpsc::SyncSender<Vec<(Message, Staged)>>,
     committed: mpsc::Receiver<Result<Committed>>,
     /// Batches handed over whose result has not been collected.
@@ -322,9 +342,13 @@ struct Transfer<'a, S> {
 impl<S: Read + Write> Transfer<'_, S> {
     fn run(&mut self) -> Result<()> {
         if let Err(error) = self.exchange() {
-            // Whatever was staged is placed and recorded even though the session broke, so
-            // that it is not delivered again.
-            self.commit_batch();
+            // The batch whose sync answer has not arrived is not delivered: after a broken
+            // answer, any of it may be cut short or another message's text (a missing or
+            // extra answer shifts all that follow). It stays on the server for the next run.
+            // Batches handed over before are placed and recorded, so they are not fetched
+            // again.
+            self.batch.clear();
+            self.batch_octets = 0;
             while self.commits_pending > 0 {
                 self.collect_commit(true);
             }
@@ -345,6 +369,19 @@ impl<S: Read + Write> Transfer<'_, S> {
             while self.collect_commit(false) {}
             self.fill_window()?;
             let Some(next) = self.in_flight.pop_front() else {
+                if let Some((message, _)) = self.batch.last() {
+                    // Staged messages no sync point follows (RETRs stopped early): one is
+                    // sent now, unless the session is over, and then they are not delivered.
+                    if self.quit_sent {
+                        self.batch.clear();
+                        self.batch_octets = 0;
+                    } else {
+                        let (number, size) = (message.number, message.size);
+                        self.session.send(&Command::List(Some(number)))?;
+                        self.in_flight.push_back(InFlight::Sync { number, size });
+                    }
+                    continue;
+                }
                 if self.commits_pending == 0 {
                     return Ok(());
                 }
@@ -355,11 +392,10 @@ impl<S: Read + Write> Transfer<'_, S> {
             match next {
                 InFlight::Dele(message) => self.receive_dele(message)?,
                 InFlight::Quit => self.ending.quit = Some(self.session.receive_status()?),
-                InFlight::Retr(message) => {
-                    self.receive_retr(message)?;
-                    if self.batch_is_complete() {
-                        self.commit_batch();
-                    }
+                InFlight::Retr(message) => self.receive_retr(message)?,
+                InFlight::Sync { number, size } => {
+                    self.receive_sync(number, size)?;
+                    self.commit_batch();
                 }
             }
         }
@@ -374,15 +410,25 @@ impl<S: Read + Write> Transfer<'_, S> {
             return Ok(());
         }
         while self.in_flight.len() < self.window {
-            let next = if let Some(message) = self.to_delete.pop_front() {
+            let next = if let Some((number, size)) = self.sync_due.take() {
+                self.session.send(&Command::List(Some(number)))?;
+                InFlight::Sync { number, size }
+            } else if let Some(message) = self.to_delete.pop_front() {
                 self.session.send(&Command::Dele(message.number))?;
                 InFlight::Dele(message)
-            } else if self.local_failure.is_none() {
-                let Some(message) = self.upcoming.pop_front() else {
-                    break;
-                };
+            } else if let Some(message) = self.next_retr() {
                 self.session.send(&Command::Retr(message.number))?;
+                self.open_group = Some((message.number, message.size));
+                self.group_messages += 1;
+                self.group_octets = self.group_octets.saturating_add(message.size);
+                if self.group_messages >= self.batch_limit || self.group_octets >= BATCH_OCTETS {
+                    self.close_group();
+                }
                 InFlight::Retr(message)
+            } else if self.open_group.is_some() {
+                // No RETR follows for now: the sync point goes right behind the last one.
+                self.close_group();
+                continue;
             } else {
                 break;
             };
@@ -401,10 +447,50 @@ impl<S: Read + Write> Transfer<'_, S> {
     /// The checks that scan the window come last.
     fn nothing_more_to_send(&self) -> bool {
         self.local_failure.is_none()
+            && self.sync_due.is_none()
+            && self.open_group.is_none()
             && self.upcoming.is_empty()
             && self.to_delete.is_empty()
             && (!self.options.delete
                 || (self.commits_pending == 0 && self.batch.is_empty() && !self.retr_in_flight()))
+    }
+
+    /// The next message to request, unless the mailbox has failed.
+    fn next_retr(&mut self) -> Option<Message> {
+        match self.local_failure {
+            Some(_) => None,
+            None => self.upcoming.pop_front(),
+        }
+    }
+
+    /// Ends the group of RETRs sent since the last sync point: its sync is sent next.
+    fn close_group(&mut self) {
+        self.sync_due = self.open_group.take();
+        self.group_messages = 0;
+        self.group_octets = 0;
+    }
+
+    /// Reads a sync point's answer: `+OK n size` exactly as the listing said, or the stream
+    /// is out of step and the session is broken.
+    fn receive_sync(&mut self, number: u32, size: u64) -> Result<()> {
+        let status = self.session.receive_status()?;
+        let entry = crate::protocol::parse_scan_line(&status.text);
+        if status.ok
+            && entry
+                == Ok(crate::protocol::ScanEntry {
+                    message: number,
+                    size,
+                })
+        {
+            return Ok(());
+        }
+        Err(crate::protocol::ProtocolError::new(format!(
+            "the answers are out of step: LIST {number} was answered \"{}{}\" (expected \
+             \"+OK {number} {size}\"); nothing of the last batch was delivered",
+            if status.ok { "+OK " } else { "-ERR " },
+            status.display_text()
+        ))
+        .into())
     }
 
     fn retr_in_flight(&self) -> bool {
@@ -433,8 +519,10 @@ impl<S: Read + Write> Transfer<'_, S> {
         }
         let session = &mut *self.session;
         let max_size = self.options.max_size;
-        let fill =
-            &mut |sink: &mut dyn Write| session.receive_body_within(LineEnding::Lf, sink, max_size);
+        let (number, listed) = (message.number, message.size);
+        let fill = &mut |sink: &mut dyn Write| {
+            session.receive_message(LineEnding::Lf, sink, max_size, number, listed)
+        };
         match self.mailbox.stage(fill) {
             Ok(staged) => {
                 self.observer.delivered(message.size);
@@ -473,14 +561,6 @@ impl<S: Read + Write> Transfer<'_, S> {
             });
         }
         Ok(())
-    }
-
-    /// A batch is committed when it is full, or when no further RETR answer is coming.
-    fn batch_is_complete(&self) -> bool {
-        // Checked per answer: the scan of the window only once no RETR is left to send.
-        let more_coming =
-            (self.local_failure.is_none() && !self.upcoming.is_empty()) || self.retr_in_flight();
-        self.batch.len() >= self.batch_limit || self.batch_octets >= BATCH_OCTETS || !more_coming
     }
 
     /// Hands the staged batch to the committing thread, waiting while it is busy with the
@@ -875,7 +955,9 @@ pub fn rebuild_state<S: Read + Write>(mut session: Session<S>, state: &mut State
 
 /// Sends QUIT, unless its answer came with the stream. Only a `+OK` means the deletions
 /// happened; then their records are dropped (the caller writes the state). On anything else
-/// the records stay, and the next run deletes those messages without fetching.
+/// the records stay, and the next run deletes those messages without fetching. A broken
+/// answer, or data after it, is reported even when nothing was deleted: it may be the sign
+/// of an earlier answer that was not what it seemed.
 fn quit<S: Read + Write>(
     mut session: Session<S>,
     state: &mut State,
@@ -883,26 +965,31 @@ fn quit<S: Read + Write>(
     deleted: u64,
 ) -> Result<()> {
     let status = match ending.quit {
-        Some(status) => Ok(status),
-        None => session
-            .send(&Command::Quit)
-            .and_then(|()| session.receive_status()),
-    };
-    match status {
-        Ok(status) if status.ok => {
-            for uid in &ending.deleted_uids {
-                state.remove(uid);
-            }
-            Ok(())
+        Some(status) => status,
+        None => {
+            session.send(&Command::Quit)?;
+            session.receive_status()?
         }
-        Ok(status) if deleted > 0 => Err(Error::Temporary(format!(
+    };
+    if status.ok {
+        for uid in &ending.deleted_uids {
+            state.remove(uid);
+        }
+    }
+    if session.has_unread_input() {
+        return Err(crate::protocol::ProtocolError::new(
+            "the server sent data nobody asked for after its answer to QUIT",
+        )
+        .into());
+    }
+    if !status.ok && deleted > 0 {
+        return Err(Error::Temporary(format!(
             "the server did not confirm the deletions (QUIT: {}); they will be retried on the \
              next run",
             status.display_text()
-        ))),
-        Err(error) if deleted > 0 => Err(error),
-        _ => Ok(()),
+        )));
     }
+    Ok(())
 }
 
 fn unix_now() -> u64 {
@@ -956,6 +1043,8 @@ mod tests {
     struct Maildrop {
         messages: Vec<(String, Vec<u8>)>,
         refuse_retr: BTreeSet<u32>,
+        /// Raw answers sent instead of the model's, by command line.
+        raw: HashMap<String, Vec<u8>>,
         maildir: PathBuf,
         state: PathBuf,
         input: Vec<u8>,
@@ -971,9 +1060,16 @@ mod tests {
             let mut words = line.split(' ');
             let verb = words.next().unwrap_or_default();
             let number = words.next().and_then(|n| n.parse::<usize>().ok());
+            if let Some(raw) = self.raw.get(line) {
+                self.output.extend_from_slice(&raw.clone());
+                self.log.borrow_mut().commands.push(line.to_string());
+                return;
+            }
             let answer = match (verb, number) {
                 ("CAPA", None) => "+OK\r\nUIDL\r\nPIPELINING\r\n.\r\n".to_string(),
+                ("STAT", None) => format!("+OK {} 0\r\n", self.messages.len()),
                 ("LIST", None) => self.listing(|(_, body)| body.len().to_string()),
+                ("LIST", Some(n)) => format!("+OK {n} {}\r\n", self.messages[n - 1].1.len()),
                 ("UIDL", None) => self.listing(|(uid, _)| uid.clone()),
                 ("RETR", Some(n)) if self.refuse_retr.contains(&(n as u32)) => {
                     "-ERR cannot read that one\r\n".to_string()
@@ -1083,19 +1179,30 @@ mod tests {
     }
 
     fn run_fetch(count: usize, refuse_retr: &[u32], options: FetchOptions) -> Run {
+        run_hostile(count, refuse_retr, HashMap::new(), options)
+    }
+
+    fn message_body(n: usize) -> Vec<u8> {
+        format!("Subject: {n}\n\n.line {n}\n{}\n", "x".repeat(n * 37)).into_bytes()
+    }
+
+    fn run_hostile(
+        count: usize,
+        refuse_retr: &[u32],
+        raw: HashMap<String, Vec<u8>>,
+        options: FetchOptions,
+    ) -> Run {
         let dir = tempfile::tempdir().unwrap();
         let maildir = dir.path().join("Maildir");
         let state_path = dir.path().join("state");
         let messages: Vec<(String, Vec<u8>)> = (1..=count)
-            .map(|n| {
-                let body = format!("Subject: {n}\n\n.line {n}\n{}\n", "x".repeat(n * 37));
-                (format!("uid-{n}"), body.into_bytes())
-            })
+            .map(|n| (format!("uid-{n}"), message_body(n)))
             .collect();
         let log = Rc::new(RefCell::new(Log::default()));
         let server = Maildrop {
             messages: messages.clone(),
             refuse_retr: refuse_retr.iter().copied().collect(),
+            raw,
             maildir: maildir.clone(),
             state: state_path.clone(),
             input: Vec::new(),
@@ -1250,5 +1357,114 @@ mod tests {
         assert_eq!(run.report.delivered, 10);
         let commands = &run.log.borrow().commands;
         assert!(commands.iter().all(|c| !c.starts_with("DELE")));
+    }
+
+    fn retr_answer(n: usize) -> Vec<u8> {
+        let mut answer = b"+OK\r\n".to_vec();
+        answer.extend_from_slice(&crate::protocol::stuff(&message_body(n)));
+        answer
+    }
+
+    fn deleting() -> FetchOptions {
+        FetchOptions {
+            delete: true,
+            ..FetchOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_bare_lf_answer_delivers_nothing_of_its_batch() {
+        // Issue 15 item 6: a bare-LF RETR 18 once stored 19's body as 18 and 20's as 19.
+        let bare_lf = retr_answer(18)
+            .iter()
+            .filter(|&&b| b != b'\r')
+            .copied()
+            .collect::<Vec<u8>>();
+        let raw = HashMap::from([("RETR 18".to_string(), bare_lf)]);
+        let run = run_hostile(30, &[], raw, deleting());
+        assert!(
+            matches!(run.error, Some(Error::Protocol(_))),
+            "{:?}",
+            run.error
+        );
+        assert_eq!(run.report.delivered, 0);
+        assert!(run.delivered.is_empty());
+        let commands = &run.log.borrow().commands;
+        assert!(
+            commands.iter().all(|c| !c.starts_with("DELE")),
+            "{commands:?}"
+        );
+        assert!(!commands.contains(&"QUIT".to_string()));
+    }
+
+    #[test]
+    fn a_message_cut_by_an_unstuffed_dot_is_not_delivered_even_when_keeping() {
+        // The last message ends early at a "." line the server did not stuff; its rest
+        // arrives where the sync answer belongs.
+        let mut cut = b"+OK\r\nSubject: 5\r\n\r\n.\r\n".to_vec();
+        cut.extend_from_slice(&crate::protocol::stuff(b"the rest of 5\n"));
+        let raw = HashMap::from([("RETR 5".to_string(), cut)]);
+        let run = run_hostile(5, &[], raw, FetchOptions::default());
+        assert!(
+            matches!(run.error, Some(Error::Protocol(_))),
+            "{:?}",
+            run.error
+        );
+        assert!(run.delivered.is_empty());
+    }
+
+    #[test]
+    fn a_shifted_pipeline_is_caught_by_the_sync_point() {
+        // An extra -ERR before RETR 3's answer shifts every later answer by one: 3's body
+        // would be stored as 4, and so on. The sync answer is then out of place.
+        let mut shifted = b"-ERR busy\r\n".to_vec();
+        shifted.extend_from_slice(&retr_answer(3));
+        let raw = HashMap::from([("RETR 3".to_string(), shifted)]);
+        let run = run_hostile(BATCH_MESSAGES + 6, &[], raw, deleting());
+        assert!(
+            matches!(run.error, Some(Error::Protocol(_))),
+            "{:?}",
+            run.error
+        );
+        assert!(run.delivered.is_empty(), "{}", run.delivered.len());
+        let commands = &run.log.borrow().commands;
+        assert!(commands.iter().all(|c| !c.starts_with("DELE")));
+        // A shift in the second batch leaves the first one delivered and recorded, though
+        // not deleted: no QUIT is sent.
+        let mut shifted = b"-ERR busy\r\n".to_vec();
+        shifted.extend_from_slice(&retr_answer(BATCH_MESSAGES + 2));
+        let line = format!("RETR {}", BATCH_MESSAGES + 2);
+        let run = run_hostile(
+            BATCH_MESSAGES + 6,
+            &[],
+            HashMap::from([(line, shifted)]),
+            deleting(),
+        );
+        assert!(
+            matches!(run.error, Some(Error::Protocol(_))),
+            "{:?}",
+            run.error
+        );
+        assert_eq!(run.report.delivered, BATCH_MESSAGES as u64);
+        let mut expected: Vec<Vec<u8>> = (1..=BATCH_MESSAGES).map(message_body).collect();
+        expected.sort_by_key(Vec::len);
+        assert_eq!(run.delivered, expected);
+        assert!(!run.log.borrow().commands.contains(&"QUIT".to_string()));
+    }
+
+    #[test]
+    fn each_batch_ends_with_a_sync_point() {
+        let run = run_fetch(BATCH_MESSAGES + 3, &[], deleting());
+        assert!(run.error.is_none(), "{:?}", run.error);
+        let commands = &run.log.borrow().commands;
+        let retr_last = position(commands, &format!("RETR {BATCH_MESSAGES}"));
+        let sync = position(commands, &format!("LIST {BATCH_MESSAGES}"));
+        assert_eq!(sync, retr_last + 1, "{commands:?}");
+        assert!(sync < position(commands, "DELE 1"));
+        let last = BATCH_MESSAGES + 3;
+        assert_eq!(
+            position(commands, &format!("LIST {last}")),
+            position(commands, &format!("RETR {last}")) + 1
+        );
     }
 }

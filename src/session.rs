@@ -134,26 +134,40 @@ impl<S: Read + Write> Wire<S> {
         }
     }
 
-    /// Reads one CRLF-terminated line (without the CRLF). A bare LF does not end a line.
+    /// Reads one CRLF-terminated line (without the CRLF). Lines end only at CRLF, and a bare
+    /// CR or LF inside a line is a protocol error: a server that frames lines otherwise would
+    /// let message text be read as an answer (and an answer as message text). The length limit
+    /// holds however the bytes arrive.
     fn read_line(&mut self) -> Result<Vec<u8>> {
         let mut scanned = 0;
         loop {
-            let data = &self.buf[self.start..self.end];
-            while let Some(offset) = memchr::memchr(b'\n', &data[scanned..]) {
+            let data = self.buf.get(self.start..self.end).unwrap_or_default();
+            let unscanned = data.get(scanned..).unwrap_or_default();
+            if let Some(offset) = memchr::memchr(b'\n', unscanned) {
                 let lf = scanned + offset;
-                if lf > 0 && data[lf - 1] == b'\r' {
-                    let line = data[..lf - 1].to_vec();
-                    self.start += lf + 1;
-                    return Ok(line);
+                let line = data.get(..lf).unwrap_or_default();
+                if lf + 1 > MAX_LINE {
+                    return Err(line_too_long());
                 }
-                scanned = lf + 1;
+                let Some(content) = line.strip_suffix(b"\r") else {
+                    return Err(ProtocolError::new(
+                        "the server ended a line with a bare LF (lines end only at CRLF)",
+                    )
+                    .into());
+                };
+                if content.contains(&b'\r') {
+                    return Err(
+                        ProtocolError::new("the server sent a bare CR inside a line").into(),
+                    );
+                }
+                let line = content.to_vec();
+                self.start += lf + 1;
+                return Ok(line);
             }
             scanned = data.len();
+            // Without its LF the line is longer than what has arrived.
             if data.len() >= MAX_LINE {
-                return Err(ProtocolError::new(format!(
-                    "the server sent a line longer than {MAX_LINE} octets"
-                ))
-                .into());
+                return Err(line_too_long());
             }
             self.fill()?;
         }
@@ -161,10 +175,12 @@ impl<S: Read + Write> Wire<S> {
 
     /// Reads the status line answering the oldest pending command.
     fn receive_status(&mut self) -> Result<Status> {
-        assert!(
-            !self.body_pending,
-            "the previous multi-line body was not read"
-        );
+        if self.body_pending {
+            // Whoever asked for the previous body did not read it (a mailbox that failed
+            // before it started writing): it is read and discarded here, so an answer can
+            // never be taken for the next one.
+            self.receive_body(LineEnding::Lf, &mut io::sink(), false, None, None)?;
+        }
         let Some((_, multiline)) = self.pending.pop_front() else {
             return Err(ProtocolError::new("read without a command outstanding").into());
         };
@@ -178,15 +194,20 @@ impl<S: Read + Write> Wire<S> {
 
     /// Streams the pending multi-line body through the decoder into `sink`. If the sink fails,
     /// `abort_on_sink_error` decides: stop at once (the session is then unusable), or read and
-    /// discard the rest so the session stays in step.
+    /// discard the rest so the session stays in step. With `listed` (message number, LIST
+    /// size), a body whose size does not fit the LIST size (see [`protocol::size_slack`]) is
+    /// a protocol error, raised as soon as it outgrows it.
     fn receive_body(
         &mut self,
         ending: LineEnding,
         sink: &mut dyn Write,
         abort_on_sink_error: bool,
         limit: Option<u64>,
+        listed: Option<(u32, u64)>,
     ) -> Result<Body> {
-        assert!(self.body_pending, "no multi-line body is pending");
+        if !self.body_pending {
+            return Err(ProtocolError::new("no multi-line answer is pending").into());
+        }
         let mut decoder = DotDecoder::new(ending);
         let mut guarded = GuardedSink {
             inner: sink,
@@ -216,6 +237,13 @@ impl<S: Read + Write> Wire<S> {
                 ))
                 .into());
             }
+            if let Some((number, size)) = listed.filter(|&(_, size)| decoder.outgrew(size)) {
+                return Err(ProtocolError::new(format!(
+                    "message {number} runs on past the {size} octets LIST announced for it \
+                     (the answers are out of step, or the server's sizes are wrong)"
+                ))
+                .into());
+            }
             match progress {
                 Progress::NeedMore => self.start = self.end,
                 Progress::Done { consumed } => {
@@ -226,6 +254,13 @@ impl<S: Read + Write> Wire<S> {
         }
         self.body_pending = false;
         let octets = decoder.written();
+        if let Some((number, size)) = listed.filter(|&(_, size)| !decoder.fits(size)) {
+            return Err(ProtocolError::new(format!(
+                "message {number} has {octets} octets where LIST announced {size} (it was cut \
+                 short, the answers are out of step, or the server's sizes are wrong)"
+            ))
+            .into());
+        }
         self.trace(|| format!("S: [{octets} octets]"));
         Ok(Body {
             octets,
@@ -235,7 +270,9 @@ impl<S: Read + Write> Wire<S> {
 
     /// Reads the next line of the pending multi-line body, unstuffed; `None` at its end.
     fn next_line(&mut self) -> Result<Option<Vec<u8>>> {
-        assert!(self.body_pending, "no multi-line body is pending");
+        if !self.body_pending {
+            return Err(ProtocolError::new("no multi-line answer is pending").into());
+        }
         let line = self.read_line()?;
         if line == b"." {
             self.body_pending = false;
@@ -301,6 +338,13 @@ impl<S: Read + Write> Wire<S> {
     }
 }
 
+fn line_too_long() -> Error {
+    ProtocolError::new(format!(
+        "the server sent a line longer than {MAX_LINE} octets"
+    ))
+    .into()
+}
+
 /// The server's answer within a SASL exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaslReply {
@@ -346,6 +390,23 @@ impl ListingEntry for UidlEntry {
     fn memory(&self) -> u64 {
         (std::mem::size_of::<UidlEntry>() + 4 + heap_block(self.uid.len())) as u64
     }
+}
+
+/// Checks that a listing names every message from 1 to `count` exactly once (duplicates are
+/// refused as it is read).
+fn check_complete<T: ListingEntry>(what: &str, entries: &[T], count: u32) -> Result<()> {
+    let beyond = entries
+        .iter()
+        .map(ListingEntry::number)
+        .find(|&n| n > count);
+    if entries.len() as u64 != u64::from(count) || beyond.is_some() {
+        return Err(ProtocolError::new(format!(
+            "the {what} answer lists {} messages, but STAT counts {count}",
+            entries.len()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// What the allocator sets aside for `len` octets on the heap (glibc: 8 octets of header,
@@ -634,28 +695,46 @@ impl<S: Read + Write> Session<S> {
         self.receive_listing("UIDL", parse_uidl_line).map(Some)
     }
 
-    /// The scan listing and the unique-id listing (`None` without UIDL), both commands sent
-    /// at once when `pipelined`. If LIST is refused the UIDL answer stays unread, so the
-    /// session is left [outstanding](Session::outstanding) and must be abandoned.
+    /// The scan listing and the unique-id listing (`None` without UIDL) at the start of the
+    /// transaction, checked against STAT's message count: each must name every message from 1
+    /// to that count exactly once, so that no message is fetched without its id or left out
+    /// (its record would be forgotten as if it had left the server). STAT, LIST and UIDL are
+    /// sent at once when `pipelined`. If STAT or LIST is refused, the answers after it stay
+    /// unread, so the session is left [outstanding](Session::outstanding) and must be
+    /// abandoned.
     pub fn listings(
         &mut self,
         pipelined: bool,
     ) -> Result<(Vec<ScanEntry>, Option<Vec<UidlEntry>>)> {
-        if !pipelined {
-            return Ok((self.list()?, self.uidl()?));
+        let (count, scan, ids) = if pipelined {
+            self.wire.send(&Command::Stat)?;
+            self.wire.send(&Command::List(None))?;
+            self.wire.send(&Command::Uidl(None))?;
+            let status = self.wire.receive_status()?;
+            if !status.ok {
+                return Err(refused("STAT", &status));
+            }
+            let (count, _) = parse_stat(&status.text)?;
+            let status = self.wire.receive_status()?;
+            if !status.ok {
+                return Err(refused("LIST", &status));
+            }
+            let scan = self.receive_listing("LIST", parse_scan_line)?;
+            let status = self.wire.receive_status()?;
+            let ids = if status.ok {
+                Some(self.receive_listing("UIDL", parse_uidl_line)?)
+            } else {
+                None
+            };
+            (count, scan, ids)
+        } else {
+            (self.stat()?.0, self.list()?, self.uidl()?)
+        };
+        check_complete("LIST", &scan, count)?;
+        if let Some(ids) = &ids {
+            check_complete("UIDL", ids, count)?;
         }
-        self.wire.send(&Command::List(None))?;
-        self.wire.send(&Command::Uidl(None))?;
-        let status = self.wire.receive_status()?;
-        if !status.ok {
-            return Err(refused("LIST", &status));
-        }
-        let scan = self.receive_listing("LIST", parse_scan_line)?;
-        let status = self.wire.receive_status()?;
-        if !status.ok {
-            return Ok((scan, None));
-        }
-        Ok((scan, Some(self.receive_listing("UIDL", parse_uidl_line)?)))
+        Ok((scan, ids))
     }
 
     /// Reads a listing body, parsing each line as it arrives. A message number listed twice is
@@ -732,7 +811,7 @@ impl<S: Read + Write> Session<S> {
     /// sink is reported in [`Body::sink_error`] and the rest of the body is discarded, so the
     /// session stays usable.
     pub fn receive_body(&mut self, ending: LineEnding, sink: &mut dyn Write) -> Result<Body> {
-        self.wire.receive_body(ending, sink, false, None)
+        self.wire.receive_body(ending, sink, false, None, None)
     }
 
     /// Like [`Session::receive_body`], but a body longer than `limit` octets is an error that
@@ -743,7 +822,28 @@ impl<S: Read + Write> Session<S> {
         sink: &mut dyn Write,
         limit: Option<u64>,
     ) -> Result<Body> {
-        self.wire.receive_body(ending, sink, false, limit)
+        self.wire.receive_body(ending, sink, false, limit, None)
+    }
+
+    /// Streams a RETR body like [`Session::receive_body_within`] and checks it against the
+    /// size LIST announced for `message`: a body that does not fit it (see
+    /// [`protocol::size_slack`]) is a protocol error that leaves the session unusable, as the
+    /// answers that follow cannot be trusted either.
+    pub fn receive_message(
+        &mut self,
+        ending: LineEnding,
+        sink: &mut dyn Write,
+        limit: Option<u64>,
+        message: u32,
+        listed: u64,
+    ) -> Result<Body> {
+        self.wire
+            .receive_body(ending, sink, false, limit, Some((message, listed)))
+    }
+
+    /// Whether the server sent something that no command asked for yet, or a body is unread.
+    pub fn has_unread_input(&self) -> bool {
+        self.wire.has_buffered_input() || self.wire.body_pending
     }
 
     /// Retrieves one message into `sink` (no pipelining).
@@ -767,7 +867,10 @@ impl<S: Read + Write> Session<S> {
         if !status.ok {
             return Err(refused(command.name(), &status));
         }
-        Ok(self.wire.receive_body(ending, sink, true, None)?.octets)
+        Ok(self
+            .wire
+            .receive_body(ending, sink, true, None, None)?
+            .octets)
     }
 
     /// The scan listing of one message (`LIST n`).
@@ -961,8 +1064,8 @@ pub(crate) mod tests {
         let (mut session, written) = session(
             &[
                 b"+OK hi\r\n",
-                b"+OK 2 messages\r\n1 10\r\n2 20\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n",
-                b"+OK\r\n1 10\r\n.\r\n-ERR no UIDL here\r\n",
+                b"+OK 2 30\r\n+OK 2 messages\r\n1 10\r\n2 20\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n",
+                b"+OK 1 10\r\n+OK\r\n1 10\r\n.\r\n-ERR no UIDL here\r\n",
             ],
             usize::MAX,
         );
@@ -972,13 +1075,17 @@ pub(crate) mod tests {
         let (scan, ids) = session.listings(true).unwrap();
         assert_eq!(scan.len(), 1);
         assert!(ids.is_none());
-        assert_eq!(text(&written), "LIST\r\nUIDL\r\nLIST\r\nUIDL\r\n");
+        assert_eq!(
+            text(&written),
+            "STAT\r\nLIST\r\nUIDL\r\nSTAT\r\nLIST\r\nUIDL\r\n"
+        );
         assert_eq!(session.outstanding(), 0);
     }
 
     #[test]
     fn a_refused_pipelined_list_leaves_the_uidl_answer_outstanding() {
-        let (mut session, _) = session(&[b"+OK hi\r\n", b"-ERR busy\r\n+OK\r\n.\r\n"], 3);
+        let (mut session, _) =
+            session(&[b"+OK hi\r\n", b"+OK 0 0\r\n-ERR busy\r\n+OK\r\n.\r\n"], 3);
         assert!(matches!(session.listings(true), Err(Error::Refused { .. })));
         assert_eq!(session.outstanding(), 1);
     }
@@ -1201,6 +1308,115 @@ pub(crate) mod tests {
             usize::MAX,
         );
         assert!(matches!(listing.uidl(), Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn an_unread_body_is_drained_before_the_next_answer() {
+        // Issue 15 item 2: a mailbox that fails before it reads the body (no staging file)
+        // must not shift the answers, and nothing may panic.
+        for chunk in [1, 3, usize::MAX] {
+            let (mut drained, _) = session(
+                &[b"+OK\r\n", b"+OK\r\nline\r\n..dot\r\n.\r\n+OK 1 4\r\n"],
+                chunk,
+            );
+            drained.send(&Command::Retr(1)).unwrap();
+            drained.send(&Command::Stat).unwrap();
+            assert!(drained.receive_status().unwrap().ok);
+            // The body is never read; the next status comes from the right answer.
+            let status = drained.receive_status().unwrap();
+            assert_eq!(status.text, b"1 4");
+            assert!(!drained.has_unread_input());
+        }
+        // Reading a body when none is pending is an error, not a panic.
+        let (mut idle, _) = session(&[b"+OK\r\n", b""], usize::MAX);
+        assert!(idle.receive_body(LineEnding::Lf, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn status_and_listing_lines_end_only_at_crlf() {
+        // Issue 15 item 6: a bare LF or CR never ends a line, and is not accepted inside one.
+        for answer in [
+            &b"+OK\nSubject: 18\r\n"[..],
+            b"+OK 1 5\rx\r\n",
+            b"+OK\n",
+            b"+OK\r\n1 5\n2 6\r\n.\r\n",
+            b"+OK\r\n1 5\r2 6\r\n.\r\n",
+        ] {
+            for chunk in [1, 2, usize::MAX] {
+                let (mut strict, _) = session(&[b"+OK\r\n", answer], chunk);
+                assert!(
+                    matches!(strict.list(), Err(Error::Protocol(_))),
+                    "{answer:?} in chunks of {chunk}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_line_limit_does_not_depend_on_how_the_bytes_arrive() {
+        let mut answer = b"+OK\r\n".to_vec();
+        answer.extend(std::iter::repeat_n(b'X', 9000));
+        answer.extend_from_slice(b"\r\n.\r\n");
+        let mut fits = b"+OK\r\n".to_vec();
+        fits.extend(std::iter::repeat_n(b'X', MAX_LINE - 2));
+        fits.extend_from_slice(b"\r\n.\r\n");
+        for chunk in [1, 7, 4096, 8192, usize::MAX] {
+            let (mut long, _) = session(&[b"+OK\r\n", &answer], chunk);
+            assert!(matches!(long.capa(), Err(Error::Protocol(_))), "{chunk}");
+            let (mut limit, _) = session(&[b"+OK\r\n", &fits], chunk);
+            assert!(limit.capa().is_ok(), "{chunk}");
+        }
+    }
+
+    #[test]
+    fn a_message_must_fit_its_list_size() {
+        // "Subject: x\n\nbody\n": 17 octets with LF, 20 with CRLF.
+        let retr: &[u8] = b"+OK\r\nSubject: x\r\n\r\nbody\r\n.\r\n";
+        for (listed, fits) in [
+            (17, true),
+            (20, true),
+            (0, true),
+            (1200, false),
+            (u64::MAX, false),
+        ] {
+            let (mut one, _) = session(&[b"+OK\r\n", retr], 5);
+            one.send(&Command::Retr(1)).unwrap();
+            assert!(one.receive_status().unwrap().ok);
+            let result = one.receive_message(LineEnding::Lf, &mut Vec::new(), None, 1, listed);
+            assert_eq!(result.is_ok(), fits, "{listed}: {result:?}");
+        }
+        // An endless body stops once it outgrows its LIST size, long before any timeout.
+        let mut endless = b"+OK\r\n".to_vec();
+        endless.extend(std::iter::repeat_n(b'y', 100_000));
+        let (mut endless, _) = session(&[b"+OK\r\n", &endless], 1000);
+        endless.send(&Command::Retr(1)).unwrap();
+        assert!(endless.receive_status().unwrap().ok);
+        let result = endless.receive_message(LineEnding::Lf, &mut Vec::new(), None, 1, 100);
+        assert!(matches!(result, Err(Error::Protocol(_))), "{result:?}");
+    }
+
+    #[test]
+    fn listings_must_name_every_message_once() {
+        // Issue 15 item 6: a UIDL listing without its last entry, a LIST without its last
+        // entry (STAT counts it), and a number outside the count.
+        let cases: &[&[u8]] = &[
+            b"+OK 3 30\r\n+OK\r\n1 10\r\n2 10\r\n3 10\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n",
+            b"+OK 3 30\r\n+OK\r\n1 10\r\n2 10\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n",
+            b"+OK 2 20\r\n+OK\r\n1 10\r\n2 10\r\n.\r\n+OK\r\n1 a\r\n3 b\r\n.\r\n",
+            b"+OK 2 20\r\n+OK\r\n1 10\r\n2 10\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n2 c\r\n.\r\n",
+        ];
+        for answer in cases {
+            let (mut listing, _) = session(&[b"+OK\r\n", answer], usize::MAX);
+            assert!(
+                matches!(listing.listings(true), Err(Error::Protocol(_))),
+                "{}",
+                String::from_utf8_lossy(answer)
+            );
+        }
+        let whole: &[u8] = b"+OK 2 20\r\n+OK\r\n2 10\r\n1 10\r\n.\r\n+OK\r\n2 b\r\n1 a\r\n.\r\n";
+        let (mut listing, _) = session(&[b"+OK\r\n", whole], usize::MAX);
+        let (scan, ids) = listing.listings(true).unwrap();
+        assert_eq!((scan.len(), ids.unwrap().len()), (2, 2));
     }
 
     #[test]
