@@ -168,9 +168,26 @@ fn extra_spaces_in_uidl_and_uidls_over_70_characters() {
 
 #[test]
 fn list_sizes_of_zero_and_absurd() {
-    // Sizes are only hints: 0 and sizes far beyond the message (up to u64::MAX) must not stop
-    // the fetch or change what is delivered.
+    // A size of 0 for a small message is within the tolerance (1 KiB plus 1/16 of the LIST
+    // size, issue 15) and is delivered unchanged.
     let messages = numbered_messages(3);
+    let mut script = Script {
+        messages: messages.clone(),
+        ..Script::default()
+    };
+    script
+        .overrides
+        .insert("LIST".into(), "+OK\r\n1 0\r\n2 0\r\n3 0\r\n.".into());
+    // The sync point after the batch asks for the last message's size again.
+    script.overrides.insert("LIST 3".into(), "+OK 3 0".into());
+    let server = FakeServer::start(script);
+    let popget = Popget::new();
+    fetch(&popget, &server, &["--delete"]).expect_code(0);
+    assert_eq!(maildir_messages(&popget.path("m")), bodies(&messages));
+    assert!(server.remaining().is_empty());
+
+    // Sizes far beyond the message (up to u64::MAX) mean the body is not the message LIST
+    // described: a protocol error, with nothing of the batch delivered or deleted.
     let mut script = Script {
         messages: messages.clone(),
         ..Script::default()
@@ -181,9 +198,11 @@ fn list_sizes_of_zero_and_absurd() {
     );
     let server = FakeServer::start(script);
     let popget = Popget::new();
-    fetch(&popget, &server, &["--delete"]).expect_code(0);
-    assert_eq!(maildir_messages(&popget.path("m")), bodies(&messages));
-    assert!(server.remaining().is_empty());
+    let run = fetch(&popget, &server, &["--delete"]);
+    run.expect_code(76);
+    assert!(run.stderr().contains("LIST announced"), "{}", run.stderr());
+    assert!(maildir_messages(&popget.path("m")).is_empty());
+    assert_eq!(server.remaining().len(), 3);
 }
 
 #[test]

@@ -15,3 +15,4 @@ mod oauth;
 mod policies;
 mod quirks;
 mod scripting;
+mod staging;
