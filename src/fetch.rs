@@ -1453,6 +1453,27 @@ mod tests {
     }
 
     #[test]
+    fn an_extra_answer_before_a_message_is_caught_where_it_lands() {
+        // The extra "+OK" is taken for RETR 3's status; the real one starts the body.
+        let mut extra = b"+OK\r\n".to_vec();
+        extra.extend_from_slice(&retr_answer(3));
+        let raw = HashMap::from([("RETR 3".to_string(), extra)]);
+        let run = run_hostile(10, &[], raw, deleting());
+        assert!(
+            matches!(run.error, Some(Error::Protocol(_))),
+            "{:?}",
+            run.error
+        );
+        assert!(run.delivered.is_empty());
+        assert!(run
+            .log
+            .borrow()
+            .commands
+            .iter()
+            .all(|c| !c.starts_with("DELE")));
+    }
+
+    #[test]
     fn each_batch_ends_with_a_sync_point() {
         let run = run_fetch(BATCH_MESSAGES + 3, &[], deleting());
         assert!(run.error.is_none(), "{:?}", run.error);

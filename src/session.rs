@@ -206,6 +206,8 @@ impl<S: Read + Write> Wire<S> {
             inner: sink,
             error: None,
             abort: abort_on_sink_error,
+            head: Vec::new(),
+            head_complete: false,
         };
         loop {
             if self.start == self.end {
@@ -247,6 +249,14 @@ impl<S: Read + Write> Wire<S> {
         }
         self.body_pending = false;
         let octets = decoder.written();
+        if let Some((number, _)) = listed.filter(|_| looks_like_status(&guarded.head)) {
+            // A message begins with a header; one that begins with a status line is the
+            // answer after an extra one (the answers are shifted).
+            return Err(ProtocolError::new(format!(
+                "message {number} begins with a status line (the answers are out of step)"
+            ))
+            .into());
+        }
         if let Some((number, size)) = listed.filter(|&(_, size)| !decoder.fits(size)) {
             return Err(ProtocolError::new(format!(
                 "message {number} has {octets} octets where LIST announced {size} (it was cut \
@@ -414,10 +424,31 @@ struct GuardedSink<'a> {
     inner: &'a mut dyn Write,
     error: Option<io::Error>,
     abort: bool,
+    /// The start of the first line, up to [`HEAD`] octets and its line end if it came.
+    head: Vec<u8>,
+    head_complete: bool,
+}
+
+/// Octets of a body's first line kept to tell a status line from a header.
+const HEAD: usize = 5;
+
+/// Whether the start of a first line is a status line: `+OK` alone or before a space, or
+/// `-ERR`.
+fn looks_like_status(head: &[u8]) -> bool {
+    head.starts_with(b"+OK ")
+        || head.starts_with(b"+OK\n")
+        || head.starts_with(b"+OK\r")
+        || head.starts_with(b"-ERR")
 }
 
 impl Write for GuardedSink<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if !self.head_complete {
+            let wanted = HEAD.saturating_sub(self.head.len());
+            let take = bytes.iter().take(wanted);
+            self.head.extend(take);
+            self.head_complete = self.head.len() >= HEAD || self.head.contains(&b'\n');
+        }
         if self.error.is_none() {
             if let Err(e) = self.inner.write_all(bytes) {
                 self.error = Some(e);
@@ -1387,6 +1418,33 @@ pub(crate) mod tests {
         assert!(endless.receive_status().unwrap().ok);
         let result = endless.receive_message(LineEnding::Lf, &mut Vec::new(), None, 1, 100);
         assert!(matches!(result, Err(Error::Protocol(_))), "{result:?}");
+    }
+
+    #[test]
+    fn a_message_that_begins_with_a_status_line_is_an_extra_answer() {
+        // An extra "+OK" before a RETR answer: the real status line becomes the first line of
+        // the "body", within any size tolerance.
+        for first in [&b"+OK message follows"[..], b"+OK", b"-ERR x", b"-ERR"] {
+            let mut answer = b"+OK\r\n".to_vec();
+            answer.extend_from_slice(first);
+            answer.extend_from_slice(b"\r\nSubject: x\r\n\r\nbody\r\n.\r\n");
+            let (mut shifted, _) = session(&[b"+OK\r\n", &answer], 3);
+            shifted.send(&Command::Retr(1)).unwrap();
+            assert!(shifted.receive_status().unwrap().ok);
+            let result = shifted.receive_message(LineEnding::Lf, &mut Vec::new(), None, 1, 20);
+            assert!(matches!(result, Err(Error::Protocol(_))), "{first:?}");
+        }
+        // Headers that merely start alike are messages.
+        for first in [&b"+OKAY: 1"[..], b"+Oh: no", b"-ER: x", b"X: +OK"] {
+            let mut answer = b"+OK\r\n".to_vec();
+            answer.extend_from_slice(first);
+            answer.extend_from_slice(b"\r\n\r\nbody\r\n.\r\n");
+            let (mut fine, _) = session(&[b"+OK\r\n", &answer], 2);
+            fine.send(&Command::Retr(1)).unwrap();
+            assert!(fine.receive_status().unwrap().ok);
+            let result = fine.receive_message(LineEnding::Lf, &mut Vec::new(), None, 1, 20);
+            assert!(result.is_ok(), "{first:?}: {result:?}");
+        }
     }
 
     #[test]
