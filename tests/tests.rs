@@ -14,5 +14,6 @@ mod interop;
 mod oauth;
 mod policies;
 mod quirks;
+mod randomized;
 mod scripting;
 mod staging;
