@@ -450,7 +450,12 @@ impl Hostile {
                 while i < whole.len() {
                     if whole[i..].starts_with(b"\r\n") {
                         count += 1;
-                        if *all || count % 3 == (self.case.seed % 3) as usize {
+                        // Before a stuffed line a bare LF would change the message (its dot
+                        // is data after a bare LF), which no client could notice; before the
+                        // terminator it is exactly the framing fault wanted.
+                        let stuffed_next =
+                            whole.get(i + 2) == Some(&b'.') && !whole[i + 3..].starts_with(b"\r\n");
+                        if *all || (!stuffed_next && count % 3 == (self.case.seed % 3) as usize) {
                             out.extend_from_slice(ending);
                         } else {
                             out.extend_from_slice(b"\r\n");
