@@ -114,13 +114,18 @@ impl<S: Read + Write> Wire<S> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-        } else if self.end == self.buf.len() {
+        } else if self.end == self.buf.len() && self.start < self.end {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
         loop {
-            match self.stream.read(&mut self.buf[self.end..]) {
+            // Never empty: lines are far shorter than the buffer, and bodies are consumed.
+            let free = match self.buf.get_mut(self.end..) {
+                Some(free) if !free.is_empty() => free,
+                _ => return Err(line_too_long()),
+            };
+            match self.stream.read(free) {
                 Ok(0) => {
                     return Err(self.connection_error(io::Error::from(io::ErrorKind::UnexpectedEof)))
                 }
@@ -213,7 +218,8 @@ impl<S: Read + Write> Wire<S> {
             if self.start == self.end {
                 self.fill()?;
             }
-            let progress = match decoder.feed(&self.buf[self.start..self.end], &mut guarded) {
+            let input = self.buf.get(self.start..self.end).unwrap_or_default();
+            let progress = match decoder.feed(input, &mut guarded) {
                 Ok(progress) => progress,
                 Err(_) => {
                     let source = guarded
@@ -796,10 +802,13 @@ impl<S: Read + Write> Session<S> {
             ))
             .into());
         }
-        if let Some(pair) = numbers.windows(2).find(|pair| pair[0] == pair[1]) {
+        let twice = numbers.windows(2).find_map(|pair| match pair {
+            [a, b] if a == b => Some(*a),
+            _ => None,
+        });
+        if let Some(number) = twice {
             return Err(ProtocolError::new(format!(
-                "message {} appears twice in the {what} answer",
-                pair[0]
+                "message {number} appears twice in the {what} answer"
             ))
             .into());
         }
