@@ -21,7 +21,8 @@ use crate::store::{Failure, Mailbox, Staged};
 /// 7 KiB unanswered, far below any socket buffer: the exchange cannot deadlock.
 const PIPELINE_WINDOW: usize = 400;
 
-/// A batch is made durable and recorded as a whole: at most this many messages ...
+/// A batch is made durable and recorded as a whole: at most this many messages (the first
+/// batches of a session hold 1, 2, 4, ... messages) ...
 const BATCH_MESSAGES: usize = 64;
 /// ... or this many octets (by LIST size, as batches are cut when the RETRs are sent).
 const BATCH_OCTETS: u64 = 16 * 1024 * 1024;
@@ -240,6 +241,7 @@ fn run<S: Read + Write>(
             open_group: None,
             group_messages: 0,
             group_octets: 0,
+            group_limit: 1,
             sync_due: None,
             batches,
             committed,
@@ -325,6 +327,10 @@ struct Transfer<'a, S> {
     open_group: Option<(u32, u64)>,
     group_messages: usize,
     group_octets: u64,
+    /// Messages in the next group: 1 at first, doubling up to `batch_limit`, so that a
+    /// connection that keeps breaking still delivers something on every run (a broken
+    /// batch is not delivered).
+    group_limit: usize,
     /// A sync point to send before anything else.
     sync_due: Option<(u32, u64)>,
     batches: mpsc::SyncSender<Vec<(Message, Staged)>>,
@@ -421,7 +427,7 @@ impl<S: Read + Write> Transfer<'_, S> {
                 self.open_group = Some((message.number, message.size));
                 self.group_messages += 1;
                 self.group_octets = self.group_octets.saturating_add(message.size);
-                if self.group_messages >= self.batch_limit || self.group_octets >= BATCH_OCTETS {
+                if self.group_messages >= self.group_limit || self.group_octets >= BATCH_OCTETS {
                     self.close_group();
                 }
                 InFlight::Retr(message)
@@ -468,6 +474,7 @@ impl<S: Read + Write> Transfer<'_, S> {
         self.sync_due = self.open_group.take();
         self.group_messages = 0;
         self.group_octets = 0;
+        self.group_limit = self.group_limit.saturating_mul(2).min(self.batch_limit);
     }
 
     /// Reads a sync point's answer: `+OK n size` exactly as the listing said, or the stream
@@ -1372,45 +1379,50 @@ mod tests {
         }
     }
 
+    /// Checks that exactly messages 1 to `last` were delivered and none later was deleted,
+    /// and that no QUIT committed a deletion (in keep mode QUIT follows the last sync point).
+    fn assert_only_delivered(run: &Run, last: usize) {
+        assert!(
+            matches!(run.error, Some(Error::Protocol(_))),
+            "{:?}",
+            run.error
+        );
+        assert_eq!(run.report.delivered, last as u64);
+        let mut expected: Vec<Vec<u8>> = (1..=last).map(message_body).collect();
+        expected.sort_by_key(Vec::len);
+        assert_eq!(run.delivered, expected);
+        let commands = &run.log.borrow().commands;
+        for command in commands {
+            if let Some(n) = command.strip_prefix("DELE ") {
+                assert!(n.parse::<usize>().unwrap() <= last, "{commands:?}");
+            }
+        }
+        if commands.iter().any(|c| c.starts_with("DELE")) {
+            assert!(!commands.contains(&"QUIT".to_string()));
+        }
+    }
+
     #[test]
     fn a_bare_lf_answer_delivers_nothing_of_its_batch() {
         // Issue 15 item 6: a bare-LF RETR 18 once stored 19's body as 18 and 20's as 19.
+        // Batches hold 1, 2, 4, 8, 16 messages: 18 is in the one after 15.
         let bare_lf = retr_answer(18)
             .iter()
             .filter(|&&b| b != b'\r')
             .copied()
             .collect::<Vec<u8>>();
         let raw = HashMap::from([("RETR 18".to_string(), bare_lf)]);
-        let run = run_hostile(30, &[], raw, deleting());
-        assert!(
-            matches!(run.error, Some(Error::Protocol(_))),
-            "{:?}",
-            run.error
-        );
-        assert_eq!(run.report.delivered, 0);
-        assert!(run.delivered.is_empty());
-        let commands = &run.log.borrow().commands;
-        assert!(
-            commands.iter().all(|c| !c.starts_with("DELE")),
-            "{commands:?}"
-        );
-        assert!(!commands.contains(&"QUIT".to_string()));
+        assert_only_delivered(&run_hostile(30, &[], raw, deleting()), 15);
     }
 
     #[test]
     fn a_message_cut_by_an_unstuffed_dot_is_not_delivered_even_when_keeping() {
         // The last message ends early at a "." line the server did not stuff; its rest
-        // arrives where the sync answer belongs.
+        // arrives where the sync answer belongs. Its batch (4 and 5) is not delivered.
         let mut cut = b"+OK\r\nSubject: 5\r\n\r\n.\r\n".to_vec();
         cut.extend_from_slice(&crate::protocol::stuff(b"the rest of 5\n"));
         let raw = HashMap::from([("RETR 5".to_string(), cut)]);
-        let run = run_hostile(5, &[], raw, FetchOptions::default());
-        assert!(
-            matches!(run.error, Some(Error::Protocol(_))),
-            "{:?}",
-            run.error
-        );
-        assert!(run.delivered.is_empty());
+        assert_only_delivered(&run_hostile(5, &[], raw, FetchOptions::default()), 3);
     }
 
     #[test]
@@ -1420,36 +1432,14 @@ mod tests {
         let mut shifted = b"-ERR busy\r\n".to_vec();
         shifted.extend_from_slice(&retr_answer(3));
         let raw = HashMap::from([("RETR 3".to_string(), shifted)]);
-        let run = run_hostile(BATCH_MESSAGES + 6, &[], raw, deleting());
-        assert!(
-            matches!(run.error, Some(Error::Protocol(_))),
-            "{:?}",
-            run.error
-        );
-        assert!(run.delivered.is_empty(), "{}", run.delivered.len());
-        let commands = &run.log.borrow().commands;
-        assert!(commands.iter().all(|c| !c.starts_with("DELE")));
-        // A shift in the second batch leaves the first one delivered and recorded, though
-        // not deleted: no QUIT is sent.
+        assert_only_delivered(&run_hostile(70, &[], raw, deleting()), 1);
+        // A shift in a later batch leaves the earlier ones delivered and recorded, though not
+        // deleted: no QUIT is sent. Batches hold 1, 2, 4, ... 32 messages, then 64: 66 is in
+        // the one after 63.
         let mut shifted = b"-ERR busy\r\n".to_vec();
-        shifted.extend_from_slice(&retr_answer(BATCH_MESSAGES + 2));
-        let line = format!("RETR {}", BATCH_MESSAGES + 2);
-        let run = run_hostile(
-            BATCH_MESSAGES + 6,
-            &[],
-            HashMap::from([(line, shifted)]),
-            deleting(),
-        );
-        assert!(
-            matches!(run.error, Some(Error::Protocol(_))),
-            "{:?}",
-            run.error
-        );
-        assert_eq!(run.report.delivered, BATCH_MESSAGES as u64);
-        let mut expected: Vec<Vec<u8>> = (1..=BATCH_MESSAGES).map(message_body).collect();
-        expected.sort_by_key(Vec::len);
-        assert_eq!(run.delivered, expected);
-        assert!(!run.log.borrow().commands.contains(&"QUIT".to_string()));
+        shifted.extend_from_slice(&retr_answer(66));
+        let raw = HashMap::from([("RETR 66".to_string(), shifted)]);
+        assert_only_delivered(&run_hostile(70, &[], raw, deleting()), 63);
     }
 
     #[test]
@@ -1458,34 +1448,33 @@ mod tests {
         let mut extra = b"+OK\r\n".to_vec();
         extra.extend_from_slice(&retr_answer(3));
         let raw = HashMap::from([("RETR 3".to_string(), extra)]);
-        let run = run_hostile(10, &[], raw, deleting());
-        assert!(
-            matches!(run.error, Some(Error::Protocol(_))),
-            "{:?}",
-            run.error
-        );
-        assert!(run.delivered.is_empty());
-        assert!(run
-            .log
-            .borrow()
-            .commands
-            .iter()
-            .all(|c| !c.starts_with("DELE")));
+        assert_only_delivered(&run_hostile(10, &[], raw, deleting()), 1);
     }
 
     #[test]
     fn each_batch_ends_with_a_sync_point() {
-        let run = run_fetch(BATCH_MESSAGES + 3, &[], deleting());
+        // Batches of 1, 2, 4, ..., 32 messages, then 64 (BATCH_MESSAGES).
+        let count = 130;
+        let run = run_fetch(count, &[], deleting());
         assert!(run.error.is_none(), "{:?}", run.error);
+        assert_eq!(run.report.delivered, count as u64);
         let commands = &run.log.borrow().commands;
-        let retr_last = position(commands, &format!("RETR {BATCH_MESSAGES}"));
-        let sync = position(commands, &format!("LIST {BATCH_MESSAGES}"));
-        assert_eq!(sync, retr_last + 1, "{commands:?}");
-        assert!(sync < position(commands, "DELE 1"));
-        let last = BATCH_MESSAGES + 3;
+        let syncs: Vec<&str> = commands
+            .iter()
+            .filter(|c| c.starts_with("LIST "))
+            .map(String::as_str)
+            .collect();
         assert_eq!(
-            position(commands, &format!("LIST {last}")),
-            position(commands, &format!("RETR {last}")) + 1
+            syncs,
+            [
+                "LIST 1", "LIST 3", "LIST 7", "LIST 15", "LIST 31", "LIST 63", "LIST 127",
+                "LIST 130"
+            ]
         );
+        for sync in syncs {
+            let retr = sync.replace("LIST", "RETR");
+            assert_eq!(position(commands, sync), position(commands, &retr) + 1);
+        }
+        assert!(position(commands, "LIST 1") < position(commands, "DELE 1"));
     }
 }
