@@ -519,9 +519,9 @@ impl<S: Read + Write> Transfer<'_, S> {
             return Ok(());
         }
         if self.local_failure.is_some() {
-            // Answers already in flight are drained; their messages stay on the server.
-            self.session
-                .receive_body(LineEnding::Lf, &mut std::io::sink())?;
+            // Answers already in flight are drained (and checked); their messages stay on
+            // the server.
+            self.drain(&message)?;
             return Ok(());
         }
         let session = &mut *self.session;
@@ -539,10 +539,23 @@ impl<S: Read + Write> Transfer<'_, S> {
             }
             Err(Failure::Source(error)) => Err(error),
             Err(Failure::Mailbox(error)) => {
+                // A mailbox that failed before reading the body (no staging file) leaves it
+                // unread: it is drained here, so the next answer is read in its place.
                 self.local_failure = Some(error);
-                Ok(())
+                self.drain(&message)
             }
         }
+    }
+
+    /// Reads and discards the rest of a RETR answer, if any is unread.
+    fn drain(&mut self, message: &Message) -> Result<()> {
+        if self.session.body_pending() {
+            let (number, size) = (message.number, message.size);
+            let sink = &mut std::io::sink();
+            self.session
+                .receive_message(LineEnding::Lf, sink, None, number, size)?;
+        }
+        Ok(())
     }
 
     fn receive_dele(&mut self, message: Message) -> Result<()> {

@@ -874,6 +874,11 @@ impl<S: Read + Write> Session<S> {
             .receive_body(ending, sink, false, limit, Some((message, listed)))
     }
 
+    /// Whether the status of a multi-line answer was read and its body was not.
+    pub fn body_pending(&self) -> bool {
+        self.wire.body_pending
+    }
+
     /// Whether the server sent something that no command asked for yet, or a body is unread.
     pub fn has_unread_input(&self) -> bool {
         self.wire.has_buffered_input() || self.wire.body_pending
