@@ -178,8 +178,12 @@ fn list_sizes_of_zero_and_absurd() {
     script
         .overrides
         .insert("LIST".into(), "+OK\r\n1 0\r\n2 0\r\n3 0\r\n.".into());
-    // The sync point after the batch asks for the last message's size again.
-    script.overrides.insert("LIST 3".into(), "+OK 3 0".into());
+    // The sync points after the batches ask for sizes again.
+    for n in 1..=3 {
+        script
+            .overrides
+            .insert(format!("LIST {n}"), format!("+OK {n} 0"));
+    }
     let server = FakeServer::start(script);
     let popget = Popget::new();
     fetch(&popget, &server, &["--delete"]).expect_code(0);
