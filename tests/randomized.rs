@@ -682,7 +682,10 @@ fn capa(case: &Case) -> Vec<String> {
 
 /// Runs one case; `Err` describes the first broken invariant. Returns the hostile run's exit
 /// status.
-fn run_case(case: &Case) -> Result<i32, String> {
+/// What a passing case measured: the hostile run's exit status, peak memory (KiB) and time.
+type Outcome = (i32, u64, Duration);
+
+fn run_case(case: &Case) -> Result<Outcome, String> {
     let popget = Popget::new();
     let hostile = Arc::new(Mutex::new(Hostile {
         case: case.clone(),
@@ -796,7 +799,7 @@ fn run_case(case: &Case) -> Result<i32, String> {
             context()
         ));
     }
-    Ok(code)
+    Ok((code, peak, elapsed))
 }
 
 fn env_number(name: &str) -> Option<u64> {
@@ -814,7 +817,7 @@ fn a_randomized_hostile_server_never_makes_popget_lose_duplicate_or_misfile_mail
     let base = env_number("POPGET_RANDOM_SEED").unwrap_or(DEFAULT_SEED);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(Case, Result<i32, String>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(Case, Result<Outcome, String>)>> = Mutex::new(Vec::new());
     let started = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -832,6 +835,7 @@ fn a_randomized_hostile_server_never_makes_popget_lose_duplicate_or_misfile_mail
     let results = results.into_inner().unwrap();
     let mut by_kind: BTreeMap<&str, (usize, BTreeMap<i32, usize>)> = BTreeMap::new();
     let mut failures = Vec::new();
+    let (mut most_memory, mut longest) = (0, Duration::ZERO);
     for (case, result) in &results {
         let kind = match case.no_tmpdir {
             true => "(any, with TMPDIR=/nonexistent)",
@@ -840,12 +844,17 @@ fn a_randomized_hostile_server_never_makes_popget_lose_duplicate_or_misfile_mail
         let entry = by_kind.entry(kind).or_default();
         entry.0 += 1;
         match result {
-            Ok(code) => *entry.1.entry(*code).or_default() += 1,
+            Ok((code, peak, elapsed)) => {
+                *entry.1.entry(*code).or_default() += 1;
+                most_memory = most_memory.max(*peak);
+                longest = longest.max(*elapsed);
+            }
             Err(error) => failures.push((case, error)),
         }
     }
     println!(
-        "randomized hostile server: {} cases from seed {base} in {:.1?} ({} failed)",
+        "randomized hostile server: {} cases from seed {base} in {:.1?} ({} failed); passing \
+         hostile runs took at most {longest:.1?} and {most_memory} KiB",
         results.len(),
         started.elapsed(),
         failures.len()
