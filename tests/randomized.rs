@@ -32,7 +32,7 @@ const TIMEOUT: &str = "1";
 /// A hostile run must end within this (stalls cost a timeout or two).
 const TIME_BOUND: Duration = Duration::from_secs(30);
 /// Peak resident memory a run may reach, in KiB.
-const MEMORY_BOUND: u64 = 64 * 1024;
+const MEMORY_BOUND: u64 = 20 * 1024;
 /// An endless body is cut off by the server after this many octets if popget does not stop.
 const ENDLESS: u64 = 64 << 20;
 

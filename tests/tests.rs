@@ -8,6 +8,7 @@ mod crash;
 mod dovecot_fetch;
 mod fake_server;
 mod faults;
+mod framing;
 mod generated;
 mod hostile;
 mod interop;
