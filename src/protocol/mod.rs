@@ -6,7 +6,7 @@ mod listing;
 mod response;
 
 pub use command::Command;
-pub use dot::{stuff, DotDecoder, LineEnding, Progress};
+pub use dot::{size_slack, stuff, DotDecoder, LineEnding, Progress};
 pub use listing::{
     apop_timestamp, parse_scan_line, parse_stat, parse_uidl_line, Capabilities, ScanEntry,
     UidlEntry,
