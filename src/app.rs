@@ -17,7 +17,7 @@ use crate::config::{self, Account, ConfigFile, Destination};
 use crate::connect;
 use crate::error::{exit, Error, Result};
 use crate::fetch::{self, FetchOptions, Filter, Observer, Report};
-use crate::session::{Session, Tracer};
+use crate::pop3::{Session, Tracer};
 use crate::signals;
 use crate::state::{self, State};
 use crate::store::{Mailbox, Maildir, Mbox, Mda};

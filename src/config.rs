@@ -680,9 +680,9 @@ impl Account {
         let max_listing = match &settings.max_listing {
             Some(size) => size.octets_of("max_listing").unwrap_or_else(|error| {
                 problems.push(error);
-                crate::session::DEFAULT_MAX_LISTING
+                crate::pop3::DEFAULT_MAX_LISTING
             }),
-            None => crate::session::DEFAULT_MAX_LISTING,
+            None => crate::pop3::DEFAULT_MAX_LISTING,
         };
         let proxy = match settings.proxy.as_deref().map(crate::proxy::Proxy::parse) {
             Some(Ok(proxy)) => Some(proxy),

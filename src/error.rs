@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::protocol::{ProtocolError, ResponseCode};
+use crate::pop3::{ProtocolError, ResponseCode};
 
 /// Exit statuses (sysexits.h), documented in the README and the man page.
 pub mod exit {
@@ -177,6 +177,50 @@ impl Error {
     /// Whether the error came from the connection rather than local storage.
     pub fn is_connection_lost(&self) -> bool {
         matches!(self, Error::Connection { .. })
+    }
+}
+
+/// A POP3 failure as popget reports it: the kinds of failure that share an exit status with
+/// failures elsewhere (a refused greeting is temporary or unavailable) become those.
+impl From<crate::pop3::Error> for Error {
+    fn from(error: crate::pop3::Error) -> Error {
+        use crate::pop3::Error as Pop3;
+        match error {
+            Pop3::Connection { peer, source } => Error::Connection { peer, source },
+            Pop3::Protocol(error) => Error::Protocol(error),
+            Pop3::ListingTooLarge {
+                what,
+                limit,
+                entries,
+            } => Error::Protocol(ProtocolError::new(format!(
+                "the {what} answer would take more than {} of memory after {entries} entries \
+                 (raise --max-listing if the maildrop really is that large)",
+                indicatif::HumanBytes(limit)
+            ))),
+            Pop3::GreetingRefused { code, text } => {
+                let message = format!("the server refused the connection: {text}");
+                match code {
+                    Some(code) if code.is_temporary() => Error::Temporary(message),
+                    _ => Error::unavailable(message),
+                }
+            }
+            Pop3::StlsRefused { text } => Error::Unavailable {
+                message: format!("the server refused STLS: {text}"),
+                hint: Some("use --tls implicit (port 995) if the server offers POP3S".into()),
+            },
+            Pop3::Refused {
+                command,
+                code,
+                text,
+            } => Error::Refused {
+                command,
+                code,
+                text,
+            },
+            Pop3::Output(source) => Error::io("cannot write the output", source),
+            Pop3::Sasl { mechanism, reason } => Error::AuthFailed(format!("{mechanism}: {reason}")),
+            Pop3::InvalidInput(message) => Error::Config(message),
+        }
     }
 }
 

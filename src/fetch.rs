@@ -11,8 +11,8 @@ use crate::cli::PipeliningMode;
 use crate::config::Destination;
 use crate::error::{Error, Result};
 use crate::external::{self, Ended};
-use crate::protocol::{Command, LineEnding};
-use crate::session::Session;
+use crate::pop3::Session;
+use crate::pop3::{Command, LineEnding};
 use crate::state::State;
 use crate::store::{Failure, Intent, Mailbox, MalformedIntent, Staged};
 
@@ -336,7 +336,7 @@ enum InFlight {
 #[derive(Default)]
 struct Ending {
     deleted_uids: Vec<Vec<u8>>,
-    quit: Option<crate::protocol::Status>,
+    quit: Option<crate::pop3::Status>,
 }
 
 /// One pipelined stream of commands for the whole run: RETRs flow without a pause while
@@ -586,17 +586,17 @@ impl<S: Read + Write> Transfer<'_, S> {
     /// is out of step and the session is broken.
     fn receive_sync(&mut self, number: u32, size: u64) -> Result<()> {
         let status = self.session.receive_status()?;
-        let entry = crate::protocol::parse_scan_line(&status.text);
+        let entry = crate::pop3::parse_scan_line(&status.text);
         if status.ok
             && entry
-                == Ok(crate::protocol::ScanEntry {
+                == Ok(crate::pop3::ScanEntry {
                     message: number,
                     size,
                 })
         {
             return Ok(());
         }
-        Err(crate::protocol::ProtocolError::new(format!(
+        Err(crate::pop3::ProtocolError::new(format!(
             "the answers are out of step: LIST {number} was answered \"{}{}\" (expected \
              \"+OK {number} {size}\"); nothing of the last batch was delivered",
             if status.ok { "+OK " } else { "-ERR " },
@@ -638,7 +638,7 @@ impl<S: Read + Write> Transfer<'_, S> {
             let body =
                 session.receive_message(LineEnding::Lf, &mut counted, max_size, number, listed);
             counted.report();
-            body
+            Ok(body?)
         };
         match self.mailbox.stage(fill) {
             Ok(staged) => {
@@ -852,7 +852,7 @@ fn make_plan<S: Read + Write>(
                 .binary_search_by_key(&entry.message, |e| e.message)
                 .is_err()
             {
-                return Err(crate::protocol::ProtocolError::new(format!(
+                return Err(crate::pop3::ProtocolError::new(format!(
                     "UIDL names message {}, which LIST did not",
                     entry.message
                 ))
@@ -1182,7 +1182,7 @@ fn quit<S: Read + Write>(
         }
     }
     if session.has_unread_input() {
-        return Err(crate::protocol::ProtocolError::new(
+        return Err(crate::pop3::ProtocolError::new(
             "the server sent data nobody asked for after its answer to QUIT",
         )
         .into());
@@ -1223,7 +1223,7 @@ pub fn describe_destination(destination: &Destination, home: Option<&std::path::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Client, Security};
+    use crate::pop3::{Client, Security};
     use crate::store::Maildir;
     use std::cell::RefCell;
     use std::collections::BTreeSet;
@@ -1280,7 +1280,7 @@ mod tests {
                     "-ERR cannot read that one\r\n".to_string()
                 }
                 ("RETR", Some(n)) => {
-                    let body = crate::protocol::stuff(&self.messages[n - 1].1);
+                    let body = crate::pop3::stuff(&self.messages[n - 1].1);
                     self.output.extend_from_slice(b"+OK\r\n");
                     self.output.extend_from_slice(&body);
                     String::new()
@@ -1658,7 +1658,7 @@ mod tests {
 
     fn retr_answer(n: usize) -> Vec<u8> {
         let mut answer = b"+OK\r\n".to_vec();
-        answer.extend_from_slice(&crate::protocol::stuff(&message_body(n)));
+        answer.extend_from_slice(&crate::pop3::stuff(&message_body(n)));
         answer
     }
 
@@ -1710,7 +1710,7 @@ mod tests {
         // The last message ends early at a "." line the server did not stuff; its rest
         // arrives where the sync answer belongs. Its batch (4 and 5) is not delivered.
         let mut cut = b"+OK\r\nSubject: 5\r\n\r\n.\r\n".to_vec();
-        cut.extend_from_slice(&crate::protocol::stuff(b"the rest of 5\n"));
+        cut.extend_from_slice(&crate::pop3::stuff(b"the rest of 5\n"));
         let raw = HashMap::from([("RETR 5".to_string(), cut)]);
         assert_only_delivered(&run_hostile(5, &[], raw, FetchOptions::default(), None), 3);
     }

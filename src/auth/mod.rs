@@ -2,7 +2,7 @@
 //! the password sources.
 
 pub mod netrc;
-pub mod sasl;
+pub use crate::pop3::sasl;
 
 use std::io::{IsTerminal, Read, Write};
 use std::process::{Command as Process, Stdio};
@@ -11,8 +11,8 @@ use md5::{Digest, Md5};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::protocol::{apop_timestamp, Command, ProtocolError, ResponseCode, Status};
-use crate::session::{Client, SaslReply, Security, Session};
+use crate::pop3::{apop_timestamp, Command, ProtocolError, ResponseCode, Status};
+use crate::pop3::{Client, SaslReply, Security, Session};
 use sasl::{Mechanism, ScramHash};
 
 /// A password or token. Its Debug form is redacted and its memory is zeroed when dropped.
@@ -335,9 +335,9 @@ fn authenticate<S: Read + Write>(
             sasl::encode(&data)
         })
     });
-    let fits = initial.as_ref().is_some_and(|i| {
-        "AUTH ".len() + name.len() + 1 + i.len() + 2 <= crate::protocol::MAX_COMMAND
-    });
+    let fits = initial
+        .as_ref()
+        .is_some_and(|i| "AUTH ".len() + name.len() + 1 + i.len() + 2 <= crate::pop3::MAX_COMMAND);
     let mut reply = client.sasl(&Command::Auth {
         mechanism: name,
         initial: if fits {
@@ -351,7 +351,7 @@ fn authenticate<S: Read + Write>(
     }
     for _ in 0..MAX_SASL_ROUNDS {
         let challenge = match reply {
-            SaslReply::Done(status) if status.ok => return mechanism.finish(),
+            SaslReply::Done(status) if status.ok => return Ok(mechanism.finish()?),
             SaslReply::Done(status) => return Err(login_refused(&format!("AUTH {name}"), &status)),
             SaslReply::Challenge(challenge) => challenge,
         };
@@ -374,7 +374,7 @@ fn authenticate<S: Read + Write>(
                     Ok(response) => Zeroizing::new(sasl::encode(&Zeroizing::new(response))),
                     Err(error) => {
                         let _ = client.sasl(&Command::SaslResponse("*"));
-                        return Err(error);
+                        return Err(error.into());
                     }
                 }
             }
@@ -452,7 +452,7 @@ pub fn prompt_password(prompt: &str) -> Result<Option<Secret>> {
 mod tests {
     use super::*;
     use crate::cli::PipeliningMode;
-    use crate::session::tests::MockStream;
+    use crate::pop3::MockStream;
 
     #[test]
     fn apop_digest_matches_rfc_1939() {
@@ -506,7 +506,7 @@ mod tests {
         let written = stream.written.clone();
         let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
         client.capa().unwrap();
-        client.set_pipelining(mode);
+        client.set_pipelining(mode.into());
         let result =
             login(client, AuthMethod::User, &credentials(), None).and_then(|mut session| {
                 let capabilities = session.capa()?.expect("a CAPA answer");

@@ -4,11 +4,10 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
-use crate::cli::PipeliningMode;
-use crate::error::{Error, Result};
-use crate::protocol::{
-    self, parse_scan_line, parse_stat, parse_status, parse_uidl_line, Capabilities, Command,
-    DotDecoder, LineEnding, Progress, ProtocolError, ScanEntry, Status, UidlEntry, MAX_LINE,
+use super::{
+    parse_scan_line, parse_stat, parse_status, parse_uidl_line, Capabilities, Command, DotDecoder,
+    Error, LineEnding, Pipelining, Progress, ProtocolError, Result, ScanEntry, Status, UidlEntry,
+    MAX_LINE,
 };
 
 const READ_BUFFER: usize = 64 * 1024;
@@ -184,7 +183,7 @@ impl<S: Read + Write> Wire<S> {
         };
         self.flush()?;
         let line = self.read_line(true)?;
-        self.trace(|| format!("S: {}", protocol::sanitize(&line)));
+        self.trace(|| format!("S: {}", super::sanitize(&line)));
         let status = parse_status(&line)?;
         self.body_pending = multiline && status.ok;
         Ok(status)
@@ -226,7 +225,7 @@ impl<S: Read + Write> Wire<S> {
                         .error
                         .take()
                         .unwrap_or_else(|| io::Error::other("write failed"));
-                    return Err(Error::io("cannot write the output", source));
+                    return Err(Error::Output(source));
                 }
             };
             if limit.is_some_and(|limit| decoder.written() > limit) {
@@ -291,7 +290,7 @@ impl<S: Read + Write> Wire<S> {
             Some(unstuffed) => unstuffed.to_vec(),
             None => line,
         };
-        self.trace(|| format!("S: {}", protocol::sanitize(&line)));
+        self.trace(|| format!("S: {}", super::sanitize(&line)));
         Ok(Some(line))
     }
 
@@ -316,7 +315,7 @@ impl<S: Read + Write> Wire<S> {
         self.pending.pop_front();
         self.flush()?;
         let line = self.read_line(true)?;
-        self.trace(|| format!("S: {}", protocol::sanitize(&line)));
+        self.trace(|| format!("S: {}", super::sanitize(&line)));
         if line == b"+" {
             return Ok(SaslReply::Challenge(Vec::new()));
         }
@@ -338,7 +337,7 @@ impl<S: Read + Write> Wire<S> {
             return Ok(None);
         }
         let lines = self.receive_lines(MAX_CAPA_LINES, "CAPA")?;
-        let lines = lines.iter().map(|line| protocol::sanitize(line)).collect();
+        let lines = lines.iter().map(|line| super::sanitize(line)).collect();
         Ok(Some(Capabilities::from_lines(lines)))
     }
 
@@ -471,14 +470,6 @@ impl Write for GuardedSink<'_> {
     }
 }
 
-pub(crate) fn refused(command: &'static str, status: &Status) -> Error {
-    Error::Refused {
-        command,
-        code: status.code.clone(),
-        text: status.display_text(),
-    }
-}
-
 /// The AUTHORIZATION state: greeting read, not yet logged in.
 pub struct Client<S> {
     wire: Wire<S>,
@@ -487,7 +478,7 @@ pub struct Client<S> {
     security: Security,
     /// The user asked for TLS: no credential may leave unless `security` is TLS.
     tls_required: bool,
-    pipelining: PipeliningMode,
+    pipelining: Pipelining,
 }
 
 impl<S: Read + Write> Client<S> {
@@ -507,13 +498,9 @@ impl<S: Read + Write> Client<S> {
         wire.pending.push_back(("greeting", false));
         let greeting = wire.receive_status()?;
         if !greeting.ok {
-            let message = format!(
-                "the server refused the connection: {}",
-                greeting.display_text()
-            );
-            return Err(match &greeting.code {
-                Some(code) if code.is_temporary() => Error::Temporary(message),
-                _ => Error::unavailable(message),
+            return Err(Error::GreetingRefused {
+                text: greeting.display_text(),
+                code: greeting.code,
             });
         }
         Ok(Client {
@@ -522,7 +509,7 @@ impl<S: Read + Write> Client<S> {
             capabilities: None,
             security,
             tls_required: false,
-            pipelining: PipeliningMode::Auto,
+            pipelining: Pipelining::Auto,
         })
     }
 
@@ -551,7 +538,7 @@ impl<S: Read + Write> Client<S> {
 
     /// Whether login commands may go out without waiting for each answer (default: when the
     /// capabilities announce PIPELINING).
-    pub fn set_pipelining(&mut self, mode: PipeliningMode) {
+    pub fn set_pipelining(&mut self, mode: Pipelining) {
         self.pipelining = mode;
     }
 
@@ -604,9 +591,8 @@ impl<S: Read + Write> Client<S> {
         }
         let status = self.wire.command(&Command::Stls)?;
         if !status.ok {
-            return Err(Error::Unavailable {
-                message: format!("the server refused STLS: {}", status.display_text()),
-                hint: Some("use --tls implicit (port 995) if the server offers POP3S".into()),
+            return Err(Error::StlsRefused {
+                text: status.display_text(),
             });
         }
         if self.wire.has_buffered_input() {
@@ -633,7 +619,22 @@ impl<S: Read + Write> Client<S> {
 
     /// Enters the TRANSACTION state. Only the authentication code calls this, after a positive
     /// answer to PASS, APOP or AUTH.
-    pub(crate) fn into_session(self) -> Session<S> {
+    /// Logs in with USER and PASS and continues in the TRANSACTION state. The password goes
+    /// out as it is: check [`Client::security`] first if it must not cross an unprotected
+    /// connection.
+    pub fn login_user_pass(mut self, user: &str, password: &str) -> Result<Session<S>> {
+        for command in [Command::User(user), Command::Pass(password)] {
+            let status = self.command(&command)?;
+            if !status.ok {
+                return Err(Error::refused(command.name(), &status));
+            }
+        }
+        Ok(self.into_session())
+    }
+
+    /// Continues in the TRANSACTION state once the server accepted a login the caller drove
+    /// itself (with [`Client::command`] or [`Client::sasl`]).
+    pub fn into_session(self) -> Session<S> {
         Session {
             wire: self.wire,
             capabilities: self.capabilities,
@@ -650,17 +651,17 @@ pub struct Upgrade<S> {
     trace: Option<Tracer>,
     listing_limit: u64,
     tls_required: bool,
-    pipelining: PipeliningMode,
+    pipelining: Pipelining,
 }
 
 impl<S> Upgrade<S> {
     /// Runs the handshake on the raw stream and continues in the AUTHORIZATION state over the
     /// encrypted one. Capabilities learned before TLS are forgotten; the greeting (and its APOP
     /// timestamp) is kept, as the server does not send another.
-    pub fn handshake<T: Read + Write>(
+    pub fn handshake<T: Read + Write, E>(
         self,
-        start_tls: impl FnOnce(S) -> Result<(T, Security)>,
-    ) -> Result<Client<T>> {
+        start_tls: impl FnOnce(S) -> std::result::Result<(T, Security), E>,
+    ) -> std::result::Result<Client<T>, E> {
         let (stream, security) = start_tls(self.stream)?;
         let mut wire = Wire::new(stream, self.peer);
         wire.trace = self.trace;
@@ -702,7 +703,7 @@ impl<S: Read + Write> Session<S> {
     pub fn stat(&mut self) -> Result<(u32, u64)> {
         let status = self.wire.command(&Command::Stat)?;
         if !status.ok {
-            return Err(refused("STAT", &status));
+            return Err(Error::refused("STAT", &status));
         }
         Ok(parse_stat(&status.text)?)
     }
@@ -711,7 +712,7 @@ impl<S: Read + Write> Session<S> {
     pub fn list(&mut self) -> Result<Vec<ScanEntry>> {
         let status = self.wire.command(&Command::List(None))?;
         if !status.ok {
-            return Err(refused("LIST", &status));
+            return Err(Error::refused("LIST", &status));
         }
         self.receive_listing("LIST", parse_scan_line)
     }
@@ -742,12 +743,12 @@ impl<S: Read + Write> Session<S> {
             self.wire.send(&Command::Uidl(None))?;
             let status = self.wire.receive_status()?;
             if !status.ok {
-                return Err(refused("STAT", &status));
+                return Err(Error::refused("STAT", &status));
             }
             let (count, _) = parse_stat(&status.text)?;
             let status = self.wire.receive_status()?;
             if !status.ok {
-                return Err(refused("LIST", &status));
+                return Err(Error::refused("LIST", &status));
             }
             let scan = self.receive_listing("LIST", parse_scan_line)?;
             let status = self.wire.receive_status()?;
@@ -893,7 +894,7 @@ impl<S: Read + Write> Session<S> {
     pub fn retr(&mut self, message: u32, ending: LineEnding, sink: &mut dyn Write) -> Result<Body> {
         let status = self.wire.command(&Command::Retr(message))?;
         if !status.ok {
-            return Err(refused("RETR", &status));
+            return Err(Error::refused("RETR", &status));
         }
         self.receive_body(ending, sink)
     }
@@ -908,7 +909,7 @@ impl<S: Read + Write> Session<S> {
     ) -> Result<u64> {
         let status = self.wire.command(command)?;
         if !status.ok {
-            return Err(refused(command.name(), &status));
+            return Err(Error::refused(command.name(), &status));
         }
         Ok(self
             .wire
@@ -920,7 +921,7 @@ impl<S: Read + Write> Session<S> {
     pub fn list_one(&mut self, message: u32) -> Result<ScanEntry> {
         let status = self.wire.command(&Command::List(Some(message)))?;
         if !status.ok {
-            return Err(refused("LIST", &status));
+            return Err(Error::refused("LIST", &status));
         }
         Ok(parse_scan_line(&status.text)?)
     }
@@ -929,7 +930,7 @@ impl<S: Read + Write> Session<S> {
     pub fn uidl_one(&mut self, message: u32) -> Result<UidlEntry> {
         let status = self.wire.command(&Command::Uidl(Some(message)))?;
         if !status.ok {
-            return Err(refused("UIDL", &status));
+            return Err(Error::refused("UIDL", &status));
         }
         Ok(parse_uidl_line(&status.text)?)
     }
@@ -944,7 +945,7 @@ impl<S: Read + Write> Session<S> {
     pub fn quit(mut self) -> Result<()> {
         let status = self.wire.command(&Command::Quit)?;
         if !status.ok {
-            return Err(refused("QUIT", &status));
+            return Err(Error::refused("QUIT", &status));
         }
         Ok(())
     }
@@ -1048,13 +1049,19 @@ pub(crate) mod tests {
             "mock",
             Security::Tls,
         );
-        assert!(matches!(result, Err(Error::Temporary(_))));
+        assert!(matches!(
+            result,
+            Err(Error::GreetingRefused { code: Some(_), .. })
+        ));
         let result = Client::new(
             MockStream::new(&[b"-ERR go away\r\n"]),
             "mock",
             Security::Tls,
         );
-        assert!(matches!(result, Err(Error::Unavailable { .. })));
+        assert!(matches!(
+            result,
+            Err(Error::GreetingRefused { code: None, .. })
+        ));
     }
 
     #[test]
@@ -1091,7 +1098,7 @@ pub(crate) mod tests {
         let stream = MockStream::new(&[b"+OK ready\r\n", b"-ERR not now\r\n"]);
         let written = stream.written.clone();
         let client = Client::new(stream, "mock", Security::Plain).unwrap();
-        assert!(matches!(client.stls(), Err(Error::Unavailable { .. })));
+        assert!(matches!(client.stls(), Err(Error::StlsRefused { .. })));
         assert_eq!(text(&written), "STLS\r\n");
     }
 
@@ -1212,7 +1219,7 @@ pub(crate) mod tests {
         let (mut session, _) = session(&[b"+OK\r\n", b"+OK\r\npartial line\r\n"], usize::MAX);
         let mut out = Vec::new();
         let error = session.retr(1, LineEnding::Lf, &mut out).unwrap_err();
-        assert!(error.is_connection_lost(), "{error}");
+        assert!(matches!(error, Error::Connection { .. }), "{error}");
     }
 
     #[test]
@@ -1297,7 +1304,7 @@ pub(crate) mod tests {
         let upgraded = client
             .stls()
             .unwrap()
-            .handshake(|_| Ok((MockStream::new(&[b"", &answer]), Security::Tls)))
+            .handshake(|_| Ok::<_, Error>((MockStream::new(&[b"", &answer]), Security::Tls)))
             .unwrap();
         let mut session = upgraded.into_session();
         assert!(matches!(session.uidl(), Err(Error::Protocol(_))));
