@@ -103,7 +103,7 @@ pub fn apop_digest(timestamp: &[u8], secret: &str) -> String {
     let mut md5 = Md5::new();
     md5.update(timestamp);
     md5.update(secret.as_bytes());
-    md5.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(md5.finalize())
 }
 
 /// The gate in front of every login method, whatever it is: when the user asked for TLS,
