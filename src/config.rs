@@ -479,8 +479,7 @@ impl ConfigFile {
 pub(crate) fn check_private(path: &Path) -> Result<()> {
     let meta = fs::metadata(path)
         .map_err(|e| Error::Config(format!("cannot inspect {}: {e}", path.display())))?;
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
+    let euid = rustix::process::geteuid().as_raw();
     if meta.mode() & 0o077 != 0 || meta.uid() != euid {
         return Err(Error::Config(format!(
             "{} holds a password but is readable by others or not owned by you; \

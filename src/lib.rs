@@ -32,3 +32,4 @@ mod app;
 
 pub use app::run;
 pub use error::{exit, Error, Result};
+pub use sys::ignore_file_size_signal;
