@@ -4,7 +4,7 @@
 //! (framing, states, pipelining) over the pure [`protocol`] layer → [`fetch`] (the delivery
 //! transaction) → [`store`] (Maildir, mbox, MDA) → [`state`] (what was delivered). [`auth`]
 //! logs in, [`config`] turns the command line and the configuration file into accounts, which
-//! [`accounts`] lists and checks; [`external`] runs the user's MDA and filter commands.
+//! [`accounts`] lists and checks; [`external`] runs the user's MDA, filter and password commands.
 
 pub mod accounts;
 pub mod auth;
@@ -31,3 +31,4 @@ mod app;
 
 pub use app::run;
 pub use error::{exit, Error, Result};
+pub use sys::ignore_file_size_signal;

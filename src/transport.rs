@@ -569,8 +569,7 @@ pub fn parse_fingerprint(text: &str) -> Option<String> {
 pub fn fingerprint(der: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(der);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("SHA256:{hex}")
+    format!("SHA256:{}", hex::encode(digest))
 }
 
 fn certificate_info(der: &[u8]) -> Option<CertificateInfo> {

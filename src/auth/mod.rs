@@ -5,7 +5,6 @@ pub mod netrc;
 pub use crate::pop3::sasl;
 
 use std::io::{IsTerminal, Read, Write};
-use std::process::{Command as Process, Stdio};
 
 use md5::{Digest, Md5};
 use zeroize::Zeroizing;
@@ -103,7 +102,7 @@ pub fn apop_digest(timestamp: &[u8], secret: &str) -> String {
     let mut md5 = Md5::new();
     md5.update(timestamp);
     md5.update(secret.as_bytes());
-    md5.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(md5.finalize())
 }
 
 /// The gate in front of every login method, whatever it is: when the user asked for TLS,
@@ -404,20 +403,23 @@ fn login_refused(command: &str, status: &Status) -> Error {
     }
 }
 
+/// How long a password command may run (it may be asking for a passphrase on the terminal)
+/// before it is stopped and the run ends with a configuration error (exit 78).
+const PASSWORD_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runs `command` with `sh -c` and takes the first line of its standard output.
 pub fn password_from_command(command: &str) -> Result<Secret> {
-    let output = Process::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| Error::Config(format!("cannot run the password command: {e}")))?;
-    let stdout = Zeroizing::new(output.stdout);
-    if !output.status.success() {
+    let (status, stdout) = crate::external::output(command, PASSWORD_COMMAND_TIMEOUT)
+        .map_err(|e| Error::Config(format!("cannot run the password command: {e}")))?
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "the password command did not finish within {} seconds",
+                PASSWORD_COMMAND_TIMEOUT.as_secs()
+            ))
+        })?;
+    if !status.success() {
         return Err(Error::Config(format!(
-            "the password command failed ({})",
-            output.status
+            "the password command failed ({status})"
         )));
     }
     let first_line = stdout.split(|&b| b == b'\n').next().unwrap_or(&[]);

@@ -131,12 +131,7 @@ impl Mechanism for CramMd5 {
         let mut mac =
             <Hmac<Md5> as Mac>::new_from_slice(self.password.as_bytes()).expect("any key length");
         mac.update(challenge);
-        let digest: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = hex::encode(mac.finalize().into_bytes());
         Ok(format!("{} {digest}", self.user).into_bytes())
     }
 }
