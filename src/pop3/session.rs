@@ -772,7 +772,7 @@ impl<S: Read + Write> Session<S> {
     /// an error, and so is a listing whose entries would take more memory than the limit.
     fn receive_listing<T: ListingEntry>(
         &mut self,
-        what: &str,
+        what: &'static str,
         parse: impl Fn(&[u8]) -> Result<T, ProtocolError>,
     ) -> Result<Vec<T>> {
         let limit = self.wire.listing_limit;
@@ -783,13 +783,11 @@ impl<S: Read + Write> Session<S> {
             memory += entry.memory();
             if memory > limit {
                 // The rest of the body is not read: the session is abandoned.
-                return Err(ProtocolError::new(format!(
-                    "the {what} answer would take more than {} of memory after {} \
-                     entries (raise --max-listing if the maildrop really is that large)",
-                    crate::app::human_size(limit),
-                    entries.len()
-                ))
-                .into());
+                return Err(Error::ListingTooLarge {
+                    what,
+                    limit,
+                    entries: entries.len(),
+                });
             }
             entries.push(entry);
         }
@@ -1290,9 +1288,9 @@ pub(crate) mod tests {
             let mut session = client.into_session();
             match session.uidl() {
                 Ok(listing) => assert!(fits && listing.unwrap().len() == 1000),
-                Err(Error::Protocol(e)) => {
-                    assert!(!fits, "{e}");
-                    assert!(e.to_string().contains("--max-listing"), "{e}");
+                Err(Error::ListingTooLarge { entries, .. }) => {
+                    assert!(!fits);
+                    assert_eq!(entries, 999);
                 }
                 Err(e) => panic!("{e}"),
             }
@@ -1307,7 +1305,7 @@ pub(crate) mod tests {
             .handshake(|_| Ok::<_, Error>((MockStream::new(&[b"", &answer]), Security::Tls)))
             .unwrap();
         let mut session = upgraded.into_session();
-        assert!(matches!(session.uidl(), Err(Error::Protocol(_))));
+        assert!(matches!(session.uidl(), Err(Error::ListingTooLarge { .. })));
     }
 
     #[test]
