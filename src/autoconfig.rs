@@ -2,13 +2,12 @@
 //! records (RFC 6186, POP3S first as RFC 8314 asks) and appends an account for it to the
 //! configuration file, leaving every byte already there as it was.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use crate::cli::ConfigAddArgs;
-use crate::commands::Context;
 use crate::config::{self, ConfigFile, Settings};
 use crate::dns::{DnsError, Resolver, Srv};
 use crate::error::{Error, Result};
@@ -27,12 +26,26 @@ pub struct Found {
 /// The names tried with `--guess`, in order, each for POP3S on port 995.
 const WELL_KNOWN: [&str; 3] = ["pop", "pop3", "mail"];
 
-/// `popget config add`: look up, report, append.
-pub fn add(context: &Context, args: &ConfigAddArgs) -> Result<()> {
-    let domain = domain_of(&args.address)?;
-    let name = args.name.clone().unwrap_or_else(|| args.address.clone());
-    let path = match &context.global.config {
-        Some(path) => path.clone(),
+/// What `popget config add` was asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct AddRequest<'a> {
+    /// The e-mail address whose domain is looked up.
+    pub address: &'a str,
+    /// The account's name (default: the address).
+    pub name: Option<&'a str>,
+    /// Try well-known host names when the domain has no SRV records.
+    pub guess: bool,
+    /// The configuration file (default: the usual place).
+    pub config_path: Option<&'a Path>,
+    pub env: &'a HashMap<String, String>,
+}
+
+/// `popget config add`: look up, report each finding through `say`, append.
+pub fn add(request: AddRequest, say: &mut dyn FnMut(&str)) -> Result<()> {
+    let domain = domain_of(request.address)?;
+    let name = request.name.unwrap_or(request.address).to_string();
+    let path = match request.config_path {
+        Some(path) => path.to_path_buf(),
         None => config::default_path()
             .ok_or_else(|| Error::Config("no configuration directory: use --config".into()))?,
     };
@@ -53,26 +66,17 @@ pub fn add(context: &Context, args: &ConfigAddArgs) -> Result<()> {
             path.display()
         )));
     }
-    let resolver = Resolver::from_env(context.env).map_err(dns_error)?;
-    let mut out = io::stdout().lock();
-    let found = discover(&resolver, &domain, args.guess, &mut |line| {
-        if !context.global.quiet {
-            let _ = writeln!(out, "{line}");
-        }
-    })?;
-    let text = account_text(&name, &args.address, &found, &config.defaults);
+    let resolver = Resolver::from_env(request.env).map_err(dns_error)?;
+    let found = discover(&resolver, &domain, request.guess, &mut |line| say(&line))?;
+    let text = account_text(&name, request.address, &found, &config.defaults);
     append(&path, &existing, &text)?;
-    if !context.global.quiet {
-        writeln!(
-            out,
-            "added account \"{name}\" to {}: {} port {}, {}",
-            path.display(),
-            found.host,
-            found.port,
-            describe_tls(found.tls)
-        )
-        .map_err(|e| Error::io("cannot write the output", e))?;
-    }
+    say(&format!(
+        "added account \"{name}\" to {}: {} port {}, {}",
+        path.display(),
+        found.host,
+        found.port,
+        describe_tls(found.tls)
+    ));
     Ok(())
 }
 

@@ -7,7 +7,6 @@ use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::cli::PipeliningMode;
 use crate::config::Destination;
 use crate::error::{Error, Result};
 use crate::external::{self, Ended};
@@ -47,7 +46,7 @@ pub struct FetchOptions {
     pub max_bytes: Option<u64>,
     /// Decides from each new message's headers whether to fetch it.
     pub filter: Option<Filter>,
-    pub pipelining: PipeliningMode,
+    pub pipelining: crate::pop3::Pipelining,
     /// Says whether the run was asked to stop (a signal): no more RETRs are sent, what is
     /// staged is made durable and recorded, and the session ends as soon as it safely can.
     pub stop_requested: Option<fn() -> bool>,
@@ -1510,7 +1509,7 @@ mod tests {
         assert_eq!(run.report.delivered, 100);
         assert!(run.log.borrow().most_outstanding > 50);
         let off = FetchOptions {
-            pipelining: PipeliningMode::Off,
+            pipelining: crate::pop3::Pipelining::Off,
             delete: true,
             ..FetchOptions::default()
         };
@@ -1594,7 +1593,7 @@ mod tests {
         static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         let options = FetchOptions {
             delete: true,
-            pipelining: PipeliningMode::Off,
+            pipelining: crate::pop3::Pipelining::Off,
             stop_requested: Some(|| STOP.load(std::sync::atomic::Ordering::SeqCst)),
             ..FetchOptions::default()
         };

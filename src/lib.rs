@@ -1,16 +1,18 @@
-//! popget: a fast, crash-safe, secure-by-default POP3 mail fetcher.
+//! popget: a fast, crash-safe, secure-by-default POP3 mail fetcher, as a library; the binary
+//! (`src/main.rs` and `src/cli/`) is its command line.
 //!
-//! The data path, in the order a message travels: [`transport`] (TCP, TLS) → [`session`]
-//! (framing, states, pipelining) over the pure [`protocol`] layer → [`fetch`] (the delivery
-//! transaction) → [`store`] (Maildir, mbox, MDA) → [`state`] (what was delivered). [`auth`]
-//! logs in, [`config`] turns the command line and the configuration file into accounts, which
-//! [`accounts`] lists and checks; [`external`] runs the user's MDA, filter and password commands.
+//! The data path, in the order a message travels: [`config`] turns the configuration file, the
+//! environment and what the command line said into a validated account; [`transport`] opens
+//! the connection ([`dial`] tries each address, [`proxy`] goes through SOCKS5, then TLS);
+//! [`connect`] greets and logs in through the [`pop3`] client (which needs nothing else of
+//! popget) with the credentials [`auth`] and [`credentials`] provide; [`fetch`] runs the
+//! transaction: plan, pipelined transfer, commit, delete; [`store`] places each message
+//! (Maildir, mbox, MDA) under a journal of intents; [`state`] remembers what was delivered.
+//! [`signals`] stops a run gracefully, [`external`] runs the user's commands, [`autoconfig`]
+//! (over [`dns`]) writes an account from SRV records.
 
-pub mod accounts;
 pub mod auth;
 pub mod autoconfig;
-pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod connect;
 pub mod credentials;
@@ -27,8 +29,5 @@ pub mod store;
 mod sys;
 pub mod transport;
 
-mod app;
-
-pub use app::run;
 pub use error::{exit, Error, Result};
 pub use sys::ignore_file_size_signal;

@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use popget::cli::Cli;
+
+mod cli;
+
+use cli::args::Cli;
 
 fn main() -> ExitCode {
     // Before any other thread exists: see the function.
@@ -19,5 +22,5 @@ fn main() -> ExitCode {
             });
         }
     };
-    ExitCode::from(popget::run(cli))
+    ExitCode::from(cli::run(cli))
 }

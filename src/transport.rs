@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::pop3::Security;
 
 /// When TLS starts (`--tls`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TlsMode {
     /// POP3S: TLS from the first byte (port 995).
@@ -27,6 +27,15 @@ pub enum TlsMode {
 }
 
 impl TlsMode {
+    /// The name the configuration file and the command line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsMode::Implicit => "implicit",
+            TlsMode::Starttls => "starttls",
+            TlsMode::None => "none",
+        }
+    }
+
     pub fn default_port(self) -> u16 {
         match self {
             TlsMode::Implicit => 995,

@@ -1,4 +1,4 @@
-//! Generated files: the man page and the shell completions, rendered from `popget::cli::Cli` (plus
+//! Generated files: the man page and the shell completions, rendered from `src/cli/args.rs` (plus
 //! the hand-written parts under man/ and completions/) and compared with the committed copies.
 //! `POPGET_REGENERATE=1 cargo test --test integration generated` rewrites the committed copies.
 //! The committed files are then checked with the real tools: mandoc, bash, zsh and fish.
@@ -12,7 +12,12 @@ use std::time::{Duration, Instant};
 
 use clap::CommandFactory;
 use clap_complete::Shell;
-use popget::cli::Cli;
+/// The command line's definition, the very file the binary is built from.
+#[path = "../src/cli/args.rs"]
+#[allow(dead_code)]
+mod args;
+
+use args::Cli;
 
 /// The date in the man page's title line. Bump it when the page changes in substance.
 const MAN_DATE: &str = "2026-12-01";

@@ -35,7 +35,7 @@ impl std::fmt::Debug for Secret {
 }
 
 /// How to log in (`--auth`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMethod {
     /// The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256,
@@ -50,15 +50,12 @@ pub enum AuthMethod {
     /// SASL LOGIN (the password in clear text, like USER/PASS)
     Login,
     /// SASL CRAM-MD5 (a challenge-response digest)
-    #[value(name = "cram-md5")]
     #[serde(rename = "cram-md5")]
     CramMd5,
     /// SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself
-    #[value(name = "scram-sha-256")]
     #[serde(rename = "scram-sha-256")]
     ScramSha256,
     /// SASL SCRAM-SHA-1
-    #[value(name = "scram-sha-1")]
     #[serde(rename = "scram-sha-1")]
     ScramSha1,
     /// SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)
@@ -68,6 +65,22 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
+    /// The name the configuration file and the command line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::Auto => "auto",
+            AuthMethod::User => "user",
+            AuthMethod::Apop => "apop",
+            AuthMethod::Plain => "plain",
+            AuthMethod::Login => "login",
+            AuthMethod::CramMd5 => "cram-md5",
+            AuthMethod::ScramSha256 => "scram-sha-256",
+            AuthMethod::ScramSha1 => "scram-sha-1",
+            AuthMethod::Xoauth2 => "xoauth2",
+            AuthMethod::Oauthbearer => "oauthbearer",
+        }
+    }
+
     /// The SASL mechanism name, for SASL methods.
     fn sasl_name(self) -> Option<&'static str> {
         Some(match self {
@@ -453,7 +466,7 @@ pub fn prompt_password(prompt: &str) -> Result<Option<Secret>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::PipeliningMode;
+    use crate::config::PipeliningMode;
     use crate::pop3::MockStream;
 
     #[test]

@@ -6,15 +6,15 @@ use std::io::{self, BufWriter, Write};
 
 use serde::Serialize;
 
-use crate::cli::{
+use crate::cli::args::{
     DeleArgs, GlobalArgs, InfoArgs, ListArgs, RetrArgs, StatArgs, Target, TopArgs, UidlArgs,
 };
-use crate::config::{self, Account, ConfigFile};
-use crate::connect;
-use crate::error::{Error, Result};
-use crate::pop3::{apop_timestamp, sanitize, Command, LineEnding};
-use crate::pop3::{Session, Tracer};
-use crate::transport::{Stream, TlsMode};
+use popget::config::{self, Account, ConfigFile};
+use popget::connect;
+use popget::pop3::{apop_timestamp, sanitize, Command, LineEnding};
+use popget::pop3::{Session, Tracer};
+use popget::transport::{Stream, TlsMode};
+use popget::{Error, Result};
 
 /// What every command needs: the global flags and the environment.
 pub struct Context<'a> {
@@ -28,8 +28,12 @@ impl Context<'_> {
     pub fn account(&self, target: &Target) -> Result<Account> {
         let config = ConfigFile::load(self.global.config.as_deref())?;
         let names: Vec<String> = target.account.iter().cloned().collect();
-        let accounts =
-            config::select_accounts(&config, &names, &target.connection, None, self.env)?;
+        let accounts = config::select_accounts(
+            &config,
+            &names,
+            &crate::cli::command_line(&target.connection, None),
+            self.env,
+        )?;
         match <[Account; 1]>::try_from(accounts) {
             Ok([account]) => Ok(account),
             Err(_) => Err(Error::Config(
@@ -41,12 +45,12 @@ impl Context<'_> {
     pub fn tracer(&self, account: &Account) -> Option<Tracer> {
         self.global
             .verbose
-            .then(|| crate::app::tracer(&account.name))
+            .then(|| crate::cli::run::tracer(&account.name))
     }
 
     fn session(&self, target: &Target) -> Result<(Account, Session<Stream>)> {
         let account = self.account(target)?;
-        let session = crate::app::open_session(self.global.verbose, &account)?;
+        let session = crate::cli::run::open_session(self.global.verbose, &account)?;
         Ok((account, session))
     }
 }
@@ -389,7 +393,7 @@ struct InfoJson {
     logged_in: bool,
     /// How the certificate was checked: "verified", "pinned", "not checked", or null without TLS.
     certificate_check: Option<&'static str>,
-    certificate: Option<crate::transport::CertificateInfo>,
+    certificate: Option<popget::transport::CertificateInfo>,
 }
 
 /// `popget info`: what the server shows before login, without logging in. With `--login` it
@@ -408,7 +412,7 @@ pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
         ));
     }
     if unverified {
-        crate::say!(
+        popget::say!(
             "popget: {}: warning: --insecure: the server's certificate is not checked; popget \
              info does not log in, nothing secret is sent",
             account.name

@@ -7,11 +7,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod check;
+
+pub use check::{check_text, Checked, Problem};
+
 use indexmap::IndexMap;
 use serde::Deserialize;
 
 use crate::auth::{self, AuthMethod, Secret};
-use crate::cli::{ConnectionArgs, DeliveryArgs, PipeliningMode};
 use crate::error::{Error, Result};
 use crate::transport::{CertificatePolicy, TlsMode};
 
@@ -97,7 +100,7 @@ impl SizeSetting {
             SizeSetting::Octets(0) => Err(Error::Config(format!("{key} must be more than 0"))),
             SizeSetting::Octets(n) => Ok(*n),
             SizeSetting::Text(text) => {
-                crate::cli::parse_size(text).map_err(|e| Error::Config(format!("{key}: {e}")))
+                parse_size(text).map_err(|e| Error::Config(format!("{key}: {e}")))
             }
         }
     }
@@ -146,59 +149,69 @@ impl Settings {
         }
         self
     }
+}
 
-    fn from_connection_args(args: &ConnectionArgs) -> Settings {
-        Settings {
-            host: args.host.clone(),
-            port: args.port,
-            user: args.user.clone(),
-            tls: args.tls,
-            ca_file: args
-                .ca_file
-                .as_ref()
-                .map(|p| p.to_string_lossy().into_owned()),
-            insecure: args.insecure.then_some(true),
-            fingerprint: args.fingerprint.clone(),
-            auth: args.auth,
-            password_command: args.password_command.clone(),
-            timeout: args.timeout,
-            session_timeout: args.session_timeout,
-            max_listing: args.max_listing.map(SizeSetting::Octets),
-            pipelining: args.pipelining,
-            proxy: args.proxy.clone(),
-            ..Settings::default()
+/// What the command line said, layered over the file: settings (its flags in the file's terms)
+/// and a password command given there, which comes first among the password sources.
+#[derive(Debug, Default, Clone)]
+pub struct CommandLine {
+    pub settings: Settings,
+    pub password_command: Option<String>,
+}
+
+/// Whether to send commands without waiting for each answer (RFC 2449 PIPELINING), as the
+/// file and the command line say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PipeliningMode {
+    /// When the server announces PIPELINING
+    #[default]
+    Auto,
+    /// Even when the server does not announce it
+    On,
+    /// One command at a time
+    Off,
+}
+
+impl From<PipeliningMode> for crate::pop3::Pipelining {
+    fn from(mode: PipeliningMode) -> Self {
+        match mode {
+            PipeliningMode::Auto => crate::pop3::Pipelining::Auto,
+            PipeliningMode::On => crate::pop3::Pipelining::On,
+            PipeliningMode::Off => crate::pop3::Pipelining::Off,
         }
     }
+}
 
-    fn with_delivery_args(mut self, args: &DeliveryArgs) -> Settings {
-        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
-        if args.maildir.is_some() || args.mbox.is_some() || args.mda.is_some() {
-            self.maildir = path(&args.maildir);
-            self.mbox = path(&args.mbox);
-            self.mda = args.mda.clone();
+/// A size: a number of octets, optionally followed by K, M or G (powers of 1024, with or
+/// without `iB`).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => (&text[..at], text[at..].trim()),
+        None => (text, ""),
+    };
+    let multiplier: u64 = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches('B')
+        .trim_end_matches('I')
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size (like 500000, 800K, 20M or 1G)"
+            ))
         }
-        macro_rules! take {
-            ($($field:ident),*) => { $( if args.$field.is_some() { self.$field = args.$field.clone(); } )* };
-        }
-        take!(folder, keep_days, limit, filter);
-        if args.delete_oversized {
-            self.delete_oversized = Some(true);
-        }
-        if let Some(max_bytes) = args.max_bytes {
-            self.max_bytes = Some(SizeSetting::Octets(max_bytes));
-        }
-        if args.keep || args.delete {
-            self.keep = Some(args.keep);
-            self.delete = Some(args.delete);
-        }
-        if args.state.is_some() {
-            self.state = path(&args.state);
-        }
-        if let Some(max_size) = args.max_size {
-            self.max_size = Some(SizeSetting::Octets(max_size));
-        }
-        self
-    }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{text:?} is not a size (like 500000, 800K, 20M or 1G)"))
 }
 
 /// The configuration file, accounts in the order they were written.
@@ -344,18 +357,9 @@ pub const DEFAULTS_ONLY_ACCOUNTS: &str =
 /// Every key of `[defaults]` and `[accounts.NAME]` tables, as the parser knows them (serde
 /// names them all when it meets a key it does not know).
 pub fn known_keys() -> Vec<String> {
-    let unknown = toml::Table::from_iter([("\u{0}".to_string(), toml::Value::Integer(1))]);
-    let message = match Settings::deserialize(toml::Value::Table(unknown)) {
-        Ok(_) => return Vec::new(),
-        Err(error) => error.message().to_string(),
-    };
-    message
-        .split_once("expected one of")
-        .map_or("", |(_, known)| known)
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
+    serde_aux::serde_introspection::serde_introspect::<Settings>()
+        .iter()
+        .map(|key| key.to_string())
         .collect()
 }
 
@@ -379,7 +383,7 @@ fn read_settings(
             Settings::deserialize(toml::Value::Table(one))
                 .err()
                 .map(|error| {
-                    let problem = crate::accounts::describe_key_error(key, error.message());
+                    let problem = check::describe_key_error(key, error.message());
                     match line_of(key) {
                         Some(line) => format!("line {line}: {problem}"),
                         None => problem,
@@ -476,7 +480,7 @@ impl ConfigFile {
     }
 }
 
-pub(crate) fn check_private(path: &Path) -> Result<()> {
+pub fn check_private(path: &Path) -> Result<()> {
     let meta = fs::metadata(path)
         .map_err(|e| Error::Config(format!("cannot inspect {}: {e}", path.display())))?;
     let euid = rustix::process::geteuid().as_raw();
@@ -1076,11 +1080,10 @@ fn expand_home(path: &str, env: &HashMap<String, String>) -> PathBuf {
 pub fn select_accounts(
     config: &ConfigFile,
     names: &[String],
-    connection: &ConnectionArgs,
-    delivery: Option<&DeliveryArgs>,
+    command_line: &CommandLine,
     env: &HashMap<String, String>,
 ) -> Result<Vec<Account>> {
-    select_each(config, names, connection, delivery, env)?
+    select_each(config, names, command_line, env)?
         .into_iter()
         .map(|(_, account)| account)
         .collect()
@@ -1092,24 +1095,21 @@ pub fn select_accounts(
 pub fn select_each(
     config: &ConfigFile,
     names: &[String],
-    connection: &ConnectionArgs,
-    delivery: Option<&DeliveryArgs>,
+    command_line: &CommandLine,
     env: &HashMap<String, String>,
 ) -> Result<Vec<(String, Result<Account>)>> {
-    let mut command_line = Settings::from_connection_args(connection);
-    if let Some(delivery) = delivery {
-        command_line = command_line.with_delivery_args(delivery);
-    }
     let finish = |mut account: Account| {
-        account.passwords.command_line = connection.password_command.clone();
+        account.passwords.command_line = command_line.password_command.clone();
         account
     };
+    let host_given = command_line.settings.host.is_some();
+    let command_line = &command_line.settings;
     let named = |name: &str| -> Result<Account> {
         if is_url(name) {
             let url_settings = parse_url(name)?;
             return Account::resolve(
                 Some(name),
-                &[&config.defaults, &url_settings, &command_line],
+                &[&config.defaults, &url_settings, command_line],
                 env,
             )
             .map(finish);
@@ -1124,7 +1124,7 @@ pub fn select_each(
                  that inherits it"
             )));
         }
-        layers.push(&command_line);
+        layers.push(command_line);
         Account::resolve(Some(name), &layers, env).map(finish)
     };
     if !names.is_empty() {
@@ -1133,8 +1133,8 @@ pub fn select_each(
             .map(|name| (name.clone(), named(name)))
             .collect());
     }
-    if connection.host.is_some() || config.account_names().next().is_none() {
-        if connection.host.is_none() {
+    if host_given || config.account_names().next().is_none() {
+        if !host_given {
             return Err(Error::Config(
                 "no account given: name one from the configuration file or use --host and --user"
                     .into(),
@@ -1142,7 +1142,7 @@ pub fn select_each(
         }
         let account = finish(Account::resolve(
             None,
-            &[&config.defaults, &command_line],
+            &[&config.defaults, command_line],
             env,
         )?);
         return Ok(vec![(account.name.clone(), Ok(account))]);
@@ -1156,6 +1156,18 @@ pub fn select_each(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("500000"), Ok(500_000));
+        assert_eq!(parse_size("800K"), Ok(800 * 1024));
+        assert_eq!(parse_size("20M"), Ok(20 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("2MiB"), Ok(2 << 20));
+        for bad in ["", "0", "-1", "10X", "M", "99999999999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 
     fn env() -> HashMap<String, String> {
         HashMap::from([("HOME".to_string(), "/home/me".to_string())])
@@ -1186,8 +1198,7 @@ state = "~/state/home"
         let config = ConfigFile::parse(SAMPLE).unwrap();
         let names: Vec<_> = config.accounts.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["work", "home"]);
-        let accounts =
-            select_accounts(&config, &[], &ConnectionArgs::default(), None, &env()).unwrap();
+        let accounts = select_accounts(&config, &[], &CommandLine::default(), &env()).unwrap();
         assert_eq!(accounts.len(), 2);
         let work = &accounts[0];
         assert_eq!(
@@ -1213,23 +1224,18 @@ state = "~/state/home"
     #[test]
     fn command_line_overrides_the_file() {
         let config = ConfigFile::parse(SAMPLE).unwrap();
-        let connection = ConnectionArgs {
-            port: Some(1995),
-            ..ConnectionArgs::default()
+        let command_line = CommandLine {
+            settings: Settings {
+                port: Some(1995),
+                mbox: Some("/tmp/box".into()),
+                maildir: None,
+                keep: Some(true),
+                delete: Some(false),
+                ..Settings::default()
+            },
+            password_command: None,
         };
-        let delivery = DeliveryArgs {
-            mbox: Some("/tmp/box".into()),
-            keep: true,
-            ..DeliveryArgs::default()
-        };
-        let accounts = select_accounts(
-            &config,
-            &["work".into()],
-            &connection,
-            Some(&delivery),
-            &env(),
-        )
-        .unwrap();
+        let accounts = select_accounts(&config, &["work".into()], &command_line, &env()).unwrap();
         assert_eq!(accounts[0].port, 1995);
         let fetch = accounts[0].fetch_settings(&env()).unwrap();
         assert_eq!(fetch.destination, Destination::Mbox("/tmp/box".into()));
@@ -1246,7 +1252,7 @@ state = "~/state/home"
         .unwrap();
         let select = |names: &[&str]| {
             let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-            select_accounts(&config, &names, &ConnectionArgs::default(), None, &env())
+            select_accounts(&config, &names, &CommandLine::default(), &env())
         };
         assert_eq!(select(&["y"]).unwrap()[0].name, "y");
         for name in ["x", "z"] {
@@ -1259,7 +1265,7 @@ state = "~/state/home"
             );
         }
         // Every account: each on its own.
-        let each = select_each(&config, &[], &ConnectionArgs::default(), None, &env()).unwrap();
+        let each = select_each(&config, &[], &CommandLine::default(), &env()).unwrap();
         let names: Vec<(&str, bool)> = each
             .iter()
             .map(|(name, account)| (name.as_str(), account.is_ok()))
@@ -1278,22 +1284,19 @@ state = "~/state/home"
     #[test]
     fn unknown_account_and_missing_settings_are_config_errors() {
         let config = ConfigFile::parse(SAMPLE).unwrap();
-        let result = select_accounts(
-            &config,
-            &["nope".into()],
-            &ConnectionArgs::default(),
-            None,
-            &env(),
-        );
+        let result = select_accounts(&config, &["nope".into()], &CommandLine::default(), &env());
         assert!(matches!(result, Err(Error::Config(_))));
         let empty = ConfigFile::default();
-        let result = select_accounts(&empty, &[], &ConnectionArgs::default(), None, &env());
+        let result = select_accounts(&empty, &[], &CommandLine::default(), &env());
         assert!(matches!(result, Err(Error::Config(_))));
-        let connection = ConnectionArgs {
-            host: Some("h".into()),
-            ..ConnectionArgs::default()
+        let connection = CommandLine {
+            settings: Settings {
+                host: Some("h".into()),
+                ..Settings::default()
+            },
+            password_command: None,
         };
-        let result = select_accounts(&empty, &[], &connection, None, &env());
+        let result = select_accounts(&empty, &[], &connection, &env());
         assert!(matches!(result, Err(Error::Config(_))), "user is missing");
     }
 
@@ -1355,8 +1358,7 @@ state = "~/state/home"
     #[test]
     fn state_keys_are_safe_file_names() {
         let config = ConfigFile::parse("[accounts.a]\nhost = \"..\"\nuser = \"x/y\"\n").unwrap();
-        let accounts =
-            select_accounts(&config, &[], &ConnectionArgs::default(), None, &env()).unwrap();
+        let accounts = select_accounts(&config, &[], &CommandLine::default(), &env()).unwrap();
         let key = accounts[0].state_key();
         assert_eq!(key, "x%2Fy@.._995");
         assert!(!key.contains('/'));
@@ -1395,8 +1397,7 @@ timeout = 50
     #[test]
     fn inherited_settings_are_layered_in_order() {
         let config = ConfigFile::parse(INHERITING).unwrap();
-        let accounts =
-            select_accounts(&config, &[], &ConnectionArgs::default(), None, &env()).unwrap();
+        let accounts = select_accounts(&config, &[], &CommandLine::default(), &env()).unwrap();
         let names: Vec<_> = accounts.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["alice", "bob"], "templates are not fetched");
         let alice = &accounts[0];
@@ -1426,26 +1427,22 @@ timeout = 50
         assert!(!fetch.delete);
 
         // The command line over everything.
-        let connection = ConnectionArgs {
-            timeout: Some(7),
-            ..ConnectionArgs::default()
+        let connection = CommandLine {
+            settings: Settings {
+                timeout: Some(7),
+                ..Settings::default()
+            },
+            password_command: None,
         };
-        let alice =
-            &select_accounts(&config, &["alice".into()], &connection, None, &env()).unwrap()[0];
+        let alice = &select_accounts(&config, &["alice".into()], &connection, &env()).unwrap()[0];
         assert_eq!(alice.timeout, Duration::from_secs(7));
     }
 
     #[test]
     fn a_template_is_only_inherited() {
         let config = ConfigFile::parse(INHERITING).unwrap();
-        let error = select_accounts(
-            &config,
-            &["family".into()],
-            &ConnectionArgs::default(),
-            None,
-            &env(),
-        )
-        .unwrap_err();
+        let error = select_accounts(&config, &["family".into()], &CommandLine::default(), &env())
+            .unwrap_err();
         assert!(
             matches!(&error, Error::Config(m) if m.contains("\"family\" is a template")),
             "{error}"
@@ -1456,8 +1453,7 @@ timeout = 50
              [accounts.real]\ninherit = \"t\"\nuser = \"u\"\n",
         )
         .unwrap();
-        let accounts =
-            select_accounts(&config, &[], &ConnectionArgs::default(), None, &env()).unwrap();
+        let accounts = select_accounts(&config, &[], &CommandLine::default(), &env()).unwrap();
         assert_eq!(accounts.len(), 1);
         assert_eq!(
             (accounts[0].name.as_str(), accounts[0].host.as_str()),
@@ -1465,7 +1461,7 @@ timeout = 50
         );
         // Only templates: nothing to fetch.
         let config = ConfigFile::parse("[accounts.t]\ntemplate = true\n").unwrap();
-        let result = select_accounts(&config, &[], &ConnectionArgs::default(), None, &env());
+        let result = select_accounts(&config, &[], &CommandLine::default(), &env());
         assert!(matches!(result, Err(Error::Config(m)) if m.contains("no account given")));
     }
 
@@ -1497,7 +1493,7 @@ timeout = 50
             "{}",
             message("orphan")
         );
-        let result = select_accounts(&config, &[], &ConnectionArgs::default(), None, &env());
+        let result = select_accounts(&config, &[], &CommandLine::default(), &env());
         assert!(matches!(result, Err(Error::Config(_))));
     }
 
@@ -1581,7 +1577,7 @@ mod properties {
             if let Ok(config) = ConfigFile::parse(&text) {
                 // Resolving the accounts validates every value; it must not panic either.
                 let env = HashMap::new();
-                if let Ok(accounts) = select_accounts(&config, &[], &ConnectionArgs::default(), None, &env) {
+                if let Ok(accounts) = select_accounts(&config, &[], &CommandLine::default(), &env) {
                     for account in accounts {
                         let _ = account.fetch_settings(&env);
                     }

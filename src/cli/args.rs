@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::AuthMethod;
-use crate::transport::TlsMode;
+use popget::auth::AuthMethod;
+use popget::config::{parse_size, PipeliningMode};
+use popget::transport::TlsMode;
 
 /// popget: a fast, crash-safe, secure-by-default POP3 mail fetcher.
 #[derive(Debug, Parser)]
@@ -196,36 +197,6 @@ pub struct ConfigAddArgs {
     pub guess: bool,
 }
 
-/// Reads a size: octets, or a number with K, M or G (powers of 1024).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((at, _)) => (&text[..at], text[at..].trim()),
-        None => (text, ""),
-    };
-    let multiplier: u64 = match unit
-        .to_ascii_uppercase()
-        .trim_end_matches('B')
-        .trim_end_matches('I')
-    {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "{text:?} is not a size (like 500000, 800K, 20M or 1G)"
-            ))
-        }
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("{text:?} is not a size (like 500000, 800K, 20M or 1G)"))
-}
-
 /// When to draw a progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ProgressMode {
@@ -237,11 +208,9 @@ pub enum ProgressMode {
 }
 
 /// Whether to send commands without waiting for each answer (RFC 2449 PIPELINING).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PipeliningMode {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PipeliningArg {
     /// When the server announces PIPELINING
-    #[default]
     Auto,
     /// Even when the server does not announce it
     On,
@@ -249,23 +218,80 @@ pub enum PipeliningMode {
     Off,
 }
 
-impl From<PipeliningMode> for crate::pop3::Pipelining {
-    fn from(mode: PipeliningMode) -> Self {
-        match mode {
-            PipeliningMode::Auto => crate::pop3::Pipelining::Auto,
-            PipeliningMode::On => crate::pop3::Pipelining::On,
-            PipeliningMode::Off => crate::pop3::Pipelining::Off,
+impl From<PipeliningArg> for PipeliningMode {
+    fn from(arg: PipeliningArg) -> Self {
+        match arg {
+            PipeliningArg::Auto => PipeliningMode::Auto,
+            PipeliningArg::On => PipeliningMode::On,
+            PipeliningArg::Off => PipeliningMode::Off,
         }
     }
 }
 
-impl PipeliningMode {
-    /// Whether to pipeline with a server that does (or does not) announce PIPELINING.
-    pub fn allows(self, announced: bool) -> bool {
-        match self {
-            PipeliningMode::Auto => announced,
-            PipeliningMode::On => true,
-            PipeliningMode::Off => false,
+/// When TLS starts (`--tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TlsArg {
+    /// POP3S: TLS from the first byte (port 995).
+    Implicit,
+    /// Plain connection upgraded with STLS before login (port 110); refused if the server
+    /// cannot do it.
+    Starttls,
+    /// No encryption at all; passwords are then sent only with APOP or an explicit --auth user.
+    None,
+}
+
+impl From<TlsArg> for TlsMode {
+    fn from(arg: TlsArg) -> Self {
+        match arg {
+            TlsArg::Implicit => TlsMode::Implicit,
+            TlsArg::Starttls => TlsMode::Starttls,
+            TlsArg::None => TlsMode::None,
+        }
+    }
+}
+
+/// How to log in (`--auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthArg {
+    /// The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256,
+    /// SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP
+    Auto,
+    /// USER and PASS (the password in clear text: inside TLS, or with --tls none on request)
+    User,
+    /// APOP: an MD5 digest of the server's timestamp and the password
+    Apop,
+    /// SASL PLAIN (the password in clear text, like USER/PASS)
+    Plain,
+    /// SASL LOGIN (the password in clear text, like USER/PASS)
+    Login,
+    /// SASL CRAM-MD5 (a challenge-response digest)
+    #[value(name = "cram-md5")]
+    CramMd5,
+    /// SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself
+    #[value(name = "scram-sha-256")]
+    ScramSha256,
+    /// SASL SCRAM-SHA-1
+    #[value(name = "scram-sha-1")]
+    ScramSha1,
+    /// SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)
+    Xoauth2,
+    /// SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source
+    Oauthbearer,
+}
+
+impl From<AuthArg> for AuthMethod {
+    fn from(arg: AuthArg) -> Self {
+        match arg {
+            AuthArg::Auto => AuthMethod::Auto,
+            AuthArg::User => AuthMethod::User,
+            AuthArg::Apop => AuthMethod::Apop,
+            AuthArg::Plain => AuthMethod::Plain,
+            AuthArg::Login => AuthMethod::Login,
+            AuthArg::CramMd5 => AuthMethod::CramMd5,
+            AuthArg::ScramSha256 => AuthMethod::ScramSha256,
+            AuthArg::ScramSha1 => AuthMethod::ScramSha1,
+            AuthArg::Xoauth2 => AuthMethod::Xoauth2,
+            AuthArg::Oauthbearer => AuthMethod::Oauthbearer,
         }
     }
 }
@@ -285,7 +311,7 @@ pub struct ConnectionArgs {
     pub user: Option<String>,
     /// When to start TLS [default: implicit]
     #[arg(long, value_enum, value_name = "MODE")]
-    pub tls: Option<TlsMode>,
+    pub tls: Option<TlsArg>,
     /// Trust the certificates in this PEM file instead of the system store
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
@@ -298,7 +324,7 @@ pub struct ConnectionArgs {
     pub fingerprint: Option<String>,
     /// Login method [default: auto]
     #[arg(long, value_enum, value_name = "METHOD")]
-    pub auth: Option<AuthMethod>,
+    pub auth: Option<AuthArg>,
     /// Command whose first line of output is the password
     #[arg(long, value_name = "CMD")]
     pub password_command: Option<String>,
@@ -316,7 +342,7 @@ pub struct ConnectionArgs {
     /// Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR,
     /// DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)
     #[arg(long, value_enum, value_name = "WHEN")]
-    pub pipelining: Option<PipeliningMode>,
+    pub pipelining: Option<PipeliningArg>,
     /// Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy
     /// resolve the server's name (what Tor needs), socks5:// resolves it here. TLS and the
     /// certificate check still run end to end with the server
@@ -407,21 +433,4 @@ pub struct DeliveryArgs {
     /// [default: $XDG_STATE_HOME/popget/USER@HOST_PORT.state]
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_sizes() {
-        assert_eq!(parse_size("500000"), Ok(500_000));
-        assert_eq!(parse_size("800K"), Ok(800 * 1024));
-        assert_eq!(parse_size("20M"), Ok(20 << 20));
-        assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert_eq!(parse_size("2MiB"), Ok(2 << 20));
-        for bad in ["", "0", "-1", "10X", "M", "99999999999999999999G"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -10,18 +10,18 @@ use std::sync::Mutex;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::accounts;
-use crate::cli::{Cli, CommandKind, FetchArgs, GlobalArgs, ProgressMode};
-use crate::commands::{self, Context};
-use crate::config::{self, Account, ConfigFile, Destination};
-use crate::connect;
-use crate::error::{exit, Error, Result};
-use crate::fetch::{self, FetchOptions, Filter, Observer, Report};
-use crate::pop3::{Session, Tracer};
-use crate::signals;
-use crate::state::{self, State};
-use crate::store::{Mailbox, Maildir, Mbox, Mda};
-use crate::transport::Stream;
+use crate::cli::accounts;
+use crate::cli::args::{Cli, CommandKind, FetchArgs, GlobalArgs, ProgressMode};
+use crate::cli::commands::{self, Context};
+use popget::config::{self, Account, ConfigFile, Destination};
+use popget::connect;
+use popget::error::{exit, Error, Result};
+use popget::fetch::{self, FetchOptions, Filter, Observer, Report};
+use popget::pop3::{Session, Tracer};
+use popget::signals;
+use popget::state::{self, State};
+use popget::store::{Mailbox, Maildir, Mbox, Mda};
+use popget::transport::Stream;
 
 /// Runs the parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> u8 {
@@ -120,8 +120,7 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
         config::select_each(
             &config,
             &args.accounts,
-            &args.connection,
-            Some(&args.delivery),
+            &crate::cli::command_line(&args.connection, Some(&args.delivery)),
             env,
         )
     });
@@ -348,7 +347,7 @@ fn fetch_account(
                 command: command.clone(),
                 timeout: settings.mda_timeout,
             }),
-            pipelining: account.pipelining,
+            pipelining: account.pipelining.into(),
             stop_requested: Some(|| signals::received().is_some()),
         };
         Ok(fetch::fetch(
@@ -432,7 +431,7 @@ fn rebuild_state(
                 "--rebuild-state asks for confirmation; add --yes to run it unattended".into(),
             ));
         }
-        crate::say_partly!(
+        popget::say_partly!(
             "{}: mark every message now on the server as already fetched (nothing is downloaded), \
              replacing {}? [y/N] ",
             account.name,
@@ -442,7 +441,7 @@ fn rebuild_state(
         let _ = std::io::stdin().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             // Declining is an answer, not a mistake: exit 0, nothing done.
-            crate::say!("{}: not confirmed; nothing changed", account.name);
+            popget::say!("{}: not confirmed; nothing changed", account.name);
             return Ok(());
         }
     }
@@ -451,7 +450,7 @@ fn rebuild_state(
     let mut state = State::empty(path);
     let marked = fetch::rebuild_state(session, &mut state)?;
     if !global.quiet {
-        crate::say!(
+        popget::say!(
             "{}: {marked} messages on the server marked as fetched in {}",
             account.name,
             path.display()
@@ -599,7 +598,7 @@ pub(crate) fn open_session(verbose: bool, account: &Account) -> Result<Session<S
 
 pub(crate) fn warn_if_insecure(account: &Account) {
     if account.certificates.insecure {
-        crate::say!(
+        popget::say!(
             "popget: {}: warning: --insecure: the server's certificate is not checked; anyone \
              on the network path can read your password and mail",
             account.name

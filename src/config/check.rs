@@ -1,290 +1,14 @@
-//! The configuration file as the user inspects it: `popget accounts` and `popget config check`.
+//! `popget config check` without the printing: every problem of a configuration text, each at
+//! its line.
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
 
 use serde::de::IntoDeserializer;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use toml_edit::{ImDocument, InlineTable, TableLike, Value};
 
-use crate::cli::{AccountsArgs, ConfigCommand, ConnectionArgs, DeliveryArgs};
-use crate::commands::Context;
-use crate::config::{self, Account, ConfigFile, Destination, Settings};
-use crate::error::{Error, Result};
-
-// ---------------------------------------------------------------------------------------------
-// popget accounts
-
-/// One account as `popget accounts --json` prints it. Nothing secret: no password, no
-/// password command.
-#[derive(Debug, Serialize)]
-struct AccountRow {
-    name: String,
-    user: String,
-    host: String,
-    port: u16,
-    tls: String,
-    auth: String,
-    /// `maildir`, `mbox` or `mda`; null when the account names no destination.
-    store: Option<&'static str>,
-    /// The directory or file, or for an MDA `| COMMAND`.
-    destination: Option<String>,
-    /// The same with `~` for the home directory, for the table.
-    #[serde(skip)]
-    shown: Option<String>,
-    /// `keep` or `delete`; null when the file's keep and delete cannot be resolved.
-    policy: Option<&'static str>,
-}
-
-/// `popget accounts`: every account of the file but templates, in file order, as resolved
-/// (inheritance and `[defaults]` applied). An account that cannot be resolved is reported on
-/// stderr and makes the exit status 78; the others are still listed.
-pub fn list(context: &Context, args: &AccountsArgs) -> Result<()> {
-    let config = load_existing(context)?;
-    let mut rows = Vec::new();
-    let mut unresolved = 0;
-    for name in config.account_names() {
-        let resolved = config::select_accounts(
-            &config,
-            &[name.to_string()],
-            &ConnectionArgs::default(),
-            None,
-            context.env,
-        );
-        match resolved.map(|accounts| accounts.into_iter().next()) {
-            Ok(Some(account)) => rows.push(row(&config, &account, context.env)),
-            Ok(None) => {}
-            Err(error) => {
-                unresolved += 1;
-                crate::say!("popget: {name}: {error}");
-            }
-        }
-    }
-    let mut out = io::stdout().lock();
-    let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &rows)
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(out))
-    } else {
-        write_table(&mut out, &rows)
-    };
-    written
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::io("cannot write the output", e))?;
-    if unresolved > 0 {
-        return Err(Error::Config(format!(
-            "{} cannot be resolved; `popget config check` reports every problem with its line",
-            plural(unresolved, "account")
-        )));
-    }
-    if rows.is_empty() && !context.global.quiet {
-        crate::say!("popget: no accounts in {}", path_of(&config).display());
-    }
-    Ok(())
-}
-
-fn row(config: &ConfigFile, account: &Account, env: &HashMap<String, String>) -> AccountRow {
-    // What fetch would use; the columns that do not resolve show "-".
-    let fetch = account.fetch_settings(env).ok();
-    // Without a destination in the file (fetch then needs --maildir or --mbox), keep or delete
-    // still shows: resolved as fetch would resolve it with --maildir given.
-    let policy = fetch.as_ref().map(|f| f.delete).or_else(|| {
-        let with_destination = DeliveryArgs {
-            maildir: Some(PathBuf::from("/")),
-            ..DeliveryArgs::default()
-        };
-        config::select_accounts(
-            config,
-            std::slice::from_ref(&account.name),
-            &ConnectionArgs::default(),
-            Some(&with_destination),
-            env,
-        )
-        .ok()?
-        .first()?
-        .fetch_settings(env)
-        .ok()
-        .map(|f| f.delete)
-    });
-    AccountRow {
-        name: account.name.clone(),
-        user: account.user.clone(),
-        host: account.host.clone(),
-        port: account.port,
-        tls: value_name(&account.tls),
-        auth: value_name(&account.auth),
-        store: fetch.as_ref().map(|f| store_name(&f.destination)),
-        destination: fetch
-            .as_ref()
-            .map(|f| crate::fetch::describe_destination(&f.destination, None)),
-        shown: fetch.as_ref().map(|f| {
-            let home = env.get("HOME").map(PathBuf::from);
-            crate::fetch::describe_destination(&f.destination, home.as_deref())
-        }),
-        policy: policy.map(|delete| if delete { "delete" } else { "keep" }),
-    }
-}
-
-/// The name clap gives a value (`starttls`, `scram-sha-256`), as the user writes it.
-fn value_name(value: &impl clap::ValueEnum) -> String {
-    value
-        .to_possible_value()
-        .map_or_else(String::new, |v| v.get_name().to_string())
-}
-
-fn store_name(destination: &Destination) -> &'static str {
-    match destination {
-        Destination::Maildir(_) | Destination::MaildirFolder { .. } => "maildir",
-        Destination::Mbox(_) => "mbox",
-        Destination::Mda(_) => "mda",
-    }
-}
-
-/// Aligned columns: name, user@host:port, TLS, login method, destination, keep or delete.
-fn write_table(out: &mut impl Write, rows: &[AccountRow]) -> io::Result<()> {
-    let cells: Vec<[String; 6]> = rows
-        .iter()
-        .map(|row| {
-            let host = if row.host.contains(':') {
-                format!("[{}]", row.host)
-            } else {
-                row.host.clone()
-            };
-            let destination = match (&row.store, &row.shown) {
-                (Some("mda"), Some(shown)) => shown.clone(),
-                (Some(store), Some(shown)) => format!("{store} {shown}"),
-                _ => "-".to_string(),
-            };
-            [
-                row.name.clone(),
-                format!("{}@{host}:{}", row.user, row.port),
-                row.tls.clone(),
-                row.auth.clone(),
-                destination,
-                row.policy.unwrap_or("-").to_string(),
-            ]
-        })
-        .collect();
-    let mut widths = [0; 6];
-    for line in &cells {
-        for (width, cell) in widths.iter_mut().zip(line) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    for line in &cells {
-        let mut text = String::new();
-        for (i, cell) in line.iter().enumerate() {
-            if i + 1 < line.len() {
-                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            } else {
-                text.push_str(cell);
-            }
-        }
-        writeln!(out, "{}", text.trim_end())?;
-    }
-    Ok(())
-}
-
-/// The configuration file, which must exist: these commands are about it.
-fn load_existing(context: &Context) -> Result<ConfigFile> {
-    let config = ConfigFile::load(context.global.config.as_deref())?;
-    if config.path.is_none() {
-        return Err(no_config_file());
-    }
-    Ok(config)
-}
-
-fn no_config_file() -> Error {
-    Error::Config(match config::default_path() {
-        Some(path) => format!(
-            "no configuration file: popget reads {} (or the file named with --config FILE)",
-            path.display()
-        ),
-        None => "no configuration file: name one with --config FILE".into(),
-    })
-}
-
-fn path_of(config: &ConfigFile) -> &Path {
-    config.path.as_deref().unwrap_or(Path::new("-"))
-}
-
-fn plural(n: usize, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
-}
-
-// ---------------------------------------------------------------------------------------------
-// popget config check
-
-pub fn config(context: &Context, command: &ConfigCommand) -> Result<()> {
-    match command {
-        ConfigCommand::Check => check(context),
-        ConfigCommand::Add(args) => crate::autoconfig::add(context, args),
-    }
-}
-
-/// `popget config check`: every problem as `FILE:LINE: message` on stderr, then exit 78; or
-/// `ok: N accounts` on stdout (nothing with -q).
-fn check(context: &Context) -> Result<()> {
-    let path = match &context.global.config {
-        Some(path) => path.clone(),
-        None => config::default_path().ok_or_else(no_config_file)?,
-    };
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && context.global.config.is_none() => {
-            return Err(no_config_file())
-        }
-        Err(e) => {
-            return Err(Error::Config(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )))
-        }
-    };
-    let mut checked = check_text(&text, context.env);
-    if let Some(line) = checked.password_line {
-        if let Err(error) = config::check_private(&path) {
-            let message = error.to_string();
-            let prefix = format!("{} ", path.display());
-            checked.problems.push(Problem {
-                line,
-                message: message
-                    .strip_prefix(&prefix)
-                    .unwrap_or(&message)
-                    .to_string(),
-            });
-        }
-    }
-    checked.problems.sort_by_key(|problem| problem.line);
-    let mut stderr = io::stderr().lock();
-    for problem in &checked.problems {
-        let _ = writeln!(
-            stderr,
-            "{}:{}: {}",
-            path.display(),
-            problem.line,
-            problem.message
-        );
-    }
-    if !checked.problems.is_empty() {
-        return Err(Error::Config(format!(
-            "{} in {}",
-            plural(checked.problems.len(), "problem"),
-            path.display()
-        )));
-    }
-    if !context.global.quiet {
-        let mut summary = format!("ok: {}", plural(checked.accounts, "account"));
-        if checked.templates > 0 {
-            summary.push_str(&format!(", {}", plural(checked.templates, "template")));
-        }
-        let mut out = io::stdout().lock();
-        writeln!(out, "{summary}").map_err(|e| Error::io("cannot write the output", e))?;
-    }
-    Ok(())
-}
+use super::{ConfigFile, Settings};
+use crate::config;
 
 /// One problem in the configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -561,29 +285,25 @@ fn check_table(
 /// serde's words for a key that could not be read, made about the configuration file: unknown
 /// keys with the nearest known one, sizes with their forms.
 pub(crate) fn describe_key_error(key: &str, message: &str) -> String {
-    let message = one_line(message);
-    if message.starts_with("unknown field") {
-        // serde lists the known fields: "unknown field `x`, expected one of `a`, `b`".
-        let known: Vec<&str> = message
-            .split_once("expected")
-            .map_or("", |(_, rest)| rest)
-            .split('`')
-            .skip(1)
-            .step_by(2)
-            .collect();
+    let known = super::known_keys();
+    if !known.iter().any(|k| k == key) {
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
         return match nearest(key, &known) {
             Some(guess) => format!("unknown key {key:?} (did you mean {guess:?}?)"),
             None => format!("unknown key {key:?}"),
         };
     }
-    if message.contains("untagged enum SizeSetting") {
+    if SIZE_KEYS.contains(&key) {
         return format!(
             "{key}: expected a size: a number of octets or a string like \"20M\" (K, M and G \
              are powers of 1024)"
         );
     }
-    format!("{key}: {message}")
+    format!("{key}: {}", one_line(message))
 }
+
+/// The keys whose value is a [`super::SizeSetting`].
+const SIZE_KEYS: [&str; 3] = ["max_size", "max_bytes", "max_listing"];
 
 /// The known key closest to a misspelt one, if it is close (a typo or two).
 fn nearest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
@@ -862,42 +582,5 @@ mod tests {
         assert_eq!(nearest("colour", &["password", "port"]), None);
         assert!(mentions("the timeout must be", "timeout"));
         assert!(!mentions("session_timeout must be", "timeout"));
-    }
-
-    #[test]
-    fn lists_accounts_in_aligned_columns() {
-        let rows = [
-            AccountRow {
-                name: "work".into(),
-                user: "me".into(),
-                host: "pop.work.example".into(),
-                port: 995,
-                tls: "implicit".into(),
-                auth: "auto".into(),
-                store: Some("maildir"),
-                destination: Some("/home/me/Mail/work".into()),
-                shown: Some("~/Mail/work".into()),
-                policy: Some("delete"),
-            },
-            AccountRow {
-                name: "v6".into(),
-                user: "someone".into(),
-                host: "::1".into(),
-                port: 110,
-                tls: "none".into(),
-                auth: "apop".into(),
-                store: None,
-                destination: None,
-                shown: None,
-                policy: None,
-            },
-        ];
-        let mut out = Vec::new();
-        write_table(&mut out, &rows).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "work  me@pop.work.example:995  implicit  auto  maildir ~/Mail/work  delete\n\
-             v6    someone@[::1]:110        none      apop  -                    -\n"
-        );
     }
 }
