@@ -9,23 +9,32 @@
 //! authentication mechanisms as state machines that compute what to send.
 //!
 //! ```
-//! use std::io::{self, Cursor, Read, Write};
+//! use std::collections::VecDeque;
+//! use std::io::{self, Read, Write};
 //! use popget::pop3::{Client, LineEnding, Security};
 //!
-//! /// A server's side of a conversation, as it would arrive on the wire; what the client
-//! /// sends is kept to look at.
-//! struct Recorded {
-//!     from_server: Cursor<Vec<u8>>,
+//! /// A server that answers each command line with the next of its canned answers, as a
+//! /// real one would; what the client sends is kept to look at.
+//! struct Scripted {
+//!     answers: VecDeque<&'static [u8]>,
+//!     ready: Vec<u8>,
 //!     sent: Vec<u8>,
 //! }
-//! impl Read for Recorded {
+//! impl Read for Scripted {
 //!     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-//!         self.from_server.read(buf)
+//!         let n = self.ready.len().min(buf.len());
+//!         buf[..n].copy_from_slice(&self.ready[..n]);
+//!         self.ready.drain(..n);
+//!         Ok(n)
 //!     }
 //! }
-//! impl Write for Recorded {
+//! impl Write for Scripted {
 //!     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-//!         self.sent.write(bytes)
+//!         self.sent.extend_from_slice(bytes);
+//!         for _ in bytes.iter().filter(|&&b| b == b'\n') {
+//!             self.ready.extend_from_slice(self.answers.pop_front().unwrap_or(b""));
+//!         }
+//!         Ok(bytes.len())
 //!     }
 //!     fn flush(&mut self) -> io::Result<()> {
 //!         Ok(())
@@ -33,11 +42,18 @@
 //! }
 //!
 //! # fn main() -> Result<(), popget::pop3::Error> {
-//! let server = b"+OK ready\r\n+OK\r\n+OK logged in\r\n\
-//!                +OK 1 message\r\nSubject: hi\r\n\r\n..dot\r\n.\r\n+OK bye\r\n";
-//! let stream = Recorded { from_server: Cursor::new(server.to_vec()), sent: Vec::new() };
+//! let server = Scripted {
+//!     ready: b"+OK ready\r\n".to_vec(),
+//!     answers: VecDeque::from([
+//!         &b"+OK\r\n"[..],
+//!         b"+OK logged in\r\n",
+//!         b"+OK 1 message\r\nSubject: hi\r\n\r\n..dot\r\n.\r\n",
+//!         b"+OK bye\r\n",
+//!     ]),
+//!     sent: Vec::new(),
+//! };
 //! // The transport tells whether the stream is protected; here it pretends to be TLS.
-//! let client = Client::new(stream, "example", Security::Tls)?;
+//! let client = Client::new(server, "example", Security::Tls)?;
 //! let mut session = client.login_user_pass("alice", "secret")?;
 //! let mut message = Vec::new();
 //! session.retr(1, LineEnding::Lf, &mut message)?;

@@ -864,7 +864,7 @@ impl<S: Read + Write> Session<S> {
 
     /// Streams a RETR body like [`Session::receive_body_within`] and checks it against the
     /// size LIST announced for `message`: a body that does not fit it (see
-    /// [`protocol::size_slack`]) is a protocol error that leaves the session unusable, as the
+    /// [`super::size_slack`]) is a protocol error that leaves the session unusable, as the
     /// answers that follow cannot be trusted either.
     pub fn receive_message(
         &mut self,

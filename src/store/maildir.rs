@@ -307,7 +307,7 @@ impl Staging {
 }
 
 impl Maildir {
-    /// This Maildir's staging files (see [`Staging`]).
+    /// This Maildir's staging files (see `Staging`).
     pub fn staging(&self) -> Staging {
         Staging {
             tmp: self.root.join("tmp"),
