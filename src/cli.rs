@@ -312,6 +312,12 @@ pub struct ConnectionArgs {
     /// certificate check still run end to end with the server
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
+    /// Kerberos service name of the server's principal, for --auth gssapi [default: pop]
+    #[arg(long, value_name = "NAME")]
+    pub gssapi_service: Option<String>,
+    /// Host name of the server's Kerberos principal, for --auth gssapi [default: --host]
+    #[arg(long, value_name = "HOST")]
+    pub gssapi_host: Option<String>,
 }
 
 #[derive(Debug, Args)]

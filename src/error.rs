@@ -92,6 +92,9 @@ pub enum Error {
     /// The SOCKS5 proxy gave no tunnel to the server.
     #[error(transparent)]
     Proxy(#[from] crate::proxy::ProxyError),
+    /// Kerberos (SASL GSSAPI) could not log in: no ticket, an expired one, an unknown service.
+    #[error(transparent)]
+    Gssapi(#[from] crate::auth::gssapi::GssapiError),
     /// The server answered -ERR to a command.
     #[error("server refused {command}: {text}")]
     Refused {
@@ -128,6 +131,7 @@ impl Error {
             Error::AuthFailed(_) => exit::NO_PERM,
             Error::Config(_) => exit::CONFIG,
             Error::Proxy(error) => error.exit_code(),
+            Error::Gssapi(error) => error.exit_code(),
             Error::Refused { code, .. } => match code {
                 Some(code) if code.is_temporary() => exit::TEMP_FAIL,
                 _ => exit::UNAVAILABLE,
@@ -139,6 +143,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Unavailable { hint, .. } => hint.clone(),
+            Error::Gssapi(error) => error.hint(),
             Error::Tls(message) if message.contains("pinned") => Some(
                 "the server presents another certificate than the one you pinned; if it was \
                  renewed, check the new one with popget info --insecure and update --fingerprint"
