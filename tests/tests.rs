@@ -13,6 +13,7 @@ mod fake_server;
 mod faults;
 mod full_disk;
 mod generated;
+mod gssapi;
 mod hostile;
 mod interop;
 mod ipv6;

@@ -67,6 +67,10 @@ pub enum GssapiError {
         #[source]
         source: GssError,
     },
+    /// The server answered -ERR: its keytab has no key for the ticket, or it maps the
+    /// principal to no user.
+    #[error("{refusal}")]
+    Refused { target: Target, refusal: String },
     #[error("the server {target} did not prove its identity (no mutual authentication)")]
     NotMutual { target: Target },
     #[error("the server's GSSAPI security-layer offer is not valid: {detail}")]
@@ -92,6 +96,7 @@ impl GssapiError {
             | GssapiError::TicketExpired { .. }
             | GssapiError::UnknownService { .. }
             | GssapiError::Failed { .. }
+            | GssapiError::Refused { .. }
             | GssapiError::NotMutual { .. }
             | GssapiError::Incomplete => exit::NO_PERM,
             GssapiError::KdcUnreachable { .. } => exit::TEMP_FAIL,
@@ -113,6 +118,12 @@ impl GssapiError {
                 "the server's principal is not {}/{}: set gssapi_service or gssapi_host (or \
                  --gssapi-service, --gssapi-host) to the names in its keytab; klist shows your \
                  realm, kinit renews the ticket",
+                target.service, target.host
+            )),
+            GssapiError::Refused { target, .. } => Some(format!(
+                "the server refused the Kerberos ticket for {}/{}: if its principal has another \
+                 name, set gssapi_service and gssapi_host (--gssapi-service, --gssapi-host); \
+                 the user must be one the principal in klist may log in as",
                 target.service, target.host
             )),
             GssapiError::Failed { .. } => Some(

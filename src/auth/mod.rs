@@ -232,8 +232,15 @@ pub fn login<S: Read + Write>(
     }
     let chosen = choose(&client, method)?;
     if let Some(mut kerberos) = start_kerberos(&client, method, credentials)? {
-        authenticate(&mut client, &mut kerberos)?;
-        return Ok(client.into_session());
+        return match authenticate(&mut client, &mut kerberos) {
+            Ok(()) => Ok(client.into_session()),
+            Err(Error::AuthFailed(refusal)) => Err(gssapi::GssapiError::Refused {
+                target: credentials.gssapi.clone(),
+                refusal,
+            }
+            .into()),
+            Err(error) => Err(error),
+        };
     }
     let password = match (&credentials.password, password_source) {
         (Some(password), _) => password.clone(),

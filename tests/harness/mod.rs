@@ -1,4 +1,4 @@
-//! Test harness: a private Dovecot (and Cyrus, Courier, popa3d), a scriptable fake server, and the real popget binary run
+//! Test harness: a private Dovecot (and Cyrus, Courier, popa3d, a Kerberos KDC), a scriptable fake server, and the real popget binary run
 //! with HOME and the XDG directories pointed into a temporary directory.
 
 pub mod courier;
@@ -6,6 +6,7 @@ pub mod cyrus;
 pub mod dnsmasq;
 pub mod dovecot;
 pub mod fake;
+pub mod kdc;
 pub mod namespace;
 pub mod popa3d;
 pub mod server;
