@@ -1216,6 +1216,39 @@ state = "~/state/home"
 "#;
 
     #[test]
+    fn the_kerberos_principal_is_pop_at_the_host_unless_configured() {
+        let config = ConfigFile::parse(
+            "[accounts.uni]\nhost = \"10.0.0.5\"\nuser = \"me\"\n\
+             gssapi_host = \"pop.uni.example\"\n\
+             [accounts.plain]\nhost = \"pop.example\"\nuser = \"me\"\n",
+        )
+        .unwrap();
+        let accounts =
+            select_accounts(&config, &[], &ConnectionArgs::default(), None, &env()).unwrap();
+        let target = |account: &Account| account.gssapi.to_string();
+        assert_eq!(target(&accounts[0]), "pop@pop.uni.example");
+        assert_eq!(target(&accounts[1]), "pop@pop.example");
+        let flags = ConnectionArgs {
+            gssapi_service: Some("imap".into()),
+            ..ConnectionArgs::default()
+        };
+        let accounts = select_accounts(&config, &[], &flags, None, &env()).unwrap();
+        assert_eq!(target(&accounts[1]), "imap@pop.example");
+        for bad in ["pop/x", "a b", "p@r", ""] {
+            let flags = ConnectionArgs {
+                gssapi_service: Some(bad.into()),
+                ..ConnectionArgs::default()
+            };
+            let result = select_accounts(&config, &[], &flags, None, &env());
+            assert!(
+                matches!(&result, Err(Error::Config(m)) if m.contains("gssapi_service")),
+                "{bad:?}: {:?}",
+                result.err()
+            );
+        }
+    }
+
+    #[test]
     fn reads_accounts_in_file_order_with_defaults() {
         let config = ConfigFile::parse(SAMPLE).unwrap();
         let names: Vec<_> = config.accounts.iter().map(|(n, _)| n.as_str()).collect();

@@ -492,6 +492,7 @@ const METHODS: &[&str] = &[
     "scram-sha-1",
     "xoauth2",
     "oauthbearer",
+    "gssapi",
 ];
 
 /// A STLS server whose greeting offers APOP and whose CAPA offers every mechanism.
@@ -502,7 +503,7 @@ fn starttls_script() -> Script {
             "STLS".into(),
             "USER".into(),
             "UIDL".into(),
-            "SASL PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256 SCRAM-SHA-1 XOAUTH2 OAUTHBEARER".into(),
+            "SASL PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256 SCRAM-SHA-1 XOAUTH2 OAUTHBEARER GSSAPI".into(),
         ]),
         starttls: true,
         messages: numbered_messages(1),

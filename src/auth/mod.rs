@@ -806,6 +806,51 @@ mod tests {
     }
 
     #[test]
+    fn gssapi_not_offered_is_refused_before_kerberos_or_the_wire() {
+        let stream = MockStream::new(&[b"+OK hi\r\n", b"+OK\r\nSASL PLAIN\r\n.\r\n"]);
+        let written = stream.written.clone();
+        let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
+        client.capa().unwrap();
+        let result = login(client, AuthMethod::Gssapi, &credentials(), None);
+        match result {
+            Err(Error::Unavailable { message, .. }) => {
+                assert!(message.contains("SASL GSSAPI"), "{message}")
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        assert_eq!(
+            String::from_utf8(written.lock().unwrap().clone()).unwrap(),
+            "CAPA\r\n"
+        );
+    }
+
+    #[test]
+    fn a_password_not_read_before_is_read_when_a_method_needs_it() {
+        // What `auto` does when a Kerberos ticket deferred the password and the server offers
+        // no GSSAPI.
+        let stream = MockStream::new(&[b"+OK hi\r\n", b"+OK\r\n", b"+OK\r\n"]);
+        let written = stream.written.clone();
+        let client = Client::new(stream, "mock", Security::Tls).unwrap();
+        let credentials = Credentials {
+            password: None,
+            ..credentials()
+        };
+        let source = || Ok(Secret::new("tanstaaf".into()));
+        login(client, AuthMethod::Auto, &credentials, Some(&source)).unwrap();
+        assert_eq!(
+            String::from_utf8(written.lock().unwrap().clone()).unwrap(),
+            "USER mrose\r\nPASS tanstaaf\r\n"
+        );
+
+        let stream = MockStream::new(&[b"+OK hi\r\n"]);
+        let written = stream.written.clone();
+        let client = Client::new(stream, "mock", Security::Tls).unwrap();
+        let result = login(client, AuthMethod::User, &credentials, None);
+        assert!(matches!(result, Err(Error::Config(_))));
+        assert!(written.lock().unwrap().is_empty());
+    }
+
+    #[test]
     fn password_command_takes_the_first_line() {
         let secret = password_from_command("printf 'first\\r\\nsecond\\n'").unwrap();
         assert_eq!(secret.expose(), "first");
