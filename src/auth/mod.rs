@@ -248,6 +248,18 @@ pub fn login<S: Read + Write>(
         (None, None) => return Err(Error::Config("no password was given".into())),
     };
     check_password(&password)?;
+    login_with_password(&mut client, chosen, credentials, &password, password_source)?;
+    Ok(client.into_session())
+}
+
+/// Logs in with `chosen`, a method that proves the password (or an OAuth token) to the server.
+fn login_with_password<S: Read + Write>(
+    client: &mut Client<S>,
+    chosen: AuthMethod,
+    credentials: &Credentials,
+    password: &Secret,
+    password_source: Option<&dyn Fn() -> Result<Secret>>,
+) -> Result<()> {
     // With pipelining, USER and PASS go out at once. Nothing follows the command that logs in
     // before its answer: Courier hands the logged-in connection to a new process, which never
     // sees what the login process had already read.
@@ -292,24 +304,18 @@ pub fn login<S: Read + Write>(
             return Err(Error::unavailable("no login method could be chosen"));
         }
         sasl_method => {
-            let result = authenticate(
-                &mut client,
-                &mut *mechanism(sasl_method, credentials, &password)?,
-            );
+            let result = authenticate(client, &mut *mechanism(sasl_method, credentials, password)?);
             match (result, password_source) {
                 (Err(Error::AuthFailed(_)), Some(refresh)) if sasl_method.is_oauth() => {
                     // The token may have expired: get a fresh one and try once more.
                     let token = refresh()?;
-                    authenticate(
-                        &mut client,
-                        &mut *mechanism(sasl_method, credentials, &token)?,
-                    )?;
+                    authenticate(client, &mut *mechanism(sasl_method, credentials, &token)?)?;
                 }
                 (result, _) => result?,
             }
         }
     }
-    Ok(client.into_session())
+    Ok(())
 }
 
 /// The Kerberos context, started before anything is sent: for `--auth gssapi`, or for `auto`

@@ -109,9 +109,9 @@ impl Dovecot {
         fs::write(root.join("passwd"), passwd).unwrap();
         fs::create_dir_all(root.join("run")).unwrap();
         chown_tree(&root.join("home"), mail_uid, mail_gid);
-        // Dovecot clears its processes' environment: KRB5_CONFIG must be imported by name. The
-        // authorization identity popget sends (the user) is checked against the principal by
-        // Kerberos itself (krb5_kuserok: alice@REALM may log in as alice).
+        // Dovecot clears its processes' environment: KRB5_CONFIG must be imported by name.
+        // Dovecot takes the user from the authorization identity popget sends (alice for the
+        // principal alice@REALM) and looks it up in the passdb and userdb below, as for PLAIN.
         let kerberos = options.kerberos.as_ref().map_or(String::new(), |kerberos| {
             format!(
                 "auth_gssapi_hostname = {}\nauth_krb5_keytab = {}\n\
