@@ -17,7 +17,7 @@ use crate::config::{self, Account, ConfigFile, Destination};
 use crate::connect;
 use crate::error::{exit, Error, Result};
 use crate::fetch::{self, FetchOptions, Filter, Observer, Report};
-use crate::session::{Session, Tracer};
+use crate::pop3::{Session, Tracer};
 use crate::signals;
 use crate::state::{self, State};
 use crate::store::{Mailbox, Maildir, Mbox, Mda};
@@ -649,7 +649,7 @@ fn summary(account: &str, report: &Report, destination: &str, interactive: bool)
         } else {
             "messages"
         },
-        human_size(report.octets)
+        indicatif::HumanBytes(report.octets)
     );
     let add = |line: &mut String, count: u64, what: &str| {
         if count > 0 {
@@ -693,21 +693,6 @@ fn report_error(account: Option<&str>, error: &Error) -> u8 {
         let _ = writeln!(stderr, "popget: hint: {hint}");
     }
     error.exit_code()
-}
-
-/// Sizes as people read them: 512 B, 3.4 KiB, 12.0 MiB.
-pub fn human_size(octets: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if octets < 1024 {
-        return format!("{octets} B");
-    }
-    let mut value = octets as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 #[cfg(test)]
@@ -775,13 +760,5 @@ mod tests {
                 "{changed:?}"
             );
         }
-    }
-
-    #[test]
-    fn formats_sizes() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(3 * 1024 + 410), "3.4 KiB");
-        assert_eq!(human_size(5 * 1024 * 1024), "5.0 MiB");
     }
 }

@@ -249,6 +249,16 @@ pub enum PipeliningMode {
     Off,
 }
 
+impl From<PipeliningMode> for crate::pop3::Pipelining {
+    fn from(mode: PipeliningMode) -> Self {
+        match mode {
+            PipeliningMode::Auto => crate::pop3::Pipelining::Auto,
+            PipeliningMode::On => crate::pop3::Pipelining::On,
+            PipeliningMode::Off => crate::pop3::Pipelining::Off,
+        }
+    }
+}
+
 impl PipeliningMode {
     /// Whether to pipeline with a server that does (or does not) announce PIPELINING.
     pub fn allows(self, announced: bool) -> bool {

@@ -12,8 +12,8 @@ use crate::cli::{
 use crate::config::{self, Account, ConfigFile};
 use crate::connect;
 use crate::error::{Error, Result};
-use crate::protocol::{apop_timestamp, sanitize, Command, LineEnding};
-use crate::session::{Session, Tracer};
+use crate::pop3::{apop_timestamp, sanitize, Command, LineEnding};
+use crate::pop3::{Session, Tracer};
 use crate::transport::{Stream, TlsMode};
 
 /// What every command needs: the global flags and the environment.
@@ -302,7 +302,7 @@ pub fn retr(context: &Context, args: &RetrArgs) -> Result<()> {
         session.stream(&Command::Retr(number), ending, &mut out)?;
     }
     out.flush().map_err(output_error)?;
-    session.quit()
+    Ok(session.quit()?)
 }
 
 pub fn top(context: &Context, args: &TopArgs) -> Result<()> {
@@ -343,7 +343,7 @@ pub fn top(context: &Context, args: &TopArgs) -> Result<()> {
         &mut out,
     )?;
     out.flush().map_err(output_error)?;
-    session.quit()
+    Ok(session.quit()?)
 }
 
 pub fn dele(context: &Context, args: &DeleArgs) -> Result<()> {

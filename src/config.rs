@@ -495,8 +495,7 @@ impl ConfigFile {
 pub(crate) fn check_private(path: &Path) -> Result<()> {
     let meta = fs::metadata(path)
         .map_err(|e| Error::Config(format!("cannot inspect {}: {e}", path.display())))?;
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
+    let euid = rustix::process::geteuid().as_raw();
     if meta.mode() & 0o077 != 0 || meta.uid() != euid {
         return Err(Error::Config(format!(
             "{} holds a password but is readable by others or not owned by you; \
@@ -698,9 +697,9 @@ impl Account {
         let max_listing = match &settings.max_listing {
             Some(size) => size.octets_of("max_listing").unwrap_or_else(|error| {
                 problems.push(error);
-                crate::session::DEFAULT_MAX_LISTING
+                crate::pop3::DEFAULT_MAX_LISTING
             }),
-            None => crate::session::DEFAULT_MAX_LISTING,
+            None => crate::pop3::DEFAULT_MAX_LISTING,
         };
         let proxy = match settings.proxy.as_deref().map(crate::proxy::Proxy::parse) {
             Some(Ok(proxy)) => Some(proxy),
@@ -784,15 +783,14 @@ impl Account {
 
     /// The state file's name: user, host and port, escaped so that it is always one safe name.
     pub fn state_key(&self) -> String {
+        // Every byte but ASCII letters, digits and `@_-.` becomes `%XX`.
+        const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'@')
+            .remove(b'_')
+            .remove(b'-')
+            .remove(b'.');
         let raw = format!("{}@{}_{}", self.user, self.host, self.port);
-        let mut key = String::with_capacity(raw.len());
-        for byte in raw.bytes() {
-            if byte.is_ascii_alphanumeric() || matches!(byte, b'@' | b'_' | b'-' | b'.') {
-                key.push(byte as char);
-            } else {
-                key.push_str(&format!("%{byte:02X}"));
-            }
-        }
+        let mut key = percent_encoding::utf8_percent_encode(&raw, ESCAPED).to_string();
         if key.starts_with('.') {
             key.replace_range(0..1, "%2E");
         }
@@ -1066,20 +1064,23 @@ pub fn parse_url(url: &str) -> Result<Settings> {
     Ok(settings)
 }
 
+/// `text` with its `%XX` escapes decoded; `None` if a `%` lacks two hex digits after it (which
+/// percent-encoding's lenient decoder would keep as it is).
 fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let broken = |(at, _): (usize, &u8)| {
+        !matches!(bytes.get(at + 1..at + 3), Some([high, low])
+            if high.is_ascii_hexdigit() && low.is_ascii_hexdigit())
+    };
+    if bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'%')
+        .any(broken)
+    {
+        return None;
     }
+    let out: Vec<u8> = percent_encoding::percent_decode(bytes).collect();
     // RFC 2384's own example encodes ISO-8859-1; anything that is not UTF-8 is read as that.
     Some(
         String::from_utf8(out)

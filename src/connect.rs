@@ -3,8 +3,8 @@
 use crate::auth::{self, gssapi, AuthMethod, Credentials, Secret};
 use crate::config::Account;
 use crate::error::{Error, Result};
-use crate::protocol::Capabilities;
-use crate::session::{Client, Security, Session, Tracer};
+use crate::pop3::Capabilities;
+use crate::pop3::{Client, Security, Session, Tracer};
 use crate::transport::{self, CertificateInfo, Stream, TlsMode};
 
 /// A connection in the AUTHORIZATION state, with what was learned on the way.
@@ -46,7 +46,7 @@ pub fn login(
     account: &Account,
     password: Option<Secret>,
 ) -> Result<Session<Stream>> {
-    client.set_pipelining(account.pipelining);
+    client.set_pipelining(account.pipelining.into());
     let credentials = Credentials {
         user: account.user.clone(),
         password,
@@ -110,7 +110,7 @@ pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Connected> {
                     hint: Some("use --tls implicit (port 995) if the server offers POP3S".into()),
                 });
             }
-            client.stls()?.handshake(|stream| {
+            client.stls()?.handshake(|stream| -> Result<_> {
                 let (stream, security) = start_tls(stream.into_tcp()?, true)?;
                 certificate = stream.certificate();
                 Ok((stream, security))

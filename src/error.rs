@@ -3,7 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::protocol::{ProtocolError, ResponseCode};
+use crate::pop3::gssapi::GssapiError;
+use crate::pop3::{ProtocolError, ResponseCode};
 
 /// Exit statuses (sysexits.h), documented in the README and the man page.
 pub mod exit {
@@ -94,7 +95,7 @@ pub enum Error {
     Proxy(#[from] crate::proxy::ProxyError),
     /// Kerberos (SASL GSSAPI) could not log in: no ticket, an expired one, an unknown service.
     #[error(transparent)]
-    Gssapi(#[from] crate::auth::gssapi::GssapiError),
+    Gssapi(#[from] GssapiError),
     /// The server answered -ERR to a command.
     #[error("server refused {command}: {text}")]
     Refused {
@@ -131,7 +132,7 @@ impl Error {
             Error::AuthFailed(_) => exit::NO_PERM,
             Error::Config(_) => exit::CONFIG,
             Error::Proxy(error) => error.exit_code(),
-            Error::Gssapi(error) => error.exit_code(),
+            Error::Gssapi(error) => gssapi_exit_code(error),
             Error::Refused { code, .. } => match code {
                 Some(code) if code.is_temporary() => exit::TEMP_FAIL,
                 _ => exit::UNAVAILABLE,
@@ -143,7 +144,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Unavailable { hint, .. } => hint.clone(),
-            Error::Gssapi(error) => error.hint(),
+            Error::Gssapi(error) => gssapi_hint(error),
             Error::Tls(message) if message.contains("pinned") => Some(
                 "the server presents another certificate than the one you pinned; if it was \
                  renewed, check the new one with popget info --insecure and update --fingerprint"
@@ -185,6 +186,99 @@ impl Error {
     }
 }
 
+/// A POP3 failure as popget reports it: the kinds of failure that share an exit status with
+/// failures elsewhere (a refused greeting is temporary or unavailable) become those.
+impl From<crate::pop3::Error> for Error {
+    fn from(error: crate::pop3::Error) -> Error {
+        use crate::pop3::Error as Pop3;
+        match error {
+            Pop3::Connection { peer, source } => Error::Connection { peer, source },
+            Pop3::Protocol(error) => Error::Protocol(error),
+            Pop3::ListingTooLarge {
+                what,
+                limit,
+                entries,
+            } => Error::Protocol(ProtocolError::new(format!(
+                "the {what} answer would take more than {} of memory after {entries} entries \
+                 (raise --max-listing if the maildrop really is that large)",
+                indicatif::HumanBytes(limit)
+            ))),
+            Pop3::GreetingRefused { code, text } => {
+                let message = format!("the server refused the connection: {text}");
+                match code {
+                    Some(code) if code.is_temporary() => Error::Temporary(message),
+                    _ => Error::unavailable(message),
+                }
+            }
+            Pop3::StlsRefused { text } => Error::Unavailable {
+                message: format!("the server refused STLS: {text}"),
+                hint: Some("use --tls implicit (port 995) if the server offers POP3S".into()),
+            },
+            Pop3::Refused {
+                command,
+                code,
+                text,
+            } => Error::Refused {
+                command,
+                code,
+                text,
+            },
+            Pop3::Output(source) => Error::io("cannot write the output", source),
+            Pop3::Sasl { mechanism, reason } => Error::AuthFailed(format!("{mechanism}: {reason}")),
+            Pop3::InvalidInput(message) => Error::Config(message),
+            Pop3::Gssapi(error) => Error::Gssapi(error),
+        }
+    }
+}
+
+/// The sysexits status of a Kerberos failure: what the user fixes with `kinit` or the
+/// principal's names is a permission problem (77), an unreachable KDC may pass (75), a broken
+/// exchange is the server's fault (76).
+fn gssapi_exit_code(error: &GssapiError) -> u8 {
+    match error {
+        GssapiError::NoTicket { .. }
+        | GssapiError::TicketExpired { .. }
+        | GssapiError::UnknownService { .. }
+        | GssapiError::Failed { .. }
+        | GssapiError::Refused { .. }
+        | GssapiError::NotMutual { .. }
+        | GssapiError::Incomplete => exit::NO_PERM,
+        GssapiError::KdcUnreachable { .. } => exit::TEMP_FAIL,
+        GssapiError::BadLayerOffer { .. }
+        | GssapiError::LayerRequired { .. }
+        | GssapiError::UnexpectedChallenge => exit::PROTOCOL,
+    }
+}
+
+/// What the user can do about a Kerberos failure.
+fn gssapi_hint(error: &GssapiError) -> Option<String> {
+    match error {
+        GssapiError::NoTicket { .. } | GssapiError::TicketExpired { .. } => Some(
+            "get a ticket with kinit (klist shows the credential cache in use; KRB5CCNAME \
+             selects another)"
+                .into(),
+        ),
+        GssapiError::UnknownService { target, .. } => Some(format!(
+            "the server's principal is not {}/{}: set gssapi_service or gssapi_host (or \
+             --gssapi-service, --gssapi-host) to the names in its keytab; klist shows your \
+             realm, kinit renews the ticket",
+            target.service, target.host
+        )),
+        GssapiError::Refused { target, .. } => Some(format!(
+            "the server refused the Kerberos ticket for {}/{}: if its principal has another \
+             name, set gssapi_service and gssapi_host (--gssapi-service, --gssapi-host); the \
+             user must be one the principal in klist may log in as",
+            target.service, target.host
+        )),
+        GssapiError::Failed { .. } => Some(
+            "check the ticket with klist, renew it with kinit, and the server's principal with \
+             --gssapi-service and --gssapi-host"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
 fn describe_io(error: &io::Error) -> String {
     if let Some(own) = error.get_ref() {
         // A message of our own (such as the session deadline's) says more than the kind.
@@ -221,6 +315,30 @@ mod tests {
             exit::UNAVAILABLE
         );
         assert_eq!(refused(None).exit_code(), exit::UNAVAILABLE);
+    }
+
+    #[test]
+    fn kerberos_failures_map_to_exit_codes_and_hints() {
+        use crate::pop3::gssapi::Target;
+        let failure = |major, minor: i32| libgssapi::error::Error {
+            major,
+            minor: minor as u32,
+        };
+        let target = Target::pop("localhost");
+        let no_cache = Error::from(GssapiError::classify(
+            &target,
+            failure(libgssapi::error::MajorFlags::GSS_S_NO_CRED, -1_765_328_189),
+        ));
+        assert_eq!(no_cache.exit_code(), exit::NO_PERM);
+        assert!(no_cache.hint().unwrap().contains("kinit"));
+        let unknown = Error::from(GssapiError::classify(
+            &target,
+            failure(libgssapi::error::MajorFlags::GSS_S_FAILURE, -1_765_328_377),
+        ));
+        assert_eq!(unknown.exit_code(), exit::NO_PERM);
+        assert!(unknown.hint().unwrap().contains("pop/localhost"));
+        let layer = Error::from(GssapiError::LayerRequired { offered: 6 });
+        assert_eq!(layer.exit_code(), exit::PROTOCOL);
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::cli::PipeliningMode;
 use crate::config::Destination;
 use crate::error::{Error, Result};
 use crate::external::{self, Ended};
-use crate::protocol::{Command, LineEnding};
-use crate::session::Session;
+use crate::pop3::Session;
+use crate::pop3::{Command, LineEnding};
 use crate::state::State;
 use crate::store::{Failure, Intent, Mailbox, MalformedIntent, Staged};
 
@@ -21,9 +21,10 @@ use crate::store::{Failure, Intent, Mailbox, MalformedIntent, Staged};
 /// 7 KiB unanswered, far below any socket buffer: the exchange cannot deadlock.
 const PIPELINE_WINDOW: usize = 400;
 
-/// A batch is made durable and recorded as a whole: at most this many messages ...
+/// A batch is made durable and recorded as a whole: at most this many messages (the first
+/// batches of a session hold 1, 2, 4, ... messages) ...
 const BATCH_MESSAGES: usize = 64;
-/// ... or this many octets.
+/// ... or this many octets (by LIST size, as batches are cut when the RETRs are sent).
 const BATCH_OCTETS: u64 = 16 * 1024 * 1024;
 
 /// What the user asked for on this run.
@@ -264,6 +265,11 @@ fn run<S: Read + Write>(
             in_flight: VecDeque::new(),
             batch: Vec::new(),
             batch_octets: 0,
+            open_group: None,
+            group_messages: 0,
+            group_octets: 0,
+            group_limit: 1,
+            sync_due: None,
             batches,
             committed,
             commits_pending: 0,
@@ -314,6 +320,14 @@ fn commit_batches(
 enum InFlight {
     Retr(Message),
     Dele(Message),
+    /// `LIST n` for the last message of a batch, sent right behind its RETR: the sync point.
+    /// Its answer names the message and its size, so it cannot be mistaken for the rest of
+    /// a message or for another answer; only once it arrives exactly where expected is the
+    /// batch delivered.
+    Sync {
+        number: u32,
+        size: u64,
+    },
     Quit,
 }
 
@@ -322,7 +336,7 @@ enum InFlight {
 #[derive(Default)]
 struct Ending {
     deleted_uids: Vec<Vec<u8>>,
-    quit: Option<crate::protocol::Status>,
+    quit: Option<crate::pop3::Status>,
 }
 
 /// One pipelined stream of commands for the whole run: RETRs flow without a pause while
@@ -344,9 +358,21 @@ struct Transfer<'a, S> {
     to_delete: VecDeque<Message>,
     /// Commands sent, in the order their answers will arrive.
     in_flight: VecDeque<InFlight>,
-    /// Messages staged and not yet handed to the committing thread.
+    /// Messages staged and not yet handed to the committing thread: the batch whose sync
+    /// answer has not arrived yet.
     batch: Vec<(Message, Staged)>,
     batch_octets: u64,
+    /// The last RETR sent since the last sync point, and how many messages and LIST octets
+    /// were requested since then.
+    open_group: Option<(u32, u64)>,
+    group_messages: usize,
+    group_octets: u64,
+    /// Messages in the next group: 1 at first, doubling up to `batch_limit`, so that a
+    /// connection that keeps breaking still delivers something on every run (a broken
+    /// batch is not delivered).
+    group_limit: usize,
+    /// A sync point to send before anything else.
+    sync_due: Option<(u32, u64)>,
     batches: mpsc::SyncSender<Vec<(Message, Staged)>>,
     committed: mpsc::Receiver<Committed>,
     /// Batches handed over whose result has not been collected.
@@ -387,9 +413,13 @@ impl Default for Stop {
 impl<S: Read + Write> Transfer<'_, S> {
     fn run(&mut self) -> Result<()> {
         if let Err(error) = self.exchange() {
-            // Whatever was staged is placed and recorded even though the session broke, so
-            // that it is not delivered again.
-            self.commit_batch();
+            // The batch whose sync answer has not arrived is not delivered: after a broken
+            // answer, any of it may be cut short or another message's text (a missing or
+            // extra answer shifts all that follow). It stays on the server for the next run.
+            // Batches handed over before are placed and recorded, so they are not fetched
+            // again.
+            self.batch.clear();
+            self.batch_octets = 0;
             while self.commits_pending > 0 {
                 self.collect_commit(true);
             }
@@ -410,7 +440,10 @@ impl<S: Read + Write> Transfer<'_, S> {
             while self.collect_commit(false) {}
             self.check_stop();
             if self.stop.abandon {
-                self.commit_batch();
+                // The open batch has had no sync point (answers are still on their way before
+                // it): like after a broken answer, it is not delivered and stays on the server.
+                self.batch.clear();
+                self.batch_octets = 0;
                 while self.commits_pending > 0 {
                     self.collect_commit(true);
                 }
@@ -418,6 +451,19 @@ impl<S: Read + Write> Transfer<'_, S> {
             }
             self.fill_window()?;
             let Some(next) = self.in_flight.pop_front() else {
+                if let Some((message, _)) = self.batch.last() {
+                    // Staged messages no sync point follows (RETRs stopped early): one is
+                    // sent now, unless the session is over, and then they are not delivered.
+                    if self.quit_sent {
+                        self.batch.clear();
+                        self.batch_octets = 0;
+                    } else {
+                        let (number, size) = (message.number, message.size);
+                        self.session.send(&Command::List(Some(number)))?;
+                        self.in_flight.push_back(InFlight::Sync { number, size });
+                    }
+                    continue;
+                }
                 if self.commits_pending == 0 {
                     return Ok(());
                 }
@@ -428,11 +474,10 @@ impl<S: Read + Write> Transfer<'_, S> {
             match next {
                 InFlight::Dele(message) => self.receive_dele(message)?,
                 InFlight::Quit => self.ending.quit = Some(self.session.receive_status()?),
-                InFlight::Retr(message) => {
-                    self.receive_retr(message)?;
-                    if self.batch_is_complete() {
-                        self.commit_batch();
-                    }
+                InFlight::Retr(message) => self.receive_retr(message)?,
+                InFlight::Sync { number, size } => {
+                    self.receive_sync(number, size)?;
+                    self.commit_batch();
                 }
             }
         }
@@ -463,10 +508,8 @@ impl<S: Read + Write> Transfer<'_, S> {
             coming <= STOP_DRAIN_OCTETS
         };
         self.stop.abandon = !quick;
-        if !self.retr_in_flight() {
-            // No answer will complete the batch: it is complete now.
-            self.commit_batch();
-        }
+        // When no RETR is left in flight, the open batch gets its sync point as usual (see
+        // `exchange`) and is committed once that answers.
     }
 
     /// Sends commands until `window` are unanswered: DELEs first, as they are ready, then RETRs
@@ -478,15 +521,25 @@ impl<S: Read + Write> Transfer<'_, S> {
             return Ok(());
         }
         while self.in_flight.len() < self.window {
-            let next = if let Some(message) = self.to_delete.pop_front() {
+            let next = if let Some((number, size)) = self.sync_due.take() {
+                self.session.send(&Command::List(Some(number)))?;
+                InFlight::Sync { number, size }
+            } else if let Some(message) = self.to_delete.pop_front() {
                 self.session.send(&Command::Dele(message.number))?;
                 InFlight::Dele(message)
-            } else if self.local_failure.is_none() {
-                let Some(message) = self.upcoming.pop_front() else {
-                    break;
-                };
+            } else if let Some(message) = self.next_retr() {
                 self.session.send(&Command::Retr(message.number))?;
+                self.open_group = Some((message.number, message.size));
+                self.group_messages += 1;
+                self.group_octets = self.group_octets.saturating_add(message.size);
+                if self.group_messages >= self.group_limit || self.group_octets >= BATCH_OCTETS {
+                    self.close_group();
+                }
                 InFlight::Retr(message)
+            } else if self.open_group.is_some() {
+                // No RETR follows for now: the sync point goes right behind the last one.
+                self.close_group();
+                continue;
             } else {
                 break;
             };
@@ -505,10 +558,51 @@ impl<S: Read + Write> Transfer<'_, S> {
     /// The checks that scan the window come last.
     fn nothing_more_to_send(&self) -> bool {
         self.local_failure.is_none()
+            && self.sync_due.is_none()
+            && self.open_group.is_none()
             && self.upcoming.is_empty()
             && self.to_delete.is_empty()
             && (!self.options.delete
                 || (self.commits_pending == 0 && self.batch.is_empty() && !self.retr_in_flight()))
+    }
+
+    /// The next message to request, unless the mailbox has failed.
+    fn next_retr(&mut self) -> Option<Message> {
+        match self.local_failure {
+            Some(_) => None,
+            None => self.upcoming.pop_front(),
+        }
+    }
+
+    /// Ends the group of RETRs sent since the last sync point: its sync is sent next.
+    fn close_group(&mut self) {
+        self.sync_due = self.open_group.take();
+        self.group_messages = 0;
+        self.group_octets = 0;
+        self.group_limit = self.group_limit.saturating_mul(2).min(self.batch_limit);
+    }
+
+    /// Reads a sync point's answer: `+OK n size` exactly as the listing said, or the stream
+    /// is out of step and the session is broken.
+    fn receive_sync(&mut self, number: u32, size: u64) -> Result<()> {
+        let status = self.session.receive_status()?;
+        let entry = crate::pop3::parse_scan_line(&status.text);
+        if status.ok
+            && entry
+                == Ok(crate::pop3::ScanEntry {
+                    message: number,
+                    size,
+                })
+        {
+            return Ok(());
+        }
+        Err(crate::pop3::ProtocolError::new(format!(
+            "the answers are out of step: LIST {number} was answered \"{}{}\" (expected \
+             \"+OK {number} {size}\"); nothing of the last batch was delivered",
+            if status.ok { "+OK " } else { "-ERR " },
+            status.display_text()
+        ))
+        .into())
     }
 
     fn retr_in_flight(&self) -> bool {
@@ -530,19 +624,21 @@ impl<S: Read + Write> Transfer<'_, S> {
             return Ok(());
         }
         if self.local_failure.is_some() {
-            // Answers already in flight are drained; their messages stay on the server.
-            self.session
-                .receive_body(LineEnding::Lf, &mut std::io::sink())?;
+            // Answers already in flight are drained (and checked); their messages stay on
+            // the server.
+            self.drain(&message)?;
             return Ok(());
         }
         let session = &mut *self.session;
         let observer = &mut *self.observer;
         let max_size = self.options.max_size;
+        let (number, listed) = (message.number, message.size);
         let fill = &mut |sink: &mut dyn Write| {
             let mut counted = Counted::new(sink, observer);
-            let body = session.receive_body_within(LineEnding::Lf, &mut counted, max_size);
+            let body =
+                session.receive_message(LineEnding::Lf, &mut counted, max_size, number, listed);
             counted.report();
-            body
+            Ok(body?)
         };
         match self.mailbox.stage(fill) {
             Ok(staged) => {
@@ -554,10 +650,23 @@ impl<S: Read + Write> Transfer<'_, S> {
             }
             Err(Failure::Source(error)) => Err(error),
             Err(Failure::Mailbox(error)) => {
+                // A mailbox that failed before reading the body (no staging file) leaves it
+                // unread: it is drained here, so the next answer is read in its place.
                 self.local_failure = Some(error);
-                Ok(())
+                self.drain(&message)
             }
         }
+    }
+
+    /// Reads and discards the rest of a RETR answer, if any is unread.
+    fn drain(&mut self, message: &Message) -> Result<()> {
+        if self.session.body_pending() {
+            let (number, size) = (message.number, message.size);
+            let sink = &mut std::io::sink();
+            self.session
+                .receive_message(LineEnding::Lf, sink, None, number, size)?;
+        }
+        Ok(())
     }
 
     fn receive_dele(&mut self, message: Message) -> Result<()> {
@@ -583,14 +692,6 @@ impl<S: Read + Write> Transfer<'_, S> {
             });
         }
         Ok(())
-    }
-
-    /// A batch is committed when it is full, or when no further RETR answer is coming.
-    fn batch_is_complete(&self) -> bool {
-        // Checked per answer: the scan of the window only once no RETR is left to send.
-        let more_coming =
-            (self.local_failure.is_none() && !self.upcoming.is_empty()) || self.retr_in_flight();
-        self.batch.len() >= self.batch_limit || self.batch_octets >= BATCH_OCTETS || !more_coming
     }
 
     /// Hands the staged batch to the committing thread, waiting while it is busy with the
@@ -751,7 +852,7 @@ fn make_plan<S: Read + Write>(
                 .binary_search_by_key(&entry.message, |e| e.message)
                 .is_err()
             {
-                return Err(crate::protocol::ProtocolError::new(format!(
+                return Err(crate::pop3::ProtocolError::new(format!(
                     "UIDL names message {}, which LIST did not",
                     entry.message
                 ))
@@ -1059,7 +1160,9 @@ pub fn rebuild_state<S: Read + Write>(mut session: Session<S>, state: &mut State
 
 /// Sends QUIT, unless its answer came with the stream. Only a `+OK` means the deletions
 /// happened; then their records are dropped (the caller writes the state). On anything else
-/// the records stay, and the next run deletes those messages without fetching.
+/// the records stay, and the next run deletes those messages without fetching. A broken
+/// answer, or data after it, is reported even when nothing was deleted: it may be the sign
+/// of an earlier answer that was not what it seemed.
 fn quit<S: Read + Write>(
     mut session: Session<S>,
     state: &mut State,
@@ -1067,26 +1170,31 @@ fn quit<S: Read + Write>(
     deleted: u64,
 ) -> Result<()> {
     let status = match ending.quit {
-        Some(status) => Ok(status),
-        None => session
-            .send(&Command::Quit)
-            .and_then(|()| session.receive_status()),
-    };
-    match status {
-        Ok(status) if status.ok => {
-            for uid in &ending.deleted_uids {
-                state.remove(uid);
-            }
-            Ok(())
+        Some(status) => status,
+        None => {
+            session.send(&Command::Quit)?;
+            session.receive_status()?
         }
-        Ok(status) if deleted > 0 => Err(Error::Temporary(format!(
+    };
+    if status.ok {
+        for uid in &ending.deleted_uids {
+            state.remove(uid);
+        }
+    }
+    if session.has_unread_input() {
+        return Err(crate::pop3::ProtocolError::new(
+            "the server sent data nobody asked for after its answer to QUIT",
+        )
+        .into());
+    }
+    if !status.ok && deleted > 0 {
+        return Err(Error::Temporary(format!(
             "the server did not confirm the deletions (QUIT: {}); they will be retried on the \
              next run",
             status.display_text()
-        ))),
-        Err(error) if deleted > 0 => Err(error),
-        _ => Ok(()),
+        )));
     }
+    Ok(())
 }
 
 fn unix_now() -> u64 {
@@ -1115,7 +1223,7 @@ pub fn describe_destination(destination: &Destination, home: Option<&std::path::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Client, Security};
+    use crate::pop3::{Client, Security};
     use crate::store::Maildir;
     use std::cell::RefCell;
     use std::collections::BTreeSet;
@@ -1140,6 +1248,8 @@ mod tests {
     struct Maildrop {
         messages: Vec<(String, Vec<u8>)>,
         refuse_retr: BTreeSet<u32>,
+        /// Raw answers sent instead of the model's, by command line.
+        raw: HashMap<String, Vec<u8>>,
         maildir: PathBuf,
         state: PathBuf,
         input: Vec<u8>,
@@ -1155,15 +1265,22 @@ mod tests {
             let mut words = line.split(' ');
             let verb = words.next().unwrap_or_default();
             let number = words.next().and_then(|n| n.parse::<usize>().ok());
+            if let Some(raw) = self.raw.get(line) {
+                self.output.extend_from_slice(&raw.clone());
+                self.log.borrow_mut().commands.push(line.to_string());
+                return;
+            }
             let answer = match (verb, number) {
                 ("CAPA", None) => "+OK\r\nUIDL\r\nPIPELINING\r\n.\r\n".to_string(),
+                ("STAT", None) => format!("+OK {} 0\r\n", self.messages.len()),
                 ("LIST", None) => self.listing(|(_, body)| body.len().to_string()),
+                ("LIST", Some(n)) => format!("+OK {n} {}\r\n", self.messages[n - 1].1.len()),
                 ("UIDL", None) => self.listing(|(uid, _)| uid.clone()),
                 ("RETR", Some(n)) if self.refuse_retr.contains(&(n as u32)) => {
                     "-ERR cannot read that one\r\n".to_string()
                 }
                 ("RETR", Some(n)) => {
-                    let body = crate::protocol::stuff(&self.messages[n - 1].1);
+                    let body = crate::pop3::stuff(&self.messages[n - 1].1);
                     self.output.extend_from_slice(b"+OK\r\n");
                     self.output.extend_from_slice(&body);
                     String::new()
@@ -1267,7 +1384,7 @@ mod tests {
     }
 
     fn run_fetch(count: usize, refuse_retr: &[u32], options: FetchOptions) -> Run {
-        run_fetch_observed(count, refuse_retr, options, None)
+        run_hostile(count, refuse_retr, HashMap::new(), options, None)
     }
 
     fn run_fetch_observed(
@@ -1276,19 +1393,31 @@ mod tests {
         options: FetchOptions,
         observer: Option<&mut dyn Observer>,
     ) -> Run {
+        run_hostile(count, refuse_retr, HashMap::new(), options, observer)
+    }
+
+    fn message_body(n: usize) -> Vec<u8> {
+        format!("Subject: {n}\n\n.line {n}\n{}\n", "x".repeat(n * 37)).into_bytes()
+    }
+
+    fn run_hostile(
+        count: usize,
+        refuse_retr: &[u32],
+        raw: HashMap<String, Vec<u8>>,
+        options: FetchOptions,
+        observer: Option<&mut dyn Observer>,
+    ) -> Run {
         let dir = tempfile::tempdir().unwrap();
         let maildir = dir.path().join("Maildir");
         let state_path = dir.path().join("state");
         let messages: Vec<(String, Vec<u8>)> = (1..=count)
-            .map(|n| {
-                let body = format!("Subject: {n}\n\n.line {n}\n{}\n", "x".repeat(n * 37));
-                (format!("uid-{n}"), body.into_bytes())
-            })
+            .map(|n| (format!("uid-{n}"), message_body(n)))
             .collect();
         let log = Rc::new(RefCell::new(Log::default()));
         let server = Maildrop {
             messages: messages.clone(),
             refuse_retr: refuse_retr.iter().copied().collect(),
+            raw,
             maildir: maildir.clone(),
             state: state_path.clone(),
             input: Vec::new(),
@@ -1525,5 +1654,117 @@ mod tests {
         assert_eq!(run.report.delivered, 10);
         let commands = &run.log.borrow().commands;
         assert!(commands.iter().all(|c| !c.starts_with("DELE")));
+    }
+
+    fn retr_answer(n: usize) -> Vec<u8> {
+        let mut answer = b"+OK\r\n".to_vec();
+        answer.extend_from_slice(&crate::pop3::stuff(&message_body(n)));
+        answer
+    }
+
+    fn deleting() -> FetchOptions {
+        FetchOptions {
+            delete: true,
+            ..FetchOptions::default()
+        }
+    }
+
+    /// Checks that exactly messages 1 to `last` were delivered and none later was deleted,
+    /// and that no QUIT committed a deletion (in keep mode QUIT follows the last sync point).
+    fn assert_only_delivered(run: &Run, last: usize) {
+        assert!(
+            matches!(run.error, Some(Error::Protocol(_))),
+            "{:?}",
+            run.error
+        );
+        assert_eq!(run.report.delivered, last as u64);
+        let mut expected: Vec<Vec<u8>> = (1..=last).map(message_body).collect();
+        expected.sort_by_key(Vec::len);
+        assert_eq!(run.delivered, expected);
+        let commands = &run.log.borrow().commands;
+        for command in commands {
+            if let Some(n) = command.strip_prefix("DELE ") {
+                assert!(n.parse::<usize>().unwrap() <= last, "{commands:?}");
+            }
+        }
+        if commands.iter().any(|c| c.starts_with("DELE")) {
+            assert!(!commands.contains(&"QUIT".to_string()));
+        }
+    }
+
+    #[test]
+    fn a_bare_lf_answer_delivers_nothing_of_its_batch() {
+        // Issue 15 item 6: a bare-LF RETR 18 once stored 19's body as 18 and 20's as 19.
+        // Batches hold 1, 2, 4, 8, 16 messages: 18 is in the one after 15.
+        let bare_lf = retr_answer(18)
+            .iter()
+            .filter(|&&b| b != b'\r')
+            .copied()
+            .collect::<Vec<u8>>();
+        let raw = HashMap::from([("RETR 18".to_string(), bare_lf)]);
+        assert_only_delivered(&run_hostile(30, &[], raw, deleting(), None), 15);
+    }
+
+    #[test]
+    fn a_message_cut_by_an_unstuffed_dot_is_not_delivered_even_when_keeping() {
+        // The last message ends early at a "." line the server did not stuff; its rest
+        // arrives where the sync answer belongs. Its batch (4 and 5) is not delivered.
+        let mut cut = b"+OK\r\nSubject: 5\r\n\r\n.\r\n".to_vec();
+        cut.extend_from_slice(&crate::pop3::stuff(b"the rest of 5\n"));
+        let raw = HashMap::from([("RETR 5".to_string(), cut)]);
+        assert_only_delivered(&run_hostile(5, &[], raw, FetchOptions::default(), None), 3);
+    }
+
+    #[test]
+    fn a_shifted_pipeline_is_caught_by_the_sync_point() {
+        // An extra -ERR before RETR 3's answer shifts every later answer by one: 3's body
+        // would be stored as 4, and so on. The sync answer is then out of place.
+        let mut shifted = b"-ERR busy\r\n".to_vec();
+        shifted.extend_from_slice(&retr_answer(3));
+        let raw = HashMap::from([("RETR 3".to_string(), shifted)]);
+        assert_only_delivered(&run_hostile(70, &[], raw, deleting(), None), 1);
+        // A shift in a later batch leaves the earlier ones delivered and recorded, though not
+        // deleted: no QUIT is sent. Batches hold 1, 2, 4, ... 32 messages, then 64: 66 is in
+        // the one after 63.
+        let mut shifted = b"-ERR busy\r\n".to_vec();
+        shifted.extend_from_slice(&retr_answer(66));
+        let raw = HashMap::from([("RETR 66".to_string(), shifted)]);
+        assert_only_delivered(&run_hostile(70, &[], raw, deleting(), None), 63);
+    }
+
+    #[test]
+    fn an_extra_answer_before_a_message_is_caught_where_it_lands() {
+        // The extra "+OK" is taken for RETR 3's status; the real one starts the body.
+        let mut extra = b"+OK\r\n".to_vec();
+        extra.extend_from_slice(&retr_answer(3));
+        let raw = HashMap::from([("RETR 3".to_string(), extra)]);
+        assert_only_delivered(&run_hostile(10, &[], raw, deleting(), None), 1);
+    }
+
+    #[test]
+    fn each_batch_ends_with_a_sync_point() {
+        // Batches of 1, 2, 4, ..., 32 messages, then 64 (BATCH_MESSAGES).
+        let count = 130;
+        let run = run_fetch(count, &[], deleting());
+        assert!(run.error.is_none(), "{:?}", run.error);
+        assert_eq!(run.report.delivered, count as u64);
+        let commands = &run.log.borrow().commands;
+        let syncs: Vec<&str> = commands
+            .iter()
+            .filter(|c| c.starts_with("LIST "))
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            syncs,
+            [
+                "LIST 1", "LIST 3", "LIST 7", "LIST 15", "LIST 31", "LIST 63", "LIST 127",
+                "LIST 130"
+            ]
+        );
+        for sync in syncs {
+            let retr = sync.replace("LIST", "RETR");
+            assert_eq!(position(commands, sync), position(commands, &retr) + 1);
+        }
+        assert!(position(commands, "LIST 1") < position(commands, "DELE 1"));
     }
 }

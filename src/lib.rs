@@ -4,7 +4,7 @@
 //! (framing, states, pipelining) over the pure [`protocol`] layer → [`fetch`] (the delivery
 //! transaction) → [`store`] (Maildir, mbox, MDA) → [`state`] (what was delivered). [`auth`]
 //! logs in, [`config`] turns the command line and the configuration file into accounts, which
-//! [`accounts`] lists and checks; [`external`] runs the user's MDA and filter commands.
+//! [`accounts`] lists and checks; [`external`] runs the user's MDA, filter and password commands.
 
 pub mod accounts;
 pub mod auth;
@@ -13,14 +13,14 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod connect;
+pub mod credentials;
 pub mod dial;
 pub mod dns;
 pub mod error;
 pub mod external;
 pub mod fetch;
-pub mod protocol;
+pub mod pop3;
 pub mod proxy;
-pub mod session;
 pub mod signals;
 pub mod state;
 pub mod store;
@@ -31,3 +31,4 @@ mod app;
 
 pub use app::run;
 pub use error::{exit, Error, Result};
+pub use sys::ignore_file_size_signal;

@@ -6,12 +6,8 @@ use clap::Parser;
 use popget::cli::Cli;
 
 fn main() -> ExitCode {
-    // A file-size limit must make writes fail with EFBIG (reported, message kept on the
-    // server), not kill the process.
-    // SAFETY: setting a signal to be ignored before any other thread exists.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
+    // Before any other thread exists: see the function.
+    popget::ignore_file_size_signal();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

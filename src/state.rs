@@ -3,6 +3,7 @@
 
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
+use percent_encoding::{percent_decode, percent_encode, AsciiSet, CONTROLS};
 use std::fs::{self, File, OpenOptions};
 use std::hash::BuildHasher;
 use std::io::{self, BufWriter, Write};
@@ -455,43 +456,34 @@ fn is_plain(token: &[u8]) -> bool {
     !token.is_empty() && token.iter().all(|&b| stays_as_is(b))
 }
 
+/// The bytes [`escape`] writes as `%XX`: those that [`stays_as_is`] refuses (percent-encoding
+/// escapes every non-ASCII byte on its own).
+const ESCAPED: &AsciiSet = &CONTROLS.add(b' ').add(b'%');
+
 pub(crate) fn escape(uid: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(uid.len());
-    for &byte in uid {
-        if stays_as_is(byte) {
-            out.push(byte);
-        } else {
-            out.extend_from_slice(format!("%{byte:02X}").as_bytes());
-        }
-    }
-    out
+    percent_encode(uid, ESCAPED).to_string().into_bytes()
 }
 
+/// The id that a token written by [`escape`] stands for; `None` for a token no escaping makes
+/// (empty, a byte that would have been escaped, or a `%` without two hex digits after it),
+/// which percent-encoding's lenient decoder would pass through as it is.
 pub(crate) fn unescape(token: &[u8]) -> Option<Vec<u8>> {
     if token.is_empty() {
         return None;
     }
-    let mut out = Vec::with_capacity(token.len());
-    let mut i = 0;
-    while i < token.len() {
-        match token[i] {
-            b'%' => {
-                let hex = token.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return None;
-                }
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
+    let mut rest = token;
+    while let Some((&byte, after)) = rest.split_first() {
+        rest = match (byte, after) {
+            (b'%', [high, low, after @ ..])
+                if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() =>
+            {
+                after
             }
-            byte if stays_as_is(byte) => {
-                out.push(byte);
-                i += 1;
-            }
+            (byte, after) if stays_as_is(byte) => after,
             _ => return None,
-        }
+        };
     }
-    Some(out)
+    Some(percent_decode(token).collect())
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -589,6 +581,67 @@ pub fn lock_account(state_path: &Path) -> Result<AccountLock> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    /// The escaping as it was written by hand before percent-encoding took it over: the file
+    /// format, which must not change.
+    fn escape_as_before(uid: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &byte in uid {
+            if stays_as_is(byte) {
+                out.push(byte);
+            } else {
+                out.extend_from_slice(format!("%{byte:02X}").as_bytes());
+            }
+        }
+        out
+    }
+
+    fn unescape_as_before(token: &[u8]) -> Option<Vec<u8>> {
+        if token.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < token.len() {
+            match token[i] {
+                b'%' => {
+                    let hex = std::str::from_utf8(token.get(i + 1..i + 3)?).ok()?;
+                    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return None;
+                    }
+                    out.push(u8::from_str_radix(hex, 16).ok()?);
+                    i += 3;
+                }
+                byte if stays_as_is(byte) => {
+                    out.push(byte);
+                    i += 1;
+                }
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn escaping_is_the_file_format_as_before() {
+        for byte in 0..=u8::MAX {
+            assert_eq!(escape(&[byte]), escape_as_before(&[byte]), "{byte:#x}");
+        }
+        // Every token of up to two bytes, and every `%` with two bytes after it (in front of
+        // a plain byte and of another `%`).
+        let mut tokens: Vec<Vec<u8>> = vec![Vec::new()];
+        for a in 0..=u8::MAX {
+            tokens.push(vec![a]);
+            for b in 0..=u8::MAX {
+                tokens.push(vec![a, b]);
+                tokens.push(vec![b'%', a, b, b'x']);
+                tokens.push(vec![b'%', a, b, b'%']);
+            }
+        }
+        for token in &tokens {
+            assert_eq!(unescape(token), unescape_as_before(token), "{token:?}");
+        }
+    }
 
     const HOSTILE: &[&[u8]] = &[
         b"plain",

@@ -17,6 +17,19 @@ pub fn start_writeback(file: &File) {
 #[cfg(not(target_os = "linux"))]
 pub fn start_writeback(_file: &File) {}
 
+/// Ignores SIGXFSZ, so that a file-size limit (`ulimit -f`) makes writes fail with EFBIG
+/// (reported, the message kept on the server) instead of killing popget. Commands popget runs
+/// inherit the ignored signal. To be called first thing in `main`, before any other thread
+/// exists. (signal-hook can only install handlers, which would not be inherited, and neither
+/// it nor rustix offers a safe way to set SIG_IGN.)
+pub fn ignore_file_size_signal() {
+    // SAFETY: SIG_IGN is no handler, so nothing runs in signal context; `signal` only changes
+    // the disposition, and the caller does it before other threads could race it.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 /// Whether process `pid` exists on this host (as far as this process's pid namespace shows).
 /// Only a definite "no such process" counts as gone.
 pub fn process_exists(pid: u32) -> bool {

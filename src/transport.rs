@@ -11,7 +11,7 @@ use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream}
 
 use crate::dial::DialError;
 use crate::error::{Error, Result};
-use crate::session::Security;
+use crate::pop3::Security;
 
 /// When TLS starts (`--tls`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -240,7 +240,7 @@ impl Stream {
     pub fn into_tcp(self) -> Result<TimedTcp> {
         match self {
             Stream::Plain(tcp) => Ok(tcp),
-            Stream::Tls(_) => Err(crate::protocol::ProtocolError::new("STLS inside TLS").into()),
+            Stream::Tls(_) => Err(crate::pop3::ProtocolError::new("STLS inside TLS").into()),
         }
     }
 
@@ -519,7 +519,7 @@ fn plain_greeting(octets: &[u8]) -> Option<String> {
         .split(|&b| b == b'\r' || b == b'\n')
         .next()
         .unwrap_or_default();
-    Some(format!("\"{}\"", crate::protocol::sanitize(line)))
+    Some(format!("\"{}\"", crate::pop3::sanitize(line)))
 }
 
 fn describe_handshake_error(error: &native_tls::Error) -> String {
@@ -569,8 +569,7 @@ pub fn parse_fingerprint(text: &str) -> Option<String> {
 pub fn fingerprint(der: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(der);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("SHA256:{hex}")
+    format!("SHA256:{}", hex::encode(digest))
 }
 
 fn certificate_info(der: &[u8]) -> Option<CertificateInfo> {
@@ -581,7 +580,7 @@ fn certificate_info(der: &[u8]) -> Option<CertificateInfo> {
             .map(|entry| {
                 let key = entry.object().nid().short_name().unwrap_or("?");
                 let value = entry.data().as_slice();
-                format!("{key}={}", crate::protocol::sanitize(value))
+                format!("{key}={}", crate::pop3::sanitize(value))
             })
             .collect();
         parts.join(", ")

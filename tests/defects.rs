@@ -171,7 +171,7 @@ fn the_listing_limit_is_reported_in_the_unit_it_was_given() {
     let run = popget.run(&args);
     run.expect_code(76);
     assert!(
-        run.stderr().contains("more than 4.0 KiB of memory"),
+        run.stderr().contains("more than 4.00 KiB of memory"),
         "{}",
         run.stderr()
     );

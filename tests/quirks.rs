@@ -168,9 +168,31 @@ fn extra_spaces_in_uidl_and_uidls_over_70_characters() {
 
 #[test]
 fn list_sizes_of_zero_and_absurd() {
-    // Sizes are only hints: 0 and sizes far beyond the message (up to u64::MAX) must not stop
-    // the fetch or change what is delivered.
+    // A size of 0 for a small message is within the tolerance (1 KiB plus 1/16 of the LIST
+    // size, issue 15) and is delivered unchanged.
     let messages = numbered_messages(3);
+    let mut script = Script {
+        messages: messages.clone(),
+        ..Script::default()
+    };
+    script
+        .overrides
+        .insert("LIST".into(), "+OK\r\n1 0\r\n2 0\r\n3 0\r\n.".into());
+    // The sync points after the batches ask for sizes again.
+    for n in 1..=3 {
+        script
+            .overrides
+            .insert(format!("LIST {n}"), format!("+OK {n} 0"));
+    }
+    let server = FakeServer::start(script);
+    let popget = Popget::new();
+    fetch(&popget, &server, &["--delete"]).expect_code(0);
+    assert_eq!(maildir_messages(&popget.path("m")), bodies(&messages));
+    assert!(server.remaining().is_empty());
+
+    // Sizes far beyond the message (up to u64::MAX) mean the body is not the message LIST
+    // described: a protocol error, with nothing of that batch delivered and nothing deleted.
+    // Message 1 (size 0) is a batch of its own and delivered.
     let mut script = Script {
         messages: messages.clone(),
         ..Script::default()
@@ -179,11 +201,19 @@ fn list_sizes_of_zero_and_absurd() {
         "LIST".into(),
         "+OK\r\n1 0\r\n2 18446744073709551615\r\n3 18446744073709551615\r\n.".into(),
     );
+    script.overrides.insert("LIST 1".into(), "+OK 1 0".into());
     let server = FakeServer::start(script);
     let popget = Popget::new();
-    fetch(&popget, &server, &["--delete"]).expect_code(0);
-    assert_eq!(maildir_messages(&popget.path("m")), bodies(&messages));
-    assert!(server.remaining().is_empty());
+    let run = fetch(&popget, &server, &["--delete"]);
+    run.expect_code(76);
+    assert!(
+        run.stderr()
+            .contains("message 2 has 19 octets where LIST announced"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(maildir_messages(&popget.path("m")), [messages[0].1.clone()]);
+    assert_eq!(server.remaining().len(), 3);
 }
 
 #[test]

@@ -271,7 +271,9 @@ fn whole_and_once(target: Target, popget: &Popget, messages: &[Vec<u8>]) -> usiz
 /// A fetch stopped by `signal` after the first messages landed; then a rerun fetches the rest.
 fn stopped_by(signal: i32, target: Target, delete: bool, extra: &[&str]) {
     let dovecot = Dovecot::start();
-    let messages = corpus(200, 200);
+    // About 7 MB: at the proxy's 1 MB/s the run cannot finish before the signal, even on a
+    // loaded machine where the test notices the first message late.
+    let messages = corpus(300, 400);
     for message in &messages {
         dovecot.deliver("alice", message);
     }
@@ -583,7 +585,9 @@ fn after_sigkills_the_next_run_leaves_no_staging_debris_and_no_duplicate() {
 #[test]
 fn progress_with_braces_in_the_account_name_is_cleared_after_sigint() {
     let dovecot = Dovecot::start();
-    let messages = corpus(200, 200);
+    // About 7 MB: at the proxy's 1 MB/s the run cannot finish before the signal, even on a
+    // loaded machine where the test notices the first message late.
+    let messages = corpus(300, 400);
     for message in &messages {
         dovecot.deliver("alice", message);
     }

@@ -1,19 +1,17 @@
 //! Logging in: the TLS gate every method passes, USER/PASS, APOP, SASL (Kerberos among it), the
 //! `Secret` type and the password sources.
 
-pub mod gssapi;
 pub mod netrc;
-pub mod sasl;
+pub use crate::pop3::{gssapi, sasl};
 
 use std::io::{IsTerminal, Read, Write};
-use std::process::{Command as Process, Stdio};
 
 use md5::{Digest, Md5};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::protocol::{apop_timestamp, Command, ProtocolError, ResponseCode, Status};
-use crate::session::{Client, SaslReply, Security, Session};
+use crate::pop3::{apop_timestamp, Command, ProtocolError, ResponseCode, Status};
+use crate::pop3::{Client, SaslReply, Security, Session};
 use sasl::{Mechanism, ScramHash};
 
 /// A password or token. Its Debug form is redacted and its memory is zeroed when dropped.
@@ -112,7 +110,7 @@ pub fn apop_digest(timestamp: &[u8], secret: &str) -> String {
     let mut md5 = Md5::new();
     md5.update(timestamp);
     md5.update(secret.as_bytes());
-    md5.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(md5.finalize())
 }
 
 /// The gate in front of every login method, whatever it is: when the user asked for TLS,
@@ -404,9 +402,9 @@ fn authenticate<S: Read + Write>(
             sasl::encode(&data)
         })
     });
-    let fits = initial.as_ref().is_some_and(|i| {
-        "AUTH ".len() + name.len() + 1 + i.len() + 2 <= crate::protocol::MAX_COMMAND
-    });
+    let fits = initial
+        .as_ref()
+        .is_some_and(|i| "AUTH ".len() + name.len() + 1 + i.len() + 2 <= crate::pop3::MAX_COMMAND);
     let mut reply = client.sasl(&Command::Auth {
         mechanism: name,
         initial: if fits {
@@ -420,7 +418,7 @@ fn authenticate<S: Read + Write>(
     }
     for _ in 0..MAX_SASL_ROUNDS {
         let challenge = match reply {
-            SaslReply::Done(status) if status.ok => return mechanism.finish(),
+            SaslReply::Done(status) if status.ok => return Ok(mechanism.finish()?),
             SaslReply::Done(status) => return Err(login_refused(&format!("AUTH {name}"), &status)),
             SaslReply::Challenge(challenge) => challenge,
         };
@@ -443,7 +441,7 @@ fn authenticate<S: Read + Write>(
                     Ok(response) => Zeroizing::new(sasl::encode(&Zeroizing::new(response))),
                     Err(error) => {
                         let _ = client.sasl(&Command::SaslResponse("*"));
-                        return Err(error);
+                        return Err(error.into());
                     }
                 }
             }
@@ -473,20 +471,23 @@ fn login_refused(command: &str, status: &Status) -> Error {
     }
 }
 
+/// How long a password command may run (it may be asking for a passphrase on the terminal)
+/// before it is stopped and the run ends with a configuration error (exit 78).
+const PASSWORD_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runs `command` with `sh -c` and takes the first line of its standard output.
 pub fn password_from_command(command: &str) -> Result<Secret> {
-    let output = Process::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| Error::Config(format!("cannot run the password command: {e}")))?;
-    let stdout = Zeroizing::new(output.stdout);
-    if !output.status.success() {
+    let (status, stdout) = crate::external::output(command, PASSWORD_COMMAND_TIMEOUT)
+        .map_err(|e| Error::Config(format!("cannot run the password command: {e}")))?
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "the password command did not finish within {} seconds",
+                PASSWORD_COMMAND_TIMEOUT.as_secs()
+            ))
+        })?;
+    if !status.success() {
         return Err(Error::Config(format!(
-            "the password command failed ({})",
-            output.status
+            "the password command failed ({status})"
         )));
     }
     let first_line = stdout.split(|&b| b == b'\n').next().unwrap_or(&[]);
@@ -521,7 +522,7 @@ pub fn prompt_password(prompt: &str) -> Result<Option<Secret>> {
 mod tests {
     use super::*;
     use crate::cli::PipeliningMode;
-    use crate::session::tests::MockStream;
+    use crate::pop3::MockStream;
 
     #[test]
     fn apop_digest_matches_rfc_1939() {
@@ -576,7 +577,7 @@ mod tests {
         let written = stream.written.clone();
         let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
         client.capa().unwrap();
-        client.set_pipelining(mode);
+        client.set_pipelining(mode.into());
         let result =
             login(client, AuthMethod::User, &credentials(), None).and_then(|mut session| {
                 let capabilities = session.capa()?.expect("a CAPA answer");

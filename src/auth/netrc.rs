@@ -27,8 +27,7 @@ pub fn lookup(path: &Path, host: &str, user: &str) -> Result<Option<Secret>> {
     };
     let meta = fs::metadata(path)
         .map_err(|e| Error::Config(format!("cannot inspect {}: {e}", path.display())))?;
-    // SAFETY: geteuid has no preconditions.
-    if meta.mode() & 0o077 != 0 || meta.uid() != unsafe { libc::geteuid() } {
+    if meta.mode() & 0o077 != 0 || meta.uid() != rustix::process::geteuid().as_raw() {
         return Err(Error::Config(format!(
             "{} holds a password but is readable by others or not owned by you; run chmod 600 on it",
             path.display()

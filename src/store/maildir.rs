@@ -437,7 +437,7 @@ mod tests {
         assert_eq!(std::fs::read_dir(path.join("new")).unwrap().count(), 1);
         assert_eq!(std::fs::read_dir(root.join("new")).unwrap().count(), 0);
     }
-    use crate::session::Body;
+    use crate::pop3::Body;
     use crate::store::testing::deliver;
     use std::collections::BTreeSet;
     use std::io::Write;

@@ -17,7 +17,7 @@ pub use mbox::Mbox;
 pub use mda::Mda;
 
 use crate::error::Error;
-use crate::session::Body;
+use crate::pop3::Body;
 
 /// Why a delivery did not happen.
 #[derive(Debug)]

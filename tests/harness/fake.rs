@@ -449,6 +449,21 @@ impl Server<'_> {
                         reply
                     }
                 }
+                ("LIST", true) | ("UIDL", true) if verb == "UIDL" && !script.uidl => {
+                    b"-ERR unknown command\r\n".to_vec()
+                }
+                ("LIST", true) | ("UIDL", true) => match number {
+                    Some(n) => {
+                        let (uid, message) = &live[n - 1].1;
+                        let field = if verb == "UIDL" {
+                            uid.clone()
+                        } else {
+                            (stuffed(message).len() - 3).to_string()
+                        };
+                        format!("+OK {n} {field}\r\n").into_bytes()
+                    }
+                    None => b"-ERR no such message\r\n".to_vec(),
+                },
                 ("RETR", true) => match number {
                     Some(n) => {
                         let mut reply = b"+OK message follows\r\n".to_vec();

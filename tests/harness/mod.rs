@@ -8,6 +8,7 @@ pub mod dovecot;
 pub mod fake;
 pub mod kdc;
 pub mod namespace;
+pub mod oauth_server;
 pub mod popa3d;
 pub mod server;
 pub mod socks;

@@ -158,7 +158,7 @@ impl Command<'_> {
             _ => {
                 let mut out = Vec::new();
                 match self.encode(&mut out) {
-                    Ok(()) => super::sanitize(&out[..out.len() - 2]),
+                    Ok(()) => super::sanitize(out.strip_suffix(b"\r\n").unwrap_or(&out)),
                     Err(_) => self.name().to_string(),
                 }
             }

@@ -52,6 +52,8 @@ pub struct DotDecoder {
     state: State,
     ending: LineEnding,
     written: u64,
+    lines: u64,
+    unstuffed: u64,
 }
 
 impl DotDecoder {
@@ -60,6 +62,8 @@ impl DotDecoder {
             state: State::LineStart,
             ending,
             written: 0,
+            lines: 0,
+            unstuffed: 0,
         }
     }
 
@@ -72,13 +76,23 @@ impl DotDecoder {
         self.state == State::Done
     }
 
+    /// Line ends (CRLF) decoded so far.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// Stuffing dots removed so far.
+    pub fn unstuffed(&self) -> u64 {
+        self.unstuffed
+    }
+
     /// Decodes as much of `input` as belongs to this body, writing the result to `out`.
     pub fn feed<W: Write + ?Sized>(&mut self, input: &[u8], out: &mut W) -> io::Result<Progress> {
         let mut i = 0;
-        while i < input.len() {
+        while let Some(&byte) = input.get(i) {
             match self.state {
                 State::LineStart => {
-                    if input[i] == b'.' {
+                    if byte == b'.' {
                         self.state = State::Dot;
                         i += 1;
                     } else {
@@ -86,36 +100,42 @@ impl DotDecoder {
                     }
                 }
                 State::Dot => {
-                    if input[i] == b'\r' {
+                    if byte == b'\r' {
                         self.state = State::DotCr;
                         i += 1;
                     } else {
                         // The leading dot was stuffing: drop it and read the line.
+                        self.unstuffed += 1;
                         self.state = State::InLine;
                     }
                 }
                 State::DotCr => {
-                    if input[i] == b'\n' {
+                    if byte == b'\n' {
                         self.state = State::Done;
                         return Ok(Progress::Done { consumed: i + 1 });
                     }
                     // `.` CR x: the dot was stuffing, the CR is pending line content.
+                    self.unstuffed += 1;
                     self.state = State::Cr;
                 }
-                State::InLine => match memchr::memchr(b'\r', &input[i..]) {
-                    Some(offset) => {
-                        self.emit(out, &input[i..i + offset])?;
-                        i += offset + 1;
-                        self.state = State::Cr;
+                State::InLine => {
+                    let rest = input.get(i..).unwrap_or_default();
+                    match memchr::memchr(b'\r', rest) {
+                        Some(offset) => {
+                            self.emit(out, rest.get(..offset).unwrap_or_default())?;
+                            i += offset + 1;
+                            self.state = State::Cr;
+                        }
+                        None => {
+                            self.emit(out, rest)?;
+                            i = input.len();
+                        }
                     }
-                    None => {
-                        self.emit(out, &input[i..])?;
-                        i = input.len();
-                    }
-                },
-                State::Cr => match input[i] {
+                }
+                State::Cr => match byte {
                     b'\n' => {
                         self.emit(out, self.ending.bytes())?;
+                        self.lines += 1;
                         i += 1;
                         self.state = State::LineStart;
                     }
@@ -137,6 +157,32 @@ impl DotDecoder {
         Ok(Progress::NeedMore)
     }
 
+    /// The body's length with one octet per line end, whatever `ending` writes.
+    fn lf_octets(&self) -> u64 {
+        match self.ending {
+            LineEnding::Lf => self.written,
+            LineEnding::Crlf => self.written.saturating_sub(self.lines),
+        }
+    }
+
+    /// Whether the body has already grown past what a message LIST announced as `listed`
+    /// octets may be (see [`size_slack`]): reading further is pointless.
+    pub fn outgrew(&self, listed: u64) -> bool {
+        self.lf_octets() > listed.saturating_add(size_slack(listed))
+    }
+
+    /// Whether the complete body can be the message LIST announced as `listed` octets: at most
+    /// [`size_slack`] more than its length counting one octet per line end, and at most that
+    /// much less than its length counting two octets per line end and every stuffing dot.
+    pub fn fits(&self, listed: u64) -> bool {
+        let most = self
+            .lf_octets()
+            .saturating_add(self.lines)
+            .saturating_add(self.unstuffed)
+            .saturating_add(size_slack(listed));
+        !self.outgrew(listed) && most >= listed
+    }
+
     fn emit<W: Write + ?Sized>(&mut self, out: &mut W, bytes: &[u8]) -> io::Result<()> {
         if !bytes.is_empty() {
             out.write_all(bytes)?;
@@ -144,6 +190,23 @@ impl DotDecoder {
         }
         Ok(())
     }
+}
+
+/// How far a message may differ from its LIST size, beyond the line-end convention.
+///
+/// RFC 1939 section 11 asks for the exact size with each line end counted as CRLF, and
+/// RFC 6856 section 2.1 says it SHOULD match what RETR sends, not counting stuffing. In
+/// practice servers that store LF count one octet per line end, some count the stuffing dots,
+/// some add a missing final line end or a header (`Received`, `X-UIDL`, `Status`) when they
+/// send a message, some round (HP OpenMail to 1 KiB, per the fetchmail FAQ) and Microsoft
+/// Exchange estimates unless `EnableExactRFC822Size` is set. So a body is accepted when its
+/// length lies between the two conventions (one or two octets per line end, stuffing dots
+/// included or not), widened by 1 KiB plus 1/16 of the LIST size. That still refuses what
+/// matters: a body cut short by an unstuffed `.` line or by a server that gave up (a tenth of
+/// its size), and one that runs on into later answers. Desynchronisation by a line or two is
+/// caught by the strict status lines and the sync point instead (see `fetch.rs`).
+pub fn size_slack(listed: u64) -> u64 {
+    1024 + listed / 16
 }
 
 /// The inverse of decoding with [`LineEnding::Lf`]: LF becomes CRLF, lines starting with `.` are
@@ -282,6 +345,39 @@ mod tests {
         decoder.feed(b"..ab\r\ncd\r\n.\r\n", &mut out).unwrap();
         assert_eq!(decoder.written(), out.len() as u64);
         assert!(decoder.is_done());
+        assert_eq!((decoder.lines(), decoder.unstuffed()), (2, 1));
+    }
+
+    #[test]
+    fn sizes_are_checked_within_the_documented_slack() {
+        // 100 lines of 50 octets: 5,100 octets with LF, 5,200 with CRLF.
+        let mut wire = Vec::new();
+        for _ in 0..100 {
+            wire.extend_from_slice(&[b'x'; 50]);
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(b".\r\n");
+        for ending in [LineEnding::Lf, LineEnding::Crlf] {
+            let mut decoder = DotDecoder::new(ending);
+            decoder.feed(&wire, &mut Vec::new()).unwrap();
+            // Both conventions, and the slack (1024 + 1/16) either side.
+            for listed in [5100, 5200, 3900, 6600] {
+                assert!(decoder.fits(listed), "{listed} {ending:?}");
+            }
+            // A tenth of the size, or far less than it, or more than it.
+            for listed in [51_000, 7000, 3000, u64::MAX] {
+                assert!(!decoder.fits(listed), "{listed} {ending:?}");
+            }
+            assert!(decoder.outgrew(3000));
+            assert!(!decoder.outgrew(51_000));
+            // A server reporting 0 for small messages still passes.
+            assert!(!decoder.fits(0));
+        }
+        let mut small = DotDecoder::new(LineEnding::Lf);
+        small
+            .feed(b"Subject: x\r\n\r\nbody\r\n.\r\n", &mut Vec::new())
+            .unwrap();
+        assert!(small.fits(0) && small.fits(21) && small.fits(1000));
     }
 
     #[test]

@@ -98,8 +98,15 @@ pub fn parse_status(line: &[u8]) -> Result<Status, ProtocolError> {
             )))
         }
     };
-    if text.contains(&0) {
-        return Err(ProtocolError::new("NUL byte in a status line"));
+    // A status line ends at its CRLF and nowhere else: a CR or LF inside it means the server
+    // frames lines differently, and whatever follows could be another answer's text.
+    if let Some(&byte) = line.iter().find(|&&b| matches!(b, 0 | b'\r' | b'\n')) {
+        let what = match byte {
+            0 => "NUL byte",
+            b'\r' => "bare CR",
+            _ => "bare LF",
+        };
+        return Err(ProtocolError::new(format!("{what} in a status line")));
     }
     Ok(Status {
         ok,
@@ -111,7 +118,7 @@ pub fn parse_status(line: &[u8]) -> Result<Status, ProtocolError> {
 fn response_code(text: &[u8]) -> Option<ResponseCode> {
     let inner = text.strip_prefix(b"[")?;
     let end = inner.iter().position(|&b| b == b']')?;
-    let code = std::str::from_utf8(&inner[..end]).ok()?;
+    let code = std::str::from_utf8(inner.get(..end)?).ok()?;
     if code.is_empty() || !code.bytes().all(|b| b.is_ascii_graphic()) {
         return None;
     }
@@ -119,7 +126,7 @@ fn response_code(text: &[u8]) -> Option<ResponseCode> {
 }
 
 fn truncated(line: &[u8]) -> &[u8] {
-    &line[..line.len().min(80)]
+    line.get(..80).unwrap_or(line)
 }
 
 #[cfg(test)]
@@ -177,6 +184,16 @@ mod tests {
     #[test]
     fn rejects_nul_and_tolerates_invalid_utf8() {
         assert!(parse_status(b"+OK hello\0world").is_err());
+        // A line ends only at CRLF: CR or LF inside is a framing error (issue 15, item 6).
+        for line in [
+            &b"+OK\nbody"[..],
+            b"+OK 1 octets\rx",
+            b"-ERR no\n",
+            b"+OK\r",
+            b"-ERR\r\n",
+        ] {
+            assert!(parse_status(line).is_err(), "{line:?}");
+        }
         let status = parse_status(b"-ERR \xff\xfe bad").unwrap();
         assert_eq!(status.display_text(), "\u{fffd}\u{fffd} bad");
     }
@@ -221,13 +238,13 @@ mod properties {
                 let rest = if status.ok { line.strip_prefix(b"+OK") } else { line.strip_prefix(b"-ERR") };
                 let rest = rest.expect("an exact indicator");
                 prop_assert!(rest.is_empty() || rest[0] == b' ');
-                prop_assert!(!status.text.contains(&0));
+                prop_assert!(!status.text.iter().any(|b| matches!(b, 0 | b'\r' | b'\n')));
                 let _ = status.display_text();
             }
         }
 
         #[test]
-        fn status_text_round_trips(ok: bool, text in proptest::collection::vec(1u8.., 0..200)) {
+        fn status_text_round_trips(ok: bool, text in proptest::collection::vec(any::<u8>().prop_filter("line-safe", |b| !matches!(b, 0 | b'\r' | b'\n')), 0..200)) {
             let mut line = if ok { b"+OK ".to_vec() } else { b"-ERR ".to_vec() };
             line.extend_from_slice(&text);
             let status = parse_status(&line).unwrap();

@@ -4,11 +4,10 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
-use crate::cli::PipeliningMode;
-use crate::error::{Error, Result};
-use crate::protocol::{
-    self, parse_scan_line, parse_stat, parse_status, parse_uidl_line, Capabilities, Command,
-    DotDecoder, LineEnding, Progress, ProtocolError, ScanEntry, Status, UidlEntry, MAX_LINE,
+use super::{
+    parse_scan_line, parse_stat, parse_status, parse_uidl_line, Capabilities, Command, DotDecoder,
+    Error, LineEnding, Pipelining, Progress, ProtocolError, Result, ScanEntry, Status, UidlEntry,
+    MAX_LINE,
 };
 
 const READ_BUFFER: usize = 64 * 1024;
@@ -114,13 +113,18 @@ impl<S: Read + Write> Wire<S> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-        } else if self.end == self.buf.len() {
+        } else if self.end == self.buf.len() && self.start < self.end {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
         loop {
-            match self.stream.read(&mut self.buf[self.end..]) {
+            // Never empty: lines are far shorter than the buffer, and bodies are consumed.
+            let free = match self.buf.get_mut(self.end..) {
+                Some(free) if !free.is_empty() => free,
+                _ => return Err(line_too_long()),
+            };
+            match self.stream.read(free) {
                 Ok(0) => {
                     return Err(self.connection_error(io::Error::from(io::ErrorKind::UnexpectedEof)))
                 }
@@ -134,26 +138,33 @@ impl<S: Read + Write> Wire<S> {
         }
     }
 
-    /// Reads one CRLF-terminated line (without the CRLF). A bare LF does not end a line.
-    fn read_line(&mut self) -> Result<Vec<u8>> {
+    /// Reads one CRLF-terminated line (without the CRLF). A bare LF or CR does not end a line;
+    /// in a `status` line it is a protocol error at once (and [`parse_status`] refuses one
+    /// anyway), elsewhere it is data. The length limit holds however the bytes arrive.
+    fn read_line(&mut self, status: bool) -> Result<Vec<u8>> {
         let mut scanned = 0;
         loop {
-            let data = &self.buf[self.start..self.end];
-            while let Some(offset) = memchr::memchr(b'\n', &data[scanned..]) {
+            let data = self.buf.get(self.start..self.end).unwrap_or_default();
+            while let Some(offset) = memchr::memchr(b'\n', data.get(scanned..).unwrap_or_default())
+            {
                 let lf = scanned + offset;
-                if lf > 0 && data[lf - 1] == b'\r' {
-                    let line = data[..lf - 1].to_vec();
+                if lf + 1 > MAX_LINE {
+                    return Err(line_too_long());
+                }
+                if let Some(line) = data.get(..lf).and_then(|line| line.strip_suffix(b"\r")) {
+                    let line = line.to_vec();
                     self.start += lf + 1;
                     return Ok(line);
+                }
+                if status {
+                    return Err(ProtocolError::new("bare LF in a status line").into());
                 }
                 scanned = lf + 1;
             }
             scanned = data.len();
+            // Without its CRLF the line is longer than what has arrived.
             if data.len() >= MAX_LINE {
-                return Err(ProtocolError::new(format!(
-                    "the server sent a line longer than {MAX_LINE} octets"
-                ))
-                .into());
+                return Err(line_too_long());
             }
             self.fill()?;
         }
@@ -161,16 +172,18 @@ impl<S: Read + Write> Wire<S> {
 
     /// Reads the status line answering the oldest pending command.
     fn receive_status(&mut self) -> Result<Status> {
-        assert!(
-            !self.body_pending,
-            "the previous multi-line body was not read"
-        );
+        if self.body_pending {
+            // Whoever asked for the previous body did not read it (a mailbox that failed
+            // before it started writing): it is read and discarded here, so an answer can
+            // never be taken for the next one.
+            self.receive_body(LineEnding::Lf, &mut io::sink(), false, None, None)?;
+        }
         let Some((_, multiline)) = self.pending.pop_front() else {
             return Err(ProtocolError::new("read without a command outstanding").into());
         };
         self.flush()?;
-        let line = self.read_line()?;
-        self.trace(|| format!("S: {}", protocol::sanitize(&line)));
+        let line = self.read_line(true)?;
+        self.trace(|| format!("S: {}", super::sanitize(&line)));
         let status = parse_status(&line)?;
         self.body_pending = multiline && status.ok;
         Ok(status)
@@ -178,33 +191,41 @@ impl<S: Read + Write> Wire<S> {
 
     /// Streams the pending multi-line body through the decoder into `sink`. If the sink fails,
     /// `abort_on_sink_error` decides: stop at once (the session is then unusable), or read and
-    /// discard the rest so the session stays in step.
+    /// discard the rest so the session stays in step. With `listed` (message number, LIST
+    /// size), a body whose size does not fit the LIST size (see [`protocol::size_slack`]) is
+    /// a protocol error, raised as soon as it outgrows it.
     fn receive_body(
         &mut self,
         ending: LineEnding,
         sink: &mut dyn Write,
         abort_on_sink_error: bool,
         limit: Option<u64>,
+        listed: Option<(u32, u64)>,
     ) -> Result<Body> {
-        assert!(self.body_pending, "no multi-line body is pending");
+        if !self.body_pending {
+            return Err(ProtocolError::new("no multi-line answer is pending").into());
+        }
         let mut decoder = DotDecoder::new(ending);
         let mut guarded = GuardedSink {
             inner: sink,
             error: None,
             abort: abort_on_sink_error,
+            head: Vec::new(),
+            head_complete: false,
         };
         loop {
             if self.start == self.end {
                 self.fill()?;
             }
-            let progress = match decoder.feed(&self.buf[self.start..self.end], &mut guarded) {
+            let input = self.buf.get(self.start..self.end).unwrap_or_default();
+            let progress = match decoder.feed(input, &mut guarded) {
                 Ok(progress) => progress,
                 Err(_) => {
                     let source = guarded
                         .error
                         .take()
                         .unwrap_or_else(|| io::Error::other("write failed"));
-                    return Err(Error::io("cannot write the output", source));
+                    return Err(Error::Output(source));
                 }
             };
             if limit.is_some_and(|limit| decoder.written() > limit) {
@@ -213,6 +234,13 @@ impl<S: Read + Write> Wire<S> {
                     "a message grew past the size limit of {} octets while it was read (the \
                      server's LIST size was wrong)",
                     limit.unwrap_or_default()
+                ))
+                .into());
+            }
+            if let Some((number, size)) = listed.filter(|&(_, size)| decoder.outgrew(size)) {
+                return Err(ProtocolError::new(format!(
+                    "message {number} runs on past the {size} octets LIST announced for it \
+                     (the answers are out of step, or the server's sizes are wrong)"
                 ))
                 .into());
             }
@@ -226,6 +254,21 @@ impl<S: Read + Write> Wire<S> {
         }
         self.body_pending = false;
         let octets = decoder.written();
+        if let Some((number, _)) = listed.filter(|_| looks_like_status(&guarded.head)) {
+            // A message begins with a header; one that begins with a status line is the
+            // answer after an extra one (the answers are shifted).
+            return Err(ProtocolError::new(format!(
+                "message {number} begins with a status line (the answers are out of step)"
+            ))
+            .into());
+        }
+        if let Some((number, size)) = listed.filter(|&(_, size)| !decoder.fits(size)) {
+            return Err(ProtocolError::new(format!(
+                "message {number} has {octets} octets where LIST announced {size} (it was cut \
+                 short, the answers are out of step, or the server's sizes are wrong)"
+            ))
+            .into());
+        }
         self.trace(|| format!("S: [{octets} octets]"));
         Ok(Body {
             octets,
@@ -235,8 +278,10 @@ impl<S: Read + Write> Wire<S> {
 
     /// Reads the next line of the pending multi-line body, unstuffed; `None` at its end.
     fn next_line(&mut self) -> Result<Option<Vec<u8>>> {
-        assert!(self.body_pending, "no multi-line body is pending");
-        let line = self.read_line()?;
+        if !self.body_pending {
+            return Err(ProtocolError::new("no multi-line answer is pending").into());
+        }
+        let line = self.read_line(false)?;
         if line == b"." {
             self.body_pending = false;
             return Ok(None);
@@ -245,7 +290,7 @@ impl<S: Read + Write> Wire<S> {
             Some(unstuffed) => unstuffed.to_vec(),
             None => line,
         };
-        self.trace(|| format!("S: {}", protocol::sanitize(&line)));
+        self.trace(|| format!("S: {}", super::sanitize(&line)));
         Ok(Some(line))
     }
 
@@ -269,8 +314,8 @@ impl<S: Read + Write> Wire<S> {
         self.send(command)?;
         self.pending.pop_front();
         self.flush()?;
-        let line = self.read_line()?;
-        self.trace(|| format!("S: {}", protocol::sanitize(&line)));
+        let line = self.read_line(true)?;
+        self.trace(|| format!("S: {}", super::sanitize(&line)));
         if line == b"+" {
             return Ok(SaslReply::Challenge(Vec::new()));
         }
@@ -292,13 +337,20 @@ impl<S: Read + Write> Wire<S> {
             return Ok(None);
         }
         let lines = self.receive_lines(MAX_CAPA_LINES, "CAPA")?;
-        let lines = lines.iter().map(|line| protocol::sanitize(line)).collect();
+        let lines = lines.iter().map(|line| super::sanitize(line)).collect();
         Ok(Some(Capabilities::from_lines(lines)))
     }
 
     fn has_buffered_input(&self) -> bool {
         self.start < self.end
     }
+}
+
+fn line_too_long() -> Error {
+    ProtocolError::new(format!(
+        "the server sent a line longer than {MAX_LINE} octets"
+    ))
+    .into()
 }
 
 /// The server's answer within a SASL exchange.
@@ -348,6 +400,23 @@ impl ListingEntry for UidlEntry {
     }
 }
 
+/// Checks that a listing names every message from 1 to `count` exactly once (duplicates are
+/// refused as it is read).
+fn check_complete<T: ListingEntry>(what: &str, entries: &[T], count: u32) -> Result<()> {
+    let beyond = entries
+        .iter()
+        .map(ListingEntry::number)
+        .find(|&n| n > count);
+    if entries.len() as u64 != u64::from(count) || beyond.is_some() {
+        return Err(ProtocolError::new(format!(
+            "the {what} answer lists {} messages, but STAT counts {count}",
+            entries.len()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// What the allocator sets aside for `len` octets on the heap (glibc: 8 octets of header,
 /// 16-octet granules, 32 at least).
 fn heap_block(len: usize) -> usize {
@@ -360,10 +429,31 @@ struct GuardedSink<'a> {
     inner: &'a mut dyn Write,
     error: Option<io::Error>,
     abort: bool,
+    /// The start of the first line, up to [`HEAD`] octets and its line end if it came.
+    head: Vec<u8>,
+    head_complete: bool,
+}
+
+/// Octets of a body's first line kept to tell a status line from a header.
+const HEAD: usize = 5;
+
+/// Whether the start of a first line is a status line: `+OK` alone or before a space, or
+/// `-ERR`.
+fn looks_like_status(head: &[u8]) -> bool {
+    head.starts_with(b"+OK ")
+        || head.starts_with(b"+OK\n")
+        || head.starts_with(b"+OK\r")
+        || head.starts_with(b"-ERR")
 }
 
 impl Write for GuardedSink<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if !self.head_complete {
+            let wanted = HEAD.saturating_sub(self.head.len());
+            let take = bytes.iter().take(wanted);
+            self.head.extend(take);
+            self.head_complete = self.head.len() >= HEAD || self.head.contains(&b'\n');
+        }
         if self.error.is_none() {
             if let Err(e) = self.inner.write_all(bytes) {
                 self.error = Some(e);
@@ -380,14 +470,6 @@ impl Write for GuardedSink<'_> {
     }
 }
 
-pub(crate) fn refused(command: &'static str, status: &Status) -> Error {
-    Error::Refused {
-        command,
-        code: status.code.clone(),
-        text: status.display_text(),
-    }
-}
-
 /// The AUTHORIZATION state: greeting read, not yet logged in.
 pub struct Client<S> {
     wire: Wire<S>,
@@ -396,7 +478,7 @@ pub struct Client<S> {
     security: Security,
     /// The user asked for TLS: no credential may leave unless `security` is TLS.
     tls_required: bool,
-    pipelining: PipeliningMode,
+    pipelining: Pipelining,
 }
 
 impl<S: Read + Write> Client<S> {
@@ -416,13 +498,9 @@ impl<S: Read + Write> Client<S> {
         wire.pending.push_back(("greeting", false));
         let greeting = wire.receive_status()?;
         if !greeting.ok {
-            let message = format!(
-                "the server refused the connection: {}",
-                greeting.display_text()
-            );
-            return Err(match &greeting.code {
-                Some(code) if code.is_temporary() => Error::Temporary(message),
-                _ => Error::unavailable(message),
+            return Err(Error::GreetingRefused {
+                text: greeting.display_text(),
+                code: greeting.code,
             });
         }
         Ok(Client {
@@ -431,7 +509,7 @@ impl<S: Read + Write> Client<S> {
             capabilities: None,
             security,
             tls_required: false,
-            pipelining: PipeliningMode::Auto,
+            pipelining: Pipelining::Auto,
         })
     }
 
@@ -460,7 +538,7 @@ impl<S: Read + Write> Client<S> {
 
     /// Whether login commands may go out without waiting for each answer (default: when the
     /// capabilities announce PIPELINING).
-    pub fn set_pipelining(&mut self, mode: PipeliningMode) {
+    pub fn set_pipelining(&mut self, mode: Pipelining) {
         self.pipelining = mode;
     }
 
@@ -513,9 +591,8 @@ impl<S: Read + Write> Client<S> {
         }
         let status = self.wire.command(&Command::Stls)?;
         if !status.ok {
-            return Err(Error::Unavailable {
-                message: format!("the server refused STLS: {}", status.display_text()),
-                hint: Some("use --tls implicit (port 995) if the server offers POP3S".into()),
+            return Err(Error::StlsRefused {
+                text: status.display_text(),
             });
         }
         if self.wire.has_buffered_input() {
@@ -542,7 +619,22 @@ impl<S: Read + Write> Client<S> {
 
     /// Enters the TRANSACTION state. Only the authentication code calls this, after a positive
     /// answer to PASS, APOP or AUTH.
-    pub(crate) fn into_session(self) -> Session<S> {
+    /// Logs in with USER and PASS and continues in the TRANSACTION state. The password goes
+    /// out as it is: check [`Client::security`] first if it must not cross an unprotected
+    /// connection.
+    pub fn login_user_pass(mut self, user: &str, password: &str) -> Result<Session<S>> {
+        for command in [Command::User(user), Command::Pass(password)] {
+            let status = self.command(&command)?;
+            if !status.ok {
+                return Err(Error::refused(command.name(), &status));
+            }
+        }
+        Ok(self.into_session())
+    }
+
+    /// Continues in the TRANSACTION state once the server accepted a login the caller drove
+    /// itself (with [`Client::command`] or [`Client::sasl`]).
+    pub fn into_session(self) -> Session<S> {
         Session {
             wire: self.wire,
             capabilities: self.capabilities,
@@ -559,17 +651,17 @@ pub struct Upgrade<S> {
     trace: Option<Tracer>,
     listing_limit: u64,
     tls_required: bool,
-    pipelining: PipeliningMode,
+    pipelining: Pipelining,
 }
 
 impl<S> Upgrade<S> {
     /// Runs the handshake on the raw stream and continues in the AUTHORIZATION state over the
     /// encrypted one. Capabilities learned before TLS are forgotten; the greeting (and its APOP
     /// timestamp) is kept, as the server does not send another.
-    pub fn handshake<T: Read + Write>(
+    pub fn handshake<T: Read + Write, E>(
         self,
-        start_tls: impl FnOnce(S) -> Result<(T, Security)>,
-    ) -> Result<Client<T>> {
+        start_tls: impl FnOnce(S) -> std::result::Result<(T, Security), E>,
+    ) -> std::result::Result<Client<T>, E> {
         let (stream, security) = start_tls(self.stream)?;
         let mut wire = Wire::new(stream, self.peer);
         wire.trace = self.trace;
@@ -611,7 +703,7 @@ impl<S: Read + Write> Session<S> {
     pub fn stat(&mut self) -> Result<(u32, u64)> {
         let status = self.wire.command(&Command::Stat)?;
         if !status.ok {
-            return Err(refused("STAT", &status));
+            return Err(Error::refused("STAT", &status));
         }
         Ok(parse_stat(&status.text)?)
     }
@@ -620,7 +712,7 @@ impl<S: Read + Write> Session<S> {
     pub fn list(&mut self) -> Result<Vec<ScanEntry>> {
         let status = self.wire.command(&Command::List(None))?;
         if !status.ok {
-            return Err(refused("LIST", &status));
+            return Err(Error::refused("LIST", &status));
         }
         self.receive_listing("LIST", parse_scan_line)
     }
@@ -634,35 +726,53 @@ impl<S: Read + Write> Session<S> {
         self.receive_listing("UIDL", parse_uidl_line).map(Some)
     }
 
-    /// The scan listing and the unique-id listing (`None` without UIDL), both commands sent
-    /// at once when `pipelined`. If LIST is refused the UIDL answer stays unread, so the
-    /// session is left [outstanding](Session::outstanding) and must be abandoned.
+    /// The scan listing and the unique-id listing (`None` without UIDL) at the start of the
+    /// transaction, checked against STAT's message count: each must name every message from 1
+    /// to that count exactly once, so that no message is fetched without its id or left out
+    /// (its record would be forgotten as if it had left the server). STAT, LIST and UIDL are
+    /// sent at once when `pipelined`. If STAT or LIST is refused, the answers after it stay
+    /// unread, so the session is left [outstanding](Session::outstanding) and must be
+    /// abandoned.
     pub fn listings(
         &mut self,
         pipelined: bool,
     ) -> Result<(Vec<ScanEntry>, Option<Vec<UidlEntry>>)> {
-        if !pipelined {
-            return Ok((self.list()?, self.uidl()?));
+        let (count, scan, ids) = if pipelined {
+            self.wire.send(&Command::Stat)?;
+            self.wire.send(&Command::List(None))?;
+            self.wire.send(&Command::Uidl(None))?;
+            let status = self.wire.receive_status()?;
+            if !status.ok {
+                return Err(Error::refused("STAT", &status));
+            }
+            let (count, _) = parse_stat(&status.text)?;
+            let status = self.wire.receive_status()?;
+            if !status.ok {
+                return Err(Error::refused("LIST", &status));
+            }
+            let scan = self.receive_listing("LIST", parse_scan_line)?;
+            let status = self.wire.receive_status()?;
+            let ids = if status.ok {
+                Some(self.receive_listing("UIDL", parse_uidl_line)?)
+            } else {
+                None
+            };
+            (count, scan, ids)
+        } else {
+            (self.stat()?.0, self.list()?, self.uidl()?)
+        };
+        check_complete("LIST", &scan, count)?;
+        if let Some(ids) = &ids {
+            check_complete("UIDL", ids, count)?;
         }
-        self.wire.send(&Command::List(None))?;
-        self.wire.send(&Command::Uidl(None))?;
-        let status = self.wire.receive_status()?;
-        if !status.ok {
-            return Err(refused("LIST", &status));
-        }
-        let scan = self.receive_listing("LIST", parse_scan_line)?;
-        let status = self.wire.receive_status()?;
-        if !status.ok {
-            return Ok((scan, None));
-        }
-        Ok((scan, Some(self.receive_listing("UIDL", parse_uidl_line)?)))
+        Ok((scan, ids))
     }
 
     /// Reads a listing body, parsing each line as it arrives. A message number listed twice is
     /// an error, and so is a listing whose entries would take more memory than the limit.
     fn receive_listing<T: ListingEntry>(
         &mut self,
-        what: &str,
+        what: &'static str,
         parse: impl Fn(&[u8]) -> Result<T, ProtocolError>,
     ) -> Result<Vec<T>> {
         let limit = self.wire.listing_limit;
@@ -673,13 +783,11 @@ impl<S: Read + Write> Session<S> {
             memory += entry.memory();
             if memory > limit {
                 // The rest of the body is not read: the session is abandoned.
-                return Err(ProtocolError::new(format!(
-                    "the {what} answer would take more than {} of memory after {} \
-                     entries (raise --max-listing if the maildrop really is that large)",
-                    crate::app::human_size(limit),
-                    entries.len()
-                ))
-                .into());
+                return Err(Error::ListingTooLarge {
+                    what,
+                    limit,
+                    entries: entries.len(),
+                });
             }
             entries.push(entry);
         }
@@ -693,10 +801,13 @@ impl<S: Read + Write> Session<S> {
             ))
             .into());
         }
-        if let Some(pair) = numbers.windows(2).find(|pair| pair[0] == pair[1]) {
+        let twice = numbers.windows(2).find_map(|pair| match pair {
+            [a, b] if a == b => Some(*a),
+            _ => None,
+        });
+        if let Some(number) = twice {
             return Err(ProtocolError::new(format!(
-                "message {} appears twice in the {what} answer",
-                pair[0]
+                "message {number} appears twice in the {what} answer"
             ))
             .into());
         }
@@ -737,7 +848,7 @@ impl<S: Read + Write> Session<S> {
     /// sink is reported in [`Body::sink_error`] and the rest of the body is discarded, so the
     /// session stays usable.
     pub fn receive_body(&mut self, ending: LineEnding, sink: &mut dyn Write) -> Result<Body> {
-        self.wire.receive_body(ending, sink, false, None)
+        self.wire.receive_body(ending, sink, false, None, None)
     }
 
     /// Like [`Session::receive_body`], but a body longer than `limit` octets is an error that
@@ -748,14 +859,40 @@ impl<S: Read + Write> Session<S> {
         sink: &mut dyn Write,
         limit: Option<u64>,
     ) -> Result<Body> {
-        self.wire.receive_body(ending, sink, false, limit)
+        self.wire.receive_body(ending, sink, false, limit, None)
+    }
+
+    /// Streams a RETR body like [`Session::receive_body_within`] and checks it against the
+    /// size LIST announced for `message`: a body that does not fit it (see
+    /// [`protocol::size_slack`]) is a protocol error that leaves the session unusable, as the
+    /// answers that follow cannot be trusted either.
+    pub fn receive_message(
+        &mut self,
+        ending: LineEnding,
+        sink: &mut dyn Write,
+        limit: Option<u64>,
+        message: u32,
+        listed: u64,
+    ) -> Result<Body> {
+        self.wire
+            .receive_body(ending, sink, false, limit, Some((message, listed)))
+    }
+
+    /// Whether the status of a multi-line answer was read and its body was not.
+    pub fn body_pending(&self) -> bool {
+        self.wire.body_pending
+    }
+
+    /// Whether the server sent something that no command asked for yet, or a body is unread.
+    pub fn has_unread_input(&self) -> bool {
+        self.wire.has_buffered_input() || self.wire.body_pending
     }
 
     /// Retrieves one message into `sink` (no pipelining).
     pub fn retr(&mut self, message: u32, ending: LineEnding, sink: &mut dyn Write) -> Result<Body> {
         let status = self.wire.command(&Command::Retr(message))?;
         if !status.ok {
-            return Err(refused("RETR", &status));
+            return Err(Error::refused("RETR", &status));
         }
         self.receive_body(ending, sink)
     }
@@ -770,16 +907,19 @@ impl<S: Read + Write> Session<S> {
     ) -> Result<u64> {
         let status = self.wire.command(command)?;
         if !status.ok {
-            return Err(refused(command.name(), &status));
+            return Err(Error::refused(command.name(), &status));
         }
-        Ok(self.wire.receive_body(ending, sink, true, None)?.octets)
+        Ok(self
+            .wire
+            .receive_body(ending, sink, true, None, None)?
+            .octets)
     }
 
     /// The scan listing of one message (`LIST n`).
     pub fn list_one(&mut self, message: u32) -> Result<ScanEntry> {
         let status = self.wire.command(&Command::List(Some(message)))?;
         if !status.ok {
-            return Err(refused("LIST", &status));
+            return Err(Error::refused("LIST", &status));
         }
         Ok(parse_scan_line(&status.text)?)
     }
@@ -788,7 +928,7 @@ impl<S: Read + Write> Session<S> {
     pub fn uidl_one(&mut self, message: u32) -> Result<UidlEntry> {
         let status = self.wire.command(&Command::Uidl(Some(message)))?;
         if !status.ok {
-            return Err(refused("UIDL", &status));
+            return Err(Error::refused("UIDL", &status));
         }
         Ok(parse_uidl_line(&status.text)?)
     }
@@ -803,7 +943,7 @@ impl<S: Read + Write> Session<S> {
     pub fn quit(mut self) -> Result<()> {
         let status = self.wire.command(&Command::Quit)?;
         if !status.ok {
-            return Err(refused("QUIT", &status));
+            return Err(Error::refused("QUIT", &status));
         }
         Ok(())
     }
@@ -907,13 +1047,19 @@ pub(crate) mod tests {
             "mock",
             Security::Tls,
         );
-        assert!(matches!(result, Err(Error::Temporary(_))));
+        assert!(matches!(
+            result,
+            Err(Error::GreetingRefused { code: Some(_), .. })
+        ));
         let result = Client::new(
             MockStream::new(&[b"-ERR go away\r\n"]),
             "mock",
             Security::Tls,
         );
-        assert!(matches!(result, Err(Error::Unavailable { .. })));
+        assert!(matches!(
+            result,
+            Err(Error::GreetingRefused { code: None, .. })
+        ));
     }
 
     #[test]
@@ -950,7 +1096,7 @@ pub(crate) mod tests {
         let stream = MockStream::new(&[b"+OK ready\r\n", b"-ERR not now\r\n"]);
         let written = stream.written.clone();
         let client = Client::new(stream, "mock", Security::Plain).unwrap();
-        assert!(matches!(client.stls(), Err(Error::Unavailable { .. })));
+        assert!(matches!(client.stls(), Err(Error::StlsRefused { .. })));
         assert_eq!(text(&written), "STLS\r\n");
     }
 
@@ -966,8 +1112,8 @@ pub(crate) mod tests {
         let (mut session, written) = session(
             &[
                 b"+OK hi\r\n",
-                b"+OK 2 messages\r\n1 10\r\n2 20\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n",
-                b"+OK\r\n1 10\r\n.\r\n-ERR no UIDL here\r\n",
+                b"+OK 2 30\r\n+OK 2 messages\r\n1 10\r\n2 20\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n",
+                b"+OK 1 10\r\n+OK\r\n1 10\r\n.\r\n-ERR no UIDL here\r\n",
             ],
             usize::MAX,
         );
@@ -977,13 +1123,17 @@ pub(crate) mod tests {
         let (scan, ids) = session.listings(true).unwrap();
         assert_eq!(scan.len(), 1);
         assert!(ids.is_none());
-        assert_eq!(text(&written), "LIST\r\nUIDL\r\nLIST\r\nUIDL\r\n");
+        assert_eq!(
+            text(&written),
+            "STAT\r\nLIST\r\nUIDL\r\nSTAT\r\nLIST\r\nUIDL\r\n"
+        );
         assert_eq!(session.outstanding(), 0);
     }
 
     #[test]
     fn a_refused_pipelined_list_leaves_the_uidl_answer_outstanding() {
-        let (mut session, _) = session(&[b"+OK hi\r\n", b"-ERR busy\r\n+OK\r\n.\r\n"], 3);
+        let (mut session, _) =
+            session(&[b"+OK hi\r\n", b"+OK 0 0\r\n-ERR busy\r\n+OK\r\n.\r\n"], 3);
         assert!(matches!(session.listings(true), Err(Error::Refused { .. })));
         assert_eq!(session.outstanding(), 1);
     }
@@ -1067,7 +1217,7 @@ pub(crate) mod tests {
         let (mut session, _) = session(&[b"+OK\r\n", b"+OK\r\npartial line\r\n"], usize::MAX);
         let mut out = Vec::new();
         let error = session.retr(1, LineEnding::Lf, &mut out).unwrap_err();
-        assert!(error.is_connection_lost(), "{error}");
+        assert!(matches!(error, Error::Connection { .. }), "{error}");
     }
 
     #[test]
@@ -1138,9 +1288,9 @@ pub(crate) mod tests {
             let mut session = client.into_session();
             match session.uidl() {
                 Ok(listing) => assert!(fits && listing.unwrap().len() == 1000),
-                Err(Error::Protocol(e)) => {
-                    assert!(!fits, "{e}");
-                    assert!(e.to_string().contains("--max-listing"), "{e}");
+                Err(Error::ListingTooLarge { entries, .. }) => {
+                    assert!(!fits);
+                    assert_eq!(entries, 999);
                 }
                 Err(e) => panic!("{e}"),
             }
@@ -1152,10 +1302,10 @@ pub(crate) mod tests {
         let upgraded = client
             .stls()
             .unwrap()
-            .handshake(|_| Ok((MockStream::new(&[b"", &answer]), Security::Tls)))
+            .handshake(|_| Ok::<_, Error>((MockStream::new(&[b"", &answer]), Security::Tls)))
             .unwrap();
         let mut session = upgraded.into_session();
-        assert!(matches!(session.uidl(), Err(Error::Protocol(_))));
+        assert!(matches!(session.uidl(), Err(Error::ListingTooLarge { .. })));
     }
 
     #[test]
@@ -1206,6 +1356,143 @@ pub(crate) mod tests {
             usize::MAX,
         );
         assert!(matches!(listing.uidl(), Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn an_unread_body_is_drained_before_the_next_answer() {
+        // Issue 15 item 2: a mailbox that fails before it reads the body (no staging file)
+        // must not shift the answers, and nothing may panic.
+        for chunk in [1, 3, usize::MAX] {
+            let (mut drained, _) = session(
+                &[b"+OK\r\n", b"+OK\r\nline\r\n..dot\r\n.\r\n+OK 1 4\r\n"],
+                chunk,
+            );
+            drained.send(&Command::Retr(1)).unwrap();
+            drained.send(&Command::Stat).unwrap();
+            assert!(drained.receive_status().unwrap().ok);
+            // The body is never read; the next status comes from the right answer.
+            let status = drained.receive_status().unwrap();
+            assert_eq!(status.text, b"1 4");
+            assert!(!drained.has_unread_input());
+        }
+        // Reading a body when none is pending is an error, not a panic.
+        let (mut idle, _) = session(&[b"+OK\r\n", b""], usize::MAX);
+        assert!(idle.receive_body(LineEnding::Lf, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn bare_line_ends_break_status_and_listing_lines() {
+        // Issue 15 item 6: a bare LF or CR never ends a line; a status line holding one is
+        // refused, and a listing line holding one does not parse.
+        for answer in [
+            &b"+OK\nSubject: 18\r\n"[..],
+            b"+OK 1 5\rx\r\n",
+            b"+OK\n",
+            b"+OK\r\n1 5\n2 6\r\n.\r\n",
+            b"+OK\r\n1 5\r2 6\r\n.\r\n",
+        ] {
+            for chunk in [1, 2, usize::MAX] {
+                let (mut strict, _) = session(&[b"+OK\r\n", answer], chunk);
+                assert!(
+                    matches!(strict.list(), Err(Error::Protocol(_))),
+                    "{answer:?} in chunks of {chunk}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_line_limit_does_not_depend_on_how_the_bytes_arrive() {
+        let mut answer = b"+OK\r\n".to_vec();
+        answer.extend(std::iter::repeat_n(b'X', 9000));
+        answer.extend_from_slice(b"\r\n.\r\n");
+        let mut fits = b"+OK\r\n".to_vec();
+        fits.extend(std::iter::repeat_n(b'X', MAX_LINE - 2));
+        fits.extend_from_slice(b"\r\n.\r\n");
+        for chunk in [1, 7, 4096, 8192, usize::MAX] {
+            let (mut long, _) = session(&[b"+OK\r\n", &answer], chunk);
+            assert!(matches!(long.capa(), Err(Error::Protocol(_))), "{chunk}");
+            let (mut limit, _) = session(&[b"+OK\r\n", &fits], chunk);
+            assert!(limit.capa().is_ok(), "{chunk}");
+        }
+    }
+
+    #[test]
+    fn a_message_must_fit_its_list_size() {
+        // "Subject: x\n\nbody\n": 17 octets with LF, 20 with CRLF.
+        let retr: &[u8] = b"+OK\r\nSubject: x\r\n\r\nbody\r\n.\r\n";
+        for (listed, fits) in [
+            (17, true),
+            (20, true),
+            (0, true),
+            (1200, false),
+            (u64::MAX, false),
+        ] {
+            let (mut one, _) = session(&[b"+OK\r\n", retr], 5);
+            one.send(&Command::Retr(1)).unwrap();
+            assert!(one.receive_status().unwrap().ok);
+            let result = one.receive_message(LineEnding::Lf, &mut Vec::new(), None, 1, listed);
+            assert_eq!(result.is_ok(), fits, "{listed}: {result:?}");
+        }
+        // An endless body stops once it outgrows its LIST size, long before any timeout.
+        let mut endless = b"+OK\r\n".to_vec();
+        endless.extend(std::iter::repeat_n(b'y', 100_000));
+        let (mut endless, _) = session(&[b"+OK\r\n", &endless], 1000);
+        endless.send(&Command::Retr(1)).unwrap();
+        assert!(endless.receive_status().unwrap().ok);
+        let result = endless.receive_message(LineEnding::Lf, &mut Vec::new(), None, 1, 100);
+        assert!(matches!(result, Err(Error::Protocol(_))), "{result:?}");
+    }
+
+    #[test]
+    fn a_message_that_begins_with_a_status_line_is_an_extra_answer() {
+        // An extra "+OK" before a RETR answer: the real status line becomes the first line of
+        // the "body", within any size tolerance.
+        for first in [&b"+OK message follows"[..], b"+OK", b"-ERR x", b"-ERR"] {
+            let mut answer = b"+OK\r\n".to_vec();
+            answer.extend_from_slice(first);
+            answer.extend_from_slice(b"\r\nSubject: x\r\n\r\nbody\r\n.\r\n");
+            let (mut shifted, _) = session(&[b"+OK\r\n", &answer], 3);
+            shifted.send(&Command::Retr(1)).unwrap();
+            assert!(shifted.receive_status().unwrap().ok);
+            let result = shifted.receive_message(LineEnding::Lf, &mut Vec::new(), None, 1, 20);
+            assert!(matches!(result, Err(Error::Protocol(_))), "{first:?}");
+        }
+        // Headers that merely start alike are messages.
+        for first in [&b"+OKAY: 1"[..], b"+Oh: no", b"-ER: x", b"X: +OK"] {
+            let mut answer = b"+OK\r\n".to_vec();
+            answer.extend_from_slice(first);
+            answer.extend_from_slice(b"\r\n\r\nbody\r\n.\r\n");
+            let (mut fine, _) = session(&[b"+OK\r\n", &answer], 2);
+            fine.send(&Command::Retr(1)).unwrap();
+            assert!(fine.receive_status().unwrap().ok);
+            let result = fine.receive_message(LineEnding::Lf, &mut Vec::new(), None, 1, 20);
+            assert!(result.is_ok(), "{first:?}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn listings_must_name_every_message_once() {
+        // Issue 15 item 6: a UIDL listing without its last entry, a LIST without its last
+        // entry (STAT counts it), and a number outside the count.
+        let cases: &[&[u8]] = &[
+            b"+OK 3 30\r\n+OK\r\n1 10\r\n2 10\r\n3 10\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n",
+            b"+OK 3 30\r\n+OK\r\n1 10\r\n2 10\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n",
+            b"+OK 2 20\r\n+OK\r\n1 10\r\n2 10\r\n.\r\n+OK\r\n1 a\r\n3 b\r\n.\r\n",
+            b"+OK 2 20\r\n+OK\r\n1 10\r\n2 10\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n2 c\r\n.\r\n",
+        ];
+        for answer in cases {
+            let (mut listing, _) = session(&[b"+OK\r\n", answer], usize::MAX);
+            assert!(
+                matches!(listing.listings(true), Err(Error::Protocol(_))),
+                "{}",
+                String::from_utf8_lossy(answer)
+            );
+        }
+        let whole: &[u8] = b"+OK 2 20\r\n+OK\r\n2 10\r\n1 10\r\n.\r\n+OK\r\n2 b\r\n1 a\r\n.\r\n";
+        let (mut listing, _) = session(&[b"+OK\r\n", whole], usize::MAX);
+        let (scan, ids) = listing.listings(true).unwrap();
+        assert_eq!((scan.len(), ids.unwrap().len()), (2, 2));
     }
 
     #[test]

@@ -7,8 +7,6 @@ use libgssapi::error::{Error as GssError, MajorFlags};
 use libgssapi::name::Name;
 use libgssapi::oid::{OidSet, GSS_MECH_KRB5, GSS_NT_HOSTBASED_SERVICE};
 
-use crate::error::exit;
-
 /// The service principal popget authenticates to, `service@host` (GSS host-based service name;
 /// Kerberos turns it into `service/host@REALM`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +34,7 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// Why a GSSAPI login failed on the client's side.
+/// Why a Kerberos (SASL GSSAPI) login failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GssapiError {
     #[error("no Kerberos ticket: {source}")]
@@ -87,56 +85,8 @@ pub enum GssapiError {
 }
 
 impl GssapiError {
-    /// The sysexits status: credentials the user can fix with `kinit` or the target's name are
-    /// a permission problem (77), an unreachable KDC may pass (75), a broken exchange is the
-    /// server's fault (76).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            GssapiError::NoTicket { .. }
-            | GssapiError::TicketExpired { .. }
-            | GssapiError::UnknownService { .. }
-            | GssapiError::Failed { .. }
-            | GssapiError::Refused { .. }
-            | GssapiError::NotMutual { .. }
-            | GssapiError::Incomplete => exit::NO_PERM,
-            GssapiError::KdcUnreachable { .. } => exit::TEMP_FAIL,
-            GssapiError::BadLayerOffer { .. }
-            | GssapiError::LayerRequired { .. }
-            | GssapiError::UnexpectedChallenge => exit::PROTOCOL,
-        }
-    }
-
-    /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            GssapiError::NoTicket { .. } | GssapiError::TicketExpired { .. } => Some(
-                "get a ticket with kinit (klist shows the credential cache in use; KRB5CCNAME \
-                 selects another)"
-                    .into(),
-            ),
-            GssapiError::UnknownService { target, .. } => Some(format!(
-                "the server's principal is not {}/{}: set gssapi_service or gssapi_host (or \
-                 --gssapi-service, --gssapi-host) to the names in its keytab; klist shows your \
-                 realm, kinit renews the ticket",
-                target.service, target.host
-            )),
-            GssapiError::Refused { target, .. } => Some(format!(
-                "the server refused the Kerberos ticket for {}/{}: if its principal has another \
-                 name, set gssapi_service and gssapi_host (--gssapi-service, --gssapi-host); \
-                 the user must be one the principal in klist may log in as",
-                target.service, target.host
-            )),
-            GssapiError::Failed { .. } => Some(
-                "check the ticket with klist, renew it with kinit, and the server's principal \
-                 with --gssapi-service and --gssapi-host"
-                    .into(),
-            ),
-            _ => None,
-        }
-    }
-
     /// Sorts a GSSAPI failure by what the user can do about it.
-    fn classify(target: &Target, source: GssError) -> GssapiError {
+    pub(crate) fn classify(target: &Target, source: GssError) -> GssapiError {
         // The minor status codes of MIT Kerberos (com_err table krb5, krb5.h).
         const KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN: i32 = -1_765_328_377;
         const KRB5KRB_AP_ERR_TKT_EXPIRED: i32 = -1_765_328_352;
@@ -324,13 +274,13 @@ impl<C: Context> super::sasl::Mechanism for Gssapi<C> {
     fn name(&self) -> &'static str {
         "GSSAPI"
     }
-    fn initial(&mut self) -> crate::Result<Option<Vec<u8>>> {
+    fn initial(&mut self) -> super::Result<Option<Vec<u8>>> {
         Ok(self.first_token.take())
     }
-    fn respond(&mut self, challenge: &[u8]) -> crate::Result<Vec<u8>> {
+    fn respond(&mut self, challenge: &[u8]) -> super::Result<Vec<u8>> {
         Ok(self.next(challenge)?)
     }
-    fn finish(&self) -> crate::Result<()> {
+    fn finish(&self) -> super::Result<()> {
         match self.stage {
             Stage::Done => Ok(()),
             _ => Err(GssapiError::Incomplete.into()),
@@ -341,7 +291,7 @@ impl<C: Context> super::sasl::Mechanism for Gssapi<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::sasl::Mechanism;
+    use crate::pop3::sasl::Mechanism;
 
     /// A context that completes after `rounds` server tokens; wrapping adds a `W` in front.
     struct Scripted {
@@ -410,9 +360,7 @@ mod tests {
         let mut gssapi = mechanism(true);
         gssapi.respond(b"ap-rep").unwrap();
         match gssapi.next(b"W\x06\x01\x00\x00") {
-            Err(error @ GssapiError::LayerRequired { offered: 6 }) => {
-                assert_eq!(error.exit_code(), exit::PROTOCOL)
-            }
+            Err(GssapiError::LayerRequired { offered: 6 }) => {}
             other => panic!("{other:?}"),
         }
         assert!(gssapi.finish().is_err());
@@ -454,15 +402,12 @@ mod tests {
         let no_cache =
             GssapiError::classify(&target, error(MajorFlags::GSS_S_NO_CRED, -1_765_328_189));
         assert!(matches!(no_cache, GssapiError::NoTicket { .. }));
-        assert_eq!(no_cache.exit_code(), exit::NO_PERM);
-        assert!(no_cache.hint().unwrap().contains("kinit"));
         let expired =
             GssapiError::classify(&target, error(MajorFlags::GSS_S_CREDENTIALS_EXPIRED, 0));
         assert!(matches!(expired, GssapiError::TicketExpired { .. }));
         let unknown =
             GssapiError::classify(&target, error(MajorFlags::GSS_S_FAILURE, -1_765_328_377));
         assert!(matches!(unknown, GssapiError::UnknownService { .. }));
-        assert!(unknown.hint().unwrap().contains("pop/localhost"));
         // GSS_S_FAILURE (13) shares bits with GSS_S_NO_CRED (7): compared as numbers.
         let other = GssapiError::classify(&target, error(MajorFlags::GSS_S_FAILURE, 1));
         assert!(matches!(other, GssapiError::Failed { .. }));

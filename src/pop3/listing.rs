@@ -55,10 +55,11 @@ pub fn parse_uidl_line(line: &[u8]) -> Result<UidlEntry, ProtocolError> {
     let malformed =
         || ProtocolError::new(format!("malformed UIDL line \"{}\"", super::sanitize(line)));
     let space = line.iter().position(|&b| b == b' ').ok_or_else(malformed)?;
-    let message = parse_decimal::<u32>(&line[..space])
+    let (number, rest) = line.split_at_checked(space).ok_or_else(malformed)?;
+    let message = parse_decimal::<u32>(number)
         .filter(|&n| n > 0)
         .ok_or_else(malformed)?;
-    let uid = trim_spaces(&line[space..]);
+    let uid = trim_spaces(rest);
     if uid.is_empty() {
         return Err(malformed());
     }
@@ -77,7 +78,7 @@ fn trim_spaces(bytes: &[u8]) -> &[u8] {
         .iter()
         .rposition(|&b| b != b' ' && b != b'\t')
         .map_or(start, |i| i + 1);
-    &bytes[start..end.max(start)]
+    bytes.get(start..end.max(start)).unwrap_or_default()
 }
 
 fn fields(text: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -97,15 +98,17 @@ fn parse_decimal<T: std::str::FromStr>(field: &[u8]) -> Option<T> {
 /// gets hashed with the password (CVE-2007-1558).
 pub fn apop_timestamp(greeting: &[u8]) -> Option<&[u8]> {
     let start = greeting.iter().position(|&b| b == b'<')?;
-    let end = start + greeting[start..].iter().position(|&b| b == b'>')?;
-    let rest_has_brackets = greeting[start + 1..end].contains(&b'<')
-        || greeting[end + 1..].iter().any(|&b| b == b'<' || b == b'>');
-    if rest_has_brackets {
+    let from_start = greeting.get(start..)?;
+    let length = from_start.iter().position(|&b| b == b'>')? + 1;
+    let (timestamp, after) = from_start.split_at_checked(length)?;
+    // Between the brackets.
+    let inner = timestamp.get(1..length - 1)?;
+    if inner.contains(&b'<') || after.iter().any(|&b| b == b'<' || b == b'>') {
         return None;
     }
-    let inner = &greeting[start + 1..end];
     let at = inner.iter().position(|&b| b == b'@')?;
-    let (local, domain) = (&inner[..at], &inner[at + 1..]);
+    let (local, domain) = inner.split_at_checked(at)?;
+    let domain = domain.get(1..)?;
     let printable = |part: &[u8]| {
         !part.is_empty()
             && part
@@ -115,7 +118,7 @@ pub fn apop_timestamp(greeting: &[u8]) -> Option<&[u8]> {
     if !printable(local) || !printable(domain) {
         return None;
     }
-    Some(&greeting[start..=end])
+    Some(timestamp)
 }
 
 /// What the server announced in answer to CAPA. Tags are case-insensitive; unknown ones are kept

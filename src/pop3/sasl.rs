@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use zeroize::Zeroize;
 
-use crate::error::{Error, Result};
+use super::{Error, ProtocolError, Result};
 
 /// Zeroes the secret fields of a mechanism when it is dropped.
 macro_rules! zeroize_on_drop {
@@ -55,7 +55,9 @@ pub fn decode(text: &[u8]) -> Option<Vec<u8>> {
 
 fn no_nul(what: &str, value: &str) -> Result<()> {
     if value.contains('\0') {
-        return Err(Error::Config(format!("the {what} contains a NUL byte")));
+        return Err(Error::InvalidInput(format!(
+            "the {what} contains a NUL byte"
+        )));
     }
     Ok(())
 }
@@ -80,7 +82,7 @@ impl Mechanism for Plain {
         ))
     }
     fn respond(&mut self, _: &[u8]) -> Result<Vec<u8>> {
-        Err(Error::Protocol(crate::protocol::ProtocolError::new(
+        Err(Error::Protocol(ProtocolError::new(
             "the server sent a challenge to PLAIN",
         )))
     }
@@ -105,7 +107,7 @@ impl Mechanism for Login {
         match self.step {
             1 => Ok(self.user.clone().into_bytes()),
             2 => Ok(self.password.clone().into_bytes()),
-            _ => Err(Error::Protocol(crate::protocol::ProtocolError::new(
+            _ => Err(Error::Protocol(ProtocolError::new(
                 "LOGIN asked more than twice",
             ))),
         }
@@ -129,12 +131,7 @@ impl Mechanism for CramMd5 {
         let mut mac =
             <Hmac<Md5> as Mac>::new_from_slice(self.password.as_bytes()).expect("any key length");
         mac.update(challenge);
-        let digest: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = hex::encode(mac.finalize().into_bytes());
         Ok(format!("{} {digest}", self.user).into_bytes())
     }
 }
@@ -253,7 +250,7 @@ impl Scram {
     pub fn new(hash: ScramHash, user: &str, password: &str) -> Result<Scram> {
         let mut random = [0u8; 18];
         getrandom::fill(&mut random)
-            .map_err(|e| Error::Config(format!("no randomness for SCRAM: {e}")))?;
+            .map_err(|e| Error::InvalidInput(format!("no randomness for SCRAM: {e}")))?;
         Ok(Scram::with_nonce(hash, user, password, &encode(&random)))
     }
 
@@ -270,7 +267,10 @@ impl Scram {
     }
 
     fn failed(message: &str) -> Error {
-        Error::AuthFailed(format!("SCRAM: {message}"))
+        Error::Sasl {
+            mechanism: "SCRAM",
+            reason: message.to_string(),
+        }
     }
 
     fn client_final(&mut self, server_first: &[u8]) -> Result<Vec<u8>> {

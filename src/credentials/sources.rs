@@ -1,0 +1,164 @@
+//! Secrets read from outside popget: systemd credentials and commands that print a secret.
+
+use std::ffi::OsStr;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+use zeroize::Zeroizing;
+
+use super::Secret;
+
+/// Why a secret could not be read from its source. Never carries the secret itself.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read the systemd credential {}", path.display())]
+    Credential {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the systemd credential name {name:?} is not a plain file name")]
+    CredentialName { name: String },
+    #[error("{what} is empty or its first line is not UTF-8")]
+    Unusable { what: String },
+    #[error("cannot run the command for {what}")]
+    Spawn {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the command for {what} failed ({status})")]
+    Failed { what: String, status: ExitStatus },
+}
+
+/// The password in the systemd credential `name` when popget runs under systemd with
+/// `LoadCredential=NAME:…` or `LoadCredentialEncrypted=`; `None` outside such a service or when
+/// that credential was not passed.
+pub fn systemd_credential(name: &str) -> Result<Option<Secret>, SourceError> {
+    match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(directory) if !directory.is_empty() => credential_in(Path::new(&directory), name),
+        _ => Ok(None),
+    }
+}
+
+/// The credential `name` in `directory` (what systemd calls `$CREDENTIALS_DIRECTORY`).
+pub fn credential_in(directory: &Path, name: &str) -> Result<Option<Secret>, SourceError> {
+    let plain = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && Path::new(name).file_name() == Some(OsStr::new(name));
+    if !plain {
+        return Err(SourceError::CredentialName { name: name.into() });
+    }
+    let path = directory.join(name);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => Zeroizing::new(bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(SourceError::Credential { path, source }),
+    };
+    first_line(&bytes)
+        .map(Some)
+        .ok_or_else(|| SourceError::Unusable {
+            what: format!("the systemd credential {}", path.display()),
+        })
+}
+
+/// Runs `command` with `sh -c` and takes the first line it prints as the secret; `what` names
+/// the secret in errors (e.g. "client_secret_command of account work"). Its standard error
+/// goes to the user's terminal, so that a command asking for a passphrase can be seen.
+pub fn secret_from_command(command: &str, what: &str) -> Result<Secret, SourceError> {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|source| SourceError::Spawn {
+            what: what.into(),
+            source,
+        })?;
+    let mut output = Zeroizing::new(Vec::new());
+    let read = child
+        .stdout
+        .take()
+        .expect("stdout is piped")
+        .read_to_end(&mut output);
+    let status = child.wait().map_err(|source| SourceError::Spawn {
+        what: what.into(),
+        source,
+    })?;
+    read.map_err(|source| SourceError::Spawn {
+        what: what.into(),
+        source,
+    })?;
+    if !status.success() {
+        return Err(SourceError::Failed {
+            what: what.into(),
+            status,
+        });
+    }
+    first_line(&output).ok_or_else(|| SourceError::Unusable {
+        what: format!("the output of the command for {what}"),
+    })
+}
+
+/// The first line, without its line ending; `None` when empty or not UTF-8.
+fn first_line(bytes: &[u8]) -> Option<Secret> {
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = std::str::from_utf8(line).ok()?;
+    (!text.is_empty()).then(|| Secret::new(text.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_is_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("work"), "s3cret\nignored\n").unwrap();
+        let secret = credential_in(dir.path(), "work").unwrap().unwrap();
+        assert_eq!(secret.expose(), "s3cret");
+        assert!(credential_in(dir.path(), "home").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_credential_name_cannot_leave_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["../etc/passwd", "a/b", "..", ".", ""] {
+            assert!(
+                matches!(
+                    credential_in(dir.path(), name),
+                    Err(SourceError::CredentialName { .. })
+                ),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_credential_is_an_error_that_shows_no_content() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("work"), "\nsecond-line-secret\n").unwrap();
+        let error = credential_in(dir.path(), "work").unwrap_err();
+        assert!(!format!("{error} {error:?}").contains("second-line-secret"));
+    }
+
+    #[test]
+    fn a_command_gives_its_first_line() {
+        let secret = secret_from_command("printf 'abc\\r\\ndef\\n'", "test").unwrap();
+        assert_eq!(secret.expose(), "abc");
+        assert!(matches!(
+            secret_from_command("exit 3", "test"),
+            Err(SourceError::Failed { .. })
+        ));
+        assert!(matches!(
+            secret_from_command("true", "test"),
+            Err(SourceError::Unusable { .. })
+        ));
+    }
+}

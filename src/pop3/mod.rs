@@ -1,0 +1,142 @@
+//! A synchronous POP3 client (RFC 1939, with RFC 2449 extensions, STLS and SASL) over any
+//! `Read + Write` stream, needing nothing else of popget.
+//!
+//! The wire format is a set of pure functions over bytes: [`Command`]s, status lines
+//! ([`parse_status`]), listings, and dot-unstuffing ([`DotDecoder`]). On top of them,
+//! [`Client`] is the AUTHORIZATION state (greeting read, not logged in) and [`Session`] the
+//! TRANSACTION state, so that the type system keeps transaction commands away from an
+//! unauthenticated connection; both pipeline commands when asked to. [`sasl`] holds the
+//! authentication mechanisms as state machines that compute what to send, [`gssapi`] the
+//! Kerberos one, which asks the system's GSSAPI library.
+//!
+//! ```
+//! use std::io::{self, Cursor, Read, Write};
+//! use popget::pop3::{Client, LineEnding, Security};
+//!
+//! /// A server's side of a conversation, as it would arrive on the wire; what the client
+//! /// sends is kept to look at.
+//! struct Recorded {
+//!     from_server: Cursor<Vec<u8>>,
+//!     sent: Vec<u8>,
+//! }
+//! impl Read for Recorded {
+//!     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+//!         self.from_server.read(buf)
+//!     }
+//! }
+//! impl Write for Recorded {
+//!     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+//!         self.sent.write(bytes)
+//!     }
+//!     fn flush(&mut self) -> io::Result<()> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), popget::pop3::Error> {
+//! let server = b"+OK ready\r\n+OK\r\n+OK logged in\r\n\
+//!                +OK 1 message\r\nSubject: hi\r\n\r\n..dot\r\n.\r\n+OK bye\r\n";
+//! let stream = Recorded { from_server: Cursor::new(server.to_vec()), sent: Vec::new() };
+//! // The transport tells whether the stream is protected; here it pretends to be TLS.
+//! let client = Client::new(stream, "example", Security::Tls)?;
+//! let mut session = client.login_user_pass("alice", "secret")?;
+//! let mut message = Vec::new();
+//! session.retr(1, LineEnding::Lf, &mut message)?;
+//! assert_eq!(message, b"Subject: hi\n\n.dot\n");
+//! session.quit()?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod command;
+mod dot;
+mod error;
+pub mod gssapi;
+mod listing;
+mod response;
+pub mod sasl;
+mod session;
+
+pub use command::Command;
+pub use dot::{size_slack, stuff, DotDecoder, LineEnding, Progress};
+pub use error::{Error, Result};
+pub use listing::{
+    apop_timestamp, parse_scan_line, parse_stat, parse_uidl_line, Capabilities, ScanEntry,
+    UidlEntry,
+};
+pub use response::{parse_status, ResponseCode, Status};
+#[cfg(test)]
+pub(crate) use session::tests::MockStream;
+pub use session::{
+    Body, Client, ListingEntry, SaslReply, Security, Session, Tracer, Upgrade, DEFAULT_MAX_LISTING,
+};
+
+/// Whether to send commands without waiting for each answer (RFC 2449 PIPELINING).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pipelining {
+    /// When the server announces PIPELINING.
+    #[default]
+    Auto,
+    /// Even when the server does not announce it.
+    On,
+    /// One command at a time.
+    Off,
+}
+
+impl Pipelining {
+    /// Whether to pipeline with a server that does (or does not) announce PIPELINING.
+    pub fn allows(self, announced: bool) -> bool {
+        match self {
+            Pipelining::Auto => announced,
+            Pipelining::On => true,
+            Pipelining::Off => false,
+        }
+    }
+}
+
+/// The longest status or listing line accepted, CRLF included. RFC 1939 allows 512 octets; real
+/// servers exceed that slightly, so a modest tolerance is kept.
+pub const MAX_LINE: usize = 8 * 1024;
+
+/// The longest command the client may send, CRLF included (RFC 2449 section 4).
+pub const MAX_COMMAND: usize = 255;
+
+/// A violation of the POP3 grammar by the server, or an argument that cannot be sent safely.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProtocolError(pub String);
+
+impl ProtocolError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ProtocolError(message.into())
+    }
+}
+
+/// Makes server-controlled bytes safe to print on a terminal or in a log: control characters and
+/// invalid UTF-8 become visible escapes, so a hostile server cannot paint the screen or forge lines.
+pub fn sanitize(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if ch.is_control() {
+            out.extend(ch.escape_default());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_neutralises_escape_sequences_and_newlines() {
+        assert_eq!(
+            sanitize(b"ok\x1b[31mred\r\nforged"),
+            "ok\\u{1b}[31mred\\r\\nforged"
+        );
+        assert_eq!(sanitize(b"caf\xc3\xa9 \xff"), "caf\u{e9} \u{fffd}");
+    }
+}
