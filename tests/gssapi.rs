@@ -193,6 +193,15 @@ fn auto_uses_a_ticket_inside_tls_and_the_password_without_one() {
     run.expect_code(0);
     assert!(run.stderr().contains("C: AUTH GSSAPI"), "{}", run.stderr());
     assert_eq!(site.fetched().len(), 2);
+    // A ticket that gets no service ticket for the server: the password, as without one.
+    site.dovecot.deliver("alice", b"Subject: three\n\nz\n");
+    let mut command = site.command();
+    command.env("POPGET_PASSWORD", "secret");
+    let run = site.fetch_with(command, "starttls", &["--gssapi-service", "nosuch"]);
+    run.expect_code(0);
+    assert!(run.stderr().contains("C: AUTH PLAIN"), "{}", run.stderr());
+    assert!(!run.stderr().contains("C: AUTH GSSAPI"), "{}", run.stderr());
+    assert_eq!(site.fetched().len(), 3);
     // Over plain text auto never chooses it: nothing there keeps a password secret (69).
     let mut command = site.command();
     command.env("POPGET_PASSWORD", "secret");
