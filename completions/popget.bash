@@ -263,7 +263,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__dele)
-            opts="-a -q -v -h --uidl --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -306,7 +306,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer gssapi" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -333,6 +333,14 @@ _popget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --gssapi-service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gssapi-host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -345,7 +353,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__fetch)
-            opts="-j -q -v -h --json --progress --rebuild-state --yes --jobs --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --maildir --mbox --mda --folder --keep --delete --all --max-size --delete-oversized --keep-days --limit --max-bytes --filter --state --config --quiet --verbose --help"
+            opts="-j -q -v -h --json --progress --rebuild-state --yes --jobs --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --maildir --mbox --mda --folder --keep --delete --all --max-size --delete-oversized --keep-days --limit --max-bytes --filter --state --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -388,7 +396,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer gssapi" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -412,6 +420,14 @@ _popget() {
                     return 0
                     ;;
                 --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gssapi-service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gssapi-host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -663,7 +679,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__info)
-            opts="-a -q -v -h --json --login --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
+            opts="-a -q -v -h --json --login --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -702,7 +718,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer gssapi" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -726,6 +742,14 @@ _popget() {
                     return 0
                     ;;
                 --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gssapi-service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gssapi-host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -741,7 +765,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__list)
-            opts="-a -q -v -h --uidl --headers --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --headers --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -784,7 +808,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer gssapi" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -808,6 +832,14 @@ _popget() {
                     return 0
                     ;;
                 --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gssapi-service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gssapi-host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -823,7 +855,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__retr)
-            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -866,7 +898,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer gssapi" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -890,6 +922,14 @@ _popget() {
                     return 0
                     ;;
                 --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gssapi-service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gssapi-host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -905,7 +945,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__stat)
-            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
+            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -944,7 +984,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer gssapi" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -971,6 +1011,14 @@ _popget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --gssapi-service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gssapi-host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -983,7 +1031,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__top)
-            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1026,7 +1074,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer gssapi" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -1053,6 +1101,14 @@ _popget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --gssapi-service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gssapi-host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1065,7 +1121,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__uidl)
-            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --config --quiet --verbose --help"
+            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1104,7 +1160,7 @@ _popget() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto user apop plain login cram-md5 scram-sha-256 scram-sha-1 xoauth2 oauthbearer gssapi" -- "${cur}"))
                     return 0
                     ;;
                 --password-command)
@@ -1128,6 +1184,14 @@ _popget() {
                     return 0
                     ;;
                 --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gssapi-service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gssapi-host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1156,7 +1220,7 @@ fi
 # `-a/--account NAME`, and leaves everything else to the generated _popget above.
 
 # The options of `popget fetch` that take a value (filled in by the generator from clap).
-_popget_fetch_value_options=" --progress --jobs -j --host --port --user --tls --ca-file --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --maildir --mbox --mda --folder --max-size --keep-days --limit --max-bytes --filter --state --config "
+_popget_fetch_value_options=" --progress --jobs -j --host --port --user --tls --ca-file --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --maildir --mbox --mda --folder --max-size --keep-days --limit --max-bytes --filter --state --config "
 
 # Prints the names of the [accounts.NAME] tables of the configuration file but templates: the
 # one named with --config on the command line, else $XDG_CONFIG_HOME/popget/config.toml.

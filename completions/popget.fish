@@ -61,7 +61,8 @@ cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
 scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
 scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
-oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'
+gssapi\t'SASL GSSAPI with Kerberos 5 (RFC 4752): the ticket from kinit, no password'"
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
@@ -70,6 +71,8 @@ complete -c popget -n "__fish_popget_using_subcommand fetch" -l pipelining -d 'S
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l maildir -d 'Deliver into this Maildir (created if missing)' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l mbox -d 'Deliver into this mbox file (mboxrd)' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l mda -d 'Deliver by piping each message to this shell command (procmail, maildrop, a script); %F is replaced by the envelope sender. Exit 0: delivered; 75: kept on the server for the next run; anything else: not delivered, kept on the server and reported' -r
@@ -110,7 +113,8 @@ cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
 scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
 scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
-oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'
+gssapi\t'SASL GSSAPI with Kerberos 5 (RFC 4752): the ticket from kinit, no password'"
 complete -c popget -n "__fish_popget_using_subcommand stat" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
@@ -119,6 +123,8 @@ complete -c popget -n "__fish_popget_using_subcommand stat" -l pipelining -d 'Se
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand stat" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
+complete -c popget -n "__fish_popget_using_subcommand stat" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand stat" -l json -d 'Print JSON: {"messages": COUNT, "octets": OCTETS}'
 complete -c popget -n "__fish_popget_using_subcommand stat" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -144,7 +150,8 @@ cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
 scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
 scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
-oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'
+gssapi\t'SASL GSSAPI with Kerberos 5 (RFC 4752): the ticket from kinit, no password'"
 complete -c popget -n "__fish_popget_using_subcommand list" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
@@ -153,6 +160,8 @@ complete -c popget -n "__fish_popget_using_subcommand list" -l pipelining -d 'Se
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand list" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
+complete -c popget -n "__fish_popget_using_subcommand list" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand list" -l headers -d 'Add From, Subject and Date (read with TOP n 0)'
 complete -c popget -n "__fish_popget_using_subcommand list" -l json -d 'Print JSON'
@@ -178,7 +187,8 @@ cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
 scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
 scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
-oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'
+gssapi\t'SASL GSSAPI with Kerberos 5 (RFC 4752): the ticket from kinit, no password'"
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
@@ -187,6 +197,8 @@ complete -c popget -n "__fish_popget_using_subcommand uidl" -l pipelining -d 'Se
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l json -d 'Print JSON'
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -212,7 +224,8 @@ cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
 scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
 scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
-oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'
+gssapi\t'SASL GSSAPI with Kerberos 5 (RFC 4752): the ticket from kinit, no password'"
 complete -c popget -n "__fish_popget_using_subcommand retr" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
@@ -221,6 +234,8 @@ complete -c popget -n "__fish_popget_using_subcommand retr" -l pipelining -d 'Se
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand retr" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
+complete -c popget -n "__fish_popget_using_subcommand retr" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand retr" -l crlf -d 'Keep the wire\'s CRLF line ends instead of LF'
 complete -c popget -n "__fish_popget_using_subcommand retr" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -246,7 +261,8 @@ cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
 scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
 scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
-oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'
+gssapi\t'SASL GSSAPI with Kerberos 5 (RFC 4752): the ticket from kinit, no password'"
 complete -c popget -n "__fish_popget_using_subcommand top" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
@@ -255,6 +271,8 @@ complete -c popget -n "__fish_popget_using_subcommand top" -l pipelining -d 'Sen
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand top" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
+complete -c popget -n "__fish_popget_using_subcommand top" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand top" -l crlf -d 'Keep the wire\'s CRLF line ends instead of LF'
 complete -c popget -n "__fish_popget_using_subcommand top" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
@@ -280,7 +298,8 @@ cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
 scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
 scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
-oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'
+gssapi\t'SASL GSSAPI with Kerberos 5 (RFC 4752): the ticket from kinit, no password'"
 complete -c popget -n "__fish_popget_using_subcommand dele" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
@@ -289,6 +308,8 @@ complete -c popget -n "__fish_popget_using_subcommand dele" -l pipelining -d 'Se
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand dele" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
+complete -c popget -n "__fish_popget_using_subcommand dele" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand dele" -l insecure -d 'Accept any certificate (insecure: anyone on the path can read your mail and password)'
 complete -c popget -n "__fish_popget_using_subcommand dele" -s q -l quiet -d 'Print only errors'
@@ -312,7 +333,8 @@ cram-md5\t'SASL CRAM-MD5 (a challenge-response digest)'
 scram-sha-256\t'SASL SCRAM-SHA-256: the password never crosses the wire and the server proves itself'
 scram-sha-1\t'SASL SCRAM-SHA-1'
 xoauth2\t'SASL XOAUTH2 with an OAuth2 access token from the password source (Gmail, Microsoft 365)'
-oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'"
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source'
+gssapi\t'SASL GSSAPI with Kerberos 5 (RFC 4752): the ticket from kinit, no password'"
 complete -c popget -n "__fish_popget_using_subcommand info" -l password-command -d 'Command whose first line of output is the password' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each read or write (the greeting: at most 10) [default: 60]' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l session-timeout -d 'Seconds one whole session may take, however busy the server keeps it [default: 3600]' -r
@@ -321,6 +343,8 @@ complete -c popget -n "__fish_popget_using_subcommand info" -l pipelining -d 'Se
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
 complete -c popget -n "__fish_popget_using_subcommand info" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
+complete -c popget -n "__fish_popget_using_subcommand info" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/popget/config.toml]' -r -F
 complete -c popget -n "__fish_popget_using_subcommand info" -l json -d 'Print JSON'
 complete -c popget -n "__fish_popget_using_subcommand info" -l login -d 'Also log in, to show the capabilities announced after login. Refused unless the certificate is verified (by a CA or --fingerprint) or there is no TLS at all'

@@ -1,6 +1,6 @@
 //! Opens a logged-in session for an account: TCP, TLS on connect or via STLS, CAPA, login.
 
-use crate::auth::{self, Credentials, Secret};
+use crate::auth::{self, gssapi, AuthMethod, Credentials, Secret};
 use crate::config::Account;
 use crate::error::{Error, Result};
 use crate::pop3::Capabilities;
@@ -15,11 +15,26 @@ pub struct Connected {
     pub certificate: Option<CertificateInfo>,
 }
 
+/// The password, read before connecting (a prompt must not hold a connection open), unless
+/// Kerberos may make it unneeded: `--auth gssapi` never needs one, and `auto` with a Kerberos
+/// ticket inside TLS reads it only if it does not log in with the ticket.
+pub fn password_before_connecting(account: &Account) -> Result<Option<Secret>> {
+    let kerberos_may_do = match account.auth {
+        AuthMethod::Gssapi => true,
+        AuthMethod::Auto => account.tls != TlsMode::None && gssapi::has_usable_ticket(),
+        _ => false,
+    };
+    if kerberos_may_do {
+        return Ok(None);
+    }
+    account.password().map(Some)
+}
+
 /// Connects and logs in. When TLS was asked for, nothing but CAPA and STLS is sent before a
 /// verified TLS session exists; if the server cannot provide one, the login never happens.
 pub fn open_session(
     account: &Account,
-    password: Secret,
+    password: Option<Secret>,
     trace: Option<Tracer>,
 ) -> Result<Session<Stream>> {
     login(connect(account, trace)?.client, account, password)
@@ -29,7 +44,7 @@ pub fn open_session(
 pub fn login(
     mut client: Client<Stream>,
     account: &Account,
-    password: Secret,
+    password: Option<Secret>,
 ) -> Result<Session<Stream>> {
     client.set_pipelining(account.pipelining.into());
     let credentials = Credentials {
@@ -37,10 +52,12 @@ pub fn login(
         password,
         host: account.host.clone(),
         port: account.port,
+        gssapi: account.gssapi.clone(),
     };
-    // An OAuth token the server rejects is fetched again once (it may have expired).
-    let refresh = || account.password();
-    let mut session = auth::login(client, account.auth, &credentials, Some(&refresh))?;
+    // Reads a password not read before connecting; an OAuth token the server rejects is
+    // fetched again once (it may have expired).
+    let password_source = || account.password();
+    let mut session = auth::login(client, account.auth, &credentials, Some(&password_source))?;
     // Some servers (Gmail) announce UIDL, TOP and PIPELINING only after login. Where they were
     // announced before, asking again would cost a round trip for nothing: what is announced
     // before login must be announced after it too (RFC 2449, section 6).

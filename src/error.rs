@@ -3,6 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::pop3::gssapi::GssapiError;
 use crate::pop3::{ProtocolError, ResponseCode};
 
 /// Exit statuses (sysexits.h), documented in the README and the man page.
@@ -92,6 +93,9 @@ pub enum Error {
     /// The SOCKS5 proxy gave no tunnel to the server.
     #[error(transparent)]
     Proxy(#[from] crate::proxy::ProxyError),
+    /// Kerberos (SASL GSSAPI) could not log in: no ticket, an expired one, an unknown service.
+    #[error(transparent)]
+    Gssapi(#[from] GssapiError),
     /// The server answered -ERR to a command.
     #[error("server refused {command}: {text}")]
     Refused {
@@ -128,6 +132,7 @@ impl Error {
             Error::AuthFailed(_) => exit::NO_PERM,
             Error::Config(_) => exit::CONFIG,
             Error::Proxy(error) => error.exit_code(),
+            Error::Gssapi(error) => gssapi_exit_code(error),
             Error::Refused { code, .. } => match code {
                 Some(code) if code.is_temporary() => exit::TEMP_FAIL,
                 _ => exit::UNAVAILABLE,
@@ -139,6 +144,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Unavailable { hint, .. } => hint.clone(),
+            Error::Gssapi(error) => gssapi_hint(error),
             Error::Tls(message) if message.contains("pinned") => Some(
                 "the server presents another certificate than the one you pinned; if it was \
                  renewed, check the new one with popget info --insecure and update --fingerprint"
@@ -220,7 +226,56 @@ impl From<crate::pop3::Error> for Error {
             Pop3::Output(source) => Error::io("cannot write the output", source),
             Pop3::Sasl { mechanism, reason } => Error::AuthFailed(format!("{mechanism}: {reason}")),
             Pop3::InvalidInput(message) => Error::Config(message),
+            Pop3::Gssapi(error) => Error::Gssapi(error),
         }
+    }
+}
+
+/// The sysexits status of a Kerberos failure: what the user fixes with `kinit` or the
+/// principal's names is a permission problem (77), an unreachable KDC may pass (75), a broken
+/// exchange is the server's fault (76).
+fn gssapi_exit_code(error: &GssapiError) -> u8 {
+    match error {
+        GssapiError::NoTicket { .. }
+        | GssapiError::TicketExpired { .. }
+        | GssapiError::UnknownService { .. }
+        | GssapiError::Failed { .. }
+        | GssapiError::Refused { .. }
+        | GssapiError::NotMutual { .. }
+        | GssapiError::Incomplete => exit::NO_PERM,
+        GssapiError::KdcUnreachable { .. } => exit::TEMP_FAIL,
+        GssapiError::BadLayerOffer { .. }
+        | GssapiError::LayerRequired { .. }
+        | GssapiError::UnexpectedChallenge => exit::PROTOCOL,
+    }
+}
+
+/// What the user can do about a Kerberos failure.
+fn gssapi_hint(error: &GssapiError) -> Option<String> {
+    match error {
+        GssapiError::NoTicket { .. } | GssapiError::TicketExpired { .. } => Some(
+            "get a ticket with kinit (klist shows the credential cache in use; KRB5CCNAME \
+             selects another)"
+                .into(),
+        ),
+        GssapiError::UnknownService { target, .. } => Some(format!(
+            "the server's principal is not {}/{}: set gssapi_service or gssapi_host (or \
+             --gssapi-service, --gssapi-host) to the names in its keytab; klist shows your \
+             realm, kinit renews the ticket",
+            target.service, target.host
+        )),
+        GssapiError::Refused { target, .. } => Some(format!(
+            "the server refused the Kerberos ticket for {}/{}: if its principal has another \
+             name, set gssapi_service and gssapi_host (--gssapi-service, --gssapi-host); the \
+             user must be one the principal in klist may log in as",
+            target.service, target.host
+        )),
+        GssapiError::Failed { .. } => Some(
+            "check the ticket with klist, renew it with kinit, and the server's principal with \
+             --gssapi-service and --gssapi-host"
+                .into(),
+        ),
+        _ => None,
     }
 }
 
@@ -260,6 +315,30 @@ mod tests {
             exit::UNAVAILABLE
         );
         assert_eq!(refused(None).exit_code(), exit::UNAVAILABLE);
+    }
+
+    #[test]
+    fn kerberos_failures_map_to_exit_codes_and_hints() {
+        use crate::pop3::gssapi::Target;
+        let failure = |major, minor: i32| libgssapi::error::Error {
+            major,
+            minor: minor as u32,
+        };
+        let target = Target::pop("localhost");
+        let no_cache = Error::from(GssapiError::classify(
+            &target,
+            failure(libgssapi::error::MajorFlags::GSS_S_NO_CRED, -1_765_328_189),
+        ));
+        assert_eq!(no_cache.exit_code(), exit::NO_PERM);
+        assert!(no_cache.hint().unwrap().contains("kinit"));
+        let unknown = Error::from(GssapiError::classify(
+            &target,
+            failure(libgssapi::error::MajorFlags::GSS_S_FAILURE, -1_765_328_377),
+        ));
+        assert_eq!(unknown.exit_code(), exit::NO_PERM);
+        assert!(unknown.hint().unwrap().contains("pop/localhost"));
+        let layer = Error::from(GssapiError::LayerRequired { offered: 6 });
+        assert_eq!(layer.exit_code(), exit::PROTOCOL);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod faults;
 mod framing;
 mod full_disk;
 mod generated;
+mod gssapi;
 mod hostile;
 mod interop;
 mod ipv6;

@@ -1,8 +1,8 @@
-//! Logging in: the TLS gate every method passes, USER/PASS, APOP and SASL, the `Secret` type and
-//! the password sources.
+//! Logging in: the TLS gate every method passes, USER/PASS, APOP, SASL (Kerberos among it), the
+//! `Secret` type and the password sources.
 
 pub mod netrc;
-pub use crate::pop3::sasl;
+pub use crate::pop3::{gssapi, sasl};
 
 use std::io::{IsTerminal, Read, Write};
 
@@ -38,8 +38,9 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMethod {
-    /// The strongest method offered that keeps the password safe: inside TLS SCRAM-SHA-256,
-    /// SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM, CRAM-MD5 or APOP
+    /// The strongest method offered that keeps the password safe: inside TLS GSSAPI (only with
+    /// a Kerberos ticket), SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, then USER; unencrypted only SCRAM,
+    /// CRAM-MD5 or APOP
     Auto,
     /// USER and PASS (the password in clear text: inside TLS, or with --tls none on request)
     User,
@@ -62,6 +63,8 @@ pub enum AuthMethod {
     Xoauth2,
     /// SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source
     Oauthbearer,
+    /// SASL GSSAPI with Kerberos 5 (RFC 4752): the ticket from kinit, no password
+    Gssapi,
 }
 
 impl AuthMethod {
@@ -78,6 +81,7 @@ impl AuthMethod {
             AuthMethod::ScramSha1 => "scram-sha-1",
             AuthMethod::Xoauth2 => "xoauth2",
             AuthMethod::Oauthbearer => "oauthbearer",
+            AuthMethod::Gssapi => "gssapi",
         }
     }
 
@@ -91,6 +95,7 @@ impl AuthMethod {
             AuthMethod::ScramSha1 => "SCRAM-SHA-1",
             AuthMethod::Xoauth2 => "XOAUTH2",
             AuthMethod::Oauthbearer => "OAUTHBEARER",
+            AuthMethod::Gssapi => "GSSAPI",
             AuthMethod::Auto | AuthMethod::User | AuthMethod::Apop => return None,
         })
     }
@@ -104,10 +109,14 @@ impl AuthMethod {
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub user: String,
-    pub password: Secret,
+    /// `None` when it was not read before connecting (Kerberos may make it unneeded): read
+    /// from the password source if a method needs it after all.
+    pub password: Option<Secret>,
     /// For OAUTHBEARER.
     pub host: String,
     pub port: u16,
+    /// The service principal GSSAPI authenticates to.
+    pub gssapi: gssapi::Target,
 }
 
 /// The APOP digest: lowercase hex MD5 of the timestamp (brackets included) and the secret.
@@ -120,14 +129,19 @@ pub fn apop_digest(timestamp: &[u8], secret: &str) -> String {
 
 /// The gate in front of every login method, whatever it is: when the user asked for TLS,
 /// nothing is sent unless the connection is encrypted (a connection that skipped or lost its
-/// STLS can never log in), and a password that could end the command line early is refused
-/// before anything is sent.
-fn gate<S: Read + Write>(client: &Client<S>, password: &Secret) -> Result<()> {
+/// STLS can never log in), Kerberos included: its authenticator is no password, but the
+/// session after it would travel unprotected.
+fn gate<S: Read + Write>(client: &Client<S>) -> Result<()> {
     if client.tls_required() && client.security() == Security::Plain {
         return Err(Error::unavailable(
             "TLS was asked for but the connection is not encrypted; no credential was sent",
         ));
     }
+    Ok(())
+}
+
+/// A password that could end the command line early is refused before anything is sent.
+fn check_password(password: &Secret) -> Result<()> {
     if password
         .expose()
         .bytes()
@@ -216,22 +230,55 @@ fn choose<S: Read + Write>(client: &Client<S>, method: AuthMethod) -> Result<Aut
 
 /// Logs in with `method`. Every path passes the same gate: a password is sent in clear text
 /// only inside TLS, or when the user explicitly chose a clear-text method on a plain
-/// connection. For the OAuth methods a rejected token is refreshed once with `refresh`.
+/// connection. `password_source` reads the password when `credentials` has none yet, and
+/// fetches a fresh OAuth token once when the server rejects one.
 pub fn login<S: Read + Write>(
     mut client: Client<S>,
     method: AuthMethod,
     credentials: &Credentials,
-    refresh: Option<&dyn Fn() -> Result<Secret>>,
+    password_source: Option<&dyn Fn() -> Result<Secret>>,
 ) -> Result<Session<S>> {
-    gate(&client, &credentials.password)?;
+    gate(&client)?;
+    if let Some(password) = &credentials.password {
+        check_password(password)?;
+    }
     let chosen = choose(&client, method)?;
+    if let Some(mut kerberos) = start_kerberos(&client, method, credentials)? {
+        return match authenticate(&mut client, &mut kerberos) {
+            Ok(()) => Ok(client.into_session()),
+            Err(Error::AuthFailed(refusal)) => Err(gssapi::GssapiError::Refused {
+                target: credentials.gssapi.clone(),
+                refusal,
+            }
+            .into()),
+            Err(error) => Err(error),
+        };
+    }
+    let password = match (&credentials.password, password_source) {
+        (Some(password), _) => password.clone(),
+        (None, Some(read)) => read()?,
+        (None, None) => return Err(Error::Config("no password was given".into())),
+    };
+    check_password(&password)?;
+    login_with_password(&mut client, chosen, credentials, &password, password_source)?;
+    Ok(client.into_session())
+}
+
+/// Logs in with `chosen`, a method that proves the password (or an OAuth token) to the server.
+fn login_with_password<S: Read + Write>(
+    client: &mut Client<S>,
+    chosen: AuthMethod,
+    credentials: &Credentials,
+    password: &Secret,
+    password_source: Option<&dyn Fn() -> Result<Secret>>,
+) -> Result<()> {
     // With pipelining, USER and PASS go out at once. Nothing follows the command that logs in
     // before its answer: Courier hands the logged-in connection to a new process, which never
     // sees what the login process had already read.
     let pipelined = client.pipelines();
     match chosen {
         AuthMethod::User => {
-            let pass = Command::Pass(credentials.password.expose());
+            let pass = Command::Pass(password.expose());
             client.send(&Command::User(&credentials.user))?;
             if pipelined {
                 client.send(&pass)?;
@@ -255,7 +302,7 @@ pub fn login<S: Read + Write>(
                     "APOP needs a valid timestamp in the server's greeting",
                 ));
             };
-            let digest = apop_digest(timestamp, credentials.password.expose());
+            let digest = apop_digest(timestamp, password.expose());
             let status = client.command(&Command::Apop {
                 user: &credentials.user,
                 digest: &digest,
@@ -269,24 +316,46 @@ pub fn login<S: Read + Write>(
             return Err(Error::unavailable("no login method could be chosen"));
         }
         sasl_method => {
-            let result = authenticate(
-                &mut client,
-                &mut *mechanism(sasl_method, credentials, &credentials.password)?,
-            );
-            match (result, refresh) {
+            let result = authenticate(client, &mut *mechanism(sasl_method, credentials, password)?);
+            match (result, password_source) {
                 (Err(Error::AuthFailed(_)), Some(refresh)) if sasl_method.is_oauth() => {
                     // The token may have expired: get a fresh one and try once more.
                     let token = refresh()?;
-                    authenticate(
-                        &mut client,
-                        &mut *mechanism(sasl_method, credentials, &token)?,
-                    )?;
+                    authenticate(client, &mut *mechanism(sasl_method, credentials, &token)?)?;
                 }
                 (result, _) => result?,
             }
         }
     }
-    Ok(client.into_session())
+    Ok(())
+}
+
+/// The Kerberos context, started before anything is sent: for `--auth gssapi`, or for `auto`
+/// inside TLS when the server offers GSSAPI and the user has a ticket. `auto` falls back to the
+/// password methods when the context cannot start (a ticket of another realm, an unknown
+/// service), so that a ticket never stands between a user and a server that takes passwords.
+fn start_kerberos<S: Read + Write>(
+    client: &Client<S>,
+    method: AuthMethod,
+    credentials: &Credentials,
+) -> Result<Option<gssapi::Gssapi>> {
+    let start = || gssapi::Gssapi::start(&credentials.gssapi, &credentials.user);
+    match method {
+        // choose() made sure the server offers it.
+        AuthMethod::Gssapi => return Ok(Some(start()?)),
+        AuthMethod::Auto if client.security() != Security::Plain => {}
+        _ => return Ok(None),
+    }
+    let offered = client.capabilities().is_some_and(|capabilities| {
+        capabilities
+            .sasl_mechanisms()
+            .iter()
+            .any(|name| name == "GSSAPI")
+    });
+    if !(offered && gssapi::has_usable_ticket()) {
+        return Ok(None);
+    }
+    Ok(start().ok())
 }
 
 fn mechanism(
@@ -320,7 +389,7 @@ fn mechanism(
             host: credentials.host.clone(),
             port: credentials.port,
         }),
-        AuthMethod::Auto | AuthMethod::User | AuthMethod::Apop => {
+        AuthMethod::Auto | AuthMethod::User | AuthMethod::Apop | AuthMethod::Gssapi => {
             return Err(Error::unavailable(format!(
                 "{method:?} is not a SASL mechanism"
             )));
@@ -488,9 +557,10 @@ mod tests {
     fn credentials() -> Credentials {
         Credentials {
             user: "mrose".into(),
-            password: Secret::new("tanstaaf".into()),
+            password: Some(Secret::new("tanstaaf".into())),
             host: "mock".into(),
             port: 110,
+            gssapi: gssapi::Target::pop("mock"),
         }
     }
 
@@ -711,6 +781,7 @@ mod tests {
         AuthMethod::ScramSha1,
         AuthMethod::Xoauth2,
         AuthMethod::Oauthbearer,
+        AuthMethod::Gssapi,
     ];
 
     #[test]
@@ -720,7 +791,7 @@ mod tests {
             let stream = MockStream::new(&[
                 b"+OK ready <1896.697170952@dbc.mtview.ca.us>\r\n",
                 b"+OK\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256 SCRAM-SHA-1 XOAUTH2 \
-                  OAUTHBEARER\r\n.\r\n",
+                  OAUTHBEARER GSSAPI\r\n.\r\n",
                 b"+OK\r\n",
             ]);
             let written = stream.written.clone();
@@ -746,13 +817,58 @@ mod tests {
             let written = stream.written.clone();
             let client = Client::new(stream, "mock", Security::Tls).unwrap();
             let credentials = Credentials {
-                password: Secret::new("x\r\nDELE 1".into()),
+                password: Some(Secret::new("x\r\nDELE 1".into())),
                 ..credentials()
             };
             let result = login(client, method, &credentials, None);
             assert!(matches!(result, Err(Error::Config(_))), "{method:?}");
             assert!(written.lock().unwrap().is_empty(), "{method:?}");
         }
+    }
+
+    #[test]
+    fn gssapi_not_offered_is_refused_before_kerberos_or_the_wire() {
+        let stream = MockStream::new(&[b"+OK hi\r\n", b"+OK\r\nSASL PLAIN\r\n.\r\n"]);
+        let written = stream.written.clone();
+        let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
+        client.capa().unwrap();
+        let result = login(client, AuthMethod::Gssapi, &credentials(), None);
+        match result {
+            Err(Error::Unavailable { message, .. }) => {
+                assert!(message.contains("SASL GSSAPI"), "{message}")
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        assert_eq!(
+            String::from_utf8(written.lock().unwrap().clone()).unwrap(),
+            "CAPA\r\n"
+        );
+    }
+
+    #[test]
+    fn a_password_not_read_before_is_read_when_a_method_needs_it() {
+        // What `auto` does when a Kerberos ticket deferred the password and the server offers
+        // no GSSAPI.
+        let stream = MockStream::new(&[b"+OK hi\r\n", b"+OK\r\n", b"+OK\r\n"]);
+        let written = stream.written.clone();
+        let client = Client::new(stream, "mock", Security::Tls).unwrap();
+        let credentials = Credentials {
+            password: None,
+            ..credentials()
+        };
+        let source = || Ok(Secret::new("tanstaaf".into()));
+        login(client, AuthMethod::Auto, &credentials, Some(&source)).unwrap();
+        assert_eq!(
+            String::from_utf8(written.lock().unwrap().clone()).unwrap(),
+            "USER mrose\r\nPASS tanstaaf\r\n"
+        );
+
+        let stream = MockStream::new(&[b"+OK hi\r\n"]);
+        let written = stream.written.clone();
+        let client = Client::new(stream, "mock", Security::Tls).unwrap();
+        let result = login(client, AuthMethod::User, &credentials, None);
+        assert!(matches!(result, Err(Error::Config(_))));
+        assert!(written.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -277,6 +277,8 @@ pub enum AuthArg {
     Xoauth2,
     /// SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token from the password source
     Oauthbearer,
+    /// SASL GSSAPI with Kerberos 5 (RFC 4752): the ticket from kinit, no password
+    Gssapi,
 }
 
 impl From<AuthArg> for AuthMethod {
@@ -292,6 +294,7 @@ impl From<AuthArg> for AuthMethod {
             AuthArg::ScramSha1 => AuthMethod::ScramSha1,
             AuthArg::Xoauth2 => AuthMethod::Xoauth2,
             AuthArg::Oauthbearer => AuthMethod::Oauthbearer,
+            AuthArg::Gssapi => AuthMethod::Gssapi,
         }
     }
 }
@@ -348,6 +351,12 @@ pub struct ConnectionArgs {
     /// certificate check still run end to end with the server
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
+    /// Kerberos service name of the server's principal, for --auth gssapi [default: pop]
+    #[arg(long, value_name = "NAME")]
+    pub gssapi_service: Option<String>,
+    /// Host name of the server's Kerberos principal, for --auth gssapi [default: --host]
+    #[arg(long, value_name = "HOST")]
+    pub gssapi_host: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -420,7 +420,7 @@ pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
     }
     // The password is read before connecting, as for every command that logs in.
     let password = if args.login {
-        Some(account.password()?)
+        Some(connect::password_before_connecting(&account)?)
     } else {
         None
     };

@@ -35,6 +35,8 @@ pub fn command_line(connection: &ConnectionArgs, delivery: Option<&DeliveryArgs>
         max_listing: connection.max_listing.map(SizeSetting::Octets),
         pipelining: connection.pipelining.map(Into::into),
         proxy: connection.proxy.clone(),
+        gssapi_service: connection.gssapi_service.clone(),
+        gssapi_host: connection.gssapi_host.clone(),
         ..Settings::default()
     };
     if let Some(delivery) = delivery {

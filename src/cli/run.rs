@@ -592,7 +592,7 @@ impl Observer for Bar {
 /// session opens it here.
 pub(crate) fn open_session(verbose: bool, account: &Account) -> Result<Session<Stream>> {
     warn_if_insecure(account);
-    let password = account.password()?;
+    let password = connect::password_before_connecting(account)?;
     connect::open_session(account, password, verbose.then(|| tracer(&account.name)))
 }
 

@@ -84,6 +84,10 @@ pub struct Settings {
     pub max_listing: Option<SizeSetting>,
     /// A SOCKS5 proxy URL (`socks5h://HOST:PORT`).
     pub proxy: Option<String>,
+    /// The Kerberos service principal's service and host for `auth = "gssapi"` (`pop`, the
+    /// server's host name).
+    pub gssapi_service: Option<String>,
+    pub gssapi_host: Option<String>,
 }
 
 /// A size in the configuration file: `max_size = 20971520` or `max_size = "20M"`.
@@ -135,7 +139,9 @@ impl Settings {
             max_bytes,
             filter,
             pipelining,
-            proxy
+            proxy,
+            gssapi_service,
+            gssapi_host
         );
         // maildir/mbox/mda and keep/delete are each one choice: the more specific layer's wins.
         if over.maildir.is_some() || over.mbox.is_some() || over.mda.is_some() {
@@ -343,6 +349,14 @@ impl ConfigFile {
             .find(|(n, _)| n == name)
             .map(|(_, settings)| settings)
     }
+}
+
+/// Whether `value` can be the service or host part of a Kerberos service principal.
+fn valid_principal_part(value: &str) -> bool {
+    !value.is_empty()
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == '@')
 }
 
 /// The configuration file read when `--config` is not given.
@@ -565,6 +579,8 @@ pub struct Account {
     pub passwords: PasswordSources,
     /// The SOCKS5 proxy the connection goes through, if any.
     pub proxy: Option<crate::proxy::Proxy>,
+    /// The Kerberos service principal for GSSAPI: `pop@HOST` unless configured.
+    pub gssapi: auth::gssapi::Target,
     /// Settings that only fetching needs; checked by [`Account::fetch_settings`].
     settings: Settings,
 }
@@ -695,6 +711,17 @@ impl Account {
             }
             None => None,
         };
+        for (key, value) in [
+            ("gssapi_service", &settings.gssapi_service),
+            ("gssapi_host", &settings.gssapi_host),
+        ] {
+            if let Some(value) = value.as_deref().filter(|v| !valid_principal_part(v)) {
+                problems.push(Error::Config(format!(
+                    "{key} {value:?} is not valid: it must be one name without spaces, control \
+                     characters, / or @"
+                )));
+            }
+        }
         let (Some(host), Some(user), true) = (host, user, problems.is_empty()) else {
             return Err(problems);
         };
@@ -717,6 +744,11 @@ impl Account {
                 .or_else(dirs::home_dir)
                 .map(|home| home.join(".netrc")),
         };
+        let gssapi = auth::gssapi::Target {
+            service: (settings.gssapi_service.clone())
+                .unwrap_or_else(|| auth::gssapi::Target::POP_SERVICE.to_string()),
+            host: settings.gssapi_host.clone().unwrap_or_else(|| host.clone()),
+        };
         Ok(Account {
             name: name.map_or_else(|| format!("{user}@{host}"), str::to_string),
             host,
@@ -733,6 +765,7 @@ impl Account {
             limits,
             passwords,
             proxy,
+            gssapi,
             pipelining: settings.pipelining.unwrap_or_default(),
             settings,
         })
@@ -1192,6 +1225,44 @@ mbox = "/var/mail/me"
 keep = true
 state = "~/state/home"
 "#;
+
+    #[test]
+    fn the_kerberos_principal_is_pop_at_the_host_unless_configured() {
+        let config = ConfigFile::parse(
+            "[accounts.uni]\nhost = \"10.0.0.5\"\nuser = \"me\"\n\
+             gssapi_host = \"pop.uni.example\"\n\
+             [accounts.plain]\nhost = \"pop.example\"\nuser = \"me\"\n",
+        )
+        .unwrap();
+        let accounts = select_accounts(&config, &[], &CommandLine::default(), &env()).unwrap();
+        let target = |account: &Account| account.gssapi.to_string();
+        assert_eq!(target(&accounts[0]), "pop@pop.uni.example");
+        assert_eq!(target(&accounts[1]), "pop@pop.example");
+        let flags = CommandLine {
+            settings: Settings {
+                gssapi_service: Some("imap".into()),
+                ..Settings::default()
+            },
+            password_command: None,
+        };
+        let accounts = select_accounts(&config, &[], &flags, &env()).unwrap();
+        assert_eq!(target(&accounts[1]), "imap@pop.example");
+        for bad in ["pop/x", "a b", "p@r", ""] {
+            let flags = CommandLine {
+                settings: Settings {
+                    gssapi_service: Some(bad.into()),
+                    ..Settings::default()
+                },
+                password_command: None,
+            };
+            let result = select_accounts(&config, &[], &flags, &env());
+            assert!(
+                matches!(&result, Err(Error::Config(m)) if m.contains("gssapi_service")),
+                "{bad:?}: {:?}",
+                result.err()
+            );
+        }
+    }
 
     #[test]
     fn reads_accounts_in_file_order_with_defaults() {

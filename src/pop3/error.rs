@@ -57,6 +57,10 @@ pub enum Error {
     /// A value cannot be sent (a NUL byte in a password, no randomness for a nonce).
     #[error("{0}")]
     InvalidInput(String),
+    /// Kerberos (SASL GSSAPI) failed on the client's side: no ticket, an expired one, an
+    /// unknown service, a security-layer offer that makes no sense.
+    #[error(transparent)]
+    Gssapi(#[from] super::gssapi::GssapiError),
 }
 
 impl Error {

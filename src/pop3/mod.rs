@@ -6,7 +6,8 @@
 //! [`Client`] is the AUTHORIZATION state (greeting read, not logged in) and [`Session`] the
 //! TRANSACTION state, so that the type system keeps transaction commands away from an
 //! unauthenticated connection; both pipeline commands when asked to. [`sasl`] holds the
-//! authentication mechanisms as state machines that compute what to send.
+//! authentication mechanisms as state machines that compute what to send, [`gssapi`] the
+//! Kerberos one, which asks the system's GSSAPI library.
 //!
 //! ```
 //! use std::collections::VecDeque;
@@ -66,6 +67,7 @@
 mod command;
 mod dot;
 mod error;
+pub mod gssapi;
 mod listing;
 mod response;
 pub mod sasl;

@@ -19,6 +19,19 @@ pub struct Options {
     pub users: Vec<(&'static str, &'static str)>,
     /// The one address Dovecot listens on: `127.0.0.1` or `::1`.
     pub listen: &'static str,
+    /// Kerberos for the GSSAPI mechanism (`gssapi` in `mechanisms` needs it).
+    pub kerberos: Option<Kerberos>,
+}
+
+/// Where Dovecot's GSSAPI mechanism finds its realm and keys.
+#[derive(Clone)]
+pub struct Kerberos {
+    /// The krb5.conf naming the realm (Dovecot's processes get it as KRB5_CONFIG).
+    pub config: PathBuf,
+    /// The keytab with the key of `pop/HOSTNAME`.
+    pub keytab: PathBuf,
+    /// The host part of the service principal Dovecot accepts (`auth_gssapi_hostname`).
+    pub hostname: &'static str,
 }
 
 impl Default for Options {
@@ -27,6 +40,7 @@ impl Default for Options {
             mechanisms: "plain login apop",
             users: vec![("alice", "secret")],
             listen: "127.0.0.1",
+            kerberos: None,
         }
     }
 }
@@ -95,6 +109,18 @@ impl Dovecot {
         fs::write(root.join("passwd"), passwd).unwrap();
         fs::create_dir_all(root.join("run")).unwrap();
         chown_tree(&root.join("home"), mail_uid, mail_gid);
+        // Dovecot clears its processes' environment: KRB5_CONFIG must be imported by name.
+        // Dovecot takes the user from the authorization identity popget sends (alice for the
+        // principal alice@REALM) and looks it up in the passdb and userdb below, as for PLAIN.
+        let kerberos = options.kerberos.as_ref().map_or(String::new(), |kerberos| {
+            format!(
+                "auth_gssapi_hostname = {}\nauth_krb5_keytab = {}\n\
+                 import_environment = TZ KRB5_CONFIG={}\n",
+                kerberos.hostname,
+                kerberos.keytab.display(),
+                kerberos.config.display()
+            )
+        });
 
         {
             let pop3_port = free_port();
@@ -113,7 +139,7 @@ ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
 auth_failure_delay = 0
 auth_mechanisms = {mechanisms}
-first_valid_uid = 0
+{kerberos}first_valid_uid = 0
 mail_location = maildir:~/Maildir
 {service_users}passdb {{
   driver = passwd-file

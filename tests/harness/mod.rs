@@ -1,4 +1,4 @@
-//! Test harness: a private Dovecot (and Cyrus, Courier, popa3d), a scriptable fake server, and the real popget binary run
+//! Test harness: a private Dovecot (and Cyrus, Courier, popa3d, a Kerberos KDC), a scriptable fake server, and the real popget binary run
 //! with HOME and the XDG directories pointed into a temporary directory.
 
 pub mod courier;
@@ -6,6 +6,7 @@ pub mod cyrus;
 pub mod dnsmasq;
 pub mod dovecot;
 pub mod fake;
+pub mod kdc;
 pub mod namespace;
 pub mod oauth_server;
 pub mod popa3d;
@@ -35,9 +36,9 @@ impl Popget {
         self.home.path().join(relative)
     }
 
-    /// A command for the real binary with a clean environment (no password, no user config),
-    /// run in the sandbox's home: a relative path (`--maildir m`) lands there, never in the
-    /// checkout.
+    /// A command for the real binary with a clean environment (no password, no user config, no
+    /// Kerberos ticket), run in the sandbox's home: a relative path (`--maildir m`) lands
+    /// there, never in the checkout.
     pub fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_popget"));
         command
@@ -48,6 +49,12 @@ impl Popget {
             .env("XDG_CONFIG_HOME", self.path(".config"))
             .env("XDG_STATE_HOME", self.path(".local/state"))
             .env("XDG_DATA_HOME", self.path(".local/share"))
+            // A Kerberos ticket of the user running the tests must not change what `auto`
+            // does; tests/gssapi.rs points this at its own cache.
+            .env(
+                "KRB5CCNAME",
+                format!("FILE:{}", self.path("no-krb5cc").display()),
+            )
             .stdin(Stdio::null());
         command
     }
