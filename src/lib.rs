@@ -5,6 +5,7 @@
 //! transaction) → [`store`] (Maildir, mbox, MDA) → [`state`] (what was delivered). [`auth`]
 //! logs in, [`config`] turns the command line and the configuration file into accounts, which
 //! [`accounts`] lists and checks; [`external`] runs the user's MDA and filter commands.
+//! [`daemon`] polls accounts on their schedules as a long-running service.
 
 pub mod accounts;
 pub mod auth;
@@ -14,11 +15,13 @@ pub mod commands;
 pub mod config;
 pub mod connect;
 pub mod credentials;
+pub mod daemon;
 pub mod dial;
 pub mod dns;
 pub mod error;
 pub mod external;
 pub mod fetch;
+pub mod login_delay;
 pub mod protocol;
 pub mod proxy;
 pub mod session;
