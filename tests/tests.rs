@@ -6,6 +6,7 @@ mod accounts;
 mod autoconfig;
 mod cli;
 mod crash;
+mod daemon;
 mod defects;
 mod dovecot_fetch;
 mod durability;

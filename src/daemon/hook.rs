@@ -19,11 +19,19 @@ pub fn environment(
         ("POPGET_ACCOUNT", account.to_string()),
         ("POPGET_NEW", report.delivered.to_string()),
         ("POPGET_OCTETS", report.octets.to_string()),
-        (
-            "POPGET_MAILBOX",
-            fetch::describe_destination(destination, None),
-        ),
+        ("POPGET_MAILBOX", mailbox(destination)),
     ]
+}
+
+/// The Maildir or mbox as an absolute path (the command may run elsewhere), or `| COMMAND`.
+fn mailbox(destination: &Destination) -> String {
+    match destination.path() {
+        Some(path) => std::path::absolute(&path)
+            .unwrap_or(path)
+            .display()
+            .to_string(),
+        None => fetch::describe_destination(destination, None),
+    }
 }
 
 /// Runs the account's `on_new_mail` command, if it has one, when `report` delivered mail;
