@@ -22,6 +22,9 @@ _popget() {
             popget,config)
                 cmd="popget__subcmd__config"
                 ;;
+            popget,daemon)
+                cmd="popget__subcmd__daemon"
+                ;;
             popget,dele)
                 cmd="popget__subcmd__dele"
                 ;;
@@ -73,6 +76,9 @@ _popget() {
             popget__subcmd__help,config)
                 cmd="popget__subcmd__help__subcmd__config"
                 ;;
+            popget__subcmd__help,daemon)
+                cmd="popget__subcmd__help__subcmd__daemon"
+                ;;
             popget__subcmd__help,dele)
                 cmd="popget__subcmd__help__subcmd__dele"
                 ;;
@@ -113,7 +119,7 @@ _popget() {
 
     case "${cmd}" in
         popget)
-            opts="-q -v -h -V --config --quiet --verbose --help --version fetch stat list uidl retr top dele info accounts config help"
+            opts="-q -v -h -V --config --quiet --verbose --help --version fetch daemon stat list uidl retr top dele info accounts config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -255,6 +261,32 @@ _popget() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__daemon)
+            opts="-j -q -v -h --jobs --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -483,7 +515,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__help)
-            opts="fetch stat list uidl retr top dele info accounts config help"
+            opts="fetch daemon stat list uidl retr top dele info accounts config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -541,6 +573,20 @@ _popget() {
         popget__subcmd__help__subcmd__config__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__help__subcmd__daemon)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

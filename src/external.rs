@@ -28,7 +28,18 @@ pub enum Ended {
 /// errors on popget's standard error, and waits at most `timeout`. The command runs in a
 /// process group of its own, so that stopping it stops whatever it started, too.
 pub fn run(command: &str, stdin: File, timeout: Duration) -> Result<Ended, Error> {
+    run_with_env(command, stdin, timeout, &[])
+}
+
+/// [`run`] with these variables added to the command's environment.
+pub fn run_with_env(
+    command: &str,
+    stdin: File,
+    timeout: Duration,
+    env: &[(&str, String)],
+) -> Result<Ended, Error> {
     let mut child = shell(command)
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::null())
         .process_group(0)

@@ -90,6 +90,8 @@ const STREAM_REPORT_MIN_OCTETS: u64 = 4096;
 const STOP_DRAIN_BUDGET: Duration = Duration::from_secs(1);
 /// Before any rate is known, answers in flight are read after a stop only up to this size.
 const STOP_DRAIN_OCTETS: u64 = 256 * 1024;
+/// How long the transfer must have run before its rate decides whether to drain.
+const STOP_RATE_SAMPLE: Duration = Duration::from_millis(500);
 
 /// No progress display.
 impl Observer for () {}
@@ -500,7 +502,9 @@ impl<S: Read + Write> Transfer<'_, S> {
             })
             .fold(0, u64::saturating_add);
         let elapsed = self.stop.started.elapsed().as_secs_f64();
-        let quick = if self.stop.staged_octets > 0 && elapsed > 0.0 {
+        // A rate measured over the first moments says little (the first answers arrive in
+        // one burst from the socket buffers), so it is trusted only after a while.
+        let quick = if self.stop.staged_octets > 0 && elapsed >= STOP_RATE_SAMPLE.as_secs_f64() {
             let rate = self.stop.staged_octets as f64 / elapsed;
             (coming as f64) <= rate * STOP_DRAIN_BUDGET.as_secs_f64()
         } else {

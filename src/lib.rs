@@ -21,6 +21,7 @@ pub mod dns;
 pub mod error;
 pub mod external;
 pub mod fetch;
+pub mod login_delay;
 pub mod pop3;
 pub mod proxy;
 pub mod signals;

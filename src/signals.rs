@@ -15,6 +15,10 @@
 //! connections are cut: what is staged is still made durable and recorded, as after any broken
 //! connection. After [`LAST_CHANCE`] more, or at a second signal, the process exits at once
 //! with the same status; the journal makes that as safe as `kill -9`.
+//!
+//! `popget daemon` installs the handlers with [`install_for_service`]: SIGHUP and SIGUSR1 are
+//! passed on to it as [`Request`]s, and a stop while nothing is transferring does not end the
+//! process; the daemon then exits on its own once its runs in flight are recorded.
 
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
@@ -22,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::Duration;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 /// How long an orderly stop may take before the connections are cut.
@@ -39,18 +43,50 @@ static CONNECTIONS: Mutex<Vec<(u64, TcpStream)>> = Mutex::new(Vec::new());
 type Hook = Box<dyn Fn() + Send>;
 static ABORT_HOOKS: Mutex<Vec<(u64, Hook)>> = Mutex::new(Vec::new());
 
+/// What a signal asks of `popget daemon`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// SIGTERM or SIGINT: finish the runs in flight, then exit.
+    Stop,
+    /// SIGHUP: read the configuration file again.
+    Reload,
+    /// SIGUSR1: poll every account now.
+    PollNow,
+}
+
+/// Where `popget daemon` wants its requests.
+type Listener = Box<dyn Fn(Request) + Send>;
+
 /// Starts handling SIGINT and SIGTERM for the rest of the process. Without it (or if it fails)
 /// the signals keep their default action: the process dies, which the journal makes safe.
 pub fn install() -> std::io::Result<()> {
+    install_with(None)
+}
+
+/// Starts handling SIGINT, SIGTERM, SIGHUP and SIGUSR1 for `popget daemon`, which hears of each
+/// through `listener` (called on the signal thread, outside signal context).
+pub fn install_for_service(listener: impl Fn(Request) + Send + 'static) -> std::io::Result<()> {
+    install_with(Some(Box::new(listener)))
+}
+
+fn install_with(listener: Option<Listener>) -> std::io::Result<()> {
     static INSTALLED: Once = Once::new();
     let mut result = Ok(());
     INSTALLED.call_once(|| {
-        result = Signals::new([SIGINT, SIGTERM]).and_then(|mut signals| {
+        let wanted: &[i32] = match listener {
+            Some(_) => &[SIGINT, SIGTERM, SIGHUP, SIGUSR1],
+            None => &[SIGINT, SIGTERM],
+        };
+        result = Signals::new(wanted).and_then(|mut signals| {
             std::thread::Builder::new()
                 .name("signals".into())
                 .spawn(move || {
                     for signal in signals.forever() {
-                        receive(signal);
+                        match (&listener, signal) {
+                            (Some(listener), SIGHUP) => listener(Request::Reload),
+                            (Some(listener), SIGUSR1) => listener(Request::PollNow),
+                            _ => receive(signal, listener.as_deref()),
+                        }
                     }
                 })
                 .map(drop)
@@ -59,16 +95,19 @@ pub fn install() -> std::io::Result<()> {
     result
 }
 
-fn receive(signal: i32) {
+fn receive(signal: i32, service: Option<&(dyn Fn(Request) + Send)>) {
     if RECEIVED
         .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
         .is_err()
     {
         abort(None);
     }
-    // No session is transferring (popget is connecting, logging in, asking for a password or
-    // done): there is nothing to finish, and a prompt would not notice the request anyway.
-    if lock(&CONNECTIONS).is_empty() {
+    if let Some(listener) = service {
+        // The daemon exits by itself once its runs in flight are recorded.
+        listener(Request::Stop);
+    } else if lock(&CONNECTIONS).is_empty() {
+        // No session is transferring (popget is connecting, logging in, asking for a password
+        // or done): there is nothing to finish, and a prompt would not notice the request.
         abort(Some("no transfer was under way"));
     }
     // A timer for the orderly stop; the process normally exits long before it fires.
@@ -106,6 +145,8 @@ pub fn name(signal: i32) -> &'static str {
     match signal {
         SIGINT => "SIGINT",
         SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
+        SIGUSR1 => "SIGUSR1",
         _ => "a signal",
     }
 }

@@ -35,6 +35,10 @@ pub struct GlobalArgs {
 pub enum CommandKind {
     /// Download new messages into a Maildir or mbox, remembering what was seen
     Fetch(FetchArgs),
+    /// Keep fetching: poll each account every `interval` as a long-running service (systemd
+    /// Type=notify). SIGHUP reloads the configuration, SIGUSR1 polls every account now,
+    /// SIGTERM or SIGINT stops once the runs in flight are recorded
+    Daemon(DaemonArgs),
     /// Print the number of messages and their total size: COUNT OCTETS
     Stat(StatArgs),
     /// Print one line per message: NUMBER SIZE UIDL
@@ -386,6 +390,17 @@ pub struct FetchArgs {
     pub connection: ConnectionArgs,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Accounts from the configuration file [default: every account that is not a template]
+    #[arg(value_name = "ACCOUNT")]
+    pub accounts: Vec<String>,
+    /// Poll up to this many accounts at once, each over its own connection
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
 }
 
 #[derive(Debug, Args, Default, Clone)]

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod args;
 pub mod commands;
+pub mod daemon;
 mod run;
 
 use std::path::Path;

@@ -17,6 +17,7 @@ use popget::config::{self, Account, ConfigFile, Destination};
 use popget::connect;
 use popget::error::{exit, Error, Result};
 use popget::fetch::{self, FetchOptions, Filter, Observer, Report};
+use popget::login_delay;
 use popget::pop3::{Session, Tracer};
 use popget::signals;
 use popget::state::{self, State};
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> u8 {
     };
     let result = match &cli.command {
         CommandKind::Fetch(args) => return run_fetch(&cli.global, args, &env),
+        CommandKind::Daemon(args) => return crate::cli::daemon::run(&cli.global, args, &env),
         CommandKind::Stat(args) => commands::stat(&context, args),
         CommandKind::List(args) => commands::list(&context, args),
         CommandKind::Uidl(args) => commands::uidl(&context, args),
@@ -107,10 +109,10 @@ struct FetchJson {
 }
 
 /// What fetching one account gave.
-struct AccountResult {
-    report: Report,
+pub(crate) struct AccountResult {
+    pub(crate) report: Report,
     destination: Option<String>,
-    result: Result<()>,
+    pub(crate) result: Result<()>,
 }
 
 fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String>) -> u8 {
@@ -261,7 +263,9 @@ fn groups_by_state_file(accounts: &[Account], env: &HashMap<String, String>) -> 
     groups.into_iter().map(|(_, members)| members).collect()
 }
 
-fn fetch_account(
+/// Fetches one account as `popget fetch` does (the daemon runs it too): prints its summary
+/// line, honours LOGIN-DELAY and runs the `on_new_mail` command after a delivery.
+pub(crate) fn fetch_account(
     global: &GlobalArgs,
     args: &FetchArgs,
     account: &Account,
@@ -289,8 +293,16 @@ fn fetch_account(
     }
     let mut progress = terminal.progress_bar(&account.name);
     let mut stopped_before_fetching = false;
+    let mut too_early = None;
     let mut run = |observer: &mut dyn Observer| -> Result<fetch::Outcome> {
         let _lock = state::lock_account(&settings.state_path)?;
+        too_early = login_delay::wait_before_login(&settings.state_path);
+        if too_early.is_some() {
+            return Ok(fetch::Outcome {
+                report: Report::default(),
+                error: None,
+            });
+        }
         let mut state = State::load(&settings.state_path)?;
         let recovered = fetch::recover(&mut state)?;
         if recovered > 0 && !global.quiet {
@@ -328,6 +340,10 @@ fn fetch_account(
             });
         }
         let session = open_session(global.verbose, account)?;
+        let announced = session.capabilities().and_then(login_delay::announced);
+        // Without the record the next run may log in too early, which the server refuses for
+        // the time being: not worth failing this run for.
+        let _ = login_delay::record(&settings.state_path, announced);
         // A read blocked on the server is cut short if a stop takes too long.
         let _watched = session
             .connection()
@@ -369,6 +385,32 @@ fn fetch_account(
         Ok(outcome) => outcome,
         Err(error) => return failed(destination, error),
     };
+    if let Some(wait) = too_early {
+        if global.verbose {
+            terminal.print(&format!(
+                "{}: skipped: the server's LOGIN-DELAY allows the next login in {} s",
+                account.name,
+                wait.as_secs().max(1)
+            ));
+        }
+        return AccountResult {
+            report: outcome.report,
+            destination,
+            result: Ok(()),
+        };
+    }
+    if outcome.report.delivered > 0 {
+        if let Ok(service) = account.service_settings() {
+            crate::cli::daemon::hook::after_delivery(
+                &service,
+                &account.name,
+                &outcome.report,
+                &settings.destination,
+                settings.mda_timeout,
+                |line| terminal.print_warning(line),
+            );
+        }
+    }
     let mut error = outcome.error;
     if let Some(signal) = signals::received() {
         // Cutting the connection was ours: the summary says so instead of an error.
@@ -460,8 +502,11 @@ fn rebuild_state(
 }
 
 /// Standard error for a fetch of several accounts at once: lines are printed above the
-/// progress bars, which are stacked, one per account being fetched.
-struct Terminal {
+/// progress bars, which are stacked, one per account being fetched. For the daemon, lines
+/// go to its log, with journald priorities.
+pub(crate) struct Terminal {
+    /// Lines are the daemon's log lines.
+    service: bool,
     bars: Option<MultiProgress>,
     /// Clears the bars if the process has to exit at once.
     _clear_on_abort: Option<signals::AbortHook>,
@@ -477,6 +522,7 @@ impl Terminal {
         };
         if !wanted || global.quiet || global.verbose {
             return Terminal {
+                service: false,
                 bars: None,
                 _clear_on_abort: None,
             };
@@ -490,6 +536,7 @@ impl Terminal {
         let bars = MultiProgress::with_draw_target(target);
         let clear = bars.clone();
         Terminal {
+            service: false,
             bars: Some(bars),
             _clear_on_abort: Some(signals::on_abort(move || {
                 let _ = clear.clear();
@@ -497,7 +544,19 @@ impl Terminal {
         }
     }
 
+    /// Lines for the daemon's log: no progress bars.
+    pub(crate) fn for_service() -> Terminal {
+        Terminal {
+            service: true,
+            bars: None,
+            _clear_on_abort: None,
+        }
+    }
+
     fn print(&self, line: &str) {
+        if self.service {
+            return crate::cli::daemon::log::info(line);
+        }
         let write = || {
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         };
@@ -505,6 +564,13 @@ impl Terminal {
             Some(bars) => bars.suspend(write),
             None => write(),
         }
+    }
+
+    fn print_warning(&self, line: &str) {
+        if self.service {
+            return crate::cli::daemon::log::warning(line);
+        }
+        self.print(line);
     }
 
     fn print_error(&self, account: Option<&str>, error: &Error) {
@@ -684,7 +750,7 @@ fn summary(account: &str, report: &Report, destination: &str, interactive: bool)
 }
 
 /// `popget: <account>: <what happened>`, a hint where one helps; returns the exit status.
-fn report_error(account: Option<&str>, error: &Error) -> u8 {
+pub(crate) fn report_error(account: Option<&str>, error: &Error) -> u8 {
     let mut stderr = std::io::stderr().lock();
     let prefix = account.map_or_else(|| "popget: ".to_string(), |a| format!("popget: {a}: "));
     let _ = writeln!(stderr, "{prefix}{error}");

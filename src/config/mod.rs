@@ -88,6 +88,54 @@ pub struct Settings {
     /// server's host name).
     pub gssapi_service: Option<String>,
     pub gssapi_host: Option<String>,
+    /// `popget daemon`: how often to poll the account (`300`, `"90s"`, `"5m"`, `"1h"`).
+    pub interval: Option<IntervalSetting>,
+    /// A shell command run after a run that delivered something.
+    pub on_new_mail: Option<String>,
+}
+
+/// A duration in the configuration file: `interval = 300` (seconds) or `interval = "5m"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum IntervalSetting {
+    Seconds(u64),
+    Text(String),
+}
+
+impl IntervalSetting {
+    /// The duration, at least one second; `key` names the setting in the error.
+    pub fn duration_of(&self, key: &str) -> Result<Duration> {
+        let seconds = match self {
+            IntervalSetting::Seconds(seconds) => Some(*seconds),
+            IntervalSetting::Text(text) => parse_seconds(text),
+        };
+        seconds
+            .filter(|&seconds| seconds >= 1)
+            .map(Duration::from_secs)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{key}: {self:?} is not a duration of at least 1 second (like 300, \"90s\", \
+                     \"5m\" or \"1h\")"
+                ))
+            })
+    }
+}
+
+/// Reads `"90s"`, `"5m"`, `"1h"`, `"1d"` or plain seconds (`"300"`).
+fn parse_seconds(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let unit_seconds = match unit.trim() {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(unit_seconds)
 }
 
 /// A size in the configuration file: `max_size = 20971520` or `max_size = "20M"`.
@@ -141,7 +189,9 @@ impl Settings {
             pipelining,
             proxy,
             gssapi_service,
-            gssapi_host
+            gssapi_host,
+            interval,
+            on_new_mail
         );
         // maildir/mbox/mda and keep/delete are each one choice: the more specific layer's wins.
         if over.maildir.is_some() || over.mbox.is_some() || over.mda.is_some() {
@@ -783,6 +833,11 @@ impl Account {
         .map_err(first_problem)
     }
 
+    /// How `popget daemon` polls the account, and what runs when mail arrives.
+    pub fn service_settings(&self) -> Result<ServiceSettings> {
+        service_settings(&self.settings)
+    }
+
     /// The state file's name: user, host and port, escaped so that it is always one safe name.
     pub fn state_key(&self) -> String {
         // Every byte but ASCII letters, digits and `@_-.` becomes `%XX`.
@@ -834,6 +889,32 @@ impl Account {
             self.user, self.host
         )))
     }
+}
+
+/// How often `popget daemon` polls an account unless `interval` says otherwise.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+
+/// The settings of an account that matter once mail is fetched regularly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSettings {
+    /// The time between two polls by `popget daemon`.
+    pub interval: Duration,
+    /// The `on_new_mail` command, run through `sh -c` after a run that delivered something.
+    pub on_new_mail: Option<String>,
+}
+
+fn service_settings(settings: &Settings) -> Result<ServiceSettings> {
+    let interval = match &settings.interval {
+        Some(interval) => interval.duration_of("interval")?,
+        None => DEFAULT_INTERVAL,
+    };
+    Ok(ServiceSettings {
+        interval,
+        on_new_mail: settings
+            .on_new_mail
+            .clone()
+            .filter(|command| !command.trim().is_empty()),
+    })
 }
 
 /// The first of an account's problems (there is at least one).
@@ -985,6 +1066,9 @@ pub fn account_problems(
         .fold(Settings::default(), |acc, layer| acc.overlaid(layer));
     if let Err(more) = fetch_settings(name, &settings, timeout, &state_key, env) {
         problems.extend(more);
+    }
+    if let Err(problem) = service_settings(&settings) {
+        problems.push(problem);
     }
     problems
 }
@@ -1204,6 +1288,52 @@ mod tests {
 
     fn env() -> HashMap<String, String> {
         HashMap::from([("HOME".to_string(), "/home/me".to_string())])
+    }
+
+    #[test]
+    fn intervals_read_seconds_or_a_unit() {
+        let read = |setting: IntervalSetting| setting.duration_of("interval").ok();
+        assert_eq!(
+            read(IntervalSetting::Seconds(90)),
+            Some(Duration::from_secs(90))
+        );
+        for (text, seconds) in [
+            ("90s", 90),
+            ("5m", 300),
+            ("1h", 3600),
+            ("2", 2),
+            (" 1d ", 86_400),
+        ] {
+            assert_eq!(
+                read(IntervalSetting::Text(text.into())),
+                Some(Duration::from_secs(seconds)),
+                "{text}"
+            );
+        }
+        for bad in ["", "0", "0s", "5x", "m", "-1", "99999999999999999999h"] {
+            assert_eq!(read(IntervalSetting::Text(bad.into())), None, "{bad}");
+        }
+        assert_eq!(read(IntervalSetting::Seconds(0)), None);
+    }
+
+    #[test]
+    fn interval_and_hook_are_inherited_from_defaults() {
+        let config = ConfigFile::parse(
+            "[defaults]\ninterval = \"90s\"\non_new_mail = \"notify\"\n\
+             [accounts.a]\nhost = \"h\"\nuser = \"u\"\n\
+             [accounts.b]\nhost = \"h\"\nuser = \"v\"\ninterval = 5\n",
+        )
+        .unwrap();
+        let service = |name: &str| {
+            let layers = config.layers(name).unwrap();
+            Account::resolve(Some(name), &layers, &env())
+                .unwrap()
+                .service_settings()
+                .unwrap()
+        };
+        assert_eq!(service("a").interval, Duration::from_secs(90));
+        assert_eq!(service("a").on_new_mail.as_deref(), Some("notify"));
+        assert_eq!(service("b").interval, Duration::from_secs(5));
     }
 
     const SAMPLE: &str = r#"

@@ -236,6 +236,30 @@ service stats {{
         let _ = child.wait();
     }
 
+    /// Stops the server; its mail and configuration stay for [`Dovecot::restart`].
+    pub fn pause(&mut self) {
+        self.stop();
+    }
+
+    /// Starts the server again on the same ports after [`Dovecot::pause`].
+    pub fn restart(&mut self) {
+        let child = Command::new(DOVECOT)
+            .arg("-F")
+            .arg("-c")
+            .arg(self.root().join("dovecot.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("dovecot starts again");
+        self.child = Some(child);
+        assert!(
+            self.wait_until_listening(),
+            "dovecot did not listen again; its log:\n{}",
+            self.log()
+        );
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
