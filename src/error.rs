@@ -92,7 +92,7 @@ pub enum Error {
     Rejected(String),
     /// The SOCKS5 proxy gave no tunnel to the server.
     #[error(transparent)]
-    Proxy(#[from] crate::proxy::ProxyError),
+    Proxy(#[from] crate::transport::proxy::ProxyError),
     /// Kerberos (SASL GSSAPI) could not log in: no ticket, an expired one, an unknown service.
     #[error(transparent)]
     Gssapi(#[from] GssapiError),

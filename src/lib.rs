@@ -3,7 +3,7 @@
 //!
 //! The data path, in the order a message travels: [`config`] turns the configuration file, the
 //! environment and what the command line said into a validated account; [`transport`] opens
-//! the connection ([`dial`] tries each address, [`proxy`] goes through SOCKS5, then TLS);
+//! the connection (every address of a host, SOCKS5, then TLS);
 //! [`connect`] greets and logs in through the [`pop3`] client (which needs nothing else of
 //! popget) with the credentials [`auth`] and [`credentials`] provide; [`fetch`] runs the
 //! transaction: plan, pipelined transfer, commit, delete; [`store`] places each message
@@ -16,14 +16,12 @@ pub mod autoconfig;
 pub mod config;
 pub mod connect;
 pub mod credentials;
-pub mod dial;
 pub mod dns;
 pub mod error;
 pub mod external;
 pub mod fetch;
 pub mod login_delay;
 pub mod pop3;
-pub mod proxy;
 pub mod signals;
 pub mod state;
 pub mod store;

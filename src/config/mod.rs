@@ -628,7 +628,7 @@ pub struct Account {
     pub pipelining: PipeliningMode,
     pub passwords: PasswordSources,
     /// The SOCKS5 proxy the connection goes through, if any.
-    pub proxy: Option<crate::proxy::Proxy>,
+    pub proxy: Option<crate::transport::proxy::Proxy>,
     /// The Kerberos service principal for GSSAPI: `pop@HOST` unless configured.
     pub gssapi: auth::gssapi::Target,
     /// Settings that only fetching needs; checked by [`Account::fetch_settings`].
@@ -693,7 +693,7 @@ impl Account {
         let host = settings
             .host
             .as_deref()
-            .map(|host| crate::dial::unbracket(host).to_string())
+            .map(|host| crate::transport::dial::unbracket(host).to_string())
             .filter(|h| !h.is_empty());
         match &host {
             None => problem(missing("host")),
@@ -753,7 +753,11 @@ impl Account {
             }),
             None => crate::pop3::DEFAULT_MAX_LISTING,
         };
-        let proxy = match settings.proxy.as_deref().map(crate::proxy::Proxy::parse) {
+        let proxy = match settings
+            .proxy
+            .as_deref()
+            .map(crate::transport::proxy::Proxy::parse)
+        {
             Some(Ok(proxy)) => Some(proxy),
             Some(Err(why)) => {
                 problems.push(Error::Config(format!("invalid proxy URL: {why}")));

@@ -19,6 +19,7 @@ use plan::*;
 use transfer::*;
 
 pub use commit::recover;
+pub use transfer::STREAM_REPORT_OCTETS;
 
 /// What the user asked for on this run.
 #[derive(Debug, Clone, Default)]

@@ -1,6 +1,9 @@
 //! Connections: TCP with timeouts, TLS on connect (POP3S) or after STLS, and the certificate
 //! policy (system roots, a CA file, or an explicit --insecure).
 
+pub mod dial;
+pub mod proxy;
+
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -9,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
 
-use crate::dial::DialError;
 use crate::error::{Error, Result};
 use crate::pop3::Security;
+use crate::transport::dial::DialError;
 
 /// When TLS starts (`--tls`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -276,27 +279,29 @@ impl Stream {
 pub fn connect_tcp(
     host: &str,
     port: u16,
-    proxy: Option<&crate::proxy::Proxy>,
+    proxy: Option<&crate::transport::proxy::Proxy>,
     timeout: Duration,
     session_timeout: Duration,
 ) -> Result<TimedTcp> {
     let peer = || format!("{host}:{port}");
     let tcp = match proxy {
-        Some(proxy) => crate::proxy::connect(proxy, host, port, timeout)?,
-        None => crate::dial::connect(host, port, timeout).map_err(|error| match error {
-            DialError::Failed { source, .. }
-                if matches!(
-                    source.kind(),
-                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                Error::Connection {
-                    peer: peer(),
-                    source,
+        Some(proxy) => crate::transport::proxy::connect(proxy, host, port, timeout)?,
+        None => {
+            crate::transport::dial::connect(host, port, timeout).map_err(|error| match error {
+                DialError::Failed { source, .. }
+                    if matches!(
+                        source.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    Error::Connection {
+                        peer: peer(),
+                        source,
+                    }
                 }
-            }
-            other => Error::Temporary(other.to_string()),
-        })?,
+                other => Error::Temporary(other.to_string()),
+            })?
+        }
     };
     tcp.set_nodelay(true)
         .and_then(|()| TimedTcp::new(tcp, timeout, session_timeout))

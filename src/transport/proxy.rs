@@ -10,8 +10,8 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::dial::{self, DialError};
 use crate::error::exit;
+use crate::transport::dial::{self, DialError};
 
 /// Where names are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
