@@ -49,6 +49,19 @@ macro_rules! say_partly {
     }};
 }
 
+/// What went wrong with TLS, as the hints need to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// TLS could not be set up locally (a CA file that cannot be used, say).
+    Setup,
+    /// The certificate did not verify against the trusted roots or the name.
+    CertificateRejected,
+    /// The certificate is not the pinned one.
+    PinMismatch,
+    /// Any other handshake failure.
+    Handshake,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The command line is wrong.
@@ -63,9 +76,9 @@ pub enum Error {
         message: String,
         hint: Option<String>,
     },
-    /// The TLS handshake failed or the certificate was rejected.
-    #[error("TLS: {0}")]
-    Tls(String),
+    /// TLS could not be set up, the handshake failed, or the certificate was rejected.
+    #[error("TLS: {detail}")]
+    Tls { failure: TlsFailure, detail: String },
     /// The mailbox (or a directory for state) cannot be created or opened.
     #[error("cannot create {}: {source}", path.display())]
     CantCreate { path: PathBuf, source: io::Error },
@@ -124,7 +137,7 @@ impl Error {
         match self {
             Error::Usage(_) => exit::USAGE,
             Error::CorruptState { .. } => exit::DATA_ERR,
-            Error::Unavailable { .. } | Error::Tls(_) => exit::UNAVAILABLE,
+            Error::Unavailable { .. } | Error::Tls { .. } => exit::UNAVAILABLE,
             Error::CantCreate { .. } | Error::Rejected(_) => exit::CANT_CREATE,
             Error::Io { .. } | Error::Connection { .. } => exit::IO_ERR,
             Error::Temporary(_) => exit::TEMP_FAIL,
@@ -145,12 +158,18 @@ impl Error {
         match self {
             Error::Unavailable { hint, .. } => hint.clone(),
             Error::Gssapi(error) => gssapi_hint(error),
-            Error::Tls(message) if message.contains("pinned") => Some(
+            Error::Tls {
+                failure: TlsFailure::PinMismatch,
+                ..
+            } => Some(
                 "the server presents another certificate than the one you pinned; if it was \
                  renewed, check the new one with popget info --insecure and update --fingerprint"
                     .to_string(),
             ),
-            Error::Tls(message) if message.contains("certificate") => Some(
+            Error::Tls {
+                failure: TlsFailure::CertificateRejected,
+                ..
+            } => Some(
                 "if the server uses a private CA or a self-signed certificate, pass it with \
                  --ca-file PEM, or pin it with --fingerprint (popget info --insecure shows it)"
                     .to_string(),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TlsFailure};
 use crate::pop3::Security;
 use crate::transport::dial::DialError;
 
@@ -347,9 +347,10 @@ pub fn start_tls(
         builder.danger_accept_invalid_certs(true);
         builder.danger_accept_invalid_hostnames(true);
     }
-    let connector = builder
-        .build()
-        .map_err(|e| Error::Tls(format!("cannot set up TLS: {e}")))?;
+    let connector = builder.build().map_err(|e| Error::Tls {
+        failure: TlsFailure::Setup,
+        detail: format!("cannot set up TLS: {e}"),
+    })?;
     // What the server sends during the handshake, to tell a plain POP3 greeting (a plain port
     // reached with TLS) from a TLS failure.
     let first_octets = Arc::new(Mutex::new(Vec::new()));
@@ -389,7 +390,7 @@ pub fn start_tls(
                             .into(),
                     ),
                 }),
-                None => Err(Error::Tls(describe_handshake_error(&e))),
+                None => Err(handshake_error(&e)),
             }
         }
         Err(HandshakeError::WouldBlock(_)) => Err(Error::io(
@@ -411,11 +412,14 @@ fn check_pin(tls: &TlsStream<TimedTcp>, pinned: &str) -> Result<()> {
     if presented.as_deref() == Some(expected.as_str()) {
         return Ok(());
     }
-    Err(Error::Tls(format!(
-        "the server's certificate does not match the pinned fingerprint (expected {expected}, \
-         got {})",
-        presented.as_deref().unwrap_or("no certificate")
-    )))
+    Err(Error::Tls {
+        failure: TlsFailure::PinMismatch,
+        detail: format!(
+            "the server's certificate does not match the pinned fingerprint (expected \
+             {expected}, got {})",
+            presented.as_deref().unwrap_or("no certificate")
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -536,12 +540,34 @@ fn plain_greeting(octets: &[u8]) -> Option<String> {
     Some(format!("\"{}\"", crate::pop3::sanitize(line)))
 }
 
-fn describe_handshake_error(error: &native_tls::Error) -> String {
-    let text = error.to_string();
-    if text.contains("certificate") {
-        format!("the server's certificate was rejected ({text})")
+/// OpenSSL's reason code for a certificate that did not verify (`SSL_R_CERTIFICATE_VERIFY_FAILED`
+/// in its `sslerr.h`).
+const CERTIFICATE_VERIFY_FAILED: i32 = 134;
+
+/// A failed handshake, told apart by OpenSSL's error codes in its source chain rather than by
+/// the wording of any message.
+fn handshake_error(error: &native_tls::Error) -> Error {
+    let mut source = std::error::Error::source(error);
+    let mut rejected = false;
+    while let Some(cause) = source {
+        if let Some(stack) = cause.downcast_ref::<openssl::error::ErrorStack>() {
+            rejected |= stack
+                .errors()
+                .iter()
+                .any(|e| e.reason_code() == CERTIFICATE_VERIFY_FAILED);
+        }
+        source = cause.source();
+    }
+    if rejected {
+        Error::Tls {
+            failure: TlsFailure::CertificateRejected,
+            detail: format!("the server's certificate was rejected ({error})"),
+        }
     } else {
-        format!("handshake failed ({text})")
+        Error::Tls {
+            failure: TlsFailure::Handshake,
+            detail: format!("handshake failed ({error})"),
+        }
     }
 }
 

@@ -187,7 +187,13 @@ mod tests {
             Failure::of(&Error::Config("bad".into())),
             Failure::NeedsNewConfiguration
         );
-        assert_eq!(Failure::of(&Error::Tls("bad".into())), Failure::Persistent);
+        assert_eq!(
+            Failure::of(&Error::Tls {
+                failure: popget::error::TlsFailure::Handshake,
+                detail: "bad".into()
+            }),
+            Failure::Persistent
+        );
     }
 
     #[test]
