@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cli::accounts;
 use crate::cli::args::{Cli, CommandKind, FetchArgs, GlobalArgs, ProgressMode};
 use crate::cli::commands::{self, Context};
-use popget::config::{self, Account, ConfigFile, Destination};
+use popget::config::{self, Account, ConfigFile, Destination, FetchSettings};
 use popget::connect;
 use popget::error::{exit, Error, Result};
 use popget::fetch::{self, FetchOptions, Filter, Observer, Report};
@@ -113,6 +113,17 @@ pub(crate) struct AccountResult {
     pub(crate) report: Report,
     destination: Option<String>,
     pub(crate) result: Result<()>,
+}
+
+impl AccountResult {
+    /// A run's report and result; the destination is filled in by the caller.
+    fn done(report: Report, result: Result<()>) -> AccountResult {
+        AccountResult {
+            report,
+            destination: None,
+            result,
+        }
+    }
 }
 
 fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String>) -> u8 {
@@ -291,55 +302,71 @@ pub(crate) fn fetch_account(
             result: rebuild_state(global, args, account, &settings.state_path),
         };
     }
+    let run = Run {
+        global,
+        args,
+        account,
+        settings: &settings,
+        terminal,
+    };
     let mut progress = terminal.progress_bar(&account.name);
-    let mut stopped_before_fetching = false;
-    let mut too_early = None;
-    let mut run = |observer: &mut dyn Observer| -> Result<fetch::Outcome> {
+    let transacted = match progress.as_mut() {
+        Some(bar) => run.transact(bar),
+        None => run.transact(&mut ()),
+    };
+    if let Some(bar) = progress {
+        bar.bar.finish_and_clear();
+    }
+    match transacted {
+        Ok(transacted) => AccountResult {
+            destination,
+            ..run.report(transacted, &shown)
+        },
+        Err(error) => failed(destination, error),
+    }
+}
+
+/// One account's fetch, from the lock to the summary.
+struct Run<'a> {
+    global: &'a GlobalArgs,
+    args: &'a FetchArgs,
+    account: &'a Account,
+    settings: &'a FetchSettings,
+    terminal: &'a Terminal,
+}
+
+/// How an account's fetch ended, for its summary.
+enum Transacted {
+    /// The server's LOGIN-DELAY does not allow a login yet: skipped, for this long.
+    TooEarly(std::time::Duration),
+    /// A signal came before the session was opened.
+    StoppedBeforeFetching,
+    Fetched(fetch::Outcome),
+}
+
+impl Run<'_> {
+    /// Takes the account's lock, settles what an interrupted run left, opens the mailbox and
+    /// the session, and runs the fetch transaction.
+    fn transact(&self, observer: &mut dyn Observer) -> Result<Transacted> {
+        let settings = self.settings;
         let _lock = state::lock_account(&settings.state_path)?;
-        too_early = login_delay::wait_before_login(&settings.state_path);
-        if too_early.is_some() {
-            return Ok(fetch::Outcome {
-                report: Report::default(),
-                error: None,
-            });
+        if let Some(wait) = login_delay::wait_before_login(&settings.state_path) {
+            return Ok(Transacted::TooEarly(wait));
         }
         let mut state = State::load(&settings.state_path)?;
         let recovered = fetch::recover(&mut state)?;
-        if recovered > 0 && !global.quiet {
-            terminal.print(&format!(
+        if recovered > 0 && !self.global.quiet {
+            self.terminal.print(&format!(
                 "{}: {recovered} deliveries of an interrupted run were found in the mailbox and \
                  recorded",
-                account.name
+                self.account.name
             ));
         }
-        let maildir = match &settings.destination {
-            Destination::Maildir(path) => Some(Maildir::open(path)?),
-            Destination::MaildirFolder { root, name } => Some(Maildir::open_folder(root, name)?),
-            _ => None,
-        };
-        // What killed or interrupted runs left in tmp/ goes; and if this run has to exit at
-        // once, its own staging files go too.
-        let _staging_cleanup = maildir.as_ref().map(|maildir| {
-            let staging = maildir.staging();
-            let _ = staging.remove_stale();
-            signals::on_abort(move || {
-                let _ = staging.remove_own();
-            })
-        });
-        let mailbox: Box<dyn Mailbox> = match (maildir, &settings.destination) {
-            (Some(maildir), _) => Box::new(maildir),
-            (None, Destination::Mbox(path)) => Box::new(Mbox::open(path)?),
-            (None, Destination::Mda(command)) => Box::new(Mda::new(command, settings.mda_timeout)),
-            (None, _) => unreachable!("every Maildir destination is opened above"),
-        };
+        let (mailbox, _staging_cleanup) = open_mailbox(settings)?;
         if signals::received().is_some() {
-            stopped_before_fetching = true;
-            return Ok(fetch::Outcome {
-                report: Report::default(),
-                error: None,
-            });
+            return Ok(Transacted::StoppedBeforeFetching);
         }
-        let session = open_session(global.verbose, account)?;
+        let session = open_session(self.global.verbose, self.account)?;
         let announced = session.capabilities().and_then(login_delay::announced);
         // Without the record the next run may log in too early, which the server refuses for
         // the time being: not worth failing this run for.
@@ -351,8 +378,19 @@ pub(crate) fn fetch_account(
             .try_clone()
             .ok()
             .map(signals::watch);
-        let options = FetchOptions {
-            all: args.delivery.all,
+        Ok(Transacted::Fetched(fetch::fetch(
+            session,
+            mailbox.as_ref(),
+            &mut state,
+            self.fetch_options(),
+            observer,
+        )))
+    }
+
+    fn fetch_options(&self) -> FetchOptions {
+        let settings = self.settings;
+        FetchOptions {
+            all: self.args.delivery.all,
             delete: settings.delete,
             max_size: settings.max_size,
             delete_oversized: settings.delete_oversized,
@@ -363,100 +401,109 @@ pub(crate) fn fetch_account(
                 command: command.clone(),
                 timeout: settings.mda_timeout,
             }),
-            pipelining: account.pipelining.into(),
+            pipelining: self.account.pipelining.into(),
             stop_requested: Some(|| signals::received().is_some()),
-        };
-        Ok(fetch::fetch(
-            session,
-            mailbox.as_ref(),
-            &mut state,
-            options,
-            observer,
-        ))
-    };
-    let outcome = match progress.as_mut() {
-        Some(bar) => run(bar),
-        None => run(&mut ()),
-    };
-    if let Some(bar) = progress {
-        bar.bar.finish_and_clear();
-    }
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(error) => return failed(destination, error),
-    };
-    if let Some(wait) = too_early {
-        if global.verbose {
-            terminal.print(&format!(
-                "{}: skipped: the server's LOGIN-DELAY allows the next login in {} s",
-                account.name,
-                wait.as_secs().max(1)
-            ));
         }
-        return AccountResult {
-            report: outcome.report,
-            destination,
-            result: Ok(()),
-        };
     }
-    if outcome.report.delivered > 0 {
-        if let Ok(service) = account.service_settings() {
+
+    /// Runs the new-mail hook and prints the summary line the run deserves.
+    fn report(&self, transacted: Transacted, shown: &str) -> AccountResult {
+        let name = &self.account.name;
+        let outcome = match transacted {
+            Transacted::TooEarly(wait) => {
+                if self.global.verbose {
+                    self.terminal.print(&format!(
+                        "{name}: skipped: the server's LOGIN-DELAY allows the next login in {} s",
+                        wait.as_secs().max(1)
+                    ));
+                }
+                return AccountResult::done(Report::default(), Ok(()));
+            }
+            Transacted::StoppedBeforeFetching => {
+                let signal = signals::received().unwrap_or_default();
+                self.terminal.print(&format!(
+                    "{name}: stopped by {} before fetching",
+                    signals::name(signal)
+                ));
+                return AccountResult::done(Report::default(), Ok(()));
+            }
+            Transacted::Fetched(outcome) => outcome,
+        };
+        if outcome.report.delivered > 0 {
+            self.run_hook(&outcome.report);
+        }
+        let mut error = outcome.error;
+        if let Some(signal) = signals::received() {
+            // Cutting the connection was ours: the summary says so instead of an error.
+            let cut = signals::connections_were_cut()
+                && error.as_ref().is_some_and(|e| e.is_connection_lost());
+            if cut {
+                error = None;
+            }
+            self.print_stopped(signal, cut, &outcome.report, shown);
+        } else if !self.global.quiet && !self.args.json {
+            // Off a terminal (cron), a run that changed nothing says nothing, even when
+            // messages wait over --max-size or skipped by the filter.
+            let interactive = self.global.verbose || std::io::stderr().is_terminal();
+            if let Some(line) = summary(name, &outcome.report, shown, interactive) {
+                self.terminal.print(&line);
+            }
+        }
+        AccountResult::done(outcome.report, error.map_or(Ok(()), Err))
+    }
+
+    fn run_hook(&self, report: &Report) {
+        if let Ok(service) = self.account.service_settings() {
             crate::cli::daemon::hook::after_delivery(
                 &service,
-                &account.name,
-                &outcome.report,
-                &settings.destination,
-                settings.mda_timeout,
-                |line| terminal.print_warning(line),
+                &self.account.name,
+                report,
+                &self.settings.destination,
+                self.settings.mda_timeout,
+                |line| self.terminal.print_warning(line),
             );
         }
     }
-    let mut error = outcome.error;
-    if let Some(signal) = signals::received() {
-        // Cutting the connection was ours: the summary says so instead of an error.
-        let cut = signals::connections_were_cut()
-            && error.as_ref().is_some_and(|e| e.is_connection_lost());
-        if cut {
-            error = None;
-        }
-        if stopped_before_fetching {
-            terminal.print(&format!(
-                "{}: stopped by {} before fetching",
-                account.name,
-                signals::name(signal)
-            ));
+
+    /// The one line after a signal: what was kept, what is left, and whether the connection
+    /// had to be cut.
+    fn print_stopped(&self, signal: i32, cut: bool, report: &Report, shown: &str) {
+        let name = &self.account.name;
+        let how = if cut {
+            format!(
+                "stopped by {}, the connection cut after {} s",
+                signals::name(signal),
+                signals::GRACE.as_secs()
+            )
         } else {
-            let how = if cut {
-                format!(
-                    "stopped by {}, the connection cut after {} s",
-                    signals::name(signal),
-                    signals::GRACE.as_secs()
-                )
-            } else {
-                format!("stopped by {}", signals::name(signal))
-            };
-            let line = summary(&account.name, &outcome.report, &shown, true)
-                .unwrap_or_else(|| format!("{}: nothing delivered", account.name));
-            let line = line.replacen(
-                &format!("{}: ", account.name),
-                &format!("{}: {how}: ", account.name),
-                1,
-            );
-            terminal.print(&line);
-        }
-    } else if !global.quiet && !args.json {
-        // Off a terminal (cron), a run that changed nothing says nothing, even when messages
-        // wait over --max-size or skipped by the filter.
-        let interactive = global.verbose || std::io::stderr().is_terminal();
-        if let Some(line) = summary(&account.name, &outcome.report, &shown, interactive) {
-            terminal.print(&line);
-        }
+            format!("stopped by {}", signals::name(signal))
+        };
+        let line = summary(name, report, shown, true)
+            .unwrap_or_else(|| format!("{name}: nothing delivered"));
+        let line = line.replacen(&format!("{name}: "), &format!("{name}: {how}: "), 1);
+        self.terminal.print(&line);
     }
-    AccountResult {
-        report: outcome.report,
-        destination,
-        result: error.map_or(Ok(()), Err),
-    }
+}
+
+/// Opens the account's mailbox. A Maildir first loses what killed or interrupted runs left in
+/// its tmp/, and if this run has to exit at once, its own staging files go too (the guard).
+fn open_mailbox(
+    settings: &FetchSettings,
+) -> Result<(Box<dyn Mailbox>, Option<signals::AbortHook>)> {
+    let maildir = match &settings.destination {
+        Destination::Maildir(path) => Maildir::open(path)?,
+        Destination::MaildirFolder { root, name } => Maildir::open_folder(root, name)?,
+        Destination::Mbox(path) => return Ok((Box::new(Mbox::open(path)?), None)),
+        Destination::Mda(command) => {
+            return Ok((Box::new(Mda::new(command, settings.mda_timeout)), None))
+        }
+    };
+    let staging = maildir.staging();
+    let _ = staging.remove_stale();
+    let cleanup = signals::on_abort(move || {
+        let _ = staging.remove_own();
+    });
+    Ok((Box::new(maildir), Some(cleanup)))
 }
 
 /// `fetch --rebuild-state`: after confirmation, replaces the state with every message now on
