@@ -72,25 +72,26 @@ struct AccountJson {
 }
 
 impl AccountJson {
-    /// An account that failed before anything was fetched.
-    fn failed(account: String, error: &Error) -> AccountJson {
+    /// An account's run.
+    fn of(account: &str, result: AccountResult) -> AccountJson {
+        let report = result.report;
         AccountJson {
-            account,
-            delivered: 0,
-            octets: 0,
-            deleted: 0,
-            left_on_server_after_refusal: 0,
-            left_on_server_oversized: 0,
-            oversized_deleted: 0,
-            left_for_next_run: 0,
-            skipped_by_filter: 0,
-            deleted_by_filter: 0,
-            rejected_by_mda: 0,
-            left_after_interrupt: 0,
-            destination: None,
-            error: Some(ErrorJson {
-                exit_code: error.exit_code(),
-                message: error.to_string(),
+            account: account.to_string(),
+            delivered: report.delivered,
+            octets: report.octets,
+            deleted: report.deleted,
+            left_on_server_after_refusal: report.refused,
+            left_on_server_oversized: report.oversized,
+            oversized_deleted: report.oversized_deleted,
+            left_for_next_run: report.deferred,
+            skipped_by_filter: report.skipped,
+            deleted_by_filter: report.filtered_out,
+            rejected_by_mda: report.rejected,
+            left_after_interrupt: report.interrupted,
+            destination: result.destination,
+            error: result.result.err().map(|e| ErrorJson {
+                exit_code: e.exit_code(),
+                message: e.to_string(),
             }),
         }
     }
@@ -155,10 +156,59 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
         report_error(Some(name), error);
     }
     let terminal = Terminal::new(global, args);
-    // Accounts are fetched by up to --jobs threads, each with its own connection, state file
-    // and lock; summaries and errors are printed as each account finishes. Accounts that share
-    // a state file are fetched one after the other, by one thread, in the order given.
-    let groups = groups_by_state_file(&accounts, env);
+    let results = fetch_in_parallel(global, args, &accounts, env, &terminal);
+    let mut status = unresolved
+        .first()
+        .map_or(exit::OK, |(_, error)| error.exit_code());
+    let mut documents: Vec<AccountJson> = unresolved
+        .into_iter()
+        .map(|(account, error)| {
+            AccountJson::of(&account, AccountResult::done(Report::default(), Err(error)))
+        })
+        .collect();
+    let mut not_started = Vec::new();
+    for (account, result) in accounts.iter().zip(results) {
+        let Some(result) = result else {
+            not_started.push(account.name.as_str());
+            continue;
+        };
+        if let Err(error) = &result.result {
+            if status == exit::OK {
+                status = error.exit_code();
+            }
+        }
+        documents.push(AccountJson::of(&account.name, result));
+    }
+    if let Some(signal) = signals::received() {
+        status = signals::exit_code(signal);
+        if !not_started.is_empty() {
+            terminal.print(&format!(
+                "popget: stopped by {} before fetching {}",
+                signals::name(signal),
+                not_started.join(", ")
+            ));
+        }
+    }
+    if args.json {
+        if let Err(error) = print_json(status, documents) {
+            return report_error(None, &error);
+        }
+    }
+    status
+}
+
+/// Fetches the accounts with up to --jobs threads, each with its own connection, state file
+/// and lock; summaries and errors are printed as each account finishes. Accounts that share a
+/// state file are fetched one after the other, by one thread, in the order given. After a
+/// signal no account is started: those have no result.
+fn fetch_in_parallel(
+    global: &GlobalArgs,
+    args: &FetchArgs,
+    accounts: &[Account],
+    env: &HashMap<String, String>,
+    terminal: &Terminal,
+) -> Vec<Option<AccountResult>> {
+    let groups = groups_by_state_file(accounts, env);
     let results: Vec<Mutex<Option<AccountResult>>> =
         accounts.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
@@ -173,12 +223,11 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
             scope.spawn(|| {
                 while let Some(group) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
                     for &index in group {
-                        // After a signal, no account is started.
                         if signals::received().is_some() {
                             break;
                         }
                         let account = &accounts[index];
-                        let outcome = fetch_account(global, args, account, env, &terminal);
+                        let outcome = fetch_account(global, args, account, env, terminal);
                         if let Err(error) = &outcome.result {
                             terminal.print_error(Some(&account.name), error);
                         }
@@ -188,75 +237,28 @@ fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String
             });
         }
     });
-    let mut status = unresolved
-        .first()
-        .map_or(exit::OK, |(_, error)| error.exit_code());
-    let mut documents: Vec<AccountJson> = unresolved
+    results
         .into_iter()
-        .map(|(account, error)| AccountJson::failed(account, &error))
-        .collect();
-    let mut not_started = Vec::new();
-    for (account, result) in accounts.iter().zip(results) {
-        let Some(AccountResult {
-            report,
-            destination,
-            result,
-        }) = result.into_inner().unwrap_or_else(|p| p.into_inner())
-        else {
-            not_started.push(account.name.as_str());
-            continue;
-        };
-        if let Err(error) = &result {
-            if status == exit::OK {
-                status = error.exit_code();
-            }
+        .map(|result| result.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .collect()
+}
+
+/// `fetch --json`'s document on stdout; a reader that went away is no error.
+fn print_json(status: u8, accounts: Vec<AccountJson>) -> Result<()> {
+    let document = FetchJson {
+        exit_code: status,
+        accounts,
+    };
+    let mut out = std::io::stdout().lock();
+    let written = serde_json::to_writer_pretty(&mut out, &document)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out));
+    match written {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::io("cannot write the output", error))
         }
-        documents.push(AccountJson {
-            account: account.name.clone(),
-            delivered: report.delivered,
-            octets: report.octets,
-            deleted: report.deleted,
-            left_on_server_after_refusal: report.refused,
-            left_on_server_oversized: report.oversized,
-            oversized_deleted: report.oversized_deleted,
-            left_for_next_run: report.deferred,
-            skipped_by_filter: report.skipped,
-            deleted_by_filter: report.filtered_out,
-            rejected_by_mda: report.rejected,
-            left_after_interrupt: report.interrupted,
-            destination,
-            error: result.err().map(|e| ErrorJson {
-                exit_code: e.exit_code(),
-                message: e.to_string(),
-            }),
-        });
+        _ => Ok(()),
     }
-    if let Some(signal) = signals::received() {
-        status = signals::exit_code(signal);
-        if !not_started.is_empty() {
-            terminal.print(&format!(
-                "popget: stopped by {} before fetching {}",
-                signals::name(signal),
-                not_started.join(", ")
-            ));
-        }
-    }
-    if args.json {
-        let document = FetchJson {
-            exit_code: status,
-            accounts: documents,
-        };
-        let mut out = std::io::stdout().lock();
-        let written = serde_json::to_writer_pretty(&mut out, &document)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out));
-        if let Err(error) = written {
-            if error.kind() != std::io::ErrorKind::BrokenPipe {
-                return report_error(None, &Error::io("cannot write the output", error));
-            }
-        }
-    }
-    status
 }
 
 /// Indexes of the accounts, grouped by state file in order of first appearance.
