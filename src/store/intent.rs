@@ -11,16 +11,20 @@ use std::str::FromStr;
 pub enum Intent {
     /// The message is being moved to `target`, a file in a Maildir's new/.
     Maildir { target: PathBuf },
-    /// The message is being appended to the mbox at `path`: it arrived if the octets from
-    /// `begin` to `end` hash (SHA-256) to `digest`; if the file ends part way into them, the
-    /// append was torn and the file is cut back to `truncate_to`.
-    Mbox {
-        path: PathBuf,
-        truncate_to: u64,
-        begin: u64,
-        end: u64,
-        digest: [u8; 32],
-    },
+    /// The message is being appended to an mbox.
+    Mbox(MboxAppend),
+}
+
+/// An append to the mbox at `path`: it arrived if the octets from `begin` to `end` hash
+/// (SHA-256) to `digest`; if the file ends part way into them, the append was torn and the
+/// file is cut back to `truncate_to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MboxAppend {
+    pub path: PathBuf,
+    pub truncate_to: u64,
+    pub begin: u64,
+    pub end: u64,
+    pub digest: [u8; 32],
 }
 
 /// A journal line that is not an intent.
@@ -32,17 +36,14 @@ impl fmt::Display for Intent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Intent::Maildir { target } => write!(f, "maildir {}", PathToken(target)),
-            Intent::Mbox {
-                path,
-                truncate_to,
-                begin,
-                end,
-                digest,
-            } => write!(
+            Intent::Mbox(append) => write!(
                 f,
-                "mbox {} {truncate_to} {begin} {end} {}",
-                PathToken(path),
-                hex::encode(digest)
+                "mbox {} {} {} {} {}",
+                PathToken(&append.path),
+                append.truncate_to,
+                append.begin,
+                append.end,
+                hex::encode(append.digest)
             ),
         }
     }
@@ -76,13 +77,13 @@ impl FromStr for Intent {
                 if !(truncate_to <= begin && begin <= end) {
                     return Err(malformed());
                 }
-                Intent::Mbox {
+                Intent::Mbox(MboxAppend {
                     path,
                     truncate_to,
                     begin,
                     end,
                     digest,
-                }
+                })
             }
             _ => return Err(malformed()),
         };
@@ -117,13 +118,13 @@ mod tests {
             Intent::Maildir {
                 target: odd.clone(),
             },
-            Intent::Mbox {
+            Intent::Mbox(MboxAppend {
                 path: odd,
                 truncate_to: 10,
                 begin: 11,
                 end: 400,
                 digest: [0xab; 32],
-            },
+            }),
         ];
         for intent in intents {
             let text = intent.to_string();
@@ -138,13 +139,13 @@ mod tests {
         let line = format!("mbox /home/me/inbox 0 1 99 {digest}");
         assert_eq!(
             line.parse(),
-            Ok(Intent::Mbox {
+            Ok(Intent::Mbox(MboxAppend {
                 path: "/home/me/inbox".into(),
                 truncate_to: 0,
                 begin: 1,
                 end: 99,
                 digest: [0; 32],
-            })
+            }))
         );
         assert_eq!(
             "maildir /m/new/1.M2P3Q4.host,S=5".parse(),

@@ -12,7 +12,7 @@ use rustix::fs::FlockOperation;
 use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 
-use super::{Failure, Fill, Intent, Journal, Mailbox, Placement, Staged, StagedKind};
+use super::{Failure, Fill, Intent, Journal, Mailbox, MboxAppend, Placement, Staged, StagedKind};
 use crate::error::Error;
 
 /// How long to wait for a mail reader to release the mbox.
@@ -188,13 +188,13 @@ impl Mailbox for Mbox {
                 ));
             };
             let end = begin + length;
-            intents.push(Intent::Mbox {
+            intents.push(Intent::Mbox(MboxAppend {
                 path: self.path.clone(),
                 truncate_to,
                 begin,
                 end,
                 digest: *digest,
-            });
+            }));
             ends.push(end);
             truncate_to = end;
             begin = end;
@@ -228,13 +228,15 @@ impl Mailbox for Mbox {
 
 /// Reconciles an mbox intent: complete if its octets are there intact; an incomplete append at
 /// the end of the file is cut away.
-pub(super) fn recover(
-    path: &Path,
-    truncate_to: u64,
-    region: std::ops::Range<u64>,
-    digest: &[u8; 32],
-) -> Result<bool, Error> {
-    let (begin, end) = (region.start, region.end);
+pub(super) fn recover(append: &MboxAppend) -> Result<bool, Error> {
+    let MboxAppend {
+        path,
+        truncate_to,
+        begin,
+        end,
+        digest,
+    } = append;
+    let (truncate_to, begin, end) = (*truncate_to, *begin, *end);
     if !path.exists() {
         return Ok(false);
     }

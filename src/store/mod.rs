@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 
-pub use intent::{Intent, MalformedIntent};
+pub use intent::{Intent, MalformedIntent, MboxAppend};
 pub use maildir::Maildir;
 pub use mbox::Mbox;
 pub use mda::Mda;
@@ -110,13 +110,7 @@ pub trait Mailbox: Sync {
 pub fn recover(intent: &Intent) -> Result<bool, Error> {
     match intent {
         Intent::Maildir { target } => maildir::recover(target),
-        Intent::Mbox {
-            path,
-            truncate_to,
-            begin,
-            end,
-            digest,
-        } => mbox::recover(path, *truncate_to, *begin..*end, digest),
+        Intent::Mbox(append) => mbox::recover(append),
     }
 }
 
