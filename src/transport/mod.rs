@@ -175,6 +175,12 @@ impl TimedTcp {
 impl Read for TimedTcp {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.arm()?;
+        // Acknowledge what arrived at once: a server with Nagle's algorithm on (Dovecot) holds
+        // a second small answer (PASS's, after USER's) until the first is acknowledged, and a
+        // delayed ACK made every login wait 40 ms. Linux forgets the setting after a while, so
+        // it is renewed before each read; elsewhere it does not exist and nothing is lost.
+        #[cfg(target_os = "linux")]
+        let _ = rustix::net::sockopt::set_tcp_quickack(&self.tcp, true);
         let n = self.tcp.read(buf).map_err(|e| self.explain(e))?;
         if n > 0 {
             self.greeting = None;
