@@ -21,6 +21,7 @@ mod hostile;
 mod interop;
 mod ipv6;
 mod oauth;
+mod oauth_cli;
 mod oauth_flow;
 mod policies;
 mod proxy;
