@@ -23,6 +23,7 @@ mod ipv6;
 mod oauth;
 mod oauth_cli;
 mod oauth_flow;
+mod password_sources;
 mod policies;
 mod proxy;
 mod quirks;

@@ -917,6 +917,37 @@ mod tests {
     }
 
     #[test]
+    fn an_oauth_auth_line_refused_without_a_code_is_retried_in_two_steps() {
+        // Microsoft: `-ERR Protocol error` to the one-line form, `+` to the two-step one.
+        let run_with = |refusal: &'static [u8]| {
+            let stream = MockStream::new(&[
+                b"+OK hi\r\n",
+                b"+OK\r\nSASL XOAUTH2\r\n.\r\n",
+                refusal,
+                b"+ \r\n",
+                b"+OK in\r\n",
+            ]);
+            let written = stream.written.clone();
+            let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
+            client.capa().unwrap();
+            let result = login(client, AuthMethod::Xoauth2, &credentials(), None).map(|_| ());
+            let sent = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+            (result, sent)
+        };
+        let (result, sent) = run_with(b"-ERR Protocol error.\r\n");
+        result.unwrap();
+        let response = sasl::encode(b"user=mrose\x01auth=Bearer tanstaaf\x01\x01");
+        assert_eq!(
+            sent,
+            format!("CAPA\r\nAUTH XOAUTH2 {response}\r\nAUTH XOAUTH2\r\n{response}\r\n")
+        );
+        // A refusal about the credentials is not retried.
+        let (result, sent) = run_with(b"-ERR [AUTH] bad token\r\n");
+        assert!(matches!(result, Err(Error::AuthFailed(_))), "{result:?}");
+        assert_eq!(sent.matches("AUTH XOAUTH2").count(), 1, "{sent}");
+    }
+
+    #[test]
     fn password_command_takes_the_first_line() {
         let secret = password_from_command("printf 'first\\r\\nsecond\\n'").unwrap();
         assert_eq!(secret.expose(), "first");
