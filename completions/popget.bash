@@ -40,6 +40,15 @@ _popget() {
             popget,list)
                 cmd="popget__subcmd__list"
                 ;;
+            popget,login)
+                cmd="popget__subcmd__login"
+                ;;
+            popget,logout)
+                cmd="popget__subcmd__logout"
+                ;;
+            popget,password)
+                cmd="popget__subcmd__password"
+                ;;
             popget,retr)
                 cmd="popget__subcmd__retr"
                 ;;
@@ -94,6 +103,15 @@ _popget() {
             popget__subcmd__help,list)
                 cmd="popget__subcmd__help__subcmd__list"
                 ;;
+            popget__subcmd__help,login)
+                cmd="popget__subcmd__help__subcmd__login"
+                ;;
+            popget__subcmd__help,logout)
+                cmd="popget__subcmd__help__subcmd__logout"
+                ;;
+            popget__subcmd__help,password)
+                cmd="popget__subcmd__help__subcmd__password"
+                ;;
             popget__subcmd__help,retr)
                 cmd="popget__subcmd__help__subcmd__retr"
                 ;;
@@ -112,6 +130,30 @@ _popget() {
             popget__subcmd__help__subcmd__config,check)
                 cmd="popget__subcmd__help__subcmd__config__subcmd__check"
                 ;;
+            popget__subcmd__help__subcmd__password,delete)
+                cmd="popget__subcmd__help__subcmd__password__subcmd__delete"
+                ;;
+            popget__subcmd__help__subcmd__password,set)
+                cmd="popget__subcmd__help__subcmd__password__subcmd__set"
+                ;;
+            popget__subcmd__password,delete)
+                cmd="popget__subcmd__password__subcmd__delete"
+                ;;
+            popget__subcmd__password,help)
+                cmd="popget__subcmd__password__subcmd__help"
+                ;;
+            popget__subcmd__password,set)
+                cmd="popget__subcmd__password__subcmd__set"
+                ;;
+            popget__subcmd__password__subcmd__help,delete)
+                cmd="popget__subcmd__password__subcmd__help__subcmd__delete"
+                ;;
+            popget__subcmd__password__subcmd__help,help)
+                cmd="popget__subcmd__password__subcmd__help__subcmd__help"
+                ;;
+            popget__subcmd__password__subcmd__help,set)
+                cmd="popget__subcmd__password__subcmd__help__subcmd__set"
+                ;;
             *)
                 ;;
         esac
@@ -119,7 +161,7 @@ _popget() {
 
     case "${cmd}" in
         popget)
-            opts="-q -v -h -V --config --quiet --verbose --help --version fetch daemon stat list uidl retr top dele info accounts config help"
+            opts="-q -v -h -V --config --quiet --verbose --help --version fetch daemon stat list uidl retr top dele info accounts config login logout password help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -515,7 +557,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__help)
-            opts="fetch daemon stat list uidl retr top dele info accounts config help"
+            opts="fetch daemon stat list uidl retr top dele info accounts config login logout password help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -657,6 +699,76 @@ _popget() {
         popget__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__help__subcmd__login)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__help__subcmd__logout)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__help__subcmd__password)
+            opts="set delete"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__help__subcmd__password__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__help__subcmd__password__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -889,6 +1001,152 @@ _popget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__login)
+            opts="-q -v -h --device --paste --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__logout)
+            opts="-q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__password)
+            opts="-q -v -h --config --quiet --verbose --help set delete help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__password__subcmd__delete)
+            opts="-q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__password__subcmd__help)
+            opts="set delete help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__password__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__password__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__password__subcmd__help__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__password__subcmd__set)
+            opts="-q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -18,7 +18,13 @@ pub struct Connected {
 /// The password, read before connecting (a prompt must not hold a connection open), unless
 /// Kerberos may make it unneeded: `--auth gssapi` never needs one, and `auto` with a Kerberos
 /// ticket inside TLS reads it only if it does not log in with the ticket.
+///
+/// For an account with `[accounts.NAME.oauth]` it is the OAuth access token, refreshed first if
+/// it is about to expire.
 pub fn password_before_connecting(account: &Account) -> Result<Option<Secret>> {
+    if account.oauth.is_some() {
+        return account.oauth_token().map(Some);
+    }
     let kerberos_may_do = match account.auth {
         AuthMethod::Gssapi => true,
         AuthMethod::Auto => account.tls != TlsMode::None && gssapi::has_usable_ticket(),
@@ -55,8 +61,13 @@ pub fn login(
         gssapi: account.gssapi.clone(),
     };
     // Reads a password not read before connecting; an OAuth token the server rejects is
-    // fetched again once (it may have expired).
-    let password_source = || account.password();
+    // fetched again once (it may have expired, or been revoked early): with an [oauth] table
+    // by a refresh, else from the password source.
+    let rejected = credentials.password.clone();
+    let password_source = || match (&account.oauth, &rejected) {
+        (Some(_), Some(rejected)) => account.oauth_token_after_rejection(rejected),
+        _ => account.password(),
+    };
     let mut session = auth::login(client, account.auth, &credentials, Some(&password_source))?;
     // Some servers (Gmail) announce UIDL, TOP and PIPELINING only after login. Where they were
     // announced before, asking again would cost a round trip for nothing: what is announced

@@ -3,6 +3,9 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::credentials::keyring::KeyringError;
+use crate::credentials::oauth::OAuthError;
+use crate::credentials::sources::SourceError;
 use crate::pop3::gssapi::GssapiError;
 use crate::pop3::{ProtocolError, ResponseCode};
 
@@ -109,6 +112,14 @@ pub enum Error {
     /// Kerberos (SASL GSSAPI) could not log in: no ticket, an expired one, an unknown service.
     #[error(transparent)]
     Gssapi(#[from] GssapiError),
+    /// No password could be had, or its source failed (kept apart from other configuration
+    /// problems: "no password" and "the password command failed" are different advice).
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// No OAuth2 access token could be had: not logged in, the login expired or was revoked,
+    /// the token endpoint is down. Its exit status is the OAuth error's own.
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
     /// The server answered -ERR to a command.
     #[error("server refused {command}: {text}")]
     Refused {
@@ -146,6 +157,8 @@ impl Error {
             Error::Config(_) => exit::CONFIG,
             Error::Proxy(error) => error.exit_code(),
             Error::Gssapi(error) => gssapi_exit_code(error),
+            Error::Password(error) => error.exit_code(),
+            Error::OAuth(error) => error.exit_code(),
             Error::Refused { code, .. } => match code {
                 Some(code) if code.is_temporary() => exit::TEMP_FAIL,
                 _ => exit::UNAVAILABLE,
@@ -158,6 +171,8 @@ impl Error {
         match self {
             Error::Unavailable { hint, .. } => hint.clone(),
             Error::Gssapi(error) => gssapi_hint(error),
+            Error::Password(error) => error.hint(),
+            Error::OAuth(error) => oauth_hint(error),
             Error::Tls {
                 failure: TlsFailure::PinMismatch,
                 ..
@@ -247,6 +262,86 @@ impl From<crate::pop3::Error> for Error {
             Pop3::InvalidInput(message) => Error::Config(message),
             Pop3::Gssapi(error) => Error::Gssapi(error),
         }
+    }
+}
+
+/// Why an account's password could not be had. Never carries the password.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// Every source was tried and none had a password (and there was no terminal to ask on).
+    #[error(
+        "no password for {user}@{host}: use --password-command CMD, the POPGET_PASSWORD \
+         environment variable, password_command in the configuration file, a systemd \
+         credential, the OS keyring or ~/.netrc"
+    )]
+    Missing {
+        account: String,
+        user: String,
+        host: String,
+    },
+    /// A password command could not run, failed, timed out or printed no usable line.
+    #[error("{0}")]
+    Command(String),
+    #[error("the POPGET_PASSWORD environment variable is not valid UTF-8")]
+    EnvironmentNotUtf8,
+    /// The systemd credential named after the account exists but cannot be read or is empty.
+    #[error(transparent)]
+    Credential(#[from] SourceError),
+    /// The OS keyring answered but refused access (locked) or holds an unusable item.
+    #[error("cannot read the password of {account} from the OS keyring")]
+    Keyring {
+        account: String,
+        #[source]
+        source: KeyringError,
+    },
+    /// Reading the password from the terminal failed.
+    #[error("cannot read the password: {0}")]
+    Prompt(io::Error),
+}
+
+impl PasswordError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            // A locked keyring may be unlocked by the next run.
+            PasswordError::Keyring {
+                source: KeyringError::NoAccess(_) | KeyringError::Failed(_),
+                ..
+            } => exit::TEMP_FAIL,
+            _ => exit::CONFIG,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            PasswordError::Missing { account, .. } => Some(format!(
+                "store one in the OS keyring with `popget password set {account}`, or set \
+                 password_command"
+            )),
+            PasswordError::Keyring { .. } => Some(
+                "unlock the keyring (log in to the desktop session), or give the password \
+                 another way"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// What the user can do about an OAuth failure.
+fn oauth_hint(error: &OAuthError) -> Option<String> {
+    match error {
+        OAuthError::LoginExpired { account, .. } | OAuthError::NotLoggedIn { account } => {
+            Some(format!(
+                "run `popget login {account}` again (with --device on a machine without a \
+                 browser); the saved tokens stay until then"
+            ))
+        }
+        OAuthError::Unreachable { .. } => Some(
+            "the saved login is kept; the next run tries again (check the network, or the \
+             token_url of [accounts.NAME.oauth])"
+                .into(),
+        ),
+        _ => None,
     }
 }
 

@@ -58,16 +58,17 @@ mbox = "/var/mail/me"
 fn accounts_lists_every_account_as_resolved_and_no_secret() {
     let popget = Popget::new();
     write_config(&popget, &listed_config(), 0o600);
-    let run = popget.run(&["accounts"]);
+    // Without POPGET_PASSWORD, which would be every account's source.
+    let run = popget.run_with(popget.command().arg("accounts"));
     run.expect_code(0);
     assert_eq!(
         run.stdout(),
         "alice  alice@pop.provider.example:995                 implicit  auto           \
-         maildir ~/Mail/alice  delete\n\
+         maildir ~/Mail/alice  delete  config file\n\
          bob    bob@provider.example@pop.provider.example:110  starttls  scram-sha-256  \
-         -                     keep\n\
+         -                     keep    password_command\n\
          local  me@[::1]:1110                                  none      auto           \
-         mbox /var/mail/me     keep\n"
+         mbox /var/mail/me     keep    none\n"
     );
     assert_eq!(run.stderr(), "");
 
@@ -89,6 +90,10 @@ fn accounts_lists_every_account_as_resolved_and_no_secret() {
         popget.path("Mail/alice").to_str().unwrap()
     );
     assert_eq!(alice["policy"], "delete", "inherited");
+    assert_eq!(
+        alice["secret"], "POPGET_PASSWORD",
+        "the environment comes first"
+    );
     let bob = &listed[1];
     assert_eq!(
         (&bob["port"], &bob["tls"]),
@@ -107,6 +112,8 @@ fn accounts_lists_every_account_as_resolved_and_no_secret() {
         let output = format!("{}{}", run.stdout(), run.stderr());
         assert!(!output.contains(PASSWORD), "{output}");
         assert!(!output.contains("never-printed"), "{output}");
+        // The only mention of a password is where it comes from.
+        let output = output.replace("password_command", "");
         assert!(!output.contains("password"), "{output}");
     }
 }

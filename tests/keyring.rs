@@ -46,6 +46,14 @@ const WITH_SECRET_SERVICE: &[Check] = &[
         "rotated_refresh_token_is_saved_in_the_keyring",
         refresh_through_keyring,
     ),
+    (
+        "popget_password_set_then_fetch_then_delete",
+        password_commands_through_the_binary,
+    ),
+    (
+        "popget_login_saves_tokens_in_the_keyring_and_logout_deletes_them",
+        login_and_logout_through_the_binary,
+    ),
 ];
 
 const WITHOUT_KEYRING: &[Check] = &[(
@@ -365,4 +373,154 @@ impl oauth::UserInterface for Silent {
     fn read_line(&mut self, _: &str) -> std::io::Result<Secret> {
         Err(std::io::ErrorKind::UnexpectedEof.into())
     }
+}
+
+/// The real binary with this process's environment (its D-Bus session, HOME, XDG dirs).
+fn popget(config: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_popget"));
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("POPGET_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn run(mut command: Command, stdin: &[u8]) -> std::process::Output {
+    command.stdin(Stdio::piped());
+    let mut child = command.spawn().expect("popget runs");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[track_caller]
+fn expect(output: &std::process::Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    stdout
+}
+
+/// A POP3 server on 127.0.0.1 with an empty maildrop that takes USER alice and PASS
+/// `password`; returns its port and the PASS lines it saw.
+fn tiny_pop3(password: &'static str) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream);
+            let _ = reader.get_mut().write_all(b"+OK tiny\r\n");
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                let command = line.trim_end().to_string();
+                line.clear();
+                let answer: &[u8] = match command.split(' ').next().unwrap_or("") {
+                    "USER" => b"+OK\r\n",
+                    "PASS" => {
+                        record.lock().unwrap().push(command.clone());
+                        if command == format!("PASS {password}") {
+                            b"+OK in\r\n"
+                        } else {
+                            b"-ERR [AUTH] no\r\n"
+                        }
+                    }
+                    "STAT" => b"+OK 0 0\r\n",
+                    "UIDL" | "LIST" => b"+OK\r\n.\r\n",
+                    "QUIT" => {
+                        let _ = reader.get_mut().write_all(b"+OK bye\r\n");
+                        break;
+                    }
+                    _ => b"-ERR unknown\r\n",
+                };
+                if reader.get_mut().write_all(answer).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (port, seen)
+}
+
+fn password_commands_through_the_binary(state: &Path) {
+    let (port, seen) = tiny_pop3("from-the-keyring");
+    let config = state.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[accounts.kr]\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"alice\"\n\
+             tls = \"none\"\nauth = \"user\"\nmaildir = \"{}\"\n",
+            state.join("m").display()
+        ),
+    )
+    .unwrap();
+    let out = expect(
+        &run(
+            popget(&config, &["password", "set", "kr"]),
+            b"from-the-keyring\n",
+        ),
+        0,
+    );
+    assert!(out.contains("password saved in the OS keyring"), "{out}");
+    assert_eq!(
+        secret_tool_lookup(&["service", "popget", "username", "kr"]).as_deref(),
+        Some("from-the-keyring")
+    );
+    let out = expect(&run(popget(&config, &["accounts", "--json"]), b""), 0);
+    assert!(out.contains("\"secret\": \"keyring\""), "{out}");
+    expect(&run(popget(&config, &["fetch", "kr"]), b""), 0);
+    assert_eq!(*seen.lock().unwrap(), ["PASS from-the-keyring"]);
+
+    let out = expect(&run(popget(&config, &["password", "delete", "kr"]), b""), 0);
+    assert!(out.contains("password deleted"), "{out}");
+    assert_eq!(
+        secret_tool_lookup(&["service", "popget", "username", "kr"]),
+        None
+    );
+    let output = run(popget(&config, &["fetch", "kr"]), b"");
+    expect(&output, 78);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no password for alice@127.0.0.1"));
+    assert_eq!(seen.lock().unwrap().len(), 1, "nothing more was sent");
+}
+
+fn login_and_logout_through_the_binary(state: &Path) {
+    let server = oauth_server::OAuthServer::start(oauth_server::Behaviour::default());
+    let config = state.join("oauth.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[accounts.ko]\nhost = \"127.0.0.1\"\nuser = \"alice\"\n[accounts.ko.oauth]\n{}",
+            server.config_toml()
+        ),
+    )
+    .unwrap();
+    let out = expect(&run(popget(&config, &["login", "ko", "--device"]), b""), 0);
+    assert_eq!(
+        out,
+        "popget: ko: logged in; tokens saved in OS keyring (service popget-oauth, user ko)\n"
+    );
+    let item = secret_tool_lookup(&["service", "popget-oauth", "username", "ko"]).unwrap();
+    assert!(
+        item.contains("\"refresh_token\""),
+        "the record is in the keyring"
+    );
+    let out = expect(&run(popget(&config, &["accounts", "--json"]), b""), 0);
+    assert!(out.contains("\"secret\": \"keyring\""), "{out}");
+    let out = expect(&run(popget(&config, &["logout", "ko"]), b""), 0);
+    assert!(out.contains("logged out"), "{out}");
+    assert_eq!(
+        secret_tool_lookup(&["service", "popget-oauth", "username", "ko"]),
+        None
+    );
 }

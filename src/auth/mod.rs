@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Read, Write};
 use md5::{Digest, Md5};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PasswordError, Result};
 use crate::pop3::{apop_timestamp, Command, ProtocolError, ResponseCode, Status};
 use crate::pop3::{Client, SaslReply, Security, Session};
 use sasl::{Mechanism, ScramHash};
@@ -402,10 +402,45 @@ const MAX_SASL_ROUNDS: usize = 8;
 
 /// Runs one AUTH exchange (RFC 5034). The initial response goes on the AUTH line only when the
 /// line stays within 255 octets; otherwise it answers the server's first, empty challenge.
+///
+/// Microsoft's POP3 server answers `-ERR Protocol error` to `AUTH XOAUTH2` with the initial
+/// response on the line, and accepts the same response after `AUTH XOAUTH2` and `+`: for the
+/// OAuth mechanisms, an AUTH line refused at once without a response code (which would speak
+/// of the credentials or of a temporary condition) is tried once more in that two-step form.
 fn authenticate<S: Read + Write>(
     client: &mut Client<S>,
     mechanism: &mut dyn Mechanism,
 ) -> Result<()> {
+    let name = mechanism.name();
+    match exchange(client, mechanism, true)? {
+        Exchange::Done => Ok(()),
+        Exchange::LineRefused(status)
+            if matches!(name, "XOAUTH2" | "OAUTHBEARER") && status.code.is_none() =>
+        {
+            match exchange(client, mechanism, false)? {
+                Exchange::Done => Ok(()),
+                Exchange::LineRefused(status) => {
+                    Err(login_refused(&format!("AUTH {name}"), &status))
+                }
+            }
+        }
+        Exchange::LineRefused(status) => Err(login_refused(&format!("AUTH {name}"), &status)),
+    }
+}
+
+/// How an exchange that did not fail otherwise ended.
+enum Exchange {
+    Done,
+    /// The AUTH line carrying the initial response was refused before any challenge.
+    LineRefused(Status),
+}
+
+/// One AUTH exchange; with `inline`, the initial response goes on the AUTH line when it fits.
+fn exchange<S: Read + Write>(
+    client: &mut Client<S>,
+    mechanism: &mut dyn Mechanism,
+    inline: bool,
+) -> Result<Exchange> {
     let name = mechanism.name();
     // Responses carry the secret (PLAIN, LOGIN, the OAuth tokens): zeroed once sent.
     let mut initial = mechanism.initial()?.map(|data| {
@@ -416,9 +451,10 @@ fn authenticate<S: Read + Write>(
             sasl::encode(&data)
         })
     });
-    let fits = initial
-        .as_ref()
-        .is_some_and(|i| "AUTH ".len() + name.len() + 1 + i.len() + 2 <= crate::pop3::MAX_COMMAND);
+    let fits = inline
+        && initial.as_ref().is_some_and(|i| {
+            "AUTH ".len() + name.len() + 1 + i.len() + 2 <= crate::pop3::MAX_COMMAND
+        });
     let mut reply = client.sasl(&Command::Auth {
         mechanism: name,
         initial: if fits {
@@ -429,10 +465,18 @@ fn authenticate<S: Read + Write>(
     })?;
     if fits {
         initial = None;
+        if let SaslReply::Done(status) = &reply {
+            if !status.ok {
+                return Ok(Exchange::LineRefused(status.clone()));
+            }
+        }
     }
     for _ in 0..MAX_SASL_ROUNDS {
         let challenge = match reply {
-            SaslReply::Done(status) if status.ok => return Ok(mechanism.finish()?),
+            SaslReply::Done(status) if status.ok => {
+                mechanism.finish()?;
+                return Ok(Exchange::Done);
+            }
             SaslReply::Done(status) => return Err(login_refused(&format!("AUTH {name}"), &status)),
             SaslReply::Challenge(challenge) => challenge,
         };
@@ -443,13 +487,15 @@ fn authenticate<S: Read + Write>(
                     client,
                     "the server sent a challenge before the initial response",
                 )
+                .map(|()| Exchange::Done)
             }
             None => {
                 let Some(decoded) = sasl::decode(&challenge) else {
                     return cancel(
                         client,
                         "the server sent a challenge that is not valid base64",
-                    );
+                    )
+                    .map(|()| Exchange::Done);
                 };
                 match mechanism.respond(&decoded) {
                     Ok(response) => Zeroizing::new(sasl::encode(&Zeroizing::new(response))),
@@ -462,7 +508,7 @@ fn authenticate<S: Read + Write>(
         };
         reply = client.sasl(&Command::SaslResponse(&response))?;
     }
-    cancel(client, "the SASL exchange did not end")
+    cancel(client, "the SASL exchange did not end").map(|()| Exchange::Done)
 }
 
 /// Cancels an exchange with `*` (the server answers -ERR) and reports why.
@@ -491,25 +537,24 @@ const PASSWORD_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_
 
 /// Runs `command` with `sh -c` and takes the first line of its standard output.
 pub fn password_from_command(command: &str) -> Result<Secret> {
+    let failed = |message: String| Error::Password(PasswordError::Command(message));
     let (status, stdout) = crate::external::output(command, PASSWORD_COMMAND_TIMEOUT)
-        .map_err(|e| Error::Config(format!("cannot run the password command: {e}")))?
+        .map_err(|e| failed(format!("cannot run the password command: {e}")))?
         .ok_or_else(|| {
-            Error::Config(format!(
+            failed(format!(
                 "the password command did not finish within {} seconds",
                 PASSWORD_COMMAND_TIMEOUT.as_secs()
             ))
         })?;
     if !status.success() {
-        return Err(Error::Config(format!(
-            "the password command failed ({status})"
-        )));
+        return Err(failed(format!("the password command failed ({status})")));
     }
     let first_line = stdout.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
     let password = std::str::from_utf8(first_line)
-        .map_err(|_| Error::Config("the password command printed invalid UTF-8".into()))?;
+        .map_err(|_| failed("the password command printed invalid UTF-8".into()))?;
     if password.is_empty() {
-        return Err(Error::Config(
+        return Err(failed(
             "the password command printed an empty first line".into(),
         ));
     }
@@ -528,7 +573,7 @@ pub fn prompt_password(prompt: &str) -> Result<Option<Secret>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let _ = std::io::stderr().flush();
     let password = rpassword::prompt_password(prompt)
-        .map_err(|e| Error::Config(format!("cannot read the password: {e}")))?;
+        .map_err(|e| Error::Password(PasswordError::Prompt(e)))?;
     Ok(Some(Secret::new(password)))
 }
 
@@ -869,6 +914,37 @@ mod tests {
         let result = login(client, AuthMethod::User, &credentials, None);
         assert!(matches!(result, Err(Error::Config(_))));
         assert!(written.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_oauth_auth_line_refused_without_a_code_is_retried_in_two_steps() {
+        // Microsoft: `-ERR Protocol error` to the one-line form, `+` to the two-step one.
+        let run_with = |refusal: &'static [u8]| {
+            let stream = MockStream::new(&[
+                b"+OK hi\r\n",
+                b"+OK\r\nSASL XOAUTH2\r\n.\r\n",
+                refusal,
+                b"+ \r\n",
+                b"+OK in\r\n",
+            ]);
+            let written = stream.written.clone();
+            let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
+            client.capa().unwrap();
+            let result = login(client, AuthMethod::Xoauth2, &credentials(), None).map(|_| ());
+            let sent = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+            (result, sent)
+        };
+        let (result, sent) = run_with(b"-ERR Protocol error.\r\n");
+        result.unwrap();
+        let response = sasl::encode(b"user=mrose\x01auth=Bearer tanstaaf\x01\x01");
+        assert_eq!(
+            sent,
+            format!("CAPA\r\nAUTH XOAUTH2 {response}\r\nAUTH XOAUTH2\r\n{response}\r\n")
+        );
+        // A refusal about the credentials is not retried.
+        let (result, sent) = run_with(b"-ERR [AUTH] bad token\r\n");
+        assert!(matches!(result, Err(Error::AuthFailed(_))), "{result:?}");
+        assert_eq!(sent.matches("AUTH XOAUTH2").count(), 1, "{sent}");
     }
 
     #[test]

@@ -34,6 +34,10 @@ struct AccountRow {
     shown: Option<String>,
     /// `keep` or `delete`; null when the file's keep and delete cannot be resolved.
     policy: Option<&'static str>,
+    /// Where the password or OAuth tokens live: `keyring`, a token file's path,
+    /// `password_command`, `config file`, `systemd credential`, `netrc`, `POPGET_PASSWORD`,
+    /// `kerberos`, `none (popget login)` or `none`. Never the secret.
+    secret: String,
 }
 
 /// `popget accounts`: every account of the file but templates, in file order, as resolved
@@ -123,6 +127,7 @@ fn row(config: &ConfigFile, account: &Account, env: &HashMap<String, String>) ->
             popget::fetch::describe_destination(&f.destination, home.as_deref())
         }),
         policy: policy.map(|delete| if delete { "delete" } else { "keep" }),
+        secret: account.secret_location().describe(),
     }
 }
 
@@ -134,9 +139,10 @@ fn store_name(destination: &Destination) -> &'static str {
     }
 }
 
-/// Aligned columns: name, user@host:port, TLS, login method, destination, keep or delete.
+/// Aligned columns: name, user@host:port, TLS, login method, destination, keep or delete, where
+/// the secret lives.
 fn write_table(out: &mut impl Write, rows: &[AccountRow]) -> io::Result<()> {
-    let cells: Vec<[String; 6]> = rows
+    let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|row| {
             let host = if row.host.contains(':') {
@@ -156,10 +162,11 @@ fn write_table(out: &mut impl Write, rows: &[AccountRow]) -> io::Result<()> {
                 row.auth.clone(),
                 destination,
                 row.policy.unwrap_or("-").to_string(),
+                row.secret.clone(),
             ]
         })
         .collect();
-    let mut widths = [0; 6];
+    let mut widths = [0; 7];
     for line in &cells {
         for (width, cell) in widths.iter_mut().zip(line) {
             *width = (*width).max(cell.chars().count());
@@ -311,6 +318,7 @@ mod tests {
                 destination: Some("/home/me/Mail/work".into()),
                 shown: Some("~/Mail/work".into()),
                 policy: Some("delete"),
+                secret: "keyring".into(),
             },
             AccountRow {
                 name: "v6".into(),
@@ -323,14 +331,15 @@ mod tests {
                 destination: None,
                 shown: None,
                 policy: None,
+                secret: "password_command".into(),
             },
         ];
         let mut out = Vec::new();
         write_table(&mut out, &rows).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "work  me@pop.work.example:995  implicit  auto  maildir ~/Mail/work  delete\n\
-             v6    someone@[::1]:110        none      apop  -                    -\n"
+            "work  me@pop.work.example:995  implicit  auto  maildir ~/Mail/work  delete  keyring\n\
+             v6    someone@[::1]:110        none      apop  -                    -       password_command\n"
         );
     }
 }

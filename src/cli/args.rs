@@ -53,11 +53,57 @@ pub enum CommandKind {
     Dele(DeleArgs),
     /// Show the server's greeting, capabilities and TLS certificate
     Info(InfoArgs),
-    /// List the configuration file's accounts: server, TLS, login, destination, keep/delete
+    /// List the configuration file's accounts: server, TLS, login, destination, keep/delete,
+    /// where the password or tokens are kept
     Accounts(AccountsArgs),
     /// Work with the configuration file
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Log in to an account's OAuth2 provider (an [accounts.NAME.oauth] table) and save its
+    /// tokens: in a browser by default, which comes back to a listener on 127.0.0.1
+    Login(LoginArgs),
+    /// Delete an account's saved OAuth2 tokens (from the OS keyring and the token file)
+    Logout(LogoutArgs),
+    /// Keep an account's password in the OS keyring (Secret Service)
+    #[command(subcommand)]
+    Password(PasswordCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// An account of the configuration file with an [accounts.NAME.oauth] table
+    #[arg(value_name = "ACCOUNT")]
+    pub account: String,
+    /// Log in with a code entered on any device (for machines without a browser)
+    #[arg(long, conflicts_with = "paste")]
+    pub device: bool,
+    /// Log in in a browser anywhere and paste the address it was sent back to (for a
+    /// redirect_uri nothing listens on)
+    #[arg(long)]
+    pub paste: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// An account of the configuration file
+    #[arg(value_name = "ACCOUNT")]
+    pub account: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PasswordCommand {
+    /// Save ACCOUNT's password in the OS keyring: typed on the terminal, or the first line of
+    /// standard input when it is not a terminal
+    Set(PasswordArgs),
+    /// Delete ACCOUNT's password from the OS keyring
+    Delete(PasswordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// An account of the configuration file
+    #[arg(value_name = "ACCOUNT")]
+    pub account: String,
 }
 
 /// Which account a scripting command talks to.
@@ -173,7 +219,7 @@ pub struct InfoArgs {
 #[derive(Debug, Args)]
 pub struct AccountsArgs {
     /// Print JSON: an array of {"name", "user", "host", "port", "tls", "auth", "store",
-    /// "destination", "policy"}
+    /// "destination", "policy", "secret"}
     #[arg(long)]
     pub json: bool,
 }

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod args;
 pub mod commands;
+pub mod credentials;
 pub mod daemon;
 mod run;
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::cli::accounts;
 use crate::cli::args::{Cli, CommandKind, FetchArgs, GlobalArgs, ProgressMode};
 use crate::cli::commands::{self, Context};
+use crate::cli::credentials;
 use popget::config::{self, Account, ConfigFile, Destination, FetchSettings};
 use popget::connect;
 use popget::error::{exit, Error, Result};
@@ -43,6 +44,9 @@ pub fn run(cli: Cli) -> u8 {
         CommandKind::Info(args) => commands::info(&context, args),
         CommandKind::Accounts(args) => accounts::list(&context, args),
         CommandKind::Config(command) => accounts::config(&context, command),
+        CommandKind::Login(args) => credentials::login(&context, args),
+        CommandKind::Logout(args) => credentials::logout(&context, args),
+        CommandKind::Password(command) => credentials::password(&context, command),
     };
     match result {
         Ok(()) => exit::OK,

@@ -25,7 +25,8 @@ pub struct Checked {
     /// Accounts (templates not counted) and templates.
     pub accounts: usize,
     pub templates: usize,
-    /// The line of the first `password` key: the file must then be private.
+    /// The line of the first `password` key (or OAuth `client_secret`): the file must then be
+    /// private.
     pub password_line: Option<usize>,
 }
 
@@ -112,7 +113,7 @@ pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
         .iter()
         .chain(accounts.iter().map(|(_, _, table)| table))
         .flat_map(|table| &table.keys)
-        .find(|(key, _)| key == "password")
+        .find(|(key, _)| key == "password" || key == "client_secret")
         .map(|(_, line)| *line);
     let defaults_keys = defaults.as_ref().map_or(&[][..], |table| &table.keys[..]);
     let defaults_dropped = defaults
@@ -243,6 +244,14 @@ fn check_table(
     for (key, item) in table.iter() {
         let line = key_line(table, key, header);
         keys.push((key.to_string(), line));
+        if in_defaults && key == "oauth" {
+            // Not dropped: the accounts' own tables are checked as if it were not there.
+            problems.push(Problem {
+                line,
+                message: config::DEFAULTS_NO_OAUTH.to_string(),
+            });
+            continue;
+        }
         let mut problem = |message: String| {
             problems.push(Problem { line, message });
             dropped.push(key.to_string());
@@ -250,6 +259,19 @@ fn check_table(
         if in_defaults && matches!(key, "inherit" | "template") {
             problem(config::DEFAULTS_ONLY_ACCOUNTS.to_string());
             continue;
+        }
+
+        if key == "oauth" {
+            if let Some(oauth) = item.as_table_like() {
+                // Each key of the table at its own line, before the table's own entry so that
+                // a message naming one is reported there.
+                keys.pop();
+                let good_oauth =
+                    check_oauth(oauth, key_line, line, problems, &mut keys, &mut dropped);
+                keys.push((key.to_string(), line));
+                good.insert(key, Value::InlineTable(good_oauth));
+                continue;
+            }
         }
         let Ok(value) = item.clone().into_value() else {
             problem(format!("{key}: not a setting"));
@@ -280,6 +302,57 @@ fn check_table(
         keys,
         dropped,
     }
+}
+
+/// Reads `[accounts.NAME.oauth]` key by key: each unknown key or wrong type is a problem at its
+/// own line (`oauth.KEY: ...`), and the keys that can be read are kept.
+fn check_oauth(
+    table: &dyn TableLike,
+    key_line: &dyn Fn(&dyn TableLike, &str, usize) -> usize,
+    header: usize,
+    problems: &mut Vec<Problem>,
+    keys: &mut Vec<(String, usize)>,
+    dropped: &mut Vec<String>,
+) -> InlineTable {
+    let mut good = InlineTable::new();
+    for (key, item) in table.iter() {
+        let line = key_line(table, key, header);
+        keys.push((key.to_string(), line));
+        let mut problem = |message: String| {
+            problems.push(Problem { line, message });
+            dropped.push(key.to_string());
+        };
+        let Ok(value) = item.clone().into_value() else {
+            problem(format!("oauth.{key}: not a setting"));
+            continue;
+        };
+        let mut one = InlineTable::new();
+        one.insert(key, value.clone());
+        match crate::credentials::oauth::OAuthConfig::deserialize(
+            Value::InlineTable(one).into_deserializer(),
+        ) {
+            Ok(_) => {
+                good.insert(key, value);
+            }
+            Err(error) => {
+                let message = error.message();
+                let known = serde_aux::serde_introspection::serde_introspect::<
+                    crate::credentials::oauth::OAuthConfig,
+                >();
+                if known.contains(&key) {
+                    problem(format!("oauth.{key}: {}", one_line(message)));
+                } else {
+                    problem(match nearest(key, known) {
+                        Some(guess) => {
+                            format!("unknown key oauth.{key} (did you mean {guess:?}?)")
+                        }
+                        None => format!("unknown key oauth.{key}"),
+                    });
+                }
+            }
+        }
+    }
+    good
 }
 
 /// serde's words for a key that could not be read, made about the configuration file: unknown
@@ -565,6 +638,63 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, 4);
         assert!(found[0].1.starts_with("account \"me\": session_timeout"));
+    }
+
+    #[test]
+    fn oauth_problems_are_reported_at_the_key_in_the_table() {
+        let found = problems(
+            "[defaults]\n\
+             oauth = { provider = \"google\" }\n\
+             [accounts.gmail]\n\
+             host = \"pop.gmail.com\"\n\
+             user = \"me@gmail.com\"\n\
+             mbox = \"b\"\n\
+             [accounts.gmail.oauth]\n\
+             provider = \"google\"\n\
+             clientid = \"x\"\n\
+             [accounts.ms]\n\
+             host = \"outlook.office365.com\"\n\
+             user = \"me@example.com\"\n\
+             mbox = \"b\"\n\
+             auth = \"plain\"\n\
+             [accounts.ms.oauth]\n\
+             client_id = \"id\"\n\
+             scopes = \"pop\"\n\
+             authorize_url = \"https://id.example/a\"\n\
+             token_url = \"http://id.example/t\"\n",
+        );
+        let lines: Vec<usize> = found.iter().map(|(line, _)| *line).collect();
+        // A missing key is reported inside the table (at the first key its message names).
+        assert_eq!(lines, [2, 8, 9, 14, 19], "{found:?}");
+        assert!(found[0].1.contains("not in [defaults]"), "{found:?}");
+        assert!(found[1].1.contains("client_id is missing"), "{found:?}");
+        assert!(
+            found[2]
+                .1
+                .contains("unknown key oauth.clientid (did you mean \"client_id\"?)"),
+            "{found:?}"
+        );
+        assert!(
+            found[3].1.contains("auth = \"plain\" does not log in"),
+            "{found:?}"
+        );
+        assert!(found[4].1.contains("token_url must use https"), "{found:?}");
+    }
+
+    #[test]
+    fn a_client_secret_makes_the_file_private() {
+        let checked = check_text(
+            "[accounts.a]\nhost = \"h\"\nuser = \"u\"\nmbox = \"b\"\n[accounts.a.oauth]\n\
+             provider = \"google\"\nclient_id = \"x\"\nclient_secret = \"s\"\n",
+            &env(),
+        );
+        assert_eq!(checked.problems, []);
+        assert_eq!(checked.password_line, Some(8));
+        let file = ConfigFile::parse(
+            "[accounts.a]\nhost = \"h\"\n[accounts.a.oauth]\nclient_secret = \"s\"\n",
+        )
+        .unwrap();
+        assert!(file.password_key);
     }
 
     #[test]

@@ -15,6 +15,10 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use crate::auth::{self, AuthMethod, Secret};
+use crate::credentials::keyring::{self as os_keyring, KeyringError};
+use crate::credentials::oauth::{OAuthConfig, ResolvedOAuth};
+use crate::credentials::sources;
+use crate::error::PasswordError;
 use crate::error::{Error, Result};
 use crate::transport::{CertificatePolicy, TlsMode};
 
@@ -92,6 +96,9 @@ pub struct Settings {
     pub interval: Option<IntervalSetting>,
     /// A shell command run after a run that delivered something.
     pub on_new_mail: Option<String>,
+    /// `[accounts.NAME.oauth]`: log in with XOAUTH2 or OAUTHBEARER using tokens from
+    /// `popget login NAME` (accounts only; share it with `inherit`).
+    pub oauth: Option<OAuthConfig>,
 }
 
 /// A duration in the configuration file: `interval = 300` (seconds) or `interval = "5m"`.
@@ -191,7 +198,8 @@ impl Settings {
             gssapi_service,
             gssapi_host,
             interval,
-            on_new_mail
+            on_new_mail,
+            oauth
         );
         // maildir/mbox/mda and keep/delete are each one choice: the more specific layer's wins.
         if over.maildir.is_some() || over.mbox.is_some() || over.mda.is_some() {
@@ -280,7 +288,8 @@ pub struct ConfigFile {
     /// what is wrong. They are in `accounts` with their `template` key only; using one, or
     /// one that inherits it, is an error, while the other accounts work.
     pub broken: Vec<(String, String)>,
-    /// Whether any table has a `password` key (then the file must be private).
+    /// Whether any table has a `password` key or an OAuth `client_secret` (then the file must
+    /// be private).
     pub password_key: bool,
 }
 
@@ -336,9 +345,13 @@ impl ConfigFile {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
         let has_password = |value: &toml::Value| {
-            value
-                .as_table()
-                .is_some_and(|table| table.contains_key("password"))
+            value.as_table().is_some_and(|table| {
+                table.contains_key("password")
+                    || table
+                        .get("oauth")
+                        .and_then(toml::Value::as_table)
+                        .is_some_and(|oauth| oauth.contains_key("client_secret"))
+            })
         };
         let password_key =
             raw.defaults.iter().any(has_password) || raw.accounts.values().any(has_password);
@@ -360,6 +373,9 @@ impl ConfigFile {
         };
         if defaults.inherit.is_some() || defaults.template.is_some() {
             return Err(DEFAULTS_ONLY_ACCOUNTS.into());
+        }
+        if defaults.oauth.is_some() {
+            return Err(DEFAULTS_NO_OAUTH.into());
         }
         let mut accounts = Vec::with_capacity(raw.accounts.len());
         let mut broken = Vec::new();
@@ -417,6 +433,12 @@ pub fn default_path() -> Option<PathBuf> {
 /// Why `inherit` and `template` are refused in `[defaults]`.
 pub const DEFAULTS_ONLY_ACCOUNTS: &str =
     "inherit and template belong in [accounts.NAME] tables, not in [defaults]";
+
+/// Why `oauth` is refused in `[defaults]`: an OAuth login belongs to an account (its tokens are
+/// saved under the account's name), and accounts share a table through `inherit`.
+pub const DEFAULTS_NO_OAUTH: &str =
+    "oauth belongs in [accounts.NAME.oauth] tables, not in [defaults]; accounts share one \
+     through inherit";
 
 /// Every key of `[defaults]` and `[accounts.NAME]` tables, as the parser knows them (serde
 /// names them all when it meets a key it does not know).
@@ -550,8 +572,9 @@ pub fn check_private(path: &Path) -> Result<()> {
     let euid = rustix::process::geteuid().as_raw();
     if meta.mode() & 0o077 != 0 || meta.uid() != euid {
         return Err(Error::Config(format!(
-            "{} holds a password but is readable by others or not owned by you; \
-             run chmod 600 on it (or use password_command)",
+            "{} holds a password but is readable by others or not owned by you; run chmod \
+             600 on it (or use password_command; for an OAuth client_secret, \
+             client_secret_command)",
             path.display()
         )));
     }
@@ -606,8 +629,54 @@ pub struct PasswordSources {
     pub environment_not_utf8: bool,
     pub config_command: Option<String>,
     pub config_password: Option<Secret>,
+    /// The name of the systemd credential (`$CREDENTIALS_DIRECTORY/NAME`) and of the keyring
+    /// item: the account's name in the configuration file (none for `--host` and URLs).
+    pub stored_as: Option<String>,
     /// `$HOME/.netrc`, consulted after the others and before the prompt.
     pub netrc: Option<PathBuf>,
+}
+
+/// Where an account's secret lives, as `popget accounts` shows it. Found without running any
+/// command or asking anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretLocation {
+    /// OAuth tokens, saved by `popget login`.
+    Tokens(crate::credentials::token_store::Location),
+    /// An OAuth account that has not logged in yet.
+    NotLoggedIn,
+    Environment,
+    PasswordCommand,
+    ConfigFile,
+    SystemdCredential,
+    Keyring,
+    Netrc,
+    /// Kerberos (`auth = "gssapi"`): no password.
+    Kerberos,
+    /// None found: popget asks on the terminal, or fails.
+    Nowhere,
+}
+
+impl SecretLocation {
+    /// One word (or a path) for the table and the JSON.
+    pub fn describe(&self) -> String {
+        match self {
+            SecretLocation::Tokens(crate::credentials::token_store::Location::Keyring {
+                ..
+            }) => "keyring".into(),
+            SecretLocation::Tokens(crate::credentials::token_store::Location::File(path)) => {
+                path.display().to_string()
+            }
+            SecretLocation::NotLoggedIn => "none (popget login)".into(),
+            SecretLocation::Environment => "POPGET_PASSWORD".into(),
+            SecretLocation::PasswordCommand => "password_command".into(),
+            SecretLocation::ConfigFile => "config file".into(),
+            SecretLocation::SystemdCredential => "systemd credential".into(),
+            SecretLocation::Keyring => "keyring".into(),
+            SecretLocation::Netrc => "netrc".into(),
+            SecretLocation::Kerberos => "kerberos".into(),
+            SecretLocation::Nowhere => "none".into(),
+        }
+    }
 }
 
 /// One account, validated and ready to use.
@@ -631,6 +700,9 @@ pub struct Account {
     pub proxy: Option<crate::transport::proxy::Proxy>,
     /// The Kerberos service principal for GSSAPI: `pop@HOST` unless configured.
     pub gssapi: auth::gssapi::Target,
+    /// `[accounts.NAME.oauth]` resolved: the account logs in with a token from
+    /// [`Account::oauth_token`] instead of a password.
+    pub oauth: Option<ResolvedOAuth>,
     /// Settings that only fetching needs; checked by [`Account::fetch_settings`].
     settings: Settings,
 }
@@ -776,6 +848,30 @@ impl Account {
                 )));
             }
         }
+        let mut auth = settings.auth.unwrap_or(AuthMethod::Auto);
+        let oauth = match (&settings.oauth, name) {
+            (Some(table), Some(name)) => match table.resolve(name) {
+                Ok(resolved) => Some(resolved),
+                Err(error) => {
+                    problems.push(Error::OAuth(error));
+                    None
+                }
+            },
+            _ => None,
+        };
+        if settings.oauth.is_some() {
+            match settings.auth {
+                // The table says how this account logs in.
+                None => auth = AuthMethod::Xoauth2,
+                Some(AuthMethod::Xoauth2 | AuthMethod::Oauthbearer) => {}
+                Some(other) => problems.push(Error::Config(format!(
+                    "auth = \"{}\" does not log in with the [accounts.{}.oauth] table; set auth \
+                     to \"xoauth2\" or \"oauthbearer\", or remove the table",
+                    other.name(),
+                    name.unwrap_or("NAME")
+                ))),
+            }
+        }
         let (Some(host), Some(user), true) = (host, user, problems.is_empty()) else {
             return Err(problems);
         };
@@ -792,6 +888,7 @@ impl Account {
             environment_not_utf8: env.contains_key(PASSWORD_ENV_NOT_UTF8),
             config_command: settings.password_command.clone(),
             config_password: settings.password.clone().map(Secret::new),
+            stored_as: name.filter(|name| !is_url(name)).map(str::to_string),
             netrc: env
                 .get("HOME")
                 .map(PathBuf::from)
@@ -814,12 +911,13 @@ impl Account {
                 insecure,
                 fingerprint,
             },
-            auth: settings.auth.unwrap_or(AuthMethod::Auto),
+            auth,
             timeout: Duration::from_secs(timeout),
             limits,
             passwords,
             proxy,
             gssapi,
+            oauth,
             pipelining: settings.pipelining.unwrap_or_default(),
             settings,
         })
@@ -858,15 +956,15 @@ impl Account {
         key
     }
 
-    /// The password, from the first source that has one.
+    /// The password, from the first source that has one: the command line, `POPGET_PASSWORD`,
+    /// `password_command`, the file's `password`, the systemd credential named after the
+    /// account, the OS keyring, `~/.netrc`, a prompt on the terminal.
     pub fn password(&self) -> Result<Secret> {
         if let Some(command) = &self.passwords.command_line {
             return auth::password_from_command(command);
         }
         if self.passwords.environment_not_utf8 {
-            return Err(Error::Config(format!(
-                "the {PASSWORD_ENV} environment variable is not valid UTF-8"
-            )));
+            return Err(PasswordError::EnvironmentNotUtf8.into());
         }
         if let Some(secret) = &self.passwords.environment {
             return Ok(secret.clone());
@@ -876,6 +974,14 @@ impl Account {
         }
         if let Some(secret) = &self.passwords.config_password {
             return Ok(secret.clone());
+        }
+        if let Some(name) = &self.passwords.stored_as {
+            if let Some(secret) = sources::systemd_credential(name).map_err(PasswordError::from)? {
+                return Ok(secret);
+            }
+            if let Some(secret) = self.keyring_password(name)? {
+                return Ok(secret);
+            }
         }
         if let Some(netrc) = &self.passwords.netrc {
             if let Some(secret) = auth::netrc::lookup(netrc, &self.host, &self.user)? {
@@ -887,11 +993,104 @@ impl Account {
         {
             return Ok(secret);
         }
-        Err(Error::Config(format!(
-            "no password for {}@{}: use --password-command CMD, the {PASSWORD_ENV} environment \
-             variable, password_command in the configuration file, or ~/.netrc",
-            self.user, self.host
-        )))
+        Err(PasswordError::Missing {
+            account: self.name.clone(),
+            user: self.user.clone(),
+            host: self.host.clone(),
+        }
+        .into())
+    }
+
+    /// The password `popget password set NAME` saved; `None` also when no keyring answers on
+    /// this machine (no D-Bus session, no Secret Service), which is no error: the keyring is
+    /// one source among others.
+    fn keyring_password(&self, name: &str) -> Result<Option<Secret>> {
+        match os_keyring::load_password(name) {
+            Ok(found) => Ok(found),
+            Err(KeyringError::Failed(_)) => Ok(None),
+            Err(source) => Err(PasswordError::Keyring {
+                account: name.to_string(),
+                source,
+            }
+            .into()),
+        }
+    }
+
+    /// Where the secret of this account lives, without running a command or prompting.
+    pub fn secret_location(&self) -> SecretLocation {
+        if self.oauth.is_some() {
+            return match crate::credentials::token_store::locate(&self.name, &self.token_dir()) {
+                Ok(Some(location)) => SecretLocation::Tokens(location),
+                _ => SecretLocation::NotLoggedIn,
+            };
+        }
+        if self.auth == AuthMethod::Gssapi {
+            return SecretLocation::Kerberos;
+        }
+        if self.passwords.environment.is_some() {
+            return SecretLocation::Environment;
+        }
+        if self.passwords.config_command.is_some() {
+            return SecretLocation::PasswordCommand;
+        }
+        if self.passwords.config_password.is_some() {
+            return SecretLocation::ConfigFile;
+        }
+        if let Some(name) = &self.passwords.stored_as {
+            if matches!(sources::systemd_credential(name), Ok(Some(_))) {
+                return SecretLocation::SystemdCredential;
+            }
+            if matches!(os_keyring::load_password(name), Ok(Some(_))) {
+                return SecretLocation::Keyring;
+            }
+        }
+        if let Some(netrc) = &self.passwords.netrc {
+            if matches!(
+                auth::netrc::lookup(netrc, &self.host, &self.user),
+                Ok(Some(_))
+            ) {
+                return SecretLocation::Netrc;
+            }
+        }
+        SecretLocation::Nowhere
+    }
+
+    /// The directory the token store keeps files and locks in (`$XDG_STATE_HOME/popget`).
+    pub fn token_dir(&self) -> PathBuf {
+        default_state_dir().unwrap_or_else(|_| PathBuf::from("."))
+    }
+
+    /// The store of this account's OAuth tokens: where they are, else the keyring when one
+    /// answers, else a private file.
+    pub fn token_store(&self) -> Box<dyn crate::credentials::token_store::TokenStore> {
+        crate::credentials::token_store::open(&self.name, &self.token_dir())
+    }
+
+    /// An access token for an account with `[accounts.NAME.oauth]`: the saved one while it is
+    /// fresh, else refreshed (and the new tokens saved before use).
+    pub fn oauth_token(&self) -> Result<Secret> {
+        let Some(oauth) = &self.oauth else {
+            return Err(Error::Config(format!(
+                "account \"{}\" has no [accounts.{}.oauth] table",
+                self.name, self.name
+            )));
+        };
+        Ok(crate::credentials::oauth::access_token(
+            oauth,
+            &*self.token_store(),
+        )?)
+    }
+
+    /// A new access token after the server rejected `rejected` (revoked early, clock skew).
+    pub fn oauth_token_after_rejection(&self, rejected: &Secret) -> Result<Secret> {
+        let Some(oauth) = &self.oauth else {
+            return self.password();
+        };
+        Ok(crate::credentials::oauth::refresh_rejected(
+            oauth,
+            &*self.token_store(),
+            rejected,
+        )?)
     }
 }
 

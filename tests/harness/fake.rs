@@ -35,6 +35,13 @@ pub struct Script {
     pub stall_on: Option<String>,
     /// Log the client in when this exact line arrives (the end of a scripted SASL exchange).
     pub login_on: Option<String>,
+    /// Serve AUTH XOAUTH2 and AUTH OAUTHBEARER (one-line or two-step) and log the client in
+    /// when this accepts the bearer token; otherwise send the mechanism's error challenge,
+    /// read the client's answer and refuse with `-ERR [AUTH]`.
+    pub bearer_check: Option<BearerCheck>,
+    /// With `bearer_check`: refuse an AUTH line carrying the initial response with
+    /// `-ERR Protocol error.`, as Microsoft's POP3 server does; the two-step form works.
+    pub auth_line_refused: bool,
     /// Speak POP3S: TLS from the first byte, with a self-signed certificate for 127.0.0.1.
     pub tls: bool,
     /// Answer STLS with `+OK` and a TLS handshake (with the same certificate as `tls`).
@@ -58,6 +65,17 @@ pub enum Handled {
     Answered,
     /// Close the connection now.
     Close,
+}
+
+/// Whether a bearer token is valid (see `OAuthServer::token_check`).
+pub type BearerCheck = Arc<dyn Fn(&str) -> bool + Send + Sync + 'static>;
+
+/// The bearer token in a decoded XOAUTH2 or OAUTHBEARER initial response.
+fn bearer_token(response: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(response);
+    text.split('\x01')
+        .find_map(|field| field.strip_prefix("auth=Bearer "))
+        .map(str::to_string)
 }
 
 /// A hook for hostile behaviour: gets each line and the connection.
@@ -85,6 +103,8 @@ impl Default for Script {
             truncate_on: None,
             stall_on: None,
             login_on: None,
+            bearer_check: None,
+            auth_line_refused: false,
             tls: false,
             starttls: false,
             capa_after_tls: None,
@@ -349,6 +369,55 @@ impl Server<'_> {
                 authenticated = true;
                 reader.get_mut().write_all(b"+OK logged in\r\n")?;
                 continue;
+            }
+            if let Some(check) = script.bearer_check.as_ref().filter(|_| !authenticated) {
+                let upper = line.to_ascii_uppercase();
+                let mechanism = ["AUTH XOAUTH2", "AUTH OAUTHBEARER"]
+                    .into_iter()
+                    .find(|m| upper == *m || upper.starts_with(&format!("{m} ")));
+                if let Some(mechanism) = mechanism {
+                    let inline = line[mechanism.len()..].trim().to_string();
+                    let stream = reader.get_mut();
+                    if !inline.is_empty() && script.auth_line_refused {
+                        stream.write_all(b"-ERR Protocol error.\r\n")?;
+                        continue;
+                    }
+                    let response = if inline.is_empty() {
+                        stream.write_all(b"+ \r\n")?;
+                        let mut next = String::new();
+                        reader.read_line(&mut next)?;
+                        let next = next.trim_end_matches(['\r', '\n']).to_string();
+                        commands.lock().unwrap().push(next.clone());
+                        next
+                    } else {
+                        inline
+                    };
+                    use base64::Engine as _;
+                    let token = base64::engine::general_purpose::STANDARD
+                        .decode(response.as_bytes())
+                        .ok()
+                        .and_then(|decoded| bearer_token(&decoded));
+                    if token.is_some_and(|token| check(&token)) {
+                        authenticated = true;
+                        reader.get_mut().write_all(b"+OK logged in\r\n")?;
+                        continue;
+                    }
+                    let error = base64::engine::general_purpose::STANDARD
+                        .encode(r#"{"status":"401","schemes":"bearer"}"#);
+                    reader
+                        .get_mut()
+                        .write_all(format!("+ {error}\r\n").as_bytes())?;
+                    let mut answer = String::new();
+                    reader.read_line(&mut answer)?;
+                    commands
+                        .lock()
+                        .unwrap()
+                        .push(answer.trim_end_matches(['\r', '\n']).to_string());
+                    reader
+                        .get_mut()
+                        .write_all(b"-ERR [AUTH] invalid bearer token\r\n")?;
+                    continue;
+                }
             }
             let overridden = overrides.lock().unwrap().get(&line).cloned();
             if let Some(answer) = overridden {

@@ -80,6 +80,8 @@ struct State {
     /// valid refresh token → the token it replaced (revoked once this one is used)
     refresh_tokens: HashMap<String, Option<String>>,
     device_codes: HashMap<String, ()>,
+    /// access token → when it expires; what a resource server (the fake POP3 server) accepts.
+    live_access: HashMap<String, Instant>,
 }
 
 pub struct OAuthServer {
@@ -147,6 +149,23 @@ impl OAuthServer {
     /// How many token requests of `grant_type` arrived.
     pub fn grants(&self, grant_type: &str) -> usize {
         self.record(|r| r.grants.iter().filter(|g| *g == grant_type).count())
+    }
+
+    /// What a resource server asks: whether `token` is an access token this server issued that
+    /// has neither expired nor been revoked. For [`crate::harness::fake::Script::bearer_check`].
+    pub fn token_check(&self) -> Arc<dyn Fn(&str) -> bool + Send + Sync> {
+        let state = self.state.clone();
+        Arc::new(move |token: &str| {
+            lock(&state)
+                .live_access
+                .get(token)
+                .is_some_and(|expiry| Instant::now() < *expiry)
+        })
+    }
+
+    /// Revokes every access token issued so far (refresh tokens stay valid).
+    pub fn revoke_access_tokens(&self) {
+        lock(&self.state).live_access.clear();
     }
 
     /// Stops listening: later connections are refused.
@@ -431,6 +450,10 @@ fn issue_access_only(state: &mut State) -> Response {
 fn new_access_token(state: &mut State) -> String {
     let access = format!("access-{}", next(state));
     state.record.access_tokens.push(access.clone());
+    let lifetime = Duration::from_secs(state.behaviour.expires_in);
+    state
+        .live_access
+        .insert(access.clone(), Instant::now() + lifetime);
     access
 }
 
