@@ -9,25 +9,28 @@ use crate::credentials::sources::SourceError;
 use crate::pop3::gssapi::GssapiError;
 use crate::pop3::{ProtocolError, ResponseCode};
 
-/// Exit statuses (sysexits.h), documented in the README and the man page.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const USAGE: u8 = 64;
-    pub const DATA_ERR: u8 = 65;
-    pub const UNAVAILABLE: u8 = 69;
-    pub const CANT_CREATE: u8 = 73;
-    pub const IO_ERR: u8 = 74;
-    pub const TEMP_FAIL: u8 = 75;
-    pub const PROTOCOL: u8 = 76;
-    pub const NO_PERM: u8 = 77;
-    pub const CONFIG: u8 = 78;
-    /// `fetch` stopped by SIGINT (128 + 2, as shells report it).
-    pub const INTERRUPTED: u8 = 130;
-    /// `fetch` stopped by SIGTERM (128 + 15).
-    pub const TERMINATED: u8 = 143;
-}
+pub use crate::exit;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The server said nothing within the greeting's time (the payload of the connection error):
+/// probably a POP3S port reached without TLS.
+#[derive(Debug)]
+pub struct NoGreeting {
+    pub waited: std::time::Duration,
+}
+
+impl std::fmt::Display for NoGreeting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "timed out: the server sent no greeting within {} s",
+            self.waited.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for NoGreeting {}
 
 /// `eprintln!` that cannot panic: standard error closed or a broken pipe loses the line, and
 /// the run goes on (`eprintln!` panics on a write error).
@@ -190,9 +193,7 @@ impl Error {
                     .to_string(),
             ),
             Error::Connection { source, .. }
-                if source
-                    .get_ref()
-                    .is_some_and(|e| e.is::<crate::transport::NoGreeting>()) =>
+                if source.get_ref().is_some_and(|e| e.is::<NoGreeting>()) =>
             {
                 Some(
                     "is this a POP3S port (TLS from the first byte, usually 995)? Then use \

@@ -18,6 +18,7 @@ pub mod connect;
 pub mod credentials;
 pub mod dns;
 pub mod error;
+pub mod exit;
 pub mod external;
 pub mod fetch;
 pub mod login_delay;
@@ -28,5 +29,5 @@ pub mod store;
 mod sys;
 pub mod transport;
 
-pub use error::{exit, Error, Result};
+pub use error::{Error, Result};
 pub use sys::ignore_file_size_signal;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cli::args::{AccountsArgs, ConfigCommand};
-use crate::cli::commands::Context;
+use crate::cli::context::Context;
 use popget::config::{self, check_text, Account, CommandLine, ConfigFile, Destination, Settings};
 use popget::{Error, Result};
 

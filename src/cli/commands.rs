@@ -6,54 +6,13 @@ use std::io::{self, BufWriter, Write};
 
 use serde::Serialize;
 
-use crate::cli::args::{
-    DeleArgs, GlobalArgs, InfoArgs, ListArgs, RetrArgs, StatArgs, Target, TopArgs, UidlArgs,
-};
-use popget::config::{self, Account, ConfigFile};
+use crate::cli::args::{DeleArgs, InfoArgs, ListArgs, RetrArgs, StatArgs, TopArgs, UidlArgs};
+use crate::cli::context::Context;
 use popget::connect;
+use popget::pop3::Session;
 use popget::pop3::{apop_timestamp, sanitize, Command, LineEnding};
-use popget::pop3::{Session, Tracer};
 use popget::transport::{Stream, TlsMode};
 use popget::{Error, Result};
-
-/// What every command needs: the global flags and the environment.
-pub struct Context<'a> {
-    pub global: &'a GlobalArgs,
-    pub env: &'a HashMap<String, String>,
-}
-
-impl Context<'_> {
-    /// The one account the command talks to: `-a NAME|URL`, `--host`, or the only account in
-    /// the configuration file.
-    pub fn account(&self, target: &Target) -> Result<Account> {
-        let config = ConfigFile::load(self.global.config.as_deref())?;
-        let names: Vec<String> = target.account.iter().cloned().collect();
-        let accounts = config::select_accounts(
-            &config,
-            &names,
-            &crate::cli::command_line(&target.connection, None),
-            self.env,
-        )?;
-        match <[Account; 1]>::try_from(accounts) {
-            Ok([account]) => Ok(account),
-            Err(_) => Err(Error::Config(
-                "the configuration file has several accounts: choose one with -a NAME".into(),
-            )),
-        }
-    }
-
-    pub fn tracer(&self, account: &Account) -> Option<Tracer> {
-        self.global
-            .verbose
-            .then(|| crate::cli::run::tracer(&account.name))
-    }
-
-    fn session(&self, target: &Target) -> Result<(Account, Session<Stream>)> {
-        let account = self.account(target)?;
-        let session = crate::cli::run::open_session(self.global.verbose, &account)?;
-        Ok((account, session))
-    }
-}
 
 /// Standard output, buffered; a reader that went away is not an error (see `app`).
 fn stdout() -> BufWriter<io::StdoutLock<'static>> {

@@ -6,7 +6,7 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use zeroize::Zeroizing;
 
 use crate::cli::args::{LoginArgs, LogoutArgs, PasswordCommand};
-use crate::cli::commands::Context;
+use crate::cli::context::Context;
 use popget::config::{self, Account, CommandLine, ConfigFile};
 use popget::credentials::keyring::{self, KeyringError};
 use popget::credentials::oauth::{self, Flow, TerminalInterface};

@@ -4,78 +4,44 @@
 pub mod accounts;
 pub mod args;
 pub mod commands;
+pub mod context;
 pub mod credentials;
 pub mod daemon;
+pub mod hook;
+pub mod log;
 mod run;
 
-use std::path::Path;
+use args::{Cli, CommandKind};
+use context::{report_error, Context};
+use popget::exit;
 
-use popget::config::{CommandLine, Settings, SizeSetting};
-
-use args::{ConnectionArgs, DeliveryArgs};
-pub use run::run;
-
-/// A path as the configuration's settings hold it.
-fn setting_path(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
-}
-
-/// What the connection flags say, in the configuration's terms.
-pub fn command_line(connection: &ConnectionArgs, delivery: Option<&DeliveryArgs>) -> CommandLine {
-    let mut settings = Settings {
-        host: connection.host.clone(),
-        port: connection.port,
-        user: connection.user.clone(),
-        tls: connection.tls.map(Into::into),
-        ca_file: connection.ca_file.as_deref().map(setting_path),
-        insecure: connection.insecure.then_some(true),
-        fingerprint: connection.fingerprint.clone(),
-        auth: connection.auth.map(Into::into),
-        password_command: connection.password_command.clone(),
-        timeout: connection.timeout,
-        session_timeout: connection.session_timeout,
-        max_listing: connection.max_listing.map(SizeSetting::Octets),
-        pipelining: connection.pipelining.map(Into::into),
-        proxy: connection.proxy.clone(),
-        gssapi_service: connection.gssapi_service.clone(),
-        gssapi_host: connection.gssapi_host.clone(),
-        ..Settings::default()
+/// Runs the parsed command line; returns the process exit status.
+pub fn run(cli: Cli) -> u8 {
+    let env = popget::config::environment();
+    let context = Context {
+        global: &cli.global,
+        env: &env,
     };
-    if let Some(delivery) = delivery {
-        add_delivery(&mut settings, delivery);
-    }
-    CommandLine {
-        settings,
-        password_command: connection.password_command.clone(),
-    }
-}
-
-/// What the delivery flags of `popget fetch` add.
-fn add_delivery(settings: &mut Settings, args: &DeliveryArgs) {
-    let path = |p: &Option<std::path::PathBuf>| p.as_deref().map(setting_path);
-    if args.maildir.is_some() || args.mbox.is_some() || args.mda.is_some() {
-        settings.maildir = path(&args.maildir);
-        settings.mbox = path(&args.mbox);
-        settings.mda = args.mda.clone();
-    }
-    macro_rules! take {
-        ($($field:ident),*) => { $( if args.$field.is_some() { settings.$field = args.$field.clone(); } )* };
-    }
-    take!(folder, keep_days, limit, filter);
-    if args.delete_oversized {
-        settings.delete_oversized = Some(true);
-    }
-    if let Some(max_bytes) = args.max_bytes {
-        settings.max_bytes = Some(SizeSetting::Octets(max_bytes));
-    }
-    if args.keep || args.delete {
-        settings.keep = Some(args.keep);
-        settings.delete = Some(args.delete);
-    }
-    if args.state.is_some() {
-        settings.state = path(&args.state);
-    }
-    if let Some(max_size) = args.max_size {
-        settings.max_size = Some(SizeSetting::Octets(max_size));
+    let result = match &cli.command {
+        CommandKind::Fetch(args) => return run::run_fetch(&cli.global, args, &env),
+        CommandKind::Daemon(args) => return daemon::run(&cli.global, args, &env),
+        CommandKind::Stat(args) => commands::stat(&context, args),
+        CommandKind::List(args) => commands::list(&context, args),
+        CommandKind::Uidl(args) => commands::uidl(&context, args),
+        CommandKind::Retr(args) => commands::retr(&context, args),
+        CommandKind::Top(args) => commands::top(&context, args),
+        CommandKind::Dele(args) => commands::dele(&context, args),
+        CommandKind::Info(args) => commands::info(&context, args),
+        CommandKind::Accounts(args) => accounts::list(&context, args),
+        CommandKind::Config(command) => accounts::config(&context, command),
+        CommandKind::Login(args) => credentials::login(&context, args),
+        CommandKind::Logout(args) => credentials::logout(&context, args),
+        CommandKind::Password(command) => credentials::password(&context, command),
+    };
+    match result {
+        Ok(()) => exit::OK,
+        // A reader that closed the pipe (`popget retr 1 | head`) got what it wanted.
+        Err(error) if error.is_broken_pipe() => exit::OK,
+        Err(error) => report_error(None, &error),
     }
 }

@@ -10,51 +10,15 @@ use std::sync::Mutex;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::cli::accounts;
-use crate::cli::args::{Cli, CommandKind, FetchArgs, GlobalArgs, ProgressMode};
-use crate::cli::commands::{self, Context};
-use crate::cli::credentials;
+use crate::cli::args::{FetchArgs, GlobalArgs, ProgressMode};
+use crate::cli::context::{open_session, report_error};
 use popget::config::{self, Account, ConfigFile, Destination, FetchSettings};
-use popget::connect;
 use popget::error::{exit, Error, Result};
 use popget::fetch::{self, FetchOptions, Filter, Observer, Report};
 use popget::login_delay;
-use popget::pop3::{Session, Tracer};
 use popget::signals;
 use popget::state::{self, State};
 use popget::store::{Mailbox, Maildir, Mbox, Mda};
-use popget::transport::Stream;
-
-/// Runs the parsed command line; returns the process exit status.
-pub fn run(cli: Cli) -> u8 {
-    let env = config::environment();
-    let context = Context {
-        global: &cli.global,
-        env: &env,
-    };
-    let result = match &cli.command {
-        CommandKind::Fetch(args) => return run_fetch(&cli.global, args, &env),
-        CommandKind::Daemon(args) => return crate::cli::daemon::run(&cli.global, args, &env),
-        CommandKind::Stat(args) => commands::stat(&context, args),
-        CommandKind::List(args) => commands::list(&context, args),
-        CommandKind::Uidl(args) => commands::uidl(&context, args),
-        CommandKind::Retr(args) => commands::retr(&context, args),
-        CommandKind::Top(args) => commands::top(&context, args),
-        CommandKind::Dele(args) => commands::dele(&context, args),
-        CommandKind::Info(args) => commands::info(&context, args),
-        CommandKind::Accounts(args) => accounts::list(&context, args),
-        CommandKind::Config(command) => accounts::config(&context, command),
-        CommandKind::Login(args) => credentials::login(&context, args),
-        CommandKind::Logout(args) => credentials::logout(&context, args),
-        CommandKind::Password(command) => credentials::password(&context, command),
-    };
-    match result {
-        Ok(()) => exit::OK,
-        // A reader that closed the pipe (`popget retr 1 | head`) got what it wanted.
-        Err(error) if error.is_broken_pipe() => exit::OK,
-        Err(error) => report_error(None, &error),
-    }
-}
 
 /// One account's result, for `fetch --json`.
 #[derive(Serialize)]
@@ -131,14 +95,18 @@ impl AccountResult {
     }
 }
 
-fn run_fetch(global: &GlobalArgs, args: &FetchArgs, env: &HashMap<String, String>) -> u8 {
+pub(crate) fn run_fetch(
+    global: &GlobalArgs,
+    args: &FetchArgs,
+    env: &HashMap<String, String>,
+) -> u8 {
     // Without the handlers a signal kills the run, which the journal makes safe, if wasteful.
     let _ = signals::install();
     let accounts = ConfigFile::load(global.config.as_deref()).and_then(|config| {
         config::select_each(
             &config,
             &args.accounts,
-            &crate::cli::command_line(&args.connection, Some(&args.delivery)),
+            &crate::cli::context::command_line(&args.connection, Some(&args.delivery)),
             env,
         )
     });
@@ -460,7 +428,7 @@ impl Run<'_> {
 
     fn run_hook(&self, report: &Report) {
         if let Ok(service) = self.account.service_settings() {
-            crate::cli::daemon::hook::after_delivery(
+            crate::cli::hook::after_delivery(
                 &service,
                 &self.account.name,
                 report,
@@ -608,7 +576,7 @@ impl Terminal {
 
     fn print(&self, line: &str) {
         if self.service {
-            return crate::cli::daemon::log::info(line);
+            return crate::cli::log::info(line);
         }
         let write = || {
             let _ = writeln!(std::io::stderr().lock(), "{line}");
@@ -621,7 +589,7 @@ impl Terminal {
 
     fn print_warning(&self, line: &str) {
         if self.service {
-            return crate::cli::daemon::log::warning(line);
+            return crate::cli::log::warning(line);
         }
         self.print(line);
     }
@@ -707,31 +675,6 @@ impl Observer for Bar {
     }
 }
 
-/// Warns about `--insecure`, gets the password and logs in: every command that needs a
-/// session opens it here.
-pub(crate) fn open_session(verbose: bool, account: &Account) -> Result<Session<Stream>> {
-    warn_if_insecure(account);
-    let password = connect::password_before_connecting(account)?;
-    connect::open_session(account, password, verbose.then(|| tracer(&account.name)))
-}
-
-pub(crate) fn warn_if_insecure(account: &Account) {
-    if account.certificates.insecure {
-        popget::say!(
-            "popget: {}: warning: --insecure: the server's certificate is not checked; anyone \
-             on the network path can read your password and mail",
-            account.name
-        );
-    }
-}
-
-pub(crate) fn tracer(account: &str) -> Tracer {
-    let prefix = format!("popget: {account}: ");
-    Box::new(move |line: &str| {
-        let _ = writeln!(std::io::stderr().lock(), "{prefix}{line}");
-    })
-}
-
 /// One line for stderr, only when something happened (cron stays silent otherwise). Messages
 /// only left waiting on the server (too large, skipped, for the next run) are worth a line
 /// only on a terminal: elsewhere they would print the same line on every run.
@@ -800,17 +743,6 @@ fn summary(account: &str, report: &Report, destination: &str, interactive: bool)
         "left on the server for the next run",
     );
     Some(line)
-}
-
-/// `popget: <account>: <what happened>`, a hint where one helps; returns the exit status.
-pub(crate) fn report_error(account: Option<&str>, error: &Error) -> u8 {
-    let mut stderr = std::io::stderr().lock();
-    let prefix = account.map_or_else(|| "popget: ".to_string(), |a| format!("popget: {a}: "));
-    let _ = writeln!(stderr, "{prefix}{error}");
-    if let Some(hint) = error.hint() {
-        let _ = writeln!(stderr, "popget: hint: {hint}");
-    }
-    error.exit_code()
 }
 
 #[cfg(test)]

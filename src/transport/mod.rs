@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
 
-use crate::error::{Error, Result, TlsFailure};
+use crate::error::{Error, NoGreeting, Result, TlsFailure};
 use crate::pop3::Security;
 use crate::transport::dial::DialError;
 
@@ -86,24 +86,6 @@ const FIRST_OCTETS: usize = 64;
 /// The longest popget waits for a greeting, whatever `--timeout` says: a server that says
 /// nothing is most likely waiting for a TLS handshake (a POP3S port reached without TLS).
 pub const GREETING_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The server said nothing within the greeting's time.
-#[derive(Debug)]
-pub struct NoGreeting {
-    pub waited: Duration,
-}
-
-impl std::fmt::Display for NoGreeting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "timed out: the server sent no greeting within {}",
-            seconds(self.waited)
-        )
-    }
-}
-
-impl std::error::Error for NoGreeting {}
 
 impl TimedTcp {
     /// Wraps a connected socket; the session's time starts now.

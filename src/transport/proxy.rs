@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::error::exit;
+use crate::exit;
 use crate::transport::dial::{self, DialError};
 
 /// Where names are resolved.

@@ -6,11 +6,10 @@
 //! signals' requests come back as [`Event`]s, so the scheduler never blocks on a server and one
 //! account's trouble never delays the others beyond the workers it occupies.
 
-pub mod hook;
-pub mod log;
 mod notify;
 mod schedule;
 
+use crate::cli::log;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -89,11 +88,11 @@ pub fn run(global: &GlobalArgs, args: &DaemonArgs, env: &HashMap<String, String>
         let _ = signal_events.send(Event::Signal(request));
     });
     if let Err(error) = installed {
-        return run::report_error(None, &Error::io("cannot handle signals", error));
+        return crate::cli::context::report_error(None, &Error::io("cannot handle signals", error));
     }
     let resolved = match resolve(global.config.as_deref(), &args.accounts, env) {
         Ok(resolved) => resolved,
-        Err(error) => return run::report_error(None, &error),
+        Err(error) => return crate::cli::context::report_error(None, &error),
     };
     let mut daemon = Daemon {
         config: global.config.clone(),
@@ -142,7 +141,10 @@ fn resolve(
     let accounts = config::select_each(
         &config,
         names,
-        &crate::cli::command_line(&ConnectionArgs::default(), Some(&DeliveryArgs::default())),
+        &crate::cli::context::command_line(
+            &ConnectionArgs::default(),
+            Some(&DeliveryArgs::default()),
+        ),
         env,
     )?;
     Ok(accounts

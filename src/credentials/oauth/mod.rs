@@ -24,7 +24,7 @@ pub use terminal::TerminalInterface;
 use super::sources::SourceError;
 use super::token_store::{StoreError, TokenStore, Tokens};
 use super::Secret;
-use crate::error::exit;
+use crate::exit;
 
 /// Why no token could be had. Messages never contain a token, code, verifier or secret; the
 /// provider's own `error_description` is shown with control characters removed.

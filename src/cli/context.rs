@@ -1,0 +1,153 @@
+//! What every command shares: the global flags and the environment, the account a command
+//! names, the session it opens, the command line in the configuration's terms, and the way an
+//! error is reported.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use popget::config::{self, Account, CommandLine, ConfigFile, Settings, SizeSetting};
+use popget::connect;
+use popget::pop3::{Session, Tracer};
+use popget::transport::Stream;
+use popget::{Error, Result};
+
+use crate::cli::args::{ConnectionArgs, DeliveryArgs, GlobalArgs, Target};
+
+/// What every command needs: the global flags and the environment.
+pub struct Context<'a> {
+    pub global: &'a GlobalArgs,
+    pub env: &'a HashMap<String, String>,
+}
+
+impl Context<'_> {
+    /// The one account the command talks to: `-a NAME|URL`, `--host`, or the only account in
+    /// the configuration file.
+    pub fn account(&self, target: &Target) -> Result<Account> {
+        let config = ConfigFile::load(self.global.config.as_deref())?;
+        let names: Vec<String> = target.account.iter().cloned().collect();
+        let accounts = config::select_accounts(
+            &config,
+            &names,
+            &command_line(&target.connection, None),
+            self.env,
+        )?;
+        match <[Account; 1]>::try_from(accounts) {
+            Ok([account]) => Ok(account),
+            Err(_) => Err(Error::Config(
+                "the configuration file has several accounts: choose one with -a NAME".into(),
+            )),
+        }
+    }
+
+    pub fn tracer(&self, account: &Account) -> Option<Tracer> {
+        self.global.verbose.then(|| tracer(&account.name))
+    }
+
+    pub fn session(&self, target: &Target) -> Result<(Account, Session<Stream>)> {
+        let account = self.account(target)?;
+        let session = open_session(self.global.verbose, &account)?;
+        Ok((account, session))
+    }
+}
+
+/// Warns about `--insecure`, gets the password and logs in: every command that needs a
+/// session opens it here.
+pub(crate) fn open_session(verbose: bool, account: &Account) -> Result<Session<Stream>> {
+    warn_if_insecure(account);
+    let password = connect::password_before_connecting(account)?;
+    connect::open_session(account, password, verbose.then(|| tracer(&account.name)))
+}
+
+pub(crate) fn warn_if_insecure(account: &Account) {
+    if account.certificates.insecure {
+        popget::say!(
+            "popget: {}: warning: --insecure: the server's certificate is not checked; anyone \
+             on the network path can read your password and mail",
+            account.name
+        );
+    }
+}
+
+pub(crate) fn tracer(account: &str) -> Tracer {
+    let prefix = format!("popget: {account}: ");
+    Box::new(move |line: &str| {
+        let _ = writeln!(std::io::stderr().lock(), "{prefix}{line}");
+    })
+}
+
+/// `popget: <account>: <what happened>`, a hint where one helps; returns the exit status.
+pub(crate) fn report_error(account: Option<&str>, error: &Error) -> u8 {
+    let mut stderr = std::io::stderr().lock();
+    let prefix = account.map_or_else(|| "popget: ".to_string(), |a| format!("popget: {a}: "));
+    let _ = writeln!(stderr, "{prefix}{error}");
+    if let Some(hint) = error.hint() {
+        let _ = writeln!(stderr, "popget: hint: {hint}");
+    }
+    error.exit_code()
+}
+
+/// A path as the configuration's settings hold it.
+fn setting_path(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// What the connection flags say, in the configuration's terms.
+pub fn command_line(connection: &ConnectionArgs, delivery: Option<&DeliveryArgs>) -> CommandLine {
+    let mut settings = Settings {
+        host: connection.host.clone(),
+        port: connection.port,
+        user: connection.user.clone(),
+        tls: connection.tls.map(Into::into),
+        ca_file: connection.ca_file.as_deref().map(setting_path),
+        insecure: connection.insecure.then_some(true),
+        fingerprint: connection.fingerprint.clone(),
+        auth: connection.auth.map(Into::into),
+        password_command: connection.password_command.clone(),
+        timeout: connection.timeout,
+        session_timeout: connection.session_timeout,
+        max_listing: connection.max_listing.map(SizeSetting::Octets),
+        pipelining: connection.pipelining.map(Into::into),
+        proxy: connection.proxy.clone(),
+        gssapi_service: connection.gssapi_service.clone(),
+        gssapi_host: connection.gssapi_host.clone(),
+        ..Settings::default()
+    };
+    if let Some(delivery) = delivery {
+        add_delivery(&mut settings, delivery);
+    }
+    CommandLine {
+        settings,
+        password_command: connection.password_command.clone(),
+    }
+}
+
+/// What the delivery flags of `popget fetch` add.
+fn add_delivery(settings: &mut Settings, args: &DeliveryArgs) {
+    let path = |p: &Option<std::path::PathBuf>| p.as_deref().map(setting_path);
+    if args.maildir.is_some() || args.mbox.is_some() || args.mda.is_some() {
+        settings.maildir = path(&args.maildir);
+        settings.mbox = path(&args.mbox);
+        settings.mda = args.mda.clone();
+    }
+    macro_rules! take {
+        ($($field:ident),*) => { $( if args.$field.is_some() { settings.$field = args.$field.clone(); } )* };
+    }
+    take!(folder, keep_days, limit, filter);
+    if args.delete_oversized {
+        settings.delete_oversized = Some(true);
+    }
+    if let Some(max_bytes) = args.max_bytes {
+        settings.max_bytes = Some(SizeSetting::Octets(max_bytes));
+    }
+    if args.keep || args.delete {
+        settings.keep = Some(args.keep);
+        settings.delete = Some(args.delete);
+    }
+    if args.state.is_some() {
+        settings.state = path(&args.state);
+    }
+    if let Some(max_size) = args.max_size {
+        settings.max_size = Some(SizeSetting::Octets(max_size));
+    }
+}
