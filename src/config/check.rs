@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::de::IntoDeserializer;
 use serde::Deserialize;
-use toml_edit::{ImDocument, InlineTable, TableLike, Value};
+use toml_edit::{ImDocument, InlineTable, Item, TableLike, Value};
 
 use super::{ConfigFile, Settings};
 use crate::config;
@@ -39,53 +39,83 @@ struct TableCheck {
     dropped: Vec<String>,
 }
 
+/// An account's name, the line of its table header, and its table as checked.
+type AccountTable = (String, usize, TableCheck);
+
 /// Checks configuration text: TOML syntax (only the first error can be found), then each key of
 /// each table on its own (unknown keys, wrong types), then each account resolved as `fetch`
 /// would resolve it (inheritance, missing or contradictory settings, bad values). The known keys
 /// and the rules are those of [`Settings`] and [`config::select_accounts`]; nothing is listed
 /// twice.
 pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
-    // Counted in bytes: a span of the parser's error need not fall on a character boundary.
-    let line_at = |offset: usize| {
-        let before = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
-        before.iter().filter(|&&b| b == b'\n').count() + 1
-    };
     let document = match ImDocument::parse(text) {
         Ok(document) => document,
         Err(error) => {
             return Checked {
                 problems: vec![Problem {
-                    line: error.span().map_or(1, |span| line_at(span.start)),
+                    line: error.span().map_or(1, |span| line_at(text, span.start)),
                     message: one_line(error.message()),
                 }],
                 ..Checked::default()
             }
         }
     };
-    let root = document.as_table();
     let key_line = |table: &dyn TableLike, key: &str, fallback: usize| {
         table
             .key(key)
             .and_then(|k| k.span())
-            .map_or(fallback, |span| line_at(span.start))
+            .map_or(fallback, |span| line_at(text, span.start))
     };
     let mut problems = Vec::new();
+    let (defaults, accounts) = check_tables(document.as_table(), &key_line, &mut problems);
+    let mut checked = Checked {
+        password_line: first_password_line(defaults.as_ref(), &accounts),
+        ..Checked::default()
+    };
+    check_accounts(
+        defaults.as_ref(),
+        &accounts,
+        env,
+        &mut checked,
+        &mut problems,
+    );
+    // Whatever the checks above let through must also pass the loader itself.
+    if problems.is_empty() {
+        problems.extend(loader_problem(text));
+    }
+    problems.sort_by_key(|problem| problem.line);
+    checked.problems = problems;
+    checked
+}
+
+/// The line of byte `offset` in `text`, 1-based.
+fn line_at(text: &str, offset: usize) -> usize {
+    // Counted in bytes: a span of the parser's error need not fall on a character boundary.
+    let before = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
+    before.iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Checks each table of the document on its own: `[defaults]`, each `[accounts.NAME]`, and
+/// whatever else is there (a problem).
+fn check_tables(
+    root: &dyn TableLike,
+    key_line: &dyn Fn(&dyn TableLike, &str, usize) -> usize,
+    problems: &mut Vec<Problem>,
+) -> (Option<TableCheck>, Vec<AccountTable>) {
     let mut defaults: Option<TableCheck> = None;
-    // Account name, the line of its table header, its table.
-    let mut accounts: Vec<(String, usize, TableCheck)> = Vec::new();
+    let mut accounts: Vec<AccountTable> = Vec::new();
     for (key, item) in root.iter() {
         let line = key_line(root, key, 1);
         match (key, item.as_table_like()) {
             ("defaults", Some(table)) => {
-                defaults = Some(check_table(table, true, &key_line, line, &mut problems));
+                defaults = Some(check_table(table, true, key_line, line, problems));
             }
             ("accounts", Some(table)) => {
                 for (name, item) in table.iter() {
                     let line = key_line(table, name, line);
                     match item.as_table_like() {
                         Some(settings) => {
-                            let checked =
-                                check_table(settings, false, &key_line, line, &mut problems);
+                            let checked = check_table(settings, false, key_line, line, problems);
                             accounts.push((name.to_string(), line, checked));
                         }
                         None => problems.push(Problem {
@@ -108,36 +138,39 @@ pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
             }),
         }
     }
+    (defaults, accounts)
+}
 
-    let password_line = defaults
-        .iter()
+/// The line of the first `password` or `client_secret` key, `[defaults]` first.
+fn first_password_line(defaults: Option<&TableCheck>, accounts: &[AccountTable]) -> Option<usize> {
+    defaults
+        .into_iter()
         .chain(accounts.iter().map(|(_, _, table)| table))
         .flat_map(|table| &table.keys)
         .find(|(key, _)| key == "password" || key == "client_secret")
-        .map(|(_, line)| *line);
-    let defaults_keys = defaults.as_ref().map_or(&[][..], |table| &table.keys[..]);
-    let defaults_dropped = defaults
-        .as_ref()
-        .map_or(&[][..], |table| &table.dropped[..]);
+        .map(|(_, line)| *line)
+}
+
+/// Resolves each account as `fetch` would, counting accounts and templates in `checked` and
+/// pushing each problem, once, at its line.
+fn check_accounts(
+    defaults: Option<&TableCheck>,
+    accounts: &[AccountTable],
+    env: &HashMap<String, String>,
+    checked: &mut Checked,
+    problems: &mut Vec<Problem>,
+) {
     let config = ConfigFile {
         path: None,
-        defaults: defaults
-            .as_ref()
-            .map_or_else(Settings::default, |table| table.settings.clone()),
+        defaults: defaults.map_or_else(Settings::default, |table| table.settings.clone()),
         accounts: accounts
             .iter()
             .map(|(name, _, table)| (name.clone(), table.settings.clone()))
             .collect(),
         ..ConfigFile::default()
     };
-    let table_of = |name: &str| accounts.iter().find(|(n, _, _)| n == name);
-
-    let mut checked = Checked {
-        password_line,
-        ..Checked::default()
-    };
     let mut seen = HashSet::new();
-    for (name, header, table) in &accounts {
+    for (name, header, table) in accounts {
         let inherit_line = table
             .keys
             .iter()
@@ -164,60 +197,76 @@ pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
         checked.accounts += 1;
         let names: Vec<&str> = ancestry.iter().map(|(n, _)| *n).collect();
         for error in config::account_problems(&config, name, env) {
-            let message = error.to_string();
-            let quoted_name = format!("\"{name}\"");
-            let searched = message.replace(&quoted_name, "");
-            // A key with a problem was left out, and what follows from that alone (no host, no
-            // destination) is not news: the key's own problem is reported.
-            let mut dropped = names
-                .iter()
-                .filter_map(|n| table_of(n).map(|(_, _, t)| &t.dropped[..]))
-                .chain([defaults_dropped])
-                .flatten();
-            if dropped.any(|key| mentions(&searched, key)) {
+            let Some(problem) = locate_problem(name, *header, &names, defaults, accounts, error)
+            else {
                 continue;
-            }
-            // The line: the first key the message names, looked for in the account's own
-            // table, then in what it inherits, then in [defaults]; else the account's header.
-            // A value of [defaults] is wrong for every account using it: it is reported once,
-            // about [defaults], not once per account.
-            let own_or_inherited = names
-                .iter()
-                .filter_map(|n| table_of(n).map(|(_, _, t)| &t.keys[..]))
-                .flatten()
-                .find(|(key, _)| mentions(&searched, key));
-            let in_defaults = defaults_keys
-                .iter()
-                .find(|(key, _)| mentions(&searched, key));
-            let (line, message) = match (own_or_inherited, in_defaults) {
-                (Some((_, line)), _) => (*line, with_account(name, message)),
-                (None, Some((_, line))) => (*line, message),
-                (None, None) => (*header, with_account(name, message)),
             };
-            if seen.insert((line, message.clone())) {
-                problems.push(Problem { line, message });
+            if seen.insert((problem.line, problem.message.clone())) {
+                problems.push(problem);
             }
         }
     }
+}
 
-    // Whatever the checks above let through must also pass the loader itself.
-    if problems.is_empty() {
-        if let Err(message) = ConfigFile::parse(text) {
-            let line = message
-                .split("line ")
-                .nth(1)
-                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-                .and_then(|digits| digits.parse().ok())
-                .unwrap_or(1);
-            problems.push(Problem {
-                line,
-                message: one_line(&message),
-            });
-        }
+/// Where `error` of account `name` (which inherits `names`, itself first) is reported, or
+/// `None` when it only follows from a key already reported.
+fn locate_problem(
+    name: &str,
+    header: usize,
+    names: &[&str],
+    defaults: Option<&TableCheck>,
+    accounts: &[AccountTable],
+    error: crate::error::Error,
+) -> Option<Problem> {
+    let table_of = |name: &str| accounts.iter().find(|(n, _, _)| n == name);
+    let message = error.to_string();
+    let quoted_name = format!("\"{name}\"");
+    let searched = message.replace(&quoted_name, "");
+    // A key with a problem was left out, and what follows from that alone (no host, no
+    // destination) is not news: the key's own problem is reported.
+    let defaults_dropped = defaults.map_or(&[][..], |table| &table.dropped[..]);
+    let mut dropped = names
+        .iter()
+        .filter_map(|n| table_of(n).map(|(_, _, t)| &t.dropped[..]))
+        .chain([defaults_dropped])
+        .flatten();
+    if dropped.any(|key| mentions(&searched, key)) {
+        return None;
     }
-    problems.sort_by_key(|problem| problem.line);
-    checked.problems = problems;
-    checked
+    // The line: the first key the message names, looked for in the account's own
+    // table, then in what it inherits, then in [defaults]; else the account's header.
+    // A value of [defaults] is wrong for every account using it: it is reported once,
+    // about [defaults], not once per account.
+    let own_or_inherited = names
+        .iter()
+        .filter_map(|n| table_of(n).map(|(_, _, t)| &t.keys[..]))
+        .flatten()
+        .find(|(key, _)| mentions(&searched, key));
+    let defaults_keys = defaults.map_or(&[][..], |table| &table.keys[..]);
+    let in_defaults = defaults_keys
+        .iter()
+        .find(|(key, _)| mentions(&searched, key));
+    let (line, message) = match (own_or_inherited, in_defaults) {
+        (Some((_, line)), _) => (*line, with_account(name, message)),
+        (None, Some((_, line))) => (*line, message),
+        (None, None) => (header, with_account(name, message)),
+    };
+    Some(Problem { line, message })
+}
+
+/// The loader's own complaint about `text`, if any, at the line it names.
+fn loader_problem(text: &str) -> Option<Problem> {
+    let message = ConfigFile::parse(text).err()?;
+    let line = message
+        .split("line ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or(1);
+    Some(Problem {
+        line,
+        message: one_line(&message),
+    })
 }
 
 /// `account "NAME": ` before a message that does not already say which account it is about.
@@ -273,20 +322,31 @@ fn check_table(
                 continue;
             }
         }
-        let Ok(value) = item.clone().into_value() else {
-            problem(format!("{key}: not a setting"));
-            continue;
-        };
-        let mut one = InlineTable::new();
-        one.insert(key, value.clone());
-        match Settings::deserialize(Value::InlineTable(one).into_deserializer()) {
-            Ok(_) => {
+        match check_value(key, item) {
+            Ok(value) => {
                 good.insert(key, value);
             }
-            Err(error) => problem(describe_key_error(key, error.message())),
+            Err(message) => problem(message),
         }
     }
-    let settings = match Settings::deserialize(Value::InlineTable(good).into_deserializer()) {
+    let settings = settings_of_good(good, header, &keys, &mut dropped, problems);
+    TableCheck {
+        settings,
+        keys,
+        dropped,
+    }
+}
+
+/// The settings the `good` keys of a table make together; if even they do not, a problem at
+/// the table's `header`, and every key of the table dropped.
+fn settings_of_good(
+    good: InlineTable,
+    header: usize,
+    keys: &[(String, usize)],
+    dropped: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
+) -> Settings {
+    match Settings::deserialize(Value::InlineTable(good).into_deserializer()) {
         Ok(settings) => settings,
         Err(error) => {
             problems.push(Problem {
@@ -296,11 +356,19 @@ fn check_table(
             dropped.extend(keys.iter().map(|(key, _)| key.clone()));
             Settings::default()
         }
+    }
+}
+
+/// The value of setting `key` if it is known and of the right type, else what is wrong.
+fn check_value(key: &str, item: &Item) -> Result<Value, String> {
+    let Ok(value) = item.clone().into_value() else {
+        return Err(format!("{key}: not a setting"));
     };
-    TableCheck {
-        settings,
-        keys,
-        dropped,
+    let mut one = InlineTable::new();
+    one.insert(key, value.clone());
+    match Settings::deserialize(Value::InlineTable(one).into_deserializer()) {
+        Ok(_) => Ok(value),
+        Err(error) => Err(describe_key_error(key, error.message())),
     }
 }
 

@@ -344,17 +344,8 @@ impl ConfigFile {
     pub fn parse(text: &str) -> Result<ConfigFile, String> {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
-        let has_password = |value: &toml::Value| {
-            value.as_table().is_some_and(|table| {
-                table.contains_key("password")
-                    || table
-                        .get("oauth")
-                        .and_then(toml::Value::as_table)
-                        .is_some_and(|oauth| oauth.contains_key("client_secret"))
-            })
-        };
         let password_key =
-            raw.defaults.iter().any(has_password) || raw.accounts.values().any(has_password);
+            raw.defaults.iter().any(holds_password) || raw.accounts.values().any(holds_password);
         // Where each key is, for the messages (toml's values have no positions).
         let document = toml_edit::ImDocument::parse(text).ok();
         let line_of = |path: &[&str], key: &str| -> Option<usize> {
@@ -377,28 +368,7 @@ impl ConfigFile {
         if defaults.oauth.is_some() {
             return Err(DEFAULTS_NO_OAUTH.into());
         }
-        let mut accounts = Vec::with_capacity(raw.accounts.len());
-        let mut broken = Vec::new();
-        for (name, value) in raw.accounts {
-            let template = value
-                .get("template")
-                .and_then(toml::Value::as_bool)
-                .map(Some)
-                .unwrap_or_default();
-            match read_settings(value, |key| line_of(&["accounts", &name], key)) {
-                Ok(settings) => accounts.push((name, settings)),
-                Err(problem) => {
-                    accounts.push((
-                        name.clone(),
-                        Settings {
-                            template,
-                            ..Settings::default()
-                        },
-                    ));
-                    broken.push((name, problem));
-                }
-            }
-        }
+        let (accounts, broken) = read_accounts(raw.accounts, line_of);
         Ok(ConfigFile {
             path: None,
             defaults,
@@ -447,6 +417,52 @@ pub fn known_keys() -> Vec<String> {
         .iter()
         .map(|key| key.to_string())
         .collect()
+}
+
+/// Whether a table holds a `password` key or an OAuth `client_secret`.
+fn holds_password(value: &toml::Value) -> bool {
+    value.as_table().is_some_and(|table| {
+        table.contains_key("password")
+            || table
+                .get("oauth")
+                .and_then(toml::Value::as_table)
+                .is_some_and(|oauth| oauth.contains_key("client_secret"))
+    })
+}
+
+/// Accounts whose table cannot be read, each with what is wrong, as in [`ConfigFile::broken`].
+type BrokenAccounts = Vec<(String, String)>;
+
+/// Reads each account's table: the accounts, and those that cannot be read with what is wrong
+/// (kept in the accounts with their `template` key only). `line_of` finds a key's line from
+/// its table's path.
+fn read_accounts(
+    raw: IndexMap<String, toml::Value>,
+    line_of: impl Fn(&[&str], &str) -> Option<usize>,
+) -> (Vec<(String, Settings)>, BrokenAccounts) {
+    let mut accounts = Vec::with_capacity(raw.len());
+    let mut broken = Vec::new();
+    for (name, value) in raw {
+        let template = value
+            .get("template")
+            .and_then(toml::Value::as_bool)
+            .map(Some)
+            .unwrap_or_default();
+        match read_settings(value, |key| line_of(&["accounts", &name], key)) {
+            Ok(settings) => accounts.push((name, settings)),
+            Err(problem) => {
+                accounts.push((
+                    name.clone(),
+                    Settings {
+                        template,
+                        ..Settings::default()
+                    },
+                ));
+                broken.push((name, problem));
+            }
+        }
+    }
+    (accounts, broken)
 }
 
 /// Reads one table of settings, or says what is wrong with it: each key that cannot be read,
@@ -737,6 +753,218 @@ pub struct FetchSettings {
     pub mda_timeout: Duration,
 }
 
+/// The message for a required `key` that no layer sets, naming account `name` if there is one.
+fn missing_setting(name: Option<&str>, key: &str) -> String {
+    let whom = name.map_or(String::new(), |n| format!(" for account \"{n}\""));
+    format!("no {key} given{whom} (use --{key} or the config key {key})")
+}
+
+/// The server's host name, brackets removed; `None` when missing, a problem pushed either way
+/// when it is missing or not a host name.
+fn resolve_host(
+    name: Option<&str>,
+    settings: &Settings,
+    problems: &mut Vec<Error>,
+) -> Option<String> {
+    let host = settings
+        .host
+        .as_deref()
+        .map(|host| crate::transport::dial::unbracket(host).to_string())
+        .filter(|h| !h.is_empty());
+    match &host {
+        None => problems.push(Error::Config(missing_setting(name, "host"))),
+        Some(host)
+            if host
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '/') =>
+        {
+            problems.push(Error::Config(format!(
+                "the host name {host:?} is not valid"
+            )))
+        }
+        Some(_) => {}
+    }
+    host
+}
+
+/// The user name; `None` when missing, a problem pushed either way when it is missing or holds
+/// spaces or control characters.
+fn resolve_user(
+    name: Option<&str>,
+    settings: &Settings,
+    problems: &mut Vec<Error>,
+) -> Option<String> {
+    let user = settings.user.clone().filter(|u| !u.is_empty());
+    match &user {
+        None => problems.push(Error::Config(missing_setting(name, "user"))),
+        Some(user) if user.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            problems.push(Error::Config(format!(
+                "the user name {user:?} contains spaces or control characters"
+            )))
+        }
+        Some(_) => {}
+    }
+    user
+}
+
+/// How the server's certificate is checked: `ca_file`, `insecure`, `fingerprint`, none of
+/// which means anything without TLS.
+fn certificate_policy(
+    settings: &Settings,
+    tls: TlsMode,
+    env: &HashMap<String, String>,
+    problems: &mut Vec<Error>,
+) -> CertificatePolicy {
+    let mut problem = |message: String| problems.push(Error::Config(message));
+    let insecure = settings.insecure.unwrap_or(false);
+    let ca_file = settings.ca_file.as_deref().map(|p| expand_home(p, env));
+    if insecure && tls == TlsMode::None {
+        problem("--insecure has no meaning with --tls none".into());
+    }
+    let fingerprint = settings.fingerprint.as_ref().and_then(|text| {
+        let parsed = crate::transport::parse_fingerprint(text);
+        if parsed.is_none() {
+            problem(format!(
+                "the fingerprint {text:?} is not a SHA-256 fingerprint: 64 hex digits, \
+                 colons allowed, as popget info or openssl x509 -fingerprint -sha256 print it"
+            ));
+        }
+        parsed
+    });
+    if settings.fingerprint.is_some() && tls == TlsMode::None {
+        problem("--fingerprint has no meaning with --tls none".into());
+    }
+    CertificatePolicy {
+        ca_file,
+        insecure,
+        fingerprint,
+    }
+}
+
+/// The per-command timeout and the session's [`Limits`]; a zero time or a bad size is a
+/// problem, and the default stands in for it.
+fn resolve_timeouts(settings: &Settings, problems: &mut Vec<Error>) -> (Duration, Limits) {
+    let timeout = settings.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    if timeout == 0 {
+        problems.push(Error::Config(
+            "the timeout must be at least 1 second".into(),
+        ));
+    }
+    let session_timeout = match settings.session_timeout {
+        Some(0) => {
+            problems.push(Error::Config(
+                "session_timeout must be at least 1 second".into(),
+            ));
+            crate::transport::DEFAULT_SESSION_TIMEOUT
+        }
+        Some(secs) => Duration::from_secs(secs),
+        None => crate::transport::DEFAULT_SESSION_TIMEOUT,
+    };
+    let max_listing = match &settings.max_listing {
+        Some(size) => size.octets_of("max_listing").unwrap_or_else(|error| {
+            problems.push(error);
+            crate::pop3::DEFAULT_MAX_LISTING
+        }),
+        None => crate::pop3::DEFAULT_MAX_LISTING,
+    };
+    let limits = Limits {
+        session_timeout,
+        max_listing,
+    };
+    (Duration::from_secs(timeout), limits)
+}
+
+/// The proxy to connect through, if any; an unreadable proxy URL is a problem.
+fn resolve_proxy(
+    settings: &Settings,
+    problems: &mut Vec<Error>,
+) -> Option<crate::transport::proxy::Proxy> {
+    match settings
+        .proxy
+        .as_deref()
+        .map(crate::transport::proxy::Proxy::parse)
+    {
+        Some(Ok(proxy)) => Some(proxy),
+        Some(Err(why)) => {
+            problems.push(Error::Config(format!("invalid proxy URL: {why}")));
+            None
+        }
+        None => None,
+    }
+}
+
+/// Checks `gssapi_service` and `gssapi_host`: each must be one part of a Kerberos principal.
+fn check_gssapi_names(settings: &Settings, problems: &mut Vec<Error>) {
+    for (key, value) in [
+        ("gssapi_service", &settings.gssapi_service),
+        ("gssapi_host", &settings.gssapi_host),
+    ] {
+        if let Some(value) = value.as_deref().filter(|v| !valid_principal_part(v)) {
+            problems.push(Error::Config(format!(
+                "{key} {value:?} is not valid: it must be one name without spaces, control \
+                 characters, / or @"
+            )));
+        }
+    }
+}
+
+/// The login method and the resolved `[accounts.NAME.oauth]` table, which must agree.
+fn resolve_login(
+    name: Option<&str>,
+    settings: &Settings,
+    problems: &mut Vec<Error>,
+) -> (AuthMethod, Option<ResolvedOAuth>) {
+    let mut auth = settings.auth.unwrap_or(AuthMethod::Auto);
+    let oauth = match (&settings.oauth, name) {
+        (Some(table), Some(name)) => match table.resolve(name) {
+            Ok(resolved) => Some(resolved),
+            Err(error) => {
+                problems.push(Error::OAuth(error));
+                None
+            }
+        },
+        _ => None,
+    };
+    if settings.oauth.is_some() {
+        match settings.auth {
+            // The table says how this account logs in.
+            None => auth = AuthMethod::Xoauth2,
+            Some(AuthMethod::Xoauth2 | AuthMethod::Oauthbearer) => {}
+            Some(other) => problems.push(Error::Config(format!(
+                "auth = \"{}\" does not log in with the [accounts.{}.oauth] table; set auth \
+                 to \"xoauth2\" or \"oauthbearer\", or remove the table",
+                other.name(),
+                name.unwrap_or("NAME")
+            ))),
+        }
+    }
+    (auth, oauth)
+}
+
+/// Where account `name`'s password may come from, the command line's not yet known.
+fn password_sources(
+    name: Option<&str>,
+    settings: &Settings,
+    env: &HashMap<String, String>,
+) -> PasswordSources {
+    PasswordSources {
+        command_line: None,
+        environment: env
+            .get(PASSWORD_ENV)
+            .filter(|p| !p.is_empty())
+            .map(|p| Secret::new(p.clone())),
+        environment_not_utf8: env.contains_key(PASSWORD_ENV_NOT_UTF8),
+        config_command: settings.password_command.clone(),
+        config_password: settings.password.clone().map(Secret::new),
+        stored_as: name.filter(|name| !is_url(name)).map(str::to_string),
+        netrc: env
+            .get("HOME")
+            .map(PathBuf::from)
+            .or_else(dirs::home_dir)
+            .map(|home| home.join(".netrc")),
+    }
+}
+
 impl Account {
     /// Builds an account from its layers: `[defaults]`, the account's table, the command line.
     fn resolve(
@@ -757,144 +985,19 @@ impl Account {
             .iter()
             .fold(Settings::default(), |acc, layer| acc.overlaid(layer));
         let mut problems = Vec::new();
-        let mut problem = |message: String| problems.push(Error::Config(message));
-        let missing = |key: &str| {
-            let whom = name.map_or(String::new(), |n| format!(" for account \"{n}\""));
-            format!("no {key} given{whom} (use --{key} or the config key {key})")
-        };
-        let host = settings
-            .host
-            .as_deref()
-            .map(|host| crate::transport::dial::unbracket(host).to_string())
-            .filter(|h| !h.is_empty());
-        match &host {
-            None => problem(missing("host")),
-            Some(host)
-                if host
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || c == '/') =>
-            {
-                problem(format!("the host name {host:?} is not valid"))
-            }
-            Some(_) => {}
-        }
-        let user = settings.user.clone().filter(|u| !u.is_empty());
-        match &user {
-            None => problem(missing("user")),
-            Some(user) if user.chars().any(|c| c.is_whitespace() || c.is_control()) => problem(
-                format!("the user name {user:?} contains spaces or control characters"),
-            ),
-            Some(_) => {}
-        }
+        let host = resolve_host(name, &settings, &mut problems);
+        let user = resolve_user(name, &settings, &mut problems);
         let tls = settings.tls.unwrap_or(TlsMode::Implicit);
         let port = settings.port.unwrap_or_else(|| tls.default_port());
-        let insecure = settings.insecure.unwrap_or(false);
-        let ca_file = settings.ca_file.as_deref().map(|p| expand_home(p, env));
-        if insecure && tls == TlsMode::None {
-            problem("--insecure has no meaning with --tls none".into());
-        }
-        let fingerprint = settings.fingerprint.as_ref().and_then(|text| {
-            let parsed = crate::transport::parse_fingerprint(text);
-            if parsed.is_none() {
-                problem(format!(
-                    "the fingerprint {text:?} is not a SHA-256 fingerprint: 64 hex digits, \
-                     colons allowed, as popget info or openssl x509 -fingerprint -sha256 print it"
-                ));
-            }
-            parsed
-        });
-        if settings.fingerprint.is_some() && tls == TlsMode::None {
-            problem("--fingerprint has no meaning with --tls none".into());
-        }
-        let timeout = settings.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        if timeout == 0 {
-            problem("the timeout must be at least 1 second".into());
-        }
-        let session_timeout = match settings.session_timeout {
-            Some(0) => {
-                problem("session_timeout must be at least 1 second".into());
-                crate::transport::DEFAULT_SESSION_TIMEOUT
-            }
-            Some(secs) => Duration::from_secs(secs),
-            None => crate::transport::DEFAULT_SESSION_TIMEOUT,
-        };
-        let max_listing = match &settings.max_listing {
-            Some(size) => size.octets_of("max_listing").unwrap_or_else(|error| {
-                problems.push(error);
-                crate::pop3::DEFAULT_MAX_LISTING
-            }),
-            None => crate::pop3::DEFAULT_MAX_LISTING,
-        };
-        let proxy = match settings
-            .proxy
-            .as_deref()
-            .map(crate::transport::proxy::Proxy::parse)
-        {
-            Some(Ok(proxy)) => Some(proxy),
-            Some(Err(why)) => {
-                problems.push(Error::Config(format!("invalid proxy URL: {why}")));
-                None
-            }
-            None => None,
-        };
-        for (key, value) in [
-            ("gssapi_service", &settings.gssapi_service),
-            ("gssapi_host", &settings.gssapi_host),
-        ] {
-            if let Some(value) = value.as_deref().filter(|v| !valid_principal_part(v)) {
-                problems.push(Error::Config(format!(
-                    "{key} {value:?} is not valid: it must be one name without spaces, control \
-                     characters, / or @"
-                )));
-            }
-        }
-        let mut auth = settings.auth.unwrap_or(AuthMethod::Auto);
-        let oauth = match (&settings.oauth, name) {
-            (Some(table), Some(name)) => match table.resolve(name) {
-                Ok(resolved) => Some(resolved),
-                Err(error) => {
-                    problems.push(Error::OAuth(error));
-                    None
-                }
-            },
-            _ => None,
-        };
-        if settings.oauth.is_some() {
-            match settings.auth {
-                // The table says how this account logs in.
-                None => auth = AuthMethod::Xoauth2,
-                Some(AuthMethod::Xoauth2 | AuthMethod::Oauthbearer) => {}
-                Some(other) => problems.push(Error::Config(format!(
-                    "auth = \"{}\" does not log in with the [accounts.{}.oauth] table; set auth \
-                     to \"xoauth2\" or \"oauthbearer\", or remove the table",
-                    other.name(),
-                    name.unwrap_or("NAME")
-                ))),
-            }
-        }
+        let certificates = certificate_policy(&settings, tls, env, &mut problems);
+        let (timeout, limits) = resolve_timeouts(&settings, &mut problems);
+        let proxy = resolve_proxy(&settings, &mut problems);
+        check_gssapi_names(&settings, &mut problems);
+        let (auth, oauth) = resolve_login(name, &settings, &mut problems);
         let (Some(host), Some(user), true) = (host, user, problems.is_empty()) else {
             return Err(problems);
         };
-        let limits = Limits {
-            session_timeout,
-            max_listing,
-        };
-        let passwords = PasswordSources {
-            command_line: None,
-            environment: env
-                .get(PASSWORD_ENV)
-                .filter(|p| !p.is_empty())
-                .map(|p| Secret::new(p.clone())),
-            environment_not_utf8: env.contains_key(PASSWORD_ENV_NOT_UTF8),
-            config_command: settings.password_command.clone(),
-            config_password: settings.password.clone().map(Secret::new),
-            stored_as: name.filter(|name| !is_url(name)).map(str::to_string),
-            netrc: env
-                .get("HOME")
-                .map(PathBuf::from)
-                .or_else(dirs::home_dir)
-                .map(|home| home.join(".netrc")),
-        };
+        let passwords = password_sources(name, &settings, env);
         let gssapi = auth::gssapi::Target {
             service: (settings.gssapi_service.clone())
                 .unwrap_or_else(|| auth::gssapi::Target::POP_SERVICE.to_string()),
@@ -906,13 +1009,9 @@ impl Account {
             port,
             user,
             tls,
-            certificates: CertificatePolicy {
-                ca_file,
-                insecure,
-                fingerprint,
-            },
+            certificates,
             auth,
-            timeout: Duration::from_secs(timeout),
+            timeout,
             limits,
             passwords,
             proxy,
@@ -1138,6 +1237,41 @@ fn fetch_settings(
     env: &HashMap<String, String>,
 ) -> Result<FetchSettings, Vec<Error>> {
     let mut problems = Vec::new();
+    let destination = fetch_destination(name, settings, env, &mut problems);
+    let delete = delete_setting(name, settings, &mut problems);
+    let state_path = state_path_setting(settings, state_key, env, &mut problems);
+    let max_size = octets_setting(&settings.max_size, "max_size", &mut problems);
+    let max_bytes = octets_setting(&settings.max_bytes, "max_bytes", &mut problems);
+    let delete_oversized = check_fetch_limits(name, settings, delete, &mut problems);
+    match (destination, delete, state_path, max_size, max_bytes) {
+        (Some(destination), Some(delete), Some(state_path), Ok(max_size), Ok(max_bytes))
+            if problems.is_empty() =>
+        {
+            Ok(FetchSettings {
+                destination,
+                delete,
+                state_path,
+                max_size,
+                delete_oversized,
+                keep_days: settings.keep_days,
+                limit: settings.limit,
+                max_bytes,
+                filter: settings.filter.clone().filter(|f| !f.trim().is_empty()),
+                mda_timeout: timeout,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+/// The one destination of account `name` (maildir, possibly with a folder, mbox or mda), its
+/// problems pushed onto `problems`.
+fn fetch_destination(
+    name: &str,
+    settings: &Settings,
+    env: &HashMap<String, String>,
+    problems: &mut Vec<Error>,
+) -> Option<Destination> {
     let mut problem = |message: String| problems.push(Error::Config(message));
     let destination = match (&settings.maildir, &settings.mbox, &settings.mda) {
         (Some(dir), None, None) => match &settings.folder {
@@ -1176,27 +1310,53 @@ fn fetch_settings(
     if settings.folder.is_some() && settings.maildir.is_none() {
         problem(format!("account \"{name}\": folder needs maildir"));
     }
-    let delete = match (settings.keep, settings.delete) {
+    destination
+}
+
+/// Whether account `name` deletes what it fetched, from `keep` and `delete`; `None` when both
+/// are set, the problem pushed onto `problems`.
+fn delete_setting(name: &str, settings: &Settings, problems: &mut Vec<Error>) -> Option<bool> {
+    match (settings.keep, settings.delete) {
         (Some(true), Some(true)) => {
-            problem(format!("account \"{name}\" sets both keep and delete"));
+            problems.push(Error::Config(format!(
+                "account \"{name}\" sets both keep and delete"
+            )));
             None
         }
         (_, Some(delete)) => Some(delete),
         (Some(keep), None) => Some(!keep),
         (None, None) => Some(false),
-    };
-    let state_path = match &settings.state {
+    }
+}
+
+/// The state file: the `state` setting, else `state_key` in the default state directory.
+fn state_path_setting(
+    settings: &Settings,
+    state_key: &str,
+    env: &HashMap<String, String>,
+    problems: &mut Vec<Error>,
+) -> Option<PathBuf> {
+    match &settings.state {
         Some(path) => Some(expand_home(path, env)),
         None => match default_state_dir() {
             Ok(dir) => Some(dir.join(format!("{state_key}.state"))),
             Err(Error::Config(message)) => {
-                problem(message);
+                problems.push(Error::Config(message));
                 None
             }
             Err(_) => None,
         },
-    };
-    let mut size = |setting: &Option<SizeSetting>, key: &str| match setting {
+    }
+}
+
+/// A size setting in octets, `Ok(None)` when unset; `Err` when its value is not a size, the
+/// problem pushed onto `problems`.
+fn octets_setting(
+    setting: &Option<SizeSetting>,
+    key: &str,
+    problems: &mut Vec<Error>,
+) -> Result<Option<u64>, ()> {
+    match setting {
         Some(size) => match size.octets_of(key) {
             Ok(octets) => Ok(Some(octets)),
             Err(error) => {
@@ -1205,9 +1365,17 @@ fn fetch_settings(
             }
         },
         None => Ok(None),
-    };
-    let max_size = size(&settings.max_size, "max_size");
-    let max_bytes = size(&settings.max_bytes, "max_bytes");
+    }
+}
+
+/// Checks the limits that depend on other settings (`delete_oversized`, `keep_days`, `limit`)
+/// and returns `delete_oversized`.
+fn check_fetch_limits(
+    name: &str,
+    settings: &Settings,
+    delete: Option<bool>,
+    problems: &mut Vec<Error>,
+) -> bool {
     let mut problem = |message: String| problems.push(Error::Config(message));
     let delete_oversized = settings.delete_oversized.unwrap_or(false);
     if delete_oversized && settings.max_size.is_none() {
@@ -1223,25 +1391,7 @@ fn fetch_settings(
     if settings.limit == Some(0) {
         problem("limit must be at least 1".into());
     }
-    match (destination, delete, state_path, max_size, max_bytes) {
-        (Some(destination), Some(delete), Some(state_path), Ok(max_size), Ok(max_bytes))
-            if problems.is_empty() =>
-        {
-            Ok(FetchSettings {
-                destination,
-                delete,
-                state_path,
-                max_size,
-                delete_oversized,
-                keep_days: settings.keep_days,
-                limit: settings.limit,
-                max_bytes,
-                filter: settings.filter.clone().filter(|f| !f.trim().is_empty()),
-                mda_timeout: timeout,
-            })
-        }
-        _ => Err(problems),
-    }
+    delete_oversized
 }
 
 /// Every problem of account `name` in the configuration file, resolved as `fetch` would
@@ -1285,13 +1435,9 @@ pub fn is_url(name: &str) -> bool {
 /// `pop3://user@host:port` and RFC 2384's `pop://user;AUTH=mech@host:port` (STLS, port 110).
 /// A password in the URL is refused; the user name is percent-decoded.
 pub fn parse_url(url: &str) -> Result<Settings> {
-    let bad = |why: &str| Error::Config(format!("invalid URL {url:?}: {why}"));
+    let bad = |why: &str| bad_url(url, why);
     let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
-    let tls = match scheme.to_ascii_lowercase().as_str() {
-        "pop3s" => TlsMode::Implicit,
-        "pop3" | "pop" => TlsMode::Starttls,
-        _ => return Err(bad("the scheme must be pop3s, pop3 or pop")),
-    };
+    let tls = url_tls(scheme).ok_or_else(|| bad("the scheme must be pop3s, pop3 or pop"))?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.contains(['/', '?', '#']) {
         return Err(bad("a POP URL has no path, query or fragment"));
@@ -1305,32 +1451,60 @@ pub fn parse_url(url: &str) -> Result<Settings> {
         ..Settings::default()
     };
     if let Some(userinfo) = userinfo {
-        let (user, auth) = match userinfo.to_ascii_lowercase().find(";auth=") {
-            Some(at) => (&userinfo[..at], Some(&userinfo[at + ";auth=".len()..])),
-            None => (userinfo, None),
-        };
-        if user.contains(':') {
-            return Err(bad(
-                "passwords do not belong in URLs; use --password-command",
-            ));
-        }
-        let user =
-            percent_decode(user).ok_or_else(|| bad("the user name has a broken %-escape"))?;
-        if !user.is_empty() {
-            settings.user = Some(user);
-        }
-        settings.auth = match auth {
-            None => None,
-            Some("*") => Some(AuthMethod::Auto),
-            Some(mechanism) if mechanism.eq_ignore_ascii_case("+APOP") => Some(AuthMethod::Apop),
-            Some(mechanism) if mechanism.eq_ignore_ascii_case("+USER") => Some(AuthMethod::User),
-            Some(mechanism) => {
-                return Err(bad(&format!(
-                    "the login method {mechanism} is not supported"
-                )))
-            }
-        };
+        read_url_userinfo(url, userinfo, &mut settings)?;
     }
+    read_url_hostport(url, hostport, &mut settings)?;
+    Ok(settings)
+}
+
+/// The error for an account URL that cannot be read, and why.
+fn bad_url(url: &str, why: &str) -> Error {
+    Error::Config(format!("invalid URL {url:?}: {why}"))
+}
+
+/// The TLS mode a URL scheme means, any case: `pop3s` TLS on connect, `pop3` and `pop` STLS.
+fn url_tls(scheme: &str) -> Option<TlsMode> {
+    match scheme.to_ascii_lowercase().as_str() {
+        "pop3s" => Some(TlsMode::Implicit),
+        "pop3" | "pop" => Some(TlsMode::Starttls),
+        _ => None,
+    }
+}
+
+/// Reads the `user;AUTH=mech` part of account URL `url` into `settings`.
+fn read_url_userinfo(url: &str, userinfo: &str, settings: &mut Settings) -> Result<()> {
+    let bad = |why: &str| bad_url(url, why);
+    let (user, auth) = match userinfo.to_ascii_lowercase().find(";auth=") {
+        Some(at) => (&userinfo[..at], Some(&userinfo[at + ";auth=".len()..])),
+        None => (userinfo, None),
+    };
+    if user.contains(':') {
+        return Err(bad(
+            "passwords do not belong in URLs; use --password-command",
+        ));
+    }
+    let user = percent_decode(user).ok_or_else(|| bad("the user name has a broken %-escape"))?;
+    if !user.is_empty() {
+        settings.user = Some(user);
+    }
+    settings.auth = match auth {
+        None => None,
+        Some("*") => Some(AuthMethod::Auto),
+        Some(mechanism) if mechanism.eq_ignore_ascii_case("+APOP") => Some(AuthMethod::Apop),
+        Some(mechanism) if mechanism.eq_ignore_ascii_case("+USER") => Some(AuthMethod::User),
+        Some(mechanism) => {
+            return Err(bad(&format!(
+                "the login method {mechanism} is not supported"
+            )))
+        }
+    };
+    Ok(())
+}
+
+/// Reads the `host:port` part of account URL `url` (the host possibly `[bracketed]`) into
+/// `settings`.
+fn read_url_hostport(url: &str, hostport: &str, settings: &mut Settings) -> Result<()> {
+    let bad = |why: &str| bad_url(url, why);
     let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
         let (host, after) = bracketed.split_once(']').ok_or_else(|| bad("unclosed ["))?;
         (host, after.strip_prefix(':'))
@@ -1350,7 +1524,7 @@ pub fn parse_url(url: &str) -> Result<Settings> {
                 .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
         );
     }
-    Ok(settings)
+    Ok(())
 }
 
 /// `text` with its `%XX` escapes decoded; `None` if a `%` lacks two hex digits after it (which
