@@ -168,38 +168,7 @@ fn choose<S: Read + Write>(client: &Client<S>, method: AuthMethod) -> Result<Aut
     };
     let has_apop = apop_timestamp(&client.greeting().text).is_some();
     if method == AuthMethod::Auto {
-        let preference: &[AuthMethod] = if encrypted {
-            &[
-                AuthMethod::ScramSha256,
-                AuthMethod::ScramSha1,
-                AuthMethod::Plain,
-            ]
-        } else {
-            &[
-                AuthMethod::ScramSha256,
-                AuthMethod::ScramSha1,
-                AuthMethod::CramMd5,
-            ]
-        };
-        if let Some(&best) = preference.iter().find(|&&m| offers(m)) {
-            return Ok(best);
-        }
-        if encrypted {
-            return Ok(AuthMethod::User);
-        }
-        if has_apop {
-            return Ok(AuthMethod::Apop);
-        }
-        return Err(Error::Unavailable {
-            message: "the connection is not encrypted and the server offers no login method that \
-                      keeps the password secret (no SCRAM, CRAM-MD5 or APOP)"
-                .into(),
-            hint: Some(
-                "use --tls implicit or --tls starttls; to send the password in clear text \
-                 anyway, pass --auth user"
-                    .into(),
-            ),
-        });
+        return choose_auto(encrypted, has_apop, offers);
     }
     if method.is_oauth() && !encrypted {
         return Err(Error::unavailable(format!(
@@ -226,6 +195,47 @@ fn choose<S: Read + Write>(client: &Client<S>, method: AuthMethod) -> Result<Aut
         ));
     }
     Ok(method)
+}
+
+/// `--auth auto`: the strongest method offered that keeps the password safe on this
+/// connection.
+fn choose_auto(
+    encrypted: bool,
+    has_apop: bool,
+    offers: impl Fn(AuthMethod) -> bool,
+) -> Result<AuthMethod> {
+    let preference: &[AuthMethod] = if encrypted {
+        &[
+            AuthMethod::ScramSha256,
+            AuthMethod::ScramSha1,
+            AuthMethod::Plain,
+        ]
+    } else {
+        &[
+            AuthMethod::ScramSha256,
+            AuthMethod::ScramSha1,
+            AuthMethod::CramMd5,
+        ]
+    };
+    if let Some(&best) = preference.iter().find(|&&m| offers(m)) {
+        return Ok(best);
+    }
+    if encrypted {
+        return Ok(AuthMethod::User);
+    }
+    if has_apop {
+        return Ok(AuthMethod::Apop);
+    }
+    Err(Error::Unavailable {
+        message: "the connection is not encrypted and the server offers no login method that \
+                  keeps the password secret (no SCRAM, CRAM-MD5 or APOP)"
+            .into(),
+        hint: Some(
+            "use --tls implicit or --tls starttls; to send the password in clear text \
+             anyway, pass --auth user"
+                .into(),
+        ),
+    })
 }
 
 /// Logs in with `method`. Every path passes the same gate: a password is sent in clear text
@@ -272,60 +282,73 @@ fn login_with_password<S: Read + Write>(
     password: &Secret,
     password_source: Option<&dyn Fn() -> Result<Secret>>,
 ) -> Result<()> {
-    // With pipelining, USER and PASS go out at once. Nothing follows the command that logs in
-    // before its answer: Courier hands the logged-in connection to a new process, which never
-    // sees what the login process had already read.
-    let pipelined = client.pipelines();
     match chosen {
-        AuthMethod::User => {
-            let pass = Command::Pass(password.expose());
-            client.send(&Command::User(&credentials.user))?;
-            if pipelined {
-                client.send(&pass)?;
-            }
-            let status = client.receive_status()?;
-            if !status.ok {
-                return Err(login_refused("USER", &status));
-            }
-            if !pipelined {
-                client.send(&pass)?;
-            }
-            let status = client.receive_status()?;
-            if !status.ok {
-                return Err(login_refused("PASS", &status));
-            }
-        }
-        AuthMethod::Apop => {
-            // choose() picks APOP only with a valid timestamp; said again here, not assumed.
-            let Some(timestamp) = apop_timestamp(&client.greeting().text) else {
-                return Err(Error::unavailable(
-                    "APOP needs a valid timestamp in the server's greeting",
-                ));
-            };
-            let digest = apop_digest(timestamp, password.expose());
-            let status = client.command(&Command::Apop {
-                user: &credentials.user,
-                digest: &digest,
-            })?;
-            if !status.ok {
-                return Err(login_refused("APOP", &status));
-            }
-        }
+        AuthMethod::User => login_user_pass(client, &credentials.user, password),
+        AuthMethod::Apop => login_apop(client, &credentials.user, password),
         // choose() never returns Auto; an error rather than a panic if it ever did.
-        AuthMethod::Auto => {
-            return Err(Error::unavailable("no login method could be chosen"));
-        }
+        AuthMethod::Auto => Err(Error::unavailable("no login method could be chosen")),
         sasl_method => {
             let result = authenticate(client, &mut *mechanism(sasl_method, credentials, password)?);
             match (result, password_source) {
                 (Err(Error::AuthFailed(_)), Some(refresh)) if sasl_method.is_oauth() => {
                     // The token may have expired: get a fresh one and try once more.
                     let token = refresh()?;
-                    authenticate(client, &mut *mechanism(sasl_method, credentials, &token)?)?;
+                    authenticate(client, &mut *mechanism(sasl_method, credentials, &token)?)
                 }
-                (result, _) => result?,
+                (result, _) => result,
             }
         }
+    }
+}
+
+/// Logs in with USER and PASS.
+fn login_user_pass<S: Read + Write>(
+    client: &mut Client<S>,
+    user: &str,
+    password: &Secret,
+) -> Result<()> {
+    // With pipelining, USER and PASS go out at once. Nothing follows the command that logs in
+    // before its answer: Courier hands the logged-in connection to a new process, which never
+    // sees what the login process had already read.
+    let pipelined = client.pipelines();
+    let pass = Command::Pass(password.expose());
+    client.send(&Command::User(user))?;
+    if pipelined {
+        client.send(&pass)?;
+    }
+    let status = client.receive_status()?;
+    if !status.ok {
+        return Err(login_refused("USER", &status));
+    }
+    if !pipelined {
+        client.send(&pass)?;
+    }
+    let status = client.receive_status()?;
+    if !status.ok {
+        return Err(login_refused("PASS", &status));
+    }
+    Ok(())
+}
+
+/// Logs in with APOP, which needs the greeting's timestamp.
+fn login_apop<S: Read + Write>(
+    client: &mut Client<S>,
+    user: &str,
+    password: &Secret,
+) -> Result<()> {
+    // choose() picks APOP only with a valid timestamp; said again here, not assumed.
+    let Some(timestamp) = apop_timestamp(&client.greeting().text) else {
+        return Err(Error::unavailable(
+            "APOP needs a valid timestamp in the server's greeting",
+        ));
+    };
+    let digest = apop_digest(timestamp, password.expose());
+    let status = client.command(&Command::Apop {
+        user,
+        digest: &digest,
+    })?;
+    if !status.ok {
+        return Err(login_refused("APOP", &status));
     }
     Ok(())
 }
@@ -480,35 +503,48 @@ fn exchange<S: Read + Write>(
             SaslReply::Done(status) => return Err(login_refused(&format!("AUTH {name}"), &status)),
             SaslReply::Challenge(challenge) => challenge,
         };
-        let response = match initial.take() {
-            Some(initial) if challenge.is_empty() => initial,
-            Some(_) => {
-                return cancel(
-                    client,
-                    "the server sent a challenge before the initial response",
-                )
-                .map(|()| Exchange::Done)
-            }
-            None => {
-                let Some(decoded) = sasl::decode(&challenge) else {
-                    return cancel(
-                        client,
-                        "the server sent a challenge that is not valid base64",
-                    )
-                    .map(|()| Exchange::Done);
-                };
-                match mechanism.respond(&decoded) {
-                    Ok(response) => Zeroizing::new(sasl::encode(&Zeroizing::new(response))),
-                    Err(error) => {
-                        let _ = client.sasl(&Command::SaslResponse("*"));
-                        return Err(error.into());
-                    }
-                }
-            }
+        let Some(response) = respond(client, mechanism, initial.take(), &challenge)? else {
+            return Ok(Exchange::Done);
         };
         reply = client.sasl(&Command::SaslResponse(&response))?;
     }
     cancel(client, "the SASL exchange did not end").map(|()| Exchange::Done)
+}
+
+/// The response to `challenge`: the initial response still unsent, or the mechanism's answer.
+/// `None` once the exchange was cancelled for a challenge that makes no sense.
+fn respond<S: Read + Write>(
+    client: &mut Client<S>,
+    mechanism: &mut dyn Mechanism,
+    initial: Option<Zeroizing<String>>,
+    challenge: &[u8],
+) -> Result<Option<Zeroizing<String>>> {
+    match initial {
+        Some(initial) if challenge.is_empty() => Ok(Some(initial)),
+        Some(_) => cancel(
+            client,
+            "the server sent a challenge before the initial response",
+        )
+        .map(|()| None),
+        None => {
+            let Some(decoded) = sasl::decode(challenge) else {
+                return cancel(
+                    client,
+                    "the server sent a challenge that is not valid base64",
+                )
+                .map(|()| None);
+            };
+            match mechanism.respond(&decoded) {
+                Ok(response) => Ok(Some(Zeroizing::new(sasl::encode(&Zeroizing::new(
+                    response,
+                ))))),
+                Err(error) => {
+                    let _ = client.sasl(&Command::SaslResponse("*"));
+                    Err(error.into())
+                }
+            }
+        }
+    }
 }
 
 /// Cancels an exchange with `*` (the server answers -ERR) and reports why.

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::cli::args::{DeleArgs, InfoArgs, ListArgs, RetrArgs, StatArgs, TopArgs, UidlArgs};
 use crate::cli::context::Context;
+use popget::config::Account;
 use popget::connect;
 use popget::pop3::Session;
 use popget::pop3::{apop_timestamp, sanitize, Command, LineEnding};
@@ -107,36 +108,7 @@ pub fn list(context: &Context, args: &ListArgs) -> Result<()> {
         (Some(uid), _) => Some(numbers_for_uids(&mut session, std::slice::from_ref(uid))?[0]),
         (None, number) => number,
     };
-    let mut messages: Vec<MessageJson> = match wanted {
-        Some(number) => {
-            let entry = session.list_one(number)?;
-            let uidl = session.uidl_one(number).ok().map(|e| uid_text(&e.uid));
-            vec![MessageJson {
-                number,
-                size: Some(entry.size),
-                uidl,
-                ..MessageJson::default()
-            }]
-        }
-        None => {
-            let listing = session.list()?;
-            let uids: HashMap<u32, Vec<u8>> = session
-                .uidl()?
-                .unwrap_or_default()
-                .into_iter()
-                .map(|e| (e.message, e.uid))
-                .collect();
-            listing
-                .into_iter()
-                .map(|e| MessageJson {
-                    number: e.message,
-                    size: Some(e.size),
-                    uidl: uids.get(&e.message).map(|uid| uid_text(uid)),
-                    ..MessageJson::default()
-                })
-                .collect()
-        }
-    };
+    let mut messages = listed_messages(&mut session, wanted)?;
     if args.headers {
         for message in &mut messages {
             let headers = top_headers(&mut session, message.number)?;
@@ -165,6 +137,40 @@ pub fn list(context: &Context, args: &ListArgs) -> Result<()> {
         writeln!(out, "{line}").map_err(output_error)?;
     }
     out.flush().map_err(output_error)
+}
+
+/// The size and unique id of message `wanted`, or of every message.
+fn listed_messages(session: &mut Session<Stream>, wanted: Option<u32>) -> Result<Vec<MessageJson>> {
+    Ok(match wanted {
+        Some(number) => {
+            let entry = session.list_one(number)?;
+            let uidl = session.uidl_one(number).ok().map(|e| uid_text(&e.uid));
+            vec![MessageJson {
+                number,
+                size: Some(entry.size),
+                uidl,
+                ..MessageJson::default()
+            }]
+        }
+        None => {
+            let listing = session.list()?;
+            let uids: HashMap<u32, Vec<u8>> = session
+                .uidl()?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| (e.message, e.uid))
+                .collect();
+            listing
+                .into_iter()
+                .map(|e| MessageJson {
+                    number: e.message,
+                    size: Some(e.size),
+                    uidl: uids.get(&e.message).map(|uid| uid_text(uid)),
+                    ..MessageJson::default()
+                })
+                .collect()
+        }
+    })
 }
 
 /// The most header octets read for `list --headers`; a server that sends more is cut off.
@@ -361,22 +367,7 @@ struct InfoJson {
 /// when `popget info` is used to look at an unknown certificate.
 pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
     let account = context.account(&args.target)?;
-    let unverified = account.tls != TlsMode::None && account.certificates.insecure;
-    if args.login && unverified {
-        return Err(Error::Usage(
-            "--login sends the password, and --insecure means the server's certificate is not \
-             verified: nothing secret goes to such a server. Pin the certificate with \
-             --fingerprint (popget info --insecure shows it) or trust its CA with --ca-file"
-                .into(),
-        ));
-    }
-    if unverified {
-        popget::say!(
-            "popget: {}: warning: --insecure: the server's certificate is not checked; popget \
-             info does not log in, nothing secret is sent",
-            account.name
-        );
-    }
+    refuse_login_unverified(&account, args.login)?;
     // The password is read before connecting, as for every command that logs in.
     let password = if args.login {
         Some(connect::password_before_connecting(&account)?)
@@ -384,36 +375,7 @@ pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
         None
     };
     let connected = connect::connect(&account, context.tracer(&account))?;
-    let greeting = connected.client.greeting();
-    let mut info = InfoJson {
-        host: account.host.clone(),
-        port: account.port,
-        tls: match account.tls {
-            TlsMode::Implicit => "implicit",
-            TlsMode::Starttls => "starttls",
-            TlsMode::None => "none",
-        },
-        greeting: format!(
-            "{} {}",
-            if greeting.ok { "+OK" } else { "-ERR" },
-            greeting.display_text()
-        ),
-        apop: apop_timestamp(&greeting.text).is_some(),
-        capabilities_before_tls: connected
-            .before_tls
-            .clone()
-            .map(|c| c.map(|c| c.lines).unwrap_or_default()),
-        capabilities: connected.client.capabilities().map(|c| c.lines.clone()),
-        capabilities_after_login: None,
-        logged_in: false,
-        certificate_check: match account.tls {
-            TlsMode::None => None,
-            _ if account.certificates.insecure => Some("not checked"),
-            _ if account.certificates.fingerprint.is_some() => Some("pinned"),
-            _ => Some("verified"),
-        },
-        certificate: connected.certificate.clone(),
-    };
+    let mut info = InfoJson::before_login(&account, &connected);
     match password {
         Some(password) => {
             let mut session = connect::login(connected.client, &account, password)?;
@@ -428,46 +390,108 @@ pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
         return print_json(&info);
     }
     let mut out = stdout();
-    let mut lines = vec![
-        format!("server: {}:{} (TLS: {})", info.host, info.port, info.tls),
-        format!("greeting: {}", info.greeting),
-        format!(
-            "APOP: {}",
-            if info.apop { "offered" } else { "not offered" }
-        ),
-    ];
-    let joined = |capabilities: &Option<Vec<String>>| match capabilities {
-        Some(lines) => lines.join(" | "),
-        None => "(CAPA not supported)".to_string(),
-    };
-    if let Some(before) = &info.capabilities_before_tls {
-        lines.push(format!("capabilities before TLS: {}", before.join(" | ")));
-    }
-    lines.push(format!("capabilities: {}", joined(&info.capabilities)));
-    if info.logged_in {
-        lines.push(format!(
-            "capabilities after login: {}",
-            joined(&info.capabilities_after_login)
-        ));
-    } else {
-        lines.push("capabilities after login: (not logged in; --login shows them)".into());
-    }
-    if let Some(check) = info.certificate_check {
-        // The TLS library does not report the protocol version; popget refuses anything
-        // older than TLS 1.2.
-        lines.push(format!("TLS: 1.2 or newer, certificate {check}"));
-    }
-    if let Some(certificate) = &info.certificate {
-        lines.push(format!("certificate subject: {}", certificate.subject));
-        lines.push(format!("certificate issuer: {}", certificate.issuer));
-        lines.push(format!(
-            "certificate valid: {} to {}",
-            certificate.not_before, certificate.not_after
-        ));
-        lines.push(format!("certificate fingerprint: {}", certificate.sha256));
-    }
-    for line in lines {
+    for line in info.text_lines() {
         writeln!(out, "{line}").map_err(output_error)?;
     }
     out.flush().map_err(output_error)
+}
+
+/// Refuses `--login` where the certificate is not verified, and warns about `--insecure`.
+fn refuse_login_unverified(account: &Account, login: bool) -> Result<()> {
+    let unverified = account.tls != TlsMode::None && account.certificates.insecure;
+    if login && unverified {
+        return Err(Error::Usage(
+            "--login sends the password, and --insecure means the server's certificate is not \
+             verified: nothing secret goes to such a server. Pin the certificate with \
+             --fingerprint (popget info --insecure shows it) or trust its CA with --ca-file"
+                .into(),
+        ));
+    }
+    if unverified {
+        popget::say!(
+            "popget: {}: warning: --insecure: the server's certificate is not checked; popget \
+             info does not log in, nothing secret is sent",
+            account.name
+        );
+    }
+    Ok(())
+}
+
+impl InfoJson {
+    /// What the connection showed before any login.
+    fn before_login(account: &Account, connected: &connect::Connected) -> InfoJson {
+        let greeting = connected.client.greeting();
+        InfoJson {
+            host: account.host.clone(),
+            port: account.port,
+            tls: match account.tls {
+                TlsMode::Implicit => "implicit",
+                TlsMode::Starttls => "starttls",
+                TlsMode::None => "none",
+            },
+            greeting: format!(
+                "{} {}",
+                if greeting.ok { "+OK" } else { "-ERR" },
+                greeting.display_text()
+            ),
+            apop: apop_timestamp(&greeting.text).is_some(),
+            capabilities_before_tls: connected
+                .before_tls
+                .clone()
+                .map(|c| c.map(|c| c.lines).unwrap_or_default()),
+            capabilities: connected.client.capabilities().map(|c| c.lines.clone()),
+            capabilities_after_login: None,
+            logged_in: false,
+            certificate_check: match account.tls {
+                TlsMode::None => None,
+                _ if account.certificates.insecure => Some("not checked"),
+                _ if account.certificates.fingerprint.is_some() => Some("pinned"),
+                _ => Some("verified"),
+            },
+            certificate: connected.certificate.clone(),
+        }
+    }
+
+    /// The lines `popget info` prints without `--json`.
+    fn text_lines(&self) -> Vec<String> {
+        let mut lines = vec![
+            format!("server: {}:{} (TLS: {})", self.host, self.port, self.tls),
+            format!("greeting: {}", self.greeting),
+            format!(
+                "APOP: {}",
+                if self.apop { "offered" } else { "not offered" }
+            ),
+        ];
+        let joined = |capabilities: &Option<Vec<String>>| match capabilities {
+            Some(lines) => lines.join(" | "),
+            None => "(CAPA not supported)".to_string(),
+        };
+        if let Some(before) = &self.capabilities_before_tls {
+            lines.push(format!("capabilities before TLS: {}", before.join(" | ")));
+        }
+        lines.push(format!("capabilities: {}", joined(&self.capabilities)));
+        if self.logged_in {
+            lines.push(format!(
+                "capabilities after login: {}",
+                joined(&self.capabilities_after_login)
+            ));
+        } else {
+            lines.push("capabilities after login: (not logged in; --login shows them)".into());
+        }
+        if let Some(check) = self.certificate_check {
+            // The TLS library does not report the protocol version; popget refuses anything
+            // older than TLS 1.2.
+            lines.push(format!("TLS: 1.2 or newer, certificate {check}"));
+        }
+        if let Some(certificate) = &self.certificate {
+            lines.push(format!("certificate subject: {}", certificate.subject));
+            lines.push(format!("certificate issuer: {}", certificate.issuer));
+            lines.push(format!(
+                "certificate valid: {} to {}",
+                certificate.not_before, certificate.not_after
+            ));
+            lines.push(format!("certificate fingerprint: {}", certificate.sha256));
+        }
+        lines
+    }
 }

@@ -102,28 +102,10 @@ pub(crate) fn run_fetch(
 ) -> u8 {
     // Without the handlers a signal kills the run, which the journal makes safe, if wasteful.
     let _ = signals::install();
-    let accounts = ConfigFile::load(global.config.as_deref()).and_then(|config| {
-        config::select_each(
-            &config,
-            &args.accounts,
-            &crate::cli::context::command_line(&args.connection, Some(&args.delivery)),
-            env,
-        )
-    });
-    let accounts = match accounts {
-        Ok(accounts) => accounts,
+    let (accounts, unresolved) = match resolve_accounts(global, args, env) {
+        Ok(resolved) => resolved,
         Err(error) => return report_error(None, &error),
     };
-    // An account that cannot be resolved (a typo in its table) fails alone, reported first;
-    // the others are fetched.
-    let (accounts, unresolved): (Vec<_>, Vec<_>) = accounts
-        .into_iter()
-        .partition(|(_, account)| account.is_ok());
-    let accounts: Vec<Account> = accounts.into_iter().filter_map(|(_, a)| a.ok()).collect();
-    let unresolved: Vec<(String, Error)> = unresolved
-        .into_iter()
-        .filter_map(|(name, account)| account.err().map(|error| (name, error)))
-        .collect();
     for (name, error) in &unresolved {
         report_error(Some(name), error);
     }
@@ -167,6 +149,36 @@ pub(crate) fn run_fetch(
         }
     }
     status
+}
+
+/// Accounts that cannot be resolved, by name, with the reason.
+type Unresolved = Vec<(String, Error)>;
+
+/// The accounts to fetch, and those that cannot be resolved with their errors.
+fn resolve_accounts(
+    global: &GlobalArgs,
+    args: &FetchArgs,
+    env: &HashMap<String, String>,
+) -> Result<(Vec<Account>, Unresolved)> {
+    let accounts = ConfigFile::load(global.config.as_deref()).and_then(|config| {
+        config::select_each(
+            &config,
+            &args.accounts,
+            &crate::cli::context::command_line(&args.connection, Some(&args.delivery)),
+            env,
+        )
+    })?;
+    // An account that cannot be resolved (a typo in its table) fails alone, reported first;
+    // the others are fetched.
+    let (accounts, unresolved): (Vec<_>, Vec<_>) = accounts
+        .into_iter()
+        .partition(|(_, account)| account.is_ok());
+    let accounts: Vec<Account> = accounts.into_iter().filter_map(|(_, a)| a.ok()).collect();
+    let unresolved: Unresolved = unresolved
+        .into_iter()
+        .filter_map(|(name, account)| account.err().map(|error| (name, error)))
+        .collect();
+    Ok((accounts, unresolved))
 }
 
 /// Fetches the accounts with up to --jobs threads, each with its own connection, state file
@@ -679,13 +691,18 @@ impl Observer for Bar {
 /// only left waiting on the server (too large, skipped, for the next run) are worth a line
 /// only on a terminal: elsewhere they would print the same line on every run.
 fn summary(account: &str, report: &Report, destination: &str, interactive: bool) -> Option<String> {
+    worth_a_summary(report, interactive).then(|| summary_line(account, report, destination))
+}
+
+/// Whether the run did something that deserves the summary line.
+fn worth_a_summary(report: &Report, interactive: bool) -> bool {
     let changed = report.delivered
         + report.deleted
         + report.oversized_deleted
         + report.filtered_out
         + report.rejected;
     if changed == 0 && !interactive {
-        return None;
+        return false;
     }
     let nothing = Report::default();
     let counts = |r: &Report| {
@@ -699,9 +716,11 @@ fn summary(account: &str, report: &Report, destination: &str, interactive: bool)
             r.interrupted,
         ]
     };
-    if counts(report) == counts(&nothing) {
-        return None;
-    }
+    counts(report) != counts(&nothing)
+}
+
+/// The summary line: what was delivered, deleted and left on the server.
+fn summary_line(account: &str, report: &Report, destination: &str) -> String {
     let mut line = format!(
         "{account}: {} new {} ({}) delivered to {destination}",
         report.delivered,
@@ -742,7 +761,7 @@ fn summary(account: &str, report: &Report, destination: &str, interactive: bool)
         report.interrupted,
         "left on the server for the next run",
     );
-    Some(line)
+    line
 }
 
 #[cfg(test)]

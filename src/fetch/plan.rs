@@ -9,7 +9,7 @@ use foldhash::fast::RandomState;
 use super::*;
 use crate::error::{Error, Result};
 use crate::external::{self, Ended};
-use crate::pop3::{Command, LineEnding, Session};
+use crate::pop3::{Command, LineEnding, ScanEntry, Session, UidlEntry};
 use crate::state::State;
 
 /// The filter's exit statuses.
@@ -63,68 +63,13 @@ pub(super) fn make_plan<S: Read + Write>(
 ) -> Result<Plan> {
     let (mut listing, uidl) = session.listings(pipelining)?;
     listing.sort_unstable_by_key(|e| e.message);
-    let mut plan = Plan::default();
     let Some(mut uidl) = uidl else {
-        if !options.delete && !options.all {
-            return Err(Error::unavailable(
-                "the server does not support UIDL, so popget cannot tell new messages from old \
-                 ones while leaving them on the server; use --delete, or --all to fetch every \
-                 message on every run",
-            ));
-        }
-        for entry in listing {
-            plan.take_new(
-                Message {
-                    number: entry.message,
-                    size: entry.size,
-                    uid: None,
-                    unread: None,
-                },
-                options,
-            );
-        }
-        return Ok(plan);
+        return plan_without_uidl(listing, options);
     };
     uidl.sort_unstable_by_key(|e| e.message);
+    let (duplicated, known) = match_state(&listing, &uidl, state)?;
 
-    // Two messages sharing one id cannot be told apart by it: neither is ever deleted as "seen".
-    let mut duplicated: HashSet<u32, RandomState> = HashSet::default();
-    let mut known = Vec::with_capacity(uidl.len());
-    {
-        let mut first_with: HashMap<&[u8], u32, RandomState> =
-            HashMap::with_capacity_and_hasher(uidl.len(), RandomState::default());
-        for entry in &uidl {
-            if listing
-                .binary_search_by_key(&entry.message, |e| e.message)
-                .is_err()
-            {
-                return Err(crate::pop3::ProtocolError::new(format!(
-                    "UIDL names message {}, which LIST did not",
-                    entry.message
-                ))
-                .into());
-            }
-            if let Some(first) = first_with.insert(&entry.uid, entry.message) {
-                duplicated.insert(first);
-                duplicated.insert(entry.message);
-            }
-        }
-        // One lookup per listed id says which are known. Entries for messages no longer on the
-        // server are forgotten, so an id the server reuses later is not mistaken for an old
-        // message; there are none to forget when every entry was found.
-        let mut distinct_known = 0;
-        for entry in &uidl {
-            let is_known = state.contains(&entry.uid);
-            if is_known && first_with.get(entry.uid.as_slice()) == Some(&entry.message) {
-                distinct_known += 1;
-            }
-            known.push(is_known);
-        }
-        if distinct_known < state.len() {
-            state.retain(|uid| first_with.contains_key(uid));
-        }
-    }
-
+    let mut plan = Plan::default();
     let now = unix_now();
     let expired = |uid: &[u8]| {
         options.keep_days.is_some_and(|days| {
@@ -156,7 +101,85 @@ pub(super) fn make_plan<S: Read + Write>(
     Ok(plan)
 }
 
+/// The plan for a server without UIDL: only `--delete` or `--all` can do without ids.
+fn plan_without_uidl(listing: Vec<ScanEntry>, options: &FetchOptions) -> Result<Plan> {
+    if !options.delete && !options.all {
+        return Err(Error::unavailable(
+            "the server does not support UIDL, so popget cannot tell new messages from old \
+             ones while leaving them on the server; use --delete, or --all to fetch every \
+             message on every run",
+        ));
+    }
+    let mut plan = Plan::default();
+    for entry in listing {
+        plan.take_new(
+            Message {
+                number: entry.message,
+                size: entry.size,
+                uid: None,
+                unread: None,
+            },
+            options,
+        );
+    }
+    Ok(plan)
+}
+
+/// Checks the UIDL listing against LIST and the state: returns the messages sharing an id
+/// and, for each UIDL entry, whether the state knows its id; forgets ids no longer listed.
+fn match_state(
+    listing: &[ScanEntry],
+    uidl: &[UidlEntry],
+    state: &mut State,
+) -> Result<(HashSet<u32, RandomState>, Vec<bool>)> {
+    // Two messages sharing one id cannot be told apart by it: neither is ever deleted as "seen".
+    let mut duplicated: HashSet<u32, RandomState> = HashSet::default();
+    let mut known = Vec::with_capacity(uidl.len());
+    let mut first_with: HashMap<&[u8], u32, RandomState> =
+        HashMap::with_capacity_and_hasher(uidl.len(), RandomState::default());
+    for entry in uidl {
+        if listing
+            .binary_search_by_key(&entry.message, |e| e.message)
+            .is_err()
+        {
+            return Err(crate::pop3::ProtocolError::new(format!(
+                "UIDL names message {}, which LIST did not",
+                entry.message
+            ))
+            .into());
+        }
+        if let Some(first) = first_with.insert(&entry.uid, entry.message) {
+            duplicated.insert(first);
+            duplicated.insert(entry.message);
+        }
+    }
+    // One lookup per listed id says which are known. Entries for messages no longer on the
+    // server are forgotten, so an id the server reuses later is not mistaken for an old
+    // message; there are none to forget when every entry was found.
+    let mut distinct_known = 0;
+    for entry in uidl {
+        let is_known = state.contains(&entry.uid);
+        if is_known && first_with.get(entry.uid.as_slice()) == Some(&entry.message) {
+            distinct_known += 1;
+        }
+        known.push(is_known);
+    }
+    if distinct_known < state.len() {
+        state.retain(|uid| first_with.contains_key(uid));
+    }
+    Ok((duplicated, known))
+}
+
 impl Plan {
+    /// The LIST octets of the messages to fetch.
+    pub(super) fn fetch_octets(&self) -> u64 {
+        // LIST sizes are the server's word: they may be absurd (up to u64::MAX), so sums
+        // saturate.
+        self.fetch
+            .iter()
+            .fold(0u64, |total, m| total.saturating_add(m.size))
+    }
+
     /// A message not fetched before: to fetch, or over the size limit to leave or delete.
     fn take_new(&mut self, mut message: Message, options: &FetchOptions) {
         if options.max_size.is_none_or(|max| message.size <= max) {

@@ -50,20 +50,9 @@ pub(super) fn run<S: Read + Write>(
         .pipelining
         .allows(session.capabilities().is_some_and(|capa| capa.pipelining()));
     let window = if pipelining { PIPELINE_WINDOW } else { 1 };
-    let mut plan = make_plan(session, state, &options, pipelining)?;
-    let filter_error = match &options.filter {
-        Some(filter) => apply_filter(session, &mut plan, filter, window, report)?,
-        None => None,
-    };
-    limit_plan(&mut plan, &options);
-    report.oversized = plan.oversized.len() as u64;
-    report.deferred = plan.deferred as u64;
-    // LIST sizes are the server's word: they may be absurd (up to u64::MAX), so sums saturate.
-    let planned_octets = plan
-        .fetch
-        .iter()
-        .fold(0u64, |total, m| total.saturating_add(m.size));
-    observer.planned(plan.fetch.len(), planned_octets);
+    let (plan, filter_error) =
+        plan_and_filter(session, state, &options, pipelining, window, report)?;
+    observer.planned(plan.fetch.len(), plan.fetch_octets());
     let planned = plan.fetch.len() as u64;
     let batch_limit = BATCH_MESSAGES.min(mailbox.batch_limit());
     // Batches are committed on a second thread, so the disk syncs one batch while the next
@@ -101,18 +90,44 @@ pub(super) fn run<S: Read + Write>(
         };
         let result = transfer.run();
         if transfer.stop.stopping {
-            let report = &mut *transfer.report;
-            let done = report.delivered + report.refused + report.rejected;
-            report.interrupted = planned.saturating_sub(done);
-            if transfer.stop.abandon {
-                // Without QUIT no deletion takes effect; the records make the next run's.
-                report.deleted = 0;
-                report.oversized_deleted = 0;
-                report.filtered_out = 0;
-            }
+            count_stopped(transfer.report, planned, transfer.stop.abandon);
         }
         result
     })
+}
+
+/// Lists the maildrop, applies the filter and the limits; returns the plan and the filter's
+/// failure, if it failed.
+fn plan_and_filter<S: Read + Write>(
+    session: &mut Session<S>,
+    state: &mut State,
+    options: &FetchOptions,
+    pipelining: bool,
+    window: usize,
+    report: &mut Report,
+) -> Result<(Plan, Option<Error>)> {
+    let mut plan = make_plan(session, state, options, pipelining)?;
+    let filter_error = match &options.filter {
+        Some(filter) => apply_filter(session, &mut plan, filter, window, report)?,
+        None => None,
+    };
+    limit_plan(&mut plan, options);
+    report.oversized = plan.oversized.len() as u64;
+    report.deferred = plan.deferred as u64;
+    Ok((plan, filter_error))
+}
+
+/// Accounts for a stop: the planned messages not done are interrupted, and an abandoned
+/// session deleted nothing.
+fn count_stopped(report: &mut Report, planned: u64, abandon: bool) {
+    let done = report.delivered + report.refused + report.rejected;
+    report.interrupted = planned.saturating_sub(done);
+    if abandon {
+        // Without QUIT no deletion takes effect; the records make the next run's.
+        report.deleted = 0;
+        report.oversized_deleted = 0;
+        report.filtered_out = 0;
+    }
 }
 
 /// A command whose answer has not been read yet.

@@ -64,6 +64,41 @@ impl Mbox {
 
     /// Appends the staged messages at `start`. Returns how many octets the kernel took, which
     /// after an error is where the file's last complete write ends.
+    /// The intents for appending `staged` at `start` after a separator of `separator` octets,
+    /// and where each message will end.
+    fn append_intents(
+        &self,
+        staged: &[Staged],
+        start: u64,
+        separator: u64,
+    ) -> Result<(Vec<Intent>, Vec<u64>), Error> {
+        // One intent per message: cut back to `truncate_to` if incomplete; complete if the
+        // octets from `begin` to `end` hash to `digest`.
+        let mut truncate_to = start;
+        let mut begin = start + separator;
+        let mut intents = Vec::with_capacity(staged.len());
+        let mut ends = Vec::with_capacity(staged.len());
+        for message in staged {
+            let StagedKind::Mbox { length, digest, .. } = &message.kind else {
+                return Err(Error::Usage(
+                    "a message staged elsewhere was handed to an mbox".into(),
+                ));
+            };
+            let end = begin + length;
+            intents.push(Intent::Mbox(MboxAppend {
+                path: self.path.clone(),
+                truncate_to,
+                begin,
+                end,
+                digest: *digest,
+            }));
+            ends.push(end);
+            truncate_to = end;
+            begin = end;
+        }
+        Ok((intents, ends))
+    }
+
     fn append_all(
         &self,
         file: &File,
@@ -175,30 +210,10 @@ impl Mailbox for Mbox {
             Ok(separator) => separator,
             Err(e) => return failed(self.error("cannot read", e)),
         };
-        // One intent per message: cut back to `truncate_to` if incomplete; complete if the
-        // octets from `begin` to `end` hash to `digest`.
-        let mut truncate_to = start;
-        let mut begin = start + separator.len() as u64;
-        let mut intents = Vec::with_capacity(staged.len());
-        let mut ends = Vec::with_capacity(staged.len());
-        for message in &staged {
-            let StagedKind::Mbox { length, digest, .. } = &message.kind else {
-                return failed(Error::Usage(
-                    "a message staged elsewhere was handed to an mbox".into(),
-                ));
-            };
-            let end = begin + length;
-            intents.push(Intent::Mbox(MboxAppend {
-                path: self.path.clone(),
-                truncate_to,
-                begin,
-                end,
-                digest: *digest,
-            }));
-            ends.push(end);
-            truncate_to = end;
-            begin = end;
-        }
+        let (intents, ends) = match self.append_intents(&staged, start, separator.len() as u64) {
+            Ok(planned) => planned,
+            Err(error) => return failed(error),
+        };
         if let Err(error) = journal(&intents) {
             return failed(error);
         }

@@ -307,38 +307,7 @@ pub fn start_tls(
     policy: &CertificatePolicy,
     after_stls: bool,
 ) -> Result<(Stream, Security)> {
-    let mut builder = TlsConnector::builder();
-    builder.min_protocol_version(Some(Protocol::Tlsv12));
-    if let Some(path) = &policy.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::Config(format!("cannot read CA file {}: {e}", path.display())))?;
-        let certificates = Certificate::stack_from_pem(&pem).map_err(|e| {
-            Error::Config(format!(
-                "CA file {} holds no usable certificate: {e}",
-                path.display()
-            ))
-        })?;
-        if certificates.is_empty() {
-            return Err(Error::Config(format!(
-                "CA file {} holds no certificate",
-                path.display()
-            )));
-        }
-        builder.disable_built_in_roots(true);
-        for certificate in certificates {
-            builder.add_root_certificate(certificate);
-        }
-    }
-    if policy.insecure || policy.fingerprint.is_some() {
-        // With a pin, the chain and names are not what is trusted: the exact certificate is,
-        // and it is checked below before anything is sent.
-        builder.danger_accept_invalid_certs(true);
-        builder.danger_accept_invalid_hostnames(true);
-    }
-    let connector = builder.build().map_err(|e| Error::Tls {
-        failure: TlsFailure::Setup,
-        detail: format!("cannot set up TLS: {e}"),
-    })?;
+    let connector = tls_connector(policy)?;
     // What the server sends during the handshake, to tell a plain POP3 greeting (a plain port
     // reached with TLS) from a TLS failure.
     let first_octets = Arc::new(Mutex::new(Vec::new()));
@@ -362,29 +331,83 @@ pub fn start_tls(
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
-            match plain_greeting(&first) {
-                Some(text) if after_stls => Err(Error::unavailable(format!(
-                    "TLS handshake with {host}: after STLS the server answered in plain text \
-                     ({text}) instead of starting TLS; nothing was sent"
-                ))),
-                Some(greeting) => Err(Error::Unavailable {
-                    message: format!(
-                        "TLS handshake with {host}: the server answered in plain text \
-                         ({greeting}), not TLS: this port speaks POP3 without TLS"
-                    ),
-                    hint: Some(
-                        "use --tls starttls on this port (usually 110), or --tls implicit on \
-                         the POP3S port (usually 995)"
-                            .into(),
-                    ),
-                }),
-                None => Err(handshake_error(&e)),
-            }
+            Err(handshake_failure(host, &first, after_stls, &e))
         }
         Err(HandshakeError::WouldBlock(_)) => Err(Error::io(
             format!("TLS handshake with {host}"),
             io::Error::from(io::ErrorKind::TimedOut),
         )),
+    }
+}
+
+/// The TLS connector for `policy`: TLS 1.2 at least, its CA file, and no checks with a pin or
+/// `--insecure`.
+fn tls_connector(policy: &CertificatePolicy) -> Result<TlsConnector> {
+    let mut builder = TlsConnector::builder();
+    builder.min_protocol_version(Some(Protocol::Tlsv12));
+    if let Some(path) = &policy.ca_file {
+        let certificates = read_ca_file(path)?;
+        builder.disable_built_in_roots(true);
+        for certificate in certificates {
+            builder.add_root_certificate(certificate);
+        }
+    }
+    if policy.insecure || policy.fingerprint.is_some() {
+        // With a pin, the chain and names are not what is trusted: the exact certificate is,
+        // and it is checked below before anything is sent.
+        builder.danger_accept_invalid_certs(true);
+        builder.danger_accept_invalid_hostnames(true);
+    }
+    builder.build().map_err(|e| Error::Tls {
+        failure: TlsFailure::Setup,
+        detail: format!("cannot set up TLS: {e}"),
+    })
+}
+
+/// The certificates of a PEM CA file; at least one.
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<Certificate>> {
+    let pem = std::fs::read(path)
+        .map_err(|e| Error::Config(format!("cannot read CA file {}: {e}", path.display())))?;
+    let certificates = Certificate::stack_from_pem(&pem).map_err(|e| {
+        Error::Config(format!(
+            "CA file {} holds no usable certificate: {e}",
+            path.display()
+        ))
+    })?;
+    if certificates.is_empty() {
+        return Err(Error::Config(format!(
+            "CA file {} holds no certificate",
+            path.display()
+        )));
+    }
+    Ok(certificates)
+}
+
+/// The error for a failed handshake: a plain-text POP3 answer (`first` octets) is told apart
+/// from a TLS failure.
+fn handshake_failure(
+    host: &str,
+    first: &[u8],
+    after_stls: bool,
+    error: &native_tls::Error,
+) -> Error {
+    match plain_greeting(first) {
+        Some(text) if after_stls => Error::unavailable(format!(
+            "TLS handshake with {host}: after STLS the server answered in plain text \
+             ({text}) instead of starting TLS; nothing was sent"
+        )),
+        Some(greeting) => Error::Unavailable {
+            message: format!(
+                "TLS handshake with {host}: the server answered in plain text \
+                 ({greeting}), not TLS: this port speaks POP3 without TLS"
+            ),
+            hint: Some(
+                "use --tls starttls on this port (usually 110), or --tls implicit on \
+                 the POP3S port (usually 995)"
+                    .into(),
+            ),
+        },
+        None => handshake_error(error),
     }
 }
 
