@@ -1530,19 +1530,10 @@ fn read_url_hostport(url: &str, hostport: &str, settings: &mut Settings) -> Resu
 /// `text` with its `%XX` escapes decoded; `None` if a `%` lacks two hex digits after it (which
 /// percent-encoding's lenient decoder would keep as it is).
 fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let broken = |(at, _): (usize, &u8)| {
-        !matches!(bytes.get(at + 1..at + 3), Some([high, low])
-            if high.is_ascii_hexdigit() && low.is_ascii_hexdigit())
-    };
-    if bytes
-        .iter()
-        .enumerate()
-        .filter(|(_, &b)| b == b'%')
-        .any(broken)
-    {
+    if !crate::transport::proxy::escapes_are_well_formed(text) {
         return None;
     }
+    let bytes = text.as_bytes();
     let out: Vec<u8> = percent_encoding::percent_decode(bytes).collect();
     // RFC 2384's own example encodes ISO-8859-1; anything that is not UTF-8 is read as that.
     Some(

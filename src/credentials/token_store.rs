@@ -370,21 +370,17 @@ fn decode(bytes: &[u8]) -> Option<Tokens> {
 /// A file name for any login name: bytes outside `[A-Za-z0-9._-]` and a leading dot become
 /// `%XX`, so names with slashes or spaces stay inside the directory and never collide.
 fn file_stem(name: &str) -> String {
-    let mut stem = String::with_capacity(name.len());
-    for (index, byte) in name.bytes().enumerate() {
-        let safe = byte.is_ascii_alphanumeric()
-            || matches!(byte, b'_' | b'-')
-            || (byte == b'.' && index > 0);
-        if safe {
-            stem.push(byte as char);
-        } else {
-            stem.push_str(&format!("%{byte:02X}"));
-        }
+    // Letters, digits, `_`, `-` and `.` stay; a leading `.` is escaped too (no hidden file).
+    const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'_')
+        .remove(b'-')
+        .remove(b'.');
+    let stem = percent_encoding::utf8_percent_encode(name, ESCAPED).to_string();
+    match stem.strip_prefix('.') {
+        Some(rest) => format!("%2E{rest}"),
+        None if stem.is_empty() => "%00".to_string(),
+        None => stem,
     }
-    if stem.is_empty() {
-        stem.push_str("%00");
-    }
-    stem
 }
 
 /// Creates `dir` (and its parents) with mode 0700 where missing and makes each new entry

@@ -131,20 +131,27 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), String> {
 }
 
 fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    if !escapes_are_well_formed(text) {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode(text.as_bytes())
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
+}
+
+/// Whether every `%` in `text` is followed by two hex digits (the crate's decoder passes a
+/// broken escape through as it is, which in a user name or password would hide a typo).
+pub(crate) fn escapes_are_well_formed(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'%')
+        .all(|(at, _)| {
+            matches!(bytes.get(at + 1..at + 3), Some([high, low])
+                if high.is_ascii_hexdigit() && low.is_ascii_hexdigit())
+        })
 }
 
 /// Why the proxy gave no tunnel.
