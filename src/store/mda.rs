@@ -88,7 +88,10 @@ impl Mailbox for Mda {
         };
         for message in &staged {
             let StagedKind::Mda { spool, sender } = &message.kind else {
-                unreachable!("a mailbox message staged for an MDA");
+                placement.error = Some(Error::Usage(
+                    "a message staged elsewhere was handed to an MDA".into(),
+                ));
+                break;
             };
             match self.deliver(spool, sender) {
                 Delivery::Done => placement.placed += 1,
