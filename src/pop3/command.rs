@@ -8,29 +8,51 @@ const MAX_SASL_RESPONSE: usize = 12288;
 /// A command the client sends. Secret-bearing variants are redacted in traces.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Command<'a> {
+    /// `CAPA`: asks for the server's capability list (RFC 2449).
     Capa,
+    /// `STLS`: asks to start TLS on the connection (RFC 2595).
     Stls,
+    /// `USER name`: names the mailbox for a following `PASS` (RFC 1939 section 7).
     User(&'a str),
+    /// `PASS password`: the password for the mailbox named by `USER`; may contain spaces.
     Pass(&'a str),
+    /// `APOP name digest`: logs in with an MD5 digest of the greeting's timestamp and the
+    /// shared secret (RFC 1939 section 7).
     Apop {
+        /// The mailbox name.
         user: &'a str,
+        /// The MD5 digest, in lower-case hexadecimal (RFC 1939).
         digest: &'a str,
     },
+    /// `STAT`: asks for the number of messages and their total size.
     Stat,
+    /// `LIST [n]`: the size of message `n`, or of every message when `None`.
     List(Option<u32>),
+    /// `UIDL [n]`: the unique id of message `n`, or of every message when `None`.
     Uidl(Option<u32>),
+    /// `RETR n`: retrieves message `n` in full.
     Retr(u32),
+    /// `TOP n lines`: retrieves the header of a message and the first lines of its body.
     Top {
+        /// The message number.
         message: u32,
+        /// How many lines of the body to send after the header.
         lines: u32,
     },
+    /// `DELE n`: marks message `n` as deleted; the server removes it when the session ends
+    /// with `QUIT`.
     Dele(u32),
+    /// `NOOP`: does nothing; the server just answers +OK.
     Noop,
+    /// `RSET`: unmarks every message marked for deletion in this session.
     Rset,
+    /// `QUIT`: ends the session; the server then deletes the marked messages (UPDATE state).
     Quit,
     /// `AUTH mechanism [initial-response]` (RFC 5034).
     Auth {
+        /// The SASL mechanism name, such as `PLAIN`.
         mechanism: &'a str,
+        /// The base64 initial response, if sent with the command (`=` for an empty one).
         initial: Option<&'a str>,
     },
     /// A line answering a SASL challenge: base64, empty, or `*` to cancel.

@@ -42,7 +42,10 @@ pub enum Progress {
     /// All input was consumed; the terminator has not been seen yet.
     NeedMore,
     /// The terminator ended at `consumed`; bytes after it belong to the next response.
-    Done { consumed: usize },
+    Done {
+        /// How many octets of the input belonged to this body, terminator included.
+        consumed: usize,
+    },
 }
 
 /// Decodes one multi-line body. Only CRLF ends a line: a bare CR or LF is message data and can
@@ -57,6 +60,7 @@ pub struct DotDecoder {
 }
 
 impl DotDecoder {
+    /// A decoder at the start of a body, writing line ends as `ending`.
     pub fn new(ending: LineEnding) -> Self {
         DotDecoder {
             state: State::LineStart,
@@ -72,6 +76,7 @@ impl DotDecoder {
         self.written
     }
 
+    /// Whether the terminating `.` line has been read.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
     }

@@ -4,6 +4,7 @@ use std::io;
 
 use super::{ProtocolError, ResponseCode};
 
+/// The result of a POP3 operation, failing with [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A failed POP3 exchange.
@@ -12,7 +13,9 @@ pub enum Error {
     /// The connection failed, timed out or was closed; the session is gone.
     #[error("connection to {peer}: {source}")]
     Connection {
+        /// The server the connection was to, for messages.
         peer: String,
+        /// What the I/O layer reported.
         #[source]
         source: io::Error,
     },
@@ -24,24 +27,35 @@ pub enum Error {
         "the {what} answer would take more than {limit} octets of memory after {entries} entries"
     )]
     ListingTooLarge {
+        /// The command whose answer it was: `LIST` or `UIDL`.
         what: &'static str,
+        /// The memory limit in octets.
         limit: u64,
+        /// How many entries were read before the limit was reached.
         entries: usize,
     },
     /// The server greeted with -ERR.
     #[error("the server refused the connection: {text}")]
     GreetingRefused {
+        /// The response code in the greeting, if any (RFC 2449, RFC 3206).
         code: Option<ResponseCode>,
+        /// The greeting's text, sanitized.
         text: String,
     },
     /// The server answered STLS with -ERR.
     #[error("the server refused STLS: {text}")]
-    StlsRefused { text: String },
+    StlsRefused {
+        /// The server's text, sanitized.
+        text: String,
+    },
     /// The server answered -ERR to a command.
     #[error("server refused {command}: {text}")]
     Refused {
+        /// The keyword of the refused command.
         command: &'static str,
+        /// The response code in the answer, if any (RFC 2449, RFC 3206).
         code: Option<ResponseCode>,
+        /// The answer's text, sanitized.
         text: String,
     },
     /// The sink a message body was streamed into failed.
@@ -51,7 +65,9 @@ pub enum Error {
     /// verify, a challenge that makes no sense).
     #[error("{mechanism}: {reason}")]
     Sasl {
+        /// The SASL mechanism name.
         mechanism: &'static str,
+        /// What went wrong.
         reason: String,
     },
     /// A value cannot be sent (a NUL byte in a password, no randomness for a nonce).

@@ -11,7 +11,9 @@ use libgssapi::oid::{OidSet, GSS_MECH_KRB5, GSS_NT_HOSTBASED_SERVICE};
 /// Kerberos turns it into `service/host@REALM`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The service name, `pop` for POP servers.
     pub service: String,
+    /// The server's host name.
     pub host: String,
 }
 
@@ -37,49 +39,84 @@ impl std::fmt::Display for Target {
 /// Why a Kerberos (SASL GSSAPI) login failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GssapiError {
+    /// The credential cache holds no ticket: run `kinit`.
     #[error("no Kerberos ticket: {source}")]
     NoTicket {
+        /// What GSSAPI reported.
         #[source]
         source: GssError,
     },
+    /// The ticket in the credential cache has expired: run `kinit` again.
     #[error("the Kerberos ticket has expired: {source}")]
     TicketExpired {
+        /// What GSSAPI reported.
         #[source]
         source: GssError,
     },
+    /// The KDC knows no principal for the service (`service/host@REALM`).
     #[error("Kerberos knows no service principal for {target}: {source}")]
     UnknownService {
+        /// The service asked for.
         target: Target,
+        /// What GSSAPI reported.
         #[source]
         source: GssError,
     },
+    /// No Kerberos KDC could be reached to get a ticket for the service.
     #[error("the Kerberos KDC cannot be reached for {target}: {source}")]
     KdcUnreachable {
+        /// The service a ticket was wanted for.
         target: Target,
+        /// What GSSAPI reported.
         #[source]
         source: GssError,
     },
+    /// Any other GSSAPI failure.
     #[error("Kerberos authentication to {target} failed: {source}")]
     Failed {
+        /// The service authenticated to.
         target: Target,
+        /// What GSSAPI reported.
         #[source]
         source: GssError,
     },
     /// The server answered -ERR: its keytab has no key for the ticket, or it maps the
     /// principal to no user.
     #[error("{refusal}")]
-    Refused { target: Target, refusal: String },
+    Refused {
+        /// The service authenticated to.
+        target: Target,
+        /// The server's refusal, as reported to the user.
+        refusal: String,
+    },
+    /// The context completed without the server authenticating itself (mutual authentication).
     #[error("the server {target} did not prove its identity (no mutual authentication)")]
-    NotMutual { target: Target },
+    NotMutual {
+        /// The service that did not prove itself.
+        target: Target,
+    },
+    /// The server's wrapped security-layer offer cannot be unwrapped or is not 4 octets
+    /// (RFC 4752 section 3.1).
     #[error("the server's GSSAPI security-layer offer is not valid: {detail}")]
-    BadLayerOffer { detail: String },
+    BadLayerOffer {
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The server does not offer "no security layer", which popget always chooses
+    /// (RFC 4752 section 3.3).
     #[error(
         "the server requires a GSSAPI security layer (it offers layers {offered:#04x}); popget \
          protects the session with TLS and negotiates none"
     )]
-    LayerRequired { offered: u8 },
+    LayerRequired {
+        /// The bit mask of the layers the server offers.
+        offered: u8,
+    },
+    /// The server sent another challenge after the security layer was chosen.
     #[error("the server sent a GSSAPI challenge after the security layer was chosen")]
     UnexpectedChallenge,
+    /// The server answered +OK before the exchange, security-layer choice included, was
+    /// complete.
     #[error("the server accepted the GSSAPI login before Kerberos authentication was complete")]
     Incomplete,
 }
@@ -128,11 +165,13 @@ const NO_SECURITY_LAYER: u8 = 1;
 pub trait Context {
     /// One `GSS_Init_sec_context` call: the token to send, if any.
     fn step(&mut self, token: Option<&[u8]>) -> Result<Option<Vec<u8>>, GssError>;
+    /// Whether the context is fully established.
     fn is_complete(&self) -> bool;
     /// Whether the server authenticated itself to the client.
     fn is_mutual(&self) -> bool;
     /// `GSS_Wrap` with integrity only (conf_flag FALSE).
     fn wrap(&mut self, message: &[u8]) -> Result<Vec<u8>, GssError>;
+    /// `GSS_Unwrap`: checks and removes the protection of a wrapped message.
     fn unwrap(&mut self, message: &[u8]) -> Result<Vec<u8>, GssError>;
 }
 

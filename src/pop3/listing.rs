@@ -6,7 +6,10 @@ use super::ProtocolError;
 /// One line of a LIST listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScanEntry {
+    /// The message number.
     pub message: u32,
+    /// The size in octets the server reports; RFC 1939 counts CRLF line ends, real servers vary
+    /// (see [`size_slack`](super::size_slack)).
     pub size: u64,
 }
 
@@ -14,7 +17,9 @@ pub struct ScanEntry {
 /// printable ASCII, and it is only ever compared and stored escaped, never used as a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UidlEntry {
+    /// The message number.
     pub message: u32,
+    /// The unique id, raw bytes as sent.
     pub uid: Vec<u8>,
 }
 
@@ -125,6 +130,7 @@ pub fn apop_timestamp(greeting: &[u8]) -> Option<&[u8]> {
 /// only for display.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Capabilities {
+    /// The capability lines as received, one tag and its arguments each.
     pub lines: Vec<String>,
 }
 
@@ -141,26 +147,32 @@ impl Capabilities {
         })
     }
 
+    /// Whether the capability `tag` was announced, compared case-insensitively.
     pub fn has(&self, tag: &str) -> bool {
         self.find(tag).is_some()
     }
 
+    /// Whether the server offers STLS (RFC 2595).
     pub fn stls(&self) -> bool {
         self.has("STLS")
     }
 
+    /// Whether the server announces UIDL (RFC 2449).
     pub fn uidl(&self) -> bool {
         self.has("UIDL")
     }
 
+    /// Whether the server announces TOP (RFC 2449).
     pub fn top(&self) -> bool {
         self.has("TOP")
     }
 
+    /// Whether the server accepts pipelined commands (RFC 2449).
     pub fn pipelining(&self) -> bool {
         self.has("PIPELINING")
     }
 
+    /// Whether the server offers USER/PASS login (RFC 2449).
     pub fn user(&self) -> bool {
         self.has("USER")
     }

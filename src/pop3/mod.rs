@@ -64,6 +64,8 @@
 //! # }
 //! ```
 
+#![deny(missing_docs)]
+
 mod command;
 mod dot;
 mod error;
@@ -123,6 +125,7 @@ pub const MAX_COMMAND: usize = 255;
 pub struct ProtocolError(pub String);
 
 impl ProtocolError {
+    /// A protocol error with the given message.
     pub fn new(message: impl Into<String>) -> Self {
         ProtocolError(message.into())
     }

@@ -5,6 +5,7 @@ use super::ProtocolError;
 /// A parsed status line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
+    /// Whether the line was `+OK` rather than `-ERR`.
     pub ok: bool,
     /// The `[CODE/...]` at the start of the text, if any.
     pub code: Option<ResponseCode>,
@@ -23,12 +24,19 @@ impl Status {
 /// Response codes the client acts on; unknown codes and hierarchy below them are ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResponseCode {
+    /// `[IN-USE]`: the maildrop is locked by another session (RFC 2449 section 8.1.1).
     InUse,
+    /// `[LOGIN-DELAY]`: logging in again is not allowed yet (RFC 2449 section 8.1.2).
     LoginDelay,
+    /// `[SYS/TEMP]`: a temporary system problem on the server (RFC 3206 section 4).
     SysTemp,
+    /// `[SYS/PERM]`: a permanent system problem on the server (RFC 3206 section 4).
     SysPerm,
+    /// `[AUTH]`: the credentials were refused (RFC 3206 section 5).
     Auth,
+    /// `[UTF8]`: the failure has to do with UTF-8 support (RFC 6856).
     Utf8,
+    /// Any other code, upper case, as sent between the brackets.
     Other(String),
 }
 

@@ -44,6 +44,7 @@ pub trait Mechanism {
     }
 }
 
+/// Standard base64 with padding, the encoding of SASL lines in POP3 (RFC 5034 section 4).
 pub fn encode(data: &[u8]) -> String {
     BASE64.encode(data)
 }
@@ -64,8 +65,11 @@ fn no_nul(what: &str, value: &str) -> Result<()> {
 
 /// RFC 4616: `authzid NUL authcid NUL password`, in one initial response.
 pub struct Plain {
+    /// The user to act as; empty to be the authenticated user.
     pub authzid: String,
+    /// The authentication identity (authcid).
     pub user: String,
+    /// The password.
     pub password: String,
 }
 
@@ -90,8 +94,11 @@ impl Mechanism for Plain {
 
 /// LOGIN: the user name, then the password, each answering a challenge whatever its text.
 pub struct Login {
+    /// The user name, sent in answer to the first challenge.
     pub user: String,
+    /// The password, sent in answer to the second challenge.
     pub password: String,
+    /// How many challenges have been answered; start at 0.
     pub step: u8,
 }
 
@@ -116,7 +123,9 @@ impl Mechanism for Login {
 
 /// RFC 2195: `user SP hex(HMAC-MD5(password, challenge))`.
 pub struct CramMd5 {
+    /// The user name.
     pub user: String,
+    /// The password, the HMAC-MD5 key.
     pub password: String,
 }
 
@@ -139,7 +148,9 @@ impl Mechanism for CramMd5 {
 /// Google's XOAUTH2: `user=U ^A auth=Bearer T ^A ^A`. An error arrives as a challenge; the
 /// answer is an empty response, after which the server says -ERR.
 pub struct Xoauth2 {
+    /// The user name (usually the e-mail address).
     pub user: String,
+    /// The OAuth 2.0 access token.
     pub token: String,
 }
 
@@ -159,9 +170,13 @@ impl Mechanism for Xoauth2 {
 
 /// RFC 7628 OAUTHBEARER. An error challenge is answered with a single %x01.
 pub struct OauthBearer {
+    /// The user name, sent as the GS2 authorization identity.
     pub user: String,
+    /// The OAuth 2.0 bearer token.
     pub token: String,
+    /// The server's host name, sent as the `host` key.
     pub host: String,
+    /// The server's port, sent as the `port` key.
     pub port: u16,
 }
 
@@ -187,7 +202,9 @@ impl Mechanism for OauthBearer {
 /// The hash behind a SCRAM variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScramHash {
+    /// SHA-1: SCRAM-SHA-1 (RFC 5802).
     Sha1,
+    /// SHA-256: SCRAM-SHA-256 (RFC 7677).
     Sha256,
 }
 
@@ -247,6 +264,8 @@ pub struct Scram {
 }
 
 impl Scram {
+    /// Starts a SCRAM login for `user` with a random client nonce; fails only if the system has
+    /// no randomness.
     pub fn new(hash: ScramHash, user: &str, password: &str) -> Result<Scram> {
         let mut random = [0u8; 18];
         getrandom::fill(&mut random)
@@ -254,6 +273,8 @@ impl Scram {
         Ok(Scram::with_nonce(hash, user, password, &encode(&random)))
     }
 
+    /// Starts a SCRAM login with the given client nonce: [`Scram::new`] passes a random one,
+    /// tests a fixed one to replay known exchanges.
     pub fn with_nonce(hash: ScramHash, user: &str, password: &str, nonce: &str) -> Scram {
         Scram {
             hash,

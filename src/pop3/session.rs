@@ -374,6 +374,7 @@ pub struct Body {
 
 /// An entry of a LIST or UIDL answer and what holding it costs.
 pub trait ListingEntry {
+    /// The message number the entry is for.
     fn number(&self) -> u32;
     /// Octets of memory the entry takes while the listing is held: the entry itself, the
     /// allocator's share for its id, and the 4 octets of the duplicate check.
@@ -487,6 +488,8 @@ impl<S: Read + Write> Client<S> {
         Self::with_trace(stream, peer, security, None)
     }
 
+    /// Reads the greeting like [`Client::new`], passing every line of the dialogue to `trace`
+    /// (`C: ` or `S: ` in front, secrets redacted).
     pub fn with_trace(
         stream: S,
         peer: impl Into<String>,
@@ -513,6 +516,7 @@ impl<S: Read + Write> Client<S> {
         })
     }
 
+    /// The server's +OK greeting, whose text may hold the APOP timestamp.
     pub fn greeting(&self) -> &Status {
         &self.greeting
     }
@@ -522,6 +526,7 @@ impl<S: Read + Write> Client<S> {
         self.wire.listing_limit = octets;
     }
 
+    /// How the connection is protected, as the transport said.
     pub fn security(&self) -> Security {
         self.security
     }
@@ -532,6 +537,7 @@ impl<S: Read + Write> Client<S> {
         self.tls_required = true;
     }
 
+    /// Whether TLS was required with [`Client::require_tls`]; the mark survives STLS.
     pub fn tls_required(&self) -> bool {
         self.tls_required
     }
@@ -557,6 +563,8 @@ impl<S: Read + Write> Client<S> {
         Ok(self.capabilities.as_ref())
     }
 
+    /// The capabilities from the last [`Client::capa`]; `None` before it, or when the server has
+    /// no CAPA.
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.capabilities.as_ref()
     }
@@ -696,10 +704,12 @@ impl<S: Read + Write> Session<S> {
         Ok(self.capabilities.as_ref())
     }
 
+    /// The capabilities last read, before or after login; `None` if none were.
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.capabilities.as_ref()
     }
 
+    /// The number of messages in the maildrop and their total size in octets (STAT).
     pub fn stat(&mut self) -> Result<(u32, u64)> {
         let status = self.wire.command(&Command::Stat)?;
         if !status.ok {
