@@ -81,21 +81,6 @@ const ATTACK_MEMORY_KIB: u64 = 11 * 1024;
 /// of the listing rather than copying them.
 const FULL_LISTINGS_MEMORY_KIB: u64 = 30 * 1024;
 
-/// The peak memory of an ordinary fetch of two small messages, measured once.
-fn ordinary_peak_kib() -> u64 {
-    static PEAK: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *PEAK.get_or_init(|| {
-        let server = FakeServer::start(Script {
-            messages: numbered_messages(2),
-            ..Script::default()
-        });
-        let popget = Popget::new();
-        let (run, peak) = fetch_measured(&popget, &server, &[]);
-        run.expect_code(0);
-        peak
-    })
-}
-
 /// The password every test uses; it must never cross the wire in clear where TLS was asked for.
 const SECRET: &str = "secret";
 
@@ -127,12 +112,12 @@ fn fetch(popget: &Popget, server: &FakeServer, extra: &[&str]) -> Run {
 
 #[track_caller]
 fn assert_bounded(peak_kib: u64) {
-    let bound = ordinary_peak_kib() + ATTACK_MEMORY_KIB;
+    let bound = crate::harness::ordinary_fetch_peak_kib() + ATTACK_MEMORY_KIB;
     assert!(
         peak_kib < bound,
         "popget's peak memory was {peak_kib} KiB, over the bound of {bound} KiB (an ordinary \
          fetch's {} KiB and {ATTACK_MEMORY_KIB} KiB)",
-        ordinary_peak_kib()
+        crate::harness::ordinary_fetch_peak_kib()
     );
     eprintln!("peak memory: {peak_kib} KiB");
 }
@@ -445,7 +430,7 @@ fn listings_just_under_the_limit_keep_the_whole_fetch_bounded() {
         "{document}"
     );
     assert_nothing_delivered_or_deleted(&popget, &server, 1);
-    let bound = ordinary_peak_kib() + FULL_LISTINGS_MEMORY_KIB;
+    let bound = crate::harness::ordinary_fetch_peak_kib() + FULL_LISTINGS_MEMORY_KIB;
     assert!(peak < bound, "peak memory {peak} KiB, over {bound} KiB");
     eprintln!("peak memory with full listings: {peak} KiB");
 }

@@ -275,3 +275,27 @@ pub fn run_measuring_memory(command: &mut Command) -> (Run, u64) {
     let peak = peak.expect("VmHWM was read when popget exited");
     (Run { output }, peak)
 }
+
+/// The peak resident memory (KiB) of an ordinary `popget fetch` of two small messages from the
+/// fake server, measured once per test process: the base that memory bounds add to, so that a
+/// library linked into the binary later does not move them.
+pub fn ordinary_fetch_peak_kib() -> u64 {
+    static PEAK: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PEAK.get_or_init(|| {
+        let server = fake::FakeServer::start(fake::Script {
+            messages: fake::numbered_messages(2),
+            ..fake::Script::default()
+        });
+        let popget = Popget::new();
+        let mut command = popget.command();
+        command
+            .env("POPGET_PASSWORD", "secret")
+            .arg("fetch")
+            .args(server.args())
+            .args(["--auth", "user", "--maildir"])
+            .arg(popget.path("m"));
+        let (run, peak) = run_measuring_memory(&mut command);
+        run.expect_code(0);
+        peak
+    })
+}
