@@ -10,7 +10,7 @@
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -383,26 +383,17 @@ fn file_stem(name: &str) -> String {
     }
 }
 
-/// Creates `dir` (and its parents) with mode 0700 where missing and makes each new entry
-/// durable in its parent.
+/// Creates `dir` (and its parents) with mode 0700 where missing, each new name made durable:
+/// the state's own rule ([`crate::state::create_private_dir`]).
 fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(parent) = dir.parent() {
-        create_private_dir(parent)?;
-    }
-    match fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => sync_dir(dir.parent().unwrap_or(Path::new("/"))),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(source) => Err(io_error("create", dir, source)),
-    }
+    crate::state::create_private_dir(dir).map_err(|error| match error {
+        crate::Error::CantCreate { path, source } => io_error("create", &path, source),
+        other => io_error("create", dir, io::Error::other(other.to_string())),
+    })
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| io_error("fsync", dir, source))
+    crate::state::sync_dir(dir).map_err(|source| io_error("fsync", dir, source))
 }
 
 fn io_error(action: &'static str, path: &Path, source: io::Error) -> StoreError {

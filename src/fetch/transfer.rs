@@ -584,6 +584,18 @@ impl<'a> Counted<'a> {
         }
     }
 
+    /// Adds what was written, and reports in steps: every [`STREAM_REPORT_OCTETS`], or once
+    /// a few KiB wait and [`STREAM_REPORT_INTERVAL`] has passed (the clock is read only then).
+    fn count(&mut self, octets: usize) {
+        self.unreported += octets as u64;
+        if self.unreported >= STREAM_REPORT_OCTETS
+            || (self.unreported >= STREAM_REPORT_MIN_OCTETS
+                && self.last_report.elapsed() >= STREAM_REPORT_INTERVAL)
+        {
+            self.report();
+        }
+    }
+
     fn report(&mut self) {
         if self.unreported > 0 {
             self.observer.streamed(self.unreported);
@@ -596,26 +608,13 @@ impl<'a> Counted<'a> {
 impl Write for Counted<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         let written = self.inner.write(bytes)?;
-        self.unreported += written as u64;
-        // The clock is read only once a few KiB are waiting.
-        if self.unreported >= STREAM_REPORT_OCTETS
-            || (self.unreported >= STREAM_REPORT_MIN_OCTETS
-                && self.last_report.elapsed() >= STREAM_REPORT_INTERVAL)
-        {
-            self.report();
-        }
+        self.count(written);
         Ok(written)
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.inner.write_all(bytes)?;
-        self.unreported += bytes.len() as u64;
-        if self.unreported >= STREAM_REPORT_OCTETS
-            || (self.unreported >= STREAM_REPORT_MIN_OCTETS
-                && self.last_report.elapsed() >= STREAM_REPORT_INTERVAL)
-        {
-            self.report();
-        }
+        self.count(bytes.len());
         Ok(())
     }
 
