@@ -47,7 +47,7 @@ pub fn add(request: AddRequest, say: &mut dyn FnMut(&str)) -> Result<()> {
     let path = match request.config_path {
         Some(path) => path.to_path_buf(),
         None => config::default_path()
-            .ok_or_else(|| Error::Config("no configuration directory: use --config".into()))?,
+            .ok_or_else(|| Error::config("no configuration directory: use --config"))?,
     };
     let existing = match fs::read_to_string(&path) {
         Ok(text) => text,
@@ -55,13 +55,13 @@ pub fn add(request: AddRequest, say: &mut dyn FnMut(&str)) -> Result<()> {
         Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
     };
     let config = ConfigFile::parse(&existing).map_err(|message| {
-        Error::Config(format!(
+        Error::config(format!(
             "{}: {message}; fix it first (popget config check)",
             path.display()
         ))
     })?;
     if config.account(&name).is_some() {
-        return Err(Error::Config(format!(
+        return Err(Error::config(format!(
             "{} already has an account \"{name}\"; choose another with --name",
             path.display()
         )));
@@ -96,7 +96,7 @@ fn domain_of(address: &str) -> Result<String> {
 
 fn dns_error(error: DnsError) -> Error {
     match error {
-        DnsError::BadServer { .. } | DnsError::BadName { .. } => Error::Config(error.to_string()),
+        DnsError::BadServer { .. } | DnsError::BadName { .. } => Error::config(error.to_string()),
         _ => Error::Temporary(error.to_string()),
     }
 }
@@ -251,7 +251,7 @@ fn append(path: &Path, existing: &str, text: &str) -> Result<()> {
     }
     addition.push_str(text);
     ConfigFile::parse(&format!("{existing}{addition}"))
-        .map_err(|message| Error::Config(format!("the account would not read back ({message})")))?;
+        .map_err(|message| Error::config(format!("the account would not read back ({message})")))?;
     let cannot = |e| Error::io(format!("cannot write {}", path.display()), e);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(cannot)?;

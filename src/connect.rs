@@ -1,7 +1,8 @@
 //! Opens a logged-in session for an account: TCP, TLS on connect or via STLS, CAPA, login.
 
-use crate::auth::{self, gssapi, AuthMethod, Credentials, Secret};
+use crate::auth::{self, gssapi, AuthMethod, Credentials};
 use crate::config::Account;
+use crate::credentials::Secret;
 use crate::error::{Error, Result};
 use crate::pop3::Capabilities;
 use crate::pop3::{Client, Security, Session, Tracer};

@@ -3,6 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
+pub use crate::config::ConfigError;
 use crate::credentials::keyring::KeyringError;
 use crate::credentials::oauth::OAuthError;
 use crate::credentials::sources::SourceError;
@@ -104,8 +105,8 @@ pub enum Error {
     #[error("{0}")]
     AuthFailed(String),
     /// The configuration (file, environment or password source) is wrong.
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The MDA refused a message (a permanent failure for that message).
     #[error("{0}")]
     Rejected(String),
@@ -138,6 +139,16 @@ impl Error {
             context: context.into(),
             source,
         }
+    }
+
+    /// A configuration problem about no setting in particular.
+    pub fn config(message: impl Into<String>) -> Self {
+        Error::Config(ConfigError::new(message))
+    }
+
+    /// A configuration problem about the settings `keys`.
+    pub fn config_about(keys: &[&'static str], message: impl Into<String>) -> Self {
+        Error::Config(ConfigError::about(keys, message))
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
@@ -260,7 +271,7 @@ impl From<crate::pop3::Error> for Error {
             },
             Pop3::Output(source) => Error::io("cannot write the output", source),
             Pop3::Sasl { mechanism, reason } => Error::AuthFailed(format!("{mechanism}: {reason}")),
-            Pop3::InvalidInput(message) => Error::Config(message),
+            Pop3::InvalidInput(message) => Error::config(message),
             Pop3::Gssapi(error) => Error::Gssapi(error),
         }
     }
@@ -394,7 +405,9 @@ fn gssapi_hint(error: &GssapiError) -> Option<String> {
     }
 }
 
-fn describe_io(error: &io::Error) -> String {
+/// An I/O error in popget's words: our own message when it carries one, "timed out" and
+/// "connection closed by the server" for those kinds, else the system's.
+pub fn describe_io(error: &io::Error) -> String {
     if let Some(own) = error.get_ref() {
         // A message of our own (such as the session deadline's) says more than the kind.
         return own.to_string();

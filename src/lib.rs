@@ -4,8 +4,8 @@
 //! The data path, in the order a message travels: [`config`] turns the configuration file, the
 //! environment and what the command line said into a validated account; [`transport`] opens
 //! the connection (every address of a host, SOCKS5, then TLS);
-//! [`connect`] greets and logs in through the [`pop3`] client (which needs nothing else of
-//! popget) with the credentials [`auth`] and [`credentials`] provide; [`fetch`] runs the
+//! [`connect`] greets and logs in ([`auth`]) through the [`pop3`] client (which needs nothing
+//! else of popget) with the secrets [`credentials`] provides; [`fetch`] runs the
 //! transaction: plan, pipelined transfer, commit, delete; [`store`] places each message
 //! (Maildir, mbox, MDA) under a journal of intents; [`state`] remembers what was delivered.
 //! [`signals`] stops a run gracefully, [`external`] runs the user's commands, [`autoconfig`]

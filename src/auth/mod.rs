@@ -1,38 +1,18 @@
-//! Logging in: the TLS gate every method passes, USER/PASS, APOP, SASL (Kerberos among it), the
-//! `Secret` type and the password sources.
+//! Logging in: the TLS gate every method passes, USER/PASS, APOP and SASL (Kerberos among
+//! it), with the secrets [`crate::credentials`] provides.
 
-pub mod netrc;
 pub use crate::pop3::{gssapi, sasl};
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 
 use md5::{Digest, Md5};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, PasswordError, Result};
+use crate::credentials::Secret;
+use crate::error::{Error, Result};
 use crate::pop3::{apop_timestamp, Command, ProtocolError, ResponseCode, Status};
 use crate::pop3::{Client, SaslReply, Security, Session};
 use sasl::{Mechanism, ScramHash};
-
-/// A password or token. Its Debug form is redacted and its memory is zeroed when dropped.
-#[derive(Clone)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Secret(Zeroizing::new(value))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
 
 /// How to log in (`--auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -147,8 +127,8 @@ fn check_password(password: &Secret) -> Result<()> {
         .bytes()
         .any(|b| matches!(b, b'\r' | b'\n' | 0))
     {
-        return Err(Error::Config(
-            "the password contains a line break or a NUL byte; nothing was sent".into(),
+        return Err(Error::config(
+            "the password contains a line break or a NUL byte; nothing was sent",
         ));
     }
     Ok(())
@@ -267,7 +247,7 @@ pub fn login<S: Read + Write>(
     let password = match (&credentials.password, password_source) {
         (Some(password), _) => password.clone(),
         (None, Some(read)) => read()?,
-        (None, None) => return Err(Error::Config("no password was given".into())),
+        (None, None) => return Err(Error::config("no password was given")),
     };
     check_password(&password)?;
     login_with_password(&mut client, chosen, credentials, &password, password_source)?;
@@ -565,52 +545,6 @@ fn login_refused(command: &str, status: &Status) -> Error {
         }
         _ => Error::AuthFailed(format!("authentication failed ({command}): {text}")),
     }
-}
-
-/// How long a password command may run (it may be asking for a passphrase on the terminal)
-/// before it is stopped and the run ends with a configuration error (exit 78).
-const PASSWORD_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Runs `command` with `sh -c` and takes the first line of its standard output.
-pub fn password_from_command(command: &str) -> Result<Secret> {
-    let failed = |message: String| Error::Password(PasswordError::Command(message));
-    let (status, stdout) = crate::external::output(command, PASSWORD_COMMAND_TIMEOUT)
-        .map_err(|e| failed(format!("cannot run the password command: {e}")))?
-        .ok_or_else(|| {
-            failed(format!(
-                "the password command did not finish within {} seconds",
-                PASSWORD_COMMAND_TIMEOUT.as_secs()
-            ))
-        })?;
-    if !status.success() {
-        return Err(failed(format!("the password command failed ({status})")));
-    }
-    let first_line = stdout.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
-    let password = std::str::from_utf8(first_line)
-        .map_err(|_| failed("the password command printed invalid UTF-8".into()))?;
-    if password.is_empty() {
-        return Err(failed(
-            "the password command printed an empty first line".into(),
-        ));
-    }
-    Ok(Secret::new(password.to_string()))
-}
-
-/// Asks on the terminal, if standard input is one. Accounts fetched in parallel ask one at a
-/// time.
-pub fn prompt_password(prompt: &str) -> Result<Option<Secret>> {
-    static TERMINAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    if !std::io::stdin().is_terminal() {
-        return Ok(None);
-    }
-    let _turn = TERMINAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let _ = std::io::stderr().flush();
-    let password = rpassword::prompt_password(prompt)
-        .map_err(|e| Error::Password(PasswordError::Prompt(e)))?;
-    Ok(Some(Secret::new(password)))
 }
 
 #[cfg(test)]
@@ -981,13 +915,5 @@ mod tests {
         let (result, sent) = run_with(b"-ERR [AUTH] bad token\r\n");
         assert!(matches!(result, Err(Error::AuthFailed(_))), "{result:?}");
         assert_eq!(sent.matches("AUTH XOAUTH2").count(), 1, "{sent}");
-    }
-
-    #[test]
-    fn password_command_takes_the_first_line() {
-        let secret = password_from_command("printf 'first\\r\\nsecond\\n'").unwrap();
-        assert_eq!(secret.expose(), "first");
-        assert!(password_from_command("exit 3").is_err());
-        assert!(password_from_command("true").is_err());
     }
 }

@@ -59,7 +59,7 @@ pub fn list(context: &Context, args: &AccountsArgs) -> Result<()> {
             Ok(None) => {}
             Err(error) => {
                 unresolved += 1;
-                popget::say!("popget: {name}: {error}");
+                popget::say!("popget: {name}: {}", crate::cli::context::describe(&error));
             }
         }
     }
@@ -75,7 +75,7 @@ pub fn list(context: &Context, args: &AccountsArgs) -> Result<()> {
         .and_then(|()| out.flush())
         .map_err(|e| Error::io("cannot write the output", e))?;
     if unresolved > 0 {
-        return Err(Error::Config(format!(
+        return Err(Error::config(format!(
             "{} cannot be resolved; `popget config check` reports every problem with its line",
             plural(unresolved, "account")
         )));
@@ -196,7 +196,7 @@ fn load_existing(context: &Context) -> Result<ConfigFile> {
 }
 
 fn no_config_file() -> Error {
-    Error::Config(match config::default_path() {
+    Error::config(match config::default_path() {
         Some(path) => format!(
             "no configuration file: popget reads {} (or the file named with --config FILE)",
             path.display()
@@ -251,7 +251,7 @@ fn check(context: &Context) -> Result<()> {
             return Err(no_config_file())
         }
         Err(e) => {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "cannot read {}: {e}",
                 path.display()
             )))
@@ -283,7 +283,7 @@ fn check(context: &Context) -> Result<()> {
         );
     }
     if !checked.problems.is_empty() {
-        return Err(Error::Config(format!(
+        return Err(Error::config(format!(
             "{} in {}",
             plural(checked.problems.len(), "problem"),
             path.display()

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
 
 use popget::config::{self, Account, CommandLine, ConfigFile, Settings, SizeSetting};
 use popget::connect;
@@ -34,8 +33,8 @@ impl Context<'_> {
         )?;
         match <[Account; 1]>::try_from(accounts) {
             Ok([account]) => Ok(account),
-            Err(_) => Err(Error::Config(
-                "the configuration file has several accounts: choose one with -a NAME".into(),
+            Err(_) => Err(Error::config(
+                "the configuration file has several accounts: choose one with -a NAME",
             )),
         }
     }
@@ -76,20 +75,33 @@ pub(crate) fn tracer(account: &str) -> Tracer {
     })
 }
 
+/// An error and its causes on one line: `what failed: why: why`. The causes come from the
+/// error's source chain; one the message already shows (many of popget's errors name their
+/// cause inline) is not repeated.
+pub(crate) fn describe(error: &Error) -> String {
+    let mut line = error.to_string();
+    for cause in anyhow::Chain::new(error).skip(1) {
+        let cause = match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => popget::error::describe_io(io),
+            None => cause.to_string(),
+        };
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
+}
+
 /// `popget: <account>: <what happened>`, a hint where one helps; returns the exit status.
 pub(crate) fn report_error(account: Option<&str>, error: &Error) -> u8 {
     let mut stderr = std::io::stderr().lock();
     let prefix = account.map_or_else(|| "popget: ".to_string(), |a| format!("popget: {a}: "));
-    let _ = writeln!(stderr, "{prefix}{error}");
+    let _ = writeln!(stderr, "{prefix}{}", describe(error));
     if let Some(hint) = error.hint() {
         let _ = writeln!(stderr, "popget: hint: {hint}");
     }
     error.exit_code()
-}
-
-/// A path as the configuration's settings hold it.
-fn setting_path(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
 }
 
 /// What the connection flags say, in the configuration's terms.
@@ -99,7 +111,7 @@ pub fn command_line(connection: &ConnectionArgs, delivery: Option<&DeliveryArgs>
         port: connection.port,
         user: connection.user.clone(),
         tls: connection.tls.map(Into::into),
-        ca_file: connection.ca_file.as_deref().map(setting_path),
+        ca_file: connection.ca_file.clone(),
         insecure: connection.insecure.then_some(true),
         fingerprint: connection.fingerprint.clone(),
         auth: connection.auth.map(Into::into),
@@ -124,10 +136,9 @@ pub fn command_line(connection: &ConnectionArgs, delivery: Option<&DeliveryArgs>
 
 /// What the delivery flags of `popget fetch` add.
 fn add_delivery(settings: &mut Settings, args: &DeliveryArgs) {
-    let path = |p: &Option<std::path::PathBuf>| p.as_deref().map(setting_path);
     if args.maildir.is_some() || args.mbox.is_some() || args.mda.is_some() {
-        settings.maildir = path(&args.maildir);
-        settings.mbox = path(&args.mbox);
+        settings.maildir = args.maildir.clone();
+        settings.mbox = args.mbox.clone();
         settings.mda = args.mda.clone();
     }
     macro_rules! take {
@@ -145,7 +156,7 @@ fn add_delivery(settings: &mut Settings, args: &DeliveryArgs) {
         settings.delete = Some(args.delete);
     }
     if args.state.is_some() {
-        settings.state = path(&args.state);
+        settings.state = args.state.clone();
     }
     if let Some(max_size) = args.max_size {
         settings.max_size = Some(SizeSetting::Octets(max_size));

@@ -24,7 +24,7 @@ fn account(context: &Context, name: &str) -> Result<Account> {
     }
     let config = ConfigFile::load(context.global.config.as_deref())?;
     if config.account(name).is_none() {
-        return Err(Error::Config(format!(
+        return Err(Error::config(format!(
             "no account \"{name}\" in {}",
             config
                 .path
@@ -56,7 +56,7 @@ fn say(context: &Context, line: &str) -> Result<()> {
 pub fn login(context: &Context, args: &LoginArgs) -> Result<()> {
     let account = account(context, &args.account)?;
     let Some(oauth) = &account.oauth else {
-        return Err(Error::Config(format!(
+        return Err(Error::config(format!(
             "account \"{}\" has no [accounts.{}.oauth] table: popget login is for accounts that \
              log in with OAuth2 (see the README's Gmail and Microsoft 365 sections)",
             account.name, account.name

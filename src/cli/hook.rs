@@ -59,7 +59,7 @@ pub fn after_delivery(
         Ok(Ended::Exited(status)) => format!("exited with status {status}"),
         Ok(Ended::Killed) => "was killed by a signal".to_string(),
         Ok(Ended::TimedOut) => format!("ran longer than {} s and was stopped", timeout.as_secs()),
-        Err(error) => error.to_string(),
+        Err(error) => crate::cli::context::describe(&error),
     };
     warn(&format!("{account}: on_new_mail command {problem}"));
 }

@@ -9,6 +9,8 @@ use toml_edit::{ImDocument, InlineTable, Item, TableLike, Value};
 
 use super::{ConfigFile, Settings};
 use crate::config;
+use crate::credentials::oauth::OAuthError;
+use crate::error::Error;
 
 /// One problem in the configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +149,7 @@ fn first_password_line(defaults: Option<&TableCheck>, accounts: &[AccountTable])
         .into_iter()
         .chain(accounts.iter().map(|(_, _, table)| table))
         .flat_map(|table| &table.keys)
-        .find(|(key, _)| key == "password" || key == "client_secret")
+        .find(|(key, _)| key == "password" || key == "oauth.client_secret")
         .map(|(_, line)| *line)
 }
 
@@ -216,12 +218,11 @@ fn locate_problem(
     names: &[&str],
     defaults: Option<&TableCheck>,
     accounts: &[AccountTable],
-    error: crate::error::Error,
+    error: Error,
 ) -> Option<Problem> {
     let table_of = |name: &str| accounts.iter().find(|(n, _, _)| n == name);
-    let message = error.to_string();
-    let quoted_name = format!("\"{name}\"");
-    let searched = message.replace(&quoted_name, "");
+    let keys = keys_of(&error);
+    let about = |key: &String| keys.contains(key);
     // A key with a problem was left out, and what follows from that alone (no host, no
     // destination) is not news: the key's own problem is reported.
     let defaults_dropped = defaults.map_or(&[][..], |table| &table.dropped[..]);
@@ -230,22 +231,26 @@ fn locate_problem(
         .filter_map(|n| table_of(n).map(|(_, _, t)| &t.dropped[..]))
         .chain([defaults_dropped])
         .flatten();
-    if dropped.any(|key| mentions(&searched, key)) {
+    if dropped.any(about) {
         return None;
     }
-    // The line: the first key the message names, looked for in the account's own
-    // table, then in what it inherits, then in [defaults]; else the account's header.
-    // A value of [defaults] is wrong for every account using it: it is reported once,
-    // about [defaults], not once per account.
-    let own_or_inherited = names
-        .iter()
-        .filter_map(|n| table_of(n).map(|(_, _, t)| &t.keys[..]))
-        .flatten()
-        .find(|(key, _)| mentions(&searched, key));
+    // The line: the first key the problem is about, looked for in the account's own table,
+    // then in what it inherits, then in [defaults]; a missing key of an OAuth table inside
+    // that table; else the account's header. A value of [defaults] is wrong for every account
+    // using it: it is reported once, about [defaults], not once per account.
+    let account_keys = || {
+        names
+            .iter()
+            .filter_map(|n| table_of(n).map(|(_, _, t)| &t.keys[..]))
+            .flatten()
+    };
+    let own_or_inherited = account_keys().find(|(key, _)| about(key)).or_else(|| {
+        let in_oauth = keys.iter().any(|key| key.starts_with(OAUTH_PREFIX));
+        account_keys().find(|(key, _)| in_oauth && key.starts_with(OAUTH_PREFIX))
+    });
     let defaults_keys = defaults.map_or(&[][..], |table| &table.keys[..]);
-    let in_defaults = defaults_keys
-        .iter()
-        .find(|(key, _)| mentions(&searched, key));
+    let in_defaults = defaults_keys.iter().find(|(key, _)| about(key));
+    let message = error.to_string();
     let (line, message) = match (own_or_inherited, in_defaults) {
         (Some((_, line)), _) => (*line, with_account(name, message)),
         (None, Some((_, line))) => (*line, message),
@@ -254,18 +259,24 @@ fn locate_problem(
     Some(Problem { line, message })
 }
 
-/// The loader's own complaint about `text`, if any, at the line it names.
+/// How the keys of an `[accounts.NAME.oauth]` table are named in a [`TableCheck`].
+const OAUTH_PREFIX: &str = "oauth.";
+
+/// The keys a problem is about, as a [`TableCheck`] names them.
+fn keys_of(error: &Error) -> Vec<String> {
+    match error {
+        Error::Config(error) => error.keys().iter().map(|key| key.to_string()).collect(),
+        Error::OAuth(OAuthError::Config { key, .. }) => vec![format!("{OAUTH_PREFIX}{key}")],
+        _ => Vec::new(),
+    }
+}
+
+/// The loader's own complaint about `text`, if any, at the line where it was found.
 fn loader_problem(text: &str) -> Option<Problem> {
-    let message = ConfigFile::parse(text).err()?;
-    let line = message
-        .split("line ")
-        .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|digits| digits.parse().ok())
-        .unwrap_or(1);
+    let error = ConfigFile::parse(text).err()?;
     Some(Problem {
-        line,
-        message: one_line(&message),
+        line: error.span().map_or(1, |span| line_at(text, span.start)),
+        message: one_line(error.message()),
     })
 }
 
@@ -312,12 +323,9 @@ fn check_table(
 
         if key == "oauth" {
             if let Some(oauth) = item.as_table_like() {
-                // Each key of the table at its own line, before the table's own entry so that
-                // a message naming one is reported there.
-                keys.pop();
+                // Each key of the table at its own line, as `oauth.KEY`.
                 let good_oauth =
                     check_oauth(oauth, key_line, line, problems, &mut keys, &mut dropped);
-                keys.push((key.to_string(), line));
                 good.insert(key, Value::InlineTable(good_oauth));
                 continue;
             }
@@ -385,10 +393,10 @@ fn check_oauth(
     let mut good = InlineTable::new();
     for (key, item) in table.iter() {
         let line = key_line(table, key, header);
-        keys.push((key.to_string(), line));
+        keys.push((format!("{OAUTH_PREFIX}{key}"), line));
         let mut problem = |message: String| {
             problems.push(Problem { line, message });
-            dropped.push(key.to_string());
+            dropped.push(format!("{OAUTH_PREFIX}{key}"));
         };
         let Ok(value) = item.clone().into_value() else {
             problem(format!("oauth.{key}: not a setting"));
@@ -454,14 +462,6 @@ fn nearest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
         .filter(|(distance, _)| *distance <= 2.max(key.len() / 4))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
-}
-
-/// Whether `text` names `key` as a whole word (`timeout` is not in `session_timeout`).
-fn mentions(text: &str, key: &str) -> bool {
-    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
-    text.match_indices(key).any(|(at, _)| {
-        !word(text[..at].chars().next_back()) && !word(text[at + key.len()..].chars().next())
-    })
 }
 
 /// Whether `name`'s own `inherit` is where its chain breaks: it names no account, or it leads
@@ -778,7 +778,5 @@ mod tests {
     fn suggests_near_keys_only() {
         assert_eq!(nearest("pasword", &["password", "port"]), Some("password"));
         assert_eq!(nearest("colour", &["password", "port"]), None);
-        assert!(mentions("the timeout must be", "timeout"));
-        assert!(!mentions("session_timeout must be", "timeout"));
     }
 }

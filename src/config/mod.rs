@@ -8,16 +8,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod check;
+mod error;
 
 pub use check::{check_text, Checked, Problem};
+pub use error::ConfigError;
 
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use crate::auth::{self, AuthMethod, Secret};
+use crate::auth::{self, AuthMethod};
 use crate::credentials::keyring::{self as os_keyring, KeyringError};
 use crate::credentials::oauth::{OAuthConfig, ResolvedOAuth};
-use crate::credentials::sources;
+use crate::credentials::sources::{self, password_from_command, prompt_password};
+use crate::credentials::{netrc, Secret};
 use crate::error::PasswordError;
 use crate::error::{Error, Result};
 use crate::transport::{CertificatePolicy, TlsMode};
@@ -63,17 +66,17 @@ pub struct Settings {
     pub port: Option<u16>,
     pub user: Option<String>,
     pub tls: Option<TlsMode>,
-    pub ca_file: Option<String>,
+    pub ca_file: Option<PathBuf>,
     pub insecure: Option<bool>,
     pub fingerprint: Option<String>,
     pub auth: Option<AuthMethod>,
     pub password_command: Option<String>,
     pub password: Option<String>,
-    pub maildir: Option<String>,
-    pub mbox: Option<String>,
+    pub maildir: Option<PathBuf>,
+    pub mbox: Option<PathBuf>,
     pub keep: Option<bool>,
     pub delete: Option<bool>,
-    pub state: Option<String>,
+    pub state: Option<PathBuf>,
     pub timeout: Option<u64>,
     pub max_size: Option<SizeSetting>,
     pub mda: Option<String>,
@@ -111,7 +114,7 @@ pub enum IntervalSetting {
 
 impl IntervalSetting {
     /// The duration, at least one second; `key` names the setting in the error.
-    pub fn duration_of(&self, key: &str) -> Result<Duration> {
+    pub fn duration_of(&self, key: &'static str) -> Result<Duration> {
         let seconds = match self {
             IntervalSetting::Seconds(seconds) => Some(*seconds),
             IntervalSetting::Text(text) => parse_seconds(text),
@@ -120,10 +123,13 @@ impl IntervalSetting {
             .filter(|&seconds| seconds >= 1)
             .map(Duration::from_secs)
             .ok_or_else(|| {
-                Error::Config(format!(
+                Error::config_about(
+                    &[key],
+                    format!(
                     "{key}: {self:?} is not a duration of at least 1 second (like 300, \"90s\", \
                      \"5m\" or \"1h\")"
-                ))
+                ),
+                )
             })
     }
 }
@@ -154,12 +160,15 @@ pub enum SizeSetting {
 }
 
 impl SizeSetting {
-    fn octets_of(&self, key: &str) -> Result<u64> {
+    fn octets_of(&self, key: &'static str) -> Result<u64> {
         match self {
-            SizeSetting::Octets(0) => Err(Error::Config(format!("{key} must be more than 0"))),
+            SizeSetting::Octets(0) => Err(Error::config_about(
+                &[key],
+                format!("{key} must be more than 0"),
+            )),
             SizeSetting::Octets(n) => Ok(*n),
             SizeSetting::Text(text) => {
-                parse_size(text).map_err(|e| Error::Config(format!("{key}: {e}")))
+                parse_size(text).map_err(|e| Error::config_about(&[key], format!("{key}: {e}")))
             }
         }
     }
@@ -287,7 +296,7 @@ pub struct ConfigFile {
     /// Accounts whose table cannot be read (an unknown key, a value of the wrong type), with
     /// what is wrong. They are in `accounts` with their `template` key only; using one, or
     /// one that inherits it, is an error, while the other accounts work.
-    pub broken: Vec<(String, String)>,
+    pub broken: BrokenAccounts,
     /// Whether any table has a `password` key or an OAuth `client_secret` (then the file must
     /// be private).
     pub password_key: bool,
@@ -322,14 +331,14 @@ impl ConfigFile {
                 return Ok(ConfigFile::default())
             }
             Err(e) => {
-                return Err(Error::Config(format!(
+                return Err(Error::config(format!(
                     "cannot read {}: {e}",
                     path.display()
                 )))
             }
         };
-        let mut config = ConfigFile::parse(&text).map_err(|message| {
-            Error::Config(format!("{}: {message} ({SEE_CHECK})", path.display()))
+        let mut config = ConfigFile::parse(&text).map_err(|error| {
+            error.reworded(|message| format!("{}: {message} ({SEE_CHECK})", path.display()))
         })?;
         if config.password_key {
             check_private(&path)?;
@@ -341,34 +350,43 @@ impl ConfigFile {
     /// Parses the TOML text. A syntax error, an unknown top-level key or a problem in
     /// `[defaults]` is an error for the whole file (the error names the line where it can); a
     /// problem in one account's table is kept in [`ConfigFile::broken`] for that account.
-    pub fn parse(text: &str) -> Result<ConfigFile, String> {
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+    pub fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let error = ConfigError::new(e.to_string().trim_end());
+            match e.span() {
+                Some(span) => error.at(span),
+                None => error,
+            }
+        })?;
         let password_key =
             raw.defaults.iter().any(holds_password) || raw.accounts.values().any(holds_password);
         // Where each key is, for the messages (toml's values have no positions).
         let document = toml_edit::ImDocument::parse(text).ok();
-        let line_of = |path: &[&str], key: &str| -> Option<usize> {
+        let locate = |path: &[&str], key: &str| -> Option<KeyPlace> {
             let mut table: &dyn toml_edit::TableLike = document.as_ref()?.as_table();
             for name in path {
                 table = table.get(name)?.as_table_like()?;
             }
-            let start = table.key(key)?.span()?.start;
-            let before = text.as_bytes().get(..start)?;
-            Some(before.iter().filter(|&&b| b == b'\n').count() + 1)
+            let span = table.key(key)?.span()?;
+            let before = text.as_bytes().get(..span.start)?;
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            Some(KeyPlace { line, span })
         };
         let defaults = match raw.defaults {
-            Some(value) => read_settings(value, |key| line_of(&["defaults"], key))
-                .map_err(|problem| format!("[defaults]: {problem}"))?,
+            Some(value) => read_settings(value, |key| locate(&["defaults"], key))
+                .map_err(|error| error.reworded(|problem| format!("[defaults]: {problem}")))?,
             None => Settings::default(),
         };
         if defaults.inherit.is_some() || defaults.template.is_some() {
-            return Err(DEFAULTS_ONLY_ACCOUNTS.into());
+            return Err(ConfigError::about(
+                &["inherit", "template"],
+                DEFAULTS_ONLY_ACCOUNTS,
+            ));
         }
         if defaults.oauth.is_some() {
-            return Err(DEFAULTS_NO_OAUTH.into());
+            return Err(ConfigError::about(&["oauth"], DEFAULTS_NO_OAUTH));
         }
-        let (accounts, broken) = read_accounts(raw.accounts, line_of);
+        let (accounts, broken) = read_accounts(raw.accounts, locate);
         Ok(ConfigFile {
             path: None,
             defaults,
@@ -431,14 +449,21 @@ fn holds_password(value: &toml::Value) -> bool {
 }
 
 /// Accounts whose table cannot be read, each with what is wrong, as in [`ConfigFile::broken`].
-type BrokenAccounts = Vec<(String, String)>;
+type BrokenAccounts = Vec<(String, ConfigError)>;
+
+/// Where a key is in the file's text.
+struct KeyPlace {
+    /// 1-based.
+    line: usize,
+    span: std::ops::Range<usize>,
+}
 
 /// Reads each account's table: the accounts, and those that cannot be read with what is wrong
-/// (kept in the accounts with their `template` key only). `line_of` finds a key's line from
-/// its table's path.
+/// (kept in the accounts with their `template` key only). `locate` finds a key from its
+/// table's path.
 fn read_accounts(
     raw: IndexMap<String, toml::Value>,
-    line_of: impl Fn(&[&str], &str) -> Option<usize>,
+    locate: impl Fn(&[&str], &str) -> Option<KeyPlace>,
 ) -> (Vec<(String, Settings)>, BrokenAccounts) {
     let mut accounts = Vec::with_capacity(raw.len());
     let mut broken = Vec::new();
@@ -448,7 +473,7 @@ fn read_accounts(
             .and_then(toml::Value::as_bool)
             .map(Some)
             .unwrap_or_default();
-        match read_settings(value, |key| line_of(&["accounts", &name], key)) {
+        match read_settings(value, |key| locate(&["accounts", &name], key)) {
             Ok(settings) => accounts.push((name, settings)),
             Err(problem) => {
                 accounts.push((
@@ -469,35 +494,40 @@ fn read_accounts(
 /// described as `popget config check` describes it (an unknown key with the nearest known one).
 fn read_settings(
     value: toml::Value,
-    line_of: impl Fn(&str) -> Option<usize>,
-) -> Result<Settings, String> {
+    locate: impl Fn(&str) -> Option<KeyPlace>,
+) -> Result<Settings, ConfigError> {
     let whole = match Settings::deserialize(value.clone()) {
         Ok(settings) => return Ok(settings),
         Err(error) => error,
     };
     let Some(table) = value.as_table() else {
-        return Err("must be a table of settings".into());
+        return Err(ConfigError::new("must be a table of settings"));
     };
+    let mut first_span = None;
     let problems: Vec<String> = table
         .iter()
         .filter_map(|(key, value)| {
             let one = toml::Table::from_iter([(key.clone(), value.clone())]);
-            Settings::deserialize(toml::Value::Table(one))
-                .err()
-                .map(|error| {
-                    let problem = check::describe_key_error(key, error.message());
-                    match line_of(key) {
-                        Some(line) => format!("line {line}: {problem}"),
-                        None => problem,
-                    }
-                })
+            let error = Settings::deserialize(toml::Value::Table(one)).err()?;
+            let problem = check::describe_key_error(key, error.message());
+            Some(match locate(key) {
+                Some(place) => {
+                    first_span.get_or_insert(place.span);
+                    format!("line {}: {problem}", place.line)
+                }
+                None => problem,
+            })
         })
         .collect();
-    if problems.is_empty() {
-        Err(whole.message().trim().replace('\n', "; "))
+    let error = if problems.is_empty() {
+        ConfigError::new(whole.message().trim().replace('\n', "; "))
     } else {
-        Err(problems.join("; "))
-    }
+        ConfigError::new(problems.join("; "))
+    };
+    Err(match first_span {
+        Some(span) => error.at(span),
+        None => error,
+    })
 }
 
 /// Account inheritance (`inherit = "NAME"`) and templates (`template = true`).
@@ -544,14 +574,14 @@ impl ConfigFile {
                 .map(|(n, settings)| (n.as_str(), settings))
         };
         let readable = |name: &str| match self.broken.iter().find(|(n, _)| n == name) {
-            Some((_, problem)) => Err(Error::Config(format!(
+            Some((_, problem)) => Err(Error::config(format!(
                 "account \"{name}\"{}: {problem} ({SEE_CHECK})",
                 file()
             ))),
             None => Ok(()),
         };
         let own = entry(name).ok_or_else(|| {
-            Error::Config(match &self.path {
+            Error::config(match &self.path {
                 Some(path) => format!("no account \"{name}\" in {}", path.display()),
                 None => format!("no account \"{name}\": there is no configuration file"),
             })
@@ -564,16 +594,22 @@ impl ConfigFile {
             };
             if let Some(start) = chain.iter().position(|(n, _)| *n == parent) {
                 let cycle: Vec<&str> = chain[start..].iter().map(|(n, _)| *n).collect();
-                return Err(Error::Config(format!(
-                    "accounts inherit from each other in a cycle: {} -> {parent}",
-                    cycle.join(" -> ")
-                )));
+                return Err(Error::config_about(
+                    &["inherit"],
+                    format!(
+                        "accounts inherit from each other in a cycle: {} -> {parent}",
+                        cycle.join(" -> ")
+                    ),
+                ));
             }
             let next = entry(parent).ok_or_else(|| {
-                Error::Config(format!(
-                    "account \"{child}\" inherits \"{parent}\", which is not an account{}",
-                    file()
-                ))
+                Error::config_about(
+                    &["inherit"],
+                    format!(
+                        "account \"{child}\" inherits \"{parent}\", which is not an account{}",
+                        file()
+                    ),
+                )
             })?;
             readable(parent)?;
             chain.push(next);
@@ -584,10 +620,10 @@ impl ConfigFile {
 
 pub fn check_private(path: &Path) -> Result<()> {
     let meta = fs::metadata(path)
-        .map_err(|e| Error::Config(format!("cannot inspect {}: {e}", path.display())))?;
+        .map_err(|e| Error::config(format!("cannot inspect {}: {e}", path.display())))?;
     let euid = rustix::process::geteuid().as_raw();
     if meta.mode() & 0o077 != 0 || meta.uid() != euid {
-        return Err(Error::Config(format!(
+        return Err(Error::config(format!(
             "{} holds a password but is readable by others or not owned by you; run chmod \
              600 on it (or use password_command; for an OAuth client_secret, \
              client_secret_command)",
@@ -596,6 +632,9 @@ pub fn check_private(path: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// The settings that choose where messages are delivered.
+const DESTINATION_KEYS: &[&str] = &["maildir", "mbox", "mda"];
 
 /// Where messages are delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -630,9 +669,10 @@ fn check_folder(name: &str) -> Result<()> {
     if valid {
         Ok(())
     } else {
-        Err(Error::Config(format!(
-            "the folder name {name:?} is not valid: use names like Lists or Lists.rust"
-        )))
+        Err(Error::config_about(
+            &["folder"],
+            format!("the folder name {name:?} is not valid: use names like Lists or Lists.rust"),
+        ))
     }
 }
 
@@ -772,15 +812,19 @@ fn resolve_host(
         .map(|host| crate::transport::dial::unbracket(host).to_string())
         .filter(|h| !h.is_empty());
     match &host {
-        None => problems.push(Error::Config(missing_setting(name, "host"))),
+        None => problems.push(Error::config_about(
+            &["host"],
+            missing_setting(name, "host"),
+        )),
         Some(host)
             if host
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control() || c == '/') =>
         {
-            problems.push(Error::Config(format!(
-                "the host name {host:?} is not valid"
-            )))
+            problems.push(Error::config_about(
+                &["host"],
+                format!("the host name {host:?} is not valid"),
+            ))
         }
         Some(_) => {}
     }
@@ -796,11 +840,15 @@ fn resolve_user(
 ) -> Option<String> {
     let user = settings.user.clone().filter(|u| !u.is_empty());
     match &user {
-        None => problems.push(Error::Config(missing_setting(name, "user"))),
+        None => problems.push(Error::config_about(
+            &["user"],
+            missing_setting(name, "user"),
+        )),
         Some(user) if user.chars().any(|c| c.is_whitespace() || c.is_control()) => {
-            problems.push(Error::Config(format!(
-                "the user name {user:?} contains spaces or control characters"
-            )))
+            problems.push(Error::config_about(
+                &["user"],
+                format!("the user name {user:?} contains spaces or control characters"),
+            ))
         }
         Some(_) => {}
     }
@@ -815,24 +863,34 @@ fn certificate_policy(
     env: &HashMap<String, String>,
     problems: &mut Vec<Error>,
 ) -> CertificatePolicy {
-    let mut problem = |message: String| problems.push(Error::Config(message));
+    let mut problem =
+        |keys: &[&'static str], message: String| problems.push(Error::config_about(keys, message));
     let insecure = settings.insecure.unwrap_or(false);
     let ca_file = settings.ca_file.as_deref().map(|p| expand_home(p, env));
     if insecure && tls == TlsMode::None {
-        problem("--insecure has no meaning with --tls none".into());
+        problem(
+            &["insecure", "tls"],
+            "--insecure has no meaning with --tls none".into(),
+        );
     }
     let fingerprint = settings.fingerprint.as_ref().and_then(|text| {
         let parsed = crate::transport::parse_fingerprint(text);
         if parsed.is_none() {
-            problem(format!(
-                "the fingerprint {text:?} is not a SHA-256 fingerprint: 64 hex digits, \
+            problem(
+                &["fingerprint"],
+                format!(
+                    "the fingerprint {text:?} is not a SHA-256 fingerprint: 64 hex digits, \
                  colons allowed, as popget info or openssl x509 -fingerprint -sha256 print it"
-            ));
+                ),
+            );
         }
         parsed
     });
     if settings.fingerprint.is_some() && tls == TlsMode::None {
-        problem("--fingerprint has no meaning with --tls none".into());
+        problem(
+            &["fingerprint", "tls"],
+            "--fingerprint has no meaning with --tls none".into(),
+        );
     }
     CertificatePolicy {
         ca_file,
@@ -846,14 +904,16 @@ fn certificate_policy(
 fn resolve_timeouts(settings: &Settings, problems: &mut Vec<Error>) -> (Duration, Limits) {
     let timeout = settings.timeout.unwrap_or(DEFAULT_TIMEOUT);
     if timeout == 0 {
-        problems.push(Error::Config(
-            "the timeout must be at least 1 second".into(),
+        problems.push(Error::config_about(
+            &["timeout"],
+            "the timeout must be at least 1 second",
         ));
     }
     let session_timeout = match settings.session_timeout {
         Some(0) => {
-            problems.push(Error::Config(
-                "session_timeout must be at least 1 second".into(),
+            problems.push(Error::config_about(
+                &["session_timeout"],
+                "session_timeout must be at least 1 second",
             ));
             crate::transport::DEFAULT_SESSION_TIMEOUT
         }
@@ -886,7 +946,10 @@ fn resolve_proxy(
     {
         Some(Ok(proxy)) => Some(proxy),
         Some(Err(why)) => {
-            problems.push(Error::Config(format!("invalid proxy URL: {why}")));
+            problems.push(Error::config_about(
+                &["proxy"],
+                format!("invalid proxy URL: {why}"),
+            ));
             None
         }
         None => None,
@@ -900,10 +963,13 @@ fn check_gssapi_names(settings: &Settings, problems: &mut Vec<Error>) {
         ("gssapi_host", &settings.gssapi_host),
     ] {
         if let Some(value) = value.as_deref().filter(|v| !valid_principal_part(v)) {
-            problems.push(Error::Config(format!(
-                "{key} {value:?} is not valid: it must be one name without spaces, control \
+            problems.push(Error::config_about(
+                &[key],
+                format!(
+                    "{key} {value:?} is not valid: it must be one name without spaces, control \
                  characters, / or @"
-            )));
+                ),
+            ));
         }
     }
 }
@@ -930,12 +996,15 @@ fn resolve_login(
             // The table says how this account logs in.
             None => auth = AuthMethod::Xoauth2,
             Some(AuthMethod::Xoauth2 | AuthMethod::Oauthbearer) => {}
-            Some(other) => problems.push(Error::Config(format!(
-                "auth = \"{}\" does not log in with the [accounts.{}.oauth] table; set auth \
+            Some(other) => problems.push(Error::config_about(
+                &["auth"],
+                format!(
+                    "auth = \"{}\" does not log in with the [accounts.{}.oauth] table; set auth \
                  to \"xoauth2\" or \"oauthbearer\", or remove the table",
-                other.name(),
-                name.unwrap_or("NAME")
-            ))),
+                    other.name(),
+                    name.unwrap_or("NAME")
+                ),
+            )),
         }
     }
     (auth, oauth)
@@ -1060,7 +1129,7 @@ impl Account {
     /// account, the OS keyring, `~/.netrc`, a prompt on the terminal.
     pub fn password(&self) -> Result<Secret> {
         if let Some(command) = &self.passwords.command_line {
-            return auth::password_from_command(command);
+            return password_from_command(command);
         }
         if self.passwords.environment_not_utf8 {
             return Err(PasswordError::EnvironmentNotUtf8.into());
@@ -1069,7 +1138,7 @@ impl Account {
             return Ok(secret.clone());
         }
         if let Some(command) = &self.passwords.config_command {
-            return auth::password_from_command(command);
+            return password_from_command(command);
         }
         if let Some(secret) = &self.passwords.config_password {
             return Ok(secret.clone());
@@ -1083,12 +1152,12 @@ impl Account {
             }
         }
         if let Some(netrc) = &self.passwords.netrc {
-            if let Some(secret) = auth::netrc::lookup(netrc, &self.host, &self.user)? {
+            if let Some(secret) = netrc::lookup(netrc, &self.host, &self.user)? {
                 return Ok(secret);
             }
         }
         if let Some(secret) =
-            auth::prompt_password(&format!("Password for {}@{}: ", self.user, self.host))?
+            prompt_password(&format!("Password for {}@{}: ", self.user, self.host))?
         {
             return Ok(secret);
         }
@@ -1144,10 +1213,7 @@ impl Account {
             }
         }
         if let Some(netrc) = &self.passwords.netrc {
-            if matches!(
-                auth::netrc::lookup(netrc, &self.host, &self.user),
-                Ok(Some(_))
-            ) {
+            if matches!(netrc::lookup(netrc, &self.host, &self.user), Ok(Some(_))) {
                 return SecretLocation::Netrc;
             }
         }
@@ -1169,7 +1235,7 @@ impl Account {
     /// fresh, else refreshed (and the new tokens saved before use).
     pub fn oauth_token(&self) -> Result<Secret> {
         let Some(oauth) = &self.oauth else {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "account \"{}\" has no [accounts.{}.oauth] table",
                 self.name, self.name
             )));
@@ -1224,7 +1290,7 @@ fn first_problem(problems: Vec<Error>) -> Error {
     problems
         .into_iter()
         .next()
-        .unwrap_or_else(|| Error::Config("the account cannot be resolved".into()))
+        .unwrap_or_else(|| Error::config("the account cannot be resolved"))
 }
 
 /// The delivery settings of account `name` from its merged `settings`, or every problem found
@@ -1272,7 +1338,6 @@ fn fetch_destination(
     env: &HashMap<String, String>,
     problems: &mut Vec<Error>,
 ) -> Option<Destination> {
-    let mut problem = |message: String| problems.push(Error::Config(message));
     let destination = match (&settings.maildir, &settings.mbox, &settings.mda) {
         (Some(dir), None, None) => match &settings.folder {
             Some(folder) => match check_folder(folder) {
@@ -1280,11 +1345,10 @@ fn fetch_destination(
                     root: expand_home(dir, env),
                     name: folder.clone(),
                 }),
-                Err(Error::Config(message)) => {
-                    problem(message);
+                Err(error) => {
+                    problems.push(error);
                     None
                 }
-                Err(_) => None,
             },
             None => Some(Destination::Maildir(expand_home(dir, env))),
         },
@@ -1293,22 +1357,31 @@ fn fetch_destination(
             Some(Destination::Mda(command.clone()))
         }
         (None, None, None) => {
-            problem(format!(
-                "no destination for account \"{name}\": use --maildir DIR, --mbox FILE or \
+            problems.push(Error::config_about(
+                DESTINATION_KEYS,
+                format!(
+                    "no destination for account \"{name}\": use --maildir DIR, --mbox FILE or \
                  --mda COMMAND"
+                ),
             ));
             None
         }
         _ => {
-            problem(format!(
-                "account \"{name}\" sets more than one of maildir, mbox and mda (or an empty \
+            problems.push(Error::config_about(
+                DESTINATION_KEYS,
+                format!(
+                    "account \"{name}\" sets more than one of maildir, mbox and mda (or an empty \
                  mda); choose one"
+                ),
             ));
             None
         }
     };
     if settings.folder.is_some() && settings.maildir.is_none() {
-        problem(format!("account \"{name}\": folder needs maildir"));
+        problems.push(Error::config_about(
+            &["folder"],
+            format!("account \"{name}\": folder needs maildir"),
+        ));
     }
     destination
 }
@@ -1318,9 +1391,10 @@ fn fetch_destination(
 fn delete_setting(name: &str, settings: &Settings, problems: &mut Vec<Error>) -> Option<bool> {
     match (settings.keep, settings.delete) {
         (Some(true), Some(true)) => {
-            problems.push(Error::Config(format!(
-                "account \"{name}\" sets both keep and delete"
-            )));
+            problems.push(Error::config_about(
+                &["keep", "delete"],
+                format!("account \"{name}\" sets both keep and delete"),
+            ));
             None
         }
         (_, Some(delete)) => Some(delete),
@@ -1340,11 +1414,10 @@ fn state_path_setting(
         Some(path) => Some(expand_home(path, env)),
         None => match default_state_dir() {
             Ok(dir) => Some(dir.join(format!("{state_key}.state"))),
-            Err(Error::Config(message)) => {
-                problems.push(Error::Config(message));
+            Err(error) => {
+                problems.push(error);
                 None
             }
-            Err(_) => None,
         },
     }
 }
@@ -1353,7 +1426,7 @@ fn state_path_setting(
 /// problem pushed onto `problems`.
 fn octets_setting(
     setting: &Option<SizeSetting>,
-    key: &str,
+    key: &'static str,
     problems: &mut Vec<Error>,
 ) -> Result<Option<u64>, ()> {
     match setting {
@@ -1376,20 +1449,23 @@ fn check_fetch_limits(
     delete: Option<bool>,
     problems: &mut Vec<Error>,
 ) -> bool {
-    let mut problem = |message: String| problems.push(Error::Config(message));
+    let mut problem =
+        |keys: &[&'static str], message: String| problems.push(Error::config_about(keys, message));
     let delete_oversized = settings.delete_oversized.unwrap_or(false);
     if delete_oversized && settings.max_size.is_none() {
-        problem(format!(
-            "account \"{name}\": delete_oversized needs max_size"
-        ));
+        problem(
+            &["delete_oversized"],
+            format!("account \"{name}\": delete_oversized needs max_size"),
+        );
     }
     if settings.keep_days.is_some() && delete == Some(true) {
-        problem(format!(
-            "account \"{name}\": keep_days and delete contradict each other; choose one"
-        ));
+        problem(
+            &["keep_days", "delete"],
+            format!("account \"{name}\": keep_days and delete contradict each other; choose one"),
+        );
     }
     if settings.limit == Some(0) {
-        problem("limit must be at least 1".into());
+        problem(&["limit"], "limit must be at least 1".into());
     }
     delete_oversized
 }
@@ -1459,7 +1535,7 @@ pub fn parse_url(url: &str) -> Result<Settings> {
 
 /// The error for an account URL that cannot be read, and why.
 fn bad_url(url: &str, why: &str) -> Error {
-    Error::Config(format!("invalid URL {url:?}: {why}"))
+    Error::config(format!("invalid URL {url:?}: {why}"))
 }
 
 /// The TLS mode a URL scheme means, any case: `pop3s` TLS on connect, `pop3` and `pop` STLS.
@@ -1547,17 +1623,20 @@ fn default_state_dir() -> Result<PathBuf> {
         .or_else(dirs::data_dir)
         .map(|dir| dir.join("popget"))
         .ok_or_else(|| {
-            Error::Config("cannot find a directory for state files; use --state FILE".into())
+            Error::config_about(
+                &["state"],
+                "cannot find a directory for state files; use --state FILE",
+            )
         })
 }
 
-fn expand_home(path: &str, env: &HashMap<String, String>) -> PathBuf {
-    if let Some(rest) = path.strip_prefix("~/") {
+fn expand_home(path: &Path, env: &HashMap<String, String>) -> PathBuf {
+    if let Ok(rest) = path.strip_prefix("~") {
         if let Some(home) = env.get("HOME").map(PathBuf::from).or_else(dirs::home_dir) {
             return home.join(rest);
         }
     }
-    PathBuf::from(path)
+    path.to_path_buf()
 }
 
 /// The accounts a command works on: the named ones, an ad-hoc one from `--host`, or every
@@ -1604,7 +1683,7 @@ pub fn select_each(
             .last()
             .is_some_and(|own| ConfigFile::is_template(own))
         {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "account \"{name}\" is a template (template = true): name an account \
                  that inherits it"
             )));
@@ -1620,9 +1699,8 @@ pub fn select_each(
     }
     if host_given || config.account_names().next().is_none() {
         if !host_given {
-            return Err(Error::Config(
-                "no account given: name one from the configuration file or use --host and --user"
-                    .into(),
+            return Err(Error::config(
+                "no account given: name one from the configuration file or use --host and --user",
             ));
         }
         let account = finish(Account::resolve(
@@ -1755,7 +1833,7 @@ state = "~/state/home"
             };
             let result = select_accounts(&config, &[], &flags, &env());
             assert!(
-                matches!(&result, Err(Error::Config(m)) if m.contains("gssapi_service")),
+                matches!(&result, Err(Error::Config(m)) if m.message().contains("gssapi_service")),
                 "{bad:?}: {:?}",
                 result.err()
             );
@@ -1843,11 +1921,13 @@ state = "~/state/home"
         // A problem in [defaults] or at the top is one for the whole file.
         let error = ConfigFile::parse("[defaults]\ntls = \"sometimes\"\n").unwrap_err();
         assert!(
-            error.starts_with("[defaults]: line 2: tls: unknown variant"),
+            error
+                .message()
+                .starts_with("[defaults]: line 2: tls: unknown variant"),
             "{error}"
         );
         let error = ConfigFile::parse("[acounts.x]\n").unwrap_err();
-        assert!(error.contains("line 1"), "{error}");
+        assert!(error.message().contains("line 1"), "{error}");
     }
 
     #[test]
@@ -2013,7 +2093,7 @@ timeout = 50
         let error = select_accounts(&config, &["family".into()], &CommandLine::default(), &env())
             .unwrap_err();
         assert!(
-            matches!(&error, Error::Config(m) if m.contains("\"family\" is a template")),
+            matches!(&error, Error::Config(m) if m.message().contains("\"family\" is a template")),
             "{error}"
         );
         // With one real account beside templates, commands use it by default.
@@ -2031,7 +2111,9 @@ timeout = 50
         // Only templates: nothing to fetch.
         let config = ConfigFile::parse("[accounts.t]\ntemplate = true\n").unwrap();
         let result = select_accounts(&config, &[], &CommandLine::default(), &env());
-        assert!(matches!(result, Err(Error::Config(m)) if m.contains("no account given")));
+        assert!(
+            matches!(result, Err(Error::Config(m)) if m.message().contains("no account given"))
+        );
     }
 
     #[test]
@@ -2043,7 +2125,7 @@ timeout = 50
         )
         .unwrap();
         let message = |name: &str| match config.layers(name) {
-            Err(Error::Config(message)) => message,
+            Err(Error::Config(error)) => error.to_string(),
             other => panic!("{name}: {other:?}"),
         };
         assert!(
@@ -2073,7 +2155,7 @@ timeout = 50
             "[defaults]\ntemplate = true\n",
         ] {
             let error = ConfigFile::parse(text).unwrap_err();
-            assert_eq!(error, DEFAULTS_ONLY_ACCOUNTS, "{text}");
+            assert_eq!(error.message(), DEFAULTS_ONLY_ACCOUNTS, "{text}");
         }
     }
 

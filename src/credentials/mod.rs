@@ -1,5 +1,6 @@
-//! Where secrets come from and where they are kept: OAuth2 tokens, the OS keyring, the token
-//! store and the password sources (systemd credentials, secret commands).
+//! Where secrets come from and where they are kept: the `Secret` type, the password sources
+//! (commands, systemd credentials, `~/.netrc`, the terminal), the OS keyring, OAuth2 tokens and
+//! their store.
 //!
 //! Nothing here knows about the command line: the CLI turns flags and configuration into the
 //! types below and maps each error's `exit_code()` to the process status.
@@ -25,11 +26,13 @@
 //! `$XDG_STATE_HOME/popget/oauth/` ([`token_store`]).
 
 pub mod keyring;
+pub mod netrc;
 pub mod oauth;
+mod secret;
 pub mod sources;
 pub mod token_store;
 
-pub use crate::auth::Secret;
+pub use secret::Secret;
 
 /// Text from a server or a file shown to the user: control characters (which could move the
 /// cursor or rewrite the terminal) become `?`, and it is cut at a length a terminal line holds.

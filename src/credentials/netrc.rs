@@ -16,7 +16,7 @@ pub fn lookup(path: &Path, host: &str, user: &str) -> Result<Option<Secret>> {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "cannot read {}: {e}",
                 path.display()
             )))
@@ -26,9 +26,9 @@ pub fn lookup(path: &Path, host: &str, user: &str) -> Result<Option<Secret>> {
         return Ok(None);
     };
     let meta = fs::metadata(path)
-        .map_err(|e| Error::Config(format!("cannot inspect {}: {e}", path.display())))?;
+        .map_err(|e| Error::config(format!("cannot inspect {}: {e}", path.display())))?;
     if meta.mode() & 0o077 != 0 || meta.uid() != rustix::process::geteuid().as_raw() {
-        return Err(Error::Config(format!(
+        return Err(Error::config(format!(
             "{} holds a password but is readable by others or not owned by you; run chmod 600 on it",
             path.display()
         )));

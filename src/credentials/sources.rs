@@ -1,13 +1,16 @@
-//! Secrets read from outside popget: systemd credentials and commands that print a secret.
+//! Secrets read from outside popget: systemd credentials, commands that print a secret, the
+//! terminal.
 
 use std::ffi::OsStr;
-use std::io::{self, Read};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
 use super::Secret;
+use crate::error::{Error, PasswordError, Result};
 
 /// Why a secret could not be read from its source. Never carries the secret itself.
 #[derive(Debug, thiserror::Error)]
@@ -22,14 +25,16 @@ pub enum SourceError {
     CredentialName { name: String },
     #[error("{what} is empty or its first line is not UTF-8")]
     Unusable { what: String },
-    #[error("cannot run the command for {what}")]
+    #[error("cannot run {what}: {source}")]
     Spawn {
         what: String,
         #[source]
         source: io::Error,
     },
-    #[error("the command for {what} failed ({status})")]
+    #[error("{what} failed ({status})")]
     Failed { what: String, status: ExitStatus },
+    #[error("{what} did not finish within {seconds} seconds")]
+    TimedOut { what: String, seconds: u64 },
 }
 
 /// The password in the systemd credential `name` when popget runs under systemd with
@@ -65,35 +70,24 @@ pub fn credential_in(directory: &Path, name: &str) -> Result<Option<Secret>, Sou
         })
 }
 
+/// How long a secret command may run (it may be asking for a passphrase on the terminal)
+/// before it is stopped.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Runs `command` with `sh -c` and takes the first line it prints as the secret; `what` names
-/// the secret in errors (e.g. "client_secret_command of account work"). Its standard error
-/// goes to the user's terminal, so that a command asking for a passphrase can be seen.
+/// the command in errors ("the password command", "client_secret_command of work"). Its
+/// standard input and error stay the user's terminal, so that a command asking for a
+/// passphrase can be seen and answered; it is stopped after a minute.
 pub fn secret_from_command(command: &str, what: &str) -> Result<Secret, SourceError> {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
+    let (status, output) = crate::external::output(command, COMMAND_TIMEOUT)
         .map_err(|source| SourceError::Spawn {
             what: what.into(),
             source,
+        })?
+        .ok_or_else(|| SourceError::TimedOut {
+            what: what.into(),
+            seconds: COMMAND_TIMEOUT.as_secs(),
         })?;
-    let mut output = Zeroizing::new(Vec::new());
-    let read = child
-        .stdout
-        .take()
-        .expect("stdout is piped")
-        .read_to_end(&mut output);
-    let status = child.wait().map_err(|source| SourceError::Spawn {
-        what: what.into(),
-        source,
-    })?;
-    read.map_err(|source| SourceError::Spawn {
-        what: what.into(),
-        source,
-    })?;
     if !status.success() {
         return Err(SourceError::Failed {
             what: what.into(),
@@ -101,7 +95,7 @@ pub fn secret_from_command(command: &str, what: &str) -> Result<Secret, SourceEr
         });
     }
     first_line(&output).ok_or_else(|| SourceError::Unusable {
-        what: format!("the output of the command for {what}"),
+        what: format!("the output of {what}"),
     })
 }
 
@@ -111,6 +105,28 @@ fn first_line(bytes: &[u8]) -> Option<Secret> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let text = std::str::from_utf8(line).ok()?;
     (!text.is_empty()).then(|| Secret::new(text.to_string()))
+}
+
+/// The account's `password_command` (or `--password-command`): its first line.
+pub fn password_from_command(command: &str) -> Result<Secret> {
+    secret_from_command(command, "the password command")
+        .map_err(|error| Error::Password(PasswordError::Command(error.to_string())))
+}
+
+/// Asks on the terminal, if standard input is one. Accounts fetched in parallel ask one at a
+/// time.
+pub fn prompt_password(prompt: &str) -> Result<Option<Secret>> {
+    static TERMINAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let _turn = TERMINAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _ = std::io::stderr().flush();
+    let password = rpassword::prompt_password(prompt)
+        .map_err(|e| Error::Password(PasswordError::Prompt(e)))?;
+    Ok(Some(Secret::new(password)))
 }
 
 #[cfg(test)]
@@ -160,5 +176,14 @@ mod tests {
             secret_from_command("true", "test"),
             Err(SourceError::Unusable { .. })
         ));
+    }
+
+    #[test]
+    fn password_command_takes_the_first_line() {
+        let secret = password_from_command("printf 'first\\r\\nsecond\\n'").unwrap();
+        assert_eq!(secret.expose(), "first");
+        let failed = password_from_command("exit 3").unwrap_err().to_string();
+        assert!(failed.contains("the password command failed"), "{failed}");
+        assert!(password_from_command("true").is_err());
     }
 }

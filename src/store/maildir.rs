@@ -600,7 +600,7 @@ mod tests {
             .stage(&mut crate::store::testing::fill_with(b"x\n"))
             .unwrap();
         let placement = maildir.place(vec![staged], &mut |_: &[crate::store::Intent]| {
-            Err(Error::Config("journal full".into()))
+            Err(Error::config("journal full"))
         });
         assert_eq!(placement.placed, 0);
         assert!(placement.error.is_some());

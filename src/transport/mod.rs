@@ -367,15 +367,15 @@ fn tls_connector(policy: &CertificatePolicy) -> Result<TlsConnector> {
 /// The certificates of a PEM CA file; at least one.
 fn read_ca_file(path: &std::path::Path) -> Result<Vec<Certificate>> {
     let pem = std::fs::read(path)
-        .map_err(|e| Error::Config(format!("cannot read CA file {}: {e}", path.display())))?;
+        .map_err(|e| Error::config(format!("cannot read CA file {}: {e}", path.display())))?;
     let certificates = Certificate::stack_from_pem(&pem).map_err(|e| {
-        Error::Config(format!(
+        Error::config(format!(
             "CA file {} holds no usable certificate: {e}",
             path.display()
         ))
     })?;
     if certificates.is_empty() {
-        return Err(Error::Config(format!(
+        return Err(Error::config(format!(
             "CA file {} holds no certificate",
             path.display()
         )));

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::cli::args::{
     ConnectionArgs, DaemonArgs, DeliveryArgs, FetchArgs, GlobalArgs, ProgressMode,
 };
+use crate::cli::context::describe;
 use crate::cli::run::{self, Terminal};
 use popget::config::{self, Account, ConfigFile};
 use popget::error::{exit, Error, Result};
@@ -456,8 +457,9 @@ fn failure_line(entry: &mut Entry, error: &Error, now: Instant) -> (log::Priorit
                 _ => log::Priority::Error,
             };
             let line = format!(
-                "{}: {error}{hint}; trying again in {} s",
+                "{}: {}{hint}; trying again in {} s",
                 entry.name,
+                describe(error),
                 wait.as_secs().max(1)
             );
             (priority, line)
@@ -465,9 +467,10 @@ fn failure_line(entry: &mut Entry, error: &Error, now: Instant) -> (log::Priorit
         None => (
             log::Priority::Error,
             format!(
-                "{}: {error}{hint}; not polled again until the configuration is reloaded \
+                "{}: {}{hint}; not polled again until the configuration is reloaded \
                  (SIGHUP)",
-                entry.name
+                entry.name,
+                describe(error)
             ),
         ),
     }
@@ -502,7 +505,8 @@ impl Daemon {
             }
             Err(error) => log::error(&format!(
                 "popget: the configuration was not reloaded, the previous one stays in use: \
-                 {error}"
+                 {}",
+                describe(&error)
             )),
         }
         self.notifier.ready(&self.summary());
@@ -521,7 +525,8 @@ impl Daemon {
                 Ok(polled) => renewed(name, polled, old, now),
                 Err(error) => {
                     log::error(&format!(
-                        "{name}: {error}; not polled until the configuration is reloaded"
+                        "{name}: {}; not polled until the configuration is reloaded",
+                        describe(&error)
                     ));
                     Entry {
                         schedule: Schedule {

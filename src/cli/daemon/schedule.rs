@@ -184,7 +184,7 @@ mod tests {
             Failure::NeedsNewConfiguration
         );
         assert_eq!(
-            Failure::of(&Error::Config("bad".into())),
+            Failure::of(&Error::config("bad")),
             Failure::NeedsNewConfiguration
         );
         assert_eq!(
