@@ -151,6 +151,11 @@ impl Error {
         Error::Config(ConfigError::about(keys, message))
     }
 
+    /// A configuration problem about the settings `keys` of an account its message names.
+    pub fn config_of_account(keys: &[&'static str], message: impl Into<String>) -> Self {
+        Error::Config(ConfigError::about(keys, message).naming_account())
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         Error::Unavailable {
             message: message.into(),

@@ -250,11 +250,10 @@ fn locate_problem(
     });
     let defaults_keys = defaults.map_or(&[][..], |table| &table.keys[..]);
     let in_defaults = defaults_keys.iter().find(|(key, _)| about(key));
-    let message = error.to_string();
     let (line, message) = match (own_or_inherited, in_defaults) {
-        (Some((_, line)), _) => (*line, with_account(name, message)),
-        (None, Some((_, line))) => (*line, message),
-        (None, None) => (header, with_account(name, message)),
+        (Some((_, line)), _) => (*line, with_account(name, &error)),
+        (None, Some((_, line))) => (*line, error.to_string()),
+        (None, None) => (header, with_account(name, &error)),
     };
     Some(Problem { line, message })
 }
@@ -280,12 +279,12 @@ fn loader_problem(text: &str) -> Option<Problem> {
     })
 }
 
-/// `account "NAME": ` before a message that does not already say which account it is about.
-fn with_account(name: &str, message: String) -> String {
-    if message.contains(&format!("account \"{name}\"")) {
-        message
-    } else {
-        format!("account \"{name}\": {message}")
+/// The message of `error`, behind `account "NAME": ` unless it already says which account it
+/// is about.
+fn with_account(name: &str, error: &Error) -> String {
+    match error {
+        Error::Config(error) if error.names_account() => error.to_string(),
+        _ => format!("account \"{name}\": {error}"),
     }
 }
 

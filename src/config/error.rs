@@ -11,6 +11,7 @@ pub struct ConfigError {
     message: String,
     keys: Vec<&'static str>,
     span: Option<Range<usize>>,
+    names_account: bool,
 }
 
 impl ConfigError {
@@ -20,6 +21,7 @@ impl ConfigError {
             message: message.into(),
             keys: Vec::new(),
             span: None,
+            names_account: false,
         }
     }
 
@@ -40,6 +42,14 @@ impl ConfigError {
         }
     }
 
+    /// The same problem, its message saying which account it is about.
+    pub fn naming_account(self) -> Self {
+        ConfigError {
+            names_account: true,
+            ..self
+        }
+    }
+
     /// The same problem in other words (naming the file, say).
     pub fn reworded(self, message: impl FnOnce(&str) -> String) -> Self {
         ConfigError {
@@ -55,6 +65,11 @@ impl ConfigError {
     /// The settings the problem is about; empty when it is about none in particular.
     pub fn keys(&self) -> &[&'static str] {
         &self.keys
+    }
+
+    /// Whether the message says which account the problem is about.
+    pub fn names_account(&self) -> bool {
+        self.names_account
     }
 
     /// Where in the file's text it was found, when it was found while reading the text.

@@ -574,17 +574,20 @@ impl ConfigFile {
                 .map(|(n, settings)| (n.as_str(), settings))
         };
         let readable = |name: &str| match self.broken.iter().find(|(n, _)| n == name) {
-            Some((_, problem)) => Err(Error::config(format!(
-                "account \"{name}\"{}: {problem} ({SEE_CHECK})",
-                file()
-            ))),
+            Some((_, problem)) => Err(Error::config_of_account(
+                &[],
+                format!("account \"{name}\"{}: {problem} ({SEE_CHECK})", file()),
+            )),
             None => Ok(()),
         };
         let own = entry(name).ok_or_else(|| {
-            Error::config(match &self.path {
-                Some(path) => format!("no account \"{name}\" in {}", path.display()),
-                None => format!("no account \"{name}\": there is no configuration file"),
-            })
+            Error::config_of_account(
+                &[],
+                match &self.path {
+                    Some(path) => format!("no account \"{name}\" in {}", path.display()),
+                    None => format!("no account \"{name}\": there is no configuration file"),
+                },
+            )
         })?;
         readable(name)?;
         let mut chain = vec![own];
@@ -603,7 +606,7 @@ impl ConfigFile {
                 ));
             }
             let next = entry(parent).ok_or_else(|| {
-                Error::config_about(
+                Error::config_of_account(
                     &["inherit"],
                     format!(
                         "account \"{child}\" inherits \"{parent}\", which is not an account{}",
@@ -793,10 +796,16 @@ pub struct FetchSettings {
     pub mda_timeout: Duration,
 }
 
-/// The message for a required `key` that no layer sets, naming account `name` if there is one.
-fn missing_setting(name: Option<&str>, key: &str) -> String {
-    let whom = name.map_or(String::new(), |n| format!(" for account \"{n}\""));
-    format!("no {key} given{whom} (use --{key} or the config key {key})")
+/// The problem of a required `key` that no layer sets, naming account `name` if there is one.
+fn missing_setting(name: Option<&str>, key: &'static str) -> Error {
+    let message =
+        |whom: &str| format!("no {key} given{whom} (use --{key} or the config key {key})");
+    match name {
+        Some(name) => {
+            Error::config_of_account(&[key], message(&format!(" for account \"{name}\"")))
+        }
+        None => Error::config_about(&[key], message("")),
+    }
 }
 
 /// The server's host name, brackets removed; `None` when missing, a problem pushed either way
@@ -812,10 +821,7 @@ fn resolve_host(
         .map(|host| crate::transport::dial::unbracket(host).to_string())
         .filter(|h| !h.is_empty());
     match &host {
-        None => problems.push(Error::config_about(
-            &["host"],
-            missing_setting(name, "host"),
-        )),
+        None => problems.push(missing_setting(name, "host")),
         Some(host)
             if host
                 .chars()
@@ -840,10 +846,7 @@ fn resolve_user(
 ) -> Option<String> {
     let user = settings.user.clone().filter(|u| !u.is_empty());
     match &user {
-        None => problems.push(Error::config_about(
-            &["user"],
-            missing_setting(name, "user"),
-        )),
+        None => problems.push(missing_setting(name, "user")),
         Some(user) if user.chars().any(|c| c.is_whitespace() || c.is_control()) => {
             problems.push(Error::config_about(
                 &["user"],
@@ -1357,7 +1360,7 @@ fn fetch_destination(
             Some(Destination::Mda(command.clone()))
         }
         (None, None, None) => {
-            problems.push(Error::config_about(
+            problems.push(Error::config_of_account(
                 DESTINATION_KEYS,
                 format!(
                     "no destination for account \"{name}\": use --maildir DIR, --mbox FILE or \
@@ -1367,7 +1370,7 @@ fn fetch_destination(
             None
         }
         _ => {
-            problems.push(Error::config_about(
+            problems.push(Error::config_of_account(
                 DESTINATION_KEYS,
                 format!(
                     "account \"{name}\" sets more than one of maildir, mbox and mda (or an empty \
@@ -1378,7 +1381,7 @@ fn fetch_destination(
         }
     };
     if settings.folder.is_some() && settings.maildir.is_none() {
-        problems.push(Error::config_about(
+        problems.push(Error::config_of_account(
             &["folder"],
             format!("account \"{name}\": folder needs maildir"),
         ));
@@ -1391,7 +1394,7 @@ fn fetch_destination(
 fn delete_setting(name: &str, settings: &Settings, problems: &mut Vec<Error>) -> Option<bool> {
     match (settings.keep, settings.delete) {
         (Some(true), Some(true)) => {
-            problems.push(Error::config_about(
+            problems.push(Error::config_of_account(
                 &["keep", "delete"],
                 format!("account \"{name}\" sets both keep and delete"),
             ));
@@ -1449,23 +1452,21 @@ fn check_fetch_limits(
     delete: Option<bool>,
     problems: &mut Vec<Error>,
 ) -> bool {
-    let mut problem =
-        |keys: &[&'static str], message: String| problems.push(Error::config_about(keys, message));
     let delete_oversized = settings.delete_oversized.unwrap_or(false);
     if delete_oversized && settings.max_size.is_none() {
-        problem(
+        problems.push(Error::config_of_account(
             &["delete_oversized"],
             format!("account \"{name}\": delete_oversized needs max_size"),
-        );
+        ));
     }
     if settings.keep_days.is_some() && delete == Some(true) {
-        problem(
+        problems.push(Error::config_of_account(
             &["keep_days", "delete"],
             format!("account \"{name}\": keep_days and delete contradict each other; choose one"),
-        );
+        ));
     }
     if settings.limit == Some(0) {
-        problem(&["limit"], "limit must be at least 1".into());
+        problems.push(Error::config_about(&["limit"], "limit must be at least 1"));
     }
     delete_oversized
 }
