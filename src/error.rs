@@ -3,10 +3,13 @@
 use std::io;
 use std::path::PathBuf;
 
-pub use crate::config::ConfigError;
+pub use crate::config::error::ConfigError;
 use crate::credentials::keyring::KeyringError;
+use crate::credentials::netrc::NetrcError;
 use crate::credentials::oauth::OAuthError;
 use crate::credentials::sources::SourceError;
+use crate::durable::CantCreateDir;
+use crate::external::RunError;
 use crate::pop3::gssapi::GssapiError;
 use crate::pop3::{ProtocolError, ResponseCode};
 
@@ -237,6 +240,31 @@ impl Error {
     }
 }
 
+impl From<RunError> for Error {
+    fn from(error: RunError) -> Error {
+        Error::Io {
+            context: format!("cannot {} {:?}", error.action, error.command),
+            source: error.source,
+        }
+    }
+}
+
+impl From<CantCreateDir> for Error {
+    fn from(error: CantCreateDir) -> Error {
+        Error::CantCreate {
+            path: error.path,
+            source: error.source,
+        }
+    }
+}
+
+/// A `.netrc` that cannot be read, or that others can read, is a problem of configuration.
+impl From<NetrcError> for Error {
+    fn from(error: NetrcError) -> Error {
+        Error::config(error.to_string())
+    }
+}
+
 /// A POP3 failure as popget reports it: the kinds of failure that share an exit status with
 /// failures elsewhere (a refused greeting is temporary or unavailable) become those.
 impl From<crate::pop3::Error> for Error {
@@ -297,13 +325,13 @@ pub enum PasswordError {
         host: String,
     },
     /// A password command could not run, failed, timed out or printed no usable line.
-    #[error("{0}")]
-    Command(String),
+    #[error(transparent)]
+    Command(SourceError),
     #[error("the POPGET_PASSWORD environment variable is not valid UTF-8")]
     EnvironmentNotUtf8,
     /// The systemd credential named after the account exists but cannot be read or is empty.
     #[error(transparent)]
-    Credential(#[from] SourceError),
+    Credential(SourceError),
     /// The OS keyring answered but refused access (locked) or holds an unusable item.
     #[error("cannot read the password of {account} from the OS keyring")]
     Keyring {

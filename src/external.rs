@@ -12,7 +12,16 @@ use std::time::{Duration, Instant};
 use wait_timeout::ChildExt;
 use zeroize::Zeroizing;
 
-use crate::error::Error;
+/// A command that could not be started, or not waited for.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {command:?}")]
+pub struct RunError {
+    /// "run" or "wait for".
+    pub action: &'static str,
+    pub command: String,
+    #[source]
+    pub source: io::Error,
+}
 
 /// How a command ended.
 pub enum Ended {
@@ -27,7 +36,7 @@ pub enum Ended {
 /// Runs `command` with `sh -c`, `stdin` as its standard input, its output discarded and its
 /// errors on popget's standard error, and waits at most `timeout`. The command runs in a
 /// process group of its own, so that stopping it stops whatever it started, too.
-pub fn run(command: &str, stdin: File, timeout: Duration) -> Result<Ended, Error> {
+pub fn run(command: &str, stdin: File, timeout: Duration) -> Result<Ended, RunError> {
     run_with_env(command, stdin, timeout, &[])
 }
 
@@ -37,18 +46,23 @@ pub fn run_with_env(
     stdin: File,
     timeout: Duration,
     env: &[(&str, String)],
-) -> Result<Ended, Error> {
+) -> Result<Ended, RunError> {
+    let failed = |action, source| RunError {
+        action,
+        command: command.to_string(),
+        source,
+    };
     let mut child = shell(command)
         .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::null())
         .process_group(0)
         .spawn()
-        .map_err(|e| Error::io(format!("cannot run {command:?}"), e))?;
+        .map_err(|e| failed("run", e))?;
     match wait(&mut child, timeout, true) {
         Ok(Some(status)) => Ok(status.code().map_or(Ended::Killed, Ended::Exited)),
         Ok(None) => Ok(Ended::TimedOut),
-        Err(e) => Err(Error::io(format!("cannot wait for {command:?}"), e)),
+        Err(e) => Err(failed("wait for", e)),
     }
 }
 

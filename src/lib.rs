@@ -17,6 +17,7 @@ pub mod config;
 pub mod connect;
 pub mod credentials;
 pub mod dns;
+pub mod durable;
 pub mod error;
 pub mod exit;
 pub mod external;

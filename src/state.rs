@@ -7,9 +7,10 @@ use percent_encoding::{percent_decode, percent_encode, AsciiSet, CONTROLS};
 use std::fs::{self, File, OpenOptions};
 use std::hash::BuildHasher;
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::durable::{create_private_dir, parent_dir, sync_dir};
 use crate::error::{Error, Result};
 
 const HEADER: &str = "popget-state 1";
@@ -484,64 +485,6 @@ pub(crate) fn unescape(token: &[u8]) -> Option<Vec<u8>> {
         };
     }
     Some(percent_decode(token).collect())
-}
-
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    }
-}
-
-/// Creates a directory and any missing parents, readable by the owner only, and makes every
-/// name it creates durable.
-///
-/// The rule for every directory popget creates (mailboxes, state): each new directory's parent
-/// is fsynced, up to the first directory that already existed, before the call returns and so
-/// before anything can depend on it. Without that, a power loss after the server deleted the
-/// mail could take a whole new mailbox (or its record) with it.
-pub fn create_private_dir(path: &Path) -> Result<()> {
-    let cant_create = |path: &Path, source| Error::CantCreate {
-        path: path.to_path_buf(),
-        source,
-    };
-    if path.is_dir() {
-        return Ok(());
-    }
-    // The missing directories, deepest first.
-    let mut missing = Vec::new();
-    for ancestor in path.ancestors() {
-        if ancestor.as_os_str().is_empty() {
-            break;
-        }
-        match fs::symlink_metadata(ancestor) {
-            Ok(_) => break,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(ancestor),
-            Err(source) => return Err(cant_create(ancestor, source)),
-        }
-    }
-    for directory in missing.into_iter().rev() {
-        match fs::DirBuilder::new().mode(0o700).create(directory) {
-            Ok(()) => {}
-            // Another process made it meanwhile; its name is synced below all the same.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && directory.is_dir() => {}
-            Err(source) => return Err(cant_create(directory, source)),
-        }
-        sync_dir(parent_dir(directory)).map_err(|source| cant_create(directory, source))?;
-    }
-    if path.is_dir() {
-        Ok(())
-    } else {
-        Err(cant_create(
-            path,
-            io::Error::other("exists and is not a directory"),
-        ))
-    }
-}
-
-/// Makes a directory's entries (new names, renames) durable.
-pub fn sync_dir(path: &Path) -> io::Result<()> {
-    File::open(path)?.sync_all()
 }
 
 /// An exclusive lock on one account, held for the life of the value.

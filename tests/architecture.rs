@@ -1,5 +1,6 @@
 //! The layering rules, checked on the source: the POP3 layer needs nothing else of popget, clap
-//! lives only at the command-line edge, and `unsafe` only in the one module that documents it.
+//! lives only at the command-line edge, no files of different folders import each other in a
+//! circle, and `unsafe` lives only in the one module that documents it.
 
 use std::path::{Path, PathBuf};
 
@@ -84,5 +85,198 @@ fn unsafe_code_lives_only_in_sys() {
     assert!(
         offending.is_empty(),
         "unsafe outside src/sys.rs: {offending:?}"
+    );
+}
+
+/// The files of `src/` each file refers to: `crate::a::b` and `super::a` paths (also inside
+/// `use ...::{...}` groups) resolved to the file of the deepest module they name, and a
+/// `mod.rs` naming one of its own submodules.
+fn references(files: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
+    let src = source();
+    let module_of = |file: &Path| -> Vec<String> {
+        let relative = file.strip_prefix(&src).unwrap().with_extension("");
+        let mut parts: Vec<String> = relative
+            .iter()
+            .map(|part| part.to_string_lossy().into_owned())
+            .collect();
+        if matches!(
+            parts.last().map(String::as_str),
+            Some("mod" | "lib" | "main")
+        ) {
+            parts.pop();
+        }
+        parts
+    };
+    let file_of = |module: &[String]| -> Option<PathBuf> {
+        (1..=module.len()).rev().find_map(|length| {
+            let stem = src.join(module[..length].join("/"));
+            [stem.with_extension("rs"), stem.join("mod.rs")]
+                .into_iter()
+                .find(|candidate| candidate.is_file())
+        })
+    };
+    let mut edges = Vec::new();
+    for file in files {
+        let own = module_of(file);
+        let is_folder_face = file.ends_with("mod.rs") || file.ends_with("lib.rs");
+        // What only the unit tests use is no part of the layering.
+        let code = code(file);
+        let code = code.split("#[cfg(test)]").next().unwrap_or_default();
+        for path in paths_in(code) {
+            let mut words: Vec<&str> = path.split("::").collect();
+            let mut module: Vec<String> = match words.first() {
+                Some(&"crate") => Vec::new(),
+                Some(&"super") => {
+                    let mut parent = own.clone();
+                    while words.first() == Some(&"super") {
+                        parent.pop();
+                        words.remove(0);
+                    }
+                    words.insert(0, "super");
+                    parent
+                }
+                Some(&"self") => own.clone(),
+                Some(first) if is_folder_face => {
+                    let child: Vec<String> =
+                        own.iter().cloned().chain([first.to_string()]).collect();
+                    match file_of(&child) {
+                        Some(target) if target != *file => {
+                            edges.push((file.clone(), target));
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            module.extend(words[1..].iter().map(|word| word.to_string()));
+            if let Some(target) = file_of(&module).filter(|target| target != file) {
+                edges.push((file.clone(), target));
+            }
+        }
+    }
+    edges.sort();
+    edges.dedup();
+    edges
+}
+
+/// Every path in `code` that starts with a lower-case word followed by `::`, with `use` groups
+/// (`a::{b, c::d}`) spelled out, one level deep.
+fn paths_in(code: &str) -> Vec<String> {
+    let bytes = code.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut paths = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let starts = (at == 0 || !is_word(bytes[at - 1]) && bytes[at - 1] != b':')
+            && bytes[at].is_ascii_lowercase();
+        if !starts {
+            at += 1;
+            continue;
+        }
+        let mut end = at;
+        while end < bytes.len() && (is_word(bytes[end]) || code[end..].starts_with("::")) {
+            end += if bytes[end] == b':' { 2 } else { 1 };
+        }
+        let path = code[at..end].trim_end_matches("::");
+        if path.contains("::") {
+            if code[end..].starts_with('{') && code[..end].ends_with("::") {
+                let group_end = code[end..].find('}').map_or(code.len(), |i| end + i);
+                for item in code[end + 1..group_end].split(',') {
+                    let item = item.trim();
+                    if item.starts_with(|c: char| c.is_ascii_lowercase()) {
+                        paths.push(format!("{path}::{item}"));
+                    }
+                }
+                paths.push(path.to_string());
+                at = group_end;
+                continue;
+            }
+            paths.push(path.to_string());
+        }
+        at = end.max(at + 1);
+    }
+    paths
+}
+
+/// The groups of files that reach each other through [`references`] (strongly connected
+/// components of two or more files).
+fn circles(edges: &[(PathBuf, PathBuf)]) -> Vec<Vec<PathBuf>> {
+    let mut nodes: Vec<&PathBuf> = edges.iter().flat_map(|(a, b)| [a, b]).collect();
+    nodes.sort();
+    nodes.dedup();
+    fn reaches<'a>(edges: &'a [(PathBuf, PathBuf)], from: &'a PathBuf) -> Vec<&'a PathBuf> {
+        let mut seen = vec![from];
+        let mut todo = vec![from];
+        while let Some(node) = todo.pop() {
+            for (_, next) in edges.iter().filter(|(a, _)| a == node) {
+                if !seen.contains(&next) {
+                    seen.push(next);
+                    todo.push(next);
+                }
+            }
+        }
+        seen
+    }
+    let reach: Vec<(&PathBuf, Vec<&PathBuf>)> =
+        nodes.iter().map(|n| (*n, reaches(edges, n))).collect();
+    let mut circles: Vec<Vec<PathBuf>> = Vec::new();
+    for (node, reached) in &reach {
+        let mut circle: Vec<PathBuf> = reached
+            .iter()
+            .filter(|other| {
+                reach
+                    .iter()
+                    .any(|(n, back)| n == *other && back.contains(node))
+            })
+            .map(|p| (*p).clone())
+            .collect();
+        circle.sort();
+        if circle.len() > 1 && !circles.contains(&circle) {
+            circles.push(circle);
+        }
+    }
+    circles
+}
+
+#[test]
+fn no_two_files_import_each_other_across_modules() {
+    let files = rust_files(&source());
+    let edges = references(&files);
+    assert!(
+        edges.len() > 50,
+        "the references were found: {}",
+        edges.len()
+    );
+    // A folder's own files may use each other (a mod.rs and the submodules it declares); a
+    // circle that leaves the folder is a layering error.
+    let folder = |file: &PathBuf| file.parent().map(Path::to_path_buf);
+    let crossing: Vec<Vec<PathBuf>> = circles(&edges)
+        .into_iter()
+        .filter(|circle| circle.iter().any(|file| folder(file) != folder(&circle[0])))
+        .collect();
+    assert!(crossing.is_empty(), "import circles: {crossing:#?}");
+}
+
+#[test]
+fn the_circle_finder_finds_a_circle() {
+    let (a, b, c) = (
+        PathBuf::from("a.rs"),
+        PathBuf::from("b.rs"),
+        PathBuf::from("c.rs"),
+    );
+    let edges = [
+        (a.clone(), b.clone()),
+        (b.clone(), a.clone()),
+        (b.clone(), c),
+    ];
+    assert_eq!(circles(&edges), [vec![a, b]]);
+    assert_eq!(
+        paths_in("use crate::config::{self, Account, error::ConfigError};"),
+        [
+            "crate::config::self",
+            "crate::config::error::ConfigError",
+            "crate::config"
+        ]
     );
 }

@@ -53,7 +53,9 @@ pub fn after_delivery(
     let env = environment(account, report, destination);
     let ended = File::open("/dev/null")
         .map_err(|e| popget::Error::io("cannot open /dev/null", e))
-        .and_then(|stdin| external::run_with_env(command, stdin, timeout, &env));
+        .and_then(|stdin| {
+            external::run_with_env(command, stdin, timeout, &env).map_err(popget::Error::from)
+        });
     let problem = match ended {
         Ok(Ended::Exited(0)) => return,
         Ok(Ended::Exited(status)) => format!("exited with status {status}"),

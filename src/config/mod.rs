@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod check;
-mod error;
+pub mod error;
 
 pub use check::{check_text, Checked, Problem};
 pub use error::ConfigError;
@@ -1132,7 +1132,7 @@ impl Account {
     /// account, the OS keyring, `~/.netrc`, a prompt on the terminal.
     pub fn password(&self) -> Result<Secret> {
         if let Some(command) = &self.passwords.command_line {
-            return password_from_command(command);
+            return password_from_command(command).map_err(|e| PasswordError::Command(e).into());
         }
         if self.passwords.environment_not_utf8 {
             return Err(PasswordError::EnvironmentNotUtf8.into());
@@ -1141,13 +1141,15 @@ impl Account {
             return Ok(secret.clone());
         }
         if let Some(command) = &self.passwords.config_command {
-            return password_from_command(command);
+            return password_from_command(command).map_err(|e| PasswordError::Command(e).into());
         }
         if let Some(secret) = &self.passwords.config_password {
             return Ok(secret.clone());
         }
         if let Some(name) = &self.passwords.stored_as {
-            if let Some(secret) = sources::systemd_credential(name).map_err(PasswordError::from)? {
+            if let Some(secret) =
+                sources::systemd_credential(name).map_err(PasswordError::Credential)?
+            {
                 return Ok(secret);
             }
             if let Some(secret) = self.keyring_password(name)? {
@@ -1160,7 +1162,8 @@ impl Account {
             }
         }
         if let Some(secret) =
-            prompt_password(&format!("Password for {}@{}: ", self.user, self.host))?
+            prompt_password(&format!("Password for {}@{}: ", self.user, self.host))
+                .map_err(PasswordError::Prompt)?
         {
             return Ok(secret);
         }

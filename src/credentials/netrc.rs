@@ -4,34 +4,46 @@
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Secret;
-use crate::error::{Error, Result};
+
+/// Why a netrc file's password cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NetrcError {
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable { path: PathBuf, source: io::Error },
+    #[error("cannot inspect {}: {source}", path.display())]
+    Uninspectable { path: PathBuf, source: io::Error },
+    #[error(
+        "{} holds a password but is readable by others or not owned by you; run chmod 600 on it",
+        path.display()
+    )]
+    NotPrivate { path: PathBuf },
+}
 
 /// The password for `user` on `host`, if the netrc file has one. An entry for the host with
 /// another login does not match; a `default` entry matches any host.
-pub fn lookup(path: &Path, host: &str, user: &str) -> Result<Option<Secret>> {
+pub fn lookup(path: &Path, host: &str, user: &str) -> Result<Option<Secret>, NetrcError> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(Error::config(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )))
+        Err(source) => {
+            return Err(NetrcError::Unreadable {
+                path: path.into(),
+                source,
+            })
         }
     };
     let Some(password) = find(&text, host, user) else {
         return Ok(None);
     };
-    let meta = fs::metadata(path)
-        .map_err(|e| Error::config(format!("cannot inspect {}: {e}", path.display())))?;
+    let meta = fs::metadata(path).map_err(|source| NetrcError::Uninspectable {
+        path: path.into(),
+        source,
+    })?;
     if meta.mode() & 0o077 != 0 || meta.uid() != rustix::process::geteuid().as_raw() {
-        return Err(Error::config(format!(
-            "{} holds a password but is readable by others or not owned by you; run chmod 600 on it",
-            path.display()
-        )));
+        return Err(NetrcError::NotPrivate { path: path.into() });
     }
     Ok(Some(Secret::new(password)))
 }
@@ -177,7 +189,10 @@ mod tests {
         assert!(lookup(&path, "h", "u").unwrap().is_none());
         fs::write(&path, "machine h login u password p\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(lookup(&path, "h", "u"), Err(Error::Config(_))));
+        assert!(matches!(
+            lookup(&path, "h", "u"),
+            Err(NetrcError::NotPrivate { .. })
+        ));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(lookup(&path, "h", "u").unwrap().unwrap().expose(), "p");
     }

@@ -10,7 +10,6 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::Secret;
-use crate::error::{Error, PasswordError, Result};
 
 /// Why a secret could not be read from its source. Never carries the secret itself.
 #[derive(Debug, thiserror::Error)]
@@ -108,14 +107,13 @@ fn first_line(bytes: &[u8]) -> Option<Secret> {
 }
 
 /// The account's `password_command` (or `--password-command`): its first line.
-pub fn password_from_command(command: &str) -> Result<Secret> {
+pub fn password_from_command(command: &str) -> Result<Secret, SourceError> {
     secret_from_command(command, "the password command")
-        .map_err(|error| Error::Password(PasswordError::Command(error.to_string())))
 }
 
 /// Asks on the terminal, if standard input is one. Accounts fetched in parallel ask one at a
 /// time.
-pub fn prompt_password(prompt: &str) -> Result<Option<Secret>> {
+pub fn prompt_password(prompt: &str) -> io::Result<Option<Secret>> {
     static TERMINAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     if !std::io::stdin().is_terminal() {
         return Ok(None);
@@ -124,8 +122,7 @@ pub fn prompt_password(prompt: &str) -> Result<Option<Secret>> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let _ = std::io::stderr().flush();
-    let password = rpassword::prompt_password(prompt)
-        .map_err(|e| Error::Password(PasswordError::Prompt(e)))?;
+    let password = rpassword::prompt_password(prompt)?;
     Ok(Some(Secret::new(password)))
 }
 

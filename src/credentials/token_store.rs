@@ -383,17 +383,15 @@ fn file_stem(name: &str) -> String {
     }
 }
 
-/// Creates `dir` (and its parents) with mode 0700 where missing, each new name made durable:
-/// the state's own rule ([`crate::state::create_private_dir`]).
+/// Creates `dir` (and its parents) with mode 0700 where missing, each new name made durable,
+/// as for every directory popget creates ([`crate::durable::create_private_dir`]).
 fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    crate::state::create_private_dir(dir).map_err(|error| match error {
-        crate::Error::CantCreate { path, source } => io_error("create", &path, source),
-        other => io_error("create", dir, io::Error::other(other.to_string())),
-    })
+    crate::durable::create_private_dir(dir)
+        .map_err(|error| io_error("create", &error.path, error.source))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    crate::state::sync_dir(dir).map_err(|source| io_error("fsync", dir, source))
+    crate::durable::sync_dir(dir).map_err(|source| io_error("fsync", dir, source))
 }
 
 fn io_error(action: &'static str, path: &Path, source: io::Error) -> StoreError {

@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::syncer::Syncer;
 use super::{check_body, Failure, Fill, Intent, Journal, Mailbox, Placement, Staged, StagedKind};
+use crate::durable::{create_private_dir, sync_dir};
 use crate::error::Error;
-use crate::state::{create_private_dir, sync_dir};
 
 static DELIVERY_COUNTER: AtomicU64 = AtomicU64::new(0);
 

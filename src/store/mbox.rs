@@ -39,7 +39,7 @@ impl Mbox {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    crate::state::create_private_dir(parent)?;
+                    crate::durable::create_private_dir(parent)?;
                 }
                 open_or_create(path).map_err(|source| Error::CantCreate {
                     path: path.to_path_buf(),
@@ -353,7 +353,7 @@ fn open_or_create(path: &Path) -> io::Result<File> {
         match options.clone().create_new(true).open(path) {
             Ok(file) => {
                 let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-                crate::state::sync_dir(parent.unwrap_or(Path::new(".")))?;
+                crate::durable::sync_dir(parent.unwrap_or(Path::new(".")))?;
                 return Ok(file);
             }
             // Created by someone else in between: open theirs.

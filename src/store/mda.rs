@@ -35,7 +35,7 @@ impl Mda {
         };
         let ended = match external::run(&command, stdin, self.timeout) {
             Ok(ended) => ended,
-            Err(error) => return Delivery::Failed(error),
+            Err(error) => return Delivery::Failed(error.into()),
         };
         match ended {
             Ended::Exited(0) => Delivery::Done,

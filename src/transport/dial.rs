@@ -107,7 +107,7 @@ pub fn connect_any(
     addresses: &[SocketAddr],
     timeout: Duration,
 ) -> Result<TcpStream, (Option<SocketAddr>, io::Error)> {
-    let deadline = crate::transport::deadline_after(timeout);
+    let deadline = deadline_after(timeout);
     let (sender, results) = mpsc::channel();
     let mut started = 0;
     let mut failed = 0;
@@ -159,6 +159,15 @@ fn start_attempt(
         // The receiver is gone once another attempt won: this stream then closes here.
         let _ = results.send((address, result));
     });
+}
+
+/// The instant `duration` from now, or as far as the clock goes: `--session-timeout
+/// 18446744073709551615` made `Instant + Duration` overflow and panic.
+pub(crate) fn deadline_after(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration)
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]

@@ -95,7 +95,7 @@ impl TimedTcp {
         Ok(TimedTcp {
             tcp,
             idle,
-            deadline: deadline_after(session_timeout),
+            deadline: dial::deadline_after(session_timeout),
             session_timeout,
             armed: idle,
             greeting: None,
@@ -185,15 +185,6 @@ impl Write for TimedTcp {
     fn flush(&mut self) -> io::Result<()> {
         self.tcp.flush()
     }
-}
-
-/// The instant `duration` from now, or as far as the clock goes: `--session-timeout
-/// 18446744073709551615` made `Instant + Duration` overflow and panic.
-pub(crate) fn deadline_after(duration: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(duration)
-        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
-        .unwrap_or(now)
 }
 
 fn seconds(duration: Duration) -> String {

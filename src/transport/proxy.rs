@@ -284,7 +284,7 @@ pub fn connect(
     port: u16,
     timeout: Duration,
 ) -> Result<TcpStream, ProxyError> {
-    let deadline = crate::transport::deadline_after(timeout);
+    let deadline = dial::deadline_after(timeout);
     let host = dial::unbracket(host);
     if let Ok(ip) = host.parse::<IpAddr>() {
         return tunnel(proxy, &Target::Address(SocketAddr::new(ip, port)), deadline);
