@@ -108,6 +108,12 @@ pub fn connect_any(
     timeout: Duration,
 ) -> Result<TcpStream, (Option<SocketAddr>, io::Error)> {
     let deadline = deadline_after(timeout);
+    if let [only] = addresses {
+        // Nothing to race: no thread for the one attempt (a daemon polling hundreds of
+        // accounts would start one per poll).
+        let left = deadline.saturating_duration_since(Instant::now());
+        return TcpStream::connect_timeout(only, left).map_err(|error| (Some(*only), error));
+    }
     let (sender, results) = mpsc::channel();
     let mut started = 0;
     let mut failed = 0;
