@@ -337,7 +337,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__dele)
-            opts="-a -q -v -h --uidl --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -403,6 +403,10 @@ _popget() {
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
                     return 0
                     ;;
+                --list-sizes)
+                    COMPREPLY=($(compgen -W "exact estimated" -- "${cur}"))
+                    return 0
+                    ;;
                 --proxy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -427,7 +431,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__fetch)
-            opts="-j -q -v -h --json --progress --rebuild-state --yes --jobs --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --maildir --mbox --mda --folder --keep --delete --all --max-size --delete-oversized --keep-days --limit --max-bytes --filter --state --config --quiet --verbose --help"
+            opts="-j -q -v -h --json --progress --rebuild-state --yes --jobs --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --maildir --mbox --mda --folder --keep --delete --all --max-size --delete-oversized --keep-days --limit --max-bytes --filter --state --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -491,6 +495,10 @@ _popget() {
                     ;;
                 --pipelining)
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
+                    return 0
+                    ;;
+                --list-sizes)
+                    COMPREPLY=($(compgen -W "exact estimated" -- "${cur}"))
                     return 0
                     ;;
                 --proxy)
@@ -837,7 +845,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__info)
-            opts="-a -q -v -h --json --login --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
+            opts="-a -q -v -h --json --login --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -899,6 +907,10 @@ _popget() {
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
                     return 0
                     ;;
+                --list-sizes)
+                    COMPREPLY=($(compgen -W "exact estimated" -- "${cur}"))
+                    return 0
+                    ;;
                 --proxy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -923,7 +935,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__list)
-            opts="-a -q -v -h --uidl --headers --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --headers --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -987,6 +999,10 @@ _popget() {
                     ;;
                 --pipelining)
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
+                    return 0
+                    ;;
+                --list-sizes)
+                    COMPREPLY=($(compgen -W "exact estimated" -- "${cur}"))
                     return 0
                     ;;
                 --proxy)
@@ -1159,7 +1175,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__retr)
-            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1223,6 +1239,10 @@ _popget() {
                     ;;
                 --pipelining)
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
+                    return 0
+                    ;;
+                --list-sizes)
+                    COMPREPLY=($(compgen -W "exact estimated" -- "${cur}"))
                     return 0
                     ;;
                 --proxy)
@@ -1249,7 +1269,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__stat)
-            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
+            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1311,6 +1331,10 @@ _popget() {
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
                     return 0
                     ;;
+                --list-sizes)
+                    COMPREPLY=($(compgen -W "exact estimated" -- "${cur}"))
+                    return 0
+                    ;;
                 --proxy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1335,7 +1359,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__top)
-            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
+            opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1401,6 +1425,10 @@ _popget() {
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
                     return 0
                     ;;
+                --list-sizes)
+                    COMPREPLY=($(compgen -W "exact estimated" -- "${cur}"))
+                    return 0
+                    ;;
                 --proxy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1425,7 +1453,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__uidl)
-            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
+            opts="-a -q -v -h --json --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1485,6 +1513,10 @@ _popget() {
                     ;;
                 --pipelining)
                     COMPREPLY=($(compgen -W "auto on off" -- "${cur}"))
+                    return 0
+                    ;;
+                --list-sizes)
+                    COMPREPLY=($(compgen -W "exact estimated" -- "${cur}"))
                     return 0
                     ;;
                 --proxy)
@@ -1524,7 +1556,7 @@ fi
 # `-a/--account NAME`, and leaves everything else to the generated _popget above.
 
 # The options of `popget fetch` that take a value (filled in by the generator from clap).
-_popget_fetch_value_options=" --progress --jobs -j --host --port --user --tls --ca-file --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --proxy --gssapi-service --gssapi-host --maildir --mbox --mda --folder --max-size --keep-days --limit --max-bytes --filter --state --config "
+_popget_fetch_value_options=" --progress --jobs -j --host --port --user --tls --ca-file --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --maildir --mbox --mda --folder --max-size --keep-days --limit --max-bytes --filter --state --config "
 
 # Prints the names of the [accounts.NAME] tables of the configuration file but templates: the
 # one named with --config on the command line, else $XDG_CONFIG_HOME/popget/config.toml.

@@ -74,6 +74,8 @@ complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-listing -d '
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l list-sizes -d 'Whether the server\'s LIST sizes are the messages\' sizes: exact (a message that does not fit is refused, exit 76) or estimated (Microsoft Exchange without EnableExactRFC822Size) [default: exact]' -r -f -a "exact\t'The messages\' sizes, within the usual conventions'
+estimated\t'Estimates: a message may be shorter, or up to four times longer plus 1 MiB'"
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
@@ -131,6 +133,8 @@ complete -c popget -n "__fish_popget_using_subcommand stat" -l max-listing -d 'M
 complete -c popget -n "__fish_popget_using_subcommand stat" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand stat" -l list-sizes -d 'Whether the server\'s LIST sizes are the messages\' sizes: exact (a message that does not fit is refused, exit 76) or estimated (Microsoft Exchange without EnableExactRFC822Size) [default: exact]' -r -f -a "exact\t'The messages\' sizes, within the usual conventions'
+estimated\t'Estimates: a message may be shorter, or up to four times longer plus 1 MiB'"
 complete -c popget -n "__fish_popget_using_subcommand stat" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
 complete -c popget -n "__fish_popget_using_subcommand stat" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
@@ -168,6 +172,8 @@ complete -c popget -n "__fish_popget_using_subcommand list" -l max-listing -d 'M
 complete -c popget -n "__fish_popget_using_subcommand list" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand list" -l list-sizes -d 'Whether the server\'s LIST sizes are the messages\' sizes: exact (a message that does not fit is refused, exit 76) or estimated (Microsoft Exchange without EnableExactRFC822Size) [default: exact]' -r -f -a "exact\t'The messages\' sizes, within the usual conventions'
+estimated\t'Estimates: a message may be shorter, or up to four times longer plus 1 MiB'"
 complete -c popget -n "__fish_popget_using_subcommand list" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
 complete -c popget -n "__fish_popget_using_subcommand list" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
@@ -205,6 +211,8 @@ complete -c popget -n "__fish_popget_using_subcommand uidl" -l max-listing -d 'M
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand uidl" -l list-sizes -d 'Whether the server\'s LIST sizes are the messages\' sizes: exact (a message that does not fit is refused, exit 76) or estimated (Microsoft Exchange without EnableExactRFC822Size) [default: exact]' -r -f -a "exact\t'The messages\' sizes, within the usual conventions'
+estimated\t'Estimates: a message may be shorter, or up to four times longer plus 1 MiB'"
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
 complete -c popget -n "__fish_popget_using_subcommand uidl" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
@@ -242,6 +250,8 @@ complete -c popget -n "__fish_popget_using_subcommand retr" -l max-listing -d 'M
 complete -c popget -n "__fish_popget_using_subcommand retr" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand retr" -l list-sizes -d 'Whether the server\'s LIST sizes are the messages\' sizes: exact (a message that does not fit is refused, exit 76) or estimated (Microsoft Exchange without EnableExactRFC822Size) [default: exact]' -r -f -a "exact\t'The messages\' sizes, within the usual conventions'
+estimated\t'Estimates: a message may be shorter, or up to four times longer plus 1 MiB'"
 complete -c popget -n "__fish_popget_using_subcommand retr" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
 complete -c popget -n "__fish_popget_using_subcommand retr" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
@@ -279,6 +289,8 @@ complete -c popget -n "__fish_popget_using_subcommand top" -l max-listing -d 'Me
 complete -c popget -n "__fish_popget_using_subcommand top" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand top" -l list-sizes -d 'Whether the server\'s LIST sizes are the messages\' sizes: exact (a message that does not fit is refused, exit 76) or estimated (Microsoft Exchange without EnableExactRFC822Size) [default: exact]' -r -f -a "exact\t'The messages\' sizes, within the usual conventions'
+estimated\t'Estimates: a message may be shorter, or up to four times longer plus 1 MiB'"
 complete -c popget -n "__fish_popget_using_subcommand top" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
 complete -c popget -n "__fish_popget_using_subcommand top" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
@@ -316,6 +328,8 @@ complete -c popget -n "__fish_popget_using_subcommand dele" -l max-listing -d 'M
 complete -c popget -n "__fish_popget_using_subcommand dele" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand dele" -l list-sizes -d 'Whether the server\'s LIST sizes are the messages\' sizes: exact (a message that does not fit is refused, exit 76) or estimated (Microsoft Exchange without EnableExactRFC822Size) [default: exact]' -r -f -a "exact\t'The messages\' sizes, within the usual conventions'
+estimated\t'Estimates: a message may be shorter, or up to four times longer plus 1 MiB'"
 complete -c popget -n "__fish_popget_using_subcommand dele" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
 complete -c popget -n "__fish_popget_using_subcommand dele" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
@@ -351,6 +365,8 @@ complete -c popget -n "__fish_popget_using_subcommand info" -l max-listing -d 'M
 complete -c popget -n "__fish_popget_using_subcommand info" -l pipelining -d 'Send commands without waiting for each answer (USER with PASS, LIST with UIDL, RETR, DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)' -r -f -a "auto\t'When the server announces PIPELINING'
 on\t'Even when the server does not announce it'
 off\t'One command at a time'"
+complete -c popget -n "__fish_popget_using_subcommand info" -l list-sizes -d 'Whether the server\'s LIST sizes are the messages\' sizes: exact (a message that does not fit is refused, exit 76) or estimated (Microsoft Exchange without EnableExactRFC822Size) [default: exact]' -r -f -a "exact\t'The messages\' sizes, within the usual conventions'
+estimated\t'Estimates: a message may be shorter, or up to four times longer plus 1 MiB'"
 complete -c popget -n "__fish_popget_using_subcommand info" -l proxy -d 'Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy resolve the server\'s name (what Tor needs), socks5:// resolves it here. TLS and the certificate check still run end to end with the server' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l gssapi-service -d 'Kerberos service name of the server\'s principal, for --auth gssapi [default: pop]' -r
 complete -c popget -n "__fish_popget_using_subcommand info" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r

@@ -70,6 +70,7 @@ pub fn login(
         _ => account.password(),
     };
     let mut session = auth::login(client, account.auth, &credentials, Some(&password_source))?;
+    session.set_listed_sizes(account.list_sizes.into());
     // Some servers (Gmail) announce UIDL, TOP and PIPELINING only after login. Where they were
     // announced before, asking again would cost a round trip for nothing: what is announced
     // before login must be announced after it too (RFC 2449, section 6).

@@ -11,7 +11,7 @@ use crate::credentials::sources::SourceError;
 use crate::durable::CantCreateDir;
 use crate::external::RunError;
 use crate::pop3::gssapi::GssapiError;
-use crate::pop3::{ProtocolError, ResponseCode};
+use crate::pop3::{ProtocolError, ResponseCode, Violation};
 
 pub use crate::exit;
 
@@ -220,6 +220,12 @@ impl Error {
                         .to_string(),
                 )
             }
+            Error::Protocol(error) if error.violation() == Violation::ListedSize => Some(
+                "if the server's LIST sizes are estimates (Microsoft Exchange without \
+                 EnableExactRFC822Size), set list_sizes = \"estimated\" for this account or pass \
+                 --list-sizes estimated; nothing of this batch was delivered or deleted"
+                    .to_string(),
+            ),
             Error::CorruptState { .. } => Some(
                 "popget fetch --rebuild-state marks every message now on the server as fetched \
                  (without downloading); or move the file away to fetch everything again"

@@ -183,3 +183,72 @@ fn the_line_limit_does_not_depend_on_how_the_bytes_arrive() {
         assert!(run.stderr().contains("longer than"), "{}", run.stderr());
     }
 }
+
+/// Messages of about 20 KB, and one of 1.2 MB: an estimate a tenth or two fifths off is far
+/// outside the exact check's slack (1 KiB + 1/16).
+fn sizeable_messages() -> Vec<(String, Vec<u8>)> {
+    (1..=6)
+        .map(|i| {
+            let size = if i == 6 { 1_200_000 } else { 20_000 };
+            let mut message = format!("Subject: {i}\n\n").into_bytes();
+            while message.len() < size {
+                message.extend_from_slice(format!("line {i} of a sizeable message\n").as_bytes());
+            }
+            (format!("uid-{i}"), message)
+        })
+        .collect()
+}
+
+#[test]
+fn estimated_list_sizes_are_refused_unless_the_account_says_they_are_estimates() {
+    // An Exchange server without EnableExactRFC822Size: sizes two fifths over, and a tenth
+    // under for the large message.
+    let messages = sizeable_messages();
+    let mut script = pipelining(messages.clone());
+    script.listed_size = Some(|octets| {
+        if octets > 1_000_000 {
+            octets / 10 * 9
+        } else {
+            octets / 5 * 7
+        }
+    });
+    let server = FakeServer::start(script);
+    let popget = Popget::new();
+    let run = fetch(&popget, &server, &["--delete"]);
+    run.expect_code(76);
+    assert!(
+        run.stderr().contains("list_sizes = \"estimated\""),
+        "the hint names the setting: {}",
+        run.stderr()
+    );
+    assert!(maildir_messages(&popget.path("m")).is_empty());
+    assert_eq!(server.remaining().len(), 6, "nothing was deleted");
+
+    let run = fetch(&popget, &server, &["--delete", "--list-sizes", "estimated"]);
+    run.expect_code(0);
+    let all = sorted(messages.iter().map(|(_, m)| m.clone()).collect());
+    assert_eq!(maildir_messages(&popget.path("m")), all);
+    assert!(server.remaining().is_empty());
+}
+
+#[test]
+fn estimated_list_sizes_still_bound_a_message_that_runs_on() {
+    // Estimated sizes allow four times the estimate plus 1 MiB: a 1.2 MB message announced
+    // as 1,000 octets runs past that, and nothing of its batch is delivered or deleted.
+    let messages = sizeable_messages();
+    let mut script = pipelining(messages.clone());
+    script.listed_size = Some(|octets| if octets > 1_000_000 { 1000 } else { octets });
+    let server = FakeServer::start(script);
+    let popget = Popget::new();
+    let run = fetch(&popget, &server, &["--delete", "--list-sizes", "estimated"]);
+    run.expect_code(76);
+    assert!(
+        run.stderr().contains("message 6 runs on"),
+        "{}",
+        run.stderr()
+    );
+    let delivered = maildir_messages(&popget.path("m"));
+    assert!(!delivered.contains(&messages[5].1));
+    assert!(server.remaining().contains(&"uid-6".to_string()));
+    rerun_delivers_everything_once(&popget, &messages, &server.remaining());
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use popget::auth::AuthMethod;
-use popget::config::{parse_size, PipeliningMode};
+use popget::config::{parse_size, ListSizesMode, PipeliningMode};
 use popget::transport::TlsMode;
 
 /// popget: a fast, crash-safe, secure-by-default POP3 mail fetcher.
@@ -278,6 +278,24 @@ impl From<PipeliningArg> for PipeliningMode {
     }
 }
 
+/// Whether the server's LIST sizes are exact (`--list-sizes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListSizesArg {
+    /// The messages' sizes, within the usual conventions
+    Exact,
+    /// Estimates: a message may be shorter, or up to four times longer plus 1 MiB
+    Estimated,
+}
+
+impl From<ListSizesArg> for ListSizesMode {
+    fn from(arg: ListSizesArg) -> Self {
+        match arg {
+            ListSizesArg::Exact => ListSizesMode::Exact,
+            ListSizesArg::Estimated => ListSizesMode::Estimated,
+        }
+    }
+}
+
 /// When TLS starts (`--tls`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TlsArg {
@@ -396,6 +414,11 @@ pub struct ConnectionArgs {
     /// DELE and TOP): when the server announces PIPELINING (auto), always (on) or never (off)
     #[arg(long, value_enum, value_name = "WHEN")]
     pub pipelining: Option<PipeliningArg>,
+    /// Whether the server's LIST sizes are the messages' sizes: exact (a message that does not
+    /// fit is refused, exit 76) or estimated (Microsoft Exchange without EnableExactRFC822Size)
+    /// [default: exact]
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub list_sizes: Option<ListSizesArg>,
     /// Connect through this SOCKS5 proxy: socks5h://[USER:PASSWORD@]HOST:PORT lets the proxy
     /// resolve the server's name (what Tor needs), socks5:// resolves it here. TLS and the
     /// certificate check still run end to end with the server

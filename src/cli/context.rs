@@ -120,6 +120,7 @@ pub fn command_line(connection: &ConnectionArgs, delivery: Option<&DeliveryArgs>
         session_timeout: connection.session_timeout,
         max_listing: connection.max_listing.map(SizeSetting::Octets),
         pipelining: connection.pipelining.map(Into::into),
+        list_sizes: connection.list_sizes.map(Into::into),
         proxy: connection.proxy.clone(),
         gssapi_service: connection.gssapi_service.clone(),
         gssapi_host: connection.gssapi_host.clone(),

@@ -87,6 +87,8 @@ pub struct Settings {
     pub max_bytes: Option<SizeSetting>,
     pub filter: Option<String>,
     pub pipelining: Option<PipeliningMode>,
+    /// `"estimated"` for a server whose LIST sizes are not the messages' sizes.
+    pub list_sizes: Option<ListSizesMode>,
     pub session_timeout: Option<u64>,
     pub max_listing: Option<SizeSetting>,
     /// A SOCKS5 proxy URL (`socks5h://HOST:PORT`).
@@ -203,6 +205,7 @@ impl Settings {
             max_bytes,
             filter,
             pipelining,
+            list_sizes,
             proxy,
             gssapi_service,
             gssapi_host,
@@ -252,6 +255,29 @@ impl From<PipeliningMode> for crate::pop3::Pipelining {
             PipeliningMode::Auto => crate::pop3::Pipelining::Auto,
             PipeliningMode::On => crate::pop3::Pipelining::On,
             PipeliningMode::Off => crate::pop3::Pipelining::Off,
+        }
+    }
+}
+
+/// Whether the server's LIST sizes are the messages' sizes (`list_sizes`), as the configuration
+/// file and the command line say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListSizesMode {
+    /// The sizes are exact, within the usual conventions: a message that does not fit is an
+    /// error (exit 76) and nothing is delivered from that batch
+    #[default]
+    Exact,
+    /// The sizes are estimates (Microsoft Exchange without EnableExactRFC822Size): a message
+    /// may be shorter or up to four times longer (plus 1 MiB)
+    Estimated,
+}
+
+impl From<ListSizesMode> for crate::pop3::ListedSizes {
+    fn from(mode: ListSizesMode) -> Self {
+        match mode {
+            ListSizesMode::Exact => crate::pop3::ListedSizes::Exact,
+            ListSizesMode::Estimated => crate::pop3::ListedSizes::Estimated,
         }
     }
 }
@@ -754,6 +780,8 @@ pub struct Account {
     pub limits: Limits,
     /// Whether commands go out without waiting for each answer.
     pub pipelining: PipeliningMode,
+    /// How closely a message must fit the size LIST announced for it.
+    pub list_sizes: ListSizesMode,
     pub passwords: PasswordSources,
     /// The SOCKS5 proxy the connection goes through, if any.
     pub proxy: Option<crate::transport::proxy::Proxy>,
@@ -1090,6 +1118,7 @@ impl Account {
             gssapi,
             oauth,
             pipelining: settings.pipelining.unwrap_or_default(),
+            list_sizes: settings.list_sizes.unwrap_or_default(),
             settings,
         })
     }
@@ -1805,6 +1834,27 @@ mbox = "/var/mail/me"
 keep = true
 state = "~/state/home"
 "#;
+
+    #[test]
+    fn list_sizes_are_exact_unless_an_account_says_estimated() {
+        let config = ConfigFile::parse(
+            "[defaults]\nuser = \"me\"\n[accounts.exchange]\nhost = \"mail.corp.example\"\n\
+             list_sizes = \"estimated\"\n[accounts.dovecot]\nhost = \"pop.example\"\n",
+        )
+        .unwrap();
+        let accounts = select_accounts(&config, &[], &CommandLine::default(), &env()).unwrap();
+        assert_eq!(accounts[0].list_sizes, ListSizesMode::Estimated);
+        assert_eq!(accounts[1].list_sizes, ListSizesMode::Exact);
+        let checked = check_text(
+            "[accounts.x]\nhost = \"h\"\nuser = \"u\"\nmbox = \"m\"\nlist_sizes = \"rough\"\n",
+            &env(),
+        );
+        assert_eq!(checked.problems.len(), 1, "{:?}", checked.problems);
+        assert_eq!(checked.problems[0].line, 5);
+        assert!(checked.problems[0]
+            .message
+            .contains("unknown variant `rough`"));
+    }
 
     #[test]
     fn the_kerberos_principal_is_pop_at_the_host_unless_configured() {

@@ -171,21 +171,25 @@ impl DotDecoder {
     }
 
     /// Whether the body has already grown past what a message LIST announced as `listed`
-    /// octets may be (see [`size_slack`]): reading further is pointless.
-    pub fn outgrew(&self, listed: u64) -> bool {
-        self.lf_octets() > listed.saturating_add(size_slack(listed))
+    /// octets may be (see [`ListedSizes`]): reading further is pointless.
+    pub fn outgrew(&self, listed: u64, sizes: ListedSizes) -> bool {
+        self.lf_octets() > listed.saturating_add(sizes.most_over(listed))
     }
 
-    /// Whether the complete body can be the message LIST announced as `listed` octets: at most
-    /// [`size_slack`] more than its length counting one octet per line end, and at most that
-    /// much less than its length counting two octets per line end and every stuffing dot.
-    pub fn fits(&self, listed: u64) -> bool {
+    /// Whether the complete body can be the message LIST announced as `listed` octets: with
+    /// [`ListedSizes::Exact`], at most [`size_slack`] more than its length counting one octet
+    /// per line end, and at most that much less than its length counting two octets per line
+    /// end and every stuffing dot; with [`ListedSizes::Estimated`], not over the bound.
+    pub fn fits(&self, listed: u64, sizes: ListedSizes) -> bool {
         let most = self
             .lf_octets()
             .saturating_add(self.lines)
-            .saturating_add(self.unstuffed)
-            .saturating_add(size_slack(listed));
-        !self.outgrew(listed) && most >= listed
+            .saturating_add(self.unstuffed);
+        let short_by_at_most = match sizes {
+            ListedSizes::Exact => size_slack(listed),
+            ListedSizes::Estimated => u64::MAX,
+        };
+        !self.outgrew(listed, sizes) && most.saturating_add(short_by_at_most) >= listed
     }
 
     fn emit<W: Write + ?Sized>(&mut self, out: &mut W, bytes: &[u8]) -> io::Result<()> {
@@ -212,6 +216,29 @@ impl DotDecoder {
 /// caught by the strict status lines and the sync point instead (see `fetch.rs`).
 pub fn size_slack(listed: u64) -> u64 {
     1024 + listed / 16
+}
+
+/// How closely a server's LIST sizes are trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListedSizes {
+    /// The sizes are the messages' sizes, within the conventions of [`size_slack`]: a body
+    /// that does not fit is a protocol error (cut short, or the answers out of step).
+    #[default]
+    Exact,
+    /// The sizes are estimates (Microsoft Exchange without `EnableExactRFC822Size`): a body may
+    /// be any length up to four times its LIST size plus 1 MiB. A body cut short by the server
+    /// is then only caught by the answers that follow it.
+    Estimated,
+}
+
+impl ListedSizes {
+    /// How many octets a body may exceed its LIST size `listed` by.
+    fn most_over(self, listed: u64) -> u64 {
+        match self {
+            ListedSizes::Exact => size_slack(listed),
+            ListedSizes::Estimated => listed.saturating_mul(3).saturating_add(1 << 20),
+        }
+    }
 }
 
 /// The inverse of decoding with [`LineEnding::Lf`]: LF becomes CRLF, lines starting with `.` are
@@ -367,22 +394,52 @@ mod tests {
             decoder.feed(&wire, &mut Vec::new()).unwrap();
             // Both conventions, and the slack (1024 + 1/16) either side.
             for listed in [5100, 5200, 3900, 6600] {
-                assert!(decoder.fits(listed), "{listed} {ending:?}");
+                assert!(
+                    decoder.fits(listed, ListedSizes::Exact),
+                    "{listed} {ending:?}"
+                );
             }
             // A tenth of the size, or far less than it, or more than it.
             for listed in [51_000, 7000, 3000, u64::MAX] {
-                assert!(!decoder.fits(listed), "{listed} {ending:?}");
+                assert!(
+                    !decoder.fits(listed, ListedSizes::Exact),
+                    "{listed} {ending:?}"
+                );
             }
-            assert!(decoder.outgrew(3000));
-            assert!(!decoder.outgrew(51_000));
+            assert!(decoder.outgrew(3000, ListedSizes::Exact));
+            assert!(!decoder.outgrew(51_000, ListedSizes::Exact));
             // A server reporting 0 for small messages still passes.
-            assert!(!decoder.fits(0));
+            assert!(!decoder.fits(0, ListedSizes::Exact));
         }
         let mut small = DotDecoder::new(LineEnding::Lf);
         small
             .feed(b"Subject: x\r\n\r\nbody\r\n.\r\n", &mut Vec::new())
             .unwrap();
-        assert!(small.fits(0) && small.fits(21) && small.fits(1000));
+        assert!(
+            small.fits(0, ListedSizes::Exact)
+                && small.fits(21, ListedSizes::Exact)
+                && small.fits(1000, ListedSizes::Exact)
+        );
+    }
+
+    #[test]
+    fn estimated_sizes_bound_only_the_growth() {
+        // 5,100 octets: any estimate from 1 to far more is accepted, and a body four times and
+        // 1 MiB past its estimate is still refused.
+        let mut decoder = DotDecoder::new(LineEnding::Lf);
+        let mut wire = b"x".repeat(5098);
+        wire.extend_from_slice(b"\r\n.\r\n");
+        decoder.feed(&wire, &mut Vec::new()).unwrap();
+        for listed in [1, 1000, 3000, 5100, 51_000, u64::MAX] {
+            assert!(decoder.fits(listed, ListedSizes::Estimated), "{listed}");
+        }
+        assert!(!decoder.fits(1000, ListedSizes::Exact));
+        let mut runaway = DotDecoder::new(LineEnding::Lf);
+        runaway
+            .feed(&b"y".repeat(4 * 1000 + (1 << 20) + 1), &mut Vec::new())
+            .unwrap();
+        assert!(runaway.outgrew(1000, ListedSizes::Estimated));
+        assert!(!runaway.outgrew(2000, ListedSizes::Estimated));
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub mod sasl;
 mod session;
 
 pub use command::Command;
-pub use dot::{size_slack, stuff, DotDecoder, LineEnding, Progress};
+pub use dot::{size_slack, stuff, DotDecoder, LineEnding, ListedSizes, Progress};
 pub use error::{Error, Result};
 pub use listing::{
     apop_timestamp, parse_scan_line, parse_stat, parse_uidl_line, Capabilities, ScanEntry,
@@ -121,13 +121,42 @@ pub const MAX_COMMAND: usize = 255;
 
 /// A violation of the POP3 grammar by the server, or an argument that cannot be sent safely.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ProtocolError(pub String);
+#[error("{message}")]
+pub struct ProtocolError {
+    message: String,
+    violation: Violation,
+}
+
+/// Which rule a [`ProtocolError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Violation {
+    /// The grammar of the protocol: status lines, listings, the order of answers.
+    Grammar,
+    /// A message's length does not fit the size LIST announced for it (see [`ListedSizes`]).
+    ListedSize,
+}
 
 impl ProtocolError {
-    /// A protocol error with the given message.
+    /// A violation of the grammar, with the given message.
     pub fn new(message: impl Into<String>) -> Self {
-        ProtocolError(message.into())
+        ProtocolError {
+            message: message.into(),
+            violation: Violation::Grammar,
+        }
+    }
+
+    /// A message whose length does not fit its LIST size, with the given message.
+    pub fn listed_size(message: impl Into<String>) -> Self {
+        ProtocolError {
+            message: message.into(),
+            violation: Violation::ListedSize,
+        }
+    }
+
+    /// Which rule was broken.
+    pub fn violation(&self) -> Violation {
+        self.violation
     }
 }
 

@@ -6,8 +6,8 @@ use std::io::{self, Read, Write};
 
 use super::{
     parse_scan_line, parse_stat, parse_status, parse_uidl_line, Capabilities, Command, DotDecoder,
-    Error, LineEnding, Pipelining, Progress, ProtocolError, Result, ScanEntry, Status, UidlEntry,
-    MAX_LINE,
+    Error, LineEnding, ListedSizes, Pipelining, Progress, ProtocolError, Result, ScanEntry, Status,
+    UidlEntry, MAX_LINE,
 };
 
 const READ_BUFFER: usize = 64 * 1024;
@@ -52,6 +52,8 @@ struct Wire<S> {
     trace: Option<Tracer>,
     /// The memory one LIST or UIDL answer may take (see [`DEFAULT_MAX_LISTING`]).
     listing_limit: u64,
+    /// How closely a body must fit its LIST size.
+    listed_sizes: ListedSizes,
 }
 
 impl<S: Read + Write> Wire<S> {
@@ -67,6 +69,7 @@ impl<S: Read + Write> Wire<S> {
             body_pending: false,
             trace: None,
             listing_limit: DEFAULT_MAX_LISTING,
+            listed_sizes: ListedSizes::Exact,
         }
     }
 
@@ -237,8 +240,9 @@ impl<S: Read + Write> Wire<S> {
                 ))
                 .into());
             }
-            if let Some((number, size)) = listed.filter(|&(_, size)| decoder.outgrew(size)) {
-                return Err(ProtocolError::new(format!(
+            let sizes = self.listed_sizes;
+            if let Some((number, size)) = listed.filter(|&(_, size)| decoder.outgrew(size, sizes)) {
+                return Err(ProtocolError::listed_size(format!(
                     "message {number} runs on past the {size} octets LIST announced for it \
                      (the answers are out of step, or the server's sizes are wrong)"
                 ))
@@ -262,8 +266,9 @@ impl<S: Read + Write> Wire<S> {
             ))
             .into());
         }
-        if let Some((number, size)) = listed.filter(|&(_, size)| !decoder.fits(size)) {
-            return Err(ProtocolError::new(format!(
+        let sizes = self.listed_sizes;
+        if let Some((number, size)) = listed.filter(|&(_, size)| !decoder.fits(size, sizes)) {
+            return Err(ProtocolError::listed_size(format!(
                 "message {number} has {octets} octets where LIST announced {size} (it was cut \
                  short, the answers are out of step, or the server's sizes are wrong)"
             ))
@@ -695,6 +700,12 @@ pub struct Session<S> {
 }
 
 impl<S: Read + Write> Session<S> {
+    /// Sets how closely a retrieved message must fit its LIST size (default
+    /// [`ListedSizes::Exact`]).
+    pub fn set_listed_sizes(&mut self, sizes: ListedSizes) {
+        self.wire.listed_sizes = sizes;
+    }
+
     /// Asks for the capabilities again (servers such as Gmail announce UIDL, TOP and PIPELINING
     /// only after login). Keeps the earlier set when the server has no CAPA.
     pub fn capa(&mut self) -> Result<Option<&Capabilities>> {

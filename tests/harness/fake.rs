@@ -54,6 +54,9 @@ pub struct Script {
     /// Sees every command line first (and [`CONNECTED`] before the greeting) and may answer
     /// it with raw bytes of its own: for streams, endless answers and injected data.
     pub handler: Option<Handler>,
+    /// What LIST announces for a message of this many octets, instead of its size (an
+    /// Exchange server that estimates).
+    pub listed_size: Option<fn(usize) -> usize>,
 }
 
 /// What a [`Handler`] did with a line.
@@ -69,6 +72,13 @@ pub enum Handled {
 
 /// Whether a bearer token is valid (see `OAuthServer::token_check`).
 pub type BearerCheck = Arc<dyn Fn(&str) -> bool + Send + Sync + 'static>;
+
+/// The size LIST announces for a message of `octets`.
+fn listed(script: &Script, octets: usize) -> usize {
+    script
+        .listed_size
+        .map_or(octets, |estimate| estimate(octets))
+}
 
 /// The bearer token in a decoded XOAUTH2 or OAUTHBEARER initial response.
 fn bearer_token(response: &[u8]) -> Option<String> {
@@ -110,6 +120,7 @@ impl Default for Script {
             capa_after_tls: None,
             identity: None,
             handler: None,
+            listed_size: None,
         }
     }
 }
@@ -510,7 +521,7 @@ impl Server<'_> {
                             let field = if verb == "UIDL" {
                                 uid.clone()
                             } else {
-                                (stuffed(message).len() - 3).to_string()
+                                listed(script, stuffed(message).len() - 3).to_string()
                             };
                             reply.extend_from_slice(format!("{} {field}\r\n", i + 1).as_bytes());
                         }
@@ -527,7 +538,7 @@ impl Server<'_> {
                         let field = if verb == "UIDL" {
                             uid.clone()
                         } else {
-                            (stuffed(message).len() - 3).to_string()
+                            listed(script, stuffed(message).len() - 3).to_string()
                         };
                         format!("+OK {n} {field}\r\n").into_bytes()
                     }
