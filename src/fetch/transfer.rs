@@ -59,8 +59,15 @@ pub(super) fn run<S: Read + Write>(
     // one streams in. A rendezvous channel keeps at most one batch waiting for its turn.
     let (batches, pending) = mpsc::sync_channel::<Vec<(Message, Staged)>>(0);
     let (commits, committed) = mpsc::channel();
+    let nothing_to_fetch = plan.fetch.is_empty();
     std::thread::scope(|scope| {
-        scope.spawn(move || commit_batches(mailbox, state, pending, commits));
+        if nothing_to_fetch {
+            // No batch will be staged, so no thread to commit one: a daemon polls hundreds of
+            // accounts, most with nothing new. A batch sent all the same would fail, not hang.
+            drop((pending, commits));
+        } else {
+            scope.spawn(move || commit_batches(mailbox, state, pending, commits));
+        }
         let mut transfer = Transfer {
             session,
             mailbox,
