@@ -11,9 +11,20 @@ use crate::transport::{self, CertificateInfo, Stream, TlsMode};
 /// A connection in the AUTHORIZATION state, with what was learned on the way.
 pub struct Connected {
     pub client: Client<Stream>,
-    /// With STLS: the capabilities announced before TLS (`None` inside: CAPA was refused).
-    pub before_tls: Option<Option<Capabilities>>,
+    /// What the plain connection announced before STLS.
+    pub before_tls: BeforeTls,
     pub certificate: Option<CertificateInfo>,
+}
+
+/// What the server announced before TLS started (`--tls starttls` only).
+#[derive(Debug, Clone)]
+pub enum BeforeTls {
+    /// TLS from the first byte, or no TLS at all: there was no plain part to ask.
+    NotUpgraded,
+    /// The server answered CAPA with -ERR.
+    CapaRefused,
+    /// What CAPA listed.
+    Announced(Capabilities),
 }
 
 /// The password, read before connecting (a prompt must not hold a connection open), unless
@@ -96,7 +107,7 @@ pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Connected> {
     let start_tls = |tcp, after_stls| {
         transport::start_tls(tcp, &account.host, &account.certificates, after_stls)
     };
-    let mut before_tls = None;
+    let mut before_tls = BeforeTls::NotUpgraded;
     let mut certificate = None;
     let mut client = match account.tls {
         TlsMode::Implicit => {
@@ -113,7 +124,7 @@ pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Connected> {
             client.require_tls();
             let capabilities = client.capa()?.cloned();
             let offers_stls = capabilities.as_ref().is_some_and(|capa| capa.stls());
-            before_tls = Some(capabilities);
+            before_tls = capabilities.map_or(BeforeTls::CapaRefused, BeforeTls::Announced);
             if !offers_stls {
                 client.quit();
                 return Err(Error::Unavailable {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::cli::args::{DeleArgs, InfoArgs, ListArgs, RetrArgs, StatArgs, TopArgs, UidlArgs};
 use crate::cli::context::Context;
 use popget::config::Account;
-use popget::connect;
+use popget::connect::{self, BeforeTls};
 use popget::pop3::Session;
 use popget::pop3::{apop_timestamp, sanitize, Command, LineEnding};
 use popget::transport::{Stream, TlsMode};
@@ -435,10 +435,11 @@ impl InfoJson {
                 greeting.display_text()
             ),
             apop: apop_timestamp(&greeting.text).is_some(),
-            capabilities_before_tls: connected
-                .before_tls
-                .clone()
-                .map(|c| c.map(|c| c.lines).unwrap_or_default()),
+            capabilities_before_tls: match &connected.before_tls {
+                BeforeTls::NotUpgraded => None,
+                BeforeTls::CapaRefused => Some(Vec::new()),
+                BeforeTls::Announced(capabilities) => Some(capabilities.lines.clone()),
+            },
             capabilities: connected.client.capabilities().map(|c| c.lines.clone()),
             capabilities_after_login: None,
             logged_in: false,
