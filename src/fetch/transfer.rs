@@ -76,17 +76,11 @@ pub(super) fn run<S: Read + Write>(
             ending,
             options: &options,
             window,
-            batch_limit,
+            groups: SyncGroups::new(batch_limit),
             upcoming: plan.fetch.into(),
             to_delete: plan.delete_only.into(),
             in_flight: VecDeque::new(),
             batch: Vec::new(),
-            batch_octets: 0,
-            open_group: None,
-            group_messages: 0,
-            group_octets: 0,
-            group_limit: 1,
-            sync_due: None,
             batches,
             committed,
             commits_pending: 0,
@@ -171,8 +165,8 @@ pub(super) struct Transfer<'a, S> {
     pub(super) ending: &'a mut Ending,
     pub(super) options: &'a FetchOptions,
     pub(super) window: usize,
-    /// Messages per batch.
-    pub(super) batch_limit: usize,
+    /// The RETRs sent since the last sync point.
+    pub(super) groups: SyncGroups,
     /// Messages to fetch whose RETR is not sent yet.
     pub(super) upcoming: VecDeque<Message>,
     /// Messages recorded as delivered whose DELE is not sent yet.
@@ -182,18 +176,6 @@ pub(super) struct Transfer<'a, S> {
     /// Messages staged and not yet handed to the committing thread: the batch whose sync
     /// answer has not arrived yet.
     pub(super) batch: Vec<(Message, Staged)>,
-    pub(super) batch_octets: u64,
-    /// The last RETR sent since the last sync point, and how many messages and LIST octets
-    /// were requested since then.
-    pub(super) open_group: Option<(u32, u64)>,
-    pub(super) group_messages: usize,
-    pub(super) group_octets: u64,
-    /// Messages in the next group: 1 at first, doubling up to `batch_limit`, so that a
-    /// connection that keeps breaking still delivers something on every run (a broken
-    /// batch is not delivered).
-    pub(super) group_limit: usize,
-    /// A sync point to send before anything else.
-    pub(super) sync_due: Option<(u32, u64)>,
     pub(super) batches: mpsc::SyncSender<Vec<(Message, Staged)>>,
     pub(super) committed: mpsc::Receiver<Committed>,
     /// Batches handed over whose result has not been collected.
@@ -240,7 +222,6 @@ impl<S: Read + Write> Transfer<'_, S> {
             // Batches handed over before are placed and recorded, so they are not fetched
             // again.
             self.batch.clear();
-            self.batch_octets = 0;
             while self.commits_pending > 0 {
                 self.collect_commit(true);
             }
@@ -264,7 +245,6 @@ impl<S: Read + Write> Transfer<'_, S> {
                 // The open batch has had no sync point (answers are still on their way before
                 // it): like after a broken answer, it is not delivered and stays on the server.
                 self.batch.clear();
-                self.batch_octets = 0;
                 while self.commits_pending > 0 {
                     self.collect_commit(true);
                 }
@@ -277,7 +257,6 @@ impl<S: Read + Write> Transfer<'_, S> {
                     // sent now, unless the session is over, and then they are not delivered.
                     if self.quit_sent {
                         self.batch.clear();
-                        self.batch_octets = 0;
                     } else {
                         let (number, size) = (message.number, message.size);
                         self.session.send(&Command::List(Some(number)))?;
@@ -344,7 +323,7 @@ impl<S: Read + Write> Transfer<'_, S> {
             return Ok(());
         }
         while self.in_flight.len() < self.window {
-            let next = if let Some((number, size)) = self.sync_due.take() {
+            let next = if let Some((number, size)) = self.groups.take_due() {
                 self.session.send(&Command::List(Some(number)))?;
                 InFlight::Sync { number, size }
             } else if let Some(message) = self.to_delete.pop_front() {
@@ -352,16 +331,11 @@ impl<S: Read + Write> Transfer<'_, S> {
                 InFlight::Dele(message)
             } else if let Some(message) = self.next_retr() {
                 self.session.send(&Command::Retr(message.number))?;
-                self.open_group = Some((message.number, message.size));
-                self.group_messages += 1;
-                self.group_octets = self.group_octets.saturating_add(message.size);
-                if self.group_messages >= self.group_limit || self.group_octets >= BATCH_OCTETS {
-                    self.close_group();
-                }
+                self.groups.retr_sent(&message);
                 InFlight::Retr(message)
-            } else if self.open_group.is_some() {
+            } else if self.groups.is_open() {
                 // No RETR follows for now: the sync point goes right behind the last one.
-                self.close_group();
+                self.groups.close();
                 continue;
             } else {
                 break;
@@ -381,8 +355,7 @@ impl<S: Read + Write> Transfer<'_, S> {
     /// The checks that scan the window come last.
     fn nothing_more_to_send(&self) -> bool {
         self.local_failure.is_none()
-            && self.sync_due.is_none()
-            && self.open_group.is_none()
+            && self.groups.is_settled()
             && self.upcoming.is_empty()
             && self.to_delete.is_empty()
             && (!self.options.delete
@@ -395,14 +368,6 @@ impl<S: Read + Write> Transfer<'_, S> {
             Some(_) => None,
             None => self.upcoming.pop_front(),
         }
-    }
-
-    /// Ends the group of RETRs sent since the last sync point: its sync is sent next.
-    fn close_group(&mut self) {
-        self.sync_due = self.open_group.take();
-        self.group_messages = 0;
-        self.group_octets = 0;
-        self.group_limit = self.group_limit.saturating_mul(2).min(self.batch_limit);
     }
 
     /// Reads a sync point's answer: `+OK n size` exactly as the listing said, or the stream
@@ -467,7 +432,6 @@ impl<S: Read + Write> Transfer<'_, S> {
             Ok(staged) => {
                 self.observer.delivered(message.size);
                 self.stop.staged_octets += staged.octets;
-                self.batch_octets += staged.octets;
                 self.batch.push((message, staged));
                 Ok(())
             }
@@ -524,7 +488,6 @@ impl<S: Read + Write> Transfer<'_, S> {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
-        self.batch_octets = 0;
         if self.batches.send(batch).is_ok() {
             self.commits_pending += 1;
         } else {
@@ -569,6 +532,67 @@ impl<S: Read + Write> Transfer<'_, S> {
             self.local_failure.get_or_insert(error);
         }
         true
+    }
+}
+
+/// The RETRs between two sync points. Each group ends with a `LIST n` for its last message,
+/// whose answer must match the listing before the group is committed. Groups hold 1 message
+/// at first, then 2, 4 ... up to the batch limit (or [`BATCH_OCTETS`]), so that a connection
+/// that keeps breaking still delivers something on every run (a broken batch is not delivered).
+pub(super) struct SyncGroups {
+    /// The last RETR of the open group (number, LIST size), and what the group holds so far.
+    open: Option<(u32, u64)>,
+    messages: usize,
+    octets: u64,
+    /// Messages in the next group.
+    limit: usize,
+    /// Messages per batch, the largest group.
+    batch_limit: usize,
+    /// A closed group's sync point, to send before anything else.
+    due: Option<(u32, u64)>,
+}
+
+impl SyncGroups {
+    fn new(batch_limit: usize) -> Self {
+        SyncGroups {
+            open: None,
+            messages: 0,
+            octets: 0,
+            limit: 1,
+            batch_limit,
+            due: None,
+        }
+    }
+
+    /// Counts a RETR sent; a full group is closed.
+    fn retr_sent(&mut self, message: &Message) {
+        self.open = Some((message.number, message.size));
+        self.messages += 1;
+        self.octets = self.octets.saturating_add(message.size);
+        if self.messages >= self.limit || self.octets >= BATCH_OCTETS {
+            self.close();
+        }
+    }
+
+    /// Ends the open group: its sync point is due next, and the next group is twice as large.
+    fn close(&mut self) {
+        self.due = self.open.take();
+        self.messages = 0;
+        self.octets = 0;
+        self.limit = self.limit.saturating_mul(2).min(self.batch_limit);
+    }
+
+    fn take_due(&mut self) -> Option<(u32, u64)> {
+        self.due.take()
+    }
+
+    fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// No group is open and no sync point waits to be sent.
+    fn is_settled(&self) -> bool {
+        self.due.is_none() && self.open.is_none()
     }
 }
 
@@ -650,6 +674,33 @@ mod tests {
         fn streamed(&mut self, octets: u64) {
             self.0.push(octets);
         }
+    }
+
+    #[test]
+    fn sync_groups_start_at_one_message_and_double_up_to_the_batch_limit() {
+        let mut groups = SyncGroups::new(5);
+        let mut sizes = Vec::new();
+        let mut in_group = 0;
+        for number in 1..=20 {
+            let message = Message {
+                number,
+                size: 100,
+                uid: None,
+                unread: None,
+            };
+            groups.retr_sent(&message);
+            in_group += 1;
+            if let Some((last, size)) = groups.take_due() {
+                assert_eq!((last, size), (number, 100));
+                sizes.push(in_group);
+                in_group = 0;
+            }
+        }
+        assert_eq!(sizes, [1, 2, 4, 5, 5]);
+        assert!(groups.is_open() && !groups.is_settled());
+        groups.close();
+        assert_eq!(groups.take_due(), Some((20, 100)));
+        assert!(groups.is_settled());
     }
 
     #[test]
