@@ -208,12 +208,7 @@ pub fn account_text(name: &str, address: &str, found: &Found, defaults: &Setting
         text.push_str(&format!("user = {}\n", quoted(address)));
     }
     if defaults.tls.unwrap_or(TlsMode::Implicit) != found.tls {
-        let tls = match found.tls {
-            TlsMode::Implicit => "implicit",
-            TlsMode::Starttls => "starttls",
-            TlsMode::None => "none",
-        };
-        text.push_str(&format!("tls = {}\n", quoted(tls)));
+        text.push_str(&format!("tls = {}\n", quoted(found.tls.name())));
     }
     let has_destination =
         defaults.maildir.is_some() || defaults.mbox.is_some() || defaults.mda.is_some();

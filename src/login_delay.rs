@@ -60,8 +60,7 @@ pub fn record(state_path: &Path, delay: Option<Duration>) -> io::Result<()> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let directory = path.parent().unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(directory)?;
+    let mut file = tempfile::NamedTempFile::new_in(crate::durable::parent_dir(&path))?;
     writeln!(file, "{} {}", now.as_secs(), delay.as_secs())?;
     file.persist(&path).map_err(|error| error.error)?;
     Ok(())

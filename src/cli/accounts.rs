@@ -63,17 +63,14 @@ pub fn list(context: &Context, args: &AccountsArgs) -> Result<()> {
             }
         }
     }
-    let mut out = io::stdout().lock();
-    let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &rows)
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(out))
+    if args.json {
+        crate::cli::context::print_json(&rows)?;
     } else {
+        let mut out = io::stdout().lock();
         write_table(&mut out, &rows)
-    };
-    written
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::io("cannot write the output", e))?;
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::io("cannot write the output", e))?;
+    }
     if unresolved > 0 {
         return Err(Error::config(format!(
             "{} cannot be resolved; `popget config check` reports every problem with its line",

@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, Write};
 use serde::Serialize;
 
 use crate::cli::args::{DeleArgs, InfoArgs, ListArgs, RetrArgs, StatArgs, TopArgs, UidlArgs};
-use crate::cli::context::Context;
+use crate::cli::context::{print_json, Context};
 use popget::config::Account;
 use popget::connect::{self, BeforeTls};
 use popget::pop3::Session;
@@ -15,21 +15,13 @@ use popget::pop3::{apop_timestamp, sanitize, Command, LineEnding};
 use popget::transport::{Stream, TlsMode};
 use popget::{Error, Result};
 
-/// Standard output, buffered; a reader that went away is not an error (see `app`).
+/// Standard output, buffered; a reader that went away is not an error (see `cli::run`).
 fn stdout() -> BufWriter<io::StdoutLock<'static>> {
     BufWriter::with_capacity(64 * 1024, io::stdout().lock())
 }
 
 fn output_error(error: io::Error) -> Error {
     Error::io("cannot write the output", error)
-}
-
-fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    let mut out = stdout();
-    serde_json::to_writer_pretty(&mut out, value).map_err(|e| output_error(e.into()))?;
-    writeln!(out)
-        .and_then(|()| out.flush())
-        .map_err(output_error)
 }
 
 fn uid_text(uid: &[u8]) -> String {
@@ -71,7 +63,7 @@ struct StatJson {
 }
 
 pub fn stat(context: &Context, args: &StatArgs) -> Result<()> {
-    let (_, mut session) = context.session(&args.target)?;
+    let mut session = context.session(&args.target)?;
     let (messages, octets) = session.stat()?;
     session.quit()?;
     if args.json {
@@ -103,7 +95,7 @@ struct ListingJson {
 }
 
 pub fn list(context: &Context, args: &ListArgs) -> Result<()> {
-    let (_, mut session) = context.session(&args.target)?;
+    let mut session = context.session(&args.target)?;
     let wanted = match (&args.uidl, args.message) {
         (Some(uid), _) => Some(numbers_for_uids(&mut session, std::slice::from_ref(uid))?[0]),
         (None, number) => number,
@@ -232,7 +224,7 @@ struct UidlEntryJson {
 }
 
 pub fn uidl(context: &Context, args: &UidlArgs) -> Result<()> {
-    let (_, mut session) = context.session(&args.target)?;
+    let mut session = context.session(&args.target)?;
     let entries = match args.message {
         Some(number) => vec![session.uidl_one(number)?],
         None => session
@@ -258,7 +250,7 @@ pub fn uidl(context: &Context, args: &UidlArgs) -> Result<()> {
 }
 
 pub fn retr(context: &Context, args: &RetrArgs) -> Result<()> {
-    let (_, mut session) = context.session(&args.target)?;
+    let mut session = context.session(&args.target)?;
     let mut numbers = args.messages.clone();
     numbers.extend(numbers_for_uids(&mut session, &args.uidl)?);
     let ending = if args.crlf {
@@ -292,7 +284,7 @@ pub fn top(context: &Context, args: &TopArgs) -> Result<()> {
     if uid.is_none() && number == 0 {
         return Err(Error::Usage("message numbers start at 1".into()));
     }
-    let (_, mut session) = context.session(&args.target)?;
+    let mut session = context.session(&args.target)?;
     let number = match uid {
         None => number,
         Some(uid) => numbers_for_uids(&mut session, std::slice::from_ref(uid))?[0],
@@ -316,7 +308,7 @@ pub fn top(context: &Context, args: &TopArgs) -> Result<()> {
 }
 
 pub fn dele(context: &Context, args: &DeleArgs) -> Result<()> {
-    let (_, mut session) = context.session(&args.target)?;
+    let mut session = context.session(&args.target)?;
     let mut numbers = args.messages.clone();
     numbers.extend(numbers_for_uids(&mut session, &args.uidl)?);
     let mut confirmed = Vec::new();

@@ -43,10 +43,8 @@ impl Context<'_> {
         self.global.verbose.then(|| tracer(&account.name))
     }
 
-    pub fn session(&self, target: &Target) -> Result<(Account, Session<Stream>)> {
-        let account = self.account(target)?;
-        let session = open_session(self.global.verbose, &account)?;
-        Ok((account, session))
+    pub fn session(&self, target: &Target) -> Result<Session<Stream>> {
+        open_session(self.global.verbose, &self.account(target)?)
     }
 }
 
@@ -91,6 +89,16 @@ pub(crate) fn describe(error: &Error) -> String {
         }
     }
     line
+}
+
+/// `value` as pretty JSON on standard output, one line end after it.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("cannot write the output", e))
 }
 
 /// `popget: <account>: <what happened>`, a hint where one helps; returns the exit status.

@@ -11,7 +11,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::args::{FetchArgs, GlobalArgs, ProgressMode};
-use crate::cli::context::{open_session, report_error};
+use crate::cli::context::{open_session, print_json, report_error};
 use popget::config::{self, Account, ConfigFile, Destination, FetchSettings};
 use popget::error::{exit, Error, Result};
 use popget::fetch::{self, FetchOptions, Filter, Observer, Report};
@@ -144,8 +144,14 @@ pub(crate) fn run_fetch(
         }
     }
     if args.json {
-        if let Err(error) = print_json(status, documents) {
-            return report_error(None, &error);
+        let document = FetchJson {
+            exit_code: status,
+            accounts: documents,
+        };
+        // A reader that went away is no error: the status stays the fetch's own.
+        match print_json(&document) {
+            Err(error) if !error.is_broken_pipe() => return report_error(None, &error),
+            _ => {}
         }
     }
     status
@@ -225,24 +231,6 @@ fn fetch_in_parallel(
         .into_iter()
         .map(|result| result.into_inner().unwrap_or_else(|p| p.into_inner()))
         .collect()
-}
-
-/// `fetch --json`'s document on stdout; a reader that went away is no error.
-fn print_json(status: u8, accounts: Vec<AccountJson>) -> Result<()> {
-    let document = FetchJson {
-        exit_code: status,
-        accounts,
-    };
-    let mut out = std::io::stdout().lock();
-    let written = serde_json::to_writer_pretty(&mut out, &document)
-        .map_err(std::io::Error::from)
-        .and_then(|()| writeln!(out));
-    match written {
-        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Error::io("cannot write the output", error))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// Indexes of the accounts, grouped by state file in order of first appearance.
@@ -415,9 +403,7 @@ impl Run<'_> {
             }
             Transacted::Fetched(outcome) => outcome,
         };
-        if outcome.report.delivered > 0 {
-            self.run_hook(&outcome.report);
-        }
+        self.run_hook(&outcome.report);
         let mut error = outcome.error;
         if let Some(signal) = signals::received() {
             // Cutting the connection was ours: the summary says so instead of an error.
@@ -438,6 +424,7 @@ impl Run<'_> {
         AccountResult::done(outcome.report, error.map_or(Ok(()), Err))
     }
 
+    /// The `on_new_mail` command, which runs only after a delivery (`hook::after_delivery` checks).
     fn run_hook(&self, report: &Report) {
         if let Ok(service) = self.account.service_settings() {
             crate::cli::hook::after_delivery(
@@ -464,9 +451,10 @@ impl Run<'_> {
         } else {
             format!("stopped by {}", signals::name(signal))
         };
-        let line = summary(name, report, shown, true)
-            .unwrap_or_else(|| format!("{name}: nothing delivered"));
-        let line = line.replacen(&format!("{name}: "), &format!("{name}: {how}: "), 1);
+        // The summary, said of "NAME: stopped by ...".
+        let label = format!("{name}: {how}");
+        let line = summary(&label, report, shown, true)
+            .unwrap_or_else(|| format!("{label}: nothing delivered"));
         self.terminal.print(&line);
     }
 }

@@ -91,7 +91,7 @@ pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
 }
 
 /// The line of byte `offset` in `text`, 1-based.
-fn line_at(text: &str, offset: usize) -> usize {
+pub(super) fn line_at(text: &str, offset: usize) -> usize {
     // Counted in bytes: a span of the parser's error need not fall on a character boundary.
     let before = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
     before.iter().filter(|&&b| b == b'\n').count() + 1
@@ -434,9 +434,8 @@ fn check_oauth(
 /// keys with the nearest known one, sizes with their forms.
 pub(crate) fn describe_key_error(key: &str, message: &str) -> String {
     let known = super::known_keys();
-    if !known.iter().any(|k| k == key) {
-        let known: Vec<&str> = known.iter().map(String::as_str).collect();
-        return match nearest(key, &known) {
+    if !known.contains(&key) {
+        return match nearest(key, known) {
             Some(guess) => format!("unknown key {key:?} (did you mean {guess:?}?)"),
             None => format!("unknown key {key:?}"),
         };

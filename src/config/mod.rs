@@ -387,15 +387,16 @@ impl ConfigFile {
         let password_key =
             raw.defaults.iter().any(holds_password) || raw.accounts.values().any(holds_password);
         // Where each key is, for the messages (toml's values have no positions).
-        let document = toml_edit::ImDocument::parse(text).ok();
+        // Parsed only when a key has a problem: a good file is parsed once.
+        let document = std::cell::OnceCell::new();
         let locate = |path: &[&str], key: &str| -> Option<KeyPlace> {
+            let document = document.get_or_init(|| toml_edit::ImDocument::parse(text).ok());
             let mut table: &dyn toml_edit::TableLike = document.as_ref()?.as_table();
             for name in path {
                 table = table.get(name)?.as_table_like()?;
             }
             let span = table.key(key)?.span()?;
-            let before = text.as_bytes().get(..span.start)?;
-            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let line = check::line_at(text, span.start);
             Some(KeyPlace { line, span })
         };
         let defaults = match raw.defaults {
@@ -456,11 +457,8 @@ pub const DEFAULTS_NO_OAUTH: &str =
 
 /// Every key of `[defaults]` and `[accounts.NAME]` tables, as the parser knows them (serde
 /// names them all when it meets a key it does not know).
-pub fn known_keys() -> Vec<String> {
+pub fn known_keys() -> &'static [&'static str] {
     serde_aux::serde_introspection::serde_introspect::<Settings>()
-        .iter()
-        .map(|key| key.to_string())
-        .collect()
 }
 
 /// Whether a table holds a `password` key or an OAuth `client_secret`.
@@ -494,11 +492,7 @@ fn read_accounts(
     let mut accounts = Vec::with_capacity(raw.len());
     let mut broken = Vec::new();
     for (name, value) in raw {
-        let template = value
-            .get("template")
-            .and_then(toml::Value::as_bool)
-            .map(Some)
-            .unwrap_or_default();
+        let template = value.get("template").and_then(toml::Value::as_bool);
         match read_settings(value, |key| locate(&["accounts", &name], key)) {
             Ok(settings) => accounts.push((name, settings)),
             Err(problem) => {
@@ -1057,11 +1051,7 @@ fn password_sources(
         config_command: settings.password_command.clone(),
         config_password: settings.password.clone().map(Secret::new),
         stored_as: name.filter(|name| !is_url(name)).map(str::to_string),
-        netrc: env
-            .get("HOME")
-            .map(PathBuf::from)
-            .or_else(dirs::home_dir)
-            .map(|home| home.join(".netrc")),
+        netrc: home_dir(env).map(|home| home.join(".netrc")),
     }
 }
 
@@ -1663,9 +1653,14 @@ fn default_state_dir() -> Result<PathBuf> {
         })
 }
 
+/// `$HOME`, else the system's idea of the home directory.
+fn home_dir(env: &HashMap<String, String>) -> Option<PathBuf> {
+    env.get("HOME").map(PathBuf::from).or_else(dirs::home_dir)
+}
+
 fn expand_home(path: &Path, env: &HashMap<String, String>) -> PathBuf {
     if let Ok(rest) = path.strip_prefix("~") {
-        if let Some(home) = env.get("HOME").map(PathBuf::from).or_else(dirs::home_dir) {
+        if let Some(home) = home_dir(env) {
             return home.join(rest);
         }
     }

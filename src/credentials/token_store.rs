@@ -125,11 +125,6 @@ pub struct KeyringTokenStore {
     lock: PathBuf,
 }
 
-/// The directory popget keeps state in: `$XDG_STATE_HOME/popget` (`~/.local/state/popget`).
-pub fn default_state_dir() -> Option<PathBuf> {
-    dirs::state_dir().map(|dir| dir.join("popget"))
-}
-
 /// The store for the login `name` (an account name, or a name several accounts share): where
 /// its tokens already are, else the keyring when one answers, else a file under `state_dir`.
 pub fn open(name: &str, state_dir: &Path) -> Box<dyn TokenStore> {

@@ -116,15 +116,29 @@ pub fn recover(state: &mut State) -> Result<usize> {
 pub(super) fn settle_journal(state: &mut State) -> Result<usize> {
     let intents = state.pending_intents()?;
     let now = unix_now();
+    // A message logged as delivered was placed and synced before that line was written: its
+    // intent needs no look in the mailbox (a sync of new/ or an mbox lock for each one).
+    let logged: std::collections::HashSet<&[u8]> = intents
+        .iter()
+        .filter(|(_, line)| line == crate::state::DELIVERED)
+        .map(|(uid, _)| uid.as_slice())
+        .collect();
     let mut recovered = 0;
     for (uid, line) in &intents {
-        let arrived = line == crate::state::DELIVERED
-            || crate::store::recover(&line.parse().map_err(|MalformedIntent(line)| {
-                Error::CorruptState {
-                    path: state.path().to_path_buf(),
-                    detail: format!("its journal has a malformed line {line:?}"),
-                }
-            })?)?;
+        if line == crate::state::DELIVERED {
+            if !state.contains(uid) {
+                state.record(uid, now);
+                recovered += 1;
+            }
+            continue;
+        }
+        let intent = line
+            .parse()
+            .map_err(|MalformedIntent(line)| Error::CorruptState {
+                path: state.path().to_path_buf(),
+                detail: format!("its journal has a malformed line {line:?}"),
+            })?;
+        let arrived = logged.contains(uid.as_slice()) || crate::store::recover(&intent)?;
         if arrived && !state.contains(uid) {
             state.record(uid, now);
             recovered += 1;

@@ -46,7 +46,7 @@ pub(super) enum Unread {
 pub(super) struct Plan {
     pub(super) fetch: Vec<Message>,
     /// Over the size limit: left on the server.
-    pub(super) oversized: Vec<Message>,
+    pub(super) oversized: usize,
     /// To be deleted without downloading: delivered on an earlier run (and due for deletion),
     /// or over the size limit with `--delete-oversized`.
     pub(super) delete_only: Vec<Message>,
@@ -188,7 +188,7 @@ impl Plan {
             message.unread = Some(Unread::Oversized);
             self.delete_only.push(message);
         } else {
-            self.oversized.push(message);
+            self.oversized += 1;
         }
     }
 }

@@ -113,7 +113,7 @@ fn plan_and_filter<S: Read + Write>(
         None => None,
     };
     limit_plan(&mut plan, options);
-    report.oversized = plan.oversized.len() as u64;
+    report.oversized = plan.oversized as u64;
     report.deferred = plan.deferred as u64;
     Ok((plan, filter_error))
 }
@@ -221,10 +221,7 @@ impl<S: Read + Write> Transfer<'_, S> {
             // extra answer shifts all that follow). It stays on the server for the next run.
             // Batches handed over before are placed and recorded, so they are not fetched
             // again.
-            self.batch.clear();
-            while self.commits_pending > 0 {
-                self.collect_commit(true);
-            }
+            self.drop_open_batch();
             return Err(error);
         }
         if let Some(error) = self.local_failure.take() {
@@ -244,10 +241,7 @@ impl<S: Read + Write> Transfer<'_, S> {
             if self.stop.abandon {
                 // The open batch has had no sync point (answers are still on their way before
                 // it): like after a broken answer, it is not delivered and stays on the server.
-                self.batch.clear();
-                while self.commits_pending > 0 {
-                    self.collect_commit(true);
-                }
+                self.drop_open_batch();
                 return Ok(());
             }
             self.fill_window()?;
@@ -493,6 +487,15 @@ impl<S: Read + Write> Transfer<'_, S> {
         } else {
             self.local_failure
                 .get_or_insert_with(|| Error::Temporary("the committing thread stopped".into()));
+        }
+    }
+
+    /// Forgets the staged batch no sync point confirmed (it is not delivered and stays on the
+    /// server), and waits for the batches already handed over.
+    fn drop_open_batch(&mut self) {
+        self.batch.clear();
+        while self.commits_pending > 0 {
+            self.collect_commit(true);
         }
     }
 

@@ -100,8 +100,7 @@ struct PathToken<'a>(&'a std::path::Path);
 
 impl fmt::Display for PathToken<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let escaped = crate::state::escape(self.0.as_os_str().as_bytes());
-        f.write_str(&String::from_utf8_lossy(&escaped))
+        fmt::Display::fmt(&crate::state::escape(self.0.as_os_str().as_bytes()), f)
     }
 }
 

@@ -38,9 +38,7 @@ impl Mbox {
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    crate::durable::create_private_dir(parent)?;
-                }
+                crate::durable::create_private_dir(crate::durable::parent_dir(path))?;
                 open_or_create(path).map_err(|source| Error::CantCreate {
                     path: path.to_path_buf(),
                     source,
@@ -62,8 +60,6 @@ impl Mbox {
         Error::io(format!("{what} mbox {}", self.path.display()), source)
     }
 
-    /// Appends the staged messages at `start`. Returns how many octets the kernel took, which
-    /// after an error is where the file's last complete write ends.
     /// The intents for appending `staged` at `start` after a separator of `separator` octets,
     /// and where each message will end.
     fn append_intents(
@@ -99,6 +95,8 @@ impl Mbox {
         Ok((intents, ends))
     }
 
+    /// Appends the staged messages at `start`. Returns how many octets the kernel took, which
+    /// after an error is where the file's last complete write ends.
     fn append_all(
         &self,
         file: &File,
@@ -352,8 +350,7 @@ fn open_or_create(path: &Path) -> io::Result<File> {
         }
         match options.clone().create_new(true).open(path) {
             Ok(file) => {
-                let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-                crate::durable::sync_dir(parent.unwrap_or(Path::new(".")))?;
+                crate::durable::sync_dir(crate::durable::parent_dir(path))?;
                 return Ok(file);
             }
             // Created by someone else in between: open theirs.

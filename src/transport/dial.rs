@@ -36,6 +36,16 @@ pub fn unbracket(host: &str) -> &str {
         .unwrap_or(host)
 }
 
+/// `host:port`, an IPv6 address in brackets: `[::1]:995`.
+pub fn host_port(host: &str, port: u16) -> String {
+    let host = unbracket(host);
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// The addresses of `host` (a name or a literal address), in the order to try them.
 pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, DialError> {
     let host = unbracket(host);
@@ -88,12 +98,7 @@ pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Di
 
 /// `host:port`, with the address that failed last when the name had several.
 fn peer_name(host: &str, port: u16, last: Option<SocketAddr>, count: usize) -> String {
-    let host = unbracket(host);
-    let shown = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let shown = host_port(host, port);
     match last {
         Some(address) if count > 1 => format!("{shown} ({count} addresses, the last {address})"),
         _ => shown,

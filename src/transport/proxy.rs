@@ -46,11 +46,7 @@ impl fmt::Debug for Proxy {
 impl fmt::Display for Proxy {
     /// The proxy as `HOST:PORT`, never with its password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
+        f.write_str(&dial::host_port(&self.host, self.port))
     }
 }
 
@@ -323,11 +319,8 @@ fn tunnel(proxy: &Proxy, target: &Target, deadline: Instant) -> Result<TcpStream
         .set_read_timeout(limit)
         .and_then(|()| stream.set_write_timeout(limit))
         .map_err(io_error)?;
+    // The caller sets the session's own timeouts on the tunnel (`TimedTcp`).
     handshake(&mut stream, proxy, target)?;
-    stream
-        .set_read_timeout(None)
-        .and_then(|()| stream.set_write_timeout(None))
-        .map_err(io_error)?;
     Ok(stream)
 }
 

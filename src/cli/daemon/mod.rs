@@ -105,7 +105,6 @@ pub fn run(global: &GlobalArgs, args: &DaemonArgs, env: &HashMap<String, String>
         notifier: Notifier::from_environment(),
         entries: Vec::new(),
         busy: HashSet::new(),
-        running: 0,
         stopping: false,
         cycle: Cycle::default(),
     };
@@ -229,7 +228,6 @@ struct Daemon {
     entries: Vec<Entry>,
     /// State files of the runs in flight: accounts sharing one run one after the other.
     busy: HashSet<PathBuf>,
-    running: usize,
     stopping: bool,
     cycle: Cycle,
 }
@@ -248,7 +246,7 @@ impl Daemon {
             if !self.stopping {
                 self.dispatch(now, jobs);
             }
-            if self.stopping && self.running == 0 {
+            if self.stopping && self.busy.is_empty() {
                 break;
             }
             self.notifier.keep_alive(now);
@@ -272,7 +270,7 @@ impl Daemon {
                 let signal = signals::received().map_or("a signal", signals::name);
                 self.info(&format!(
                     "popget: stopping ({signal}): {} runs in flight finish their batch",
-                    self.running
+                    self.busy.len()
                 ));
             }
             Request::Reload => self.reload(),
@@ -289,7 +287,7 @@ impl Daemon {
     /// Starts the due accounts, as many as there are idle workers.
     fn dispatch(&mut self, now: Instant, jobs: &Sender<Job>) {
         for index in 0..self.entries.len() {
-            if self.running >= self.jobs {
+            if self.busy.len() >= self.jobs {
                 return;
             }
             let entry = &mut self.entries[index];
@@ -316,7 +314,6 @@ impl Daemon {
             }
             entry.running = true;
             self.busy.insert(polled.state_path.clone());
-            self.running += 1;
             self.start_cycle(now);
         }
     }
@@ -325,7 +322,7 @@ impl Daemon {
     /// worker is free for it) or the watchdog's next keep-alive.
     fn next_wake(&self, now: Instant) -> Instant {
         let mut wake = now + LONGEST_SLEEP;
-        if !self.stopping && self.running < self.jobs {
+        if !self.stopping && self.busy.len() < self.jobs {
             let due = self.entries.iter().filter_map(|entry| {
                 let polled = entry.polled.as_ref()?;
                 let idle = !entry.running && !self.busy.contains(&polled.state_path);
@@ -341,7 +338,6 @@ impl Daemon {
     /// Takes a run's result: the account's next poll, its log line, the cycle's count.
     fn finished(&mut self, finished: Finished) {
         let now = Instant::now();
-        self.running = self.running.saturating_sub(1);
         self.busy.remove(&finished.state_path);
         self.cycle.waiting.remove(&finished.name);
         self.cycle.delivered += finished.report.delivered;

@@ -94,9 +94,7 @@ impl Schedule {
     pub fn reconfigured(&mut self, interval: Duration, now: Instant) {
         self.interval = interval;
         self.next = Some(self.next.map_or(now, |next| next.min(now + interval)));
-        if self.failures > 0 {
-            self.failures = 0;
-        }
+        self.failures = 0;
     }
 }
 

@@ -1,7 +1,7 @@
 //! The [`UserInterface`] of the command line: messages on standard error, the browser from
 //! `$BROWSER` or xdg-open, pasted lines from standard input.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead};
 use std::process::{Command, Stdio};
 
 use zeroize::Zeroizing;
@@ -37,8 +37,7 @@ impl TerminalInterface {
 
 impl UserInterface for TerminalInterface {
     fn show(&mut self, message: &str) {
-        let mut stderr = io::stderr().lock();
-        let _ = writeln!(stderr, "{message}");
+        crate::say!("{message}");
     }
 
     fn open_browser(&mut self, url: &str) -> io::Result<()> {
@@ -54,8 +53,7 @@ impl UserInterface for TerminalInterface {
     }
 
     fn read_line(&mut self, prompt: &str) -> io::Result<Secret> {
-        eprint!("{prompt}");
-        io::stderr().flush()?;
+        crate::say_partly!("{prompt}");
         let mut line = Zeroizing::new(String::new());
         if io::stdin().lock().read_line(&mut line)? == 0 {
             return Err(io::Error::new(
