@@ -256,16 +256,13 @@ fn check(context: &Context) -> Result<()> {
     };
     let mut checked = check_text(&text, context.env);
     if let Some(line) = checked.password_line {
-        if let Err(error) = config::check_private(&path) {
-            let message = error.to_string();
-            let prefix = format!("{} ", path.display());
-            checked.problems.push(config::Problem {
-                line,
-                message: message
-                    .strip_prefix(&prefix)
-                    .unwrap_or(&message)
-                    .to_string(),
-            });
+        let problem = match config::is_private_file(&path) {
+            Ok(true) => None,
+            Ok(false) => Some(config::NOT_PRIVATE.to_string()),
+            Err(error) => Some(error.to_string()),
+        };
+        if let Some(message) = problem {
+            checked.problems.push(config::Problem { line, message });
         }
     }
     checked.problems.sort_by_key(|problem| problem.line);

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -641,19 +640,25 @@ impl ConfigFile {
     }
 }
 
-pub fn check_private(path: &Path) -> Result<()> {
+/// What is wrong with a configuration file that holds a password and that others can read.
+pub const NOT_PRIVATE: &str = "holds a password but is readable by others or not owned by you; \
+     run chmod 600 on it (or use password_command; for an OAuth client_secret, \
+     client_secret_command)";
+
+/// Whether the file at `path` is private to the user ([`crate::credentials::is_private`]).
+pub fn is_private_file(path: &Path) -> Result<bool> {
     let meta = fs::metadata(path)
         .map_err(|e| Error::config(format!("cannot inspect {}: {e}", path.display())))?;
-    let euid = rustix::process::geteuid().as_raw();
-    if meta.mode() & 0o077 != 0 || meta.uid() != euid {
-        return Err(Error::config(format!(
-            "{} holds a password but is readable by others or not owned by you; run chmod \
-             600 on it (or use password_command; for an OAuth client_secret, \
-             client_secret_command)",
-            path.display()
-        )));
+    Ok(crate::credentials::is_private(&meta))
+}
+
+/// A configuration file holding a password must be private to the user.
+pub fn check_private(path: &Path) -> Result<()> {
+    if is_private_file(path)? {
+        Ok(())
+    } else {
+        Err(Error::config(format!("{} {NOT_PRIVATE}", path.display())))
     }
-    Ok(())
 }
 
 /// The settings that choose where messages are delivered.

@@ -34,6 +34,13 @@ pub mod token_store;
 
 pub use secret::Secret;
 
+/// Whether a file that holds secrets is private: the user's own, and nobody else may read or
+/// write it (a configuration file with a password, `~/.netrc`).
+pub fn is_private(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.mode() & 0o077 == 0 && meta.uid() == rustix::process::geteuid().as_raw()
+}
+
 /// Text from a server or a file shown to the user: control characters (which could move the
 /// cursor or rewrite the terminal) become `?`, and it is cut at a length a terminal line holds.
 pub(crate) fn printable(text: &str) -> String {

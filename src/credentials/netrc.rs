@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::Secret;
@@ -42,7 +41,7 @@ pub fn lookup(path: &Path, host: &str, user: &str) -> Result<Option<Secret>, Net
         path: path.into(),
         source,
     })?;
-    if meta.mode() & 0o077 != 0 || meta.uid() != rustix::process::geteuid().as_raw() {
+    if !super::is_private(&meta) {
         return Err(NetrcError::NotPrivate { path: path.into() });
     }
     Ok(Some(Secret::new(password)))

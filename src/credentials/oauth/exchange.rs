@@ -53,13 +53,14 @@ pub(crate) fn client(oauth: &ResolvedOAuth, redirect: Option<&Url>) -> Result<Cl
 }
 
 /// Exchanges an authorization code (with its PKCE verifier) for tokens.
+/// `client` is the one the authorization URL was made with: the same redirect URI.
 pub(crate) fn exchange_code(
+    client: &Client,
     oauth: &ResolvedOAuth,
-    redirect: &Url,
     code: Secret,
     verifier: PkceCodeVerifier,
 ) -> Result<Tokens, OAuthError> {
-    let response = client(oauth, Some(redirect))?
+    let response = client
         .exchange_code(AuthorizationCode::new(code.expose().to_string()))
         .set_pkce_verifier(verifier)
         .request(&HttpClient::new())

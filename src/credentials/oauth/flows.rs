@@ -84,8 +84,10 @@ pub fn authorize_with(
     Ok(tokens)
 }
 
-/// A request for the browser: the URL, and what checks and completes its answer.
+/// A request for the browser: the URL, and what checks and completes its answer (the client
+/// too, so that a client_secret_command runs once per login).
 struct BrowserRequest {
+    client: exchange::Client,
     url: Url,
     state: CsrfToken,
     verifier: PkceCodeVerifier,
@@ -111,6 +113,7 @@ fn browser_request(oauth: &ResolvedOAuth, redirect: &Url) -> Result<BrowserReque
     }
     let (url, state) = request.url();
     Ok(BrowserRequest {
+        client,
         url,
         state,
         verifier,
@@ -145,7 +148,7 @@ fn loopback(
         ));
     }
     let answer = listener.receive(settings.redirect_timeout)?;
-    complete(oauth, &redirect, request, answer)
+    complete(oauth, request, answer)
 }
 
 fn paste(oauth: &ResolvedOAuth, ui: &mut dyn UserInterface) -> Result<Tokens, OAuthError> {
@@ -172,13 +175,12 @@ fn paste(oauth: &ResolvedOAuth, ui: &mut dyn UserInterface) -> Result<Tokens, OA
             source,
         })?;
     let answer = redirect::parse_pasted(pasted.expose(), &redirect)?;
-    complete(oauth, &redirect, request, answer)
+    complete(oauth, request, answer)
 }
 
 /// Checks the answer against the request (error, state, code) and exchanges the code.
 fn complete(
     oauth: &ResolvedOAuth,
-    redirect: &Url,
     request: BrowserRequest,
     answer: RedirectAnswer,
 ) -> Result<Tokens, OAuthError> {
@@ -196,7 +198,7 @@ fn complete(
     let code = answer.code.ok_or_else(|| {
         OAuthError::BadRedirect("the redirect carries neither a code nor an error".into())
     })?;
-    exchange::exchange_code(oauth, redirect, code, request.verifier)
+    exchange::exchange_code(&request.client, oauth, code, request.verifier)
 }
 
 fn device(oauth: &ResolvedOAuth, ui: &mut dyn UserInterface) -> Result<Tokens, OAuthError> {
