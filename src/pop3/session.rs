@@ -722,25 +722,43 @@ impl<S: Read + Write> Session<S> {
 
     /// The number of messages in the maildrop and their total size in octets (STAT).
     pub fn stat(&mut self) -> Result<(u32, u64)> {
-        let status = self.wire.command(&Command::Stat)?;
+        self.wire.send(&Command::Stat)?;
+        self.finish_stat()
+    }
+
+    /// The scan listing of every message.
+    pub fn list(&mut self) -> Result<Vec<ScanEntry>> {
+        self.wire.send(&Command::List(None))?;
+        self.finish_list()
+    }
+
+    /// The unique-id listing, or `None` when the server does not support UIDL.
+    pub fn uidl(&mut self) -> Result<Option<Vec<UidlEntry>>> {
+        self.wire.send(&Command::Uidl(None))?;
+        self.finish_uidl()
+    }
+
+    /// Reads the answer to a STAT already sent.
+    fn finish_stat(&mut self) -> Result<(u32, u64)> {
+        let status = self.wire.receive_status()?;
         if !status.ok {
             return Err(Error::refused("STAT", &status));
         }
         Ok(parse_stat(&status.text)?)
     }
 
-    /// The scan listing of every message.
-    pub fn list(&mut self) -> Result<Vec<ScanEntry>> {
-        let status = self.wire.command(&Command::List(None))?;
+    /// Reads the answer to a LIST (of every message) already sent.
+    fn finish_list(&mut self) -> Result<Vec<ScanEntry>> {
+        let status = self.wire.receive_status()?;
         if !status.ok {
             return Err(Error::refused("LIST", &status));
         }
         self.receive_listing("LIST", parse_scan_line)
     }
 
-    /// The unique-id listing, or `None` when the server does not support UIDL.
-    pub fn uidl(&mut self) -> Result<Option<Vec<UidlEntry>>> {
-        let status = self.wire.command(&Command::Uidl(None))?;
+    /// Reads the answer to a UIDL (of every message) already sent.
+    fn finish_uidl(&mut self) -> Result<Option<Vec<UidlEntry>>> {
+        let status = self.wire.receive_status()?;
         if !status.ok {
             return Ok(None);
         }
@@ -762,23 +780,7 @@ impl<S: Read + Write> Session<S> {
             self.wire.send(&Command::Stat)?;
             self.wire.send(&Command::List(None))?;
             self.wire.send(&Command::Uidl(None))?;
-            let status = self.wire.receive_status()?;
-            if !status.ok {
-                return Err(Error::refused("STAT", &status));
-            }
-            let (count, _) = parse_stat(&status.text)?;
-            let status = self.wire.receive_status()?;
-            if !status.ok {
-                return Err(Error::refused("LIST", &status));
-            }
-            let scan = self.receive_listing("LIST", parse_scan_line)?;
-            let status = self.wire.receive_status()?;
-            let ids = if status.ok {
-                Some(self.receive_listing("UIDL", parse_uidl_line)?)
-            } else {
-                None
-            };
-            (count, scan, ids)
+            (self.finish_stat()?.0, self.finish_list()?, self.finish_uidl()?)
         } else {
             (self.stat()?.0, self.list()?, self.uidl()?)
         };
