@@ -780,7 +780,11 @@ impl<S: Read + Write> Session<S> {
             self.wire.send(&Command::Stat)?;
             self.wire.send(&Command::List(None))?;
             self.wire.send(&Command::Uidl(None))?;
-            (self.finish_stat()?.0, self.finish_list()?, self.finish_uidl()?)
+            (
+                self.finish_stat()?.0,
+                self.finish_list()?,
+                self.finish_uidl()?,
+            )
         } else {
             (self.stat()?.0, self.list()?, self.uidl()?)
         };

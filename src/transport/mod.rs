@@ -48,7 +48,7 @@ impl TlsMode {
 }
 
 /// How the server's certificate is checked.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertificatePolicy {
     /// Trust the certificates in this PEM file instead of the system store.
     pub ca_file: Option<PathBuf>,
@@ -298,7 +298,7 @@ pub fn start_tls(
     policy: &CertificatePolicy,
     after_stls: bool,
 ) -> Result<(Stream, Security)> {
-    let connector = tls_connector(policy)?;
+    let connector = cached_connector(policy)?;
     // What the server sends during the handshake, to tell a plain POP3 greeting (a plain port
     // reached with TLS) from a TLS failure.
     let first_octets = Arc::new(Mutex::new(Vec::new()));
@@ -329,6 +329,28 @@ pub fn start_tls(
             io::Error::from(io::ErrorKind::TimedOut),
         )),
     }
+}
+
+/// The TLS connectors built so far, by policy. Building one loads the system's trusted roots,
+/// which takes OpenSSL about 45 ms of CPU here: a daemon polling hundreds of accounts over TLS
+/// paid it on every poll, and `fetch` once per account.
+static CONNECTORS: Mutex<Vec<(CertificatePolicy, TlsConnector)>> = Mutex::new(Vec::new());
+
+/// The connector for `policy`, built once (and again after [`forget_tls_connectors`]).
+fn cached_connector(policy: &CertificatePolicy) -> Result<TlsConnector> {
+    let mut connectors = CONNECTORS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, connector)) = connectors.iter().find(|(built_for, _)| built_for == policy) {
+        return Ok(connector.clone());
+    }
+    let connector = tls_connector(policy)?;
+    connectors.push((policy.clone(), connector.clone()));
+    Ok(connector)
+}
+
+/// Drops the connectors built so far, so that the next connection reads the trusted roots and
+/// CA files again (`popget daemon` on SIGHUP).
+pub fn forget_tls_connectors() {
+    CONNECTORS.lock().unwrap_or_else(|p| p.into_inner()).clear();
 }
 
 /// The TLS connector for `policy`: TLS 1.2 at least, its CA file, and no checks with a pin or

@@ -475,6 +475,8 @@ fn failure_line(entry: &mut Entry, error: &Error, now: Instant) -> (log::Priorit
 /// Reading the configuration again: startup and SIGHUP.
 impl Daemon {
     fn reload(&mut self) {
+        // A CA file or the system's roots may have changed too.
+        popget::transport::forget_tls_connectors();
         self.notifier.reloading();
         let resolved = resolve(self.config.as_deref(), &self.names, &self.env);
         match resolved {
