@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::dovecot::{Dovecot, Options};
 use crate::harness::fake::{FakeServer, Script};
-use crate::harness::{maildir_messages, parse_mboxrd, sorted, Popget, Run};
+use crate::harness::{maildir_messages, namespace, parse_mboxrd, sorted, Popget, Run};
 
 fn messages(n: usize) -> Vec<(String, Vec<u8>)> {
     crate::harness::fake::numbered_messages(n)
@@ -388,45 +388,6 @@ fn a_mail_reader_holding_the_mbox_locks_is_waited_for() {
     assert_eq!(parse_mboxrd(&std::fs::read(&mbox_path).unwrap()), bodies(2));
 }
 
-/// Runs `command` with `directory` made read-only in a private mount namespace (as root, or
-/// through a user namespace otherwise): the kernel, not permissions, refuses the writes.
-fn with_read_only(
-    directory: &std::path::Path,
-    command: &mut std::process::Command,
-) -> std::process::Command {
-    let program = command.get_program().to_owned();
-    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
-    // SAFETY: geteuid has no preconditions.
-    let unshare_flags = if unsafe { libc::geteuid() } == 0 {
-        "-m"
-    } else {
-        "-rm"
-    };
-    let mut wrapped = std::process::Command::new("unshare");
-    wrapped
-        .args([
-            unshare_flags,
-            "sh",
-            "-c",
-            "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && shift && exec \"$@\"",
-            "sh",
-        ])
-        .arg(directory)
-        .arg(program)
-        .args(args);
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(value) => wrapped.env(key, value),
-            None => wrapped.env_remove(key),
-        };
-    }
-    if let Some(directory) = command.get_current_dir() {
-        wrapped.current_dir(directory);
-    }
-    wrapped.stdin(std::process::Stdio::null());
-    wrapped
-}
-
 #[test]
 fn a_read_only_maildir_keeps_every_message_on_the_server() {
     let server = FakeServer::start(Script {
@@ -453,7 +414,7 @@ fn a_read_only_maildir_keeps_every_message_on_the_server() {
         "--state",
         &state,
     ]);
-    let run = popget.run_with(&mut with_read_only(&maildir.join("new"), &mut command));
+    let run = popget.run_with(&mut namespace::read_only(&maildir.join("new"), &command));
     run.expect_code(74);
     assert!(
         run.stderr().contains("Read-only file system"),

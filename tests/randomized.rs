@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::harness::fake::{FakeServer, Handled, Script, CONNECTED};
+use crate::harness::fake::{stuffed, FakeServer, Handled, Script, CONNECTED};
 use crate::harness::{maildir_messages, parse_mboxrd, run_measuring_memory, sorted, Popget};
 
 const DEFAULT_CASES: usize = 300;
@@ -327,21 +327,6 @@ fn generate(seed: u64) -> Case {
         _ => Mutation::SyncSize { message },
     };
     case
-}
-
-/// What a dot-stuffing server sends for a stored message (LF line ends), terminator included.
-fn stuffed(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for line in message.split_inclusive(|&b| b == b'\n') {
-        let content = line.strip_suffix(b"\n").unwrap_or(line);
-        if content.starts_with(b".") {
-            out.push(b'.');
-        }
-        out.extend_from_slice(content);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
 }
 
 /// LIST's size for a message: the octets of its wire form without the terminator.

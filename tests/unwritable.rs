@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::harness::fake::{numbered_messages, FakeServer, Script};
-use crate::harness::{maildir_messages, sorted, Popget, Run};
+use crate::harness::{maildir_messages, namespace, server, sorted, Popget, Run};
 
 const NOBODY: u32 = 65534;
 
@@ -29,24 +29,6 @@ fn fetch_command(popget: &Popget, server: &FakeServer, maildir: &Path) -> Comman
         .arg("--state")
         .arg(state);
     command
-}
-
-/// Runs `command` with `directory` bind-mounted read-only, in a mount namespace of its own.
-fn read_only(directory: &Path, command: &Command) -> Command {
-    let mut wrapped = Command::new("unshare");
-    wrapped
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && shift && exec \"$@\"",
-            "sh",
-        ])
-        .arg(directory)
-        .arg(command.get_program())
-        .args(command.get_args());
-    copy_environment(command, &mut wrapped);
-    wrapped
 }
 
 /// Runs `command` as the unprivileged user nobody.
@@ -74,15 +56,6 @@ fn copy_environment(from: &Command, to: &mut Command) {
     to.stdin(std::process::Stdio::null());
 }
 
-fn chown_tree(path: &Path, uid: u32) {
-    std::os::unix::fs::chown(path, Some(uid), Some(uid)).unwrap();
-    if path.is_dir() {
-        for entry in std::fs::read_dir(path).unwrap() {
-            chown_tree(&entry.unwrap().path(), uid);
-        }
-    }
-}
-
 fn assert_nothing_lost(run: &Run, server: &FakeServer, maildir: &Path) {
     assert!(!run.stderr().contains("panicked"), "{}", run.stderr());
     assert!(
@@ -94,18 +67,9 @@ fn assert_nothing_lost(run: &Run, server: &FakeServer, maildir: &Path) {
     assert!(maildir_messages(maildir).is_empty());
 }
 
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "these tests mount and change users: run them as root (CI does)"
-    );
-}
-
 /// A fake server with three messages, a sandbox and an empty Maildir in it.
 fn setup() -> (FakeServer, Popget, PathBuf) {
-    require_root();
+    server::require_root("unwritable-mailbox");
     let server = FakeServer::start(Script {
         messages: numbered_messages(3),
         ..Script::default()
@@ -122,7 +86,7 @@ fn setup() -> (FakeServer, Popget, PathBuf) {
 fn a_read_only_maildir_fails_cleanly_and_loses_nothing() {
     let (server, popget, maildir) = setup();
     let command = fetch_command(&popget, &server, &maildir);
-    let run = popget.run_with(&mut read_only(&maildir, &command));
+    let run = popget.run_with(&mut namespace::read_only(&maildir, &command));
     run.expect_code(74);
     assert!(
         run.stderr().contains("Read-only file system"),
@@ -141,7 +105,7 @@ fn a_read_only_maildir_fails_cleanly_and_loses_nothing() {
 #[test]
 fn a_maildir_tmp_the_user_cannot_write_fails_cleanly_and_loses_nothing() {
     let (server, popget, maildir) = setup();
-    chown_tree(popget.home(), NOBODY);
+    server::chown_tree(popget.home(), NOBODY, NOBODY);
     std::fs::set_permissions(maildir.join("tmp"), std::fs::Permissions::from_mode(0o500)).unwrap();
     let command = fetch_command(&popget, &server, &maildir);
     let run = popget.run_with(&mut as_nobody(&command));

@@ -1,10 +1,9 @@
 //! A private DNS server on loopback (Debian's dnsmasq, from dnsmasq-base): authoritative for
 //! popget.test, answering only with the records a test gives it.
 
-use std::net::{TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const DNSMASQ: &str = "/usr/sbin/dnsmasq";
 
@@ -49,24 +48,13 @@ impl Dnsmasq {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("dnsmasq starts");
-        let mut dnsmasq = Dnsmasq { child, port };
-        dnsmasq.wait_until_listening();
-        dnsmasq
-    }
-
-    fn wait_until_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("dnsmasq exited: {status}");
-            }
-            // dnsmasq listens on TCP and UDP together.
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("dnsmasq did not listen on 127.0.0.1:{}", self.port);
+        let mut child = child;
+        // dnsmasq listens on TCP and UDP together.
+        assert!(
+            super::server::wait_until_listening(&mut child, &[port]),
+            "dnsmasq did not listen on 127.0.0.1:{port} (or exited)"
+        );
+        Dnsmasq { child, port }
     }
 
     /// The value for POPGET_DNS_SERVER.

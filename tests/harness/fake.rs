@@ -297,7 +297,8 @@ impl Drop for FakeServer {
     }
 }
 
-fn stuffed(message: &[u8]) -> Vec<u8> {
+/// What a dot-stuffing server sends for a stored message (LF line ends), terminator included.
+pub fn stuffed(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for line in message.split_inclusive(|&b| b == b'\n') {
         let content = line.strip_suffix(b"\n").unwrap_or(line);

@@ -3,11 +3,9 @@
 
 use std::fs;
 use std::io::Write;
-use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use super::server::free_port;
 
@@ -92,17 +90,13 @@ impl Kdc {
     }
 
     fn wait_until_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.as_mut().expect("started").try_wait() {
-                panic!("krb5kdc exited ({status}); its log:\n{}", self.log());
-            }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
+        let child = self.child.as_mut().expect("started");
+        if !super::server::wait_until_listening(child, &[self.port]) {
+            panic!(
+                "krb5kdc did not listen (or exited); its log:\n{}",
+                self.log()
+            );
         }
-        panic!("krb5kdc did not listen; its log:\n{}", self.log());
     }
 
     pub fn root(&self) -> &Path {

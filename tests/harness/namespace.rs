@@ -48,3 +48,39 @@ pub fn popget(popget: &super::Popget, hosts: &str, wrapper: &[&str]) -> Command 
     command.stdin(std::process::Stdio::null());
     command
 }
+
+/// Runs `command` with `directory` made read-only in a private mount namespace (as root, or
+/// through a user namespace otherwise): the kernel, not permissions, refuses the writes.
+pub fn read_only(directory: &Path, command: &Command) -> Command {
+    let program = command.get_program().to_owned();
+    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+    // SAFETY: geteuid has no preconditions.
+    let unshare_flags = if unsafe { libc::geteuid() } == 0 {
+        "-m"
+    } else {
+        "-rm"
+    };
+    let mut wrapped = Command::new("unshare");
+    wrapped
+        .args([
+            unshare_flags,
+            "sh",
+            "-c",
+            "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && shift && exec \"$@\"",
+            "sh",
+        ])
+        .arg(directory)
+        .arg(program)
+        .args(args);
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(directory) = command.get_current_dir() {
+        wrapped.current_dir(directory);
+    }
+    wrapped.stdin(std::process::Stdio::null());
+    wrapped
+}

@@ -1,10 +1,8 @@
 //! A real SOCKS5 proxy on loopback (Debian's microsocks), optionally with a user and password,
 //! optionally resolving names from a hosts file only it can see (its own mount namespace).
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const MICROSOCKS: &str = "/usr/bin/microsocks";
 
@@ -22,11 +20,7 @@ impl Socks {
             Path::new(MICROSOCKS).exists(),
             "{MICROSOCKS} is missing: install microsocks (scripts/install-deps does this)"
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::server::free_port();
         let mut proxy_args = vec![
             MICROSOCKS.to_string(),
             "-i".into(),
@@ -47,24 +41,12 @@ impl Socks {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = command.spawn().expect("microsocks starts");
-        let mut socks = Socks { child, port };
-        socks.wait_until_listening();
-        socks
-    }
-
-    fn wait_until_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("microsocks exited: {status}");
-            }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("microsocks did not listen on 127.0.0.1:{}", self.port);
+        let mut child = command.spawn().expect("microsocks starts");
+        assert!(
+            super::server::wait_until_listening(&mut child, &[port]),
+            "microsocks did not listen on 127.0.0.1:{port} (or exited)"
+        );
+        Socks { child, port }
     }
 
     /// The proxy URL, with `login` in it when given.
