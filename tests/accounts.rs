@@ -353,8 +353,8 @@ maildir = "~/Mail/alice"
 
 #[test]
 fn a_typo_in_one_account_stops_only_that_account() {
-    // Regression (issue 15): an unknown key anywhere printed serde's list of every field name
-    // and stopped `popget fetch OTHER` too.
+    // A typo stops only its own account (and those inheriting from it), with one line naming
+    // the key, not serde's list of every field name; `popget fetch OTHER` still runs.
     let server = FakeServer::start(Script {
         messages: numbered_messages(2),
         ..Script::default()
@@ -450,7 +450,7 @@ inherit = "typo"
 
 #[test]
 fn config_check_reports_every_bad_value_of_an_account() {
-    // Regression (issue 15): five bad values in one account gave one line.
+    // `config check` reports every bad value of an account, not only the first.
     let popget = Popget::new();
     let path = write_config(
         &popget,

@@ -1,4 +1,4 @@
-//! Smaller defects of issue 15 (item 7), each against the real binary: wrong-port mistakes
+//! Smaller user-facing defects, each against the real binary: wrong-port mistakes
 //! explained, cron silence, the listing limit's unit, exit statuses of dele, DNS and a declined
 //! --rebuild-state.
 

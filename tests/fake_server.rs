@@ -171,8 +171,8 @@ fn a_connection_dropped_mid_retr_deletes_nothing_and_loses_nothing() {
     );
     assert_eq!(server.remaining().len(), 3, "nothing may be deleted");
     // Message 1 was delivered and recorded (the first batch holds one message). Message 2
-    // arrived, but its batch (2 and 3) never reached its sync point (issue 15: after a broken
-    // answer nothing of the batch is trusted), so it is not in the Maildir, not even in tmp/.
+    // arrived, but its batch (2 and 3) never reached its sync point (after a broken answer
+    // nothing of the batch is trusted), so it is not in the Maildir, not even in tmp/.
     assert_eq!(
         maildir_messages(&popget.path("m")),
         [messages(1)[0].1.clone()]

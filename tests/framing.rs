@@ -1,5 +1,5 @@
-//! The concrete cases of issue 15, item 6 ("a broken answer never becomes another message's
-//! body"), against the real binary. `randomized.rs` generates many more of their kind.
+//! A broken answer never becomes another message's body: the concrete cases, against the real
+//! binary. `randomized.rs` generates many more of their kind.
 
 use std::io::Write;
 use std::sync::Arc;

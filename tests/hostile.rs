@@ -1,9 +1,9 @@
-//! Hostile servers: the fake server scripted to attack popget as POP3-NOTES' "25 most dangerous
-//! items" describe. Each test checks what popget sent (never a secret in clear), its exit
-//! status, that nothing was delivered or deleted wrongly, and for the resource attacks its
-//! peak memory, measured at its exit.
+//! Hostile servers: the fake server scripted to attack popget in the ways other POP3 clients'
+//! security advisories describe. Each test checks what popget sent (never a secret in clear),
+//! its exit status, that nothing was delivered or deleted wrongly, and for the resource attacks
+//! its peak memory, measured at its exit.
 //!
-//! The 25 items and where each is tested (tests here unless a file is named):
+//! The 25 attacks and where each is tested (tests here unless a file is named):
 //!  1 STLS response injection ........ stls_response_injection_aborts_before_the_handshake;
 //!                                      session.rs stls_rejects_bytes_injected_after_the_ok
 //!  2 STLS stripping ................. stls_stripping_sends_no_credential_with_any_method;
@@ -165,7 +165,7 @@ fn an_ordinary_fetch_stays_far_below_the_memory_bound() {
 
 #[test]
 fn an_overlong_greeting_is_refused_in_bounded_memory() {
-    // Item 10 (#4): a 1 MB status line.
+    // A 1 MB greeting: lines are capped, so it is refused without being held whole.
     let server = FakeServer::start(Script {
         greeting: format!("+OK {}", "x".repeat(1 << 20)),
         messages: numbered_messages(1),
@@ -182,7 +182,7 @@ fn an_overlong_greeting_is_refused_in_bounded_memory() {
 
 #[test]
 fn an_overlong_capa_line_is_refused_in_bounded_memory() {
-    // Item 10 (#4, #48): a 10 MB CAPA line.
+    // A 10 MB CAPA line: capped like any other line, and the session is abandoned.
     let server = FakeServer::start(Script {
         messages: numbered_messages(1),
         handler: handler(|line, out| {
@@ -204,7 +204,8 @@ fn an_overlong_capa_line_is_refused_in_bounded_memory() {
 
 #[test]
 fn a_hundred_megabyte_line_is_streamed_not_buffered() {
-    // Item 10 (#106): a RETR data line of 100 MB with no CRLF, then the connection closes.
+    // A RETR data line of 100 MB with no CRLF, then the connection closes: message data is
+    // streamed, never buffered whole.
     let server = FakeServer::start(Script {
         messages: numbered_messages(1),
         handler: handler(|line, out| {
@@ -218,7 +219,8 @@ fn a_hundred_megabyte_line_is_streamed_not_buffered() {
     });
     let popget = Popget::new();
     let (run, peak) = fetch_measured(&popget, &server, &["--delete"]);
-    // The body outgrows its LIST size long before the connection closes (issue 15).
+    // The body outgrows its LIST size (past the tolerance) long before the connection closes,
+    // which makes it a broken answer.
     run.expect_code(76);
     assert!(run.stderr().contains("LIST announced"), "{}", run.stderr());
     assert_nothing_delivered_or_deleted(&popget, &server, 1);
@@ -228,9 +230,9 @@ fn a_hundred_megabyte_line_is_streamed_not_buffered() {
 
 #[test]
 fn a_server_that_writes_before_reading_cannot_deadlock_the_pipeline() {
-    // Item 18 (#60): the server answers the first RETR with 50 MB and reads nothing more
-    // until that is written, while popget has a window of commands in flight, more messages
-    // waiting, and DELEs to send.
+    // Pipelining must not deadlock: the server answers the first RETR with 50 MB and reads
+    // nothing more until that is written, while popget has a window of commands in flight,
+    // more messages waiting, and DELEs to send.
     let mut messages = numbered_messages(600);
     let mut big = b"Subject: big\n\n".to_vec();
     let mut line = vec![b'q'; 998];
@@ -268,7 +270,8 @@ fn a_server_that_writes_before_reading_cannot_deadlock_the_pipeline() {
 
 #[test]
 fn a_message_far_larger_than_listed_is_cut_off_at_max_size() {
-    // Item 11 (#103): LIST says 100 octets, RETR would go on for 10 GB.
+    // A size lie: LIST says 100 octets, RETR would go on for 10 GB. Nothing is kept or
+    // deleted, in bounded time and memory.
     let mut script = Script {
         messages: numbered_messages(1),
         handler: handler(|line, out| {
@@ -290,7 +293,7 @@ fn a_message_far_larger_than_listed_is_cut_off_at_max_size() {
     let started = Instant::now();
     let (run, peak) = fetch_measured(&popget, &server, &["--delete", "--max-size", "1M"]);
     run.expect_code(76);
-    // Cut off once it outgrows its LIST size, before --max-size (issue 15).
+    // Cut off once it outgrows its LIST size (past the tolerance), before --max-size.
     assert!(
         run.stderr()
             .contains("runs on past the 100 octets LIST announced"),
@@ -329,8 +332,8 @@ fn endless_listing(command: &'static str, field: &'static str) -> FakeServer {
 
 #[test]
 fn an_endless_uidl_listing_is_cut_off_in_bounded_memory() {
-    // Item 12 (#104): a UIDL answer that never ends, with the shortest ids (the most entries,
-    // so the most memory, per octet sent).
+    // Listings are capped (--max-listing): a UIDL answer that never ends, with the shortest
+    // ids (the most entries, so the most memory, per octet sent).
     let server = endless_listing("UIDL", "u");
     let popget = Popget::new();
     let (run, peak) = fetch_measured(&popget, &server, &["--delete"]);
@@ -342,7 +345,7 @@ fn an_endless_uidl_listing_is_cut_off_in_bounded_memory() {
 
 #[test]
 fn an_endless_list_answer_is_cut_off_in_bounded_memory() {
-    // Item 12 (#104) for LIST, whose entries are the cheapest, so the most numerous.
+    // The same cap for LIST, whose entries are the cheapest, so the most numerous.
     let server = endless_listing("LIST", "1");
     let popget = Popget::new();
     let (run, peak) = fetch_measured(&popget, &server, &["--delete"]);
@@ -353,7 +356,8 @@ fn an_endless_list_answer_is_cut_off_in_bounded_memory() {
 
 #[test]
 fn stat_claiming_four_billion_messages_is_harmless() {
-    // Item 13 (#23): nothing is allocated in proportion to what STAT claims.
+    // Numeric abuse: nothing is allocated in proportion to what STAT claims, and a count
+    // past 32 bits is a protocol error.
     let popget = Popget::new();
     for (answer, code) in [("+OK 4294967295 1", 0), ("+OK 4294967296 1", 76)] {
         let mut script = Script::default();
@@ -389,8 +393,8 @@ fn stat_claiming_four_billion_messages_is_harmless() {
 
 #[test]
 fn listings_just_under_the_limit_keep_the_whole_fetch_bounded() {
-    // Items 12 and 13: the largest LIST and UIDL answers popget accepts by default (about
-    // 123,000 messages), all over --max-size so that nothing is downloaded.
+    // The other side of the listing cap: the largest LIST and UIDL answers popget accepts by
+    // default (about 123,000 messages), all over --max-size so that nothing is downloaded.
     const MESSAGES: u64 = 123_000;
     let server = FakeServer::start(Script {
         messages: numbered_messages(1),
@@ -437,7 +441,7 @@ fn listings_just_under_the_limit_keep_the_whole_fetch_bounded() {
 
 #[test]
 fn no_greeting_times_out() {
-    // Item 12 (#1, #11): the server accepts the connection and says nothing.
+    // No greeting: the server accepts the connection and says nothing; the read times out.
     let server = FakeServer::start(Script {
         handler: handler(|line, _| {
             if line == CONNECTED {
@@ -459,7 +463,7 @@ fn no_greeting_times_out() {
 
 #[test]
 fn a_trickling_server_is_cut_off_at_the_session_deadline() {
-    // Item 12 (#105): each byte of the RETR answer comes well inside the idle timeout; the
+    // Slowloris: each byte of the RETR answer comes well inside the idle timeout; the
     // session deadline ends it anyway, and nothing is delivered or deleted.
     let server = FakeServer::start(Script {
         messages: numbered_messages(1),
@@ -548,7 +552,8 @@ fn assert_no_secret_sent(server: &FakeServer) {
 
 #[test]
 fn stls_response_injection_aborts_before_the_handshake() {
-    // Item 1 (#68): plaintext after the STLS +OK, in the same segment.
+    // STARTTLS response injection: plaintext after the STLS +OK, in the same segment, stops
+    // the run before the handshake; nothing read in clear is used after it.
     for injected in ["+OK\r\nSASL PLAIN\r\n.\r\n", "+OK\r\n", "+O", "-ERR x\r\n"] {
         let server = FakeServer::start(Script {
             handler: handler(move |line, out| {
@@ -573,7 +578,7 @@ fn stls_response_injection_aborts_before_the_handshake() {
 
 #[test]
 fn stls_stripping_sends_no_credential_with_any_method() {
-    // Item 2 (#63, #65, #66): STLS missing from CAPA, CAPA refused, STLS refused; for every
+    // STARTTLS stripping: STLS missing from CAPA, CAPA refused, STLS refused; for every
     // login method, nothing secret is sent and STLS is asked for once at most.
     let no_stls = Script {
         capa: Some(vec!["USER".into(), "SASL PLAIN CRAM-MD5".into()]),
@@ -603,7 +608,8 @@ fn stls_stripping_sends_no_credential_with_any_method() {
 
 #[test]
 fn implicit_tls_against_a_plain_server_sends_nothing() {
-    // Item 3 (#64): the handshake fails (the server speaks plain text); no fallback.
+    // Implicit TLS whose handshake fails (the server speaks plain text): no fallback to plain
+    // text, nothing sent.
     let server = FakeServer::start(Script {
         messages: numbered_messages(1),
         ..Script::default()
@@ -626,7 +632,7 @@ fn implicit_tls_against_a_plain_server_sends_nothing() {
 
 #[test]
 fn auto_over_plain_text_uses_apop_or_stops() {
-    // Items 3 and 15 (#79, #81, #82): without TLS, auto sends the password only as an APOP
+    // No password in clear by default: without TLS, auto sends the password only as an APOP
     // digest of a valid timestamp; anything doubtful stops the run before any credential.
     let digest = popget::auth::apop_digest(b"<1896.697170952@dbc.mtview.ca.us>", SECRET);
     let apop = format!("APOP alice {digest}");
@@ -711,8 +717,8 @@ fn certificate(cn: &str, dns: &[&str], valid: (i64, i64)) -> (Vec<u8>, Vec<u8>) 
 
 #[test]
 fn certificates_with_the_wrong_identity_or_dates_are_refused() {
-    // Item 4 (#70, #71, #72): each certificate is trusted (--ca-file), only its names or its
-    // dates are wrong; popget connects to "localhost".
+    // Certificate identity and dates: each certificate is trusted (--ca-file), only its
+    // names or its dates are wrong; popget connects to "localhost".
     const DAY: i64 = 86_400;
     /// What the case is, the subject CN, the DNS names, the validity, the exit status.
     type Case<'a> = (&'a str, &'a str, &'a [&'a str], (i64, i64), i32);
@@ -788,8 +794,8 @@ fn certificates_with_the_wrong_identity_or_dates_are_refused() {
 
 #[test]
 fn fake_terminators_are_delivered_as_message_text() {
-    // Item 5 (#14, #15, #17): none of these lines ends the body; the message text that
-    // follows them (a status line, a listing) is never read as a response.
+    // Only a line holding just "." ends a body: none of these lines does; the message text
+    // that follows them (a status line, a listing) is never read as a response.
     let mut script = Script {
         messages: numbered_messages(1),
         ..Script::default()
@@ -811,7 +817,8 @@ fn fake_terminators_are_delivered_as_message_text() {
 
 #[test]
 fn hostile_uidls_are_stored_escaped_and_never_as_paths() {
-    // Item 8 (#37, #38): ids with a bare LF (a forged state line), '/', '%', and 200 octets.
+    // A UIDL is never a path and cannot forge a state line: ids with a bare LF, '/', '%',
+    // and 200 octets.
     let mut messages = numbered_messages(4);
     messages[0].0 = "x\nINJECT 1 y".into();
     messages[1].0 = "../../x".into();
@@ -846,7 +853,7 @@ fn hostile_uidls_are_stored_escaped_and_never_as_paths() {
 
 #[test]
 fn an_empty_uidl_is_a_protocol_error() {
-    // Item 9 (#36).
+    // A UIDL entry with an empty id is a protocol error: nothing is delivered or deleted.
     let mut script = Script {
         messages: numbered_messages(1),
         ..Script::default()
@@ -862,7 +869,8 @@ fn an_empty_uidl_is_a_protocol_error() {
 
 #[test]
 fn abusive_message_numbers_are_protocol_errors() {
-    // Item 13 (#24).
+    // Listing entries numbered zero, signed, not decimal, twice or past the count, or with
+    // a negative size: a protocol error before any RETR.
     for listing in [
         "-1 100",
         "0 5",
@@ -890,7 +898,8 @@ fn abusive_message_numbers_are_protocol_errors() {
 
 #[test]
 fn a_password_that_could_inject_commands_is_never_sent() {
-    // Item 14 (#6): from the environment and from a password command (a NUL byte).
+    // A password holding CR, LF or NUL could inject commands and is never sent: from the
+    // environment (CRLF) and from a password command (a NUL byte).
     let server = FakeServer::start(Script {
         messages: numbered_messages(1),
         ..Script::default()
@@ -917,7 +926,7 @@ fn a_password_that_could_inject_commands_is_never_sent() {
 
 #[test]
 fn invalid_or_oversized_sasl_challenges_are_cancelled() {
-    // Item 16 (#86, #87): bad base64 is cancelled with `*`; a challenge past the line limit,
+    // SASL strictness: bad base64 is cancelled with `*`; a challenge past the line limit,
     // or `+` glued to text, ends the session.
     for (challenge, code, cancelled) in [
         ("+ =AAA".to_string(), 76, true),
@@ -946,8 +955,8 @@ fn invalid_or_oversized_sasl_challenges_are_cancelled() {
 
 #[test]
 fn scram_without_server_proof_fails_the_login() {
-    // Item 17 (#88): +OK straight after the client's first message, or a nonce that does not
-    // extend the client's.
+    // SCRAM authenticates the server too: +OK straight after the client's first message, or
+    // a nonce that does not extend the client's, fails the login.
     use base64::Engine;
     let forged = base64::engine::general_purpose::STANDARD
         .encode("r=not-the-client-nonce,s=c2FsdA==,i=4096");
@@ -982,7 +991,8 @@ fn scram_without_server_proof_fails_the_login() {
 
 #[test]
 fn unsolicited_data_after_the_greeting_is_refused() {
-    // Item 23 (#109): a scan listing nobody asked for, in the greeting's segment.
+    // Unsolicited data is never taken as the next answer: a scan listing nobody asked for,
+    // in the greeting's segment.
     let server = FakeServer::start(Script {
         messages: numbered_messages(1),
         handler: handler(|line, out| {
@@ -1024,7 +1034,7 @@ fn assert_inert(output: &str) {
 
 #[test]
 fn server_text_is_neutralised_on_the_terminal() {
-    // Item 24 (#10): escapes and line breaks in the greeting, in -ERR text, in
+    // Terminal and log injection: escapes and line breaks in the greeting, in -ERR text, in
     // IMPLEMENTATION; the -v trace is defused too and shows no password.
     let popget = Popget::new();
     let server = FakeServer::start(Script {
@@ -1032,7 +1042,8 @@ fn server_text_is_neutralised_on_the_terminal() {
         ..Script::default()
     });
     let run = fetch(&popget, &server, &[]);
-    // A bare CR or LF makes the greeting a protocol error (issue 15); nothing of it is shown.
+    // Status lines are strict: a bare CR or LF makes the greeting a protocol error; nothing
+    // of it is shown.
     run.expect_code(76);
     assert_inert(&run.stderr());
     let server = FakeServer::start(Script {
@@ -1078,9 +1089,9 @@ fn server_text_is_neutralised_on_the_terminal() {
 
 #[test]
 fn capabilities_from_before_tls_are_forgotten() {
-    // Item 25 (#69, #75, #80): before TLS the server offers CRAM-MD5, after it only PLAIN
-    // (and STLS again). The requested CRAM-MD5 is not used, nothing weaker replaces it, and
-    // STLS is never sent inside TLS.
+    // No downgrade: only the capabilities after TLS count. Before TLS the server offers
+    // CRAM-MD5, after it only PLAIN (and STLS again). The requested CRAM-MD5 is not used,
+    // nothing weaker replaces it, and STLS is never sent inside TLS.
     let script = Script {
         capa: Some(vec![
             "STLS".into(),
@@ -1166,7 +1177,7 @@ fn insecure_warns_on_every_run() {
 
 #[test]
 fn silence_after_the_stls_ok_times_out() {
-    // Item 12 (#74): the server accepts STLS and then never starts the handshake.
+    // The server accepts STLS and then never starts the handshake: the timeout ends it.
     let server = FakeServer::start(Script {
         handler: handler(|line, out| {
             if line != "STLS" {

@@ -52,7 +52,7 @@ fn a_systemd_credential_named_after_the_account_is_the_password() {
 
 #[test]
 fn no_password_and_a_failed_password_command_are_told_apart() {
-    // Issue 16: both were one "configuration error".
+    // Each has its own message, not one shared "configuration error".
     let server = FakeServer::start(Script::default());
     let popget = Popget::new();
     configure(&popget, &server, "");

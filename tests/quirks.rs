@@ -169,7 +169,7 @@ fn extra_spaces_in_uidl_and_uidls_over_70_characters() {
 #[test]
 fn list_sizes_of_zero_and_absurd() {
     // A size of 0 for a small message is within the tolerance (1 KiB plus 1/16 of the LIST
-    // size, issue 15) and is delivered unchanged.
+    // size) and is delivered unchanged.
     let messages = numbered_messages(3);
     let mut script = Script {
         messages: messages.clone(),

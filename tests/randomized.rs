@@ -1,4 +1,4 @@
-//! A randomized hostile server (issue 15): seeded cases, each a well-behaved maildrop whose
+//! A randomized hostile server: seeded cases, each a well-behaved maildrop whose
 //! answers are mutated in one way (truncation, bare CR or LF, NUL and 8-bit bytes, wrong,
 //! duplicate or missing listing entries, lying sizes, bad status lines, stalls, endless bodies,
 //! unstuffed "." lines, extra, missing or repeated answers), fetched by the real binary in keep
@@ -165,7 +165,8 @@ struct Case {
     delete: bool,
     mbox: bool,
     /// The hostile run has TMPDIR=/nonexistent: the mbox cannot even create its spool file,
-    /// so each RETR answer is left unread by the mailbox (issue 15, item 2).
+    /// so each RETR answer is left unread by the mailbox: the session must drain it or be
+    /// abandoned, never panic.
     no_tmpdir: bool,
     mutation: Mutation,
 }

@@ -1,4 +1,4 @@
-//! Never a panic, whatever the environment and the files say (issue 15, item 2): environment
+//! Never a panic, whatever the environment and the files say: environment
 //! variables that are not UTF-8, a `.netrc` with a macro before the account's entry.
 
 use std::ffi::OsStr;

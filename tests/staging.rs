@@ -1,4 +1,4 @@
-//! A staging file that cannot be created (issue 15, item 2): the mailbox fails before it reads
+//! A staging file that cannot be created: the mailbox fails before it reads
 //! the RETR answer. The session must stay in step (the answer is drained) or be abandoned;
 //! nothing panics, nothing partial is delivered, the mail stays on the server, and a rerun
 //! with a working TMPDIR delivers everything exactly once.

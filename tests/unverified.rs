@@ -1,4 +1,4 @@
-//! No credential for an unverified server (issue 15, item 5): an impostor with a self-signed
+//! No credential for an unverified server: an impostor with a self-signed
 //! certificate, reached with `--insecure` as popget's own hint suggests, sees no login; a pin in
 //! the form `openssl x509 -fingerprint -sha256` prints connects; and without `--insecure` no
 //! command sends anything to a server whose certificate is rejected.
