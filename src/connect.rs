@@ -1,7 +1,7 @@
 //! Opens a logged-in session for an account: TCP, TLS on connect or via STLS, CAPA, login.
 
+use crate::account::Account;
 use crate::auth::{self, gssapi, AuthMethod, Credentials};
-use crate::config::Account;
 use crate::credentials::Secret;
 use crate::error::{Error, Result};
 use crate::pop3::Capabilities;
@@ -34,18 +34,19 @@ pub enum BeforeTls {
 /// For an account with `[accounts.NAME.oauth]` it is the OAuth access token, refreshed first if
 /// it is about to expire.
 pub fn password_before_connecting(account: &Account) -> Result<Option<Secret>> {
-    if account.oauth.is_some() {
-        return account.oauth_token().map(Some);
+    let login = &account.login;
+    if let Some(oauth) = &login.oauth {
+        return Ok(Some(oauth.access_token()?));
     }
-    let kerberos_may_do = match account.auth {
+    let kerberos_may_do = match login.method {
         AuthMethod::Gssapi => true,
-        AuthMethod::Auto => account.tls != TlsMode::None && gssapi::has_usable_ticket(),
+        AuthMethod::Auto => account.server.tls != TlsMode::None && gssapi::has_usable_ticket(),
         _ => false,
     };
     if kerberos_may_do {
         return Ok(None);
     }
-    account.password().map(Some)
+    Ok(Some(login.secrets.password()?))
 }
 
 /// Connects and logs in. When TLS was asked for, nothing but CAPA and STLS is sent before a
@@ -64,24 +65,25 @@ pub fn login(
     account: &Account,
     password: Option<Secret>,
 ) -> Result<Session<Stream>> {
-    client.set_pipelining(account.pipelining.into());
+    let (server, login) = (&account.server, &account.login);
+    client.set_pipelining(server.pipelining);
     let credentials = Credentials {
-        user: account.user.clone(),
+        user: login.user.clone(),
         password,
-        host: account.host.clone(),
-        port: account.port,
-        gssapi: account.gssapi.clone(),
+        host: server.host.clone(),
+        port: server.port,
+        gssapi: login.gssapi.clone(),
     };
     // Reads a password not read before connecting; an OAuth token the server rejects is
     // fetched again once (it may have expired, or been revoked early): with an [oauth] table
     // by a refresh, else from the password source.
     let rejected = credentials.password.clone();
-    let password_source = || match (&account.oauth, &rejected) {
-        (Some(_), Some(rejected)) => account.oauth_token_after_rejection(rejected),
-        _ => account.password(),
+    let password_source = || match (&login.oauth, &rejected) {
+        (Some(oauth), Some(rejected)) => Ok(oauth.token_after_rejection(rejected)?),
+        _ => Ok(login.secrets.password()?),
     };
-    let mut session = auth::login(client, account.auth, &credentials, Some(&password_source))?;
-    session.set_listed_sizes(account.list_sizes.into());
+    let mut session = auth::login(client, login.method, &credentials, Some(&password_source))?;
+    session.set_listed_sizes(server.list_sizes);
     // Some servers (Gmail) announce UIDL, TOP and PIPELINING only after login. Where they were
     // announced before, asking again would cost a round trip for nothing: what is announced
     // before login must be announced after it too (RFC 2449, section 6).
@@ -96,6 +98,7 @@ pub fn login(
 
 /// Connects and reaches the AUTHORIZATION state with TLS as the account requires.
 pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Connected> {
+    let account = &account.server;
     let peer = format!("{}:{}", account.host, account.port);
     let mut tcp = transport::connect_tcp(
         &account.host,

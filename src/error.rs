@@ -4,10 +4,9 @@ use std::io;
 use std::path::PathBuf;
 
 pub use crate::config::error::ConfigError;
-use crate::credentials::keyring::KeyringError;
 use crate::credentials::netrc::NetrcError;
 use crate::credentials::oauth::OAuthError;
-use crate::credentials::sources::SourceError;
+pub use crate::credentials::password::PasswordError;
 use crate::durable::CantCreateDir;
 use crate::external::RunError;
 use crate::pop3::gssapi::GssapiError;
@@ -193,7 +192,7 @@ impl Error {
         match self {
             Error::Unavailable { hint, .. } => hint.clone(),
             Error::Gssapi(error) => gssapi_hint(error),
-            Error::Password(error) => error.hint(),
+            Error::Password(error) => password_hint(error),
             Error::OAuth(error) => oauth_hint(error),
             Error::Tls {
                 failure: TlsFailure::PinMismatch,
@@ -316,65 +315,19 @@ impl From<crate::pop3::Error> for Error {
     }
 }
 
-/// Why an account's password could not be had. Never carries the password.
-#[derive(Debug, thiserror::Error)]
-pub enum PasswordError {
-    /// Every source was tried and none had a password (and there was no terminal to ask on).
-    #[error(
-        "no password for {user}@{host}: use --password-command CMD, the POPGET_PASSWORD \
-         environment variable, password_command in the configuration file, a systemd \
-         credential, the OS keyring or ~/.netrc"
-    )]
-    Missing {
-        account: String,
-        user: String,
-        host: String,
-    },
-    /// A password command could not run, failed, timed out or printed no usable line.
-    #[error(transparent)]
-    Command(SourceError),
-    #[error("the POPGET_PASSWORD environment variable is not valid UTF-8")]
-    EnvironmentNotUtf8,
-    /// The systemd credential named after the account exists but cannot be read or is empty.
-    #[error(transparent)]
-    Credential(SourceError),
-    /// The OS keyring answered but refused access (locked) or holds an unusable item.
-    #[error("cannot read the password of {account} from the OS keyring")]
-    Keyring {
-        account: String,
-        #[source]
-        source: KeyringError,
-    },
-    /// Reading the password from the terminal failed.
-    #[error("cannot read the password: {0}")]
-    Prompt(io::Error),
-}
-
-impl PasswordError {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            // A locked keyring may be unlocked by the next run.
-            PasswordError::Keyring {
-                source: KeyringError::NoAccess(_) | KeyringError::Failed(_),
-                ..
-            } => exit::TEMP_FAIL,
-            _ => exit::CONFIG,
-        }
-    }
-
-    fn hint(&self) -> Option<String> {
-        match self {
-            PasswordError::Missing { account, .. } => Some(format!(
-                "store one in the OS keyring with `popget password set {account}`, or set \
-                 password_command"
-            )),
-            PasswordError::Keyring { .. } => Some(
-                "unlock the keyring (log in to the desktop session), or give the password \
-                 another way"
-                    .into(),
-            ),
-            _ => None,
-        }
+/// What the user can do about a password that could not be had.
+fn password_hint(error: &PasswordError) -> Option<String> {
+    match error {
+        PasswordError::Missing { account, .. } => Some(format!(
+            "store one in the OS keyring with `popget password set {account}`, or set \
+             password_command"
+        )),
+        PasswordError::Keyring { .. } => Some(
+            "unlock the keyring (log in to the desktop session), or give the password another \
+             way"
+            .into(),
+        ),
+        _ => None,
     }
 }
 
@@ -442,6 +395,26 @@ fn gssapi_hint(error: &GssapiError) -> Option<String> {
         ),
         _ => None,
     }
+}
+
+/// An error and its causes on one line: `what failed: why: why`. The causes come from the
+/// error's source chain; one the message already shows (many of popget's errors name their
+/// cause inline) is not repeated.
+pub fn describe(error: &Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(current) = cause {
+        let text = match current.downcast_ref::<io::Error>() {
+            Some(io) => describe_io(io),
+            None => current.to_string(),
+        };
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = current.source();
+    }
+    line
 }
 
 /// An I/O error in popget's words: our own message when it carries one, "timed out" and

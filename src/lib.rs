@@ -11,6 +11,7 @@
 //! [`signals`] stops a run gracefully, [`external`] runs the user's commands, [`autoconfig`]
 //! (over [`dns`]) writes an account from SRV records.
 
+pub mod account;
 pub mod auth;
 pub mod autoconfig;
 pub mod config;

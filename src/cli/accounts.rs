@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use crate::cli::args::{AccountsArgs, ConfigCommand};
 use crate::cli::context::Context;
-use popget::config::{self, check_text, Account, CommandLine, ConfigFile, Destination, Settings};
+use crate::cli::render::describe_delivery;
+use popget::account::Account;
+use popget::config::{self, check_text, CommandLine, ConfigFile};
 use popget::{Error, Result};
 
 // ---------------------------------------------------------------------------------------------
@@ -32,7 +34,7 @@ struct AccountRow {
     /// The same with `~` for the home directory, for the table.
     #[serde(skip)]
     shown: Option<String>,
-    /// `keep` or `delete`; null when the file's keep and delete cannot be resolved.
+    /// `keep` or `delete`; the table shows `-` for none.
     policy: Option<&'static str>,
     /// Where the password or OAuth tokens live: `keyring`, a token file's path,
     /// `password_command`, `config file`, `systemd credential`, `netrc`, `POPGET_PASSWORD`,
@@ -55,7 +57,7 @@ pub fn list(context: &Context, args: &AccountsArgs) -> Result<()> {
             context.env,
         );
         match resolved.map(|accounts| accounts.into_iter().next()) {
-            Ok(Some(account)) => rows.push(row(&config, &account, context.env)),
+            Ok(Some(account)) => rows.push(row(&account, context.env)),
             Ok(None) => {}
             Err(error) => {
                 unresolved += 1;
@@ -83,56 +85,25 @@ pub fn list(context: &Context, args: &AccountsArgs) -> Result<()> {
     Ok(())
 }
 
-fn row(config: &ConfigFile, account: &Account, env: &HashMap<String, String>) -> AccountRow {
-    // What fetch would use; the columns that do not resolve show "-".
-    let fetch = account.fetch_settings(env).ok();
-    // Without a destination in the file (fetch then needs --maildir or --mbox), keep or delete
-    // still shows: resolved as fetch would resolve it with --maildir given.
-    let policy = fetch.as_ref().map(|f| f.delete).or_else(|| {
-        let with_destination = CommandLine {
-            settings: Settings {
-                maildir: Some("/".into()),
-                ..Settings::default()
-            },
-            password_command: None,
-        };
-        config::select_accounts(
-            config,
-            std::slice::from_ref(&account.name),
-            &with_destination,
-            env,
-        )
-        .ok()?
-        .first()?
-        .fetch_settings(env)
-        .ok()
-        .map(|f| f.delete)
-    });
+fn row(account: &Account, env: &HashMap<String, String>) -> AccountRow {
+    let delivery = account.delivery.as_ref();
+    let home = env.get("HOME").map(PathBuf::from);
     AccountRow {
         name: account.name.clone(),
-        user: account.user.clone(),
-        host: account.host.clone(),
-        port: account.port,
-        tls: account.tls.name().to_string(),
-        auth: account.auth.name().to_string(),
-        store: fetch.as_ref().map(|f| store_name(&f.destination)),
-        destination: fetch
-            .as_ref()
-            .map(|f| popget::fetch::describe_destination(&f.destination, None)),
-        shown: fetch.as_ref().map(|f| {
-            let home = env.get("HOME").map(PathBuf::from);
-            popget::fetch::describe_destination(&f.destination, home.as_deref())
+        user: account.login.user.clone(),
+        host: account.server.host.clone(),
+        port: account.server.port,
+        tls: account.server.tls.name().to_string(),
+        auth: account.login.method.name().to_string(),
+        store: delivery.map(|delivery| delivery.kind()),
+        destination: delivery.map(|delivery| describe_delivery(delivery, None)),
+        shown: delivery.map(|delivery| describe_delivery(delivery, home.as_deref())),
+        policy: Some(if account.policy.delete {
+            "delete"
+        } else {
+            "keep"
         }),
-        policy: policy.map(|delete| if delete { "delete" } else { "keep" }),
-        secret: account.secret_location().describe(),
-    }
-}
-
-fn store_name(destination: &Destination) -> &'static str {
-    match destination {
-        Destination::Maildir(_) | Destination::MaildirFolder { .. } => "maildir",
-        Destination::Mbox(_) => "mbox",
-        Destination::Mda(_) => "mda",
+        secret: account.login.secret_location().describe(),
     }
 }
 

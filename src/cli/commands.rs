@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::cli::args::{DeleArgs, InfoArgs, ListArgs, RetrArgs, StatArgs, TopArgs, UidlArgs};
 use crate::cli::context::{print_json, Context};
-use popget::config::Account;
+use popget::account::Account;
 use popget::connect::{self, BeforeTls};
 use popget::pop3::Session;
 use popget::pop3::{apop_timestamp, sanitize, Command, LineEnding};
@@ -390,7 +390,7 @@ pub fn info(context: &Context, args: &InfoArgs) -> Result<()> {
 
 /// Refuses `--login` where the certificate is not verified, and warns about `--insecure`.
 fn refuse_login_unverified(account: &Account, login: bool) -> Result<()> {
-    let unverified = account.tls != TlsMode::None && account.certificates.insecure;
+    let unverified = account.server.tls != TlsMode::None && account.server.certificates.insecure;
     if login && unverified {
         return Err(Error::Usage(
             "--login sends the password, and --insecure means the server's certificate is not \
@@ -414,9 +414,9 @@ impl InfoJson {
     fn before_login(account: &Account, connected: &connect::Connected) -> InfoJson {
         let greeting = connected.client.greeting();
         InfoJson {
-            host: account.host.clone(),
-            port: account.port,
-            tls: match account.tls {
+            host: account.server.host.clone(),
+            port: account.server.port,
+            tls: match account.server.tls {
                 TlsMode::Implicit => "implicit",
                 TlsMode::Starttls => "starttls",
                 TlsMode::None => "none",
@@ -435,10 +435,10 @@ impl InfoJson {
             capabilities: connected.client.capabilities().map(|c| c.lines.clone()),
             capabilities_after_login: None,
             logged_in: false,
-            certificate_check: match account.tls {
+            certificate_check: match account.server.tls {
                 TlsMode::None => None,
-                _ if account.certificates.insecure => Some("not checked"),
-                _ if account.certificates.fingerprint.is_some() => Some("pinned"),
+                _ if account.server.certificates.insecure => Some("not checked"),
+                _ if account.server.certificates.fingerprint.is_some() => Some("pinned"),
                 _ => Some("verified"),
             },
             certificate: connected.certificate.clone(),

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use popget::config::{self, Account, CommandLine, ConfigFile, Settings, SizeSetting};
+use popget::account::Account;
+use popget::config::{self, CommandLine, ConfigFile, Settings, SizeSetting};
 use popget::connect;
 use popget::pop3::{Session, Tracer};
 use popget::transport::Stream;
@@ -57,7 +58,7 @@ pub(crate) fn open_session(verbose: bool, account: &Account) -> Result<Session<S
 }
 
 pub(crate) fn warn_if_insecure(account: &Account) {
-    if account.certificates.insecure {
+    if account.server.certificates.insecure {
         popget::say!(
             "popget: {}: warning: --insecure: the server's certificate is not checked; anyone \
              on the network path can read your password and mail",

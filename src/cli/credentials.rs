@@ -7,7 +7,8 @@ use zeroize::Zeroizing;
 
 use crate::cli::args::{LoginArgs, LogoutArgs, PasswordCommand};
 use crate::cli::context::Context;
-use popget::config::{self, Account, CommandLine, ConfigFile};
+use popget::account::Account;
+use popget::config::{self, CommandLine, ConfigFile};
 use popget::credentials::keyring::{self, KeyringError};
 use popget::credentials::oauth::{self, Flow, TerminalInterface};
 use popget::credentials::token_store;
@@ -55,7 +56,7 @@ fn say(context: &Context, line: &str) -> Result<()> {
 /// saved before.
 pub fn login(context: &Context, args: &LoginArgs) -> Result<()> {
     let account = account(context, &args.account)?;
-    let Some(oauth) = &account.oauth else {
+    let Some(oauth) = &account.login.oauth else {
         return Err(Error::config(format!(
             "account \"{}\" has no [accounts.{}.oauth] table: popget login is for accounts that \
              log in with OAuth2 (see the README's Gmail and Microsoft 365 sections)",
@@ -69,8 +70,8 @@ pub fn login(context: &Context, args: &LoginArgs) -> Result<()> {
     } else {
         Flow::Loopback
     };
-    let tokens = oauth::authorize(oauth, flow, &mut TerminalInterface::from_env())?;
-    let store = account.token_store();
+    let tokens = oauth::authorize(&oauth.client, flow, &mut TerminalInterface::from_env())?;
+    let store = oauth.token_store();
     store.save(&tokens).map_err(oauth::OAuthError::from)?;
     say(
         context,
@@ -85,7 +86,7 @@ pub fn login(context: &Context, args: &LoginArgs) -> Result<()> {
 /// `popget logout NAME`: deletes the saved tokens wherever they are.
 pub fn logout(context: &Context, args: &LogoutArgs) -> Result<()> {
     let account = account(context, &args.account)?;
-    let deleted = token_store::delete_everywhere(&account.name, &account.token_dir())
+    let deleted = token_store::delete_everywhere(&account.name, &config::state_dir()?)
         .map_err(oauth::OAuthError::from)?;
     say(
         context,
@@ -156,7 +157,7 @@ fn read_password(account: &Account) -> Result<Secret> {
     let password = if io::stdin().is_terminal() {
         let prompt = format!(
             "Password for {} ({}@{}): ",
-            account.name, account.user, account.host
+            account.name, account.login.user, account.server.host
         );
         Zeroizing::new(
             rpassword::prompt_password(prompt)

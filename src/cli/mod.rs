@@ -7,8 +7,8 @@ pub mod commands;
 pub mod context;
 pub mod credentials;
 pub mod daemon;
-pub mod hook;
 pub mod log;
+mod render;
 mod run;
 
 use args::{Cli, CommandKind};

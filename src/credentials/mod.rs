@@ -20,6 +20,9 @@
 //! 6. `~/.netrc` (`machine HOST login USER password SECRET`, the file private to the user);
 //! 7. a prompt on the terminal, when standard input is one.
 //!
+//! [`password::SecretSources`] holds this order once; the configuration builds it for each
+//! account without reading any of the sources.
+//!
 //! An account with an `[accounts.NAME.oauth]` table logs in with XOAUTH2 or OAUTHBEARER using
 //! an access token from [`oauth::access_token`] instead; its tokens live in the keyring when one
 //! is reachable, otherwise in a file readable only by the user under
@@ -28,6 +31,7 @@
 pub mod keyring;
 pub mod netrc;
 pub mod oauth;
+pub mod password;
 mod secret;
 pub mod sources;
 pub mod token_store;

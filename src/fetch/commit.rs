@@ -3,7 +3,8 @@
 
 use std::sync::mpsc;
 
-use super::*;
+use super::plan::Message;
+use super::transaction::unix_now;
 use crate::error::{Error, Result};
 use crate::state::State;
 use crate::store::{Intent, Mailbox, MalformedIntent, Staged};
@@ -104,8 +105,8 @@ pub(super) fn place_and_record(
 /// Settles what an interrupted run left in the journal: deliveries that reached the mailbox are
 /// recorded (so they are not fetched again), partial mbox appends are cut away. Returns how
 /// many deliveries were recovered.
-pub fn recover(state: &mut State) -> Result<usize> {
-    let recovered = settle_journal(state)?;
+pub fn recover(state: &mut State, mailbox: &dyn Mailbox) -> Result<usize> {
+    let recovered = settle_journal(state, mailbox)?;
     state.commit()?;
     state.clear_journal()?;
     Ok(recovered)
@@ -113,7 +114,7 @@ pub fn recover(state: &mut State) -> Result<usize> {
 
 /// Records (in memory) every delivery the journal shows complete: logged as delivered, or
 /// found in the mailbox. Returns how many were not recorded yet.
-pub(super) fn settle_journal(state: &mut State) -> Result<usize> {
+pub(super) fn settle_journal(state: &mut State, mailbox: &dyn Mailbox) -> Result<usize> {
     let intents = state.pending_intents()?;
     let now = unix_now();
     // A message logged as delivered was placed and synced before that line was written: its
@@ -138,7 +139,7 @@ pub(super) fn settle_journal(state: &mut State) -> Result<usize> {
                 path: state.path().to_path_buf(),
                 detail: format!("its journal has a malformed line {line:?}"),
             })?;
-        let arrived = logged.contains(uid.as_slice()) || crate::store::recover(&intent)?;
+        let arrived = logged.contains(uid.as_slice()) || mailbox.recover(&intent)?;
         if arrived && !state.contains(uid) {
             state.record(uid, now);
             recovered += 1;

@@ -6,7 +6,8 @@ use std::io::{Read, Write};
 
 use foldhash::fast::RandomState;
 
-use super::*;
+use super::transaction::{unix_now, Report, Request};
+use crate::account::Command as Filter;
 use crate::error::{Error, Result};
 use crate::external::{self, Ended};
 use crate::pop3::{Command, LineEnding, ScanEntry, Session, UidlEntry};
@@ -58,7 +59,7 @@ pub(super) struct Plan {
 pub(super) fn make_plan<S: Read + Write>(
     session: &mut Session<S>,
     state: &mut State,
-    options: &FetchOptions,
+    options: &Request,
     pipelining: bool,
 ) -> Result<Plan> {
     let (mut listing, uidl) = session.listings(pipelining)?;
@@ -72,7 +73,7 @@ pub(super) fn make_plan<S: Read + Write>(
     let mut plan = Plan::default();
     let now = unix_now();
     let expired = |uid: &[u8]| {
-        options.keep_days.is_some_and(|days| {
+        options.policy.keep_days.is_some_and(|days| {
             state.first_seen(uid).is_some_and(|seen| {
                 now >= seen.saturating_add(days.saturating_mul(SECONDS_PER_DAY))
             })
@@ -85,7 +86,7 @@ pub(super) fn make_plan<S: Read + Write>(
             .map_or((None, false), |(u, known)| (Some(u.uid), known));
         let due = uid
             .as_deref()
-            .is_some_and(|uid| options.delete || expired(uid));
+            .is_some_and(|uid| options.policy.delete || expired(uid));
         let message = Message {
             number: entry.message,
             size: entry.size,
@@ -102,8 +103,8 @@ pub(super) fn make_plan<S: Read + Write>(
 }
 
 /// The plan for a server without UIDL: only `--delete` or `--all` can do without ids.
-fn plan_without_uidl(listing: Vec<ScanEntry>, options: &FetchOptions) -> Result<Plan> {
-    if !options.delete && !options.all {
+fn plan_without_uidl(listing: Vec<ScanEntry>, options: &Request) -> Result<Plan> {
+    if !options.policy.delete && !options.all {
         return Err(Error::unavailable(
             "the server does not support UIDL, so popget cannot tell new messages from old \
              ones while leaving them on the server; use --delete, or --all to fetch every \
@@ -181,10 +182,14 @@ impl Plan {
     }
 
     /// A message not fetched before: to fetch, or over the size limit to leave or delete.
-    fn take_new(&mut self, mut message: Message, options: &FetchOptions) {
-        if options.max_size.is_none_or(|max| message.size <= max) {
+    fn take_new(&mut self, mut message: Message, options: &Request) {
+        if options
+            .policy
+            .max_size
+            .is_none_or(|max| message.size <= max)
+        {
             self.fetch.push(message);
-        } else if options.delete_oversized {
+        } else if options.policy.delete_oversized {
             message.unread = Some(Unread::Oversized);
             self.delete_only.push(message);
         } else {
@@ -195,11 +200,14 @@ impl Plan {
 
 /// Leaves what is over `--limit` or `--max-bytes` for the next run. The message that crosses
 /// `--max-bytes` is still fetched, so that a message larger than the limit is not stuck.
-pub(super) fn limit_plan(plan: &mut Plan, options: &FetchOptions) {
+pub(super) fn limit_plan(plan: &mut Plan, options: &Request) {
     let mut octets: u64 = 0;
     let cut = plan.fetch.iter().enumerate().position(|(count, message)| {
-        let over = options.limit.is_some_and(|limit| count as u64 >= limit)
-            || options.max_bytes.is_some_and(|max| octets >= max);
+        let over = options
+            .policy
+            .limit
+            .is_some_and(|limit| count as u64 >= limit)
+            || options.policy.max_bytes.is_some_and(|max| octets >= max);
         octets = octets.saturating_add(message.size);
         over
     });

@@ -6,7 +6,10 @@ use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::*;
+use super::commit::{commit_batches, Committed};
+use super::plan::{apply_filter, limit_plan, make_plan, Message, Plan, Unread};
+use super::transaction::{Report, Request};
+use super::Observer;
 use crate::error::{Error, Result};
 use crate::pop3::{Command, LineEnding, Session};
 use crate::state::State;
@@ -18,14 +21,17 @@ use crate::store::{Failure, Mailbox, Staged};
 pub(super) const PIPELINE_WINDOW: usize = 400;
 
 /// A batch is made durable and recorded as a whole: at most this many messages (the first
-/// batches of a session hold 1, 2, 4, ... messages) ...
+/// batches of a session hold 1, 2, 4, ... messages), or [`BATCH_OCTETS`].
 pub(super) const BATCH_MESSAGES: usize = 64;
-/// ... or this many octets (by LIST size, as batches are cut when the RETRs are sent).
+/// A batch is closed once its messages reach this many octets (by LIST size, as batches are
+/// cut when the RETRs are sent).
 pub(super) const BATCH_OCTETS: u64 = 16 * 1024 * 1024;
 
-/// Bytes streamed are reported to the observer in steps of this many octets ...
+/// Bytes streamed are reported to the observer in steps of this many octets, or sooner (see
+/// [`STREAM_REPORT_INTERVAL`]).
 pub const STREAM_REPORT_OCTETS: u64 = 64 * 1024;
-/// ... or of at least [`STREAM_REPORT_MIN_OCTETS`] once this long has passed.
+/// On a slow link, a step of at least [`STREAM_REPORT_MIN_OCTETS`] is reported once this long
+/// has passed.
 pub(super) const STREAM_REPORT_INTERVAL: Duration = Duration::from_millis(200);
 pub(super) const STREAM_REPORT_MIN_OCTETS: u64 = 4096;
 
@@ -37,21 +43,35 @@ pub(super) const STOP_DRAIN_OCTETS: u64 = 256 * 1024;
 /// How long the transfer must have run before its rate decides whether to drain.
 pub(super) const STOP_RATE_SAMPLE: Duration = Duration::from_millis(500);
 
-pub(super) fn run<S: Read + Write>(
-    session: &mut Session<S>,
-    mailbox: &dyn Mailbox,
-    state: &mut State,
-    options: FetchOptions,
-    observer: &mut dyn Observer,
-    report: &mut Report,
-    ending: &mut Ending,
-) -> Result<()> {
+/// What one exchange works with: the session, where messages go and are recorded, what the
+/// run asks, and where its progress, report and ending go.
+pub(super) struct Exchange<'a, S> {
+    pub session: &'a mut Session<S>,
+    pub mailbox: &'a dyn Mailbox,
+    pub state: &'a mut State,
+    pub request: &'a Request,
+    pub observer: &'a mut dyn Observer,
+    pub report: &'a mut Report,
+    pub ending: &'a mut Ending,
+}
+
+/// Plans the run, then streams the planned messages while earlier batches are committed.
+pub(super) fn run<S: Read + Write>(exchange: Exchange<'_, S>) -> Result<()> {
+    let Exchange {
+        session,
+        mailbox,
+        state,
+        request: options,
+        observer,
+        report,
+        ending,
+    } = exchange;
     let pipelining = options
         .pipelining
         .allows(session.capabilities().is_some_and(|capa| capa.pipelining()));
     let window = if pipelining { PIPELINE_WINDOW } else { 1 };
     let (plan, filter_error) =
-        plan_and_filter(session, state, &options, pipelining, window, report)?;
+        plan_and_filter(session, state, options, pipelining, window, report)?;
     observer.planned(plan.fetch.len(), plan.fetch_octets());
     let planned = plan.fetch.len() as u64;
     let batch_limit = BATCH_MESSAGES.min(mailbox.batch_limit());
@@ -74,7 +94,7 @@ pub(super) fn run<S: Read + Write>(
             observer,
             report,
             ending,
-            options: &options,
+            options,
             window,
             groups: SyncGroups::new(batch_limit),
             upcoming: plan.fetch.into(),
@@ -102,13 +122,13 @@ pub(super) fn run<S: Read + Write>(
 fn plan_and_filter<S: Read + Write>(
     session: &mut Session<S>,
     state: &mut State,
-    options: &FetchOptions,
+    options: &Request,
     pipelining: bool,
     window: usize,
     report: &mut Report,
 ) -> Result<(Plan, Option<Error>)> {
     let mut plan = make_plan(session, state, options, pipelining)?;
-    let filter_error = match &options.filter {
+    let filter_error = match &options.policy.filter {
         Some(filter) => apply_filter(session, &mut plan, filter, window, report)?,
         None => None,
     };
@@ -163,7 +183,7 @@ pub(super) struct Transfer<'a, S> {
     pub(super) observer: &'a mut dyn Observer,
     pub(super) report: &'a mut Report,
     pub(super) ending: &'a mut Ending,
-    pub(super) options: &'a FetchOptions,
+    pub(super) options: &'a Request,
     pub(super) window: usize,
     /// The RETRs sent since the last sync point.
     pub(super) groups: SyncGroups,
@@ -352,7 +372,7 @@ impl<S: Read + Write> Transfer<'_, S> {
             && self.groups.is_settled()
             && self.upcoming.is_empty()
             && self.to_delete.is_empty()
-            && (!self.options.delete
+            && (!self.options.policy.delete
                 || (self.commits_pending == 0 && self.batch.is_empty() && !self.retr_in_flight()))
     }
 
@@ -413,7 +433,7 @@ impl<S: Read + Write> Transfer<'_, S> {
         }
         let session = &mut *self.session;
         let observer = &mut *self.observer;
-        let max_size = self.options.max_size;
+        let max_size = self.options.policy.max_size;
         let (number, listed) = (message.number, message.size);
         let fill = &mut |sink: &mut dyn Write| {
             let mut counted = Counted::new(sink, observer);
@@ -523,7 +543,7 @@ impl<S: Read + Write> Transfer<'_, S> {
         for message in committed.delivered {
             self.report.delivered += 1;
             self.report.octets += message.octets;
-            if self.options.delete {
+            if self.options.policy.delete {
                 self.to_delete.push_back(message.message);
             }
         }

@@ -1,5 +1,6 @@
-//! Where fetched messages go: Maildir, mbox or an MDA, behind one trait, with the intents that
-//! let a later run tell which deliveries an interrupted run completed.
+//! Where fetched messages go: one [`Delivery`] describes the destination, one module per kind
+//! (Maildir, mbox, MDA) implements it behind the [`Mailbox`] trait, with the intents that let a
+//! later run tell which deliveries an interrupted run completed.
 
 mod intent;
 mod maildir;
@@ -10,6 +11,7 @@ mod syncer;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub use intent::{Intent, MalformedIntent, MboxAppend};
 pub use maildir::Maildir;
@@ -18,6 +20,93 @@ pub use mda::Mda;
 
 use crate::error::Error;
 use crate::pop3::Body;
+
+/// Where an account's messages are delivered: the only description of it that opening the
+/// mailbox, fetching and recovering an interrupted run need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// A Maildir, or with `folder` its Maildir++ folder `.FOLDER` (both created where missing).
+    Maildir {
+        root: PathBuf,
+        folder: Option<String>,
+    },
+    Mbox(PathBuf),
+    /// A shell command each message is piped to, which may take `timeout` per message.
+    Mda {
+        command: String,
+        timeout: Duration,
+    },
+}
+
+/// A mailbox opened for a run, and the guard that removes its own staging files if the
+/// process has to exit at once.
+pub struct Opened {
+    mailbox: Box<dyn Mailbox>,
+    _cleanup: Option<crate::signals::AbortHook>,
+}
+
+impl Opened {
+    pub fn mailbox(&self) -> &dyn Mailbox {
+        self.mailbox.as_ref()
+    }
+}
+
+impl Delivery {
+    /// The directory or file messages go to; none for an MDA.
+    pub fn path(&self) -> Option<PathBuf> {
+        match self {
+            Delivery::Maildir { root, folder: None } => Some(root.clone()),
+            Delivery::Maildir {
+                root,
+                folder: Some(name),
+            } => Some(root.join(format!(".{name}"))),
+            Delivery::Mbox(path) => Some(path.clone()),
+            Delivery::Mda { .. } => None,
+        }
+    }
+
+    /// The kind of store, as `popget accounts` names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Delivery::Maildir { .. } => "maildir",
+            Delivery::Mbox(_) => "mbox",
+            Delivery::Mda { .. } => "mda",
+        }
+    }
+
+    /// Opens the mailbox. A Maildir first loses what killed or interrupted runs left in its
+    /// tmp/; the returned guard removes this run's own staging files on an abrupt exit.
+    pub fn open(&self) -> Result<Opened, Error> {
+        let maildir = match self {
+            Delivery::Maildir { root, folder: None } => Maildir::open(root)?,
+            Delivery::Maildir {
+                root,
+                folder: Some(name),
+            } => Maildir::open_folder(root, name)?,
+            Delivery::Mbox(path) => {
+                return Ok(Opened {
+                    mailbox: Box::new(Mbox::open(path)?),
+                    _cleanup: None,
+                })
+            }
+            Delivery::Mda { command, timeout } => {
+                return Ok(Opened {
+                    mailbox: Box::new(Mda::new(command, *timeout)),
+                    _cleanup: None,
+                })
+            }
+        };
+        let staging = maildir.staging();
+        let _ = staging.remove_stale();
+        let cleanup = crate::signals::on_abort(move || {
+            let _ = staging.remove_own();
+        });
+        Ok(Opened {
+            mailbox: Box::new(maildir),
+            _cleanup: Some(cleanup),
+        })
+    }
+}
 
 /// Why a delivery did not happen.
 #[derive(Debug)]
@@ -103,10 +192,16 @@ pub trait Mailbox: Sync {
     fn batch_limit(&self) -> usize {
         usize::MAX
     }
+
+    /// Decides whether the placement an intent describes completed, undoing a partial mbox
+    /// append: used on the intents an interrupted run left in its journal. A file's intent
+    /// names its file, so it is settled even if the destination changed since.
+    fn recover(&self, intent: &Intent) -> Result<bool, Error> {
+        recover(intent)
+    }
 }
 
-/// Decides whether the placement an intent describes completed, undoing a partial mbox
-/// append. Used at startup on the intents an interrupted run left in its journal.
+/// Whether the file placement `intent` describes completed, a partial mbox append undone.
 pub fn recover(intent: &Intent) -> Result<bool, Error> {
     match intent {
         Intent::Maildir { target } => maildir::recover(target),

@@ -16,14 +16,15 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::cli::args::{
-    ConnectionArgs, DaemonArgs, DeliveryArgs, FetchArgs, GlobalArgs, ProgressMode,
-};
-use crate::cli::context::describe;
-use crate::cli::run::{self, Terminal};
-use popget::config::{self, Account, ConfigFile};
+use crate::cli::args::{ConnectionArgs, DaemonArgs, DeliveryArgs, GlobalArgs};
+use crate::cli::context::{describe, tracer};
+use crate::cli::render::Terminal;
+use crate::cli::run::{self, Runner};
+use popget::account::{self, Account};
+use popget::config::{self, ConfigFile};
 use popget::error::{exit, Error, Result};
 use popget::fetch::Report;
+use popget::fetch::RunOptions;
 use popget::login_delay;
 use popget::signals::{self, Request};
 
@@ -54,18 +55,11 @@ struct Job {
     state_path: PathBuf,
 }
 
-/// An account of the configuration, resolved for polling.
-struct Polled {
-    account: Account,
-    state_path: PathBuf,
-    interval: Duration,
-}
-
 /// One account the daemon knows: polled, or stopped until a reload (`polled` is `None` when
 /// its configuration cannot be resolved).
 struct Entry {
     name: String,
-    polled: Option<Polled>,
+    polled: Option<Account>,
     schedule: Schedule,
     running: bool,
 }
@@ -115,15 +109,24 @@ pub fn run(global: &GlobalArgs, args: &DaemonArgs, env: &HashMap<String, String>
         daemon.jobs
     ));
     daemon.notifier.ready(&daemon.summary());
-    let fetch_args = fetch_args(args);
     let terminal = Terminal::for_service();
+    let runner = Runner {
+        terminal: &terminal,
+        options: RunOptions {
+            all: false,
+            trace: global.verbose.then_some(tracer as fn(&str) -> _),
+        },
+        quiet: global.quiet,
+        verbose: global.verbose,
+        json: false,
+    };
     let (job_sender, jobs) = mpsc::channel::<Job>();
     let jobs = Mutex::new(jobs);
     std::thread::scope(|scope| {
         for _ in 0..daemon.jobs {
             let events = events.clone();
-            let (jobs, fetch_args, terminal) = (&jobs, &fetch_args, &terminal);
-            scope.spawn(move || work(jobs, &events, global, fetch_args, env, terminal));
+            let (jobs, runner) = (&jobs, &runner);
+            scope.spawn(move || work(jobs, &events, runner));
         }
         let status = daemon.run(&inbox, &job_sender);
         drop(job_sender);
@@ -136,7 +139,7 @@ fn resolve(
     config: Option<&Path>,
     names: &[String],
     env: &HashMap<String, String>,
-) -> Result<Vec<(String, Result<Polled>)>> {
+) -> Result<Vec<(String, Result<Account>)>> {
     let config = ConfigFile::load(config)?;
     let accounts = config::select_each(
         &config,
@@ -150,49 +153,25 @@ fn resolve(
     Ok(accounts
         .into_iter()
         .map(|(name, account)| {
-            let polled = account.and_then(|account| {
-                let state_path = account.fetch_settings(env)?.state_path;
-                let interval = account.service_settings()?.interval;
-                Ok(Polled {
-                    account,
-                    state_path,
-                    interval,
-                })
+            // Account accounts deliver: one without a destination is refused here, not at
+            // each poll.
+            let polled = account.and_then(|account| match account.delivery {
+                Some(_) => Ok(account),
+                None => Err(config::missing_destination(&account.name)),
             });
             (name, polled)
         })
         .collect())
 }
 
-/// The fetch options of a daemon run: those of a plain `popget fetch` without a progress bar.
-fn fetch_args(args: &DaemonArgs) -> FetchArgs {
-    FetchArgs {
-        accounts: Vec::new(),
-        json: false,
-        progress: ProgressMode::Never,
-        rebuild_state: false,
-        yes: false,
-        jobs: args.jobs,
-        connection: ConnectionArgs::default(),
-        delivery: DeliveryArgs::default(),
-    }
-}
-
 /// A worker: runs the jobs it is given until the scheduler drops its end of the queue.
-fn work(
-    jobs: &Mutex<Receiver<Job>>,
-    events: &Sender<Event>,
-    global: &GlobalArgs,
-    fetch_args: &FetchArgs,
-    env: &HashMap<String, String>,
-    terminal: &Terminal,
-) {
+fn work(jobs: &Mutex<Receiver<Job>>, events: &Sender<Event>, runner: &Runner) {
     loop {
         let job = match lock(jobs).recv() {
             Ok(job) => job,
             Err(_) => return,
         };
-        let outcome = run::fetch_account(global, fetch_args, &job.account, env, terminal);
+        let outcome = run::run_account(runner, &job.account);
         let finished = Finished {
             name: job.name,
             state_path: job.state_path,
@@ -306,7 +285,7 @@ impl Daemon {
             }
             let job = Job {
                 name: entry.name.clone(),
-                account: polled.account.clone(),
+                account: polled.clone(),
                 state_path: polled.state_path.clone(),
             };
             if jobs.send(job).is_err() {
@@ -511,7 +490,7 @@ impl Daemon {
     }
 
     /// Replaces the accounts with `resolved`, keeping the schedule of those that remain.
-    fn apply(&mut self, resolved: Vec<(String, Result<Polled>)>, now: Instant) {
+    fn apply(&mut self, resolved: Vec<(String, Result<Account>)>, now: Instant) {
         let mut previous: HashMap<String, Entry> = self
             .entries
             .drain(..)
@@ -529,7 +508,7 @@ impl Daemon {
                     Entry {
                         schedule: Schedule {
                             next: None,
-                            ..Schedule::starting(config::DEFAULT_INTERVAL, now)
+                            ..Schedule::starting(account::DEFAULT_INTERVAL, now)
                         },
                         running: old.is_some_and(|old| old.running),
                         name,
@@ -547,18 +526,21 @@ impl Daemon {
 
 /// The entry for a resolved account: new ones are polled at once; one that was there keeps its
 /// schedule unless its interval changed or it had stopped.
-fn renewed(name: String, polled: Polled, old: Option<Entry>, now: Instant) -> Entry {
+fn renewed(name: String, polled: Account, old: Option<Entry>, now: Instant) -> Entry {
     let Some(old) = old else {
         return Entry {
             name,
-            schedule: Schedule::starting(polled.interval, now),
+            schedule: Schedule::starting(polled.schedule.interval, now),
             polled: Some(polled),
             running: false,
         };
     };
     let mut schedule = old.schedule;
-    if schedule.interval != polled.interval || schedule.next.is_none() || old.polled.is_none() {
-        schedule.reconfigured(polled.interval, now);
+    if schedule.interval != polled.schedule.interval
+        || schedule.next.is_none()
+        || old.polled.is_none()
+    {
+        schedule.reconfigured(polled.schedule.interval, now);
     }
     Entry {
         name,

@@ -152,6 +152,42 @@ fn store_exit_code(error: &StoreError) -> u8 {
     }
 }
 
+/// An account's OAuth login: the client it logs in with and where its tokens are kept.
+#[derive(Debug, Clone)]
+pub struct OAuthLogin {
+    pub client: ResolvedOAuth,
+    /// The directory the token store keeps files and locks in (`$XDG_STATE_HOME/popget`).
+    pub token_dir: std::path::PathBuf,
+}
+
+impl OAuthLogin {
+    /// The store of the tokens: where they are, else the keyring when one answers, else a
+    /// private file.
+    pub fn token_store(&self) -> Box<dyn TokenStore> {
+        super::token_store::open(&self.client.account, &self.token_dir)
+    }
+
+    /// An access token: the saved one while it is fresh, else refreshed (and the new tokens
+    /// saved before use).
+    pub fn access_token(&self) -> Result<Secret, OAuthError> {
+        access_token(&self.client, &*self.token_store())
+    }
+
+    /// A new access token after the server rejected `rejected` (revoked early, clock skew).
+    pub fn token_after_rejection(&self, rejected: &Secret) -> Result<Secret, OAuthError> {
+        refresh_rejected(&self.client, &*self.token_store(), rejected)
+    }
+
+    /// Where the tokens are, without reading them.
+    pub fn locate(&self) -> super::password::SecretLocation {
+        use super::password::SecretLocation;
+        match super::token_store::locate(&self.client.account, &self.token_dir) {
+            Ok(Some(location)) => SecretLocation::Tokens(location),
+            _ => SecretLocation::NotLoggedIn,
+        }
+    }
+}
+
 /// An access token for `oauth`: the saved one while it has more than a minute left, else a
 /// refreshed one. A refresh runs under the login's lock, so that accounts sharing the login
 /// refresh it once; the new tokens (a rotated refresh token included) are saved durably before
