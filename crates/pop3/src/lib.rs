@@ -4,15 +4,18 @@
 //! The wire format is a set of pure functions over bytes: [`Command`]s, status lines
 //! ([`parse_status`]), listings, and dot-unstuffing ([`DotDecoder`]). On top of them,
 //! [`Client`] is the AUTHORIZATION state (greeting read, not logged in) and [`Session`] the
-//! TRANSACTION state, so that the type system keeps transaction commands away from an
-//! unauthenticated connection; both pipeline commands when asked to. [`sasl`] holds the
-//! authentication mechanisms as state machines that compute what to send, [`gssapi`] the
-//! Kerberos one, which asks the system's GSSAPI library.
+//! TRANSACTION state. Only a login makes a session ([`Client::login_user_pass`],
+//! [`Client::apop`], [`Client::authenticate`]), and before it a client can send nothing but
+//! CAPA, STLS, the login commands and QUIT, so the type system keeps transaction commands away
+//! from an unauthenticated connection; both states pipeline commands when asked to. The SASL
+//! mechanisms come from the `popget-sasl` crate, re-exported as [`sasl`] (and, with the
+//! default `gssapi` feature, `gssapi`): they compute what to send, [`Client::authenticate`]
+//! sends it.
 //!
 //! ```
 //! use std::collections::VecDeque;
 //! use std::io::{self, Read, Write};
-//! use popget::pop3::{Client, LineEnding, Security};
+//! use popget_pop3::{Client, LineEnding, Security};
 //!
 //! /// A server that answers each command line with the next of its canned answers, as a
 //! /// real one would; what the client sends is kept to look at.
@@ -42,7 +45,7 @@
 //!     }
 //! }
 //!
-//! # fn main() -> Result<(), popget::pop3::Error> {
+//! # fn main() -> Result<(), popget_pop3::Error> {
 //! let server = Scripted {
 //!     ready: b"+OK ready\r\n".to_vec(),
 //!     answers: VecDeque::from([
@@ -65,15 +68,20 @@
 //! ```
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod command;
 mod dot;
 mod error;
-pub mod gssapi;
 mod listing;
+#[cfg(any(test, feature = "test-support"))]
+mod mock;
 mod response;
-pub mod sasl;
 mod session;
+
+pub use popget_sasl as sasl;
+#[cfg(feature = "gssapi")]
+pub use popget_sasl::gssapi;
 
 pub use command::Command;
 pub use dot::{size_slack, stuff, DotDecoder, LineEnding, ListedSizes, Progress};
@@ -82,11 +90,12 @@ pub use listing::{
     apop_timestamp, parse_scan_line, parse_stat, parse_uidl_line, Capabilities, ScanEntry,
     UidlEntry,
 };
+#[cfg(any(test, feature = "test-support"))]
+pub use mock::MockStream;
 pub use response::{parse_status, ResponseCode, Status};
-#[cfg(test)]
-pub(crate) use session::tests::MockStream;
 pub use session::{
-    Body, Client, ListingEntry, SaslReply, Security, Session, Tracer, Upgrade, DEFAULT_MAX_LISTING,
+    apop_digest, Body, Client, ListingEntry, LoginError, Security, Session, Tracer, Upgrade,
+    DEFAULT_MAX_LISTING,
 };
 
 /// Whether to send commands without waiting for each answer (RFC 2449 PIPELINING).

@@ -10,6 +10,10 @@ use super::{
     UidlEntry, MAX_LINE,
 };
 
+mod login;
+
+pub use login::{apop_digest, LoginError};
+
 const READ_BUFFER: usize = 64 * 1024;
 
 /// The most lines accepted in one CAPA answer.
@@ -564,6 +568,7 @@ impl<S: Read + Write> Client<S> {
 
     /// Asks for the capabilities; `None` when the server has no CAPA.
     pub fn capa(&mut self) -> Result<Option<&Capabilities>> {
+        self.settle()?;
         self.capabilities = self.wire.capa()?;
         Ok(self.capabilities.as_ref())
     }
@@ -574,27 +579,6 @@ impl<S: Read + Write> Client<S> {
         self.capabilities.as_ref()
     }
 
-    /// Sends one single-line command and reads its status.
-    pub fn command(&mut self, command: &Command) -> Result<Status> {
-        self.wire.command(command)
-    }
-
-    /// Queues a command without waiting for an answer; answers are read in order with
-    /// [`Client::receive_status`].
-    pub fn send(&mut self, command: &Command) -> Result<()> {
-        self.wire.send(command)
-    }
-
-    /// Reads the status answering the oldest outstanding command.
-    pub fn receive_status(&mut self) -> Result<Status> {
-        self.wire.receive_status()
-    }
-
-    /// Sends `AUTH` or a response line and reads the challenge or the final status.
-    pub fn sasl(&mut self, command: &Command) -> Result<SaslReply> {
-        self.wire.sasl(command)
-    }
-
     /// Asks for STLS and hands back the raw stream for the TLS handshake. Bytes the server sent
     /// after its `+OK` would be read as if they came through TLS (response injection), so any
     /// are an error.
@@ -602,6 +586,7 @@ impl<S: Read + Write> Client<S> {
         if self.security != Security::Plain {
             return Err(ProtocolError::new("STLS is never sent inside TLS").into());
         }
+        self.settle()?;
         let status = self.wire.command(&Command::Stls)?;
         if !status.ok {
             return Err(Error::StlsRefused {
@@ -630,29 +615,31 @@ impl<S: Read + Write> Client<S> {
         let _ = self.wire.command(&Command::Quit);
     }
 
-    /// Enters the TRANSACTION state. Only the authentication code calls this, after a positive
-    /// answer to PASS, APOP or AUTH.
-    /// Logs in with USER and PASS and continues in the TRANSACTION state. The password goes
-    /// out as it is: check [`Client::security`] first if it must not cross an unprotected
-    /// connection.
-    pub fn login_user_pass(mut self, user: &str, password: &str) -> Result<Session<S>> {
-        for command in [Command::User(user), Command::Pass(password)] {
-            let status = self.command(&command)?;
-            if !status.ok {
-                return Err(Error::refused(command.name(), &status));
-            }
-        }
-        Ok(self.into_session())
+    /// Continues in the TRANSACTION state without logging in, for tests of code that works on
+    /// a [`Session`] against a server that needs no login. Only with the `test-support`
+    /// feature, which no build but a test build enables.
+    #[cfg(feature = "test-support")]
+    pub fn into_session(self) -> Session<S> {
+        self.enter_session()
     }
 
-    /// Continues in the TRANSACTION state once the server accepted a login the caller drove
-    /// itself (with [`Client::command`] or [`Client::sasl`]).
-    pub fn into_session(self) -> Session<S> {
+    /// Enters the TRANSACTION state: only the login methods call this, after the server
+    /// accepted the login.
+    fn enter_session(self) -> Session<S> {
         Session {
             wire: self.wire,
             capabilities: self.capabilities,
             deletions: 0,
         }
+    }
+
+    /// Reads the answers still owed for commands a refused login had already sent (a PASS
+    /// pipelined behind a refused USER), so that the next command gets its own answer.
+    fn settle(&mut self) -> Result<()> {
+        while !self.wire.pending.is_empty() {
+            self.wire.receive_status()?;
+        }
+        Ok(())
     }
 }
 
@@ -977,69 +964,10 @@ impl<S: Read + Write> Session<S> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::MockStream;
     use std::sync::{Arc, Mutex};
-
-    /// An in-memory server: serves the first segment at once and each later segment after the
-    /// client writes, like a server answering commands, and records what the client writes.
-    /// Reading when nothing has been released yet fails as a timeout would.
-    pub(crate) struct MockStream {
-        segments: VecDeque<Vec<u8>>,
-        available: Vec<u8>,
-        position: usize,
-        chunk: usize,
-        pub written: Arc<Mutex<Vec<u8>>>,
-    }
-
-    impl MockStream {
-        pub(crate) fn new(segments: &[&[u8]]) -> Self {
-            let mut segments: VecDeque<Vec<u8>> = segments.iter().map(|s| s.to_vec()).collect();
-            let available = segments.pop_front().unwrap_or_default();
-            MockStream {
-                segments,
-                available,
-                position: 0,
-                chunk: usize::MAX,
-                written: Arc::default(),
-            }
-        }
-
-        pub(crate) fn chunked(segments: &[&[u8]], chunk: usize) -> Self {
-            MockStream {
-                chunk,
-                ..Self::new(segments)
-            }
-        }
-    }
-
-    impl Read for MockStream {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let available = &self.available[self.position..];
-            if available.is_empty() && !self.segments.is_empty() {
-                return Err(io::Error::from(io::ErrorKind::WouldBlock));
-            }
-            let n = available.len().min(buf.len()).min(self.chunk);
-            buf[..n].copy_from_slice(&available[..n]);
-            self.position += n;
-            Ok(n)
-        }
-    }
-
-    impl Write for MockStream {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.written.lock().unwrap().extend_from_slice(bytes);
-            if let Some(next) = self.segments.pop_front() {
-                self.available.drain(..self.position);
-                self.position = 0;
-                self.available.extend_from_slice(&next);
-            }
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
 
     fn client(segments: &[&[u8]]) -> (Client<MockStream>, Arc<Mutex<Vec<u8>>>) {
         let stream = MockStream::new(segments);
@@ -1131,7 +1059,7 @@ pub(crate) mod tests {
         let stream = MockStream::chunked(segments, chunk);
         let written = stream.written.clone();
         let client = Client::new(stream, "mock", Security::Tls).unwrap();
-        (client.into_session(), written)
+        (client.enter_session(), written)
     }
 
     #[test]
@@ -1312,7 +1240,7 @@ pub(crate) mod tests {
             let stream = MockStream::new(&[b"+OK\r\n", &answer]);
             let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
             client.set_listing_limit(limit);
-            let mut session = client.into_session();
+            let mut session = client.enter_session();
             match session.uidl() {
                 Ok(listing) => assert!(fits && listing.unwrap().len() == 1000),
                 Err(Error::ListingTooLarge { entries, .. }) => {
@@ -1331,7 +1259,7 @@ pub(crate) mod tests {
             .unwrap()
             .handshake(|_| Ok::<_, Error>((MockStream::new(&[b"", &answer]), Security::Tls)))
             .unwrap();
-        let mut session = upgraded.into_session();
+        let mut session = upgraded.enter_session();
         assert!(matches!(session.uidl(), Err(Error::ListingTooLarge { .. })));
     }
 
@@ -1532,8 +1460,8 @@ pub(crate) mod tests {
 
 #[cfg(test)]
 mod properties {
-    use super::tests::MockStream;
     use super::*;
+    use crate::MockStream;
     use proptest::prelude::*;
 
     fn answer() -> impl Strategy<Value = Vec<u8>> {
@@ -1556,7 +1484,7 @@ mod properties {
         fn any_answer_is_read_or_refused_without_panicking(answer in answer(), chunk in 1usize..16) {
             for operation in 0..4 {
                 let stream = MockStream::chunked(&[b"+OK\r\n", &answer], chunk);
-                let mut session = Client::new(stream, "mock", Security::Tls).unwrap().into_session();
+                let mut session = Client::new(stream, "mock", Security::Tls).unwrap().enter_session();
                 match operation {
                     0 => {
                         if let Ok(list) = session.list() {
