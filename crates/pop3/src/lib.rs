@@ -98,8 +98,14 @@ pub use session::{
     DEFAULT_MAX_LISTING,
 };
 
-/// Whether to send commands without waiting for each answer (RFC 2449 PIPELINING).
+/// Whether to send commands without waiting for each answer (RFC 2449 PIPELINING). With the
+/// `serde` feature it reads from the names `auto`, `on` and `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Pipelining {
     /// When the server announces PIPELINING.
     #[default]
@@ -187,6 +193,25 @@ pub fn sanitize(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn settings_read_from_their_lowercase_names() {
+        use serde::de::{value::Error, Deserialize, IntoDeserializer};
+        let pipelining = |name: &str| -> Result<Pipelining, Error> {
+            Pipelining::deserialize(name.into_deserializer())
+        };
+        let sizes = |name: &str| -> Result<ListedSizes, Error> {
+            ListedSizes::deserialize(name.into_deserializer())
+        };
+        assert_eq!(pipelining("auto"), Ok(Pipelining::Auto));
+        assert_eq!(pipelining("on"), Ok(Pipelining::On));
+        assert_eq!(pipelining("off"), Ok(Pipelining::Off));
+        assert!(pipelining("Auto").is_err());
+        assert_eq!(sizes("exact"), Ok(ListedSizes::Exact));
+        assert_eq!(sizes("estimated"), Ok(ListedSizes::Estimated));
+        assert!(sizes("Exact").is_err());
+    }
 
     #[test]
     fn sanitize_neutralises_escape_sequences_and_newlines() {
