@@ -491,6 +491,19 @@ pub struct Client<S> {
     pipelining: Pipelining,
 }
 
+/// Shows where the client is connected and what it learned, never the stream or a secret, so
+/// that a failed login (which carries the client) can be unwrapped.
+impl<S> std::fmt::Debug for Client<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("peer", &self.wire.peer)
+            .field("security", &self.security)
+            .field("greeting", &self.greeting)
+            .field("capabilities", &self.capabilities)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S: Read + Write> Client<S> {
     /// Reads the greeting. `peer` names the server in messages.
     pub fn new(stream: S, peer: impl Into<String>, security: Security) -> Result<Self> {

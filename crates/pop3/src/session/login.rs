@@ -242,3 +242,107 @@ impl<S: Read + Write> Client<S> {
         Err(ProtocolError::new(why).into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::{MockStream, Pipelining, Security};
+
+    fn connect(segments: &[&[u8]]) -> (Client<MockStream>, Arc<Mutex<Vec<u8>>>) {
+        let stream = MockStream::new(segments);
+        let written = stream.written.clone();
+        (Client::new(stream, "mock", Security::Tls).unwrap(), written)
+    }
+
+    fn text(written: &Arc<Mutex<Vec<u8>>>) -> String {
+        String::from_utf8(written.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn apop_digest_matches_rfc_1939() {
+        assert_eq!(
+            apop_digest(b"<1896.697170952@dbc.mtview.ca.us>", "tanstaaf"),
+            "c4c9334bac560ecc979e58001b3e22fb"
+        );
+    }
+
+    #[test]
+    fn apop_sends_the_digest_of_the_greeting_timestamp() {
+        let (client, written) = connect(&[
+            b"+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n",
+            b"+OK maildrop has 1 message\r\n",
+        ]);
+        client.apop("mrose", "tanstaaf").unwrap();
+        assert_eq!(
+            text(&written),
+            "APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n"
+        );
+
+        let (refusing, written) = connect(&[b"+OK no timestamp\r\n"]);
+        let (error, _) = refusing.apop("mrose", "tanstaaf").err().unwrap();
+        assert!(matches!(error, Error::InvalidInput(_)), "{error:?}");
+        assert_eq!(text(&written), "");
+    }
+
+    #[test]
+    fn a_refused_authentication_hands_the_client_back_to_try_again() {
+        let (client, written) = connect(&[
+            b"+OK hi\r\n",
+            b"-ERR [AUTH] expired\r\n",
+            b"+OK in\r\n",
+            b"+OK 0 0\r\n",
+        ]);
+        let mechanism = |token: &str| sasl::Xoauth2 {
+            user: "me".into(),
+            token: token.into(),
+        };
+        let (error, client) = client.authenticate(&mut mechanism("old")).err().unwrap();
+        assert!(
+            matches!(
+                error,
+                Error::Refused {
+                    command: "AUTH",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let mut session = client.authenticate(&mut mechanism("new")).ok().unwrap();
+        assert_eq!(session.stat().unwrap(), (0, 0));
+        let line = |token: &str| {
+            let response =
+                sasl::encode(format!("user=me\x01auth=Bearer {token}\x01\x01").as_bytes());
+            format!("AUTH XOAUTH2 {response}\r\n")
+        };
+        assert_eq!(
+            text(&written),
+            format!("{}{}STAT\r\n", line("old"), line("new"))
+        );
+    }
+
+    #[test]
+    fn a_pass_pipelined_behind_a_refused_user_is_answered_before_anything_else() {
+        let (mut client, written) = connect(&[
+            b"+OK hi\r\n",
+            b"-ERR [AUTH] who?\r\n-ERR no USER\r\n",
+            b"+OK\r\nUSER\r\n.\r\n",
+        ]);
+        client.set_pipelining(Pipelining::On);
+        let (error, mut client) = client.login_user_pass("mrose", "secret").err().unwrap();
+        assert!(
+            matches!(
+                error,
+                Error::Refused {
+                    command: "USER",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        // CAPA gets its own answer, not the one to PASS.
+        assert_eq!(client.capa().unwrap().unwrap().lines, ["USER"]);
+        assert_eq!(text(&written), "USER mrose\r\nPASS secret\r\nCAPA\r\n");
+    }
+}
