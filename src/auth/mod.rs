@@ -549,7 +549,7 @@ mod tests {
 
     #[test]
     fn no_pass_after_user_is_refused() {
-        // POP3-NOTES item 22.
+        // A refused USER ends the login: the password is never sent after it.
         let (result, sent) = run(
             &[b"+OK hi\r\n", b"-ERR who?\r\n"],
             Security::Tls,
@@ -588,8 +588,8 @@ mod tests {
 
     #[test]
     fn only_the_capabilities_announced_after_tls_count() {
-        // POP3-NOTES item 25: the client asked for CRAM-MD5, which the post-TLS CAPA dropped;
-        // no silent fallback to PLAIN or USER.
+        // The client asked for CRAM-MD5, which the post-TLS CAPA dropped; no silent fallback
+        // to PLAIN or USER.
         let stream = MockStream::new(&[b"+OK hi\r\n", b"+OK\r\nSASL PLAIN\r\nUSER\r\n.\r\n"]);
         let written = stream.written.clone();
         let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
@@ -604,7 +604,7 @@ mod tests {
 
     #[test]
     fn an_invalid_challenge_is_cancelled() {
-        // POP3-NOTES item 86.
+        // A challenge that is not valid base64 is answered with `*`, which cancels the exchange.
         let stream = MockStream::new(&[
             b"+OK hi\r\n",
             b"+OK\r\nSASL CRAM-MD5\r\n.\r\n",
@@ -655,7 +655,7 @@ mod tests {
 
     #[test]
     fn no_method_logs_in_over_plain_text_when_tls_was_asked_for() {
-        // POP3-NOTES item 65: one gate for every path, whatever the server offers.
+        // One gate for every path, whatever the server offers.
         for &method in EVERY_METHOD {
             let stream = MockStream::new(&[
                 b"+OK ready <1896.697170952@dbc.mtview.ca.us>\r\n",
@@ -680,7 +680,7 @@ mod tests {
 
     #[test]
     fn a_password_with_a_line_break_is_never_sent() {
-        // POP3-NOTES item 6: `x\r\nDELE 1` must not become a second command.
+        // `x\r\nDELE 1` must not become a second command.
         for &method in EVERY_METHOD {
             let stream = MockStream::new(&[b"+OK hi <a@b>\r\n", b"+OK\r\n", b"+OK\r\n"]);
             let written = stream.written.clone();

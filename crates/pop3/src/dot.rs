@@ -359,7 +359,8 @@ mod tests {
 
     #[test]
     fn fake_terminators_do_not_end_the_body() {
-        // POP3-NOTES items 14 and 17: none of these is CRLF "." CRLF at a line start.
+        // Only CRLF "." CRLF at a line start ends a body; none of these is one, so a message
+        // cannot end early and leave its rest to be read as answers.
         for wire in [
             &b"a\n.\n"[..],
             b"a\r\n.\n",

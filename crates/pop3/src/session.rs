@@ -1032,7 +1032,8 @@ mod tests {
 
     #[test]
     fn unsolicited_data_after_the_greeting_is_an_error() {
-        // POP3-NOTES item 109.
+        // Answers the server sent before any command (here after the greeting) are refused,
+        // never taken as the answer to the next command.
         let (mut client, written) = client(&[b"+OK ready\r\n+OK 2 messages\r\n1 120\r\n.\r\n"]);
         assert!(matches!(client.capa(), Err(Error::Protocol(_))));
         assert_eq!(text(&written), "");
@@ -1040,7 +1041,8 @@ mod tests {
 
     #[test]
     fn stls_rejects_bytes_injected_after_the_ok() {
-        // POP3-NOTES item 68: `+OK` and a forged CAPA in one segment.
+        // Bytes after STLS's `+OK` would be read as if they came through TLS: `+OK` and a
+        // forged CAPA in one segment.
         let stream = MockStream::new(&[
             b"+OK ready\r\n",
             b"+OK begin TLS\r\n+OK\r\nSASL PLAIN\r\n.\r\n",
@@ -1150,7 +1152,7 @@ mod tests {
 
     #[test]
     fn pipelined_answers_stay_in_order_after_an_err() {
-        // POP3-NOTES item 59: -ERR in the middle must not shift the answers that follow.
+        // -ERR in the middle must not shift the answers that follow.
         let (mut session, written) = session(
             &[
                 b"+OK\r\n",
@@ -1242,7 +1244,7 @@ mod tests {
 
     #[test]
     fn a_listing_past_its_memory_limit_is_cut_off() {
-        // POP3-NOTES item 104: an endless listing stops at the limit, not at the end of memory.
+        // An endless listing stops at the limit, not at the end of memory.
         let answer = uidl_answer(1000, 10);
         let per_entry = UidlEntry {
             message: 1,
@@ -1299,7 +1301,8 @@ mod tests {
 
     #[test]
     fn listed_numbers_stay_within_the_maildrop() {
-        // POP3-NOTES item 24: `999 5` in a listing of two messages.
+        // A listing may not name a message the maildrop does not have: `999 5` in a listing
+        // of two messages.
         let (mut list, _) = session(&[b"+OK\r\n", b"+OK\r\n1 5\r\n999 5\r\n.\r\n"], 4);
         assert!(matches!(list.list(), Err(Error::Protocol(_))));
         // After DELE 1 the listing shows 2 and 3 of three messages.
@@ -1328,7 +1331,7 @@ mod tests {
 
     #[test]
     fn an_unread_body_is_drained_before_the_next_answer() {
-        // Issue 15 item 2: a mailbox that fails before it reads the body (no staging file)
+        // A mailbox that fails before it reads the body (no staging file)
         // must not shift the answers, and nothing may panic.
         for chunk in [1, 3, usize::MAX] {
             let (mut drained, _) = session(
@@ -1350,7 +1353,7 @@ mod tests {
 
     #[test]
     fn bare_line_ends_break_status_and_listing_lines() {
-        // Issue 15 item 6: a bare LF or CR never ends a line; a status line holding one is
+        // A bare LF or CR never ends a line; a status line holding one is
         // refused, and a listing line holding one does not parse.
         for answer in [
             &b"+OK\nSubject: 18\r\n"[..],
@@ -1441,8 +1444,8 @@ mod tests {
 
     #[test]
     fn listings_must_name_every_message_once() {
-        // Issue 15 item 6: a UIDL listing without its last entry, a LIST without its last
-        // entry (STAT counts it), and a number outside the count.
+        // A listing must name each message once: a UIDL listing without its last entry, a
+        // LIST without its last entry (STAT counts it), and a number outside the count.
         let cases: &[&[u8]] = &[
             b"+OK 3 30\r\n+OK\r\n1 10\r\n2 10\r\n3 10\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n",
             b"+OK 3 30\r\n+OK\r\n1 10\r\n2 10\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n",

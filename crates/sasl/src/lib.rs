@@ -436,7 +436,7 @@ mod tests {
 
     #[test]
     fn plain_matches_rfc_4616_form() {
-        // POP3-NOTES item 90.
+        // RFC 4616's own example; a NUL inside a field would shift the fields, so it is refused.
         let mut plain = Plain {
             authzid: "test".into(),
             user: "test".into(),
@@ -514,7 +514,8 @@ mod tests {
 
     #[test]
     fn scram_refuses_a_server_that_cannot_prove_itself() {
-        // POP3-NOTES item 88: a nonce that does not extend ours, or a wrong signature.
+        // A server that cannot prove it knows the password: a nonce that does not extend ours,
+        // a wrong signature, or an iteration count that would make the client spin.
         let mut scram = Scram::with_nonce(ScramHash::Sha256, "user", "pencil", "abc");
         scram.initial().unwrap();
         assert!(scram
