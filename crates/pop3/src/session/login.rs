@@ -38,6 +38,10 @@ enum Exchange {
     LineRefused(Status),
 }
 
+// A failed login hands the client back by value, as the Ok side hands over the session, which
+// is as large; boxing it would cost an allocation for nothing on a path taken once per
+// connection.
+#[allow(clippy::result_large_err)]
 impl<S: Read + Write> Client<S> {
     /// Logs in with USER and PASS (RFC 1939 section 7). The password goes out as it is: check
     /// [`Client::security`] first if it must not cross an unprotected connection. A refusal is
