@@ -24,12 +24,14 @@ pub mod exit;
 pub mod external;
 pub mod fetch;
 pub mod login_delay;
-pub mod pop3;
 pub mod signals;
 pub mod state;
 pub mod store;
 mod sys;
 pub mod transport;
+
+/// The POP3 client, its own crate (`crates/pop3`), under the name the rest of popget uses.
+pub use popget_pop3 as pop3;
 
 pub use error::{Error, Result};
 pub use sys::ignore_file_size_signal;

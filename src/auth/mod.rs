@@ -1,17 +1,14 @@
 //! Logging in: the TLS gate every method passes, USER/PASS, APOP and SASL (Kerberos among
 //! it), with the secrets [`crate::credentials`] provides.
 
-pub use crate::pop3::{gssapi, sasl};
+pub use crate::pop3::{apop_digest, gssapi, sasl};
 
 use std::io::{Read, Write};
 
-use md5::{Digest, Md5};
-use zeroize::Zeroizing;
-
 use crate::credentials::Secret;
 use crate::error::{Error, Result};
-use crate::pop3::{apop_timestamp, Command, ProtocolError, ResponseCode, Status};
-use crate::pop3::{Client, SaslReply, Security, Session};
+use crate::pop3::{self, apop_timestamp, ResponseCode};
+use crate::pop3::{Client, Security, Session};
 use sasl::{Mechanism, ScramHash};
 
 /// How to log in (`--auth`).
@@ -97,14 +94,6 @@ pub struct Credentials {
     pub port: u16,
     /// The service principal GSSAPI authenticates to.
     pub gssapi: gssapi::Target,
-}
-
-/// The APOP digest: lowercase hex MD5 of the timestamp (brackets included) and the secret.
-pub fn apop_digest(timestamp: &[u8], secret: &str) -> String {
-    let mut md5 = Md5::new();
-    md5.update(timestamp);
-    md5.update(secret.as_bytes());
-    hex::encode(md5.finalize())
 }
 
 /// The gate in front of every login method, whatever it is: when the user asked for TLS,
@@ -223,7 +212,7 @@ fn choose_auto(
 /// connection. `password_source` reads the password when `credentials` has none yet, and
 /// fetches a fresh OAuth token once when the server rejects one.
 pub fn login<S: Read + Write>(
-    mut client: Client<S>,
+    client: Client<S>,
     method: AuthMethod,
     credentials: &Credentials,
     password_source: Option<&dyn Fn() -> Result<Secret>>,
@@ -234,15 +223,16 @@ pub fn login<S: Read + Write>(
     }
     let chosen = choose(&client, method)?;
     if let Some(mut kerberos) = start_kerberos(&client, method, credentials)? {
-        return match authenticate(&mut client, &mut kerberos) {
-            Ok(()) => Ok(client.into_session()),
-            Err(Error::AuthFailed(refusal)) => Err(gssapi::GssapiError::Refused {
-                target: credentials.gssapi.clone(),
-                refusal,
+        return client.authenticate(&mut kerberos).map_err(|(error, _)| {
+            match login_failed(error, Some("GSSAPI")) {
+                Error::AuthFailed(refusal) => gssapi::GssapiError::Refused {
+                    target: credentials.gssapi.clone(),
+                    refusal,
+                }
+                .into(),
+                error => error,
             }
-            .into()),
-            Err(error) => Err(error),
-        };
+        });
     }
     let password = match (&credentials.password, password_source) {
         (Some(password), _) => password.clone(),
@@ -250,87 +240,61 @@ pub fn login<S: Read + Write>(
         (None, None) => return Err(Error::config("no password was given")),
     };
     check_password(&password)?;
-    login_with_password(&mut client, chosen, credentials, &password, password_source)?;
-    Ok(client.into_session())
+    login_with_password(client, chosen, credentials, &password, password_source)
 }
 
 /// Logs in with `chosen`, a method that proves the password (or an OAuth token) to the server.
 fn login_with_password<S: Read + Write>(
-    client: &mut Client<S>,
+    client: Client<S>,
     chosen: AuthMethod,
     credentials: &Credentials,
     password: &Secret,
     password_source: Option<&dyn Fn() -> Result<Secret>>,
-) -> Result<()> {
+) -> Result<Session<S>> {
     match chosen {
-        AuthMethod::User => login_user_pass(client, &credentials.user, password),
+        AuthMethod::User => client
+            .login_user_pass(&credentials.user, password.expose())
+            .map_err(|(error, _)| login_failed(error, None)),
         AuthMethod::Apop => login_apop(client, &credentials.user, password),
         // choose() never returns Auto; an error rather than a panic if it ever did.
         AuthMethod::Auto => Err(Error::unavailable("no login method could be chosen")),
         sasl_method => {
-            let result = authenticate(client, &mut *mechanism(sasl_method, credentials, password)?);
-            match (result, password_source) {
-                (Err(Error::AuthFailed(_)), Some(refresh)) if sasl_method.is_oauth() => {
-                    // The token may have expired: get a fresh one and try once more.
+            let name = sasl_method.sasl_name();
+            let (error, client) =
+                match client.authenticate(&mut *mechanism(sasl_method, credentials, password)?) {
+                    Ok(session) => return Ok(session),
+                    Err((error, client)) => (login_failed(error, name), client),
+                };
+            match (error, password_source) {
+                (Error::AuthFailed(_), Some(refresh)) if sasl_method.is_oauth() => {
+                    // The token may have expired: get a fresh one and try once more, on the
+                    // same connection.
                     let token = refresh()?;
-                    authenticate(client, &mut *mechanism(sasl_method, credentials, &token)?)
+                    client
+                        .authenticate(&mut *mechanism(sasl_method, credentials, &token)?)
+                        .map_err(|(error, _)| login_failed(error, name))
                 }
-                (result, _) => result,
+                (error, _) => Err(error),
             }
         }
     }
 }
 
-/// Logs in with USER and PASS.
-fn login_user_pass<S: Read + Write>(
-    client: &mut Client<S>,
-    user: &str,
-    password: &Secret,
-) -> Result<()> {
-    // With pipelining, USER and PASS go out at once. Nothing follows the command that logs in
-    // before its answer: Courier hands the logged-in connection to a new process, which never
-    // sees what the login process had already read.
-    let pipelined = client.pipelines();
-    let pass = Command::Pass(password.expose());
-    client.send(&Command::User(user))?;
-    if pipelined {
-        client.send(&pass)?;
-    }
-    let status = client.receive_status()?;
-    if !status.ok {
-        return Err(login_refused("USER", &status));
-    }
-    if !pipelined {
-        client.send(&pass)?;
-    }
-    let status = client.receive_status()?;
-    if !status.ok {
-        return Err(login_refused("PASS", &status));
-    }
-    Ok(())
-}
-
 /// Logs in with APOP, which needs the greeting's timestamp.
 fn login_apop<S: Read + Write>(
-    client: &mut Client<S>,
+    client: Client<S>,
     user: &str,
     password: &Secret,
-) -> Result<()> {
+) -> Result<Session<S>> {
     // choose() picks APOP only with a valid timestamp; said again here, not assumed.
-    let Some(timestamp) = apop_timestamp(&client.greeting().text) else {
+    if apop_timestamp(&client.greeting().text).is_none() {
         return Err(Error::unavailable(
             "APOP needs a valid timestamp in the server's greeting",
         ));
-    };
-    let digest = apop_digest(timestamp, password.expose());
-    let status = client.command(&Command::Apop {
-        user,
-        digest: &digest,
-    })?;
-    if !status.ok {
-        return Err(login_refused("APOP", &status));
     }
-    Ok(())
+    client
+        .apop(user, password.expose())
+        .map_err(|(error, _)| login_failed(error, None))
 }
 
 /// The Kerberos context, started before anything is sent: for `--auth gssapi`, or for `auto`
@@ -361,6 +325,11 @@ fn start_kerberos<S: Read + Write>(
     Ok(start().ok())
 }
 
+/// A SCRAM mechanism with a fresh nonce; fails only if the system has no randomness.
+fn scram(hash: ScramHash, user: &str, password: &str) -> Result<sasl::Scram> {
+    sasl::Scram::new(hash, user, password).map_err(|error| pop3::Error::from(error).into())
+}
+
 fn mechanism(
     method: AuthMethod,
     credentials: &Credentials,
@@ -380,8 +349,8 @@ fn mechanism(
             step: 0,
         }),
         AuthMethod::CramMd5 => Box::new(sasl::CramMd5 { user, password }),
-        AuthMethod::ScramSha256 => Box::new(sasl::Scram::new(ScramHash::Sha256, &user, &password)?),
-        AuthMethod::ScramSha1 => Box::new(sasl::Scram::new(ScramHash::Sha1, &user, &password)?),
+        AuthMethod::ScramSha256 => Box::new(scram(ScramHash::Sha256, &user, &password)?),
+        AuthMethod::ScramSha1 => Box::new(scram(ScramHash::Sha1, &user, &password)?),
         AuthMethod::Xoauth2 => Box::new(sasl::Xoauth2 {
             user,
             token: password,
@@ -400,143 +369,28 @@ fn mechanism(
     })
 }
 
-/// The most challenges one exchange may take (SCRAM needs two).
-const MAX_SASL_ROUNDS: usize = 8;
-
-/// Runs one AUTH exchange (RFC 5034). The initial response goes on the AUTH line only when the
-/// line stays within 255 octets; otherwise it answers the server's first, empty challenge.
-///
-/// Microsoft's POP3 server answers `-ERR Protocol error` to `AUTH XOAUTH2` with the initial
-/// response on the line, and accepts the same response after `AUTH XOAUTH2` and `+`: for the
-/// OAuth mechanisms, an AUTH line refused at once without a response code (which would speak
-/// of the credentials or of a temporary condition) is tried once more in that two-step form.
-fn authenticate<S: Read + Write>(
-    client: &mut Client<S>,
-    mechanism: &mut dyn Mechanism,
-) -> Result<()> {
-    let name = mechanism.name();
-    match exchange(client, mechanism, true)? {
-        Exchange::Done => Ok(()),
-        Exchange::LineRefused(status)
-            if matches!(name, "XOAUTH2" | "OAUTHBEARER") && status.code.is_none() =>
-        {
-            match exchange(client, mechanism, false)? {
-                Exchange::Done => Ok(()),
-                Exchange::LineRefused(status) => {
-                    Err(login_refused(&format!("AUTH {name}"), &status))
-                }
-            }
-        }
-        Exchange::LineRefused(status) => Err(login_refused(&format!("AUTH {name}"), &status)),
-    }
-}
-
-/// How an exchange that did not fail otherwise ended.
-enum Exchange {
-    Done,
-    /// The AUTH line carrying the initial response was refused before any challenge.
-    LineRefused(Status),
-}
-
-/// One AUTH exchange; with `inline`, the initial response goes on the AUTH line when it fits.
-fn exchange<S: Read + Write>(
-    client: &mut Client<S>,
-    mechanism: &mut dyn Mechanism,
-    inline: bool,
-) -> Result<Exchange> {
-    let name = mechanism.name();
-    // Responses carry the secret (PLAIN, LOGIN, the OAuth tokens): zeroed once sent.
-    let mut initial = mechanism.initial()?.map(|data| {
-        let data = Zeroizing::new(data);
-        Zeroizing::new(if data.is_empty() {
-            "=".to_string()
-        } else {
-            sasl::encode(&data)
-        })
-    });
-    let fits = inline
-        && initial.as_ref().is_some_and(|i| {
-            "AUTH ".len() + name.len() + 1 + i.len() + 2 <= crate::pop3::MAX_COMMAND
-        });
-    let mut reply = client.sasl(&Command::Auth {
-        mechanism: name,
-        initial: if fits {
-            initial.as_deref().map(String::as_str)
-        } else {
-            None
-        },
-    })?;
-    if fits {
-        initial = None;
-        if let SaslReply::Done(status) = &reply {
-            if !status.ok {
-                return Ok(Exchange::LineRefused(status.clone()));
-            }
-        }
-    }
-    for _ in 0..MAX_SASL_ROUNDS {
-        let challenge = match reply {
-            SaslReply::Done(status) if status.ok => {
-                mechanism.finish()?;
-                return Ok(Exchange::Done);
-            }
-            SaslReply::Done(status) => return Err(login_refused(&format!("AUTH {name}"), &status)),
-            SaslReply::Challenge(challenge) => challenge,
-        };
-        let Some(response) = respond(client, mechanism, initial.take(), &challenge)? else {
-            return Ok(Exchange::Done);
-        };
-        reply = client.sasl(&Command::SaslResponse(&response))?;
-    }
-    cancel(client, "the SASL exchange did not end").map(|()| Exchange::Done)
-}
-
-/// The response to `challenge`: the initial response still unsent, or the mechanism's answer.
-/// `None` once the exchange was cancelled for a challenge that makes no sense.
-fn respond<S: Read + Write>(
-    client: &mut Client<S>,
-    mechanism: &mut dyn Mechanism,
-    initial: Option<Zeroizing<String>>,
-    challenge: &[u8],
-) -> Result<Option<Zeroizing<String>>> {
-    match initial {
-        Some(initial) if challenge.is_empty() => Ok(Some(initial)),
-        Some(_) => cancel(
-            client,
-            "the server sent a challenge before the initial response",
-        )
-        .map(|()| None),
-        None => {
-            let Some(decoded) = sasl::decode(challenge) else {
-                return cancel(
-                    client,
-                    "the server sent a challenge that is not valid base64",
-                )
-                .map(|()| None);
+/// A failed login as popget reports it: a refusal by what its response code says (`AUTH`
+/// followed by the `mechanism` for SASL), anything else as any POP3 error.
+fn login_failed(error: pop3::Error, mechanism: Option<&str>) -> Error {
+    match error {
+        pop3::Error::Refused {
+            command,
+            code,
+            text,
+        } => {
+            let command = match mechanism {
+                Some(mechanism) => format!("{command} {mechanism}"),
+                None => command.to_string(),
             };
-            match mechanism.respond(&decoded) {
-                Ok(response) => Ok(Some(Zeroizing::new(sasl::encode(&Zeroizing::new(
-                    response,
-                ))))),
-                Err(error) => {
-                    let _ = client.sasl(&Command::SaslResponse("*"));
-                    Err(error.into())
-                }
-            }
+            login_refused(&command, code.as_ref(), &text)
         }
+        error => error.into(),
     }
-}
-
-/// Cancels an exchange with `*` (the server answers -ERR) and reports why.
-fn cancel<S: Read + Write>(client: &mut Client<S>, why: &str) -> Result<()> {
-    let _ = client.sasl(&Command::SaslResponse("*"));
-    Err(ProtocolError::new(why).into())
 }
 
 /// Maps a refused login to the right error: temporary conditions never blame the credentials.
-fn login_refused(command: &str, status: &Status) -> Error {
-    let text = status.display_text();
-    match &status.code {
+fn login_refused(command: &str, code: Option<&ResponseCode>, text: &str) -> Error {
+    match code {
         Some(code) if code.is_temporary() => {
             Error::Temporary(format!("login refused for now ({command}): {text}"))
         }
@@ -695,7 +549,7 @@ mod tests {
 
     #[test]
     fn no_pass_after_user_is_refused() {
-        // POP3-NOTES item 22.
+        // A refused USER ends the login: the password is never sent after it.
         let (result, sent) = run(
             &[b"+OK hi\r\n", b"-ERR who?\r\n"],
             Security::Tls,
@@ -734,8 +588,8 @@ mod tests {
 
     #[test]
     fn only_the_capabilities_announced_after_tls_count() {
-        // POP3-NOTES item 25: the client asked for CRAM-MD5, which the post-TLS CAPA dropped;
-        // no silent fallback to PLAIN or USER.
+        // The client asked for CRAM-MD5, which the post-TLS CAPA dropped; no silent fallback
+        // to PLAIN or USER.
         let stream = MockStream::new(&[b"+OK hi\r\n", b"+OK\r\nSASL PLAIN\r\nUSER\r\n.\r\n"]);
         let written = stream.written.clone();
         let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
@@ -750,7 +604,7 @@ mod tests {
 
     #[test]
     fn an_invalid_challenge_is_cancelled() {
-        // POP3-NOTES item 86.
+        // A challenge that is not valid base64 is answered with `*`, which cancels the exchange.
         let stream = MockStream::new(&[
             b"+OK hi\r\n",
             b"+OK\r\nSASL CRAM-MD5\r\n.\r\n",
@@ -801,7 +655,7 @@ mod tests {
 
     #[test]
     fn no_method_logs_in_over_plain_text_when_tls_was_asked_for() {
-        // POP3-NOTES item 65: one gate for every path, whatever the server offers.
+        // One gate for every path, whatever the server offers.
         for &method in EVERY_METHOD {
             let stream = MockStream::new(&[
                 b"+OK ready <1896.697170952@dbc.mtview.ca.us>\r\n",
@@ -826,7 +680,7 @@ mod tests {
 
     #[test]
     fn a_password_with_a_line_break_is_never_sent() {
-        // POP3-NOTES item 6: `x\r\nDELE 1` must not become a second command.
+        // `x\r\nDELE 1` must not become a second command.
         for &method in EVERY_METHOD {
             let stream = MockStream::new(&[b"+OK hi <a@b>\r\n", b"+OK\r\n", b"+OK\r\n"]);
             let written = stream.written.clone();

@@ -218,16 +218,25 @@ pub fn size_slack(listed: u64) -> u64 {
     1024 + listed / 16
 }
 
-/// How closely a server's LIST sizes are trusted.
+/// How closely a server's LIST sizes are trusted. With the `serde` feature it reads from the
+/// names `exact` and `estimated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum ListedSizes {
-    /// The sizes are the messages' sizes, within the conventions of [`size_slack`]: a body
-    /// that does not fit is a protocol error (cut short, or the answers out of step).
+    /// The messages' sizes, within the usual conventions.
+    ///
+    /// The conventions are those of [`size_slack`]; a body that does not fit is a protocol
+    /// error (cut short, or the answers out of step).
     #[default]
     Exact,
-    /// The sizes are estimates (Microsoft Exchange without `EnableExactRFC822Size`): a body may
-    /// be any length up to four times its LIST size plus 1 MiB. A body cut short by the server
-    /// is then only caught by the answers that follow it.
+    /// Estimates: a message may be shorter, or up to four times longer plus 1 MiB.
+    ///
+    /// Microsoft Exchange without `EnableExactRFC822Size` sends such sizes. A body cut short by
+    /// the server is then only caught by the answers that follow it.
     Estimated,
 }
 
@@ -350,7 +359,8 @@ mod tests {
 
     #[test]
     fn fake_terminators_do_not_end_the_body() {
-        // POP3-NOTES items 14 and 17: none of these is CRLF "." CRLF at a line start.
+        // Only CRLF "." CRLF at a line start ends a body; none of these is one, so a message
+        // cannot end early and leave its rest to be read as answers.
         for wire in [
             &b"a\n.\n"[..],
             b"a\r\n.\n",

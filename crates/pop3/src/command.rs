@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn refuses_command_injection_through_arguments() {
-        // POP3-NOTES item 6: a configured value must never smuggle a second command.
+        // A configured value must never smuggle a second command.
         for bad in ["x\r\nDELE 1", "x\nDELE 1", "x\0y", ""] {
             let mut out = Vec::new();
             assert!(Command::Pass(bad).encode(&mut out).is_err(), "{bad:?}");

@@ -1,5 +1,9 @@
-//! SASL mechanisms as pure state machines: PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1/256, XOAUTH2 and
-//! OAUTHBEARER. They compute what to send; the session sends it.
+//! SASL mechanisms as pure state machines: PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1/256, XOAUTH2,
+//! OAUTHBEARER and (with the `gssapi` feature) GSSAPI. They compute what to send; the protocol
+//! client (POP3, IMAP) sends it, with the framing its protocol gives SASL.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -10,7 +14,37 @@ use sha2::{Digest, Sha256};
 
 use zeroize::Zeroize;
 
-use super::{Error, ProtocolError, Result};
+#[cfg(feature = "gssapi")]
+pub mod gssapi;
+
+/// The result of a mechanism's step, failing with [`Error`] by default.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a mechanism cannot go on with an exchange.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server's side of the exchange breaks the mechanism's rules (a challenge where the
+    /// mechanism expects none, more challenges than it has answers for).
+    #[error("{0}")]
+    Unexpected(String),
+    /// The exchange failed on the client's side of it (a server proof that does not verify, a
+    /// server message that cannot be parsed).
+    #[error("{mechanism}: {reason}")]
+    Failed {
+        /// The SASL mechanism name.
+        mechanism: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A value cannot be sent (a NUL byte in a password, no randomness for a nonce).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Kerberos (SASL GSSAPI) failed on the client's side: no ticket, an expired one, an
+    /// unknown service, a security-layer offer that makes no sense.
+    #[cfg(feature = "gssapi")]
+    #[error(transparent)]
+    Gssapi(#[from] gssapi::GssapiError),
+}
 
 /// Zeroes the secret fields of a mechanism when it is dropped.
 macro_rules! zeroize_on_drop {
@@ -44,7 +78,8 @@ pub trait Mechanism {
     }
 }
 
-/// Standard base64 with padding, the encoding of SASL lines in POP3 (RFC 5034 section 4).
+/// Standard base64 with padding, the encoding of SASL lines in POP3 (RFC 5034 section 4) and
+/// IMAP (RFC 9051 section 6.2.2).
 pub fn encode(data: &[u8]) -> String {
     BASE64.encode(data)
 }
@@ -86,9 +121,9 @@ impl Mechanism for Plain {
         ))
     }
     fn respond(&mut self, _: &[u8]) -> Result<Vec<u8>> {
-        Err(Error::Protocol(ProtocolError::new(
-            "the server sent a challenge to PLAIN",
-        )))
+        Err(Error::Unexpected(
+            "the server sent a challenge to PLAIN".into(),
+        ))
     }
 }
 
@@ -114,9 +149,7 @@ impl Mechanism for Login {
         match self.step {
             1 => Ok(self.user.clone().into_bytes()),
             2 => Ok(self.password.clone().into_bytes()),
-            _ => Err(Error::Protocol(ProtocolError::new(
-                "LOGIN asked more than twice",
-            ))),
+            _ => Err(Error::Unexpected("LOGIN asked more than twice".into())),
         }
     }
 }
@@ -288,7 +321,7 @@ impl Scram {
     }
 
     fn failed(message: &str) -> Error {
-        Error::Sasl {
+        Error::Failed {
             mechanism: "SCRAM",
             reason: message.to_string(),
         }
@@ -403,7 +436,7 @@ mod tests {
 
     #[test]
     fn plain_matches_rfc_4616_form() {
-        // POP3-NOTES item 90.
+        // RFC 4616's own example; a NUL inside a field would shift the fields, so it is refused.
         let mut plain = Plain {
             authzid: "test".into(),
             user: "test".into(),
@@ -481,7 +514,8 @@ mod tests {
 
     #[test]
     fn scram_refuses_a_server_that_cannot_prove_itself() {
-        // POP3-NOTES item 88: a nonce that does not extend ours, or a wrong signature.
+        // A server that cannot prove it knows the password: a nonce that does not extend ours,
+        // a wrong signature, or an iteration count that would make the client spin.
         let mut scram = Scram::with_nonce(ScramHash::Sha256, "user", "pencil", "abc");
         scram.initial().unwrap();
         assert!(scram

@@ -4,15 +4,18 @@
 //! The wire format is a set of pure functions over bytes: [`Command`]s, status lines
 //! ([`parse_status`]), listings, and dot-unstuffing ([`DotDecoder`]). On top of them,
 //! [`Client`] is the AUTHORIZATION state (greeting read, not logged in) and [`Session`] the
-//! TRANSACTION state, so that the type system keeps transaction commands away from an
-//! unauthenticated connection; both pipeline commands when asked to. [`sasl`] holds the
-//! authentication mechanisms as state machines that compute what to send, [`gssapi`] the
-//! Kerberos one, which asks the system's GSSAPI library.
+//! TRANSACTION state. Only a login makes a session ([`Client::login_user_pass`],
+//! [`Client::apop`], [`Client::authenticate`]), and before it a client can send nothing but
+//! CAPA, STLS, the login commands and QUIT, so the type system keeps transaction commands away
+//! from an unauthenticated connection; both states pipeline commands when asked to. The SASL
+//! mechanisms come from the `popget-sasl` crate, re-exported as [`sasl`] (and, with the
+//! default `gssapi` feature, `gssapi`): they compute what to send, [`Client::authenticate`]
+//! sends it.
 //!
 //! ```
 //! use std::collections::VecDeque;
 //! use std::io::{self, Read, Write};
-//! use popget::pop3::{Client, LineEnding, Security};
+//! use popget_pop3::{Client, LineEnding, Security};
 //!
 //! /// A server that answers each command line with the next of its canned answers, as a
 //! /// real one would; what the client sends is kept to look at.
@@ -42,7 +45,7 @@
 //!     }
 //! }
 //!
-//! # fn main() -> Result<(), popget::pop3::Error> {
+//! # fn main() -> Result<(), popget_pop3::Error> {
 //! let server = Scripted {
 //!     ready: b"+OK ready\r\n".to_vec(),
 //!     answers: VecDeque::from([
@@ -65,15 +68,20 @@
 //! ```
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod command;
 mod dot;
 mod error;
-pub mod gssapi;
 mod listing;
+#[cfg(any(test, feature = "test-support"))]
+mod mock;
 mod response;
-pub mod sasl;
 mod session;
+
+pub use popget_sasl as sasl;
+#[cfg(feature = "gssapi")]
+pub use popget_sasl::gssapi;
 
 pub use command::Command;
 pub use dot::{size_slack, stuff, DotDecoder, LineEnding, ListedSizes, Progress};
@@ -82,15 +90,22 @@ pub use listing::{
     apop_timestamp, parse_scan_line, parse_stat, parse_uidl_line, Capabilities, ScanEntry,
     UidlEntry,
 };
+#[cfg(any(test, feature = "test-support"))]
+pub use mock::MockStream;
 pub use response::{parse_status, ResponseCode, Status};
-#[cfg(test)]
-pub(crate) use session::tests::MockStream;
 pub use session::{
-    Body, Client, ListingEntry, SaslReply, Security, Session, Tracer, Upgrade, DEFAULT_MAX_LISTING,
+    apop_digest, Body, Client, ListingEntry, LoginError, Security, Session, Tracer, Upgrade,
+    DEFAULT_MAX_LISTING,
 };
 
-/// Whether to send commands without waiting for each answer (RFC 2449 PIPELINING).
+/// Whether to send commands without waiting for each answer (RFC 2449 PIPELINING). With the
+/// `serde` feature it reads from the names `auto`, `on` and `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Pipelining {
     /// When the server announces PIPELINING.
     #[default]
@@ -178,6 +193,25 @@ pub fn sanitize(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn settings_read_from_their_lowercase_names() {
+        use serde::de::{value::Error, Deserialize, IntoDeserializer};
+        let pipelining = |name: &str| -> Result<Pipelining, Error> {
+            Pipelining::deserialize(name.into_deserializer())
+        };
+        let sizes = |name: &str| -> Result<ListedSizes, Error> {
+            ListedSizes::deserialize(name.into_deserializer())
+        };
+        assert_eq!(pipelining("auto"), Ok(Pipelining::Auto));
+        assert_eq!(pipelining("on"), Ok(Pipelining::On));
+        assert_eq!(pipelining("off"), Ok(Pipelining::Off));
+        assert!(pipelining("Auto").is_err());
+        assert_eq!(sizes("exact"), Ok(ListedSizes::Exact));
+        assert_eq!(sizes("estimated"), Ok(ListedSizes::Estimated));
+        assert!(sizes("Exact").is_err());
+    }
 
     #[test]
     fn sanitize_neutralises_escape_sequences_and_newlines() {

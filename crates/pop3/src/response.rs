@@ -158,7 +158,8 @@ mod tests {
 
     #[test]
     fn rejects_anything_but_exact_indicators() {
-        // POP3-NOTES item 3.
+        // Only `+OK` and `-ERR` exactly, followed by a space or the line end, are status
+        // indicators; a lookalike must not count as success.
         for line in [
             &b"+OKAY"[..],
             b"+ok",
@@ -192,7 +193,7 @@ mod tests {
     #[test]
     fn rejects_nul_and_tolerates_invalid_utf8() {
         assert!(parse_status(b"+OK hello\0world").is_err());
-        // A line ends only at CRLF: CR or LF inside is a framing error (issue 15, item 6).
+        // A line ends only at CRLF: CR or LF inside is a framing error.
         for line in [
             &b"+OK\nbody"[..],
             b"+OK 1 octets\rx",

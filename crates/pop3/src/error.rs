@@ -75,8 +75,22 @@ pub enum Error {
     InvalidInput(String),
     /// Kerberos (SASL GSSAPI) failed on the client's side: no ticket, an expired one, an
     /// unknown service, a security-layer offer that makes no sense.
+    #[cfg(feature = "gssapi")]
     #[error(transparent)]
     Gssapi(#[from] super::gssapi::GssapiError),
+}
+
+impl From<super::sasl::Error> for Error {
+    fn from(error: super::sasl::Error) -> Error {
+        use super::sasl::Error as Sasl;
+        match error {
+            Sasl::Unexpected(message) => Error::Protocol(ProtocolError::new(message)),
+            Sasl::Failed { mechanism, reason } => Error::Sasl { mechanism, reason },
+            Sasl::InvalidInput(message) => Error::InvalidInput(message),
+            #[cfg(feature = "gssapi")]
+            Sasl::Gssapi(error) => Error::Gssapi(error),
+        }
+    }
 }
 
 impl Error {

@@ -10,6 +10,10 @@ use super::{
     UidlEntry, MAX_LINE,
 };
 
+mod login;
+
+pub use login::{apop_digest, LoginError};
+
 const READ_BUFFER: usize = 64 * 1024;
 
 /// The most lines accepted in one CAPA answer.
@@ -487,6 +491,19 @@ pub struct Client<S> {
     pipelining: Pipelining,
 }
 
+/// Shows where the client is connected and what it learned, never the stream or a secret, so
+/// that a failed login (which carries the client) can be unwrapped.
+impl<S> std::fmt::Debug for Client<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("peer", &self.wire.peer)
+            .field("security", &self.security)
+            .field("greeting", &self.greeting)
+            .field("capabilities", &self.capabilities)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S: Read + Write> Client<S> {
     /// Reads the greeting. `peer` names the server in messages.
     pub fn new(stream: S, peer: impl Into<String>, security: Security) -> Result<Self> {
@@ -564,6 +581,7 @@ impl<S: Read + Write> Client<S> {
 
     /// Asks for the capabilities; `None` when the server has no CAPA.
     pub fn capa(&mut self) -> Result<Option<&Capabilities>> {
+        self.settle()?;
         self.capabilities = self.wire.capa()?;
         Ok(self.capabilities.as_ref())
     }
@@ -574,27 +592,6 @@ impl<S: Read + Write> Client<S> {
         self.capabilities.as_ref()
     }
 
-    /// Sends one single-line command and reads its status.
-    pub fn command(&mut self, command: &Command) -> Result<Status> {
-        self.wire.command(command)
-    }
-
-    /// Queues a command without waiting for an answer; answers are read in order with
-    /// [`Client::receive_status`].
-    pub fn send(&mut self, command: &Command) -> Result<()> {
-        self.wire.send(command)
-    }
-
-    /// Reads the status answering the oldest outstanding command.
-    pub fn receive_status(&mut self) -> Result<Status> {
-        self.wire.receive_status()
-    }
-
-    /// Sends `AUTH` or a response line and reads the challenge or the final status.
-    pub fn sasl(&mut self, command: &Command) -> Result<SaslReply> {
-        self.wire.sasl(command)
-    }
-
     /// Asks for STLS and hands back the raw stream for the TLS handshake. Bytes the server sent
     /// after its `+OK` would be read as if they came through TLS (response injection), so any
     /// are an error.
@@ -602,6 +599,7 @@ impl<S: Read + Write> Client<S> {
         if self.security != Security::Plain {
             return Err(ProtocolError::new("STLS is never sent inside TLS").into());
         }
+        self.settle()?;
         let status = self.wire.command(&Command::Stls)?;
         if !status.ok {
             return Err(Error::StlsRefused {
@@ -630,29 +628,31 @@ impl<S: Read + Write> Client<S> {
         let _ = self.wire.command(&Command::Quit);
     }
 
-    /// Enters the TRANSACTION state. Only the authentication code calls this, after a positive
-    /// answer to PASS, APOP or AUTH.
-    /// Logs in with USER and PASS and continues in the TRANSACTION state. The password goes
-    /// out as it is: check [`Client::security`] first if it must not cross an unprotected
-    /// connection.
-    pub fn login_user_pass(mut self, user: &str, password: &str) -> Result<Session<S>> {
-        for command in [Command::User(user), Command::Pass(password)] {
-            let status = self.command(&command)?;
-            if !status.ok {
-                return Err(Error::refused(command.name(), &status));
-            }
-        }
-        Ok(self.into_session())
+    /// Continues in the TRANSACTION state without logging in, for tests of code that works on
+    /// a [`Session`] against a server that needs no login. Only with the `test-support`
+    /// feature, which no build but a test build enables.
+    #[cfg(feature = "test-support")]
+    pub fn into_session(self) -> Session<S> {
+        self.enter_session()
     }
 
-    /// Continues in the TRANSACTION state once the server accepted a login the caller drove
-    /// itself (with [`Client::command`] or [`Client::sasl`]).
-    pub fn into_session(self) -> Session<S> {
+    /// Enters the TRANSACTION state: only the login methods call this, after the server
+    /// accepted the login.
+    fn enter_session(self) -> Session<S> {
         Session {
             wire: self.wire,
             capabilities: self.capabilities,
             deletions: 0,
         }
+    }
+
+    /// Reads the answers still owed for commands a refused login had already sent (a PASS
+    /// pipelined behind a refused USER), so that the next command gets its own answer.
+    fn settle(&mut self) -> Result<()> {
+        while !self.wire.pending.is_empty() {
+            self.wire.receive_status()?;
+        }
+        Ok(())
     }
 }
 
@@ -977,69 +977,10 @@ impl<S: Read + Write> Session<S> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::MockStream;
     use std::sync::{Arc, Mutex};
-
-    /// An in-memory server: serves the first segment at once and each later segment after the
-    /// client writes, like a server answering commands, and records what the client writes.
-    /// Reading when nothing has been released yet fails as a timeout would.
-    pub(crate) struct MockStream {
-        segments: VecDeque<Vec<u8>>,
-        available: Vec<u8>,
-        position: usize,
-        chunk: usize,
-        pub written: Arc<Mutex<Vec<u8>>>,
-    }
-
-    impl MockStream {
-        pub(crate) fn new(segments: &[&[u8]]) -> Self {
-            let mut segments: VecDeque<Vec<u8>> = segments.iter().map(|s| s.to_vec()).collect();
-            let available = segments.pop_front().unwrap_or_default();
-            MockStream {
-                segments,
-                available,
-                position: 0,
-                chunk: usize::MAX,
-                written: Arc::default(),
-            }
-        }
-
-        pub(crate) fn chunked(segments: &[&[u8]], chunk: usize) -> Self {
-            MockStream {
-                chunk,
-                ..Self::new(segments)
-            }
-        }
-    }
-
-    impl Read for MockStream {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let available = &self.available[self.position..];
-            if available.is_empty() && !self.segments.is_empty() {
-                return Err(io::Error::from(io::ErrorKind::WouldBlock));
-            }
-            let n = available.len().min(buf.len()).min(self.chunk);
-            buf[..n].copy_from_slice(&available[..n]);
-            self.position += n;
-            Ok(n)
-        }
-    }
-
-    impl Write for MockStream {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.written.lock().unwrap().extend_from_slice(bytes);
-            if let Some(next) = self.segments.pop_front() {
-                self.available.drain(..self.position);
-                self.position = 0;
-                self.available.extend_from_slice(&next);
-            }
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
 
     fn client(segments: &[&[u8]]) -> (Client<MockStream>, Arc<Mutex<Vec<u8>>>) {
         let stream = MockStream::new(segments);
@@ -1091,7 +1032,8 @@ pub(crate) mod tests {
 
     #[test]
     fn unsolicited_data_after_the_greeting_is_an_error() {
-        // POP3-NOTES item 109.
+        // Answers the server sent before any command (here after the greeting) are refused,
+        // never taken as the answer to the next command.
         let (mut client, written) = client(&[b"+OK ready\r\n+OK 2 messages\r\n1 120\r\n.\r\n"]);
         assert!(matches!(client.capa(), Err(Error::Protocol(_))));
         assert_eq!(text(&written), "");
@@ -1099,7 +1041,8 @@ pub(crate) mod tests {
 
     #[test]
     fn stls_rejects_bytes_injected_after_the_ok() {
-        // POP3-NOTES item 68: `+OK` and a forged CAPA in one segment.
+        // Bytes after STLS's `+OK` would be read as if they came through TLS: `+OK` and a
+        // forged CAPA in one segment.
         let stream = MockStream::new(&[
             b"+OK ready\r\n",
             b"+OK begin TLS\r\n+OK\r\nSASL PLAIN\r\n.\r\n",
@@ -1131,7 +1074,7 @@ pub(crate) mod tests {
         let stream = MockStream::chunked(segments, chunk);
         let written = stream.written.clone();
         let client = Client::new(stream, "mock", Security::Tls).unwrap();
-        (client.into_session(), written)
+        (client.enter_session(), written)
     }
 
     #[test]
@@ -1209,7 +1152,7 @@ pub(crate) mod tests {
 
     #[test]
     fn pipelined_answers_stay_in_order_after_an_err() {
-        // POP3-NOTES item 59: -ERR in the middle must not shift the answers that follow.
+        // -ERR in the middle must not shift the answers that follow.
         let (mut session, written) = session(
             &[
                 b"+OK\r\n",
@@ -1301,7 +1244,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_listing_past_its_memory_limit_is_cut_off() {
-        // POP3-NOTES item 104: an endless listing stops at the limit, not at the end of memory.
+        // An endless listing stops at the limit, not at the end of memory.
         let answer = uidl_answer(1000, 10);
         let per_entry = UidlEntry {
             message: 1,
@@ -1312,7 +1255,7 @@ pub(crate) mod tests {
             let stream = MockStream::new(&[b"+OK\r\n", &answer]);
             let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
             client.set_listing_limit(limit);
-            let mut session = client.into_session();
+            let mut session = client.enter_session();
             match session.uidl() {
                 Ok(listing) => assert!(fits && listing.unwrap().len() == 1000),
                 Err(Error::ListingTooLarge { entries, .. }) => {
@@ -1331,7 +1274,7 @@ pub(crate) mod tests {
             .unwrap()
             .handshake(|_| Ok::<_, Error>((MockStream::new(&[b"", &answer]), Security::Tls)))
             .unwrap();
-        let mut session = upgraded.into_session();
+        let mut session = upgraded.enter_session();
         assert!(matches!(session.uidl(), Err(Error::ListingTooLarge { .. })));
     }
 
@@ -1358,7 +1301,8 @@ pub(crate) mod tests {
 
     #[test]
     fn listed_numbers_stay_within_the_maildrop() {
-        // POP3-NOTES item 24: `999 5` in a listing of two messages.
+        // A listing may not name a message the maildrop does not have: `999 5` in a listing
+        // of two messages.
         let (mut list, _) = session(&[b"+OK\r\n", b"+OK\r\n1 5\r\n999 5\r\n.\r\n"], 4);
         assert!(matches!(list.list(), Err(Error::Protocol(_))));
         // After DELE 1 the listing shows 2 and 3 of three messages.
@@ -1387,7 +1331,7 @@ pub(crate) mod tests {
 
     #[test]
     fn an_unread_body_is_drained_before_the_next_answer() {
-        // Issue 15 item 2: a mailbox that fails before it reads the body (no staging file)
+        // A mailbox that fails before it reads the body (no staging file)
         // must not shift the answers, and nothing may panic.
         for chunk in [1, 3, usize::MAX] {
             let (mut drained, _) = session(
@@ -1409,7 +1353,7 @@ pub(crate) mod tests {
 
     #[test]
     fn bare_line_ends_break_status_and_listing_lines() {
-        // Issue 15 item 6: a bare LF or CR never ends a line; a status line holding one is
+        // A bare LF or CR never ends a line; a status line holding one is
         // refused, and a listing line holding one does not parse.
         for answer in [
             &b"+OK\nSubject: 18\r\n"[..],
@@ -1500,8 +1444,8 @@ pub(crate) mod tests {
 
     #[test]
     fn listings_must_name_every_message_once() {
-        // Issue 15 item 6: a UIDL listing without its last entry, a LIST without its last
-        // entry (STAT counts it), and a number outside the count.
+        // A listing must name each message once: a UIDL listing without its last entry, a
+        // LIST without its last entry (STAT counts it), and a number outside the count.
         let cases: &[&[u8]] = &[
             b"+OK 3 30\r\n+OK\r\n1 10\r\n2 10\r\n3 10\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n",
             b"+OK 3 30\r\n+OK\r\n1 10\r\n2 10\r\n.\r\n+OK\r\n1 a\r\n2 b\r\n.\r\n",
@@ -1532,8 +1476,8 @@ pub(crate) mod tests {
 
 #[cfg(test)]
 mod properties {
-    use super::tests::MockStream;
     use super::*;
+    use crate::MockStream;
     use proptest::prelude::*;
 
     fn answer() -> impl Strategy<Value = Vec<u8>> {
@@ -1556,7 +1500,7 @@ mod properties {
         fn any_answer_is_read_or_refused_without_panicking(answer in answer(), chunk in 1usize..16) {
             for operation in 0..4 {
                 let stream = MockStream::chunked(&[b"+OK\r\n", &answer], chunk);
-                let mut session = Client::new(stream, "mock", Security::Tls).unwrap().into_session();
+                let mut session = Client::new(stream, "mock", Security::Tls).unwrap().enter_session();
                 match operation {
                     0 => {
                         if let Ok(list) = session.list() {

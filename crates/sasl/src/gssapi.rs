@@ -123,7 +123,7 @@ pub enum GssapiError {
 
 impl GssapiError {
     /// Sorts a GSSAPI failure by what the user can do about it.
-    pub(crate) fn classify(target: &Target, source: GssError) -> GssapiError {
+    pub fn classify(target: &Target, source: GssError) -> GssapiError {
         // The minor status codes of MIT Kerberos (com_err table krb5, krb5.h).
         const KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN: i32 = -1_765_328_377;
         const KRB5KRB_AP_ERR_TKT_EXPIRED: i32 = -1_765_328_352;
@@ -309,17 +309,17 @@ impl<C: Context> Gssapi<C> {
     }
 }
 
-impl<C: Context> super::sasl::Mechanism for Gssapi<C> {
+impl<C: Context> crate::Mechanism for Gssapi<C> {
     fn name(&self) -> &'static str {
         "GSSAPI"
     }
-    fn initial(&mut self) -> super::Result<Option<Vec<u8>>> {
+    fn initial(&mut self) -> crate::Result<Option<Vec<u8>>> {
         Ok(self.first_token.take())
     }
-    fn respond(&mut self, challenge: &[u8]) -> super::Result<Vec<u8>> {
+    fn respond(&mut self, challenge: &[u8]) -> crate::Result<Vec<u8>> {
         Ok(self.next(challenge)?)
     }
-    fn finish(&self) -> super::Result<()> {
+    fn finish(&self) -> crate::Result<()> {
         match self.stage {
             Stage::Done => Ok(()),
             _ => Err(GssapiError::Incomplete.into()),
@@ -330,7 +330,7 @@ impl<C: Context> super::sasl::Mechanism for Gssapi<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pop3::sasl::Mechanism;
+    use crate::Mechanism;
 
     /// A context that completes after `rounds` server tokens; wrapping adds a `W` in front.
     struct Scripted {

@@ -205,7 +205,7 @@ mod tests {
     fn parses_stat() {
         assert_eq!(parse_stat(b"2 320").unwrap(), (2, 320));
         assert_eq!(parse_stat(b"0 0").unwrap(), (0, 0));
-        // POP3-NOTES item 23: signs, overflow and junk are refused.
+        // Signs, overflow and junk are refused.
         for bad in [&b"-1 3"[..], b"+1 3", b"4294967296 1", b"x 1", b"1", b""] {
             assert!(
                 parse_stat(bad).is_err(),
@@ -238,7 +238,7 @@ mod tests {
                 size: 44
             }
         );
-        // POP3-NOTES item 24.
+        // Numbers start at 1, carry no sign and must fit; each line has a number and a size.
         for bad in [
             &b"0 5"[..],
             b"-1 100",
@@ -286,7 +286,7 @@ mod tests {
             apop_timestamp(greeting),
             Some(&b"<1896.697170952@dbc.mtview.ca.us>"[..])
         );
-        // POP3-NOTES items 81 and 82.
+        // A timestamp is one `<...@...>` with nothing odd inside; anything else means no APOP.
         for bad in [
             &b"ready"[..],
             b"ready <>",
