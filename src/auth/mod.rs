@@ -404,8 +404,8 @@ fn login_refused(command: &str, code: Option<&ResponseCode>, text: &str) -> Erro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PipeliningMode;
     use crate::pop3::MockStream;
+    use crate::pop3::Pipelining;
 
     #[test]
     fn apop_digest_matches_rfc_1939() {
@@ -455,12 +455,12 @@ mod tests {
 
     /// Reads the CAPA answer, logs in with pipelining `mode`, and asks for the capabilities
     /// again; returns what that CAPA found and every byte the client wrote.
-    fn pipelined_login(script: &[&[u8]], mode: PipeliningMode) -> (Result<Vec<String>>, String) {
+    fn pipelined_login(script: &[&[u8]], mode: Pipelining) -> (Result<Vec<String>>, String) {
         let stream = MockStream::new(script);
         let written = stream.written.clone();
         let mut client = Client::new(stream, "mock", Security::Tls).unwrap();
         client.capa().unwrap();
-        client.set_pipelining(mode.into());
+        client.set_pipelining(mode);
         let result =
             login(client, AuthMethod::User, &credentials(), None).and_then(|mut session| {
                 let capabilities = session.capa()?.expect("a CAPA answer");
@@ -481,7 +481,7 @@ mod tests {
                 b"+OK\r\n+OK in\r\n",
                 b"+OK\r\nPIPELINING\r\nTOP\r\nUIDL\r\n.\r\n",
             ],
-            PipeliningMode::Auto,
+            Pipelining::Auto,
         );
         assert_eq!(result.unwrap(), ["PIPELINING", "TOP", "UIDL"]);
         assert_eq!(sent, "CAPA\r\nUSER mrose\r\nPASS tanstaaf\r\nCAPA\r\n");
@@ -495,7 +495,7 @@ mod tests {
                 b"+OK\r\nPIPELINING\r\n.\r\n",
                 b"-ERR [AUTH] who?\r\n-ERR no USER\r\n",
             ],
-            PipeliningMode::Auto,
+            Pipelining::Auto,
         );
         match result {
             Err(Error::AuthFailed(message)) => assert!(message.contains("USER"), "{message}"),
@@ -514,7 +514,7 @@ mod tests {
                 b"+OK in\r\n",
                 b"+OK\r\nUIDL\r\n.\r\n",
             ],
-            PipeliningMode::Off,
+            Pipelining::Off,
         );
         assert_eq!(result.unwrap(), ["UIDL"]);
         assert_eq!(sent, "CAPA\r\nUSER mrose\r\nPASS tanstaaf\r\nCAPA\r\n");

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use popget::auth::AuthMethod;
-use popget::config::{parse_size, ListSizesMode, PipeliningMode};
+use popget::config::parse_size;
+use popget::pop3::{ListedSizes, Pipelining};
 use popget::transport::TlsMode;
 
 /// popget: a fast, crash-safe, secure-by-default POP3 mail fetcher.
@@ -268,12 +269,12 @@ pub enum PipeliningArg {
     Off,
 }
 
-impl From<PipeliningArg> for PipeliningMode {
+impl From<PipeliningArg> for Pipelining {
     fn from(arg: PipeliningArg) -> Self {
         match arg {
-            PipeliningArg::Auto => PipeliningMode::Auto,
-            PipeliningArg::On => PipeliningMode::On,
-            PipeliningArg::Off => PipeliningMode::Off,
+            PipeliningArg::Auto => Pipelining::Auto,
+            PipeliningArg::On => Pipelining::On,
+            PipeliningArg::Off => Pipelining::Off,
         }
     }
 }
@@ -287,11 +288,11 @@ pub enum ListSizesArg {
     Estimated,
 }
 
-impl From<ListSizesArg> for ListSizesMode {
+impl From<ListSizesArg> for ListedSizes {
     fn from(arg: ListSizesArg) -> Self {
         match arg {
-            ListSizesArg::Exact => ListSizesMode::Exact,
-            ListSizesArg::Estimated => ListSizesMode::Estimated,
+            ListSizesArg::Exact => ListedSizes::Exact,
+            ListSizesArg::Estimated => ListedSizes::Estimated,
         }
     }
 }

@@ -278,7 +278,7 @@ pub(crate) fn run_account(runner: &Runner, account: &Account) -> AccountResult {
     };
     let ended = fetch_account(account, runner.options, Stop::OnSignal, &mut view);
     drop(view);
-    let result = match ended {
+    match ended {
         Ok(ended) => AccountResult {
             destination,
             ..report(runner, account, ended)
@@ -288,8 +288,7 @@ pub(crate) fn run_account(runner: &Runner, account: &Account) -> AccountResult {
             destination,
             result: Err(error),
         },
-    };
-    result
+    }
 }
 
 /// Prints the summary line the run deserves; the error that ends it, if any.

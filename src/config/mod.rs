@@ -25,9 +25,7 @@ pub use file::{
 };
 pub use resolve::{account_problems, missing_destination, state_dir};
 pub use select::{select_accounts, select_each};
-pub use settings::{
-    parse_size, CommandLine, IntervalSetting, ListSizesMode, PipeliningMode, Settings, SizeSetting,
-};
+pub use settings::{parse_size, CommandLine, IntervalSetting, Settings, SizeSetting};
 pub use url::{is_url, parse_url};
 
 /// The environment variable holding a password.

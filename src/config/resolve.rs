@@ -125,8 +125,8 @@ pub(super) fn resolve_all(
             timeout,
             limits,
             proxy,
-            pipelining: settings.pipelining.unwrap_or_default().into(),
-            list_sizes: settings.list_sizes.unwrap_or_default().into(),
+            pipelining: settings.pipelining.unwrap_or_default(),
+            list_sizes: settings.list_sizes.unwrap_or_default(),
         },
         login: Login {
             user,

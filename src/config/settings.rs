@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::auth::AuthMethod;
 use crate::credentials::oauth::OAuthConfig;
 use crate::error::{Error, Result};
+use crate::pop3::{ListedSizes, Pipelining};
 use crate::transport::TlsMode;
 
 /// The keys of `[defaults]` and of each `[accounts.NAME]` table.
@@ -43,9 +44,9 @@ pub struct Settings {
     pub limit: Option<u64>,
     pub max_bytes: Option<SizeSetting>,
     pub filter: Option<String>,
-    pub pipelining: Option<PipeliningMode>,
+    pub pipelining: Option<Pipelining>,
     /// `"estimated"` for a server whose LIST sizes are not the messages' sizes.
-    pub list_sizes: Option<ListSizesMode>,
+    pub list_sizes: Option<ListedSizes>,
     pub session_timeout: Option<u64>,
     pub max_listing: Option<SizeSetting>,
     /// A SOCKS5 proxy URL (`socks5h://HOST:PORT`).
@@ -190,53 +191,6 @@ impl Settings {
 pub struct CommandLine {
     pub settings: Settings,
     pub password_command: Option<String>,
-}
-
-/// Whether to send commands without waiting for each answer (RFC 2449 PIPELINING), as the
-/// file and the command line say it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PipeliningMode {
-    /// When the server announces PIPELINING
-    #[default]
-    Auto,
-    /// Even when the server does not announce it
-    On,
-    /// One command at a time
-    Off,
-}
-
-impl From<PipeliningMode> for crate::pop3::Pipelining {
-    fn from(mode: PipeliningMode) -> Self {
-        match mode {
-            PipeliningMode::Auto => crate::pop3::Pipelining::Auto,
-            PipeliningMode::On => crate::pop3::Pipelining::On,
-            PipeliningMode::Off => crate::pop3::Pipelining::Off,
-        }
-    }
-}
-
-/// Whether the server's LIST sizes are the messages' sizes (`list_sizes`), as the configuration
-/// file and the command line say it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ListSizesMode {
-    /// The sizes are exact, within the usual conventions: a message that does not fit is an
-    /// error (exit 76) and nothing is delivered from that batch
-    #[default]
-    Exact,
-    /// The sizes are estimates (Microsoft Exchange without EnableExactRFC822Size): a message
-    /// may be shorter or up to four times longer (plus 1 MiB)
-    Estimated,
-}
-
-impl From<ListSizesMode> for crate::pop3::ListedSizes {
-    fn from(mode: ListSizesMode) -> Self {
-        match mode {
-            ListSizesMode::Exact => crate::pop3::ListedSizes::Exact,
-            ListSizesMode::Estimated => crate::pop3::ListedSizes::Estimated,
-        }
-    }
 }
 
 /// A size: a number of octets, optionally followed by K, M or G (powers of 1024, with or
