@@ -10,7 +10,7 @@ pub use crate::credentials::password::PasswordError;
 use crate::durable::CantCreateDir;
 use crate::external::RunError;
 use crate::pop3::gssapi::GssapiError;
-use crate::pop3::{ProtocolError, ResponseCode, Violation};
+use crate::pop3::{ProtocolError, ResponseCode};
 
 pub use crate::exit;
 
@@ -187,53 +187,6 @@ impl Error {
         }
     }
 
-    /// Advice for the common cases, printed after the error line.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Error::Unavailable { hint, .. } => hint.clone(),
-            Error::Gssapi(error) => gssapi_hint(error),
-            Error::Password(error) => password_hint(error),
-            Error::OAuth(error) => oauth_hint(error),
-            Error::Tls {
-                failure: TlsFailure::PinMismatch,
-                ..
-            } => Some(
-                "the server presents another certificate than the one you pinned; if it was \
-                 renewed, check the new one with popget info --insecure and update --fingerprint"
-                    .to_string(),
-            ),
-            Error::Tls {
-                failure: TlsFailure::CertificateRejected,
-                ..
-            } => Some(
-                "if the server uses a private CA or a self-signed certificate, pass it with \
-                 --ca-file PEM, or pin it with --fingerprint (popget info --insecure shows it)"
-                    .to_string(),
-            ),
-            Error::Connection { source, .. }
-                if source.get_ref().is_some_and(|e| e.is::<NoGreeting>()) =>
-            {
-                Some(
-                    "is this a POP3S port (TLS from the first byte, usually 995)? Then use \
-                     --tls implicit"
-                        .to_string(),
-                )
-            }
-            Error::Protocol(error) if error.violation() == Violation::ListedSize => Some(
-                "if the server's LIST sizes are estimates (Microsoft Exchange without \
-                 EnableExactRFC822Size), set list_sizes = \"estimated\" for this account or pass \
-                 --list-sizes estimated; nothing of this batch was delivered or deleted"
-                    .to_string(),
-            ),
-            Error::CorruptState { .. } => Some(
-                "popget fetch --rebuild-state marks every message now on the server as fetched \
-                 (without downloading); or move the file away to fetch everything again"
-                    .to_string(),
-            ),
-            _ => None,
-        }
-    }
-
     /// Whether writing our own output failed because the reader went away.
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
@@ -285,7 +238,7 @@ impl From<crate::pop3::Error> for Error {
             } => Error::Protocol(ProtocolError::new(format!(
                 "the {what} answer would take more than {} of memory after {entries} entries \
                  (raise --max-listing if the maildrop really is that large)",
-                indicatif::HumanBytes(limit)
+                binary_size(limit)
             ))),
             Pop3::GreetingRefused { code, text } => {
                 let message = format!("the server refused the connection: {text}");
@@ -315,40 +268,6 @@ impl From<crate::pop3::Error> for Error {
     }
 }
 
-/// What the user can do about a password that could not be had.
-fn password_hint(error: &PasswordError) -> Option<String> {
-    match error {
-        PasswordError::Missing { account, .. } => Some(format!(
-            "store one in the OS keyring with `popget password set {account}`, or set \
-             password_command"
-        )),
-        PasswordError::Keyring { .. } => Some(
-            "unlock the keyring (log in to the desktop session), or give the password another \
-             way"
-            .into(),
-        ),
-        _ => None,
-    }
-}
-
-/// What the user can do about an OAuth failure.
-fn oauth_hint(error: &OAuthError) -> Option<String> {
-    match error {
-        OAuthError::LoginExpired { account, .. } | OAuthError::NotLoggedIn { account } => {
-            Some(format!(
-                "run `popget login {account}` again (with --device on a machine without a \
-                 browser); the saved tokens stay until then"
-            ))
-        }
-        OAuthError::Unreachable { .. } => Some(
-            "the saved login is kept; the next run tries again (check the network, or the \
-             token_url of [accounts.NAME.oauth])"
-                .into(),
-        ),
-        _ => None,
-    }
-}
-
 /// The sysexits status of a Kerberos failure: what the user fixes with `kinit` or the
 /// principal's names is a permission problem (77), an unreachable KDC may pass (75), a broken
 /// exchange is the server's fault (76).
@@ -368,33 +287,19 @@ fn gssapi_exit_code(error: &GssapiError) -> u8 {
     }
 }
 
-/// What the user can do about a Kerberos failure.
-fn gssapi_hint(error: &GssapiError) -> Option<String> {
-    match error {
-        GssapiError::NoTicket { .. } | GssapiError::TicketExpired { .. } => Some(
-            "get a ticket with kinit (klist shows the credential cache in use; KRB5CCNAME \
-             selects another)"
-                .into(),
-        ),
-        GssapiError::UnknownService { target, .. } => Some(format!(
-            "the server's principal is not {}/{}: set gssapi_service or gssapi_host (or \
-             --gssapi-service, --gssapi-host) to the names in its keytab; klist shows your \
-             realm, kinit renews the ticket",
-            target.service, target.host
-        )),
-        GssapiError::Refused { target, .. } => Some(format!(
-            "the server refused the Kerberos ticket for {}/{}: if its principal has another \
-             name, set gssapi_service and gssapi_host (--gssapi-service, --gssapi-host); the \
-             user must be one the principal in klist may log in as",
-            target.service, target.host
-        )),
-        GssapiError::Failed { .. } => Some(
-            "check the ticket with klist, renew it with kinit, and the server's principal with \
-             --gssapi-service and --gssapi-host"
-                .into(),
-        ),
-        _ => None,
+/// A size in binary units as people read them: `512 B`, `4.00 KiB`, `8.00 MiB`.
+fn binary_size(octets: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if octets < 1024 {
+        return format!("{octets} B");
     }
+    let mut value = octets as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2} {}", UNITS[unit])
 }
 
 /// An error and its causes on one line: `what failed: why: why`. The causes come from the
@@ -470,15 +375,20 @@ mod tests {
             failure(libgssapi::error::MajorFlags::GSS_S_NO_CRED, -1_765_328_189),
         ));
         assert_eq!(no_cache.exit_code(), exit::NO_PERM);
-        assert!(no_cache.hint().unwrap().contains("kinit"));
         let unknown = Error::from(GssapiError::classify(
             &target,
             failure(libgssapi::error::MajorFlags::GSS_S_FAILURE, -1_765_328_377),
         ));
         assert_eq!(unknown.exit_code(), exit::NO_PERM);
-        assert!(unknown.hint().unwrap().contains("pop/localhost"));
         let layer = Error::from(GssapiError::LayerRequired { offered: 6 });
         assert_eq!(layer.exit_code(), exit::PROTOCOL);
+    }
+
+    #[test]
+    fn sizes_read_in_binary_units() {
+        assert_eq!(binary_size(512), "512 B");
+        assert_eq!(binary_size(4096), "4.00 KiB");
+        assert_eq!(binary_size(8 << 20), "8.00 MiB");
     }
 
     #[test]

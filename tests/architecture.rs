@@ -1,7 +1,9 @@
 //! The layering rules, checked on the source and the manifests: the POP3 layer (its own crates,
 //! which the compiler keeps from using popget) brings in none of popget's outer libraries, clap
-//! lives only at the command-line edge, no files of different folders import each other in a
-//! circle, and `unsafe` lives only in the one module that documents it.
+//! and the terminal live only at the command-line edge, the configuration reads no secret, the
+//! fetch modules name what they import, files stay small enough to read, no files of different
+//! folders import each other in a circle, and `unsafe` lives only in the one module that
+//! documents it.
 
 use std::path::{Path, PathBuf};
 
@@ -112,6 +114,100 @@ fn clap_is_used_only_at_the_command_line_edge() {
         }
     }
     assert!(offending.is_empty(), "clap outside src/cli: {offending:?}");
+}
+
+#[test]
+fn the_library_knows_nothing_of_the_terminal() {
+    let edge = source().join("cli");
+    let mut offending = Vec::new();
+    for file in rust_files(&source()) {
+        if file.starts_with(&edge) || file.ends_with("main.rs") {
+            continue;
+        }
+        let code = code(&file);
+        for word in ["indicatif::", "console::", "crate::cli", "anyhow::"] {
+            if code.contains(word) {
+                offending.push(format!("{}: {word}", file.display()));
+            }
+        }
+    }
+    assert!(
+        offending.is_empty(),
+        "terminal code outside src/cli: {offending:?}"
+    );
+}
+
+/// The configuration describes where a secret comes from; reading it (running a command,
+/// asking the keyring, reading ~/.netrc, prompting) is for `src/credentials` when a login needs
+/// it.
+#[test]
+fn the_configuration_reads_no_secret() {
+    let mut offending = Vec::new();
+    for file in rust_files(&source().join("config")) {
+        let code = code(&file);
+        for word in [
+            "keyring::",
+            "netrc::",
+            "sources::",
+            "password_from_command",
+            "prompt_password",
+            ".password()",
+            "access_token",
+            "std::process",
+        ] {
+            if code.contains(word) {
+                offending.push(format!("{}: {word}", file.display()));
+            }
+        }
+    }
+    assert!(
+        offending.is_empty(),
+        "secret I/O in src/config: {offending:?}"
+    );
+}
+
+#[test]
+fn the_fetch_modules_name_what_they_import() {
+    let mut offending = Vec::new();
+    for file in rust_files(&source().join("fetch")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Test modules may take everything of the module they test.
+        let before_tests = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for line in before_tests.lines() {
+            let line = line.trim();
+            if line.starts_with("use ") && line.ends_with("::*;") {
+                offending.push(format!("{}: {line}", file.display()));
+            }
+        }
+    }
+    assert!(offending.is_empty(), "glob imports: {offending:?}");
+}
+
+/// No source file of popget or its crates over 1,000 lines with its tests, none over 700
+/// without them.
+#[test]
+fn source_files_stay_readable() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = rust_files(&source());
+    files.extend(rust_files(&root.join("crates")));
+    let mut offending = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let total = text.lines().count();
+        let code = text
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap_or_default()
+            .lines()
+            .count();
+        if total > 1000 || code > 700 {
+            offending.push(format!(
+                "{}: {total} lines, {code} before its tests",
+                file.display()
+            ));
+        }
+    }
+    assert!(offending.is_empty(), "files too long: {offending:?}");
 }
 
 #[test]

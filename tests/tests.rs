@@ -20,6 +20,7 @@ mod gssapi;
 mod hostile;
 mod interop;
 mod ipv6;
+mod library;
 mod oauth;
 mod oauth_cli;
 mod oauth_flow;

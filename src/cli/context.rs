@@ -107,7 +107,7 @@ pub(crate) fn report_error(account: Option<&str>, error: &Error) -> u8 {
     let mut stderr = std::io::stderr().lock();
     let prefix = account.map_or_else(|| "popget: ".to_string(), |a| format!("popget: {a}: "));
     let _ = writeln!(stderr, "{prefix}{}", describe(error));
-    if let Some(hint) = error.hint() {
+    if let Some(hint) = crate::cli::hint::hint(error) {
         let _ = writeln!(stderr, "popget: hint: {hint}");
     }
     error.exit_code()

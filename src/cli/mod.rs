@@ -7,6 +7,7 @@ pub mod commands;
 pub mod context;
 pub mod credentials;
 pub mod daemon;
+mod hint;
 pub mod log;
 mod render;
 mod run;

@@ -422,9 +422,8 @@ impl Daemon {
 /// The log line for a failed run, and the account's schedule changed for it.
 fn failure_line(entry: &mut Entry, error: &Error, now: Instant) -> (log::Priority, String) {
     let failure = Failure::of(error);
-    let hint = error
-        .hint()
-        .map_or_else(String::new, |hint| format!(" (hint: {hint})"));
+    let hint =
+        crate::cli::hint::hint(error).map_or_else(String::new, |hint| format!(" (hint: {hint})"));
     match entry.schedule.failed(failure, now, random()) {
         Some(wait) => {
             let priority = match failure {
