@@ -302,26 +302,6 @@ fn binary_size(octets: u64) -> String {
     format!("{value:.2} {}", UNITS[unit])
 }
 
-/// An error and its causes on one line: `what failed: why: why`. The causes come from the
-/// error's source chain; one the message already shows (many of popget's errors name their
-/// cause inline) is not repeated.
-pub fn describe(error: &Error) -> String {
-    let mut line = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(current) = cause {
-        let text = match current.downcast_ref::<io::Error>() {
-            Some(io) => describe_io(io),
-            None => current.to_string(),
-        };
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        cause = current.source();
-    }
-    line
-}
-
 /// An I/O error in popget's words: our own message when it carries one, "timed out" and
 /// "connection closed by the server" for those kinds, else the system's.
 pub fn describe_io(error: &io::Error) -> String {

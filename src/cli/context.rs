@@ -79,15 +79,17 @@ pub(crate) fn tracer(account: &str) -> Tracer {
 /// cause inline) is not repeated.
 pub(crate) fn describe(error: &Error) -> String {
     let mut line = error.to_string();
-    for cause in anyhow::Chain::new(error).skip(1) {
-        let cause = match cause.downcast_ref::<std::io::Error>() {
+    let mut next = std::error::Error::source(error);
+    while let Some(cause) = next {
+        let text = match cause.downcast_ref::<std::io::Error>() {
             Some(io) => popget::error::describe_io(io),
             None => cause.to_string(),
         };
-        if !line.contains(&cause) {
+        if !line.contains(&text) {
             line.push_str(": ");
-            line.push_str(&cause);
+            line.push_str(&text);
         }
+        next = cause.source();
     }
     line
 }

@@ -7,8 +7,9 @@ use std::path::Path;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::args::{FetchArgs, GlobalArgs, ProgressMode};
-use crate::cli::context::report_error;
+use crate::cli::context::{describe, report_error};
 use popget::error::Error;
+use popget::fetch::hook::HookFailure;
 use popget::fetch::{Notice, Observer, Report};
 use popget::signals;
 use popget::store::Delivery;
@@ -70,9 +71,18 @@ impl Observer for RunView<'_> {
                  recorded"
             )),
             Notice::Recovered(_) => {}
-            Notice::HookFailed(problem) => self
-                .terminal
-                .print_warning(&format!("{name}: on_new_mail command {problem}")),
+            Notice::HookFailed(failure) => {
+                let problem = match failure {
+                    HookFailure::Exited(status) => format!("exited with status {status}"),
+                    HookFailure::Killed => "was killed by a signal".to_string(),
+                    HookFailure::TimedOut(seconds) => {
+                        format!("ran longer than {seconds} s and was stopped")
+                    }
+                    HookFailure::CannotRun(error) => describe(&error),
+                };
+                self.terminal
+                    .print_warning(&format!("{name}: on_new_mail command {problem}"))
+            }
         }
     }
 }

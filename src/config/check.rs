@@ -554,7 +554,7 @@ mod tests {
 
     #[test]
     fn every_value_problem_of_an_account_is_reported() {
-        // Regression (issue 15): five bad values in one account gave one line.
+        // Five bad values in one account are five problems, not one line.
         let found = problems(
             "[defaults]
              timeout = 0

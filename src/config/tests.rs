@@ -285,7 +285,7 @@ state = "~/state/home"
             (settings.tls, settings.port),
             (Some(TlsMode::Starttls), None)
         );
-        // RFC 2384 section 7 and POP3-NOTES item 100.
+        // The examples of RFC 2384, section 7.
         let settings = parse_url("pop://rg;AUTH=+APOP@mail.eudora.com:8110").unwrap();
         assert_eq!(
             (settings.user.as_deref(), settings.auth, settings.port),

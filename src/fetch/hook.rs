@@ -35,14 +35,25 @@ fn mailbox(delivery: &Delivery) -> String {
     }
 }
 
-/// Runs `hook` when `report` delivered mail. Returns what went wrong, in words that follow
-/// "on_new_mail command": it exited with a failure, was killed, ran too long or could not run.
+/// How the `on_new_mail` command failed.
+#[derive(Debug)]
+pub enum HookFailure {
+    /// It exited with this failure status.
+    Exited(i32),
+    Killed,
+    /// It ran longer than its time limit, this many seconds, and was stopped.
+    TimedOut(u64),
+    /// It could not be started.
+    CannotRun(crate::Error),
+}
+
+/// Runs `hook` when `report` delivered mail; `None` when it succeeded or had nothing to do.
 pub fn after_delivery(
     hook: &Command,
     account: &str,
     report: &Report,
     delivery: &Delivery,
-) -> Option<String> {
+) -> Option<HookFailure> {
     if report.delivered == 0 {
         return None;
     }
@@ -55,12 +66,9 @@ pub fn after_delivery(
         });
     match ended {
         Ok(Ended::Exited(0)) => None,
-        Ok(Ended::Exited(status)) => Some(format!("exited with status {status}")),
-        Ok(Ended::Killed) => Some("was killed by a signal".to_string()),
-        Ok(Ended::TimedOut) => Some(format!(
-            "ran longer than {} s and was stopped",
-            hook.timeout.as_secs()
-        )),
-        Err(error) => Some(crate::error::describe(&error)),
+        Ok(Ended::Exited(status)) => Some(HookFailure::Exited(status)),
+        Ok(Ended::Killed) => Some(HookFailure::Killed),
+        Ok(Ended::TimedOut) => Some(HookFailure::TimedOut(hook.timeout.as_secs())),
+        Err(error) => Some(HookFailure::CannotRun(error)),
     }
 }

@@ -42,15 +42,15 @@ pub trait Observer {
 impl Observer for () {}
 
 /// What a run tells its observer on the way.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Notice {
     /// The server's certificate is not checked (`insecure`): anyone on the path can read the
     /// password and the mail.
     Insecure,
     /// Deliveries of an interrupted run were found in the mailbox and recorded.
     Recovered(usize),
-    /// The `on_new_mail` command failed, in words that follow "on_new_mail command".
-    HookFailed(String),
+    /// The `on_new_mail` command failed.
+    HookFailed(hook::HookFailure),
 }
 
 /// How a run learns that it should stop.

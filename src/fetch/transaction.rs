@@ -672,7 +672,8 @@ mod tests {
 
     #[test]
     fn a_bare_lf_answer_delivers_nothing_of_its_batch() {
-        // Issue 15 item 6: a bare-LF RETR 18 once stored 19's body as 18 and 20's as 19.
+        // A line ends only at CRLF: a bare-LF answer to RETR 18 must not let 19's body be
+        // stored as 18 and 20's as 19.
         // Batches hold 1, 2, 4, 8, 16 messages: 18 is in the one after 15.
         let bare_lf = retr_answer(18)
             .iter()

@@ -469,8 +469,8 @@ mod tests {
 
     #[test]
     fn a_trickling_server_is_cut_off_at_the_session_deadline() {
-        // POP3-NOTES items 11 and 105: every read arrives well inside the idle timeout, the
-        // session as a whole still ends on time.
+        // A slowloris server: every read arrives well inside the idle timeout, and the session
+        // as a whole still ends at its deadline.
         let (port, server) = trickling_server();
         let started = Instant::now();
         let mut tcp = connect_tcp(
