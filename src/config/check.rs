@@ -3,10 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::de::IntoDeserializer;
-use serde::Deserialize;
-use toml_edit::{ImDocument, InlineTable, Item, TableLike, Value};
-
+use super::document::{self, line_at, one_line, AccountTable, TableRead, OAUTH_PREFIX};
 use super::{ConfigFile, Settings};
 use crate::config;
 use crate::credentials::oauth::OAuthError;
@@ -32,26 +29,14 @@ pub struct Checked {
     pub password_line: Option<usize>,
 }
 
-/// One table of settings as checked: what could be read, and where each key is.
-struct TableCheck {
-    settings: Settings,
-    /// Every key with its line, in file order.
-    keys: Vec<(String, usize)>,
-    /// The keys that had a problem, which settings therefore lacks.
-    dropped: Vec<String>,
-}
-
-/// An account's name, the line of its table header, and its table as checked.
-type AccountTable = (String, usize, TableCheck);
-
 /// Checks configuration text: TOML syntax (only the first error can be found), then each key of
-/// each table on its own (unknown keys, wrong types), then each account resolved as `fetch`
-/// would resolve it (inheritance, missing or contradictory settings, bad values). The known keys
-/// and the rules are those of [`Settings`] and [`config::select_accounts`]; nothing is listed
-/// twice.
+/// each table on its own (unknown keys, wrong types) as loading reads them, then each account
+/// resolved as `fetch` would resolve it (inheritance, missing or contradictory settings, bad
+/// values). The known keys and the rules are those of [`Settings`] and
+/// [`config::select_accounts`]; nothing is listed twice.
 pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
-    let document = match ImDocument::parse(text) {
-        Ok(document) => document,
+    let read = match document::read(text) {
+        Ok(read) => read,
         Err(error) => {
             return Checked {
                 problems: vec![Problem {
@@ -62,101 +47,37 @@ pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
             }
         }
     };
-    let key_line = |table: &dyn TableLike, key: &str, fallback: usize| {
-        table
-            .key(key)
-            .and_then(|k| k.span())
-            .map_or(fallback, |span| line_at(text, span.start))
-    };
-    let mut problems = Vec::new();
-    let (defaults, accounts) = check_tables(document.as_table(), &key_line, &mut problems);
+    let mut problems = read.problems.clone();
+    problems.extend(
+        read.defaults
+            .iter()
+            .flat_map(|table| table.problems.clone()),
+    );
+    problems.extend(
+        read.accounts
+            .iter()
+            .flat_map(|(_, _, table)| table.problems.clone()),
+    );
     let mut checked = Checked {
-        password_line: first_password_line(defaults.as_ref(), &accounts),
+        password_line: read.password_line(),
         ..Checked::default()
     };
     check_accounts(
-        defaults.as_ref(),
-        &accounts,
+        read.defaults.as_ref(),
+        &read.accounts,
         env,
         &mut checked,
         &mut problems,
     );
-    // Whatever the checks above let through must also pass the loader itself.
-    if problems.is_empty() {
-        problems.extend(loader_problem(text));
-    }
     problems.sort_by_key(|problem| problem.line);
     checked.problems = problems;
     checked
 }
 
-/// The line of byte `offset` in `text`, 1-based.
-pub(super) fn line_at(text: &str, offset: usize) -> usize {
-    // Counted in bytes: a span of the parser's error need not fall on a character boundary.
-    let before = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
-    before.iter().filter(|&&b| b == b'\n').count() + 1
-}
-
-/// Checks each table of the document on its own: `[defaults]`, each `[accounts.NAME]`, and
-/// whatever else is there (a problem).
-fn check_tables(
-    root: &dyn TableLike,
-    key_line: &dyn Fn(&dyn TableLike, &str, usize) -> usize,
-    problems: &mut Vec<Problem>,
-) -> (Option<TableCheck>, Vec<AccountTable>) {
-    let mut defaults: Option<TableCheck> = None;
-    let mut accounts: Vec<AccountTable> = Vec::new();
-    for (key, item) in root.iter() {
-        let line = key_line(root, key, 1);
-        match (key, item.as_table_like()) {
-            ("defaults", Some(table)) => {
-                defaults = Some(check_table(table, true, key_line, line, problems));
-            }
-            ("accounts", Some(table)) => {
-                for (name, item) in table.iter() {
-                    let line = key_line(table, name, line);
-                    match item.as_table_like() {
-                        Some(settings) => {
-                            let checked = check_table(settings, false, key_line, line, problems);
-                            accounts.push((name.to_string(), line, checked));
-                        }
-                        None => problems.push(Problem {
-                            line,
-                            message: format!("accounts.{name} must be a table: [accounts.{name}]"),
-                        }),
-                    }
-                }
-            }
-            ("defaults" | "accounts", None) => problems.push(Problem {
-                line,
-                message: format!("{key} must be a table: [{key}] or [accounts.NAME]"),
-            }),
-            _ => problems.push(Problem {
-                line,
-                message: format!(
-                    "unknown table or key {key:?}: the file holds [defaults] and \
-                     [accounts.NAME] tables"
-                ),
-            }),
-        }
-    }
-    (defaults, accounts)
-}
-
-/// The line of the first `password` or `client_secret` key, `[defaults]` first.
-fn first_password_line(defaults: Option<&TableCheck>, accounts: &[AccountTable]) -> Option<usize> {
-    defaults
-        .into_iter()
-        .chain(accounts.iter().map(|(_, _, table)| table))
-        .flat_map(|table| &table.keys)
-        .find(|(key, _)| key == "password" || key == "oauth.client_secret")
-        .map(|(_, line)| *line)
-}
-
 /// Resolves each account as `fetch` would, counting accounts and templates in `checked` and
 /// pushing each problem, once, at its line.
 fn check_accounts(
-    defaults: Option<&TableCheck>,
+    defaults: Option<&TableRead>,
     accounts: &[AccountTable],
     env: &HashMap<String, String>,
     checked: &mut Checked,
@@ -216,7 +137,7 @@ fn locate_problem(
     name: &str,
     header: usize,
     names: &[&str],
-    defaults: Option<&TableCheck>,
+    defaults: Option<&TableRead>,
     accounts: &[AccountTable],
     error: Error,
 ) -> Option<Problem> {
@@ -258,25 +179,13 @@ fn locate_problem(
     Some(Problem { line, message })
 }
 
-/// How the keys of an `[accounts.NAME.oauth]` table are named in a [`TableCheck`].
-const OAUTH_PREFIX: &str = "oauth.";
-
-/// The keys a problem is about, as a [`TableCheck`] names them.
+/// The keys a problem is about, as a [`TableRead`] names them.
 fn keys_of(error: &Error) -> Vec<String> {
     match error {
         Error::Config(error) => error.keys().iter().map(|key| key.to_string()).collect(),
         Error::OAuth(OAuthError::Config { key, .. }) => vec![format!("{OAUTH_PREFIX}{key}")],
         _ => Vec::new(),
     }
-}
-
-/// The loader's own complaint about `text`, if any, at the line where it was found.
-fn loader_problem(text: &str) -> Option<Problem> {
-    let error = ConfigFile::parse(text).err()?;
-    Some(Problem {
-        line: error.span().map_or(1, |span| line_at(text, span.start)),
-        message: one_line(error.message()),
-    })
 }
 
 /// The message of `error`, behind `account "NAME": ` unless it already says which account it
@@ -286,180 +195,6 @@ fn with_account(name: &str, error: &Error) -> String {
         Error::Config(error) if error.names_account() => error.to_string(),
         _ => format!("account \"{name}\": {error}"),
     }
-}
-
-/// Reads one table key by key, so that every unknown key and wrong type is found, each at its
-/// own line. In `[defaults]`, `inherit` and `template` are refused.
-fn check_table(
-    table: &dyn TableLike,
-    in_defaults: bool,
-    key_line: &dyn Fn(&dyn TableLike, &str, usize) -> usize,
-    header: usize,
-    problems: &mut Vec<Problem>,
-) -> TableCheck {
-    let mut good = InlineTable::new();
-    let mut keys = Vec::new();
-    let mut dropped = Vec::new();
-    for (key, item) in table.iter() {
-        let line = key_line(table, key, header);
-        keys.push((key.to_string(), line));
-        if in_defaults && key == "oauth" {
-            // Not dropped: the accounts' own tables are checked as if it were not there.
-            problems.push(Problem {
-                line,
-                message: config::DEFAULTS_NO_OAUTH.to_string(),
-            });
-            continue;
-        }
-        let mut problem = |message: String| {
-            problems.push(Problem { line, message });
-            dropped.push(key.to_string());
-        };
-        if in_defaults && matches!(key, "inherit" | "template") {
-            problem(config::DEFAULTS_ONLY_ACCOUNTS.to_string());
-            continue;
-        }
-
-        if key == "oauth" {
-            if let Some(oauth) = item.as_table_like() {
-                // Each key of the table at its own line, as `oauth.KEY`.
-                let good_oauth =
-                    check_oauth(oauth, key_line, line, problems, &mut keys, &mut dropped);
-                good.insert(key, Value::InlineTable(good_oauth));
-                continue;
-            }
-        }
-        match check_value(key, item) {
-            Ok(value) => {
-                good.insert(key, value);
-            }
-            Err(message) => problem(message),
-        }
-    }
-    let settings = settings_of_good(good, header, &keys, &mut dropped, problems);
-    TableCheck {
-        settings,
-        keys,
-        dropped,
-    }
-}
-
-/// The settings the `good` keys of a table make together; if even they do not, a problem at
-/// the table's `header`, and every key of the table dropped.
-fn settings_of_good(
-    good: InlineTable,
-    header: usize,
-    keys: &[(String, usize)],
-    dropped: &mut Vec<String>,
-    problems: &mut Vec<Problem>,
-) -> Settings {
-    match Settings::deserialize(Value::InlineTable(good).into_deserializer()) {
-        Ok(settings) => settings,
-        Err(error) => {
-            problems.push(Problem {
-                line: header,
-                message: one_line(error.message()),
-            });
-            dropped.extend(keys.iter().map(|(key, _)| key.clone()));
-            Settings::default()
-        }
-    }
-}
-
-/// The value of setting `key` if it is known and of the right type, else what is wrong.
-fn check_value(key: &str, item: &Item) -> Result<Value, String> {
-    let Ok(value) = item.clone().into_value() else {
-        return Err(format!("{key}: not a setting"));
-    };
-    let mut one = InlineTable::new();
-    one.insert(key, value.clone());
-    match Settings::deserialize(Value::InlineTable(one).into_deserializer()) {
-        Ok(_) => Ok(value),
-        Err(error) => Err(describe_key_error(key, error.message())),
-    }
-}
-
-/// Reads `[accounts.NAME.oauth]` key by key: each unknown key or wrong type is a problem at its
-/// own line (`oauth.KEY: ...`), and the keys that can be read are kept.
-fn check_oauth(
-    table: &dyn TableLike,
-    key_line: &dyn Fn(&dyn TableLike, &str, usize) -> usize,
-    header: usize,
-    problems: &mut Vec<Problem>,
-    keys: &mut Vec<(String, usize)>,
-    dropped: &mut Vec<String>,
-) -> InlineTable {
-    let mut good = InlineTable::new();
-    for (key, item) in table.iter() {
-        let line = key_line(table, key, header);
-        keys.push((format!("{OAUTH_PREFIX}{key}"), line));
-        let mut problem = |message: String| {
-            problems.push(Problem { line, message });
-            dropped.push(format!("{OAUTH_PREFIX}{key}"));
-        };
-        let Ok(value) = item.clone().into_value() else {
-            problem(format!("oauth.{key}: not a setting"));
-            continue;
-        };
-        let mut one = InlineTable::new();
-        one.insert(key, value.clone());
-        match crate::credentials::oauth::OAuthConfig::deserialize(
-            Value::InlineTable(one).into_deserializer(),
-        ) {
-            Ok(_) => {
-                good.insert(key, value);
-            }
-            Err(error) => {
-                let message = error.message();
-                let known = serde_aux::serde_introspection::serde_introspect::<
-                    crate::credentials::oauth::OAuthConfig,
-                >();
-                if known.contains(&key) {
-                    problem(format!("oauth.{key}: {}", one_line(message)));
-                } else {
-                    problem(match nearest(key, known) {
-                        Some(guess) => {
-                            format!("unknown key oauth.{key} (did you mean {guess:?}?)")
-                        }
-                        None => format!("unknown key oauth.{key}"),
-                    });
-                }
-            }
-        }
-    }
-    good
-}
-
-/// serde's words for a key that could not be read, made about the configuration file: unknown
-/// keys with the nearest known one, sizes with their forms.
-pub(crate) fn describe_key_error(key: &str, message: &str) -> String {
-    let known = super::known_keys();
-    if !known.contains(&key) {
-        return match nearest(key, known) {
-            Some(guess) => format!("unknown key {key:?} (did you mean {guess:?}?)"),
-            None => format!("unknown key {key:?}"),
-        };
-    }
-    if SIZE_KEYS.contains(&key) {
-        return format!(
-            "{key}: expected a size: a number of octets or a string like \"20M\" (K, M and G \
-             are powers of 1024)"
-        );
-    }
-    format!("{key}: {}", one_line(message))
-}
-
-/// The keys whose value is a [`super::SizeSetting`].
-const SIZE_KEYS: [&str; 3] = ["max_size", "max_bytes", "max_listing"];
-
-/// The known key closest to a misspelt one, if it is close (a typo or two).
-fn nearest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|candidate| (strsim::levenshtein(key, candidate), *candidate))
-        .filter(|(distance, _)| *distance <= 2.max(key.len() / 4))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
 }
 
 /// Whether `name`'s own `inherit` is where its chain breaks: it names no account, or it leads
@@ -479,14 +214,6 @@ fn breaks_chain(config: &ConfigFile, name: &str) -> bool {
         current = parent;
     }
     false
-}
-
-fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 #[cfg(test)]
@@ -770,11 +497,5 @@ mod tests {
             &env(),
         );
         assert_eq!(checked.password_line, Some(5));
-    }
-
-    #[test]
-    fn suggests_near_keys_only() {
-        assert_eq!(nearest("pasword", &["password", "port"]), Some("password"));
-        assert_eq!(nearest("colour", &["password", "port"]), None);
     }
 }

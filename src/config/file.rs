@@ -4,10 +4,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use indexmap::IndexMap;
-use serde::Deserialize;
-
-use super::check;
+use super::check::Problem;
+use super::document::{self, TableRead};
 use super::settings::Settings;
 use super::ConfigError;
 use crate::error::{Error, Result};
@@ -25,15 +23,6 @@ pub struct ConfigFile {
     /// Whether any table has a `password` key or an OAuth `client_secret` (then the file must
     /// be private).
     pub password_key: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    defaults: Option<toml::Value>,
-    #[serde(default)]
-    accounts: IndexMap<String, toml::Value>,
 }
 
 /// Where the user is sent for the whole list of problems.
@@ -76,43 +65,40 @@ impl ConfigFile {
     /// `[defaults]` is an error for the whole file (the error names the line where it can); a
     /// problem in one account's table is kept in [`ConfigFile::broken`] for that account.
     pub fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let read = document::read(text).map_err(|e| {
             let error = ConfigError::new(e.to_string().trim_end());
             match e.span() {
                 Some(span) => error.at(span),
                 None => error,
             }
         })?;
-        let password_key =
-            raw.defaults.iter().any(holds_password) || raw.accounts.values().any(holds_password);
-        // Where each key is, for the messages (toml's values have no positions).
-        // Parsed only when a key has a problem: a good file is parsed once.
-        let document = std::cell::OnceCell::new();
-        let locate = |path: &[&str], key: &str| -> Option<KeyPlace> {
-            let document = document.get_or_init(|| toml_edit::ImDocument::parse(text).ok());
-            let mut table: &dyn toml_edit::TableLike = document.as_ref()?.as_table();
-            for name in path {
-                table = table.get(name)?.as_table_like()?;
-            }
-            let span = table.key(key)?.span()?;
-            let line = check::line_at(text, span.start);
-            Some(KeyPlace { line, span })
-        };
-        let defaults = match raw.defaults {
-            Some(value) => read_settings(value, |key| locate(&["defaults"], key))
-                .map_err(|error| error.reworded(|problem| format!("[defaults]: {problem}")))?,
+        if let Some(problem) = read.problems.first() {
+            return Err(ConfigError::new(format!(
+                "line {}: {}",
+                problem.line, problem.message
+            )));
+        }
+        let password_key = read.password_line().is_some();
+        let defaults = match read.defaults {
+            Some(table) => defaults_of(table)?,
             None => Settings::default(),
         };
-        if defaults.inherit.is_some() || defaults.template.is_some() {
-            return Err(ConfigError::about(
-                &["inherit", "template"],
-                DEFAULTS_ONLY_ACCOUNTS,
-            ));
+        let mut accounts = Vec::with_capacity(read.accounts.len());
+        let mut broken = Vec::new();
+        for (name, _, table) in read.accounts {
+            if table.problems.is_empty() {
+                accounts.push((name, table.settings));
+                continue;
+            }
+            // Kept with its `template` key only: using the account is an error, listing every
+            // account skips it if it is a template.
+            let template = Settings {
+                template: table.settings.template,
+                ..Settings::default()
+            };
+            accounts.push((name.clone(), template));
+            broken.push((name, ConfigError::new(at_lines(&table.problems))));
         }
-        if defaults.oauth.is_some() {
-            return Err(ConfigError::about(&["oauth"], DEFAULTS_NO_OAUTH));
-        }
-        let (accounts, broken) = read_accounts(raw.accounts, locate);
         Ok(ConfigFile {
             path: None,
             defaults,
@@ -152,93 +138,37 @@ pub fn known_keys() -> &'static [&'static str] {
     serde_aux::serde_introspection::serde_introspect::<Settings>()
 }
 
-/// Whether a table holds a `password` key or an OAuth `client_secret`.
-fn holds_password(value: &toml::Value) -> bool {
-    value.as_table().is_some_and(|table| {
-        table.contains_key("password")
-            || table
-                .get("oauth")
-                .and_then(toml::Value::as_table)
-                .is_some_and(|oauth| oauth.contains_key("client_secret"))
-    })
-}
-
 /// Accounts whose table cannot be read, each with what is wrong, as in [`ConfigFile::broken`].
 type BrokenAccounts = Vec<(String, ConfigError)>;
 
-/// Where a key is in the file's text.
-struct KeyPlace {
-    /// 1-based.
-    line: usize,
-    span: std::ops::Range<usize>,
-}
-
-/// Reads each account's table: the accounts, and those that cannot be read with what is wrong
-/// (kept in the accounts with their `template` key only). `locate` finds a key from its
-/// table's path.
-fn read_accounts(
-    raw: IndexMap<String, toml::Value>,
-    locate: impl Fn(&[&str], &str) -> Option<KeyPlace>,
-) -> (Vec<(String, Settings)>, BrokenAccounts) {
-    let mut accounts = Vec::with_capacity(raw.len());
-    let mut broken = Vec::new();
-    for (name, value) in raw {
-        let template = value.get("template").and_then(toml::Value::as_bool);
-        match read_settings(value, |key| locate(&["accounts", &name], key)) {
-            Ok(settings) => accounts.push((name, settings)),
-            Err(problem) => {
-                accounts.push((
-                    name.clone(),
-                    Settings {
-                        template,
-                        ..Settings::default()
-                    },
-                ));
-                broken.push((name, problem));
-            }
-        }
+/// The settings of `[defaults]`, or what is wrong with them: a key that belongs only in an
+/// account's table is refused in its own words, any other problem with its line.
+fn defaults_of(table: TableRead) -> Result<Settings, ConfigError> {
+    let Some(first) = table.problems.first() else {
+        return Ok(table.settings);
+    };
+    if first.message == DEFAULTS_ONLY_ACCOUNTS {
+        return Err(ConfigError::about(
+            &["inherit", "template"],
+            DEFAULTS_ONLY_ACCOUNTS,
+        ));
     }
-    (accounts, broken)
+    if first.message == DEFAULTS_NO_OAUTH {
+        return Err(ConfigError::about(&["oauth"], DEFAULTS_NO_OAUTH));
+    }
+    Err(ConfigError::new(format!(
+        "[defaults]: {}",
+        at_lines(&table.problems)
+    )))
 }
 
-/// Reads one table of settings, or says what is wrong with it: each key that cannot be read,
-/// described as `popget config check` describes it (an unknown key with the nearest known one).
-fn read_settings(
-    value: toml::Value,
-    locate: impl Fn(&str) -> Option<KeyPlace>,
-) -> Result<Settings, ConfigError> {
-    let whole = match Settings::deserialize(value.clone()) {
-        Ok(settings) => return Ok(settings),
-        Err(error) => error,
-    };
-    let Some(table) = value.as_table() else {
-        return Err(ConfigError::new("must be a table of settings"));
-    };
-    let mut first_span = None;
-    let problems: Vec<String> = table
+/// Problems as one message: `line 3: ...; line 5: ...`.
+fn at_lines(problems: &[Problem]) -> String {
+    problems
         .iter()
-        .filter_map(|(key, value)| {
-            let one = toml::Table::from_iter([(key.clone(), value.clone())]);
-            let error = Settings::deserialize(toml::Value::Table(one)).err()?;
-            let problem = check::describe_key_error(key, error.message());
-            Some(match locate(key) {
-                Some(place) => {
-                    first_span.get_or_insert(place.span);
-                    format!("line {}: {problem}", place.line)
-                }
-                None => problem,
-            })
-        })
-        .collect();
-    let error = if problems.is_empty() {
-        ConfigError::new(whole.message().trim().replace('\n', "; "))
-    } else {
-        ConfigError::new(problems.join("; "))
-    };
-    Err(match first_span {
-        Some(span) => error.at(span),
-        None => error,
-    })
+        .map(|problem| format!("line {}: {}", problem.line, problem.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Account inheritance (`inherit = "NAME"`) and templates (`template = true`).

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 mod check;
+mod document;
 pub mod error;
 mod file;
 mod resolve;
