@@ -408,14 +408,6 @@ mod tests {
     use crate::pop3::Pipelining;
 
     #[test]
-    fn apop_digest_matches_rfc_1939() {
-        assert_eq!(
-            apop_digest(b"<1896.697170952@dbc.mtview.ca.us>", "tanstaaf"),
-            "c4c9334bac560ecc979e58001b3e22fb"
-        );
-    }
-
-    #[test]
     fn secret_debug_is_redacted() {
         assert_eq!(
             format!("{:?}", Secret::new("hunter2".into())),

@@ -67,3 +67,19 @@ impl Write for MockStream {
         Ok(())
     }
 }
+
+/// A client over a [`MockStream`] that answers with `segments` (the greeting first), and what
+/// it wrote.
+#[cfg(test)]
+pub(crate) fn client(segments: &[&[u8]]) -> (crate::Client<MockStream>, Arc<Mutex<Vec<u8>>>) {
+    let stream = MockStream::new(segments);
+    let written = stream.written.clone();
+    let client = crate::Client::new(stream, "mock", crate::Security::Tls).unwrap();
+    (client, written)
+}
+
+/// What a [`MockStream`] was sent, as text.
+#[cfg(test)]
+pub(crate) fn sent(written: &Arc<Mutex<Vec<u8>>>) -> String {
+    String::from_utf8(written.lock().unwrap().clone()).unwrap()
+}

@@ -249,20 +249,9 @@ impl<S: Read + Write> Client<S> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-    use crate::{MockStream, Pipelining, Security};
-
-    fn connect(segments: &[&[u8]]) -> (Client<MockStream>, Arc<Mutex<Vec<u8>>>) {
-        let stream = MockStream::new(segments);
-        let written = stream.written.clone();
-        (Client::new(stream, "mock", Security::Tls).unwrap(), written)
-    }
-
-    fn text(written: &Arc<Mutex<Vec<u8>>>) -> String {
-        String::from_utf8(written.lock().unwrap().clone()).unwrap()
-    }
+    use crate::mock::{client as connect, sent as text};
+    use crate::Pipelining;
 
     #[test]
     fn apop_digest_matches_rfc_1939() {

@@ -8,15 +8,7 @@ mod unit {
     use std::io;
     use std::sync::{Arc, Mutex};
 
-    fn client(segments: &[&[u8]]) -> (Client<MockStream>, Arc<Mutex<Vec<u8>>>) {
-        let stream = MockStream::new(segments);
-        let written = stream.written.clone();
-        (Client::new(stream, "mock", Security::Tls).unwrap(), written)
-    }
-
-    fn text(written: &Arc<Mutex<Vec<u8>>>) -> String {
-        String::from_utf8(written.lock().unwrap().clone()).unwrap()
-    }
+    use crate::mock::{client, sent as text};
 
     #[test]
     fn reads_capabilities_and_sends_exact_bytes() {
