@@ -1,0 +1,1 @@
+"""The benchmarks behind scripts/bench: the fetch bench, --state-bench and --daemon-bench."""
