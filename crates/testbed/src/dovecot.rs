@@ -29,6 +29,19 @@ pub struct Options {
     /// short sessions (a daemon polling many accounts) would otherwise mostly measure
     /// Dovecot's fork and exec per session.
     pub reuse_processes: bool,
+    /// Also serve IMAP (a port with STARTTLS and one with TLS on connect) and LMTP (a Unix
+    /// socket and a port), delivering into the same users' Maildirs: the destinations popget
+    /// delivers to. Needs dovecot-imapd and dovecot-lmtpd.
+    pub destinations: bool,
+}
+
+/// The IMAP and LMTP endpoints of a Dovecot started with [`Options::destinations`].
+#[derive(Debug, Clone)]
+pub struct Destinations {
+    pub imap_port: u16,
+    pub imaps_port: u16,
+    pub lmtp_port: u16,
+    pub lmtp_socket: PathBuf,
 }
 
 /// Where Dovecot's GSSAPI mechanism finds its realm and keys.
@@ -51,6 +64,7 @@ impl Default for Options {
             kerberos: None,
             dir: None,
             reuse_processes: false,
+            destinations: false,
         }
     }
 }
@@ -60,6 +74,8 @@ pub struct Dovecot {
     child: Option<Child>,
     pub pop3_port: u16,
     pub pop3s_port: u16,
+    /// IMAP and LMTP, when [`Options::destinations`] asked for them.
+    pub destinations: Option<Destinations>,
     /// The address it listens on.
     pub listen: std::net::IpAddr,
     mail_uid: u32,
@@ -167,12 +183,34 @@ impl Dovecot {
         {
             let pop3_port = free_port();
             let pop3s_port = free_port();
+            let destinations = options.destinations.then(|| Destinations {
+                imap_port: free_port(),
+                imaps_port: free_port(),
+                lmtp_port: free_port(),
+                lmtp_socket: root.join("run").join("lmtp"),
+            });
+            let (protocols, destination_services) = match &destinations {
+                Some(to) => (
+                    "pop3 imap lmtp",
+                    format!(
+                        "postmaster_address = postmaster@popget.test\n\
+                         service imap-login {{\n  chroot =\n  inet_listener imap {{\n    port = {}\n  }}\n  \
+                         inet_listener imaps {{\n    port = {}\n    ssl = yes\n  }}\n}}\n\
+                         service lmtp {{\n  unix_listener lmtp {{\n    mode = 0666\n  }}\n  \
+                         inet_listener lmtp {{\n    port = {}\n  }}\n}}\n",
+                        to.imap_port,
+                        to.imaps_port,
+                        to.lmtp_port
+                    ),
+                ),
+                None => ("pop3", String::new()),
+            };
             let config = format!(
                 r#"base_dir = {root}/run
 state_dir = {root}/run
 log_path = {root}/dovecot.log
 instance_name = popget-test-{pop3_port}
-protocols = pop3
+protocols = {protocols}
 listen = {listen}
 ssl = yes
 ssl_cert = <{root}/cert.pem
@@ -206,7 +244,7 @@ service stats {{
     port = 0
   }}
 }}
-{pop3_service}"#,
+{pop3_service}{destination_services}"#,
                 root = root.display(),
                 mechanisms = options.mechanisms,
                 listen = options.listen,
@@ -226,6 +264,7 @@ service stats {{
                 child: Some(child),
                 pop3_port,
                 pop3s_port,
+                destinations,
                 listen: options.listen.parse().expect("an IP address to listen on"),
                 mail_uid,
                 mail_gid,
@@ -246,7 +285,11 @@ service stats {{
             if let Ok(Some(_)) = child.try_wait() {
                 return false;
             }
-            let ready = [self.pop3_port, self.pop3s_port]
+            let mut ports = vec![self.pop3_port, self.pop3s_port];
+            if let Some(to) = &self.destinations {
+                ports.extend([to.imap_port, to.imaps_port, to.lmtp_port]);
+            }
+            let ready = ports
                 .iter()
                 .all(|port| TcpStream::connect((self.listen, *port)).is_ok());
             if ready {

@@ -11,13 +11,14 @@ use std::time::Duration;
 use popget_testbed::dovecot::{Dovecot, Options};
 
 const USAGE: &str = "usage: popget-testbed dovecot --dir DIR --user NAME:PASSWORD... \
-[--mechanisms LIST] [--listen ADDRESS] [--reuse-processes]
+[--mechanisms LIST] [--listen ADDRESS] [--reuse-processes] [--destinations]
 
 Starts a private Dovecot (POP3 on a free port of ADDRESS, 127.0.0.1 by default, plain and TLS)
 with its configuration, the users' Maildirs and its log under DIR, which is kept. Prints
 
   pop3_port N, pop3s_port N, pid N (the master), root DIR, log FILE, certificate FILE,
-  mail_owner UID GID, maildir NAME PATH (one per user), ready
+  with --destinations imap_port N, imaps_port N, lmtp_port N, lmtp_socket PATH (IMAP and
+  LMTP into the same Maildirs), mail_owner UID GID, maildir NAME PATH (one per user), ready
 
 and stops Dovecot when standard input closes or on SIGTERM, SIGINT or SIGHUP.";
 
@@ -58,6 +59,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
             "--mechanisms" => options.mechanisms = leak(value()?),
             "--listen" => options.listen = leak(value()?),
             "--reuse-processes" => options.reuse_processes = true,
+            "--destinations" => options.destinations = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -98,6 +100,15 @@ fn serve(options: Options) -> ExitCode {
         dovecot.root().join("dovecot.log").display(),
         dovecot.certificate().display(),
     );
+    if let Some(to) = &dovecot.destinations {
+        report.push_str(&format!(
+            "imap_port {}\nimaps_port {}\nlmtp_port {}\nlmtp_socket {}\n",
+            to.imap_port,
+            to.imaps_port,
+            to.lmtp_port,
+            to.lmtp_socket.display()
+        ));
+    }
     let (uid, gid) = dovecot.mail_owner();
     report.push_str(&format!("mail_owner {uid} {gid}\n"));
     for user in users {
