@@ -1,10 +1,11 @@
 //! Turns the command line, the configuration file and the environment into resolved
 //! [`Account`](crate::account::Account)s, once per run.
 //!
-//! The layers as written ([`settings`]) are read from the file ([`file`]), from account URLs
-//! ([`url`]) and from the command line; [`select`] picks the accounts a command works on and
-//! [`resolve`] merges and checks each one's layers into an account. `popget config check`
-//! ([`check`]) reports every problem of a file at its line. Nothing here reads a secret: where a
+//! The layers as written (`settings.rs`) are read from the file (`file.rs`, over
+//! `document.rs`), from account URLs (`url.rs`) and from the command line; `select.rs` picks
+//! the accounts a command works on and `resolve.rs` merges and checks each one's layers into
+//! an account. `popget config check` ([`check_text`]) reports every problem of a file at its
+//! line. Nothing here reads a secret: where a
 //! password may come from is described, for [`crate::credentials`] to read.
 
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! Fetching one account, as `popget fetch` and `popget daemon` both run it:
 //! [`fetch_account`] takes the account's lock, honours the server's LOGIN-DELAY, opens the
 //! mailbox its [`Delivery`] describes, settles what an interrupted run left in the journal,
-//! connects and logs in, runs the POP3 transaction ([`transaction`]: plan, pipelined transfer,
+//! connects and logs in, runs the POP3 transaction ([`fetch()`]: plan, pipelined transfer,
 //! commit, delete) and runs the `on_new_mail` hook.
 
 mod commit;

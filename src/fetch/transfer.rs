@@ -27,8 +27,8 @@ pub(super) const BATCH_MESSAGES: usize = 64;
 /// cut when the RETRs are sent).
 pub(super) const BATCH_OCTETS: u64 = 16 * 1024 * 1024;
 
-/// Bytes streamed are reported to the observer in steps of this many octets, or sooner (see
-/// [`STREAM_REPORT_INTERVAL`]).
+/// Bytes streamed are reported to the observer in steps of this many octets, or sooner on a
+/// slow link (a smaller step once 200 ms have passed).
 pub const STREAM_REPORT_OCTETS: u64 = 64 * 1024;
 /// On a slow link, a step of at least [`STREAM_REPORT_MIN_OCTETS`] is reported once this long
 /// has passed.
