@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 mod check;
+mod destination;
 mod document;
 pub mod error;
 mod file;
@@ -19,6 +20,7 @@ mod settings;
 mod url;
 
 pub use check::{check_text, Checked, Problem};
+pub use destination::DESTINATION_PASSWORD_ENV;
 pub use error::ConfigError;
 pub use file::{
     check_private, default_path, is_private_file, known_keys, ConfigFile, DEFAULTS_NO_OAUTH,
@@ -26,7 +28,9 @@ pub use file::{
 };
 pub use resolve::{account_problems, missing_destination, state_dir};
 pub use select::{select_accounts, select_each};
-pub use settings::{parse_size, CommandLine, IntervalSetting, Settings, SizeSetting};
+pub use settings::{
+    parse_size, CommandLine, DestinationSettings, IntervalSetting, Settings, SizeSetting,
+};
 pub use url::{is_url, parse_url};
 
 /// The environment variable holding a password.
