@@ -78,7 +78,7 @@ pub use client::{Client, Delivery, Envelope, Extensions, Recipient, Tracer, DEFA
 pub use command::{Command, InvalidArgument};
 pub use encode::{encode, normalized, Encoder, Framing};
 pub use error::{Error, ProtocolError, Result};
-pub use reply::{parse_reply_line, Reply, ReplyBuilder, ReplyLine};
+pub use reply::{parse_reply_line, EnhancedCode, Reply, ReplyBuilder, ReplyLine};
 
 /// The longest reply line accepted, CRLF included. RFC 5321 allows 512 octets; the margin is
 /// for servers that exceed it, the limit for those that never end a line.

@@ -5,6 +5,9 @@ use std::fmt;
 
 use super::{sanitize, ProtocolError, MAX_REPLY_LINES};
 
+/// An enhanced status code (RFC 3463): `(class, subject, detail)`, as `5.1.1` is `(5, 1, 1)`.
+pub type EnhancedCode = (u8, u16, u16);
+
 /// One complete reply: its code, its enhanced status code if the text began with one, and
 /// its text (the lines joined with `\n`, control characters escaped).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,7 +16,7 @@ pub struct Reply {
     pub code: u16,
     /// The enhanced status code (RFC 3463) as `(class, subject, detail)`, when the first line's
     /// text began with one whose class matches the code's first digit.
-    pub enhanced: Option<(u8, u16, u16)>,
+    pub enhanced: Option<EnhancedCode>,
     /// The text after the code (and after the enhanced code where there was one), one line per
     /// reply line, joined with `\n`, sanitized for printing.
     pub text: String,
@@ -92,7 +95,7 @@ pub fn parse_reply_line(line: &[u8]) -> Result<ReplyLine<'_>, ProtocolError> {
 /// An enhanced status code at the start of `text` whose class is `class`, and the text after it
 /// and the space that follows it (RFC 3463: `class.subject.detail`, subject and detail of one to
 /// three digits).
-fn split_enhanced(text: &[u8], class: u8) -> Option<((u8, u16, u16), &[u8])> {
+fn split_enhanced(text: &[u8], class: u8) -> Option<(EnhancedCode, &[u8])> {
     let end = text.iter().position(|&b| b == b' ').unwrap_or(text.len());
     let (status, rest) = text.split_at(end);
     let rest = rest.strip_prefix(b" ").unwrap_or(rest);
@@ -118,7 +121,7 @@ fn split_enhanced(text: &[u8], class: u8) -> Option<((u8, u16, u16), &[u8])> {
 #[derive(Debug, Default)]
 pub struct ReplyBuilder {
     code: Option<u16>,
-    enhanced: Option<(u8, u16, u16)>,
+    enhanced: Option<EnhancedCode>,
     lines: Vec<String>,
 }
 

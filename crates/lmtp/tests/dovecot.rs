@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use popget_lmtp::{normalized, Client, Envelope, Extensions, Tracer};
+use popget_lmtp::{normalized, Client, EnhancedCode, Envelope, Extensions, Tracer};
 use popget_testbed::dovecot::{Dovecot, Options};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -263,7 +263,7 @@ fn an_unknown_recipient_is_refused_next_to_a_delivered_one() {
             let before = maildir_files(&dovecot, "alice").len();
             let envelope = Envelope::new("", ["nobody", "alice", "alice"]);
             let delivery = client.deliver(&envelope, &message[..]).unwrap();
-            let verdicts: Vec<(&str, u16, Option<(u8, u16, u16)>)> = delivery
+            let verdicts: Vec<(&str, u16, Option<EnhancedCode>)> = delivery
                 .verdicts()
                 .map(|(who, reply)| (who, reply.code, reply.enhanced))
                 .collect();

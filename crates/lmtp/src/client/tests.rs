@@ -899,7 +899,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(1024))]
+        #![proptest_config(ProptestConfig::with_cases(512))]
 
         #[test]
         fn arbitrary_server_bytes_never_panic(
