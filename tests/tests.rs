@@ -21,6 +21,7 @@ mod hostile;
 mod interop;
 mod ipv6;
 mod library;
+mod lmtp;
 mod oauth;
 mod oauth_cli;
 mod oauth_flow;

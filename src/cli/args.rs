@@ -35,7 +35,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum CommandKind {
     /// Download new messages into a Maildir or mbox, remembering what was seen
-    Fetch(FetchArgs),
+    Fetch(Box<FetchArgs>),
     /// Keep fetching: poll each account every `interval` as a long-running service (systemd
     /// Type=notify). SIGHUP reloads the configuration, SIGUSR1 polls every account now,
     /// SIGTERM or SIGINT stops once the runs in flight are recorded

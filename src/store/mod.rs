@@ -3,6 +3,7 @@
 //! later run tell which deliveries an interrupted run completed.
 
 mod intent;
+mod lmtp;
 mod maildir;
 mod mbox;
 mod mda;
@@ -40,10 +41,12 @@ impl Delivery {
     /// tmp/; the returned guard removes this run's own staging files on an abrupt exit.
     pub fn open(&self) -> Result<Opened, Error> {
         let maildir = match self {
-            Delivery::Imap(_) | Delivery::Lmtp(_) => {
-                return Err(Error::unavailable(
-                    "IMAP and LMTP delivery are not built yet",
-                ))
+            Delivery::Imap(_) => return Err(Error::unavailable("IMAP delivery is not built yet")),
+            Delivery::Lmtp(target) => {
+                return Ok(Opened {
+                    mailbox: Box::new(lmtp::Lmtp::open(target)?),
+                    _cleanup: None,
+                })
             }
             Delivery::Maildir { root, folder: None } => Maildir::open(root)?,
             Delivery::Maildir {
@@ -115,8 +118,9 @@ enum StagedKind {
         length: u64,
         digest: [u8; 32],
     },
-    /// In a spool file, to be piped to an MDA with `sender` for `%F`.
-    Mda { spool: File, sender: String },
+    /// In a spool file, to be piped to an MDA (with `sender` for `%F`) or handed to an LMTP
+    /// server (with `sender` for MAIL FROM).
+    Spooled { spool: File, sender: String },
 }
 
 impl Drop for Staged {
