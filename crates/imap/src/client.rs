@@ -21,6 +21,12 @@ const MAX_SASL_ROUNDS: usize = 8;
 /// [ends the session](Error::ends_session) it is of no further use.
 pub type LoginError<S> = (Error, Client<S>);
 
+impl<S> From<LoginError<S>> for Error {
+    fn from((error, _client): LoginError<S>) -> Error {
+        error
+    }
+}
+
 /// The not-authenticated state: greeting read, not logged in. Only CAPABILITY, STARTTLS and
 /// the logins can be sent from here.
 pub struct Client<S> {

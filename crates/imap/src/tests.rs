@@ -830,3 +830,59 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_long_batch_keeps_at_most_the_window_of_appends_unanswered() {
+    let count = crate::PIPELINE_WINDOW + 36;
+    let answers: String = (0..count)
+        .map(|i| format!("A{:04} OK [APPENDUID 1 {}] ok\r\n", i + 2, i + 1))
+        .collect();
+    let (mut session, _) = session_with("LITERAL+ UIDPLUS", answers.as_bytes(), |script| {
+        MockStream::chunked(&script, 1)
+    });
+    let reads_at = session.connection().reads_at.clone();
+    let mut sources: Vec<Cursor<Vec<u8>>> =
+        (0..count).map(|_| Cursor::new(b"m\n".to_vec())).collect();
+    let mut batch: Vec<AppendMessage<'_>> =
+        sources.iter_mut().map(|s| AppendMessage::new(s)).collect();
+    let outcomes = session.append("INBOX", &mut batch).unwrap();
+    let uids: Vec<AppendOutcome> = (1..=count as u32).map(|uid| appended(1, uid)).collect();
+    assert_eq!(outcomes, uids);
+    // The first answer was read once the window was full, not before and not after.
+    let login_len = b"* OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS] ready\r\nA0001 OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS] in\r\n".len();
+    let one_append = "A0002 APPEND INBOX {3+}\r\nm\r\n\r\n".len();
+    assert_eq!(
+        reads_at.lock().unwrap()[login_len],
+        crate::PIPELINE_WINDOW * one_append
+    );
+}
+
+/// A mechanism whose initial response is empty.
+struct Empty;
+
+impl crate::sasl::Mechanism for Empty {
+    fn name(&self) -> &'static str {
+        "EXTERNAL"
+    }
+    fn initial(&mut self) -> crate::sasl::Result<Option<Vec<u8>>> {
+        Ok(Some(Vec::new()))
+    }
+    fn respond(&mut self, _: &[u8]) -> crate::sasl::Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+}
+
+#[test]
+fn an_empty_initial_response_is_sent_as_an_equals_sign_or_an_empty_line() {
+    let (client, written) = client(
+        b"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=EXTERNAL] hi\r\nA0001 OK [CAPABILITY IMAP4rev1] in\r\n",
+    );
+    client.authenticate(&mut Empty).unwrap();
+    assert_eq!(sent(&written), "A0001 AUTHENTICATE EXTERNAL =\r\n");
+
+    let (client, written) = client_pair(
+        b"* OK [CAPABILITY IMAP4rev1 AUTH=EXTERNAL] hi\r\n+ \r\nA0001 OK [CAPABILITY IMAP4rev1] in\r\n",
+    );
+    client.authenticate(&mut Empty).unwrap();
+    assert_eq!(sent(&written), "A0001 AUTHENTICATE EXTERNAL\r\n\r\n");
+}
