@@ -18,6 +18,7 @@ mod full_disk;
 mod generated;
 mod gssapi;
 mod hostile;
+mod imap;
 mod interop;
 mod ipv6;
 mod library;

@@ -2,6 +2,7 @@
 //! (Maildir, mbox, MDA) implements it behind the [`Mailbox`] trait, with the intents that let a
 //! later run tell which deliveries an interrupted run completed.
 
+mod imap;
 mod intent;
 mod lmtp;
 mod maildir;
@@ -13,7 +14,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 
-pub use intent::{Intent, MalformedIntent, MboxAppend};
+pub use intent::{ImapAppend, Intent, MalformedIntent, MboxAppend};
 pub use maildir::Maildir;
 pub use mbox::Mbox;
 pub use mda::Mda;
@@ -41,7 +42,12 @@ impl Delivery {
     /// tmp/; the returned guard removes this run's own staging files on an abrupt exit.
     pub fn open(&self) -> Result<Opened, Error> {
         let maildir = match self {
-            Delivery::Imap(_) => return Err(Error::unavailable("IMAP delivery is not built yet")),
+            Delivery::Imap(target) => {
+                return Ok(Opened {
+                    mailbox: Box::new(imap::Imap::open(target)?),
+                    _cleanup: None,
+                })
+            }
             Delivery::Lmtp(target) => {
                 return Ok(Opened {
                     mailbox: Box::new(lmtp::Lmtp::open(target)?),
@@ -177,6 +183,12 @@ pub fn recover(intent: &Intent) -> Result<bool, Error> {
     match intent {
         Intent::Maildir { target } => maildir::recover(target),
         Intent::Mbox(append) => mbox::recover(append),
+        // Only a connection to the server can tell; the IMAP mailbox settles its own.
+        Intent::Imap(append) => Err(Error::Temporary(format!(
+            "an interrupted delivery into the IMAP mailbox {:?} can only be settled by a run \
+             that delivers there",
+            append.mailbox
+        ))),
     }
 }
 
