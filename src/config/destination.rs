@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::paths::home_dir;
 use super::resolve::{self, DEFAULT_TIMEOUT};
 use super::settings::{self, DestinationSettings, Settings};
 use super::ConfigFile;
@@ -165,7 +166,7 @@ fn destination_secrets(
             sources.push(SecretSource::ConfigFile(Secret::new(password.clone())));
         }
         sources.push(SecretSource::Keyring(name.to_string()));
-        if let Some(home) = resolve::home_dir(env) {
+        if let Some(home) = home_dir(env) {
             sources.push(SecretSource::Netrc {
                 path: home.join(".netrc"),
             });

@@ -14,6 +14,7 @@ mod destination;
 mod document;
 pub mod error;
 mod file;
+mod paths;
 mod resolve;
 mod select;
 mod settings;
@@ -26,7 +27,8 @@ pub use file::{
     check_private, default_path, is_private_file, known_keys, ConfigFile, DEFAULTS_NO_OAUTH,
     DEFAULTS_ONLY_ACCOUNTS, NOT_PRIVATE,
 };
-pub use resolve::{account_problems, missing_destination, state_dir};
+pub use paths::state_dir;
+pub use resolve::{account_problems, missing_destination};
 pub use select::{select_accounts, select_each};
 pub use settings::{
     parse_size, CommandLine, DestinationSettings, IntervalSetting, Settings, SizeSetting,

@@ -3,10 +3,11 @@
 //! at once. Nothing here reads a secret or touches a mailbox: sources are described, not read.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::destination::{self, Destinations};
+use super::paths::{expand_home, home_dir, state_dir, state_path_setting};
 use super::settings::{Settings, SizeSetting};
 use super::url::is_url;
 use super::{ConfigFile, PASSWORD_ENV, PASSWORD_ENV_NOT_UTF8};
@@ -614,25 +615,6 @@ fn delete_setting(name: &str, settings: &Settings, problems: &mut Vec<Error>) ->
     }
 }
 
-/// The state file: the `state` setting, else `state_key` in the default state directory.
-fn state_path_setting(
-    settings: &Settings,
-    state_key: &str,
-    env: &HashMap<String, String>,
-    problems: &mut Vec<Error>,
-) -> Option<PathBuf> {
-    match &settings.state {
-        Some(path) => Some(expand_home(path, env)),
-        None => match state_dir() {
-            Ok(dir) => Some(dir.join(format!("{state_key}.state"))),
-            Err(error) => {
-                problems.push(error);
-                None
-            }
-        },
-    }
-}
-
 /// A size setting in octets, `Ok(None)` when unset; `Err` when its value is not a size, the
 /// problem pushed onto `problems`.
 fn octets_setting(
@@ -677,31 +659,4 @@ fn check_fetch_limits(
         problems.push(Error::config_about(&["limit"], "limit must be at least 1"));
     }
     delete_oversized
-}
-
-/// The directory of state files and OAuth tokens: `$XDG_STATE_HOME/popget` or its fallback.
-pub fn state_dir() -> Result<PathBuf> {
-    dirs::state_dir()
-        .or_else(dirs::data_dir)
-        .map(|dir| dir.join("popget"))
-        .ok_or_else(|| {
-            Error::config_about(
-                &["state"],
-                "cannot find a directory for state files; use --state FILE",
-            )
-        })
-}
-
-/// `$HOME`, else the system's idea of the home directory.
-pub(super) fn home_dir(env: &HashMap<String, String>) -> Option<PathBuf> {
-    env.get("HOME").map(PathBuf::from).or_else(dirs::home_dir)
-}
-
-fn expand_home(path: &Path, env: &HashMap<String, String>) -> PathBuf {
-    if let Ok(rest) = path.strip_prefix("~") {
-        if let Some(home) = home_dir(env) {
-            return home.join(rest);
-        }
-    }
-    path.to_path_buf()
 }
