@@ -3,11 +3,15 @@
 
 use std::io::{self, Read, Write};
 
-use super::command::{Bdat, Command, Data, Lhlo, MailFrom, Noop, Quit, RcptTo, Rset};
+use super::command::{Command, Data, Lhlo, MailFrom, Noop, Quit, RcptTo, Rset};
 use super::{
-    sanitize, Encoder, Error, Framing, InvalidArgument, ProtocolError, Reply, ReplyBuilder, Result,
-    MAX_LINE,
+    sanitize, Error, Framing, InvalidArgument, ProtocolError, Reply, ReplyBuilder, Result, MAX_LINE,
 };
+
+mod envelope;
+mod message;
+
+pub use envelope::{Delivery, Envelope, Recipient};
 
 /// Receives the dialogue, one line at a time, `C: ` or `S: ` in front; message data appears
 /// only as its length (`C: {n octets}`).
@@ -69,138 +73,6 @@ impl Extensions {
             extensions.keywords.push(line.to_string());
         }
         extensions
-    }
-}
-
-/// Who a message is from and for, and what MAIL FROM declares about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Envelope {
-    reverse_path: String,
-    recipients: Vec<String>,
-    size: Option<u64>,
-    eight_bit: bool,
-    utf8: bool,
-}
-
-impl Envelope {
-    /// The sender (without angle brackets; empty for the null reverse path `<>`) and the
-    /// recipients, in the order their RCPT TO go out. Until told otherwise
-    /// ([`Envelope::describing`], [`Envelope::with_eight_bit`]), the message is taken to
-    /// possibly hold 8-bit octets (so `BODY=8BITMIME` is declared when offered), its size is
-    /// not declared, and SMTPUTF8 is asked for only if an address is not ASCII.
-    pub fn new<I, T>(reverse_path: impl Into<String>, recipients: I) -> Self
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<String>,
-    {
-        Envelope {
-            reverse_path: reverse_path.into(),
-            recipients: recipients.into_iter().map(Into::into).collect(),
-            size: None,
-            eight_bit: true,
-            utf8: false,
-        }
-    }
-
-    /// Declares what `message` (LF or CRLF line ends, as it will be passed to
-    /// [`Client::deliver`]) is: its size on the wire for `SIZE=`, whether it holds 8-bit
-    /// octets for `BODY=8BITMIME`, whether its header holds UTF-8 for `SMTPUTF8`.
-    pub fn describing(self, message: &[u8]) -> Self {
-        let header_end = memchr::memmem::find(message, b"\n\n")
-            .or_else(|| memchr::memmem::find(message, b"\r\n\r\n"))
-            .unwrap_or(message.len());
-        let header = message.get(..header_end).unwrap_or_default();
-        self.with_size(super::encode::wire_size(message))
-            .with_eight_bit(!message.is_ascii())
-            .with_utf8_header(!header.is_ascii())
-    }
-
-    /// Declares the message's size in octets for `SIZE=` (RFC 1870), sent when the server
-    /// offers SIZE. An estimate is allowed; the CRLF form's size is best.
-    pub fn with_size(mut self, octets: u64) -> Self {
-        self.size = Some(octets);
-        self
-    }
-
-    /// Declares whether the message holds octets above 127 (`BODY=8BITMIME` when offered).
-    pub fn with_eight_bit(mut self, eight_bit: bool) -> Self {
-        self.eight_bit = eight_bit;
-        self
-    }
-
-    /// Declares whether the message's header holds UTF-8 (RFC 6532), which asks for
-    /// `SMTPUTF8` when the server offers it. An address that is not ASCII asks for it anyway.
-    pub fn with_utf8_header(mut self, utf8: bool) -> Self {
-        self.utf8 = utf8;
-        self
-    }
-
-    /// The sender; empty for `<>`.
-    pub fn reverse_path(&self) -> &str {
-        &self.reverse_path
-    }
-
-    /// The recipients.
-    pub fn recipients(&self) -> &[String] {
-        &self.recipients
-    }
-}
-
-/// What became of one recipient of a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recipient {
-    /// The address as given in the envelope.
-    pub address: String,
-    /// The reply to its RCPT TO; `None` when the command was never sent (MAIL FROM refused
-    /// without pipelining).
-    pub rcpt: Option<Reply>,
-    /// For an accepted recipient, the server's reply after the message: 2xx delivered, 4xx or
-    /// 5xx not. `None` when the recipient was refused or the message never completed.
-    pub reply: Option<Reply>,
-}
-
-/// The outcome of one [`Client::deliver`]: every reply of the transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    /// The reply to MAIL FROM.
-    pub mail: Reply,
-    /// The recipients in envelope order.
-    pub recipients: Vec<Recipient>,
-    /// A refusal of the message as a whole: the reply to DATA, or to a BDAT chunk before the
-    /// last, that was not a go-ahead. Then no recipient has a final reply.
-    pub data_refused: Option<Reply>,
-}
-
-impl Delivery {
-    /// For each recipient, the reply that decided its fate: after the message, its own reply;
-    /// otherwise the refusal of the message, of its RCPT TO, or of MAIL FROM.
-    pub fn verdicts(&self) -> impl Iterator<Item = (&str, &Reply)> {
-        self.recipients.iter().map(move |recipient| {
-            let refused_rcpt = recipient.rcpt.as_ref().filter(|rcpt| !rcpt.is_positive());
-            let reply = match (&recipient.reply, self.mail.is_positive()) {
-                (Some(reply), _) => reply,
-                (None, false) => &self.mail,
-                (None, true) => refused_rcpt
-                    .or(self.data_refused.as_ref())
-                    .unwrap_or(&self.mail),
-            };
-            (recipient.address.as_str(), reply)
-        })
-    }
-
-    /// Whether the message was delivered to every recipient.
-    pub fn delivered_to_all(&self) -> bool {
-        self.verdicts().all(|(_, reply)| reply.is_positive())
-    }
-
-    fn accepted(&self) -> usize {
-        if !self.mail.is_positive() {
-            return 0;
-        }
-        self.recipients
-            .iter()
-            .filter(|r| r.rcpt.as_ref().is_some_and(Reply::is_positive))
-            .count()
     }
 }
 
@@ -334,7 +206,7 @@ impl<S: Read + Write> Client<S> {
 
     /// Delivers one message to the envelope's recipients. `message` is read to its end once,
     /// a block at a time (memory stays bounded whatever its size); its line ends go out as CRLF
-    /// (see [`Encoder`] for bare CRs and a missing final line end).
+    /// (see [`Encoder`](crate::Encoder) for bare CRs and a missing final line end).
     ///
     /// The MAIL FROM and RCPT TO replies, and the reply for each accepted recipient after the
     /// message, are in the [`Delivery`]; refusals are results, not errors. When no recipient
@@ -507,97 +379,6 @@ impl<S: Read + Write> Client<S> {
         Ok(delivery)
     }
 
-    /// Streams the message after DATA's 354, dot-stuffed, and the terminating `.` line.
-    fn send_dot_stuffed<R: Read>(&mut self, mut message: R) -> Result<()> {
-        let mut encoder = Encoder::new(Framing::DotStuffed);
-        let mut block = vec![0; BLOCK];
-        self.out.clear();
-        loop {
-            let n = read_some(&mut message, &mut block)?;
-            if n == 0 {
-                break;
-            }
-            encoder.feed(block.get(..n).unwrap_or_default(), &mut self.out);
-            if self.out.len() >= BLOCK {
-                self.write_out()?;
-            }
-        }
-        encoder.finish(&mut self.out);
-        // Everything but the terminating ".\r\n".
-        let octets = encoder.written().saturating_sub(3);
-        self.write_out()?;
-        self.trace(|| format!("C: {{{octets} octets}}"));
-        self.trace(|| "C: .".to_string());
-        Ok(())
-    }
-
-    /// Sends the message in BDAT chunks of at most the chunk size, the last one marked LAST
-    /// (and never sent if an earlier chunk was refused). Returns the refusal of a chunk, if
-    /// any. Chunks before the last go out without waiting for their replies when pipelining;
-    /// the replies are read before the last chunk.
-    fn send_chunks<R: Read>(&mut self, mut message: R, pipelining: bool) -> Result<Option<Reply>> {
-        let mut encoder = Encoder::new(Framing::Chunked);
-        let mut block = vec![0; BLOCK];
-        let mut pending: Vec<u8> = Vec::new();
-        let mut unanswered = 0usize;
-        let mut refusal = None;
-        loop {
-            let n = read_some(&mut message, &mut block)?;
-            if n == 0 {
-                encoder.finish(&mut pending);
-            } else {
-                encoder.feed(block.get(..n).unwrap_or_default(), &mut pending);
-            }
-            while pending.len() > self.chunk_size {
-                let chunk = pending.get(..self.chunk_size).unwrap_or_default();
-                self.send_chunk(chunk, false)?;
-                pending.drain(..self.chunk_size);
-                if pipelining {
-                    unanswered += 1;
-                } else {
-                    let reply = self.chunk_reply()?;
-                    if !reply.is_positive() {
-                        return Ok(Some(reply));
-                    }
-                }
-            }
-            if n == 0 {
-                break;
-            }
-        }
-        for _ in 0..unanswered {
-            let reply = self.chunk_reply()?;
-            if !reply.is_positive() && refusal.is_none() {
-                refusal = Some(reply);
-            }
-        }
-        if refusal.is_some() {
-            return Ok(refusal);
-        }
-        self.send_chunk(&pending, true)?;
-        Ok(None)
-    }
-
-    fn send_chunk(&mut self, chunk: &[u8], last: bool) -> Result<()> {
-        let command = Bdat {
-            size: chunk.len() as u64,
-            last,
-        };
-        self.queue(&command);
-        self.out.extend_from_slice(chunk);
-        self.trace(|| format!("C: {{{} octets}}", chunk.len()));
-        self.write_out()
-    }
-
-    /// The reply to a BDAT chunk before the last: 250, or a refusal.
-    fn chunk_reply(&mut self) -> Result<Reply> {
-        let reply = self.read_reply()?;
-        if reply.is_intermediate() {
-            return Err(self.protocol(format!("the server answered BDAT with {reply}")));
-        }
-        Ok(reply)
-    }
-
     /// Abandons the transaction; the reply must be 250.
     fn reset(&mut self) -> Result<()> {
         self.simple(&Rset).map(drop)
@@ -760,17 +541,6 @@ impl<S: Read + Write> Client<S> {
         Error::Protocol {
             peer: self.peer.clone(),
             source: ProtocolError::new(message),
-        }
-    }
-}
-
-/// Reads what the message has next, retrying interrupted reads; 0 at its end.
-fn read_some<R: Read>(message: &mut R, block: &mut [u8]) -> Result<usize> {
-    loop {
-        match message.read(block) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::Message(e)),
         }
     }
 }
