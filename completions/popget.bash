@@ -431,7 +431,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__fetch)
-            opts="-j -q -v -h --json --progress --rebuild-state --yes --jobs --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --maildir --mbox --mda --folder --keep --delete --all --max-size --delete-oversized --keep-days --limit --max-bytes --filter --state --config --quiet --verbose --help"
+            opts="-j -q -v -h --json --progress --rebuild-state --yes --jobs --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --maildir --mbox --deliver-to --imap --lmtp --recipient --mda --folder --keep --delete --all --max-size --delete-oversized --keep-days --limit --max-bytes --filter --state --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -518,6 +518,22 @@ _popget() {
                     return 0
                     ;;
                 --mbox)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --deliver-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --imap)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lmtp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --recipient)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1556,7 +1572,7 @@ fi
 # `-a/--account NAME`, and leaves everything else to the generated _popget above.
 
 # The options of `popget fetch` that take a value (filled in by the generator from clap).
-_popget_fetch_value_options=" --progress --jobs -j --host --port --user --tls --ca-file --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --maildir --mbox --mda --folder --max-size --keep-days --limit --max-bytes --filter --state --config "
+_popget_fetch_value_options=" --progress --jobs -j --host --port --user --tls --ca-file --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --maildir --mbox --deliver-to --imap --lmtp --recipient --mda --folder --max-size --keep-days --limit --max-bytes --filter --state --config "
 
 # Prints the names of the [accounts.NAME] tables of the configuration file but templates: the
 # one named with --config on the command line, else $XDG_CONFIG_HOME/popget/config.toml.

@@ -81,6 +81,10 @@ complete -c popget -n "__fish_popget_using_subcommand fetch" -l gssapi-service -
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l gssapi-host -d 'Host name of the server\'s Kerberos principal, for --auth gssapi [default: --host]' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l maildir -d 'Deliver into this Maildir (created if missing)' -r -F
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l mbox -d 'Deliver into this mbox file (mboxrd)' -r -F
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l deliver-to -d 'Deliver to the [destinations.NAME] of the configuration file (an IMAP mailbox or an LMTP server)' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l imap -d 'Deliver into this IMAP mailbox: imaps://USER@HOST/MAILBOX (TLS on connect) or imap://USER@HOST/MAILBOX (STARTTLS). The password comes from POPGET_DESTINATION_PASSWORD, the keyring entry USER@HOST or a prompt' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l lmtp -d 'Deliver over LMTP to unix:/PATH or HOST:PORT, for --recipient' -r
+complete -c popget -n "__fish_popget_using_subcommand fetch" -l recipient -d 'The LMTP recipient (RCPT TO) for --lmtp' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l mda -d 'Deliver by piping each message to this shell command (procmail, maildrop, a script); %F is replaced by the envelope sender. Exit 0: delivered; 75: kept on the server for the next run; anything else: not delivered, kept on the server and reported' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l folder -d 'Deliver into this Maildir++ subfolder of --maildir (created as .NAME with its maildirfolder file)' -r
 complete -c popget -n "__fish_popget_using_subcommand fetch" -l max-size -d 'Leave messages larger than this on the server and report them (e.g. 20M; K, M and G are powers of 1024)' -r

@@ -11,7 +11,6 @@ use std::time::Duration;
 use crate::auth::{gssapi, AuthMethod};
 use crate::credentials::oauth::OAuthLogin;
 use crate::credentials::password::{SecretLocation, SecretSources};
-pub use crate::store::Delivery;
 use crate::transport::proxy::Proxy;
 use crate::transport::{CertificatePolicy, TlsMode};
 
@@ -29,6 +28,115 @@ pub struct Account {
     pub schedule: Schedule,
     /// The file that records which messages were fetched, next to its journal and lock.
     pub state_path: PathBuf,
+}
+
+/// Where an account's messages are delivered: the only description of it that opening the
+/// mailbox, fetching and recovering an interrupted run need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// A Maildir, or with `folder` its Maildir++ folder `.FOLDER` (both created where missing).
+    Maildir {
+        root: PathBuf,
+        folder: Option<String>,
+    },
+    Mbox(PathBuf),
+    /// A shell command each message is piped to, which may take `timeout` per message.
+    Mda {
+        command: String,
+        timeout: Duration,
+    },
+    /// A mailbox on an IMAP server, each message stored with APPEND.
+    Imap(Box<ImapTarget>),
+    /// An LMTP server (a local Dovecot or Cyrus), each message handed over for one recipient.
+    Lmtp(LmtpTarget),
+}
+
+/// An IMAP mailbox and how to log in to its server.
+#[derive(Debug, Clone)]
+pub struct ImapTarget {
+    /// `[destinations.NAME]`'s name, or the URL given on the command line: what the tokens of
+    /// an OAuth login and the keyring entry are saved under.
+    pub name: String,
+    pub server: Server,
+    pub login: Login,
+    pub mailbox: String,
+    /// The flags each message is stored with (`\Seen`); none: the message arrives unread.
+    pub flags: Vec<String>,
+    pub internal_date: InternalDate,
+}
+
+/// Two IMAP targets are the same when they store into the same mailbox of the same server as
+/// the same user, the same way; how they log in does not change where mail goes.
+impl PartialEq for ImapTarget {
+    fn eq(&self, other: &Self) -> bool {
+        let place = |t: &ImapTarget| {
+            (
+                t.name.clone(),
+                t.server.host.clone(),
+                t.server.port,
+                t.login.user.clone(),
+                t.mailbox.clone(),
+                t.flags.clone(),
+                t.internal_date,
+            )
+        };
+        place(self) == place(other)
+    }
+}
+
+impl Eq for ImapTarget {}
+
+/// Where an IMAP message's internal date comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InternalDate {
+    /// The message's Date header.
+    Date,
+    /// The time of delivery.
+    Received,
+}
+
+/// An LMTP server and the recipient the messages are for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LmtpTarget {
+    pub name: String,
+    pub address: LmtpAddress,
+    /// RCPT TO.
+    pub recipient: String,
+    /// How long connecting and each answer may take.
+    pub timeout: Duration,
+}
+
+/// Where an LMTP server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LmtpAddress {
+    Unix(PathBuf),
+    Tcp { host: String, port: u16 },
+}
+
+impl Delivery {
+    /// The directory or file messages go to; none for an MDA.
+    pub fn path(&self) -> Option<PathBuf> {
+        match self {
+            Delivery::Maildir { root, folder: None } => Some(root.clone()),
+            Delivery::Maildir {
+                root,
+                folder: Some(name),
+            } => Some(root.join(format!(".{name}"))),
+            Delivery::Mbox(path) => Some(path.clone()),
+            Delivery::Mda { .. } | Delivery::Imap(_) | Delivery::Lmtp(_) => None,
+        }
+    }
+
+    /// The kind of store, as `popget accounts` names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Delivery::Maildir { .. } => "maildir",
+            Delivery::Mbox(_) => "mbox",
+            Delivery::Mda { .. } => "mda",
+            Delivery::Imap(_) => "imap",
+            Delivery::Lmtp(_) => "lmtp",
+        }
+    }
 }
 
 /// The POP3 server and the way to it.

@@ -100,6 +100,10 @@ pub enum Error {
     /// Try again later: connection refused, mailbox in use, login delay, account locked.
     #[error("{0}")]
     Temporary(String),
+    /// A destination server (IMAP, LMTP) broke its protocol: the run stops, nothing of the
+    /// message in flight is recorded.
+    #[error("{0}")]
+    DestinationProtocol(String),
     /// The server broke the protocol.
     #[error("protocol error: {0}")]
     Protocol(#[from] ProtocolError),
@@ -173,7 +177,7 @@ impl Error {
             Error::CantCreate { .. } | Error::Rejected(_) => exit::CANT_CREATE,
             Error::Io { .. } | Error::Connection { .. } => exit::IO_ERR,
             Error::Temporary(_) => exit::TEMP_FAIL,
-            Error::Protocol(_) => exit::PROTOCOL,
+            Error::Protocol(_) | Error::DestinationProtocol(_) => exit::PROTOCOL,
             Error::AuthFailed(_) => exit::NO_PERM,
             Error::Config(_) => exit::CONFIG,
             Error::Proxy(error) => error.exit_code(),

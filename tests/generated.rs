@@ -618,7 +618,7 @@ fn bash_completion_loads_and_completes() {
         maildir.iter().any(|f| f == "Cargo.toml") && !maildir.iter().any(|f| f == "work"),
         "{maildir:?}"
     );
-    let options = bash_complete(home.path(), &["popget", "fetch", "--del"]);
+    let options = bash_complete(home.path(), &["popget", "fetch", "--dele"]);
     assert_eq!(options, ["--delete", "--delete-oversized"]);
     // --config on the command line names the file to read.
     let other = home.path().join("other.toml");

@@ -330,7 +330,7 @@ fn scram(hash: ScramHash, user: &str, password: &str) -> Result<sasl::Scram> {
     sasl::Scram::new(hash, user, password).map_err(|error| pop3::Error::from(error).into())
 }
 
-fn mechanism(
+pub(crate) fn mechanism(
     method: AuthMethod,
     credentials: &Credentials,
     secret: &Secret,

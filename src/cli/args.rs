@@ -35,7 +35,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum CommandKind {
     /// Download new messages into a Maildir or mbox, remembering what was seen
-    Fetch(FetchArgs),
+    Fetch(Box<FetchArgs>),
     /// Keep fetching: poll each account every `interval` as a long-running service (systemd
     /// Type=notify). SIGHUP reloads the configuration, SIGUSR1 polls every account now,
     /// SIGTERM or SIGINT stops once the runs in flight are recorded
@@ -477,11 +477,31 @@ pub struct DaemonArgs {
 #[command(next_help_heading = "Delivery")]
 pub struct DeliveryArgs {
     /// Deliver into this Maildir (created if missing)
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["mbox", "mda"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["mbox", "mda", "deliver_to", "imap", "lmtp"])]
     pub maildir: Option<PathBuf>,
     /// Deliver into this mbox file (mboxrd)
-    #[arg(long, value_name = "FILE", conflicts_with = "mda")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["mda", "deliver_to", "imap", "lmtp"])]
     pub mbox: Option<PathBuf>,
+    /// Deliver to the [destinations.NAME] of the configuration file (an IMAP mailbox or an
+    /// LMTP server)
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["mda", "imap", "lmtp"])]
+    pub deliver_to: Option<String>,
+    /// Deliver into this IMAP mailbox: imaps://USER@HOST/MAILBOX (TLS on connect) or
+    /// imap://USER@HOST/MAILBOX (STARTTLS). The password comes from
+    /// POPGET_DESTINATION_PASSWORD, the keyring entry USER@HOST or a prompt
+    #[arg(long, value_name = "URL", conflicts_with_all = ["mda", "lmtp"])]
+    pub imap: Option<String>,
+    /// Deliver over LMTP to unix:/PATH or HOST:PORT, for --recipient
+    #[arg(
+        long,
+        value_name = "ADDRESS",
+        requires = "recipient",
+        conflicts_with = "mda"
+    )]
+    pub lmtp: Option<String>,
+    /// The LMTP recipient (RCPT TO) for --lmtp
+    #[arg(long, value_name = "USER", requires = "lmtp")]
+    pub recipient: Option<String>,
     /// Deliver by piping each message to this shell command (procmail, maildrop, a script);
     /// %F is replaced by the envelope sender. Exit 0: delivered; 75: kept on the server for
     /// the next run; anything else: not delivered, kept on the server and reported

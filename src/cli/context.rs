@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use popget::account::Account;
-use popget::config::{self, CommandLine, ConfigFile, Settings, SizeSetting};
+use popget::config::{self, CommandLine, ConfigFile, DestinationSettings, Settings, SizeSetting};
 use popget::connect;
 use popget::pop3::{Session, Tracer};
 use popget::transport::Stream;
@@ -137,21 +137,50 @@ pub fn command_line(connection: &ConnectionArgs, delivery: Option<&DeliveryArgs>
         gssapi_host: connection.gssapi_host.clone(),
         ..Settings::default()
     };
+    let destination = delivery.and_then(one_off_destination);
     if let Some(delivery) = delivery {
         add_delivery(&mut settings, delivery);
+    }
+    if let Some((name, _)) = &destination {
+        settings.deliver_to = Some(name.clone());
     }
     CommandLine {
         settings,
         password_command: connection.password_command.clone(),
+        destination,
     }
+}
+
+/// A destination for this run only: `--imap URL`, or `--lmtp ADDRESS --recipient USER`, named
+/// after what was given.
+fn one_off_destination(args: &DeliveryArgs) -> Option<(String, DestinationSettings)> {
+    if let Some(url) = &args.imap {
+        let settings = DestinationSettings {
+            imap: Some(url.clone()),
+            ..DestinationSettings::default()
+        };
+        return Some((url.clone(), settings));
+    }
+    let address = args.lmtp.as_ref()?;
+    let settings = DestinationSettings {
+        lmtp: Some(address.clone()),
+        recipient: args.recipient.clone(),
+        ..DestinationSettings::default()
+    };
+    Some((address.clone(), settings))
 }
 
 /// What the delivery flags of `popget fetch` add.
 fn add_delivery(settings: &mut Settings, args: &DeliveryArgs) {
-    if args.maildir.is_some() || args.mbox.is_some() || args.mda.is_some() {
+    if args.maildir.is_some()
+        || args.mbox.is_some()
+        || args.mda.is_some()
+        || args.deliver_to.is_some()
+    {
         settings.maildir = args.maildir.clone();
         settings.mbox = args.mbox.clone();
         settings.mda = args.mda.clone();
+        settings.deliver_to = args.deliver_to.clone();
     }
     macro_rules! take {
         ($($field:ident),*) => { $( if args.$field.is_some() { settings.$field = args.$field.clone(); } )* };

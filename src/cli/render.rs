@@ -8,11 +8,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::args::{FetchArgs, GlobalArgs, ProgressMode};
 use crate::cli::context::{describe, report_error};
+use popget::account::{Delivery, LmtpAddress};
 use popget::error::Error;
 use popget::fetch::hook::HookFailure;
 use popget::fetch::{Notice, Observer, Report};
 use popget::signals;
-use popget::store::Delivery;
 
 /// A short description of the destination for the summary line, with `~` for the home
 /// directory `home`; an MDA is shown as `| COMMAND`.
@@ -20,7 +20,25 @@ pub(crate) fn describe_delivery(delivery: &Delivery, home: Option<&Path>) -> Str
     let Some(path) = delivery.path() else {
         return match delivery {
             Delivery::Mda { command, .. } => format!("| {command}"),
-            _ => String::new(),
+            Delivery::Imap(target) => format!(
+                "{}://{}@{}/{}",
+                if target.server.tls == popget::transport::TlsMode::Implicit {
+                    "imaps"
+                } else {
+                    "imap"
+                },
+                target.login.user,
+                target.server.host,
+                target.mailbox
+            ),
+            Delivery::Lmtp(target) => {
+                let address = match &target.address {
+                    LmtpAddress::Unix(path) => format!("unix:{}", path.display()),
+                    LmtpAddress::Tcp { host, port } => format!("{host}:{port}"),
+                };
+                format!("LMTP {address} for {}", target.recipient)
+            }
+            Delivery::Maildir { .. } | Delivery::Mbox(_) => String::new(),
         };
     };
     if let Some(home) = home {

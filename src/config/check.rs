@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::document::{self, line_at, one_line, AccountTable, TableRead, OAUTH_PREFIX};
+use super::document::{self, line_at, one_line, AccountTable, Document, TableRead, OAUTH_PREFIX};
 use super::{ConfigFile, Settings};
 use crate::config;
 use crate::credentials::oauth::OAuthError;
@@ -58,17 +58,16 @@ pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
             .iter()
             .flat_map(|(_, _, table)| table.problems.clone()),
     );
+    problems.extend(
+        read.destinations
+            .iter()
+            .flat_map(|(_, _, table)| table.problems.clone()),
+    );
     let mut checked = Checked {
         password_line: read.password_line(),
         ..Checked::default()
     };
-    check_accounts(
-        read.defaults.as_ref(),
-        &read.accounts,
-        env,
-        &mut checked,
-        &mut problems,
-    );
+    check_accounts(&read, env, &mut checked, &mut problems);
     problems.sort_by_key(|problem| problem.line);
     checked.problems = problems;
     checked
@@ -77,16 +76,23 @@ pub fn check_text(text: &str, env: &HashMap<String, String>) -> Checked {
 /// Resolves each account as `fetch` would, counting accounts and templates in `checked` and
 /// pushing each problem, once, at its line.
 fn check_accounts(
-    defaults: Option<&TableRead>,
-    accounts: &[AccountTable],
+    read: &Document,
     env: &HashMap<String, String>,
     checked: &mut Checked,
     problems: &mut Vec<Problem>,
 ) {
+    let (defaults, accounts) = (read.defaults.as_ref(), &read.accounts);
+    // Each table with the keys that could be read: what follows from a key in error alone is
+    // not reported again.
     let config = ConfigFile {
         path: None,
         defaults: defaults.map_or_else(Settings::default, |table| table.settings.clone()),
         accounts: accounts
+            .iter()
+            .map(|(name, _, table)| (name.clone(), table.settings.clone()))
+            .collect(),
+        destinations: read
+            .destinations
             .iter()
             .map(|(name, _, table)| (name.clone(), table.settings.clone()))
             .collect(),

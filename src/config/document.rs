@@ -7,12 +7,24 @@ use serde::Deserialize;
 use toml_edit::{ImDocument, InlineTable, Item, TableLike, TomlError, Value};
 
 use super::check::Problem;
-use super::settings::Settings;
+use super::settings::{DestinationSettings, Settings};
 use crate::config;
 
+/// A kind of table the file holds, read key by key: `[defaults]` and `[accounts.NAME]`
+/// ([`Settings`]), `[destinations.NAME]` ([`DestinationSettings`]).
+pub(super) trait Table: for<'de> Deserialize<'de> + Default {
+    /// Every key the table may hold.
+    fn known_keys() -> &'static [&'static str] {
+        serde_aux::serde_introspection::serde_introspect::<Self>()
+    }
+}
+
+impl Table for Settings {}
+impl Table for DestinationSettings {}
+
 /// One table of settings as read: what could be read, where each key is, and what is wrong.
-pub(super) struct TableRead {
-    pub settings: Settings,
+pub(super) struct TableRead<T = Settings> {
+    pub settings: T,
     /// Every key with its line, in file order.
     pub keys: Vec<(String, usize)>,
     /// The keys that had a problem, which settings therefore lacks.
@@ -23,6 +35,9 @@ pub(super) struct TableRead {
 
 /// An account's name, the line of its table header, and its table as read.
 pub(super) type AccountTable = (String, usize, TableRead);
+
+/// A destination's name, the line of its table header, and its table as read.
+pub(super) type DestinationTable = (String, usize, TableRead<DestinationSettings>);
 
 /// The line of byte `offset` in `text`, 1-based.
 pub(super) fn line_at(text: &str, offset: usize) -> usize {
@@ -36,6 +51,7 @@ pub(super) fn line_at(text: &str, offset: usize) -> usize {
 pub(super) struct Document {
     pub defaults: Option<TableRead>,
     pub accounts: Vec<AccountTable>,
+    pub destinations: Vec<DestinationTable>,
     /// Keys and tables at the top that are not `[defaults]` or `[accounts.NAME]` tables.
     pub problems: Vec<Problem>,
 }
@@ -44,7 +60,15 @@ impl Document {
     /// The line of the first `password` or `client_secret` key, `[defaults]` first: the file
     /// must then be private.
     pub fn password_line(&self) -> Option<usize> {
+        let destination_keys = self.destinations.iter().flat_map(|(_, _, t)| &t.keys);
         first_password_line(self.defaults.as_ref(), &self.accounts)
+            .into_iter()
+            .chain(
+                destination_keys
+                    .filter(|(key, _)| holds_secret(key))
+                    .map(|(_, line)| *line),
+            )
+            .min()
     }
 }
 
@@ -62,6 +86,7 @@ pub(super) fn read(text: &str) -> Result<Document, TomlError> {
     let mut read = Document {
         defaults: None,
         accounts: Vec::new(),
+        destinations: Vec::new(),
         problems: Vec::new(),
     };
     for (key, item) in root.iter() {
@@ -70,30 +95,34 @@ pub(super) fn read(text: &str) -> Result<Document, TomlError> {
             ("defaults", Some(table)) => {
                 read.defaults = Some(read_table(table, true, &key_line, line));
             }
-            ("accounts", Some(table)) => {
+            ("accounts" | "destinations", Some(table)) => {
                 for (name, item) in table.iter() {
                     let line = key_line(table, name, line);
-                    match item.as_table_like() {
-                        Some(settings) => {
+                    match (key, item.as_table_like()) {
+                        ("accounts", Some(settings)) => {
                             let table = read_table(settings, false, &key_line, line);
                             read.accounts.push((name.to_string(), line, table));
                         }
-                        None => read.problems.push(Problem {
+                        (_, Some(settings)) => {
+                            let table = read_table(settings, false, &key_line, line);
+                            read.destinations.push((name.to_string(), line, table));
+                        }
+                        (_, None) => read.problems.push(Problem {
                             line,
-                            message: format!("accounts.{name} must be a table: [accounts.{name}]"),
+                            message: format!("{key}.{name} must be a table: [{key}.{name}]"),
                         }),
                     }
                 }
             }
-            ("defaults" | "accounts", None) => read.problems.push(Problem {
+            ("defaults" | "accounts" | "destinations", None) => read.problems.push(Problem {
                 line,
                 message: format!("{key} must be a table: [{key}] or [accounts.NAME]"),
             }),
             _ => read.problems.push(Problem {
                 line,
                 message: format!(
-                    "unknown table or key {key:?}: the file holds [defaults] and \
-                     [accounts.NAME] tables"
+                    "unknown table or key {key:?}: the file holds [defaults], \
+                     [accounts.NAME] and [destinations.NAME] tables"
                 ),
             }),
         }
@@ -107,8 +136,13 @@ fn first_password_line(defaults: Option<&TableRead>, accounts: &[AccountTable]) 
         .into_iter()
         .chain(accounts.iter().map(|(_, _, table)| table))
         .flat_map(|table| &table.keys)
-        .find(|(key, _)| key == "password" || key == "oauth.client_secret")
+        .find(|(key, _)| holds_secret(key))
         .map(|(_, line)| *line)
+}
+
+/// Whether a key holds a secret that makes the file private.
+fn holds_secret(key: &str) -> bool {
+    key == "password" || key == "oauth.client_secret"
 }
 
 /// How the keys of an `[accounts.NAME.oauth]` table are named in a [`TableRead`].
@@ -116,12 +150,12 @@ pub(super) const OAUTH_PREFIX: &str = "oauth.";
 
 /// Reads one table key by key, so that every unknown key and wrong type is found, each at its
 /// own line. In `[defaults]`, `inherit` and `template` are refused.
-fn read_table(
+fn read_table<T: Table>(
     table: &dyn TableLike,
     in_defaults: bool,
     key_line: &dyn Fn(&dyn TableLike, &str, usize) -> usize,
     header: usize,
-) -> TableRead {
+) -> TableRead<T> {
     let mut problems = Vec::new();
     let problems = &mut problems;
     let mut good = InlineTable::new();
@@ -156,7 +190,7 @@ fn read_table(
                 continue;
             }
         }
-        match check_value(key, item) {
+        match check_value::<T>(key, item) {
             Ok(value) => {
                 good.insert(key, value);
             }
@@ -175,14 +209,14 @@ fn read_table(
 
 /// The settings the `good` keys of a table make together; if even they do not, a problem at
 /// the table's `header`, and every key of the table dropped.
-fn settings_of_good(
+fn settings_of_good<T: Table>(
     good: InlineTable,
     header: usize,
     keys: &[(String, usize)],
     dropped: &mut Vec<String>,
     problems: &mut Vec<Problem>,
-) -> Settings {
-    match Settings::deserialize(Value::InlineTable(good).into_deserializer()) {
+) -> T {
+    match T::deserialize(Value::InlineTable(good).into_deserializer()) {
         Ok(settings) => settings,
         Err(error) => {
             problems.push(Problem {
@@ -190,21 +224,21 @@ fn settings_of_good(
                 message: one_line(error.message()),
             });
             dropped.extend(keys.iter().map(|(key, _)| key.clone()));
-            Settings::default()
+            T::default()
         }
     }
 }
 
 /// The value of setting `key` if it is known and of the right type, else what is wrong.
-fn check_value(key: &str, item: &Item) -> Result<Value, String> {
+fn check_value<T: Table>(key: &str, item: &Item) -> Result<Value, String> {
     let Ok(value) = item.clone().into_value() else {
         return Err(format!("{key}: not a setting"));
     };
     let mut one = InlineTable::new();
     one.insert(key, value.clone());
-    match Settings::deserialize(Value::InlineTable(one).into_deserializer()) {
+    match T::deserialize(Value::InlineTable(one).into_deserializer()) {
         Ok(_) => Ok(value),
-        Err(error) => Err(describe_key_error(key, error.message())),
+        Err(error) => Err(describe_key_error(key, error.message(), T::known_keys())),
     }
 }
 
@@ -261,8 +295,7 @@ fn check_oauth(
 
 /// serde's words for a key that could not be read, made about the configuration file: unknown
 /// keys with the nearest known one, sizes with their forms.
-pub(crate) fn describe_key_error(key: &str, message: &str) -> String {
-    let known = super::known_keys();
+pub(crate) fn describe_key_error(key: &str, message: &str, known: &[&str]) -> String {
     if !known.contains(&key) {
         return match nearest(key, known) {
             Some(guess) => format!("unknown key {key:?} (did you mean {guess:?}?)"),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::check::Problem;
 use super::document::{self, TableRead};
-use super::settings::Settings;
+use super::settings::{DestinationSettings, Settings};
 use super::ConfigError;
 use crate::error::{Error, Result};
 
@@ -20,6 +20,10 @@ pub struct ConfigFile {
     /// what is wrong. They are in `accounts` with their `template` key only; using one, or
     /// one that inherits it, is an error, while the other accounts work.
     pub broken: BrokenAccounts,
+    /// `[destinations.NAME]`, in the order they were written; one whose table cannot be read is
+    /// in `broken_destinations` instead, with what is wrong.
+    pub destinations: Vec<(String, DestinationSettings)>,
+    pub broken_destinations: BrokenAccounts,
     /// Whether any table has a `password` key or an OAuth `client_secret` (then the file must
     /// be private).
     pub password_key: bool,
@@ -99,13 +103,45 @@ impl ConfigFile {
             accounts.push((name.clone(), template));
             broken.push((name, ConfigError::new(at_lines(&table.problems))));
         }
+        let mut destinations = Vec::with_capacity(read.destinations.len());
+        let mut broken_destinations = Vec::new();
+        for (name, _, table) in read.destinations {
+            if table.problems.is_empty() {
+                destinations.push((name, table.settings));
+            } else {
+                broken_destinations.push((name, ConfigError::new(at_lines(&table.problems))));
+            }
+        }
         Ok(ConfigFile {
             path: None,
             defaults,
             accounts,
             broken,
+            destinations,
+            broken_destinations,
             password_key,
         })
+    }
+
+    /// The destination `name` as written, or why it cannot be used: it is not in the file, or
+    /// its table cannot be read.
+    pub fn destination(&self, name: &str) -> Result<&DestinationSettings> {
+        if let Some((_, problem)) = self.broken_destinations.iter().find(|(n, _)| n == name) {
+            return Err(Error::config_about(
+                &["deliver_to"],
+                format!("destination \"{name}\": {problem} ({SEE_CHECK})"),
+            ));
+        }
+        self.destinations
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, settings)| settings)
+            .ok_or_else(|| {
+                Error::config_about(
+                    &["deliver_to"],
+                    format!("deliver_to = \"{name}\" names no [destinations.{name}] table"),
+                )
+            })
     }
 
     /// The table of account `name`, as written (nothing inherited).

@@ -11,23 +11,29 @@
 use std::collections::HashMap;
 
 mod check;
+mod destination;
 mod document;
 pub mod error;
 mod file;
+mod paths;
 mod resolve;
 mod select;
 mod settings;
 mod url;
 
 pub use check::{check_text, Checked, Problem};
+pub use destination::DESTINATION_PASSWORD_ENV;
 pub use error::ConfigError;
 pub use file::{
     check_private, default_path, is_private_file, known_keys, ConfigFile, DEFAULTS_NO_OAUTH,
     DEFAULTS_ONLY_ACCOUNTS, NOT_PRIVATE,
 };
-pub use resolve::{account_problems, missing_destination, state_dir};
+pub use paths::state_dir;
+pub use resolve::{account_problems, missing_destination};
 pub use select::{select_accounts, select_each};
-pub use settings::{parse_size, CommandLine, IntervalSetting, Settings, SizeSetting};
+pub use settings::{
+    parse_size, CommandLine, DestinationSettings, IntervalSetting, Settings, SizeSetting,
+};
 pub use url::{is_url, parse_url};
 
 /// The environment variable holding a password.

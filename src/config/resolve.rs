@@ -3,9 +3,11 @@
 //! at once. Nothing here reads a secret or touches a mailbox: sources are described, not read.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use super::destination::{self, Destinations};
+use super::paths::{expand_home, home_dir, state_dir, state_path_setting};
 use super::settings::{Settings, SizeSetting};
 use super::url::is_url;
 use super::{ConfigFile, PASSWORD_ENV, PASSWORD_ENV_NOT_UTF8};
@@ -18,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::transport::{CertificatePolicy, TlsMode};
 
 /// The per-command timeout, in seconds, unless `timeout` says otherwise.
-const DEFAULT_TIMEOUT: u64 = 60;
+pub(super) const DEFAULT_TIMEOUT: u64 = 60;
 
 /// Whether `value` can be the service or host part of a Kerberos service principal.
 fn valid_principal_part(value: &str) -> bool {
@@ -28,7 +30,7 @@ fn valid_principal_part(value: &str) -> bool {
             .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == '@')
 }
 /// The settings that choose where messages are delivered.
-const DESTINATION_KEYS: &[&str] = &["maildir", "mbox", "mda"];
+const DESTINATION_KEYS: &[&str] = &["maildir", "mbox", "mda", "deliver_to"];
 
 /// A Maildir++ folder name: dot-separated parts, none empty, no `/`, no control characters.
 fn check_folder(name: &str) -> Result<()> {
@@ -45,11 +47,13 @@ fn check_folder(name: &str) -> Result<()> {
     }
 }
 
-/// What the command line adds to the layers: a password command given there, which comes
-/// before every other password source.
-#[derive(Debug, Clone, Copy, Default)]
+/// What resolution needs beyond an account's layers: a password command the command line
+/// gave, which comes before every other password source, and the destinations that
+/// `deliver_to` may name.
+#[derive(Clone, Copy, Default)]
 pub(super) struct Extra<'a> {
     pub password_command: Option<&'a str>,
+    pub destinations: Option<Destinations<'a>>,
 }
 
 /// Builds account `name` (none for `--host`) from its layers, most general first, or returns
@@ -76,48 +80,83 @@ pub(super) fn resolve_all(
         .iter()
         .fold(Settings::default(), |acc, layer| acc.overlaid(layer));
     let mut problems = Vec::new();
-    let host = resolve_host(name, &settings, &mut problems);
-    let user = resolve_user(name, &settings, &mut problems);
-    let tls = settings.tls.unwrap_or(TlsMode::Implicit);
-    let port = settings.port.unwrap_or_else(|| tls.default_port());
-    let certificates = certificate_policy(&settings, tls, env, &mut problems);
-    let (timeout, limits) = resolve_timeouts(&settings, &mut problems);
-    let proxy = resolve_proxy(&settings, &mut problems);
-    check_gssapi_names(&settings, &mut problems);
-    let (method, oauth) = resolve_login(name, &settings, &mut problems);
-    let account_name = match (name, &user, &host) {
-        (Some(name), _, _) => name.to_string(),
-        (None, Some(user), Some(host)) => format!("{user}@{host}"),
+    let connection = connection(name, &settings, env, &mut problems);
+    let timeout = connection
+        .as_ref()
+        .map_or(Duration::from_secs(DEFAULT_TIMEOUT), |(server, _)| {
+            server.timeout
+        });
+    let account_name = match (name, &connection) {
+        (Some(name), _) => name.to_string(),
+        (None, Some((server, login))) => format!("{}@{}", login.user, server.host),
         _ => String::new(),
     };
-    let delivery = resolve_delivery(&account_name, &settings, timeout, env, &mut problems);
+    let delivery = resolve_delivery(&account_name, &settings, timeout, extra, env, &mut problems);
     if need_delivery && delivery == Some(None) {
         problems.push(missing_destination(&account_name));
     }
     let policy = resolve_policy(&account_name, &settings, timeout, &mut problems);
     let schedule = resolve_schedule(&settings, timeout, &mut problems);
-    let state_path = host.as_ref().zip(user.as_ref()).and_then(|(host, user)| {
-        let key = account::state_key(user, host, port);
+    let state_path = connection.as_ref().and_then(|(server, login)| {
+        let key = account::state_key(&login.user, &server.host, server.port);
         state_path_setting(&settings, &key, env, &mut problems)
     });
-    let (Some(host), Some(user), Some(state_path), true) =
-        (host, user, state_path, problems.is_empty())
+    let (Some((server, login)), Some(state_path), true) =
+        (connection, state_path, problems.is_empty())
     else {
         return Err(problems);
     };
+    let secrets = secret_sources(
+        name,
+        &settings,
+        extra,
+        env,
+        &account_name,
+        &login.user,
+        &server.host,
+    );
+    Ok(Account {
+        name: account_name,
+        server,
+        login: Login { secrets, ..login },
+        delivery: delivery.flatten(),
+        policy: policy.unwrap_or_default(),
+        schedule,
+        state_path,
+    })
+}
+
+/// The server and the login that `settings` describe (an account's POP3 server or an IMAP
+/// destination), the login's secret sources still empty; `None` when a required setting is
+/// missing, every problem pushed onto `problems`.
+pub(super) fn connection(
+    name: Option<&str>,
+    settings: &Settings,
+    env: &HashMap<String, String>,
+    problems: &mut Vec<Error>,
+) -> Option<(Server, Login)> {
+    let host = resolve_host(name, settings, problems);
+    let user = resolve_user(name, settings, problems);
+    let tls = settings.tls.unwrap_or(TlsMode::Implicit);
+    let port = settings.port.unwrap_or_else(|| tls.default_port());
+    let certificates = certificate_policy(settings, tls, env, problems);
+    let (timeout, limits) = resolve_timeouts(settings, problems);
+    let proxy = resolve_proxy(settings, problems);
+    check_gssapi_names(settings, problems);
+    let (method, oauth) = resolve_login(name, settings, problems);
+    let (host, user) = (host?, user?);
     let gssapi = auth::gssapi::Target {
         service: (settings.gssapi_service.clone())
             .unwrap_or_else(|| auth::gssapi::Target::POP_SERVICE.to_string()),
         host: settings.gssapi_host.clone().unwrap_or_else(|| host.clone()),
     };
-    let secrets = secret_sources(name, &settings, extra, env, &account_name, &user, &host);
     let oauth = oauth.map(|client| OAuthLogin {
         client,
         token_dir: state_dir().unwrap_or_else(|_| PathBuf::from(".")),
     });
-    Ok(Account {
-        name: account_name,
-        server: Server {
+    let secrets = SecretSources::new(Vec::new(), name.unwrap_or_default(), &user, &host);
+    Some((
+        Server {
             host,
             port,
             tls,
@@ -128,18 +167,14 @@ pub(super) fn resolve_all(
             pipelining: settings.pipelining.unwrap_or_default(),
             list_sizes: settings.list_sizes.unwrap_or_default(),
         },
-        login: Login {
+        Login {
             user,
             method,
             secrets,
             gssapi,
             oauth,
         },
-        delivery: delivery.flatten(),
-        policy: policy.unwrap_or_default(),
-        schedule,
-        state_path,
-    })
+    ))
 }
 
 /// Every problem of account `name` in the configuration file, resolved as `fetch` would
@@ -154,7 +189,14 @@ pub fn account_problems(
         Ok(layers) => layers,
         Err(error) => return vec![error],
     };
-    match resolve_all(Some(name), &layers, Extra::default(), env, true) {
+    let extra = Extra {
+        password_command: None,
+        destinations: Some(Destinations {
+            config,
+            command_line: None,
+        }),
+    };
+    match resolve_all(Some(name), &layers, extra, env, true) {
         Ok(_) => Vec::new(),
         Err(problems) => problems,
     }
@@ -165,8 +207,8 @@ pub fn missing_destination(name: &str) -> Error {
     Error::config_of_account(
         DESTINATION_KEYS,
         format!(
-            "no destination for account \"{name}\": use --maildir DIR, --mbox FILE or \
-             --mda COMMAND"
+            "no destination for account \"{name}\": use --maildir DIR, --mbox FILE, --mda \
+             COMMAND or --deliver-to NAME"
         ),
     )
 }
@@ -229,9 +271,23 @@ fn resolve_delivery(
     name: &str,
     settings: &Settings,
     timeout: Duration,
+    extra: Extra,
     env: &HashMap<String, String>,
     problems: &mut Vec<Error>,
 ) -> Option<Option<Delivery>> {
+    if let Some(destination) = &settings.deliver_to {
+        if settings.maildir.is_some() || settings.mbox.is_some() || settings.mda.is_some() {
+            problems.push(Error::config_of_account(
+                DESTINATION_KEYS,
+                format!(
+                    "account \"{name}\" sets deliver_to and one of maildir, mbox and mda; \
+                     choose one"
+                ),
+            ));
+            return None;
+        }
+        return destination::resolve(destination, extra.destinations, env, problems).map(Some);
+    }
     let delivery = match (&settings.maildir, &settings.mbox, &settings.mda) {
         (Some(dir), None, None) => {
             let folder = match &settings.folder {
@@ -559,25 +615,6 @@ fn delete_setting(name: &str, settings: &Settings, problems: &mut Vec<Error>) ->
     }
 }
 
-/// The state file: the `state` setting, else `state_key` in the default state directory.
-fn state_path_setting(
-    settings: &Settings,
-    state_key: &str,
-    env: &HashMap<String, String>,
-    problems: &mut Vec<Error>,
-) -> Option<PathBuf> {
-    match &settings.state {
-        Some(path) => Some(expand_home(path, env)),
-        None => match state_dir() {
-            Ok(dir) => Some(dir.join(format!("{state_key}.state"))),
-            Err(error) => {
-                problems.push(error);
-                None
-            }
-        },
-    }
-}
-
 /// A size setting in octets, `Ok(None)` when unset; `Err` when its value is not a size, the
 /// problem pushed onto `problems`.
 fn octets_setting(
@@ -622,31 +659,4 @@ fn check_fetch_limits(
         problems.push(Error::config_about(&["limit"], "limit must be at least 1"));
     }
     delete_oversized
-}
-
-/// The directory of state files and OAuth tokens: `$XDG_STATE_HOME/popget` or its fallback.
-pub fn state_dir() -> Result<PathBuf> {
-    dirs::state_dir()
-        .or_else(dirs::data_dir)
-        .map(|dir| dir.join("popget"))
-        .ok_or_else(|| {
-            Error::config_about(
-                &["state"],
-                "cannot find a directory for state files; use --state FILE",
-            )
-        })
-}
-
-/// `$HOME`, else the system's idea of the home directory.
-fn home_dir(env: &HashMap<String, String>) -> Option<PathBuf> {
-    env.get("HOME").map(PathBuf::from).or_else(dirs::home_dir)
-}
-
-fn expand_home(path: &Path, env: &HashMap<String, String>) -> PathBuf {
-    if let Ok(rest) = path.strip_prefix("~") {
-        if let Some(home) = home_dir(env) {
-            return home.join(rest);
-        }
-    }
-    path.to_path_buf()
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::destination::Destinations;
 use super::resolve::{self, Extra};
 use super::settings::CommandLine;
 use super::url::{is_url, parse_url};
@@ -34,6 +35,13 @@ pub fn select_each(
 ) -> Result<Vec<(String, Result<Account>)>> {
     let extra = Extra {
         password_command: command_line.password_command.as_deref(),
+        destinations: Some(Destinations {
+            config,
+            command_line: command_line
+                .destination
+                .as_ref()
+                .map(|(name, settings)| (name.as_str(), settings)),
+        }),
     };
     let host_given = command_line.settings.host.is_some();
     let command_line = &command_line.settings;

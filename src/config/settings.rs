@@ -62,6 +62,46 @@ pub struct Settings {
     /// `[accounts.NAME.oauth]`: log in with XOAUTH2 or OAUTHBEARER using tokens from
     /// `popget login NAME` (accounts only; share it with `inherit`).
     pub oauth: Option<OAuthConfig>,
+    /// The `[destinations.NAME]` table mail goes to, instead of maildir, mbox or mda.
+    pub deliver_to: Option<String>,
+}
+
+/// The keys of a `[destinations.NAME]` table: an IMAP mailbox or an LMTP server that any
+/// number of accounts deliver to.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationSettings {
+    /// `imaps://USER@HOST[:PORT]/MAILBOX` (TLS on connect) or `imap://...` (STARTTLS).
+    pub imap: Option<String>,
+    /// `unix:/PATH` or `HOST:PORT`.
+    pub lmtp: Option<String>,
+    /// LMTP: the recipient given in RCPT TO.
+    pub recipient: Option<String>,
+    pub tls: Option<TlsMode>,
+    pub ca_file: Option<PathBuf>,
+    pub insecure: Option<bool>,
+    pub fingerprint: Option<String>,
+    pub auth: Option<AuthMethod>,
+    pub password_command: Option<String>,
+    pub password: Option<String>,
+    pub timeout: Option<u64>,
+    /// IMAP: the flags each message is stored with (`['\Seen']`); none by default.
+    pub flags: Option<Vec<String>>,
+    /// IMAP: the internal date, from the message's Date header or the time of delivery.
+    pub internal_date: Option<InternalDate>,
+    /// `[destinations.NAME.oauth]`: log in with an OAuth2 token from `popget login NAME`.
+    pub oauth: Option<OAuthConfig>,
+}
+
+/// Where an IMAP message's internal date comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InternalDate {
+    /// The message's Date header (the server's own time if it has none or it cannot be read).
+    #[default]
+    Date,
+    /// The time of delivery.
+    Received,
 }
 
 /// A duration in the configuration file: `interval = 300` (seconds) or `interval = "5m"`.
@@ -171,11 +211,17 @@ impl Settings {
             on_new_mail,
             oauth
         );
-        // maildir/mbox/mda and keep/delete are each one choice: the more specific layer's wins.
-        if over.maildir.is_some() || over.mbox.is_some() || over.mda.is_some() {
+        // The destination (maildir, mbox, mda or deliver_to) and keep/delete are each one
+        // choice: the more specific layer's wins.
+        if over.maildir.is_some()
+            || over.mbox.is_some()
+            || over.mda.is_some()
+            || over.deliver_to.is_some()
+        {
             self.maildir = over.maildir.clone();
             self.mbox = over.mbox.clone();
             self.mda = over.mda.clone();
+            self.deliver_to = over.deliver_to.clone();
         }
         if over.keep.is_some() || over.delete.is_some() {
             self.keep = over.keep;
@@ -185,12 +231,15 @@ impl Settings {
     }
 }
 
-/// What the command line said, layered over the file: settings (its flags in the file's terms)
-/// and a password command given there, which comes first among the password sources.
+/// What the command line said, layered over the file: settings (its flags in the file's terms),
+/// a password command given there, which comes first among the password sources, and a
+/// destination given for this run (`--imap URL`, `--lmtp ADDRESS`), by the name `deliver_to`
+/// then uses.
 #[derive(Debug, Default, Clone)]
 pub struct CommandLine {
     pub settings: Settings,
     pub password_command: Option<String>,
+    pub destination: Option<(String, DestinationSettings)>,
 }
 
 /// A size: a number of octets, optionally followed by K, M or G (powers of 1024, with or

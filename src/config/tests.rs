@@ -136,6 +136,7 @@ state = "~/state/home"
                 ..Settings::default()
             },
             password_command: None,
+            destination: None,
         };
         let accounts = select_accounts(&config, &[], &flags, &env()).unwrap();
         assert_eq!(target(&accounts[1]), "imap@pop.example");
@@ -146,6 +147,7 @@ state = "~/state/home"
                     ..Settings::default()
                 },
                 password_command: None,
+                destination: None,
             };
             let result = select_accounts(&config, &[], &flags, &env());
             assert!(
@@ -198,6 +200,7 @@ state = "~/state/home"
                 ..Settings::default()
             },
             password_command: None,
+            destination: None,
         };
         let accounts = select_accounts(&config, &["work".into()], &command_line, &env()).unwrap();
         assert_eq!(accounts[0].server.port, 1995);
@@ -263,6 +266,7 @@ state = "~/state/home"
                 ..Settings::default()
             },
             password_command: None,
+            destination: None,
         };
         let result = select_accounts(&empty, &[], &connection, &env());
         assert!(matches!(result, Err(Error::Config(_))), "user is missing");
@@ -416,6 +420,7 @@ timeout = 50
                 ..Settings::default()
             },
             password_command: None,
+            destination: None,
         };
         let alice = &select_accounts(&config, &["alice".into()], &connection, &env()).unwrap()[0];
         assert_eq!(alice.server.timeout, Duration::from_secs(7));
@@ -480,6 +485,139 @@ timeout = 50
         );
         let result = select_accounts(&config, &[], &CommandLine::default(), &env());
         assert!(matches!(result, Err(Error::Config(_))));
+    }
+
+    const DESTINATIONS: &str = r#"
+[defaults]
+deliver_to = "home"
+
+[destinations.home]
+imap = "imaps://alice@imap.example.org/Old%20ISP"
+flags = ['\Seen']
+password_command = "pass show imap"
+
+[destinations.local]
+lmtp = "unix:/run/dovecot/lmtp"
+recipient = "alice"
+
+[accounts.isp]
+host = "pop.isp.example"
+user = "me"
+
+[accounts.lab]
+host = "pop.lab.example"
+user = "me"
+deliver_to = "local"
+"#;
+
+    #[test]
+    fn accounts_deliver_to_named_destinations() {
+        let config = ConfigFile::parse(DESTINATIONS).unwrap();
+        let accounts = select_accounts(&config, &[], &CommandLine::default(), &env()).unwrap();
+        let Some(Delivery::Imap(imap)) = &accounts[0].delivery else {
+            panic!("{:?}", accounts[0].delivery);
+        };
+        assert_eq!(
+            (
+                imap.name.as_str(),
+                imap.server.host.as_str(),
+                imap.server.port
+            ),
+            ("home", "imap.example.org", 993)
+        );
+        assert_eq!(
+            (imap.login.user.as_str(), imap.mailbox.as_str()),
+            ("alice", "Old ISP")
+        );
+        assert_eq!(imap.flags, ["\\Seen"]);
+        assert_eq!(imap.server.tls, TlsMode::Implicit);
+        assert!(matches!(
+            imap.login.secrets.sources().first(),
+            Some(crate::credentials::password::SecretSource::Command(c)) if c == "pass show imap"
+        ));
+        let Some(Delivery::Lmtp(lmtp)) = &accounts[1].delivery else {
+            panic!("{:?}", accounts[1].delivery);
+        };
+        assert_eq!(
+            lmtp.address,
+            crate::account::LmtpAddress::Unix("/run/dovecot/lmtp".into())
+        );
+        assert_eq!(lmtp.recipient, "alice");
+    }
+
+    #[test]
+    fn destination_mistakes_are_configuration_errors() {
+        let with = |extra: &str| {
+            let config = ConfigFile::parse(&format!("{DESTINATIONS}{extra}")).unwrap();
+            select_accounts(&config, &["x".into()], &CommandLine::default(), &env())
+                .unwrap_err()
+                .to_string()
+        };
+        let missing = with("[accounts.x]\nhost = \"h\"\nuser = \"u\"\ndeliver_to = \"nas\"\n");
+        assert!(
+            missing.contains("names no [destinations.nas] table"),
+            "{missing}"
+        );
+        let two = with(
+            "[accounts.x]\nhost = \"h\"\nuser = \"u\"\ndeliver_to = \"local\"\nmbox = \"m\"\n",
+        );
+        assert!(
+            two.contains("sets deliver_to and one of maildir, mbox and mda"),
+            "{two}"
+        );
+        let found = check::check_text(
+            "[destinations.home]\nimap = \"imaps://a@h\"\nflagz = []\n[destinations.lmtp]\nlmtp = \"h:24\"\n\
+             [accounts.a]\nhost = \"h\"\nuser = \"u\"\ndeliver_to = \"lmtp\"\n",
+            &env(),
+        )
+        .problems;
+        let lines: Vec<(usize, &str)> =
+            found.iter().map(|p| (p.line, p.message.as_str())).collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].0, 3);
+        assert!(
+            lines[0]
+                .1
+                .contains("unknown key \"flagz\" (did you mean \"flags\"?)"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].1.contains("an LMTP destination needs recipient"),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_destination_given_for_one_run_needs_no_table() {
+        let config =
+            ConfigFile::parse("[accounts.x]\nhost = \"h\"\nuser = \"u\"\nmaildir = \"m\"\n")
+                .unwrap();
+        let url = "imap://bob@127.0.0.1:1143/INBOX".to_string();
+        let command_line = CommandLine {
+            settings: Settings {
+                deliver_to: Some(url.clone()),
+                ..Settings::default()
+            },
+            password_command: None,
+            destination: Some((
+                url.clone(),
+                DestinationSettings {
+                    imap: Some(url),
+                    ..DestinationSettings::default()
+                },
+            )),
+        };
+        let mut env = env();
+        env.insert("POPGET_DESTINATION_PASSWORD".into(), "s3cret".into());
+        let accounts = select_accounts(&config, &[], &command_line, &env).unwrap();
+        let Some(Delivery::Imap(imap)) = &accounts[0].delivery else {
+            panic!("the command line's destination replaces the file's maildir");
+        };
+        assert_eq!(
+            (imap.server.port, imap.server.tls),
+            (1143, TlsMode::Starttls)
+        );
+        assert_eq!(imap.login.secrets.password().unwrap().expose(), "s3cret");
     }
 
     #[test]

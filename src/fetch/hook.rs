@@ -23,7 +23,8 @@ pub fn environment(
     ]
 }
 
-/// The Maildir or mbox as an absolute path (the command may run elsewhere), or `| COMMAND`.
+/// The Maildir or mbox as an absolute path (the command may run elsewhere), `| COMMAND` for an
+/// MDA, the destination's name for IMAP and LMTP.
 fn mailbox(delivery: &Delivery) -> String {
     match (delivery.path(), delivery) {
         (Some(path), _) => std::path::absolute(&path)
@@ -31,7 +32,9 @@ fn mailbox(delivery: &Delivery) -> String {
             .display()
             .to_string(),
         (None, Delivery::Mda { command, .. }) => format!("| {command}"),
-        (None, _) => String::new(),
+        (None, Delivery::Imap(target)) => target.name.clone(),
+        (None, Delivery::Lmtp(target)) => target.name.clone(),
+        (None, Delivery::Maildir { .. } | Delivery::Mbox(_)) => String::new(),
     }
 }
 

@@ -76,15 +76,14 @@ pub fn fetch<S: Read + Write>(
         report: &mut report,
         ending: &mut ending,
     });
-    // After a failure, a batch's intents may be unresolved: what reached the mailbox is
-    // recorded (and a partial mbox append cut away) before the state is written.
-    let settled = match &result {
-        Err(_) => settle_journal(state, mailbox).map(|recovered| {
-            // Placed, but their record failed: now recorded, so they count as delivered.
-            report.delivered += recovered as u64;
-        }),
-        Ok(()) => Ok(()),
-    };
+    // After a failure, or a refusal in the middle of a pipelined batch, intents may be
+    // unresolved: what reached the mailbox is recorded (and a partial mbox append cut away)
+    // before the state is written. A run where every intent was logged as delivered looks in
+    // no mailbox here.
+    let settled = settle_journal(state, mailbox).map(|recovered| {
+        // Placed, but not recorded by the batch: now recorded, so they count as delivered.
+        report.delivered += recovered as u64;
+    });
     let error = match result {
         // A broken connection or protocol, or a stop with answers still unread, is abandoned
         // without QUIT: nothing is committed on the server, and the records of delivered

@@ -13,6 +13,20 @@ pub enum Intent {
     Maildir { target: PathBuf },
     /// The message is being appended to an mbox.
     Mbox(MboxAppend),
+    /// The message is being stored in an IMAP mailbox with APPEND.
+    Imap(ImapAppend),
+}
+
+/// An APPEND to `mailbox`, which had `uid_validity` and would give the next message
+/// `uid_next`: it arrived if a message of `octets` (with CRLF line ends, as the server counts)
+/// and the same `message_id` is there at `uid_next` or after, under the same UIDVALIDITY.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapAppend {
+    pub mailbox: String,
+    pub uid_validity: u32,
+    pub uid_next: u32,
+    pub octets: u64,
+    pub message_id: Option<String>,
 }
 
 /// An append to the mbox at `path`: it arrived if the octets from `begin` to `end` hash
@@ -45,6 +59,18 @@ impl fmt::Display for Intent {
                 append.end,
                 hex::encode(append.digest)
             ),
+            Intent::Imap(append) => write!(
+                f,
+                "imap {} {} {} {} {}",
+                crate::state::escape(append.mailbox.as_bytes()),
+                append.uid_validity,
+                append.uid_next,
+                append.octets,
+                match &append.message_id {
+                    Some(id) => format!("<{}>", crate::state::escape(id.as_bytes())),
+                    None => "-".to_string(),
+                }
+            ),
         }
     }
 }
@@ -54,6 +80,9 @@ impl FromStr for Intent {
 
     fn from_str(line: &str) -> Result<Intent, MalformedIntent> {
         let malformed = || MalformedIntent(line.to_string());
+        if let Some(rest) = line.strip_prefix("imap ") {
+            return imap_intent(rest).ok_or_else(malformed);
+        }
         let mut words = line.split(' ');
         let kind = words.next();
         let path = words
@@ -94,6 +123,28 @@ impl FromStr for Intent {
     }
 }
 
+/// The words of an IMAP intent after its kind.
+fn imap_intent(rest: &str) -> Option<Intent> {
+    let text = |word: &str| {
+        crate::state::unescape(word.as_bytes()).and_then(|bytes| String::from_utf8(bytes).ok())
+    };
+    let words: Vec<&str> = rest.split(' ').collect();
+    let [mailbox, uid_validity, uid_next, octets, message_id] = words[..] else {
+        return None;
+    };
+    let message_id = match message_id {
+        "-" => None,
+        id => Some(text(id.strip_prefix('<')?.strip_suffix('>')?)?),
+    };
+    Some(Intent::Imap(ImapAppend {
+        mailbox: text(mailbox)?,
+        uid_validity: uid_validity.parse().ok()?,
+        uid_next: uid_next.parse().ok()?,
+        octets: octets.parse().ok()?,
+        message_id,
+    }))
+}
+
 /// A path as one word of a journal line: escaped as the state file escapes ids (no spaces,
 /// no line ends, any byte kept).
 struct PathToken<'a>(&'a std::path::Path);
@@ -123,6 +174,20 @@ mod tests {
                 begin: 11,
                 end: 400,
                 digest: [0xab; 32],
+            }),
+            Intent::Imap(ImapAppend {
+                mailbox: "Old ISP/2019 ü".into(),
+                uid_validity: 1_796_599_213,
+                uid_next: 42,
+                octets: 1234,
+                message_id: Some("a b@c>d".into()),
+            }),
+            Intent::Imap(ImapAppend {
+                mailbox: "INBOX".into(),
+                uid_validity: 1,
+                uid_next: 1,
+                octets: 0,
+                message_id: None,
             }),
         ];
         for intent in intents {

@@ -74,7 +74,7 @@ impl Mailbox for Mda {
             .map_err(|e| Failure::Mailbox(Error::io("cannot read the spool file", e)))?;
         Ok(Staged {
             octets,
-            kind: StagedKind::Mda { spool, sender },
+            kind: StagedKind::Spooled { spool, sender },
         })
     }
 
@@ -87,7 +87,7 @@ impl Mailbox for Mda {
             rejected: None,
         };
         for message in &staged {
-            let StagedKind::Mda { spool, sender } = &message.kind else {
+            let StagedKind::Spooled { spool, sender } = &message.kind else {
                 placement.error = Some(Error::Usage(
                     "a message staged elsewhere was handed to an MDA".into(),
                 ));

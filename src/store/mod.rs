@@ -2,7 +2,9 @@
 //! (Maildir, mbox, MDA) implements it behind the [`Mailbox`] trait, with the intents that let a
 //! later run tell which deliveries an interrupted run completed.
 
+mod imap;
 mod intent;
+mod lmtp;
 mod maildir;
 mod mbox;
 mod mda;
@@ -11,32 +13,15 @@ mod syncer;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
-pub use intent::{Intent, MalformedIntent, MboxAppend};
+pub use intent::{ImapAppend, Intent, MalformedIntent, MboxAppend};
 pub use maildir::Maildir;
 pub use mbox::Mbox;
 pub use mda::Mda;
 
+pub use crate::account::Delivery;
 use crate::error::Error;
 use crate::pop3::Body;
-
-/// Where an account's messages are delivered: the only description of it that opening the
-/// mailbox, fetching and recovering an interrupted run need.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    /// A Maildir, or with `folder` its Maildir++ folder `.FOLDER` (both created where missing).
-    Maildir {
-        root: PathBuf,
-        folder: Option<String>,
-    },
-    Mbox(PathBuf),
-    /// A shell command each message is piped to, which may take `timeout` per message.
-    Mda {
-        command: String,
-        timeout: Duration,
-    },
-}
 
 /// A mailbox opened for a run, and the guard that removes its own staging files if the
 /// process has to exit at once.
@@ -51,33 +36,24 @@ impl Opened {
     }
 }
 
+/// Opening the mailbox a [`Delivery`] describes.
 impl Delivery {
-    /// The directory or file messages go to; none for an MDA.
-    pub fn path(&self) -> Option<PathBuf> {
-        match self {
-            Delivery::Maildir { root, folder: None } => Some(root.clone()),
-            Delivery::Maildir {
-                root,
-                folder: Some(name),
-            } => Some(root.join(format!(".{name}"))),
-            Delivery::Mbox(path) => Some(path.clone()),
-            Delivery::Mda { .. } => None,
-        }
-    }
-
-    /// The kind of store, as `popget accounts` names it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Delivery::Maildir { .. } => "maildir",
-            Delivery::Mbox(_) => "mbox",
-            Delivery::Mda { .. } => "mda",
-        }
-    }
-
     /// Opens the mailbox. A Maildir first loses what killed or interrupted runs left in its
     /// tmp/; the returned guard removes this run's own staging files on an abrupt exit.
     pub fn open(&self) -> Result<Opened, Error> {
         let maildir = match self {
+            Delivery::Imap(target) => {
+                return Ok(Opened {
+                    mailbox: Box::new(imap::Imap::open(target)?),
+                    _cleanup: None,
+                })
+            }
+            Delivery::Lmtp(target) => {
+                return Ok(Opened {
+                    mailbox: Box::new(lmtp::Lmtp::open(target)?),
+                    _cleanup: None,
+                })
+            }
             Delivery::Maildir { root, folder: None } => Maildir::open(root)?,
             Delivery::Maildir {
                 root,
@@ -148,8 +124,9 @@ enum StagedKind {
         length: u64,
         digest: [u8; 32],
     },
-    /// In a spool file, to be piped to an MDA with `sender` for `%F`.
-    Mda { spool: File, sender: String },
+    /// In a spool file, to be piped to an MDA (with `sender` for `%F`) or handed to an LMTP
+    /// server (with `sender` for MAIL FROM).
+    Spooled { spool: File, sender: String },
 }
 
 impl Drop for Staged {
@@ -206,6 +183,12 @@ pub fn recover(intent: &Intent) -> Result<bool, Error> {
     match intent {
         Intent::Maildir { target } => maildir::recover(target),
         Intent::Mbox(append) => mbox::recover(append),
+        // Only a connection to the server can tell; the IMAP mailbox settles its own.
+        Intent::Imap(append) => Err(Error::Temporary(format!(
+            "an interrupted delivery into the IMAP mailbox {:?} can only be settled by a run \
+             that delivers there",
+            append.mailbox
+        ))),
     }
 }
 

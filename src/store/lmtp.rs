@@ -1,0 +1,270 @@
+//! LMTP delivery (RFC 2033): each message handed to a local Dovecot or Cyrus over its Unix
+//! socket or TCP, for one recipient. A 2xx after the data is a delivery, a 4xx leaves the
+//! message on the POP3 server and ends the run, a 5xx leaves that message and the run goes on.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use popget_lmtp::{Client, Envelope, Reply};
+
+use super::{Failure, Fill, Journal, Mailbox, Placement, Staged, StagedKind};
+use crate::account::{LmtpAddress, LmtpTarget};
+use crate::error::Error;
+
+/// The octets of a message's start that tell MAIL FROM whether it is 8-bit (its headers, and
+/// beyond them the first of its body).
+const DESCRIBED_OCTETS: u64 = 256 * 1024;
+
+/// A connection to an LMTP server and the recipient messages go to.
+pub struct Lmtp {
+    target: LmtpTarget,
+    peer: String,
+    client: Mutex<Option<Client<Socket>>>,
+}
+
+/// A Unix socket or a TCP connection, with the target's timeout on every read and write.
+enum Socket {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Unix(stream) => stream.read(buf),
+            Socket::Tcp(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Unix(stream) => stream.write(buf),
+            Socket::Tcp(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Socket::Unix(stream) => stream.flush(),
+            Socket::Tcp(stream) => stream.flush(),
+        }
+    }
+}
+
+impl Lmtp {
+    /// Connects, reads the greeting and says LHLO: a server that cannot be reached or does not
+    /// answer within the target's timeout is a temporary failure, before anything is fetched.
+    pub fn open(target: &LmtpTarget) -> Result<Lmtp, Error> {
+        let peer = match &target.address {
+            LmtpAddress::Unix(path) => format!("unix:{}", path.display()),
+            LmtpAddress::Tcp { host, port } => format!("{host}:{port}"),
+        };
+        let lmtp = Lmtp {
+            target: target.clone(),
+            peer,
+            client: Mutex::new(None),
+        };
+        *lmtp.lock() = Some(lmtp.connect()?);
+        Ok(lmtp)
+    }
+
+    fn connect(&self) -> Result<Client<Socket>, Error> {
+        let timeout = Some(self.target.timeout);
+        let unreachable = |source: io::Error| {
+            Error::Temporary(format!(
+                "cannot reach the LMTP server {}: {}",
+                self.peer,
+                crate::error::describe_io(&source)
+            ))
+        };
+        let socket = match &self.target.address {
+            LmtpAddress::Unix(path) => {
+                let stream = UnixStream::connect(path).map_err(unreachable)?;
+                stream.set_read_timeout(timeout).map_err(unreachable)?;
+                stream.set_write_timeout(timeout).map_err(unreachable)?;
+                Socket::Unix(stream)
+            }
+            LmtpAddress::Tcp { host, port } => {
+                let stream = connect_tcp(host, *port, self.target.timeout).map_err(unreachable)?;
+                stream.set_read_timeout(timeout).map_err(unreachable)?;
+                stream.set_write_timeout(timeout).map_err(unreachable)?;
+                let _ = stream.set_nodelay(true);
+                Socket::Tcp(stream)
+            }
+        };
+        let mut client = Client::new(socket, self.peer.clone()).map_err(|e| self.failed(e))?;
+        let name = rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned();
+        client.lhlo(&name).map_err(|e| self.failed(e))?;
+        Ok(client)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Client<Socket>>> {
+        self.client.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An LMTP failure in popget's terms: a connection that broke or timed out is temporary
+    /// (the message stays on the POP3 server), a server out of step a protocol error.
+    fn failed(&self, error: popget_lmtp::Error) -> Error {
+        match error {
+            popget_lmtp::Error::Protocol { .. } => Error::DestinationProtocol(error.to_string()),
+            popget_lmtp::Error::GreetingRefused { ref reply, .. }
+            | popget_lmtp::Error::Refused { ref reply, .. }
+                if reply.is_permanent() =>
+            {
+                Error::Unavailable {
+                    message: error.to_string(),
+                    hint: None,
+                }
+            }
+            _ => Error::Temporary(format!("LMTP: {error}")),
+        }
+    }
+
+    /// Hands one spooled message to the server.
+    fn deliver(&self, spool: &mut File, sender: &str) -> Outcome {
+        let mut guard = self.lock();
+        if guard.is_none() {
+            match self.connect() {
+                Ok(client) => *guard = Some(client),
+                Err(error) => return Outcome::Failed(error),
+            }
+        }
+        let Some(client) = guard.as_mut() else {
+            return Outcome::Failed(Error::Temporary("no LMTP connection".into()));
+        };
+        let envelope = match describe(spool) {
+            Ok(head) => Envelope::new(sender, [self.target.recipient.as_str()]).describing(&head),
+            Err(e) => return Outcome::Failed(Error::io("cannot read the spool file", e)),
+        };
+        let size = spool.metadata().map(|m| m.len()).ok();
+        let envelope = match size {
+            Some(size) => envelope.with_size(size),
+            None => envelope,
+        };
+        let delivery = match client.deliver(&envelope, &mut *spool) {
+            Ok(delivery) => delivery,
+            Err(error) => {
+                // Whether a message whose data went out was delivered is unknown: the session
+                // is gone, the message stays on the POP3 server.
+                *guard = None;
+                return Outcome::Failed(self.failed(error));
+            }
+        };
+        let refusal = delivery
+            .verdicts()
+            .find(|(_, reply)| !reply.is_positive())
+            .map(|(recipient, reply)| (recipient.to_string(), reply.clone()));
+        match refusal {
+            None => Outcome::Delivered,
+            Some((recipient, reply)) => self.refused(&recipient, &reply),
+        }
+    }
+
+    fn refused(&self, recipient: &str, reply: &Reply) -> Outcome {
+        let text = format!(
+            "the LMTP server {} refused the message for {recipient}: {reply}",
+            self.peer
+        );
+        if reply.is_permanent() {
+            Outcome::Rejected(Error::Rejected(format!("{text}; it stays on the server")))
+        } else {
+            Outcome::Failed(Error::Temporary(format!(
+                "{text}; it stays on the server for the next run"
+            )))
+        }
+    }
+}
+
+/// The start of a spooled message, the spool rewound.
+fn describe(spool: &mut File) -> io::Result<Vec<u8>> {
+    spool.seek(SeekFrom::Start(0))?;
+    let mut head = Vec::new();
+    (&mut *spool)
+        .take(DESCRIBED_OCTETS)
+        .read_to_end(&mut head)?;
+    spool.seek(SeekFrom::Start(0))?;
+    Ok(head)
+}
+
+/// Connects to the first address of `host` that answers within `timeout`.
+fn connect_tcp(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for address in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&address, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(error) => last = error,
+        }
+    }
+    Err(last)
+}
+
+enum Outcome {
+    Delivered,
+    /// This message was refused for good; others may be taken.
+    Rejected(Error),
+    /// Not now: stop delivering.
+    Failed(Error),
+}
+
+impl Mailbox for Lmtp {
+    fn stage(&self, fill: &mut Fill) -> Result<Staged, Failure> {
+        let (mut spool, octets) = super::spool(fill)?;
+        let sender = super::return_path(&mut spool)
+            .map_err(|e| Failure::Mailbox(Error::io("cannot read the spool file", e)))?;
+        Ok(Staged {
+            octets,
+            kind: StagedKind::Spooled { spool, sender },
+        })
+    }
+
+    /// No intents: the server's answer after the data is the only proof, and if it is lost the
+    /// message is delivered again on the next run (at most one message, see `batch_limit`).
+    fn place(&self, staged: Vec<Staged>, _journal: &mut Journal) -> Placement {
+        let mut placement = Placement {
+            placed: 0,
+            error: None,
+            rejected: None,
+        };
+        for mut message in staged {
+            let StagedKind::Spooled { spool, sender } = &mut message.kind else {
+                placement.error = Some(Error::Usage(
+                    "a message staged elsewhere was handed to LMTP".into(),
+                ));
+                break;
+            };
+            match self.deliver(spool, sender) {
+                Outcome::Delivered => placement.placed += 1,
+                Outcome::Rejected(error) => {
+                    placement.rejected = Some(error);
+                    break;
+                }
+                Outcome::Failed(error) => {
+                    placement.error = Some(error);
+                    break;
+                }
+            }
+        }
+        placement
+    }
+
+    fn batch_limit(&self) -> usize {
+        1
+    }
+}
+
+impl Drop for Lmtp {
+    fn drop(&mut self) {
+        if let Some(client) = self.lock().take() {
+            let _ = client.quit();
+        }
+    }
+}

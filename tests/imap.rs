@@ -1,0 +1,196 @@
+//! `popget fetch` delivering into Dovecot's IMAP: byte for byte over TLS on connect and over
+//! STARTTLS, keep and `--delete`, a mailbox created when the server says TRYCREATE, a refused
+//! destination login before anything is fetched, and exactly once across `kill -9`.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::harness::dovecot::{Dovecot, Options};
+use crate::harness::{maildir_messages, sorted, tricky_messages, Popget};
+
+fn dovecot() -> Dovecot {
+    Dovecot::start_with(Options {
+        users: vec![("alice", "secret"), ("bob", "secret")],
+        destinations: true,
+        ..Options::default()
+    })
+}
+
+/// A configuration whose account `isp` fetches alice's POP3 mailbox into bob's IMAP mailbox
+/// `mailbox` through `scheme` (`imaps` or `imap`), with `extra` account keys.
+fn write_config(
+    popget: &Popget,
+    dovecot: &Dovecot,
+    scheme: &str,
+    mailbox: &str,
+    extra: &str,
+) -> String {
+    let to = dovecot.destinations.as_ref().unwrap();
+    let port = if scheme == "imaps" {
+        to.imaps_port
+    } else {
+        to.imap_port
+    };
+    let config = popget.path("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[destinations.home]\nimap = \"{scheme}://bob@127.0.0.1:{port}/{mailbox}\"\n\
+             ca_file = \"{}\"\npassword_command = \"echo secret\"\n\n\
+             [accounts.isp]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"alice\"\ntls = \"none\"\n\
+             auth = \"user\"\ndeliver_to = \"home\"\n{extra}\n",
+            dovecot.certificate().display(),
+            dovecot.pop3_port
+        ),
+    )
+    .unwrap();
+    config.to_str().unwrap().to_string()
+}
+
+#[test]
+fn over_tls_byte_for_byte_with_delete_then_nothing() {
+    let dovecot = dovecot();
+    let messages = tricky_messages();
+    for message in &messages {
+        dovecot.deliver("alice", message);
+    }
+    let popget = Popget::new();
+    let config = write_config(&popget, &dovecot, "imaps", "INBOX", "delete = true");
+    let run = popget.run(&["--config", &config, "fetch"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr()
+            .contains("delivered to imaps://bob@127.0.0.1/INBOX"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        maildir_messages(&dovecot.maildir("bob")),
+        sorted(messages.clone())
+    );
+    assert!(dovecot.stored("alice").is_empty(), "deleted once appended");
+    popget.run(&["--config", &config, "fetch"]).expect_code(0);
+    assert_eq!(
+        maildir_messages(&dovecot.maildir("bob")).len(),
+        messages.len()
+    );
+}
+
+#[test]
+fn over_starttls_into_a_mailbox_created_on_trycreate_kept_on_the_server() {
+    let dovecot = dovecot();
+    dovecot.deliver("alice", b"Subject: one\nMessage-ID: <1@test>\n\nfirst\n");
+    dovecot.deliver("alice", b"Subject: two\n\nsecond, no Message-ID\n");
+    let popget = Popget::new();
+    let config = write_config(&popget, &dovecot, "imap", "Old%20ISP", "");
+    popget.run(&["--config", &config, "fetch"]).expect_code(0);
+    let folder = dovecot.maildir("bob").join(".Old ISP");
+    assert_eq!(maildir_messages(&folder).len(), 2, "{}", folder.display());
+    assert_eq!(dovecot.stored("alice").len(), 2, "keep is the default");
+    // Unread: no flags were asked for.
+    let names: Vec<String> = std::fs::read_dir(folder.join("new"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "both unseen, in new/: {names:?}");
+    popget.run(&["--config", &config, "fetch"]).expect_code(0);
+    assert_eq!(maildir_messages(&folder).len(), 2);
+}
+
+#[test]
+fn a_refused_destination_login_stops_before_anything_is_fetched() {
+    let dovecot = dovecot();
+    dovecot.deliver("alice", b"Subject: one\n\nbody\n");
+    let popget = Popget::new();
+    let config = write_config(&popget, &dovecot, "imaps", "INBOX", "delete = true");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("echo secret", "echo wrong");
+    std::fs::write(&config, text).unwrap();
+    let run = popget.run(&["--config", &config, "fetch"]);
+    run.expect_code(77);
+    assert!(
+        run.stderr().contains("refused the login of bob"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(dovecot.stored("alice").len(), 1);
+    assert!(maildir_messages(&dovecot.maildir("bob")).is_empty());
+}
+
+/// `kill -9` at random moments while 150 messages are appended with `--delete`, then a healthy
+/// run: every message is in the IMAP mailbox exactly once and none is left on the server.
+#[test]
+fn exactly_once_across_sigkill() {
+    const COUNT: usize = 150;
+    let dovecot = dovecot();
+    for n in 0..COUNT {
+        let body = format!(
+            "Subject: crash {n}\nMessage-ID: <{n}@crash.test>\n\n{}\n",
+            "line\n".repeat(n % 40)
+        );
+        dovecot.deliver("alice", body.as_bytes());
+    }
+    let popget = Popget::new();
+    let config = write_config(&popget, &dovecot, "imaps", "INBOX", "delete = true");
+    let mut seed: u64 = 0x1a9_0001;
+    let mut random = |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let started = Instant::now();
+    let (mut runs, mut kills) = (0u64, 0u64);
+    loop {
+        assert!(
+            runs < 200 && started.elapsed() < Duration::from_secs(240),
+            "no progress after {runs} runs"
+        );
+        runs += 1;
+        let mut child = popget
+            .command()
+            .env("POPGET_PASSWORD", "secret")
+            .args(["--config", &config, "fetch"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(10 + random(30 + runs * 15)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+            let _ = child.wait();
+            continue;
+        }
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "run {runs}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if dovecot.stored("alice").is_empty() {
+            break;
+        }
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for message in maildir_messages(&dovecot.maildir("bob")) {
+        let text = String::from_utf8_lossy(&message).into_owned();
+        let id = text
+            .lines()
+            .find_map(|line| line.strip_prefix("Message-ID: "))
+            .unwrap_or("none")
+            .to_string();
+        *seen.entry(id).or_default() += 1;
+    }
+    let lost = (0..COUNT)
+        .filter(|n| !seen.contains_key(&format!("<{n}@crash.test>")))
+        .count();
+    let duplicated: usize = seen.values().map(|count| count - 1).sum();
+    eprintln!(
+        "IMAP crash suite: {runs} runs, {kills} killed, {lost} lost, {duplicated} duplicated"
+    );
+    assert_eq!((lost, duplicated), (0, 0));
+    assert!(kills > 0, "no run was killed in {runs} runs");
+}
