@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use popget_lmtp::{Client, Envelope, Reply};
 
-use super::{Failure, Fill, Journal, Mailbox, Placement, Staged, StagedKind};
+use super::{Failure, Fill, Handed, Journal, Mailbox, Placement, Staged, StagedKind};
 use crate::account::{LmtpAddress, LmtpTarget};
 use crate::error::Error;
 
@@ -130,20 +130,20 @@ impl Lmtp {
     }
 
     /// Hands one spooled message to the server.
-    fn deliver(&self, spool: &mut File, sender: &str) -> Outcome {
+    fn deliver(&self, spool: &mut File, sender: &str) -> Handed {
         let mut guard = self.lock();
         if guard.is_none() {
             match self.connect() {
                 Ok(client) => *guard = Some(client),
-                Err(error) => return Outcome::Failed(error),
+                Err(error) => return Handed::Failed(error),
             }
         }
         let Some(client) = guard.as_mut() else {
-            return Outcome::Failed(Error::Temporary("no LMTP connection".into()));
+            return Handed::Failed(Error::Temporary("no LMTP connection".into()));
         };
         let envelope = match describe(spool) {
             Ok(head) => Envelope::new(sender, [self.target.recipient.as_str()]).describing(&head),
-            Err(e) => return Outcome::Failed(Error::io("cannot read the spool file", e)),
+            Err(e) => return Handed::Failed(Error::io("cannot read the spool file", e)),
         };
         let size = spool.metadata().map(|m| m.len()).ok();
         let envelope = match size {
@@ -156,7 +156,7 @@ impl Lmtp {
                 // Whether a message whose data went out was delivered is unknown: the session
                 // is gone, the message stays on the POP3 server.
                 *guard = None;
-                return Outcome::Failed(self.failed(error));
+                return Handed::Failed(self.failed(error));
             }
         };
         let refusal = delivery
@@ -164,20 +164,20 @@ impl Lmtp {
             .find(|(_, reply)| !reply.is_positive())
             .map(|(recipient, reply)| (recipient.to_string(), reply.clone()));
         match refusal {
-            None => Outcome::Delivered,
+            None => Handed::Delivered,
             Some((recipient, reply)) => self.refused(&recipient, &reply),
         }
     }
 
-    fn refused(&self, recipient: &str, reply: &Reply) -> Outcome {
+    fn refused(&self, recipient: &str, reply: &Reply) -> Handed {
         let text = format!(
             "the LMTP server {} refused the message for {recipient}: {reply}",
             self.peer
         );
         if reply.is_permanent() {
-            Outcome::Rejected(Error::Rejected(format!("{text}; it stays on the server")))
+            Handed::Rejected(Error::Rejected(format!("{text}; it stays on the server")))
         } else {
-            Outcome::Failed(Error::Temporary(format!(
+            Handed::Failed(Error::Temporary(format!(
                 "{text}; it stays on the server for the next run"
             )))
         }
@@ -207,14 +207,6 @@ fn connect_tcp(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream
     Err(last)
 }
 
-enum Outcome {
-    Delivered,
-    /// This message was refused for good; others may be taken.
-    Rejected(Error),
-    /// Not now: stop delivering.
-    Failed(Error),
-}
-
 impl Mailbox for Lmtp {
     fn stage(&self, fill: &mut Fill) -> Result<Staged, Failure> {
         let (mut spool, octets) = super::spool(fill)?;
@@ -229,31 +221,7 @@ impl Mailbox for Lmtp {
     /// No intents: the server's answer after the data is the only proof, and if it is lost the
     /// message is delivered again on the next run (at most one message, see `batch_limit`).
     fn place(&self, staged: Vec<Staged>, _journal: &mut Journal) -> Placement {
-        let mut placement = Placement {
-            placed: 0,
-            error: None,
-            rejected: None,
-        };
-        for mut message in staged {
-            let StagedKind::Spooled { spool, sender } = &mut message.kind else {
-                placement.error = Some(Error::Usage(
-                    "a message staged elsewhere was handed to LMTP".into(),
-                ));
-                break;
-            };
-            match self.deliver(spool, sender) {
-                Outcome::Delivered => placement.placed += 1,
-                Outcome::Rejected(error) => {
-                    placement.rejected = Some(error);
-                    break;
-                }
-                Outcome::Failed(error) => {
-                    placement.error = Some(error);
-                    break;
-                }
-            }
-        }
-        placement
+        super::place_spooled(staged, "LMTP", |spool, sender| self.deliver(spool, sender))
     }
 
     fn batch_limit(&self) -> usize {

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::time::Duration;
 
-use super::{Failure, Fill, Journal, Mailbox, Placement, Staged, StagedKind};
+use super::{Failure, Fill, Handed, Journal, Mailbox, Placement, Staged, StagedKind};
 use crate::error::Error;
 use crate::external::{self, Ended};
 
@@ -27,43 +27,35 @@ impl Mda {
     }
 
     /// Runs the MDA on one spooled message.
-    fn deliver(&self, spool: &File, sender: &str) -> Delivery {
+    fn deliver(&self, spool: &File, sender: &str) -> Handed {
         let command = self.command.replace("%F", sender);
         let stdin = match spool.try_clone() {
             Ok(file) => file,
-            Err(e) => return Delivery::Failed(Error::io("cannot read the spool file", e)),
+            Err(e) => return Handed::Failed(Error::io("cannot read the spool file", e)),
         };
         let ended = match external::run(&command, stdin, self.timeout) {
             Ok(ended) => ended,
-            Err(error) => return Delivery::Failed(error.into()),
+            Err(error) => return Handed::Failed(error.into()),
         };
         match ended {
-            Ended::Exited(0) => Delivery::Done,
-            Ended::Exited(TEMPFAIL) => Delivery::Failed(Error::Temporary(format!(
+            Ended::Exited(0) => Handed::Delivered,
+            Ended::Exited(TEMPFAIL) => Handed::Failed(Error::Temporary(format!(
                 "the MDA {command:?} asked to try again later (exit 75); the message stays on \
                  the server"
             ))),
-            Ended::TimedOut => Delivery::Failed(Error::Temporary(format!(
+            Ended::TimedOut => Handed::Failed(Error::Temporary(format!(
                 "the MDA {command:?} did not finish within {} s and was stopped; the message \
                  stays on the server",
                 self.timeout.as_secs()
             ))),
-            Ended::Exited(code) => Delivery::Rejected(Error::Rejected(format!(
+            Ended::Exited(code) => Handed::Rejected(Error::Rejected(format!(
                 "the MDA {command:?} failed (exit {code}); the message stays on the server"
             ))),
-            Ended::Killed => Delivery::Rejected(Error::Rejected(format!(
+            Ended::Killed => Handed::Rejected(Error::Rejected(format!(
                 "the MDA {command:?} was killed by a signal; the message stays on the server"
             ))),
         }
     }
-}
-
-enum Delivery {
-    Done,
-    /// This message was not taken; others may be.
-    Rejected(Error),
-    /// Not now: stop delivering.
-    Failed(Error),
 }
 
 impl Mailbox for Mda {
@@ -81,31 +73,9 @@ impl Mailbox for Mda {
     /// No intents: what an MDA did cannot be checked afterwards, so an interrupted delivery
     /// counts as not done and is repeated (at most one message, see `batch_limit`).
     fn place(&self, staged: Vec<Staged>, _journal: &mut Journal) -> Placement {
-        let mut placement = Placement {
-            placed: 0,
-            error: None,
-            rejected: None,
-        };
-        for message in &staged {
-            let StagedKind::Spooled { spool, sender } = &message.kind else {
-                placement.error = Some(Error::Usage(
-                    "a message staged elsewhere was handed to an MDA".into(),
-                ));
-                break;
-            };
-            match self.deliver(spool, sender) {
-                Delivery::Done => placement.placed += 1,
-                Delivery::Rejected(error) => {
-                    placement.rejected = Some(error);
-                    break;
-                }
-                Delivery::Failed(error) => {
-                    placement.error = Some(error);
-                    break;
-                }
-            }
-        }
-        placement
+        super::place_spooled(staged, "an MDA", |spool, sender| {
+            self.deliver(spool, sender)
+        })
     }
 
     fn batch_limit(&self) -> usize {

@@ -192,6 +192,48 @@ pub fn recover(intent: &Intent) -> Result<bool, Error> {
     }
 }
 
+/// What became of one spooled message handed on (to an MDA, to an LMTP server).
+enum Handed {
+    Delivered,
+    /// This message was refused for good; later ones may be taken.
+    Rejected(Error),
+    /// Not now: stop delivering.
+    Failed(Error),
+}
+
+/// Hands spooled messages on one by one with `hand`, up to the first that is not taken.
+fn place_spooled(
+    staged: Vec<Staged>,
+    to: &str,
+    mut hand: impl FnMut(&mut File, &str) -> Handed,
+) -> Placement {
+    let mut placement = Placement {
+        placed: 0,
+        error: None,
+        rejected: None,
+    };
+    for mut message in staged {
+        let StagedKind::Spooled { spool, sender } = &mut message.kind else {
+            placement.error = Some(Error::Usage(format!(
+                "a message staged elsewhere was handed to {to}"
+            )));
+            break;
+        };
+        match hand(spool, sender) {
+            Handed::Delivered => placement.placed += 1,
+            Handed::Rejected(error) => {
+                placement.rejected = Some(error);
+                break;
+            }
+            Handed::Failed(error) => {
+                placement.error = Some(error);
+                break;
+            }
+        }
+    }
+    placement
+}
+
 /// Turns the sink's recorded error (disk full, quota) into a mailbox failure.
 fn check_body(body: Body, what: &str) -> Result<u64, Failure> {
     match body.sink_error {
