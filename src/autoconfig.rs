@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::config::{self, ConfigFile, Settings};
 use crate::dns::{DnsError, Resolver, Srv};
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::transport::TlsMode;
 
 /// A server found for a domain, and how.
@@ -147,11 +147,7 @@ pub fn discover(
         message: format!(
             "{domain} announces no POP3 service in DNS (_pop3s._tcp and _pop3._tcp SRV records)"
         ),
-        hint: (!guess).then(|| {
-            "popget config add --guess also tries pop, pop3 and mail in the domain; or write \
-             the account yourself"
-                .to_string()
-        }),
+        remedy: (!guess).then_some(Remedy::GuessHost),
     })
 }
 

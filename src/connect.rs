@@ -3,7 +3,7 @@
 use crate::account::Account;
 use crate::auth::{self, gssapi, AuthMethod, Credentials};
 use crate::credentials::Secret;
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::pop3::Capabilities;
 use crate::pop3::{Client, Security, Session, Tracer};
 use crate::transport::{self, CertificateInfo, Stream, TlsMode};
@@ -134,7 +134,7 @@ pub fn connect(account: &Account, trace: Option<Tracer>) -> Result<Connected> {
                     message: "the server does not offer STLS, so the connection cannot be \
                               encrypted; nothing was sent"
                         .into(),
-                    hint: Some("use --tls implicit (port 995) if the server offers POP3S".into()),
+                    remedy: Some(Remedy::ImplicitTls),
                 });
             }
             client.stls()?.handshake(|stream| -> Result<_> {

@@ -16,6 +16,24 @@ pub use crate::exit;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What the user can change when a server cannot give what is required; the command line
+/// words it with its own flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// Another login method.
+    OtherLogin,
+    /// TLS, or a clear-text login chosen on purpose.
+    EncryptOrClearTextLogin,
+    /// TLS on connect, on the POP3S port.
+    ImplicitTls,
+    /// STLS on this port, or TLS on connect on the POP3S port.
+    StarttlsOrImplicitTls,
+    /// Let `config add` guess the server's host name.
+    GuessHost,
+    /// A reachable, unlocked OS keyring, or another password source.
+    Keyring,
+}
+
 /// The server said nothing within the greeting's time (the payload of the connection error):
 /// probably a POP3S port reached without TLS.
 #[derive(Debug)]
@@ -83,7 +101,8 @@ pub enum Error {
     #[error("{message}")]
     Unavailable {
         message: String,
-        hint: Option<String>,
+        /// What the user could change, for the command line to word as a hint.
+        remedy: Option<Remedy>,
     },
     /// TLS could not be set up, the handshake failed, or the certificate was rejected.
     #[error("TLS: {detail}")]
@@ -165,7 +184,7 @@ impl Error {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Error::Unavailable {
             message: message.into(),
-            hint: None,
+            remedy: None,
         }
     }
 
@@ -253,7 +272,7 @@ impl From<crate::pop3::Error> for Error {
             }
             Pop3::StlsRefused { text } => Error::Unavailable {
                 message: format!("the server refused STLS: {text}"),
-                hint: Some("use --tls implicit (port 995) if the server offers POP3S".into()),
+                remedy: Some(Remedy::ImplicitTls),
             },
             Pop3::Refused {
                 command,

@@ -6,7 +6,7 @@ pub use crate::pop3::{apop_digest, gssapi, sasl};
 use std::io::{Read, Write};
 
 use crate::credentials::Secret;
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::pop3::{self, apop_timestamp, ResponseCode};
 use crate::pop3::{Client, Security, Session};
 use sasl::{Mechanism, ScramHash};
@@ -154,7 +154,7 @@ fn choose<S: Read + Write>(client: &Client<S>, method: AuthMethod) -> Result<Aut
             };
             return Err(Error::Unavailable {
                 message: format!("the server does not offer SASL {name} (it offers: {list})"),
-                hint: Some("choose another --auth, or --auth auto".into()),
+                remedy: Some(Remedy::OtherLogin),
             });
         }
     }
@@ -199,11 +199,7 @@ fn choose_auto(
         message: "the connection is not encrypted and the server offers no login method that \
                   keeps the password secret (no SCRAM, CRAM-MD5 or APOP)"
             .into(),
-        hint: Some(
-            "use --tls implicit or --tls starttls; to send the password in clear text \
-             anyway, pass --auth user"
-                .into(),
-        ),
+        remedy: Some(Remedy::EncryptOrClearTextLogin),
     })
 }
 

@@ -13,6 +13,7 @@ use popget::credentials::keyring::{self, KeyringError};
 use popget::credentials::oauth::{self, Flow, TerminalInterface};
 use popget::credentials::token_store;
 use popget::credentials::Secret;
+use popget::error::Remedy;
 use popget::{Error, Result};
 
 /// The account `name` of the configuration file, resolved (a URL or `--host` has no saved
@@ -144,11 +145,7 @@ fn keyring_error(action: &str, account: &str, error: KeyringError) -> Error {
         .unwrap_or_default();
     Error::Unavailable {
         message: format!("cannot {action} {account}: {error}{source}"),
-        hint: Some(
-            "the OS keyring is a Secret Service on the D-Bus session bus (GNOME Keyring, \
-             KeePassXC, KWallet), unlocked; without one, use password_command or ~/.netrc"
-                .into(),
-        ),
+        remedy: Some(Remedy::Keyring),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Advice printed after an error: which flag, setting or command helps.
 
 use popget::credentials::oauth::OAuthError;
-use popget::error::{Error, NoGreeting, PasswordError, TlsFailure};
+use popget::error::{Error, NoGreeting, PasswordError, Remedy, TlsFailure};
 use popget::pop3::gssapi::GssapiError;
 use popget::pop3::Violation;
 
@@ -9,7 +9,7 @@ use popget::pop3::Violation;
 /// wrong, the command line says which flag or command helps.
 pub(crate) fn hint(error: &Error) -> Option<String> {
     match error {
-        Error::Unavailable { hint, .. } => hint.clone(),
+        Error::Unavailable { remedy, .. } => remedy.map(|remedy| remedy_hint(remedy).to_string()),
         Error::Gssapi(error) => gssapi_hint(error),
         Error::Password(error) => password_hint(error),
         Error::OAuth(error) => oauth_hint(error),
@@ -50,6 +50,30 @@ pub(crate) fn hint(error: &Error) -> Option<String> {
                 .to_string(),
         ),
         _ => None,
+    }
+}
+
+/// A remedy in the command line's words.
+fn remedy_hint(remedy: Remedy) -> &'static str {
+    match remedy {
+        Remedy::OtherLogin => "choose another --auth, or --auth auto",
+        Remedy::EncryptOrClearTextLogin => {
+            "use --tls implicit or --tls starttls; to send the password in clear text anyway, \
+             pass --auth user"
+        }
+        Remedy::ImplicitTls => "use --tls implicit (port 995) if the server offers POP3S",
+        Remedy::StarttlsOrImplicitTls => {
+            "use --tls starttls on this port (usually 110), or --tls implicit on the POP3S port \
+             (usually 995)"
+        }
+        Remedy::GuessHost => {
+            "popget config add --guess also tries pop, pop3 and mail in the domain; or write \
+             the account yourself"
+        }
+        Remedy::Keyring => {
+            "the OS keyring is a Secret Service on the D-Bus session bus (GNOME Keyring, \
+             KeePassXC, KWallet), unlocked; without one, use password_command or ~/.netrc"
+        }
     }
 }
 

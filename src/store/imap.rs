@@ -136,7 +136,7 @@ fn login(target: &ImapTarget) -> Result<Session<Stream>, Error> {
                         "the IMAP server {peer} does not offer STARTTLS, so the connection \
                          cannot be encrypted; nothing was sent"
                     ),
-                    hint: None,
+                    remedy: None,
                 });
             }
             let mut security = Security::Plain;

@@ -122,7 +122,7 @@ impl Lmtp {
             {
                 Error::Unavailable {
                     message: error.to_string(),
-                    hint: None,
+                    remedy: None,
                 }
             }
             _ => Error::Temporary(format!("LMTP: {error}")),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use native_tls::{Certificate, HandshakeError, Protocol, TlsConnector, TlsStream};
 
-use crate::error::{Error, NoGreeting, Result, TlsFailure};
+use crate::error::{Error, NoGreeting, Remedy, Result, TlsFailure};
 use crate::pop3::Security;
 use crate::transport::dial::DialError;
 
@@ -414,11 +414,7 @@ fn handshake_failure(
                 "TLS handshake with {host}: the server answered in plain text \
                  ({greeting}), not TLS: this port speaks POP3 without TLS"
             ),
-            hint: Some(
-                "use --tls starttls on this port (usually 110), or --tls implicit on \
-                 the POP3S port (usually 995)"
-                    .into(),
-            ),
+            remedy: Some(Remedy::StarttlsOrImplicitTls),
         },
         None => handshake_error(error),
     }
