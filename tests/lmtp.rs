@@ -168,3 +168,105 @@ fn a_server_that_is_not_there_is_temporary_and_nothing_is_fetched() {
     assert_eq!(dovecot.stored("alice").len(), 1);
     assert!(!dovecot.log().contains("alice") || !dovecot.log().contains("RETR"));
 }
+
+/// `kill -9` at random moments while 120 messages go over LMTP with `--delete`, then healthy
+/// runs: none lost, and at most one message delivered twice per kill (the one whose reply was
+/// lost after its data), as the README says.
+#[test]
+fn across_sigkill_nothing_is_lost_and_at_most_one_per_kill_is_repeated() {
+    use std::collections::HashMap;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    const COUNT: usize = 120;
+    let dovecot = dovecot();
+    for n in 0..COUNT {
+        let body = format!("Subject: lmtp {n}\nMessage-ID: <{n}@lmtp.test>\n\nbody {n}\n");
+        dovecot.deliver("alice", body.as_bytes());
+    }
+    let socket = dovecot.destinations.as_ref().unwrap().lmtp_socket.clone();
+    let address = format!("unix:{}", socket.display());
+    let popget = Popget::new();
+    let port = dovecot.pop3_port.to_string();
+    let args = [
+        "fetch",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        "alice",
+        "--tls",
+        "none",
+        "--auth",
+        "user",
+        "--lmtp",
+        &address,
+        "--recipient",
+        "bob",
+        "--delete",
+    ];
+    let mut seed: u64 = 0x17a7_0001;
+    let mut random = |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let started = Instant::now();
+    let (mut runs, mut kills) = (0u64, 0u64);
+    loop {
+        assert!(
+            runs < 200 && started.elapsed() < Duration::from_secs(240),
+            "no progress after {runs} runs"
+        );
+        runs += 1;
+        let mut child = popget
+            .command()
+            .env("POPGET_PASSWORD", "secret")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(10 + random(30 + runs * 15)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+            let _ = child.wait();
+            continue;
+        }
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "run {runs}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if dovecot.stored("alice").is_empty() {
+            break;
+        }
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for message in maildir_messages(&dovecot.maildir("bob")) {
+        let text = String::from_utf8_lossy(&message).into_owned();
+        let id = text
+            .lines()
+            .find_map(|line| line.strip_prefix("Message-ID: "))
+            .unwrap_or("none")
+            .to_string();
+        *seen.entry(id).or_default() += 1;
+    }
+    let lost = (0..COUNT)
+        .filter(|n| !seen.contains_key(&format!("<{n}@lmtp.test>")))
+        .count();
+    let duplicated: usize = seen.values().map(|count| count - 1).sum();
+    eprintln!(
+        "LMTP crash suite: {runs} runs, {kills} killed, {lost} lost, {duplicated} duplicated"
+    );
+    assert_eq!(lost, 0);
+    assert!(
+        duplicated as u64 <= kills,
+        "{duplicated} duplicates from {kills} kills"
+    );
+    assert!(kills > 0, "no run was killed in {runs} runs");
+}
