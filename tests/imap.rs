@@ -194,3 +194,19 @@ fn exactly_once_across_sigkill() {
     assert_eq!((lost, duplicated), (0, 0));
     assert!(kills > 0, "no run was killed in {runs} runs");
 }
+
+#[test]
+fn the_destination_dialogue_is_traced_without_secrets() {
+    let dovecot = dovecot();
+    dovecot.deliver("alice", b"Subject: one\n\nbody\n");
+    let popget = Popget::new();
+    let config = write_config(&popget, &dovecot, "imaps", "INBOX", "");
+    let run = popget.run(&["--config", &config, "-v", "fetch"]);
+    run.expect_code(0);
+    let stderr = run.stderr();
+    assert!(stderr.contains("popget: isp to home: C: "), "{stderr}");
+    assert!(stderr.contains("APPEND"), "{stderr}");
+    // bob's password, alone or inside SASL PLAIN's base64 (\0bob\0secret).
+    assert!(!stderr.contains("secret"), "{stderr}");
+    assert!(!stderr.contains("AGJvYgBzZWNyZXQ"), "{stderr}");
+}

@@ -119,7 +119,11 @@ pub fn fetch_account(
         return Ok(Ended::TooEarly(wait));
     }
     let mut state = State::load(&account.state_path)?;
-    let opened = delivery.open()?;
+    let trace = options.trace.map(|make| {
+        let name = format!("{} to {}", account.name, destination_name(delivery));
+        Box::new(move || make(&name)) as crate::store::TraceMaker
+    });
+    let opened = delivery.open(trace)?;
     let recovered = recover(&mut state, opened.mailbox())?;
     if recovered > 0 {
         observer.notice(Notice::Recovered(recovered));
@@ -151,6 +155,15 @@ pub fn fetch_account(
     let outcome = fetch(session, opened.mailbox(), &mut state, &request, observer);
     run_hook(account, delivery, &outcome.report, observer);
     Ok(Ended::Fetched(outcome))
+}
+
+/// How a destination server is named in the trace of its dialogue.
+fn destination_name(delivery: &Delivery) -> &str {
+    match delivery {
+        Delivery::Imap(target) => &target.name,
+        Delivery::Lmtp(target) => &target.name,
+        Delivery::Maildir { .. } | Delivery::Mbox(_) | Delivery::Mda { .. } => "",
+    }
 }
 
 /// Marks every message now on the server as fetched in a new state file, replacing the old

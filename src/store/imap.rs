@@ -40,8 +40,8 @@ struct Described {
 impl Imap {
     /// Connects with TLS as the target asks, logs in, and makes sure the mailbox exists: a
     /// refused login is a permission error (77) before anything is fetched.
-    pub fn open(target: &ImapTarget) -> Result<Imap, Error> {
-        let session = login(target)?;
+    pub fn open(target: &ImapTarget, trace: Option<super::TraceMaker>) -> Result<Imap, Error> {
+        let session = login(target, trace.map(|make| make()))?;
         let imap = Imap {
             target: target.clone(),
             session: Mutex::new(Some(session)),
@@ -107,7 +107,10 @@ impl Imap {
 
 /// Connects and logs in. No secret leaves unless the connection is encrypted with a verified
 /// certificate, or the user chose `tls = "none"`.
-fn login(target: &ImapTarget) -> Result<Session<Stream>, Error> {
+fn login(
+    target: &ImapTarget,
+    trace: Option<popget_imap::Tracer>,
+) -> Result<Session<Stream>, Error> {
     let (server, login) = (&target.server, &target.login);
     let secret = match &login.oauth {
         Some(oauth) => oauth.access_token()?,
@@ -126,10 +129,13 @@ fn login(target: &ImapTarget) -> Result<Session<Stream>, Error> {
         TlsMode::Implicit => {
             let (stream, security) =
                 transport::start_tls(tcp, &server.host, &server.certificates, false)?;
-            (Client::new(stream).map_err(protocol)?, security)
+            (
+                Client::with_trace(stream, trace).map_err(protocol)?,
+                security,
+            )
         }
         TlsMode::Starttls => {
-            let mut client = Client::new(Stream::Plain(tcp)).map_err(protocol)?;
+            let mut client = Client::with_trace(Stream::Plain(tcp), trace).map_err(protocol)?;
             if !client.capabilities().map_err(protocol)?.starttls() {
                 return Err(Error::Unavailable {
                     message: format!(
@@ -156,7 +162,7 @@ fn login(target: &ImapTarget) -> Result<Session<Stream>, Error> {
             (client, security)
         }
         TlsMode::None => (
-            Client::new(Stream::Plain(tcp)).map_err(protocol)?,
+            Client::with_trace(Stream::Plain(tcp), trace).map_err(protocol)?,
             Security::Plain,
         ),
     };

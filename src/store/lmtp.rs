@@ -23,6 +23,7 @@ const DESCRIBED_OCTETS: u64 = 256 * 1024;
 pub struct Lmtp {
     target: LmtpTarget,
     peer: String,
+    trace: Option<super::TraceMaker>,
     client: Mutex<Option<Client<Socket>>>,
 }
 
@@ -60,7 +61,7 @@ impl Write for Socket {
 impl Lmtp {
     /// Connects, reads the greeting and says LHLO: a server that cannot be reached or does not
     /// answer within the target's timeout is a temporary failure, before anything is fetched.
-    pub fn open(target: &LmtpTarget) -> Result<Lmtp, Error> {
+    pub fn open(target: &LmtpTarget, trace: Option<super::TraceMaker>) -> Result<Lmtp, Error> {
         let peer = match &target.address {
             LmtpAddress::Unix(path) => format!("unix:{}", path.display()),
             LmtpAddress::Tcp { host, port } => format!("{host}:{port}"),
@@ -68,6 +69,7 @@ impl Lmtp {
         let lmtp = Lmtp {
             target: target.clone(),
             peer,
+            trace,
             client: Mutex::new(None),
         };
         *lmtp.lock() = Some(lmtp.connect()?);
@@ -98,7 +100,9 @@ impl Lmtp {
                 Socket::Tcp(stream)
             }
         };
-        let mut client = Client::new(socket, self.peer.clone()).map_err(|e| self.failed(e))?;
+        let trace = self.trace.as_ref().map(|make| make());
+        let mut client =
+            Client::with_trace(socket, self.peer.clone(), trace).map_err(|e| self.failed(e))?;
         let name = rustix::system::uname()
             .nodename()
             .to_string_lossy()

@@ -36,21 +36,25 @@ impl Opened {
     }
 }
 
+/// Makes the tracer that sees a destination server's dialogue (`-v`), secrets redacted.
+pub type TraceMaker = Box<dyn Fn() -> crate::pop3::Tracer + Send + Sync>;
+
 /// Opening the mailbox a [`Delivery`] describes.
 impl Delivery {
     /// Opens the mailbox. A Maildir first loses what killed or interrupted runs left in its
-    /// tmp/; the returned guard removes this run's own staging files on an abrupt exit.
-    pub fn open(&self) -> Result<Opened, Error> {
+    /// tmp/; the returned guard removes this run's own staging files on an abrupt exit. The
+    /// dialogue with an IMAP or LMTP server goes to the tracers `trace` makes.
+    pub fn open(&self, trace: Option<TraceMaker>) -> Result<Opened, Error> {
         let maildir = match self {
             Delivery::Imap(target) => {
                 return Ok(Opened {
-                    mailbox: Box::new(imap::Imap::open(target)?),
+                    mailbox: Box::new(imap::Imap::open(target, trace)?),
                     _cleanup: None,
                 })
             }
             Delivery::Lmtp(target) => {
                 return Ok(Opened {
-                    mailbox: Box::new(lmtp::Lmtp::open(target)?),
+                    mailbox: Box::new(lmtp::Lmtp::open(target, trace)?),
                     _cleanup: None,
                 })
             }
