@@ -364,3 +364,42 @@ fn login_needs_an_oauth_table() {
         run.stderr()
     );
 }
+
+/// `popget login NAME` and `popget logout NAME` work for an IMAP destination's
+/// `[destinations.NAME.oauth]` table as for an account's; its tokens are saved under its name.
+#[test]
+fn a_destination_logs_in_and_out_with_a_device_code() {
+    let oauth = OAuthServer::start(Behaviour::default());
+    let popget = Popget::new();
+    let path = popget.path(".config/popget/config.toml");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "[destinations.gmail]\nimap = \"imaps://alice@127.0.0.1:1/INBOX\"\n\n\
+             [destinations.gmail.oauth]\n{}",
+            oauth.config_toml()
+        ),
+    )
+    .unwrap();
+    let run = popget.run_with(popget.command().args(["login", "gmail", "--device"]));
+    run.expect_code(0);
+    let tokens = popget.path(".local/state/popget/oauth/gmail.json");
+    assert!(tokens.exists(), "{}", run.stderr());
+    let run = popget.run_with(popget.command().args(["logout", "gmail"]));
+    run.expect_code(0);
+    assert!(!tokens.exists());
+    // LMTP has no login to speak of.
+    std::fs::write(
+        &path,
+        "[destinations.local]\nlmtp = \"127.0.0.1:24\"\nrecipient = \"alice\"\n",
+    )
+    .unwrap();
+    let run = popget.run_with(popget.command().args(["login", "local", "--device"]));
+    run.expect_code(78);
+    assert!(
+        run.stderr().contains("LMTP, which has no login"),
+        "{}",
+        run.stderr()
+    );
+}

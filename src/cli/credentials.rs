@@ -7,9 +7,10 @@ use zeroize::Zeroizing;
 
 use crate::cli::args::{LoginArgs, LogoutArgs, PasswordCommand};
 use crate::cli::context::Context;
-use popget::account::Account;
+use popget::account::{Account, Delivery};
 use popget::config::{self, CommandLine, ConfigFile};
 use popget::credentials::keyring::{self, KeyringError};
+use popget::credentials::oauth::OAuthLogin;
 use popget::credentials::oauth::{self, Flow, TerminalInterface};
 use popget::credentials::token_store;
 use popget::credentials::Secret;
@@ -18,7 +19,18 @@ use popget::{Error, Result};
 
 /// The account `name` of the configuration file, resolved (a URL or `--host` has no saved
 /// secret to manage).
-fn account(context: &Context, name: &str) -> Result<Account> {
+/// What the credential commands work on: an account, or an IMAP destination, by the name its
+/// table has in the configuration file.
+struct Named {
+    name: String,
+    user: String,
+    host: String,
+    oauth: Option<OAuthLogin>,
+    /// `accounts` or `destinations`, for messages.
+    table: &'static str,
+}
+
+fn named(context: &Context, name: &str) -> Result<Named> {
     if config::is_url(name) {
         return Err(Error::Usage(format!(
             "{name} is a URL; name an account of the configuration file"
@@ -26,6 +38,9 @@ fn account(context: &Context, name: &str) -> Result<Account> {
     }
     let config = ConfigFile::load(context.global.config.as_deref())?;
     if config.account(name).is_none() {
+        if config.destinations.iter().any(|(n, _)| n == name) {
+            return destination(&config, name, context);
+        }
         return Err(Error::config(format!(
             "no account \"{name}\" in {}",
             config
@@ -40,7 +55,30 @@ fn account(context: &Context, name: &str) -> Result<Account> {
         &CommandLine::default(),
         context.env,
     )?;
-    Ok(accounts.remove(0))
+    let account: Account = accounts.remove(0);
+    Ok(Named {
+        name: account.name,
+        user: account.login.user,
+        host: account.server.host,
+        oauth: account.login.oauth,
+        table: "accounts",
+    })
+}
+
+/// An IMAP destination, the one kind that logs in.
+fn destination(config: &ConfigFile, name: &str, context: &Context) -> Result<Named> {
+    match config::resolve_destination(config, name, context.env)? {
+        Delivery::Imap(target) => Ok(Named {
+            name: name.to_string(),
+            user: target.login.user,
+            host: target.server.host,
+            oauth: target.login.oauth,
+            table: "destinations",
+        }),
+        _ => Err(Error::config(format!(
+            "destination \"{name}\" delivers over LMTP, which has no login"
+        ))),
+    }
 }
 
 fn say(context: &Context, line: &str) -> Result<()> {
@@ -56,12 +94,16 @@ fn say(context: &Context, line: &str) -> Result<()> {
 /// `popget login NAME [--device | --paste]`: logs in and saves the tokens, replacing any
 /// saved before.
 pub fn login(context: &Context, args: &LoginArgs) -> Result<()> {
-    let account = account(context, &args.account)?;
-    let Some(oauth) = &account.login.oauth else {
+    let account = named(context, &args.account)?;
+    let Some(oauth) = &account.oauth else {
         return Err(Error::config(format!(
-            "account \"{}\" has no [accounts.{}.oauth] table: popget login is for accounts that \
-             log in with OAuth2 (see the README's Gmail and Microsoft 365 sections)",
-            account.name, account.name
+            "{} \"{}\" has no [{}.{}.oauth] table: popget login is for accounts and \
+             destinations that log in with OAuth2 (see the README's Gmail and Microsoft 365 \
+             sections)",
+            account.table.trim_end_matches('s'),
+            account.name,
+            account.table,
+            account.name
         )));
     };
     let flow = if args.device {
@@ -86,7 +128,7 @@ pub fn login(context: &Context, args: &LoginArgs) -> Result<()> {
 
 /// `popget logout NAME`: deletes the saved tokens wherever they are.
 pub fn logout(context: &Context, args: &LogoutArgs) -> Result<()> {
-    let account = account(context, &args.account)?;
+    let account = named(context, &args.account)?;
     let deleted = token_store::delete_everywhere(&account.name, &config::state_dir()?)
         .map_err(oauth::OAuthError::from)?;
     say(
@@ -106,7 +148,7 @@ pub fn logout(context: &Context, args: &LogoutArgs) -> Result<()> {
 pub fn password(context: &Context, command: &PasswordCommand) -> Result<()> {
     match command {
         PasswordCommand::Set(args) => {
-            let account = account(context, &args.account)?;
+            let account = named(context, &args.account)?;
             let password = read_password(&account)?;
             keyring::store_password(&account.name, &password)
                 .map_err(|e| keyring_error("save the password of", &account.name, e))?;
@@ -121,7 +163,7 @@ pub fn password(context: &Context, command: &PasswordCommand) -> Result<()> {
             )
         }
         PasswordCommand::Delete(args) => {
-            let account = account(context, &args.account)?;
+            let account = named(context, &args.account)?;
             let deleted = keyring::delete_password(&account.name)
                 .map_err(|e| keyring_error("delete the password of", &account.name, e))?;
             say(
@@ -150,11 +192,11 @@ fn keyring_error(action: &str, account: &str, error: KeyringError) -> Error {
 }
 
 /// The password typed on the terminal (not echoed), or the first line of standard input.
-fn read_password(account: &Account) -> Result<Secret> {
+fn read_password(account: &Named) -> Result<Secret> {
     let password = if io::stdin().is_terminal() {
         let prompt = format!(
             "Password for {} ({}@{}): ",
-            account.name, account.login.user, account.server.host
+            account.name, account.user, account.host
         );
         Zeroizing::new(
             rpassword::prompt_password(prompt)

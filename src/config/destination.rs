@@ -40,6 +40,27 @@ impl<'a> Destinations<'a> {
     }
 }
 
+/// Destination `name` of the configuration file on its own (for `popget login` and `popget
+/// password`), or its first problem.
+pub fn resolve_named(
+    config: &ConfigFile,
+    name: &str,
+    env: &HashMap<String, String>,
+) -> Result<Delivery> {
+    let mut problems = Vec::new();
+    let destinations = Destinations {
+        config,
+        command_line: None,
+    };
+    match resolve(name, Some(destinations), env, &mut problems) {
+        Some(delivery) if problems.is_empty() => Ok(delivery),
+        _ => Err(problems
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Error::config(format!("destination \"{name}\" cannot be used")))),
+    }
+}
+
 /// The delivery of destination `name`; problems pushed onto `problems`.
 pub(super) fn resolve(
     name: &str,

@@ -22,7 +22,7 @@ mod settings;
 mod url;
 
 pub use check::{check_text, Checked, Problem};
-pub use destination::DESTINATION_PASSWORD_ENV;
+pub use destination::{resolve_named as resolve_destination, DESTINATION_PASSWORD_ENV};
 pub use error::ConfigError;
 pub use file::{
     check_private, default_path, is_private_file, known_keys, ConfigFile, DEFAULTS_NO_OAUTH,
