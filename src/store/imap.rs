@@ -2,7 +2,8 @@
 //!
 //! Before a batch is sent, the journal holds for each message the mailbox, its UIDVALIDITY and
 //! UIDNEXT, the message's size and Message-ID. A message counts as delivered only after the
-//! server's tagged OK (its `[APPENDUID]` kept in the trace). If the outcome of an APPEND is lost
+//! server's tagged OK (its `[APPENDUID]` shows in the `-v` trace; the state does not keep it).
+//! If the outcome of an APPEND is lost
 //! (a crash, a connection cut after the literal), recovery looks in the mailbox from that UIDNEXT
 //! on for a message of that size and Message-ID before anything is appended again.
 
