@@ -113,6 +113,16 @@ pub enum LmtpAddress {
     Tcp { host: String, port: u16 },
 }
 
+/// As the configuration writes it: `unix:/PATH` or `HOST:PORT`.
+impl std::fmt::Display for LmtpAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LmtpAddress::Unix(path) => write!(f, "unix:{}", path.display()),
+            LmtpAddress::Tcp { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
 impl Delivery {
     /// The directory or file messages go to; none for an MDA.
     pub fn path(&self) -> Option<PathBuf> {

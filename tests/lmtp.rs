@@ -3,7 +3,9 @@
 //! refused recipient and a server that is not there.
 
 use crate::harness::dovecot::{Dovecot, Options};
-use crate::harness::{maildir_messages, sorted, tricky_messages, Popget};
+use crate::harness::{
+    kill_until_done, lost_and_duplicated, maildir_messages, sorted, tricky_messages, Popget,
+};
 
 fn dovecot() -> Dovecot {
     Dovecot::start_with(Options {
@@ -174,10 +176,6 @@ fn a_server_that_is_not_there_is_temporary_and_nothing_is_fetched() {
 /// lost after its data), as the README says.
 #[test]
 fn across_sigkill_nothing_is_lost_and_at_most_one_per_kill_is_repeated() {
-    use std::collections::HashMap;
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
-
     const COUNT: usize = 120;
     let dovecot = dovecot();
     for n in 0..COUNT {
@@ -206,60 +204,19 @@ fn across_sigkill_nothing_is_lost_and_at_most_one_per_kill_is_repeated() {
         "bob",
         "--delete",
     ];
-    let mut seed: u64 = 0x17a7_0001;
-    let mut random = |below: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % below
-    };
-    let started = Instant::now();
-    let (mut runs, mut kills) = (0u64, 0u64);
-    loop {
-        assert!(
-            runs < 200 && started.elapsed() < Duration::from_secs(240),
-            "no progress after {runs} runs"
-        );
-        runs += 1;
-        let mut child = popget
-            .command()
-            .env("POPGET_PASSWORD", "secret")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(10 + random(30 + runs * 15)));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            kills += 1;
-            let _ = child.wait();
-            continue;
-        }
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "run {runs}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        if dovecot.stored("alice").is_empty() {
-            break;
-        }
-    }
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for message in maildir_messages(&dovecot.maildir("bob")) {
-        let text = String::from_utf8_lossy(&message).into_owned();
-        let id = text
-            .lines()
-            .find_map(|line| line.strip_prefix("Message-ID: "))
-            .unwrap_or("none")
-            .to_string();
-        *seen.entry(id).or_default() += 1;
-    }
-    let lost = (0..COUNT)
-        .filter(|n| !seen.contains_key(&format!("<{n}@lmtp.test>")))
-        .count();
-    let duplicated: usize = seen.values().map(|count| count - 1).sum();
+    let (runs, kills) = kill_until_done(
+        0x17a7_0001,
+        || {
+            let mut command = popget.command();
+            command.env("POPGET_PASSWORD", "secret").args(args);
+            command
+        },
+        || dovecot.stored("alice").is_empty(),
+    );
+    let (lost, duplicated) = lost_and_duplicated(
+        &dovecot.maildir("bob"),
+        (0..COUNT).map(|n| format!("<{n}@lmtp.test>")),
+    );
     eprintln!(
         "LMTP crash suite: {runs} runs, {kills} killed, {lost} lost, {duplicated} duplicated"
     );

@@ -8,7 +8,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::args::{FetchArgs, GlobalArgs, ProgressMode};
 use crate::cli::context::{describe, report_error};
-use popget::account::{Delivery, LmtpAddress};
+use popget::account::Delivery;
 use popget::error::Error;
 use popget::fetch::hook::HookFailure;
 use popget::fetch::{Notice, Observer, Report};
@@ -31,13 +31,7 @@ pub(crate) fn describe_delivery(delivery: &Delivery, home: Option<&Path>) -> Str
                 target.server.host,
                 target.mailbox
             ),
-            Delivery::Lmtp(target) => {
-                let address = match &target.address {
-                    LmtpAddress::Unix(path) => format!("unix:{}", path.display()),
-                    LmtpAddress::Tcp { host, port } => format!("{host}:{port}"),
-                };
-                format!("LMTP {address} for {}", target.recipient)
-            }
+            Delivery::Lmtp(target) => format!("LMTP {} for {}", target.address, target.recipient),
             Delivery::Maildir { .. } | Delivery::Mbox(_) => String::new(),
         };
     };

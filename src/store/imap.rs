@@ -371,7 +371,9 @@ fn append_batch(
             .iter_mut()
             .zip(&described[rest])
             .map(|(spool, message)| {
-                let append = AppendMessage::new(spool).flags(flags.iter().map(String::as_str));
+                let append = AppendMessage::new(spool)
+                    .flags(flags.iter().map(String::as_str))
+                    .octets(message.octets);
                 match message.date {
                     Some(date) => append.internal_date(date),
                     None => append,

@@ -62,10 +62,7 @@ impl Lmtp {
     /// Connects, reads the greeting and says LHLO: a server that cannot be reached or does not
     /// answer within the target's timeout is a temporary failure, before anything is fetched.
     pub fn open(target: &LmtpTarget, trace: Option<super::TraceMaker>) -> Result<Lmtp, Error> {
-        let peer = match &target.address {
-            LmtpAddress::Unix(path) => format!("unix:{}", path.display()),
-            LmtpAddress::Tcp { host, port } => format!("{host}:{port}"),
-        };
+        let peer = target.address.to_string();
         let lmtp = Lmtp {
             target: target.clone(),
             peer,

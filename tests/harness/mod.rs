@@ -299,3 +299,77 @@ pub fn ordinary_fetch_peak_kib() -> u64 {
         peak
     })
 }
+
+/// Runs `command` again and again, killing it with SIGKILL at a random moment (seeded by
+/// `seed`; later runs get longer) while it is still running, until a run that ends by itself
+/// succeeds and `done` says the work is over. Returns how many runs there were and how many
+/// were killed. Bounded in runs and time.
+pub fn kill_until_done(
+    seed: u64,
+    mut command: impl FnMut() -> Command,
+    done: impl Fn() -> bool,
+) -> (u64, u64) {
+    let mut seed = seed;
+    let mut random = |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let started = std::time::Instant::now();
+    let (mut runs, mut kills) = (0u64, 0u64);
+    loop {
+        assert!(
+            runs < 200 && started.elapsed() < std::time::Duration::from_secs(240),
+            "no progress after {runs} runs"
+        );
+        runs += 1;
+        let mut child = command()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(
+            10 + random(30 + runs * 15),
+        ));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+            let _ = child.wait();
+            continue;
+        }
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "run {runs}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if done() {
+            return (runs, kills);
+        }
+    }
+}
+
+/// Of the Message-IDs `expected`, how many no message in `maildir` carries (lost), and how
+/// many messages there repeat one already seen (duplicated).
+pub fn lost_and_duplicated(
+    maildir: &Path,
+    expected: impl IntoIterator<Item = String>,
+) -> (usize, usize) {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for message in maildir_messages(maildir) {
+        let text = String::from_utf8_lossy(&message).into_owned();
+        let id = text
+            .lines()
+            .find_map(|line| line.strip_prefix("Message-ID: "))
+            .unwrap_or("none")
+            .to_string();
+        *seen.entry(id).or_default() += 1;
+    }
+    let lost = expected
+        .into_iter()
+        .filter(|id| !seen.contains_key(id))
+        .count();
+    let duplicated = seen.values().map(|count| count - 1).sum();
+    (lost, duplicated)
+}

@@ -148,6 +148,8 @@ pub struct AppendMessage<'a> {
     pub(crate) source: &'a mut dyn ReadSeek,
     pub(crate) flags: Vec<String>,
     pub(crate) internal_date: Option<InternalDate>,
+    /// The CRLF length, when the caller has counted it already ([`crlf_length`]).
+    pub(crate) octets: Option<u64>,
 }
 
 impl<'a> AppendMessage<'a> {
@@ -158,7 +160,16 @@ impl<'a> AppendMessage<'a> {
             source,
             flags: Vec::new(),
             internal_date: None,
+            octets: None,
         }
+    }
+
+    /// The CRLF length of the message, as [`crlf_length`] counted it, so that the source is
+    /// not read an extra time to count it again. Sending still checks it: a source that does
+    /// not end at exactly this length never completes its literal.
+    pub fn octets(mut self, octets: u64) -> Self {
+        self.octets = Some(octets);
+        self
     }
 
     /// Sets the flags, such as `\Seen` or `\Flagged`, or keywords (atoms such as `$Forwarded`).

@@ -583,6 +583,29 @@ fn a_source_that_changes_size_never_completes_its_literal() {
 }
 
 #[test]
+fn a_length_counted_by_the_caller_is_used_and_still_checked() {
+    let (mut session, written) = session("LITERAL+", b"A0002 OK ok\r\n");
+    let mut source = Cursor::new(b"line\n".to_vec());
+    let counted = crate::crlf_length(&mut source).unwrap();
+    let outcomes = session
+        .append(
+            "INBOX",
+            &mut [AppendMessage::new(&mut source).octets(counted)],
+        )
+        .unwrap();
+    assert_eq!(outcomes, [AppendOutcome::Appended(None)]);
+    assert_eq!(sent(&written), "A0002 APPEND INBOX {6+}\r\nline\r\n\r\n");
+    // A wrong length never completes a literal.
+    let (mut wrong, _) = self::session("LITERAL+", b"");
+    let mut source = Cursor::new(b"line\n".to_vec());
+    let error = wrong
+        .append("INBOX", &mut [AppendMessage::new(&mut source).octets(7)])
+        .unwrap_err();
+    assert!(matches!(error.error, Error::Source(_)), "{:?}", error.error);
+    assert!(wrong.is_broken());
+}
+
+#[test]
 fn messages_over_the_appendlimit_are_refused_without_being_sent() {
     let (mut session, written) = session("LITERAL+ APPENDLIMIT=10", b"A0002 OK ok\r\n");
     assert_eq!(session.append_limit(), Some(10));

@@ -85,7 +85,10 @@ impl<S: Read + Write> Session<S> {
                 .internal_date
                 .map(|date| date.to_imap())
                 .transpose()?;
-            let octets = crlf_length(&mut *message.source).map_err(Error::Source)?;
+            let octets = match message.octets {
+                Some(octets) => octets,
+                None => crlf_length(&mut *message.source).map_err(Error::Source)?,
+            };
             if octets > u64::from(u32::MAX) {
                 return Err(Error::InvalidInput(format!(
                     "a message of {octets} octets is too large for IMAP"
