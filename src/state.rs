@@ -14,6 +14,9 @@ use crate::durable::{create_private_dir, parent_dir, sync_dir};
 use crate::error::{Error, Result};
 
 const HEADER: &str = "popget-state 1";
+/// The header of a state whose entries may carry receipts; a file without any is written as
+/// version 1, which earlier popget versions read.
+const HEADER_WITH_RECEIPTS: &str = "popget-state 2";
 
 /// UIDLs with their first-seen times. The ids' bytes live in one buffer (for a loaded state,
 /// the file's own text), so 100,000 ids cost two allocations rather than 100,000. foldhash is
@@ -25,11 +28,13 @@ struct Uids {
     hasher: RandomState,
 }
 
-/// Where an id is in [`Uids::bytes`], and when it was first seen.
+/// Where an id is in [`Uids::bytes`], and when it was first seen. Its receipt, if it has one,
+/// follows the id after one space and ends at `receipt_end` (`end` when it has none).
 #[derive(Clone, Copy)]
 struct Entry {
     start: usize,
     end: usize,
+    receipt_end: usize,
     first_seen: u64,
 }
 
@@ -44,8 +49,15 @@ impl Uids {
         self.table.len()
     }
 
-    /// Adds the id at `start..end` of the buffer; false if it is there already.
-    fn insert_range(&mut self, start: usize, end: usize, first_seen: u64) -> bool {
+    /// Adds the id at `start..end` of the buffer (its receipt up to `receipt_end`); false if it
+    /// is there already.
+    fn insert_range(
+        &mut self,
+        start: usize,
+        end: usize,
+        receipt_end: usize,
+        first_seen: u64,
+    ) -> bool {
         let Uids {
             bytes,
             table,
@@ -63,6 +75,7 @@ impl Uids {
                 slot.insert(Entry {
                     start,
                     end,
+                    receipt_end,
                     first_seen,
                 });
                 true
@@ -70,11 +83,16 @@ impl Uids {
         }
     }
 
-    /// Adds `uid`; false if it is there already.
-    fn insert(&mut self, uid: &[u8], first_seen: u64) -> bool {
+    /// Adds `uid` with its receipt; false if it is there already.
+    fn insert(&mut self, uid: &[u8], receipt: Option<&[u8]>, first_seen: u64) -> bool {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(uid);
-        let added = self.insert_range(start, self.bytes.len(), first_seen);
+        let end = self.bytes.len();
+        if let Some(receipt) = receipt {
+            self.bytes.push(b' ');
+            self.bytes.extend_from_slice(receipt);
+        }
+        let added = self.insert_range(start, end, self.bytes.len(), first_seen);
         if !added {
             self.bytes.truncate(start);
         }
@@ -101,10 +119,14 @@ impl Uids {
         self.table.retain(|e| keep(&bytes[e.start..e.end]));
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
+    fn iter(&self) -> impl Iterator<Item = (&[u8], u64, Option<&[u8]>)> {
         self.table
             .iter()
-            .map(|e| (&self.bytes[e.start..e.end], e.first_seen))
+            .map(|e| (&self.bytes[e.start..e.end], e.first_seen, self.receipt(e)))
+    }
+
+    fn receipt(&self, entry: &Entry) -> Option<&[u8]> {
+        (entry.receipt_end > entry.end).then(|| &self.bytes[entry.end + 1..entry.receipt_end])
     }
 }
 
@@ -184,9 +206,24 @@ impl State {
 
     /// Records `uid` as delivered (keeping an earlier first-seen time).
     pub fn record(&mut self, uid: &[u8], now: u64) {
-        if self.entries.insert(uid, now) {
+        self.record_with_receipt(uid, None, now);
+    }
+
+    /// Records `uid` as delivered with the destination's word for where it went (an IMAP URL
+    /// with the UIDVALIDITY and UID the server gave the message). A receipt is one word of
+    /// printable ASCII; anything else is not kept.
+    pub fn record_with_receipt(&mut self, uid: &[u8], receipt: Option<&str>, now: u64) {
+        let receipt = receipt.map(str::as_bytes).filter(|r| is_receipt(r));
+        if self.entries.insert(uid, receipt, now) {
             self.dirty = true;
         }
+    }
+
+    /// Where the destination said it put `uid`'s message, if it said.
+    pub fn receipt(&self, uid: &[u8]) -> Option<&str> {
+        let entry = self.entries.find(uid)?;
+        // Receipts are ASCII: checked when recorded and when read.
+        std::str::from_utf8(self.entries.receipt(entry)?).ok()
     }
 
     pub fn remove(&mut self, uid: &[u8]) {
@@ -219,10 +256,20 @@ impl State {
             let mut out = BufWriter::with_capacity(64 * 1024, temporary.as_file_mut());
             let mut uids: Vec<_> = self.entries.iter().collect();
             uids.sort_unstable();
+            let header = if uids.iter().any(|(_, _, receipt)| receipt.is_some()) {
+                HEADER_WITH_RECEIPTS
+            } else {
+                HEADER
+            };
             let mut write = || -> io::Result<()> {
-                writeln!(out, "{HEADER}")?;
-                for (uid, first_seen) in &uids {
-                    writeln!(out, "{first_seen} {}", escape(uid))?;
+                writeln!(out, "{header}")?;
+                for (uid, first_seen, receipt) in &uids {
+                    write!(out, "{first_seen} {}", escape(uid))?;
+                    if let Some(receipt) = receipt {
+                        out.write_all(b" ")?;
+                        out.write_all(receipt)?;
+                    }
+                    out.write_all(b"\n")?;
                 }
                 writeln!(out, "end {}", uids.len())?;
                 out.flush()
@@ -246,15 +293,39 @@ impl State {
 /// itself is rewritten once per run, these lines stand for it in between.
 pub const DELIVERED: &str = "delivered";
 
+/// Whether a journal line says its message is delivered and recorded: `delivered`, or
+/// `delivered RECEIPT`; with the receipt, if it has one.
+pub fn delivered_line(line: &str) -> Option<Option<&str>> {
+    match line.strip_prefix(DELIVERED)? {
+        "" => Some(None),
+        rest => rest.strip_prefix(' ').map(Some),
+    }
+}
+
 impl State {
     /// Records `uids` as delivered now, durably: the journal gets a [`DELIVERED`] line for each
     /// (one append and one sync for all), and the next [`State::commit`] writes the state file.
     /// A crash before that leaves them to be recovered from the journal.
-    pub fn log_delivered(&mut self, uids: &[&[u8]], now: u64) -> Result<()> {
-        let lines: Vec<(&[u8], &str)> = uids.iter().map(|&uid| (uid, DELIVERED)).collect();
+    /// A receipt goes with its line (`delivered RECEIPT`), so a crash before the commit keeps
+    /// it too.
+    pub fn log_delivered(&mut self, uids: &[(&[u8], Option<&str>)], now: u64) -> Result<()> {
+        let words: Vec<String> = uids
+            .iter()
+            .map(
+                |(_, receipt)| match receipt.filter(|r| is_receipt(r.as_bytes())) {
+                    Some(receipt) => format!("{DELIVERED} {receipt}"),
+                    None => DELIVERED.to_string(),
+                },
+            )
+            .collect();
+        let lines: Vec<(&[u8], &str)> = uids
+            .iter()
+            .zip(&words)
+            .map(|((uid, _), word)| (*uid, word.as_str()))
+            .collect();
         self.write_intents(&lines)?;
-        for uid in uids {
-            self.record(uid, now);
+        for (uid, receipt) in uids {
+            self.record_with_receipt(uid, *receipt, now);
         }
         Ok(())
     }
@@ -370,7 +441,7 @@ fn parse(text: Vec<u8>) -> Result<Uids, String> {
         return Err("the file is truncated (no final line end)".into());
     };
     let (header, rest) = split_line(body);
-    if header != HEADER.as_bytes() {
+    if header != HEADER.as_bytes() && header != HEADER_WITH_RECEIPTS.as_bytes() {
         return Err(format!("the first line is not \"{HEADER}\""));
     }
     // Between the header and the end marker: no line at all, or lines (maybe empty ones).
@@ -403,13 +474,23 @@ fn parse(text: Vec<u8>) -> Result<Uids, String> {
             })
             .filter(|_| !digits.is_empty())
             .ok_or_else(bad)?;
-        let token = &line[space + 1..];
+        let words = &line[space + 1..];
+        let (token, receipt) = match memchr::memchr(b' ', words) {
+            Some(space) => (&words[..space], Some(&words[space + 1..])),
+            None => (words, None),
+        };
+        if receipt.is_some_and(|receipt| !is_receipt(receipt)) {
+            return Err(bad());
+        }
         if is_plain(token) {
-            // Where the token lies in the text: it is the id itself.
+            // Where the token lies in the text: it is the id itself, its receipt after it.
             let start = token.as_ptr() as usize - text.as_ptr() as usize;
-            plain.push((start, start + token.len(), first_seen, line_number));
+            let end = start + token.len();
+            let receipt_end = receipt.map_or(end, |receipt| end + 1 + receipt.len());
+            plain.push((start, end, receipt_end, first_seen, line_number));
         } else {
-            escaped.push((unescape(token).ok_or_else(bad)?, first_seen, line_number));
+            let uid = unescape(token).ok_or_else(bad)?;
+            escaped.push((uid, receipt.map(<[u8]>::to_vec), first_seen, line_number));
         }
     }
     if lines != count {
@@ -423,13 +504,13 @@ fn parse(text: Vec<u8>) -> Result<Uids, String> {
         hasher: RandomState::default(),
     };
     let repeated = |line_number| format!("line {line_number} repeats an entry");
-    for (start, end, first_seen, line_number) in plain {
-        if !uids.insert_range(start, end, first_seen) {
+    for (start, end, receipt_end, first_seen, line_number) in plain {
+        if !uids.insert_range(start, end, receipt_end, first_seen) {
             return Err(repeated(line_number));
         }
     }
-    for (uid, first_seen, line_number) in escaped {
-        if !uids.insert(&uid, first_seen) {
+    for (uid, receipt, first_seen, line_number) in escaped {
+        if !uids.insert(&uid, receipt.as_deref(), first_seen) {
             return Err(repeated(line_number));
         }
     }
@@ -453,6 +534,11 @@ fn stays_as_is(byte: u8) -> bool {
 /// A token that is its own id, as [`escape`] leaves an id that needs no escaping.
 fn is_plain(token: &[u8]) -> bool {
     !token.is_empty() && token.iter().all(|&b| stays_as_is(b))
+}
+
+/// A receipt is one word of printable ASCII: it needs no escaping of its own.
+fn is_receipt(word: &[u8]) -> bool {
+    !word.is_empty() && word.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
 /// The bytes [`escape`] writes as `%XX`: those that [`stays_as_is`] refuses (percent-encoding
@@ -605,6 +691,53 @@ mod tests {
         b"\xff\x00\x01",
         b"=\"'\t",
     ];
+
+    #[test]
+    fn receipts_round_trip_and_only_they_change_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("account.state");
+        let mut state = State::empty(&path);
+        state.record(b"plain", 1);
+        state.commit().unwrap();
+        assert!(fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("popget-state 1\n"));
+
+        let receipt = "imap://a%40b@h:993/Old%20ISP;UIDVALIDITY=7/;UID=42";
+        state.record_with_receipt(b"with space", Some(receipt), 2);
+        state.record_with_receipt(b"id", Some("imap://h/x;UIDVALIDITY=1/;UID=1"), 3);
+        // A receipt that is not one printable word is not kept; the record is.
+        state.record_with_receipt(b"odd", Some("two words"), 4);
+        state.commit().unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("popget-state 2\n"), "{text}");
+
+        let loaded = State::load(&path).unwrap();
+        assert_eq!(loaded.len(), 4);
+        assert_eq!(loaded.receipt(b"with space"), Some(receipt));
+        assert_eq!(
+            loaded.receipt(b"id"),
+            Some("imap://h/x;UIDVALIDITY=1/;UID=1")
+        );
+        assert_eq!(loaded.receipt(b"plain"), None);
+        assert_eq!(loaded.receipt(b"odd"), None);
+        assert_eq!(loaded.first_seen(b"with space"), Some(2));
+        assert!(loaded.contains(b"odd"));
+
+        for bad in ["1 id imap://x\t\n", "1 id a b\n", "1 id \n"] {
+            let file = dir.path().join("bad.state");
+            fs::write(&file, format!("popget-state 2\n{bad}end 1\n")).unwrap();
+            assert!(State::load(&file).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_delivered_journal_line_may_carry_a_receipt() {
+        assert_eq!(delivered_line("delivered"), Some(None));
+        assert_eq!(delivered_line("delivered imap://x"), Some(Some("imap://x")));
+        assert_eq!(delivered_line("deliveredx"), None);
+        assert_eq!(delivered_line("maildir new/x"), None);
+    }
 
     #[test]
     fn round_trips_hostile_uidls() {

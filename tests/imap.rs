@@ -75,8 +75,61 @@ fn over_tls_byte_for_byte_with_delete_then_nothing() {
     );
 }
 
+/// The state records each message kept on the server with the IMAP URL of where Dovecot put
+/// it (its APPENDUID): one per message, all in `mailbox` (as in a URL, `folder` on disk) under
+/// one UIDVALIDITY, naming exactly the UIDs that Dovecot's own list gives the stored messages.
+fn assert_receipts_name_the_stored_messages(
+    popget: &Popget,
+    (port, mailbox): (u16, &str),
+    folder: &std::path::Path,
+    count: usize,
+) {
+    let state = std::fs::read_dir(popget.state_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "state"))
+        .expect("a state file");
+    let text = std::fs::read_to_string(&state).unwrap();
+    assert!(text.starts_with("popget-state 2\n"), "{text}");
+    let prefix = format!("imap://bob@127.0.0.1:{port}/{mailbox};UIDVALIDITY=");
+    let mut validities = std::collections::BTreeSet::new();
+    let mut uids: Vec<u32> = text
+        .lines()
+        .skip(1)
+        .filter(|line| !line.starts_with("end "))
+        .map(|line| {
+            let receipt = line.rsplit(' ').next().unwrap();
+            let rest = receipt
+                .strip_prefix(&prefix)
+                .unwrap_or_else(|| panic!("{line}"));
+            let (validity, uid) = rest.split_once("/;UID=").unwrap();
+            validities.insert(validity.to_string());
+            uid.parse().unwrap()
+        })
+        .collect();
+    uids.sort_unstable();
+    assert_eq!(uids.len(), count, "{text}");
+    assert_eq!(validities.len(), 1, "{validities:?}");
+    let listed = std::fs::read_to_string(folder.join("dovecot-uidlist")).unwrap();
+    let mut stored: Vec<u32> = listed
+        .lines()
+        .skip(1)
+        .map(|line| line.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    stored.sort_unstable();
+    assert_eq!(uids, stored, "{listed}");
+    let header = listed.lines().next().unwrap();
+    let validity = validities.into_iter().next().unwrap();
+    assert!(
+        header
+            .split(' ')
+            .any(|field| field == format!("V{validity}")),
+        "UIDVALIDITY {validity} is not in {header:?}"
+    );
+}
+
 #[test]
-fn over_starttls_into_a_mailbox_created_on_trycreate_kept_on_the_server() {
+fn over_starttls_into_a_mailbox_created_on_trycreate_kept_on_the_server_with_receipts() {
     let dovecot = dovecot();
     dovecot.deliver("alice", b"Subject: one\nMessage-ID: <1@test>\n\nfirst\n");
     dovecot.deliver("alice", b"Subject: two\n\nsecond, no Message-ID\n");
@@ -92,6 +145,8 @@ fn over_starttls_into_a_mailbox_created_on_trycreate_kept_on_the_server() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names.len(), 2, "both unseen, in new/: {names:?}");
+    let port = dovecot.destinations.as_ref().unwrap().imap_port;
+    assert_receipts_name_the_stored_messages(&popget, (port, "Old%20ISP"), &folder, 2);
     popget.run(&["--config", &config, "fetch"]).expect_code(0);
     assert_eq!(maildir_messages(&folder).len(), 2);
 }

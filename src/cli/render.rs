@@ -297,6 +297,7 @@ fn worth_a_summary(report: &Report, interactive: bool) -> bool {
             r.skipped,
             r.rejected,
             r.interrupted,
+            r.too_large_for_destination,
         ]
     };
     counts(report) != counts(&nothing)
@@ -335,6 +336,11 @@ fn summary_line(account: &str, report: &Report, destination: &str) -> String {
         &mut line,
         report.oversized,
         "over --max-size left on the server",
+    );
+    add(
+        &mut line,
+        report.too_large_for_destination,
+        "too large for the destination left on the server",
     );
     add(&mut line, report.skipped, "skipped by the filter");
     add(&mut line, report.rejected, "refused by the MDA");

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use super::plan::Message;
 use super::transaction::unix_now;
 use crate::error::{Error, Result};
-use crate::state::State;
+use crate::state::{delivered_line, State};
 use crate::store::{Intent, Mailbox, MalformedIntent, Staged};
 
 /// The committing thread: places, syncs and records each batch in turn. After a failure it
@@ -81,9 +81,16 @@ pub(super) fn place_and_record(
         .take(placement.placed)
         .map(|(message, octets)| DeliveredMessage { message, octets })
         .collect();
-    let uids: Vec<&[u8]> = delivered
+    let uids: Vec<(&[u8], Option<&str>)> = delivered
         .iter()
-        .filter_map(|message| message.message.uid.as_deref())
+        .zip(
+            placement
+                .receipts
+                .iter()
+                .map(Option::as_deref)
+                .chain(std::iter::repeat(None)),
+        )
+        .filter_map(|(message, receipt)| Some((message.message.uid.as_deref()?, receipt)))
         .collect();
     if let Err(error) = state.log_delivered(&uids, unix_now()) {
         // Placed but not recorded: settling the journal at the end of the run (or the next
@@ -121,14 +128,14 @@ pub(super) fn settle_journal(state: &mut State, mailbox: &dyn Mailbox) -> Result
     // intent needs no look in the mailbox (a sync of new/ or an mbox lock for each one).
     let logged: std::collections::HashSet<&[u8]> = intents
         .iter()
-        .filter(|(_, line)| line == crate::state::DELIVERED)
+        .filter(|(_, line)| delivered_line(line).is_some())
         .map(|(uid, _)| uid.as_slice())
         .collect();
     let mut recovered = 0;
     for (uid, line) in &intents {
-        if line == crate::state::DELIVERED {
+        if let Some(receipt) = delivered_line(line) {
             if !state.contains(uid) {
-                state.record(uid, now);
+                state.record_with_receipt(uid, receipt, now);
                 recovered += 1;
             }
             continue;

@@ -53,6 +53,8 @@ pub(super) struct Plan {
     pub(super) delete_only: Vec<Message>,
     /// Left for the next run by `--limit` or `--max-bytes`.
     pub(super) deferred: usize,
+    /// Larger than the destination accepts: left on the server.
+    pub(super) too_large_for_destination: usize,
 }
 
 /// Lists the maildrop and decides what to fetch and what to delete.
@@ -198,6 +200,18 @@ impl Plan {
     }
 }
 
+/// Leaves on the server the messages larger than the destination accepts: fetched, they would
+/// only be refused. Never deleted unread, whatever `delete_oversized` says: the limit is the
+/// destination's, not the user's choice.
+pub(super) fn leave_too_large(plan: &mut Plan, destination_limit: Option<u64>) {
+    let Some(limit) = destination_limit else {
+        return;
+    };
+    let before = plan.fetch.len();
+    plan.fetch.retain(|message| message.size <= limit);
+    plan.too_large_for_destination = before - plan.fetch.len();
+}
+
 /// Leaves what is over `--limit` or `--max-bytes` for the next run. The message that crosses
 /// `--max-bytes` is still fetched, so that a message larger than the limit is not stuck.
 pub(super) fn limit_plan(plan: &mut Plan, options: &Request) {
@@ -312,4 +326,45 @@ pub(super) fn run_filter(
             ))),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(sizes: &[u64]) -> Vec<Message> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| Message {
+                number: i as u32 + 1,
+                size,
+                uid: Some(format!("u{i}").into_bytes()),
+                unread: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn messages_over_the_destination_limit_stay_and_are_never_deleted_unread() {
+        let mut plan = Plan {
+            fetch: messages(&[10, 5000, 4096, 4097]),
+            ..Plan::default()
+        };
+        leave_too_large(&mut plan, Some(4096));
+        let kept: Vec<u32> = plan.fetch.iter().map(|m| m.number).collect();
+        assert_eq!(kept, [1, 3]);
+        assert_eq!(plan.too_large_for_destination, 2);
+        assert!(plan.delete_only.is_empty());
+
+        let mut unlimited = Plan {
+            fetch: messages(&[u64::MAX]),
+            ..Plan::default()
+        };
+        leave_too_large(&mut unlimited, None);
+        assert_eq!(
+            (unlimited.fetch.len(), unlimited.too_large_for_destination),
+            (1, 0)
+        );
+    }
 }

@@ -46,6 +46,8 @@ pub struct Report {
     pub rejected: u64,
     /// Messages left on the server because the run was asked to stop.
     pub interrupted: u64,
+    /// Messages left on the server because they are larger than the destination accepts.
+    pub too_large_for_destination: u64,
 }
 
 /// The run's report and, if it stopped early or something failed, the first error.
@@ -276,7 +278,9 @@ mod tests {
                 .pending_intents()
                 .unwrap()
                 .into_iter()
-                .any(|(id, intent)| id == uid.as_bytes() && intent == crate::state::DELIVERED);
+                .any(|(id, intent)| {
+                    id == uid.as_bytes() && crate::state::delivered_line(&intent).is_some()
+                });
             assert!(
                 logged || state.contains(uid.as_bytes()),
                 "DELE {number} before record"
@@ -520,7 +524,15 @@ mod tests {
         let path = dir.path().join("account.state");
         let mut state = State::empty(&path);
         state.commit().unwrap();
-        state.log_delivered(&[b"a", b"b c"], 1).unwrap();
+        state
+            .log_delivered(
+                &[
+                    (b"a", None),
+                    (b"b c", Some("imap://x/INBOX;UIDVALIDITY=1/;UID=2")),
+                ],
+                1,
+            )
+            .unwrap();
         drop(state); // killed before the state file was rewritten
 
         let mut state = State::load(&path).unwrap();
@@ -530,6 +542,10 @@ mod tests {
         assert!(state.contains(b"a") && state.contains(b"b c"));
         let state = State::load(&path).unwrap();
         assert!(state.contains(b"b c"));
+        assert_eq!(
+            state.receipt(b"b c"),
+            Some("imap://x/INBOX;UIDVALIDITY=1/;UID=2")
+        );
         assert!(state.pending_intents().unwrap().is_empty());
         let journal = dir.path().join("account.state.journal");
         assert_eq!(

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::commit::{commit_batches, Committed};
-use super::plan::{apply_filter, limit_plan, make_plan, Message, Plan, Unread};
+use super::plan::{apply_filter, leave_too_large, limit_plan, make_plan, Message, Plan, Unread};
 use super::transaction::{Report, Request};
 use super::Observer;
 use crate::error::{Error, Result};
@@ -70,8 +70,15 @@ pub(super) fn run<S: Read + Write>(exchange: Exchange<'_, S>) -> Result<()> {
         .pipelining
         .allows(session.capabilities().is_some_and(|capa| capa.pipelining()));
     let window = if pipelining { PIPELINE_WINDOW } else { 1 };
-    let (plan, filter_error) =
-        plan_and_filter(session, state, options, pipelining, window, report)?;
+    let destination_limit = mailbox.size_limit();
+    let (plan, filter_error) = plan_and_filter(
+        session,
+        state,
+        options,
+        destination_limit,
+        (pipelining, window),
+        report,
+    )?;
     observer.planned(plan.fetch.len(), plan.fetch_octets());
     let planned = plan.fetch.len() as u64;
     let batch_limit = BATCH_MESSAGES.min(mailbox.batch_limit());
@@ -117,17 +124,19 @@ pub(super) fn run<S: Read + Write>(exchange: Exchange<'_, S>) -> Result<()> {
     })
 }
 
-/// Lists the maildrop, applies the filter and the limits; returns the plan and the filter's
-/// failure, if it failed.
+/// Lists the maildrop, applies the destination's size limit, the filter and the limits;
+/// returns the plan and the first refusal: the filter's failure, or messages the destination
+/// will not take.
 fn plan_and_filter<S: Read + Write>(
     session: &mut Session<S>,
     state: &mut State,
     options: &Request,
-    pipelining: bool,
-    window: usize,
+    destination_limit: Option<u64>,
+    (pipelining, window): (bool, usize),
     report: &mut Report,
 ) -> Result<(Plan, Option<Error>)> {
     let mut plan = make_plan(session, state, options, pipelining)?;
+    leave_too_large(&mut plan, destination_limit);
     let filter_error = match &options.policy.filter {
         Some(filter) => apply_filter(session, &mut plan, filter, window, report)?,
         None => None,
@@ -135,7 +144,25 @@ fn plan_and_filter<S: Read + Write>(
     limit_plan(&mut plan, options);
     report.oversized = plan.oversized as u64;
     report.deferred = plan.deferred as u64;
-    Ok((plan, filter_error))
+    report.too_large_for_destination = plan.too_large_for_destination as u64;
+    let too_large = (plan.too_large_for_destination > 0).then(|| {
+        Error::Rejected(format!(
+            "{} {} larger than the destination accepts ({} octets); {} on the server",
+            plan.too_large_for_destination,
+            if plan.too_large_for_destination == 1 {
+                "message is"
+            } else {
+                "messages are"
+            },
+            destination_limit.unwrap_or_default(),
+            if plan.too_large_for_destination == 1 {
+                "it stays"
+            } else {
+                "they stay"
+            },
+        ))
+    });
+    Ok((plan, filter_error.or(too_large)))
 }
 
 /// Accounts for a stop: the planned messages not done are interrupted, and an abandoned

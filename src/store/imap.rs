@@ -2,8 +2,8 @@
 //!
 //! Before a batch is sent, the journal holds for each message the mailbox, its UIDVALIDITY and
 //! UIDNEXT, the message's size and Message-ID. A message counts as delivered only after the
-//! server's tagged OK (its `[APPENDUID]` shows in the `-v` trace; the state does not keep it).
-//! If the outcome of an APPEND is lost
+//! server's tagged OK; its `[APPENDUID]`, where the server has UIDPLUS, is kept with the record
+//! as an IMAP URL. If the outcome of an APPEND is lost
 //! (a crash, a connection cut after the literal), recovery looks in the mailbox from that UIDNEXT
 //! on for a message of that size and Message-ID before anything is appended again.
 
@@ -28,6 +28,8 @@ const HEADER_OCTETS: u64 = 256 * 1024;
 pub struct Imap {
     target: ImapTarget,
     session: Mutex<Option<Session<Stream>>>,
+    /// The server's `APPENDLIMIT`, as it announced it after login.
+    append_limit: Option<u64>,
 }
 
 /// What a staged message needs beyond its spool: how the server will count it, its
@@ -45,6 +47,7 @@ impl Imap {
         let session = login(target, trace.map(|make| make()))?;
         let imap = Imap {
             target: target.clone(),
+            append_limit: session.append_limit(),
             session: Mutex::new(Some(session)),
         };
         imap.with_session(|session, mailbox| match session.status(mailbox) {
@@ -263,6 +266,7 @@ impl Mailbox for Imap {
             placed: 0,
             error: None,
             rejected: None,
+            receipts: Vec::new(),
         };
         let mut spools = Vec::with_capacity(staged.len());
         for mut message in staged {
@@ -295,6 +299,10 @@ impl Mailbox for Imap {
     /// Whether an APPEND whose outcome was lost reached the mailbox: a message of the
     /// journaled size and Message-ID at or after the journaled UIDNEXT, under the same
     /// UIDVALIDITY. File intents settle as usual.
+    fn size_limit(&self) -> Option<u64> {
+        self.append_limit
+    }
+
     fn recover(&self, intent: &Intent) -> Result<bool, Error> {
         let Intent::Imap(append) = intent else {
             return super::recover(intent);
@@ -337,6 +345,7 @@ fn append_batch(
         placed: 0,
         error: None,
         rejected: None,
+        receipts: Vec::new(),
     };
     let mut described = Vec::with_capacity(spools.len());
     for spool in spools.iter_mut() {
@@ -383,13 +392,12 @@ fn append_batch(
         let outcomes = match session.append(mailbox, &mut messages) {
             Ok(outcomes) => outcomes,
             Err(batch) => {
-                placement.placed += appended_prefix(&batch.outcomes);
+                take_appended(imap, mailbox, &batch.outcomes, &mut placement);
                 placement.error = Some(imap_error("APPEND", batch.error));
                 return Ok(placement);
             }
         };
-        let prefix = appended_prefix(&outcomes);
-        placement.placed += prefix;
+        let prefix = take_appended(imap, mailbox, &outcomes, &mut placement);
         let Some(AppendOutcome::Refused(refusal)) = outcomes.get(prefix) else {
             break;
         };
@@ -416,12 +424,53 @@ fn append_batch(
     Ok(placement)
 }
 
-/// How many outcomes from the first are appends.
-fn appended_prefix(outcomes: &[AppendOutcome]) -> usize {
-    outcomes
-        .iter()
-        .take_while(|outcome| matches!(outcome, AppendOutcome::Appended(_)))
-        .count()
+/// Counts the appends at the start of `outcomes` as placed, each with its receipt; returns
+/// how many there were.
+fn take_appended(
+    imap: &Imap,
+    mailbox: &str,
+    outcomes: &[AppendOutcome],
+    placement: &mut Placement,
+) -> usize {
+    let mut count = 0;
+    for outcome in outcomes {
+        let AppendOutcome::Appended(uid) = outcome else {
+            break;
+        };
+        placement
+            .receipts
+            .push(uid.map(|uid| receipt(&imap.target, mailbox, uid)));
+        count += 1;
+    }
+    placement.placed += count;
+    count
+}
+
+/// Everything but RFC 3986's unreserved characters is escaped in a receipt's user and mailbox.
+const URL_ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Where the server put a message, as an IMAP URL (RFC 5092) naming the server, the user, the
+/// mailbox, its UIDVALIDITY and the message's UID: the record's proof of delivery.
+fn receipt(target: &ImapTarget, mailbox: &str, uid: popget_imap::AppendUid) -> String {
+    let escape = |text: &str| percent_encoding::utf8_percent_encode(text, URL_ESCAPED).to_string();
+    let host = &target.server.host;
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.clone()
+    };
+    format!(
+        "imap://{}@{host}:{}/{};UIDVALIDITY={}/;UID={}",
+        escape(&target.login.user),
+        target.server.port,
+        escape(mailbox),
+        uid.uid_validity,
+        uid.uid
+    )
 }
 
 impl Drop for Imap {

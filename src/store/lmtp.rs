@@ -228,6 +228,13 @@ impl Mailbox for Lmtp {
     fn batch_limit(&self) -> usize {
         1
     }
+
+    fn size_limit(&self) -> Option<u64> {
+        let client = self.lock();
+        let size = client.as_ref()?.extensions()?.size?;
+        // `SIZE` alone, or `SIZE 0`, announces the extension without a fixed limit.
+        (size > 0).then_some(size)
+    }
 }
 
 impl Drop for Lmtp {

@@ -164,6 +164,7 @@ impl Mailbox for Maildir {
                 placed: 0,
                 error: Some(error),
                 rejected: None,
+                receipts: Vec::new(),
             };
         }
         let mut linked = Vec::new();
@@ -215,6 +216,7 @@ impl Maildir {
                     placed: 0,
                     error: Some(Error::io(format!("cannot sync {}", new.display()), e)),
                     rejected: None,
+                    receipts: Vec::new(),
                 };
             }
         }
@@ -225,6 +227,7 @@ impl Maildir {
             placed,
             error,
             rejected: None,
+            receipts: Vec::new(),
         }
     }
 }

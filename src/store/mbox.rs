@@ -191,6 +191,7 @@ impl Mailbox for Mbox {
             placed: 0,
             error: Some(error),
             rejected: None,
+            receipts: Vec::new(),
         };
         let file = match open_checked(&self.path) {
             Ok(file) => file,
@@ -235,6 +236,7 @@ impl Mailbox for Mbox {
             placed: whole,
             error: write_error.map(|e| self.error("cannot write", e)),
             rejected: None,
+            receipts: Vec::new(),
         }
     }
 }

@@ -154,6 +154,10 @@ pub struct Placement {
     /// The message after the placed ones was refused (an MDA's permanent failure) and the rest
     /// of the batch was not tried; later messages may still be delivered.
     pub rejected: Option<Error>,
+    /// What the destination said of each placed message, in order, where it said something
+    /// worth keeping with the record (an IMAP server's `APPENDUID`); may be shorter than
+    /// `placed`.
+    pub receipts: Vec<Option<String>>,
 }
 
 /// A mailbox. Delivery has two steps so that a batch costs few syncs and a crash can be
@@ -172,6 +176,13 @@ pub trait Mailbox: Sync {
     /// crash, so it takes one message at a time: at most one is delivered twice.
     fn batch_limit(&self) -> usize {
         usize::MAX
+    }
+
+    /// The largest message the destination said it accepts (IMAP's `APPENDLIMIT`, LMTP's
+    /// `SIZE`), if it said: a larger one is left on the POP3 server rather than fetched to be
+    /// refused.
+    fn size_limit(&self) -> Option<u64> {
+        None
     }
 
     /// Decides whether the placement an intent describes completed, undoing a partial mbox
@@ -215,6 +226,7 @@ fn place_spooled(
         placed: 0,
         error: None,
         rejected: None,
+        receipts: Vec::new(),
     };
     for mut message in staged {
         let StagedKind::Spooled { spool, sender } = &mut message.kind else {
