@@ -4,7 +4,7 @@
 
 use crate::harness::dovecot::{Dovecot, Options};
 use crate::harness::{
-    kill_until_done, lost_and_duplicated, maildir_messages, sorted, tricky_messages, Popget,
+    crash_rounds, lost_and_duplicated, maildir_messages, sorted, tricky_messages, Popget,
 };
 
 fn dovecot() -> Dovecot {
@@ -172,23 +172,28 @@ fn a_refused_destination_login_stops_before_anything_is_fetched() {
     assert!(maildir_messages(&dovecot.maildir("bob")).is_empty());
 }
 
-/// `kill -9` at random moments while 150 messages are appended with `--delete`, then a healthy
-/// run: every message is in the IMAP mailbox exactly once and none is left on the server.
+/// `kill -9` at random moments while 300 messages are appended with `--delete`, then a healthy
+/// run, round after round until popget was killed at least 100 times: every message is in the
+/// IMAP mailbox exactly once and none is left on the server.
 #[test]
 fn exactly_once_across_sigkill() {
-    const COUNT: usize = 150;
+    const COUNT: u64 = 300;
+    const KILLS: u64 = 100;
     let dovecot = dovecot();
-    for n in 0..COUNT {
-        let body = format!(
-            "Subject: crash {n}\nMessage-ID: <{n}@crash.test>\n\n{}\n",
-            "line\n".repeat(n % 40)
-        );
-        dovecot.deliver("alice", body.as_bytes());
-    }
     let popget = Popget::new();
     let config = write_config(&popget, &dovecot, "imaps", "INBOX", "delete = true");
-    let (runs, kills) = kill_until_done(
+    let crashes = crash_rounds(
         0x1a9_0001,
+        KILLS,
+        |round| {
+            for n in 0..COUNT {
+                let body = format!(
+                    "Subject: crash {round}.{n}\nMessage-ID: <{round}.{n}@crash.test>\n\n{}\n",
+                    "line\n".repeat(n as usize % 40)
+                );
+                dovecot.deliver("alice", body.as_bytes());
+            }
+        },
         || {
             let mut command = popget.command();
             command
@@ -198,15 +203,11 @@ fn exactly_once_across_sigkill() {
         },
         || dovecot.stored("alice").is_empty(),
     );
-    let (lost, duplicated) = lost_and_duplicated(
-        &dovecot.maildir("bob"),
-        (0..COUNT).map(|n| format!("<{n}@crash.test>")),
-    );
-    eprintln!(
-        "IMAP crash suite: {runs} runs, {kills} killed, {lost} lost, {duplicated} duplicated"
-    );
+    let expected = (0..crashes.rounds)
+        .flat_map(|round| (0..COUNT).map(move |n| format!("<{round}.{n}@crash.test>")));
+    let (lost, duplicated) = lost_and_duplicated(&dovecot.maildir("bob"), expected);
+    eprintln!("IMAP crash suite: {crashes:?}, {lost} lost, {duplicated} duplicated");
     assert_eq!((lost, duplicated), (0, 0));
-    assert!(kills > 0, "no run was killed in {runs} runs");
 }
 
 #[test]

@@ -350,6 +350,36 @@ pub fn kill_until_done(
     }
 }
 
+/// What a crash suite did: rounds of a whole delivery, runs, and runs killed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Crashes {
+    pub rounds: u64,
+    pub runs: u64,
+    pub kills: u64,
+}
+
+/// Round after round, `fill(round)` puts a fresh set of messages on the server and
+/// [`kill_until_done`] delivers them while killing popget at random moments, until at least
+/// `kills` runs were killed in all. Bounded: at most 40 rounds.
+pub fn crash_rounds(
+    seed: u64,
+    kills: u64,
+    mut fill: impl FnMut(u64),
+    mut command: impl FnMut() -> Command,
+    done: impl Fn() -> bool,
+) -> Crashes {
+    let mut crashes = Crashes::default();
+    while crashes.kills < kills {
+        assert!(crashes.rounds < 40, "only {crashes:?} after 40 rounds");
+        fill(crashes.rounds);
+        let (runs, killed) = kill_until_done(seed + crashes.rounds, &mut command, &done);
+        crashes.rounds += 1;
+        crashes.runs += runs;
+        crashes.kills += killed;
+    }
+    crashes
+}
+
 /// Of the Message-IDs `expected`, how many no message in `maildir` carries (lost), and how
 /// many messages there repeat one already seen (duplicated).
 pub fn lost_and_duplicated(
