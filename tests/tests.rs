@@ -19,6 +19,7 @@ mod generated;
 mod gssapi;
 mod hostile;
 mod imap;
+mod imap_oauth;
 mod interop;
 mod ipv6;
 mod library;

@@ -77,7 +77,7 @@ impl AuthMethod {
         })
     }
 
-    fn is_oauth(self) -> bool {
+    pub(crate) fn is_oauth(self) -> bool {
         matches!(self, AuthMethod::Xoauth2 | AuthMethod::Oauthbearer)
     }
 }

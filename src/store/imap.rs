@@ -198,12 +198,8 @@ fn authenticate(
         AuthMethod::Auto | AuthMethod::User => AuthMethod::Login,
         method => method,
     };
-    let refused = |(error, _client): popget_imap::LoginError<Stream>| match error {
-        popget_imap::Error::Refused { .. } => Error::AuthFailed(format!(
-            "the IMAP server {} refused the login of {}: {error}",
-            target.server.host, login.user
-        )),
-        other => imap_error("the login", other),
+    let refused = |(error, _client): popget_imap::LoginError<Stream>| {
+        login_refused(&target.server.host, &login.user, error)
     };
     if method == AuthMethod::Login && login.method != AuthMethod::Login {
         return client.login(&login.user, secret.expose()).map_err(refused);
@@ -228,7 +224,42 @@ fn authenticate(
         }
         method => auth::mechanism(method, &credentials, secret)?,
     };
-    client.authenticate(&mut *mechanism).map_err(refused)
+    let (error, client) = match client.authenticate(&mut *mechanism) {
+        Ok(session) => return Ok(session),
+        Err(failed) => failed,
+    };
+    // A token refused before its expiry may have been revoked early, or the clocks disagree:
+    // a fresh one (refreshed with an OAuth table, else read again from the password source) is
+    // tried once more on the same connection, as for POP3. A temporary refusal is no reason.
+    let token_refused = method.is_oauth()
+        && error
+            .refusal()
+            .is_some_and(|refusal| !refusal.is_temporary());
+    if !token_refused {
+        return Err(refused((error, client)));
+    }
+    let token = match &login.oauth {
+        Some(oauth) => oauth.token_after_rejection(secret)?,
+        None => login.secrets.password()?,
+    };
+    client
+        .authenticate(&mut *auth::mechanism(method, &credentials, &token)?)
+        .map_err(refused)
+}
+
+/// A failed login in popget's terms: a refusal the server calls temporary (`[UNAVAILABLE]`:
+/// its password database cannot be asked just now) is 75 and blames no credential; any other
+/// refusal is 77.
+fn login_refused(host: &str, user: &str, error: popget_imap::Error) -> Error {
+    match error.refusal() {
+        Some(refusal) if refusal.is_temporary() => Error::Temporary(format!(
+            "the IMAP server {host} cannot log in {user} for now: {error}"
+        )),
+        Some(_) => Error::AuthFailed(format!(
+            "the IMAP server {host} refused the login of {user}: {error}"
+        )),
+        None => imap_error("the login", error),
+    }
 }
 
 /// An IMAP failure in popget's terms: a connection that broke, timed out or said BYE is
@@ -483,5 +514,32 @@ impl Drop for Imap {
         if let Some(session) = session {
             let _ = session.logout();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use popget_imap::{Refusal, ResponseCode};
+
+    fn refusal(code: Option<ResponseCode>) -> popget_imap::Error {
+        popget_imap::Error::Refused {
+            command: "AUTHENTICATE",
+            refusal: Refusal {
+                code,
+                text: "no".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_login_refused_for_now_is_temporary_and_any_other_refusal_blames_the_login() {
+        let error = |code| login_refused("imap.test", "bob", refusal(code)).exit_code();
+        assert_eq!(error(Some(ResponseCode::Unavailable)), 75);
+        assert_eq!(error(None), 77);
+        let failed = ResponseCode::Other("AUTHENTICATIONFAILED".into());
+        assert_eq!(error(Some(failed)), 77);
+        let broken = popget_imap::Error::Protocol("garbage".into());
+        assert_eq!(login_refused("imap.test", "bob", broken).exit_code(), 76);
     }
 }

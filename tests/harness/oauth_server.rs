@@ -1,7 +1,8 @@
 //! A small OAuth2 authorization server on 127.0.0.1 (plain HTTP, std only): an authorization
 //! endpoint that redirects with a code, a token endpoint that checks PKCE and client
 //! credentials and rotates refresh tokens, a device endpoint with scripted polling answers,
-//! short-lived access tokens and revocation (RFC 7009). It records what clients sent.
+//! short-lived access tokens, revocation (RFC 7009) and token introspection (RFC 7662) for a
+//! resource server such as Dovecot's oauth2 passdb. It records what clients sent.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
@@ -38,6 +39,11 @@ pub struct Behaviour {
     pub device_interval: u64,
     /// Answer the authorization request with `error=access_denied`.
     pub deny: bool,
+    /// Whose the issued tokens are: the `username` introspection gives for a live token.
+    pub subject: &'static str,
+    /// Introspection calls every token inactive, live or not: a resource server that no
+    /// longer accepts this login's tokens.
+    pub introspection_refuses: bool,
 }
 
 impl Default for Behaviour {
@@ -51,6 +57,8 @@ impl Default for Behaviour {
             device_answers: VecDeque::new(),
             device_interval: 1,
             deny: false,
+            subject: "alice",
+            introspection_refuses: false,
         }
     }
 }
@@ -68,6 +76,8 @@ pub struct Record {
     pub device_polls: Vec<Instant>,
     /// The access tokens issued, in order.
     pub access_tokens: Vec<String>,
+    /// The tokens a resource server asked about at the introspection endpoint, in order.
+    pub introspected: Vec<String>,
 }
 
 #[derive(Default)]
@@ -155,12 +165,7 @@ impl OAuthServer {
     /// has neither expired nor been revoked. For [`crate::harness::fake::Script::bearer_check`].
     pub fn token_check(&self) -> Arc<dyn Fn(&str) -> bool + Send + Sync> {
         let state = self.state.clone();
-        Arc::new(move |token: &str| {
-            lock(&state)
-                .live_access
-                .get(token)
-                .is_some_and(|expiry| Instant::now() < *expiry)
-        })
+        Arc::new(move |token: &str| lock(&state).is_live(token))
     }
 
     /// Revokes every access token issued so far (refresh tokens stay valid).
@@ -181,6 +186,14 @@ impl OAuthServer {
 impl Drop for OAuthServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+impl State {
+    fn is_live(&self, token: &str) -> bool {
+        self.live_access
+            .get(token)
+            .is_some_and(|expiry| Instant::now() < *expiry)
     }
 }
 
@@ -278,6 +291,7 @@ fn route(request: &Request, state: &Mutex<State>) -> Response {
         }
         ("POST", "/device") => device(request, &mut lock(state)),
         ("POST", "/revoke") => revoke(request, &mut lock(state)),
+        ("POST", "/introspect") => introspect(request, &mut lock(state)),
         _ => json("404 Not Found", "{\"error\":\"not_found\"}".into()),
     }
 }
@@ -391,6 +405,24 @@ fn revoke(request: &Request, state: &mut State) -> Response {
         }
     }
     json("200 OK", "{}".into())
+}
+
+/// RFC 7662: whether `token` is a live access token, and whose. Resource servers authenticate
+/// to a real provider here; this one answers anyone on loopback.
+fn introspect(request: &Request, state: &mut State) -> Response {
+    let token = request.form.get("token").cloned().unwrap_or_default();
+    state.record.introspected.push(token.clone());
+    if state.behaviour.introspection_refuses || !state.is_live(&token) {
+        return json("200 OK", "{\"active\":false}".into());
+    }
+    json(
+        "200 OK",
+        format!(
+            "{{\"active\":true,\"username\":\"{}\",\"client_id\":\"{CLIENT_ID}\",\
+             \"token_type\":\"Bearer\"}}",
+            state.behaviour.subject
+        ),
+    )
 }
 
 fn device(request: &Request, state: &mut State) -> Response {

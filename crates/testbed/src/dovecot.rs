@@ -33,6 +33,11 @@ pub struct Options {
     /// socket and a port), delivering into the same users' Maildirs: the destinations popget
     /// delivers to. Needs dovecot-imapd and dovecot-lmtpd.
     pub destinations: bool,
+    /// Also log users in with OAuth 2.0 bearer tokens (XOAUTH2 and OAUTHBEARER, for IMAP and
+    /// POP3): Dovecot's oauth2 passdb asks this token introspection endpoint (RFC 7662: a POST
+    /// of `token=...`) whether a token is active and whose it is (its `username`). Passwords
+    /// keep working for the other mechanisms.
+    pub oauth_introspection: Option<String>,
 }
 
 /// The IMAP and LMTP endpoints of a Dovecot started with [`Options::destinations`].
@@ -65,6 +70,7 @@ impl Default for Options {
             dir: None,
             reuse_processes: false,
             destinations: false,
+            oauth_introspection: None,
         }
     }
 }
@@ -171,6 +177,17 @@ impl Dovecot {
             )
         });
 
+        let (mechanisms, oauth_passdb) = match &options.oauth_introspection {
+            Some(url) => {
+                write_oauth_passdb(root, url);
+                (
+                    format!("{} xoauth2 oauthbearer", options.mechanisms),
+                    oauth_passdb(root),
+                )
+            }
+            None => (options.mechanisms.to_string(), String::new()),
+        };
+
         let (login_reuse, pop3_service) = if options.reuse_processes {
             (
                 "  service_count = 0\n  process_min_avail = 2\n",
@@ -221,7 +238,7 @@ auth_failure_delay = 0
 auth_mechanisms = {mechanisms}
 {kerberos}first_valid_uid = 0
 mail_location = maildir:~/Maildir
-{service_users}passdb {{
+{service_users}{oauth_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN {root}/passwd
 }}
@@ -246,7 +263,6 @@ service stats {{
 }}
 {pop3_service}{destination_services}"#,
                 root = root.display(),
-                mechanisms = options.mechanisms,
                 listen = options.listen,
             );
             fs::write(root.join("dovecot.conf"), config).unwrap();
@@ -434,6 +450,27 @@ impl Drop for Dovecot {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The oauth2 passdb's settings: every token is sent to `url` (no tokeninfo step), and only a
+/// token the endpoint calls active and gives a username for logs that user in.
+fn write_oauth_passdb(root: &Path, url: &str) {
+    let settings = format!(
+        "introspection_url = {url}\nintrospection_mode = post\nforce_introspection = yes\n\
+         username_attribute = username\nactive_attribute = active\nactive_value = true\n\
+         timeout_msecs = 10000\n"
+    );
+    fs::write(root.join("dovecot-oauth2.conf.ext"), settings).unwrap();
+}
+
+/// Ahead of the passwd-file: it takes only the token mechanisms (a password is never sent to
+/// the introspection endpoint), and a token it refuses is not then tried as a password.
+fn oauth_passdb(root: &Path) -> String {
+    format!(
+        "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  \
+         args = {}\n  result_failure = return-fail\n}}\n",
+        root.join("dovecot-oauth2.conf.ext").display()
+    )
 }
 
 pub fn generate_certificate(root: &Path) {
