@@ -9,6 +9,7 @@ use crate::credentials::oauth::OAuthError;
 pub use crate::credentials::password::PasswordError;
 use crate::durable::CantCreateDir;
 use crate::external::RunError;
+#[cfg(feature = "gssapi")]
 use crate::pop3::gssapi::GssapiError;
 use crate::pop3::{ProtocolError, ResponseCode};
 
@@ -139,6 +140,7 @@ pub enum Error {
     #[error(transparent)]
     Proxy(#[from] crate::transport::proxy::ProxyError),
     /// Kerberos (SASL GSSAPI) could not log in: no ticket, an expired one, an unknown service.
+    #[cfg(feature = "gssapi")]
     #[error(transparent)]
     Gssapi(#[from] GssapiError),
     /// No password could be had, or its source failed (kept apart from other configuration
@@ -200,6 +202,7 @@ impl Error {
             Error::AuthFailed(_) => exit::NO_PERM,
             Error::Config(_) => exit::CONFIG,
             Error::Proxy(error) => error.exit_code(),
+            #[cfg(feature = "gssapi")]
             Error::Gssapi(error) => gssapi_exit_code(error),
             Error::Password(error) => error.exit_code(),
             Error::OAuth(error) => error.exit_code(),
@@ -286,6 +289,7 @@ impl From<crate::pop3::Error> for Error {
             Pop3::Output(source) => Error::io("cannot write the output", source),
             Pop3::Sasl { mechanism, reason } => Error::AuthFailed(format!("{mechanism}: {reason}")),
             Pop3::InvalidInput(message) => Error::config(message),
+            #[cfg(feature = "gssapi")]
             Pop3::Gssapi(error) => Error::Gssapi(error),
         }
     }
@@ -294,6 +298,7 @@ impl From<crate::pop3::Error> for Error {
 /// The sysexits status of a Kerberos failure: what the user fixes with `kinit` or the
 /// principal's names is a permission problem (77), an unreachable KDC may pass (75), a broken
 /// exchange is the server's fault (76).
+#[cfg(feature = "gssapi")]
 fn gssapi_exit_code(error: &GssapiError) -> u8 {
     match error {
         GssapiError::NoTicket { .. }
@@ -365,22 +370,23 @@ mod tests {
         assert_eq!(refused(None).exit_code(), exit::UNAVAILABLE);
     }
 
+    #[cfg(feature = "gssapi")]
     #[test]
     fn kerberos_failures_map_to_exit_codes_and_hints() {
-        use crate::pop3::gssapi::Target;
-        let failure = |major, minor: i32| libgssapi::error::Error {
+        use crate::pop3::gssapi::{GssError, MajorFlags, Target};
+        let failure = |major, minor: i32| GssError {
             major,
             minor: minor as u32,
         };
         let target = Target::pop("localhost");
         let no_cache = Error::from(GssapiError::classify(
             &target,
-            failure(libgssapi::error::MajorFlags::GSS_S_NO_CRED, -1_765_328_189),
+            failure(MajorFlags::GSS_S_NO_CRED, -1_765_328_189),
         ));
         assert_eq!(no_cache.exit_code(), exit::NO_PERM);
         let unknown = Error::from(GssapiError::classify(
             &target,
-            failure(libgssapi::error::MajorFlags::GSS_S_FAILURE, -1_765_328_377),
+            failure(MajorFlags::GSS_S_FAILURE, -1_765_328_377),
         ));
         assert_eq!(unknown.exit_code(), exit::NO_PERM);
         let layer = Error::from(GssapiError::LayerRequired { offered: 6 });

@@ -9,7 +9,7 @@
 //! transaction: plan, pipelined transfer, commit, delete; [`store`] places each message
 //! (Maildir, mbox, MDA) under a journal of intents; [`state`] remembers what was delivered.
 //! [`signals`] stops a run gracefully, [`external`] runs the user's commands, [`autoconfig`]
-//! (over [`dns`]) writes an account from SRV records.
+//! (over [`dns`]) writes an account from SRV records. [`version`] says what this build is.
 
 pub mod account;
 pub mod auth;
@@ -29,6 +29,7 @@ pub mod state;
 pub mod store;
 mod sys;
 pub mod transport;
+pub mod version;
 
 /// The POP3 client, its own crate (`crates/pop3`), under the name the rest of popget uses.
 pub use popget_pop3 as pop3;

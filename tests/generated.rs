@@ -4,14 +4,14 @@
 //! The committed files are then checked with the real tools: mandoc, bash, zsh and fish.
 
 use std::fs;
-use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use clap::CommandFactory;
 use clap_complete::Shell;
+
+use crate::harness::builds::output_within;
 /// The command line's definition, the very file the binary is built from.
 #[path = "../src/cli/args.rs"]
 #[allow(dead_code)]
@@ -365,7 +365,6 @@ struct Ran {
 /// Runs `command` with HOME (and the XDG directories) in `home`, killing its whole process group
 /// after `LIMIT`. A missing program is a failure, never a skip.
 fn run(mut command: Command, home: &Path) -> Ran {
-    let program = command.get_program().to_string_lossy().into_owned();
     command
         .current_dir(repo())
         .env_clear()
@@ -375,46 +374,12 @@ fn run(mut command: Command, home: &Path) -> Ran {
         .env("XDG_STATE_HOME", home.join(".local/state"))
         .env("XDG_DATA_HOME", home.join(".local/share"))
         .env("TERM", "dumb")
-        .env("LANG", "C.UTF-8")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = command.spawn().unwrap_or_else(|e| {
-        panic!("cannot run {program} ({e}); install it (scripts/install-deps does)")
-    });
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            // SAFETY: kill has no memory-safety preconditions; the group is the child's own.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.wait();
-            panic!("{program} did not finish within {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // Anything the program left behind in its group must not hold the pipes open.
-    // SAFETY: as above.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        .env("LANG", "C.UTF-8");
+    let output = output_within(&mut command, LIMIT);
     Ran {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 
@@ -543,17 +508,23 @@ fn man_page_documents_every_config_key_and_exit_status() {
     }
 }
 
-/// Completes `words` (the last one is the word being completed) the way bash would: sets
-/// COMP_WORDS, COMP_CWORD, COMP_LINE and COMP_POINT and calls the function that the script
-/// registered for popget with `complete -F`.
+/// Completes `words` (the last one is the word being completed) the way bash would with the
+/// committed completion script: see [`bash_complete_after`].
 fn bash_complete(home: &Path, words: &[&str]) -> Vec<String> {
+    bash_complete_after("source completions/popget.bash", home, words)
+}
+
+/// Completes `words` the way bash would once `load` (shell code) has registered popget's
+/// completion: sets COMP_WORDS, COMP_CWORD, COMP_LINE and COMP_POINT and calls the function
+/// registered for popget with `complete -F`.
+pub fn bash_complete_after(load: &str, home: &Path, words: &[&str]) -> Vec<String> {
     let quoted: Vec<String> = words
         .iter()
         .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
         .collect();
     let script = format!(
         "set -u\n\
-         source completions/popget.bash\n\
+         {load}\n\
          spec=$(complete -p popget) || exit 10\n\
          function=${{spec##* -F }}; function=${{function%% *}}\n\
          COMP_WORDS=({words})\n\

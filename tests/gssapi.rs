@@ -2,9 +2,10 @@
 //! a ticket from kinit fetches byte for byte; no ticket, an expired one or the wrong service
 //! principal fail with 77 and say what to do; `auto` uses a ticket only inside TLS.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::harness::builds::lean_popget;
 use crate::harness::dovecot::{Dovecot, Kerberos, Options};
 use crate::harness::kdc::Kdc;
 use crate::harness::{maildir_messages, sorted, tricky_messages, Popget, Run};
@@ -49,7 +50,12 @@ impl Site {
 
     /// popget with this realm's krb5.conf and the test's credential cache, and no password.
     fn command(&self) -> Command {
-        let mut command = self.popget.command();
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_popget")))
+    }
+
+    /// [`Site::command`] for another popget binary.
+    fn command_of(&self, binary: &Path) -> Command {
+        let mut command = self.popget.command_of(binary);
         command
             .env("KRB5_CONFIG", self.kdc.config())
             .env("KRB5CCNAME", format!("FILE:{}", self.ccache().display()));
@@ -208,6 +214,37 @@ fn auto_uses_a_ticket_inside_tls_and_the_password_without_one() {
     let run = site.fetch_with(command, "none", &[]);
     run.expect_code(69);
     assert!(!run.stderr().contains("C: AUTH"), "{}", run.stderr());
+}
+
+/// popget built without the gssapi feature has no Kerberos: given the ticket the full build
+/// uses, `auto` logs in with the password, and `--auth gssapi` is refused before connecting.
+#[test]
+fn without_the_gssapi_feature_auto_uses_the_password_despite_a_ticket() {
+    let site = Site::start();
+    site.dovecot.deliver("alice", b"Subject: lean\n\nx\n");
+    site.kinit("10h");
+    let mut command = site.command_of(lean_popget());
+    command.env("POPGET_PASSWORD", "secret");
+    let run = site.fetch_with(command, "starttls", &[]);
+    run.expect_code(0);
+    assert!(run.stderr().contains("C: AUTH PLAIN"), "{}", run.stderr());
+    assert!(!run.stderr().contains("C: AUTH GSSAPI"), "{}", run.stderr());
+    assert_eq!(site.fetched().len(), 1);
+
+    let run = site.fetch_with(
+        site.command_of(lean_popget()),
+        "starttls",
+        &["--auth", "gssapi"],
+    );
+    run.expect_code(78);
+    assert!(
+        run.stderr()
+            .contains("this popget was built without the gssapi feature"),
+        "{}",
+        run.stderr()
+    );
+    // -v shows every line the server sent: there was none.
+    assert!(!run.stderr().contains(": S: "), "{}", run.stderr());
 }
 
 #[test]

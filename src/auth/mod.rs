@@ -214,10 +214,14 @@ pub fn login<S: Read + Write>(
     password_source: Option<&dyn Fn() -> Result<Secret>>,
 ) -> Result<Session<S>> {
     gate(&client)?;
+    if method == AuthMethod::Gssapi && !cfg!(feature = "gssapi") {
+        return Err(gssapi_not_built_in());
+    }
     if let Some(password) = &credentials.password {
         check_password(password)?;
     }
     let chosen = choose(&client, method)?;
+    #[cfg(feature = "gssapi")]
     if let Some(mut kerberos) = start_kerberos(&client, method, credentials)? {
         return client.authenticate(&mut kerberos).map_err(|(error, _)| {
             match login_failed(error, Some("GSSAPI")) {
@@ -297,6 +301,7 @@ fn login_apop<S: Read + Write>(
 /// inside TLS when the server offers GSSAPI and the user has a ticket. `auto` falls back to the
 /// password methods when the context cannot start (a ticket of another realm, an unknown
 /// service), so that a ticket never stands between a user and a server that takes passwords.
+#[cfg(feature = "gssapi")]
 fn start_kerberos<S: Read + Write>(
     client: &Client<S>,
     method: AuthMethod,
@@ -319,6 +324,16 @@ fn start_kerberos<S: Read + Write>(
         return Ok(None);
     }
     Ok(start().ok())
+}
+
+/// The error for `auth = "gssapi"` in a popget built without Kerberos: a configuration problem,
+/// found before connecting when the account is resolved.
+pub fn gssapi_not_built_in() -> Error {
+    Error::config_about(
+        &["auth"],
+        "auth = \"gssapi\" (Kerberos) cannot be used: this popget was built without the \
+         gssapi feature; choose another auth, or build popget with its default features",
+    )
 }
 
 /// A SCRAM mechanism with a fresh nonce; fails only if the system has no randomness.

@@ -156,6 +156,9 @@ pub fn password(context: &Context, command: &PasswordCommand) -> Result<()> {
     match command {
         PasswordCommand::Set(args) => {
             let account = named(context, &args.account)?;
+            // Before the password is typed, not after.
+            keyring::built_in()
+                .map_err(|e| keyring_error("save the password of", &account.name, e))?;
             let password = read_password(&account)?;
             keyring::store_password(&account.name, &password)
                 .map_err(|e| keyring_error("save the password of", &account.name, e))?;
@@ -189,6 +192,12 @@ pub fn password(context: &Context, command: &PasswordCommand) -> Result<()> {
 }
 
 fn keyring_error(action: &str, account: &str, error: KeyringError) -> Error {
+    if let KeyringError::NotBuiltIn = error {
+        return Error::config(format!(
+            "cannot {action} {account}: {error}; keep the password in password_command, a \
+             systemd credential or ~/.netrc instead"
+        ));
+    }
     let source = std::error::Error::source(&error)
         .map(|s| format!(": {s}"))
         .unwrap_or_default();

@@ -1,7 +1,9 @@
 //! Advice printed after an error: which flag, setting or command helps.
 
+use popget::credentials::keyring;
 use popget::credentials::oauth::OAuthError;
 use popget::error::{Error, NoGreeting, PasswordError, Remedy, TlsFailure};
+#[cfg(feature = "gssapi")]
 use popget::pop3::gssapi::GssapiError;
 use popget::pop3::Violation;
 
@@ -10,6 +12,7 @@ use popget::pop3::Violation;
 pub(crate) fn hint(error: &Error) -> Option<String> {
     match error {
         Error::Unavailable { remedy, .. } => remedy.map(|remedy| remedy_hint(remedy).to_string()),
+        #[cfg(feature = "gssapi")]
         Error::Gssapi(error) => gssapi_hint(error),
         Error::Password(error) => password_hint(error),
         Error::OAuth(error) => oauth_hint(error),
@@ -80,10 +83,13 @@ fn remedy_hint(remedy: Remedy) -> &'static str {
 /// What the user can do about a password that could not be had.
 fn password_hint(error: &PasswordError) -> Option<String> {
     match error {
-        PasswordError::Missing { account, .. } => Some(format!(
-            "store one in the OS keyring with `popget password set {account}`, or set \
-             password_command"
-        )),
+        PasswordError::Missing { account, .. } => Some(match keyring::built_in() {
+            Ok(()) => format!(
+                "store one in the OS keyring with `popget password set {account}`, or set \
+                 password_command"
+            ),
+            Err(_) => "set password_command, or keep it in ~/.netrc".into(),
+        }),
         PasswordError::Keyring { .. } => Some(
             "unlock the keyring (log in to the desktop session), or give the password another \
              way"
@@ -112,6 +118,7 @@ fn oauth_hint(error: &OAuthError) -> Option<String> {
 }
 
 /// What the user can do about a Kerberos failure.
+#[cfg(feature = "gssapi")]
 fn gssapi_hint(error: &GssapiError) -> Option<String> {
     match error {
         GssapiError::NoTicket { .. } | GssapiError::TicketExpired { .. } => Some(
@@ -140,26 +147,26 @@ fn gssapi_hint(error: &GssapiError) -> Option<String> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "gssapi"))]
 mod tests {
     use super::*;
-    use popget::pop3::gssapi::Target;
+    use popget::pop3::gssapi::{GssError, MajorFlags, Target};
 
     #[test]
     fn kerberos_failures_have_hints() {
-        let failure = |major, minor: i32| libgssapi::error::Error {
+        let failure = |major, minor: i32| GssError {
             major,
             minor: minor as u32,
         };
         let target = Target::pop("localhost");
         let no_cache = Error::from(GssapiError::classify(
             &target,
-            failure(libgssapi::error::MajorFlags::GSS_S_NO_CRED, -1_765_328_189),
+            failure(MajorFlags::GSS_S_NO_CRED, -1_765_328_189),
         ));
         assert!(hint(&no_cache).unwrap().contains("kinit"));
         let unknown = Error::from(GssapiError::classify(
             &target,
-            failure(libgssapi::error::MajorFlags::GSS_S_FAILURE, -1_765_328_377),
+            failure(MajorFlags::GSS_S_FAILURE, -1_765_328_377),
         ));
         assert!(hint(&unknown).unwrap().contains("pop/localhost"));
     }

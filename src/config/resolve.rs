@@ -591,6 +591,9 @@ fn resolve_login(
     problems: &mut Vec<Error>,
 ) -> (AuthMethod, Option<ResolvedOAuth>) {
     let mut auth = settings.auth.unwrap_or(AuthMethod::Auto);
+    if auth == AuthMethod::Gssapi && !cfg!(feature = "gssapi") {
+        problems.push(auth::gssapi_not_built_in());
+    }
     let oauth = match (&settings.oauth, name) {
         (Some(table), Some(name)) => match table.resolve(name) {
             Ok(resolved) => Some(resolved),

@@ -5,8 +5,14 @@
 //! the D-Bus session bus and be unlocked. Building needs the libdbus headers (Debian:
 //! `libdbus-1-dev`); running needs only `libdbus-1-3`. The items can be read with
 //! `secret-tool lookup service popget username NAME`.
+//!
+//! A popget built without the `keyring` feature has no keyring: every call answers
+//! [`KeyringError::NotBuiltIn`], which the password sources and the token store take as "no
+//! keyring here" and `popget password` reports as a configuration error.
 
 use super::Secret;
+
+pub(crate) use backend::{delete, load, store};
 
 /// The service name of account passwords (`popget password set NAME`).
 pub const PASSWORD_SERVICE: &str = "popget";
@@ -30,6 +36,26 @@ pub enum KeyringError {
         account: String,
         problem: &'static str,
     },
+    /// This popget was built without the `keyring` feature.
+    #[error("this popget was built without the keyring feature")]
+    NotBuiltIn,
+}
+
+impl KeyringError {
+    /// Whether no keyring is there to answer (none running, or none built in): a source to
+    /// pass over, not an error.
+    pub fn is_absent(&self) -> bool {
+        matches!(self, KeyringError::Failed(_) | KeyringError::NotBuiltIn)
+    }
+}
+
+/// Whether this popget has a keyring at all (the `keyring` feature).
+pub fn built_in() -> Result<(), KeyringError> {
+    if cfg!(feature = "keyring") {
+        Ok(())
+    } else {
+        Err(KeyringError::NotBuiltIn)
+    }
 }
 
 /// Saves `password` as the password of `account`, replacing any earlier one.
@@ -53,52 +79,79 @@ pub fn probe() -> Result<(), KeyringError> {
     load(PASSWORD_SERVICE, "\u{1}popget-probe").map(drop)
 }
 
-pub(crate) fn store(
-    service: &'static str,
-    account: &str,
-    secret: &Secret,
-) -> Result<(), KeyringError> {
-    entry(service, account)?
-        .set_password(secret.expose())
-        .map_err(|e| classify(e, service, account))
-}
+/// The Secret Service, through the keyring crate.
+#[cfg(feature = "keyring")]
+mod backend {
+    use super::{KeyringError, Secret};
 
-pub(crate) fn load(service: &'static str, account: &str) -> Result<Option<Secret>, KeyringError> {
-    match entry(service, account)?.get_password() {
-        Ok(password) => Ok(Some(Secret::new(password))),
-        Err(keyring::Error::NoEntry) => Ok(None),
-        Err(e) => Err(classify(e, service, account)),
+    pub(crate) fn store(
+        service: &'static str,
+        account: &str,
+        secret: &Secret,
+    ) -> Result<(), KeyringError> {
+        entry(service, account)?
+            .set_password(secret.expose())
+            .map_err(|e| classify(e, service, account))
     }
-}
 
-pub(crate) fn delete(service: &'static str, account: &str) -> Result<bool, KeyringError> {
-    match entry(service, account)?.delete_credential() {
-        Ok(()) => Ok(true),
-        Err(keyring::Error::NoEntry) => Ok(false),
-        Err(e) => Err(classify(e, service, account)),
-    }
-}
-
-fn entry(service: &'static str, account: &str) -> Result<keyring::Entry, KeyringError> {
-    keyring::Entry::new(service, account).map_err(|e| classify(e, service, account))
-}
-
-fn classify(error: keyring::Error, service: &'static str, account: &str) -> KeyringError {
-    let unusable = |problem| KeyringError::Unusable {
-        service,
-        account: account.into(),
-        problem,
-    };
-    match error {
-        keyring::Error::NoStorageAccess(source) => KeyringError::NoAccess(source),
-        keyring::Error::PlatformFailure(source) => KeyringError::Failed(source),
-        // The payload is the item's bytes: dropped unread.
-        keyring::Error::BadEncoding(_) => unusable("its content is not UTF-8"),
-        keyring::Error::Ambiguous(_) => unusable("more than one item matches"),
-        keyring::Error::TooLong(..) | keyring::Error::Invalid(..) => {
-            unusable("the account name is not accepted by the keyring")
+    pub(crate) fn load(
+        service: &'static str,
+        account: &str,
+    ) -> Result<Option<Secret>, KeyringError> {
+        match entry(service, account)?.get_password() {
+            Ok(password) => Ok(Some(Secret::new(password))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(classify(e, service, account)),
         }
-        keyring::Error::NoEntry => unusable("it disappeared while being read"),
-        other => KeyringError::Failed(other.to_string().into()),
+    }
+
+    pub(crate) fn delete(service: &'static str, account: &str) -> Result<bool, KeyringError> {
+        match entry(service, account)?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(keyring::Error::NoEntry) => Ok(false),
+            Err(e) => Err(classify(e, service, account)),
+        }
+    }
+
+    fn entry(service: &'static str, account: &str) -> Result<keyring::Entry, KeyringError> {
+        keyring::Entry::new(service, account).map_err(|e| classify(e, service, account))
+    }
+
+    fn classify(error: keyring::Error, service: &'static str, account: &str) -> KeyringError {
+        let unusable = |problem| KeyringError::Unusable {
+            service,
+            account: account.into(),
+            problem,
+        };
+        match error {
+            keyring::Error::NoStorageAccess(source) => KeyringError::NoAccess(source),
+            keyring::Error::PlatformFailure(source) => KeyringError::Failed(source),
+            // The payload is the item's bytes: dropped unread.
+            keyring::Error::BadEncoding(_) => unusable("its content is not UTF-8"),
+            keyring::Error::Ambiguous(_) => unusable("more than one item matches"),
+            keyring::Error::TooLong(..) | keyring::Error::Invalid(..) => {
+                unusable("the account name is not accepted by the keyring")
+            }
+            keyring::Error::NoEntry => unusable("it disappeared while being read"),
+            other => KeyringError::Failed(other.to_string().into()),
+        }
+    }
+}
+
+/// No keyring built in: nothing is there to store in or load from.
+#[cfg(not(feature = "keyring"))]
+mod backend {
+    use super::{KeyringError, Secret};
+
+    pub(crate) fn store(_: &'static str, _: &str, _: &Secret) -> Result<(), KeyringError> {
+        Err(KeyringError::NotBuiltIn)
+    }
+
+    pub(crate) fn load(_: &'static str, _: &str) -> Result<Option<Secret>, KeyringError> {
+        Err(KeyringError::NotBuiltIn)
+    }
+
+    pub(crate) fn delete(_: &'static str, _: &str) -> Result<bool, KeyringError> {
+        Err(KeyringError::NotBuiltIn)
     }
 }

@@ -89,7 +89,8 @@ pub enum PasswordError {
     #[error(
         "no password for {user}@{host}: use --password-command CMD, the POPGET_PASSWORD \
          environment variable, password_command in the configuration file, a systemd \
-         credential, the OS keyring or ~/.netrc"
+         credential, {}",
+        stores()
     )]
     Missing {
         account: String,
@@ -117,6 +118,17 @@ pub enum PasswordError {
     /// Reading the password from the terminal failed.
     #[error("cannot read the password: {0}")]
     Prompt(io::Error),
+}
+
+/// The last password sources the message of a missing password names: without the keyring
+/// feature, a password `popget password set` saved cannot be the one that is missing.
+fn stores() -> &'static str {
+    if os_keyring::built_in().is_ok() {
+        "the OS keyring or ~/.netrc"
+    } else {
+        "or ~/.netrc (this popget was built without the keyring feature, so it cannot read a \
+         password saved in the OS keyring)"
+    }
 }
 
 impl PasswordError {
@@ -175,11 +187,11 @@ impl SecretSources {
             SecretSource::SystemdCredential(name) => {
                 sources::systemd_credential(name).map_err(PasswordError::Credential)
             }
-            // No keyring on this machine (no D-Bus session, no Secret Service) is no error:
-            // the keyring is one source among others.
+            // No keyring on this machine (no D-Bus session, no Secret Service, none built in)
+            // is no error: the keyring is one source among others.
             SecretSource::Keyring(name) => match os_keyring::load_password(name) {
                 Ok(found) => Ok(found),
-                Err(KeyringError::Failed(_)) => Ok(None),
+                Err(error) if error.is_absent() => Ok(None),
                 Err(source) => Err(PasswordError::Keyring {
                     account: name.clone(),
                     source,

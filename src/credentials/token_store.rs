@@ -147,7 +147,8 @@ pub fn locate(name: &str, state_dir: &Path) -> Result<Option<Location>, StoreErr
     let keyring = KeyringTokenStore::new(state_dir, name);
     match os_keyring::load(TOKEN_SERVICE, name) {
         Ok(Some(_)) => Ok(Some(keyring.location())),
-        Ok(None) | Err(KeyringError::Failed(_)) => Ok(None),
+        Ok(None) => Ok(None),
+        Err(e) if e.is_absent() => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
@@ -158,7 +159,7 @@ pub fn delete_everywhere(name: &str, state_dir: &Path) -> Result<bool, StoreErro
     let in_file = FileTokenStore::new(state_dir, name).delete()?;
     let in_keyring = match os_keyring::delete(TOKEN_SERVICE, name) {
         Ok(deleted) => deleted,
-        Err(KeyringError::Failed(_)) => false,
+        Err(e) if e.is_absent() => false,
         Err(e) => return Err(e.into()),
     };
     Ok(in_file || in_keyring)

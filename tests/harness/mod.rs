@@ -1,6 +1,7 @@
 //! Test harness: a private Dovecot (and Cyrus, Courier, popa3d, a Kerberos KDC), a scriptable fake server, and the real popget binary run
 //! with HOME and the XDG directories pointed into a temporary directory.
 
+pub mod builds;
 pub mod courier;
 pub mod cyrus;
 pub mod dnsmasq;
@@ -40,7 +41,12 @@ impl Popget {
     /// Kerberos ticket), run in the sandbox's home: a relative path (`--maildir m`) lands
     /// there, never in the checkout.
     pub fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_popget"));
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_popget")))
+    }
+
+    /// [`Popget::command`] for another popget binary: the lean build, the installed package.
+    pub fn command_of(&self, binary: &Path) -> Command {
+        let mut command = Command::new(binary);
         command
             .current_dir(self.home())
             .env_clear()

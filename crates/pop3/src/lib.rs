@@ -8,9 +8,9 @@
 //! [`Client::apop`], [`Client::authenticate`]), and before it a client can send nothing but
 //! CAPA, STLS, the login commands and QUIT, so the type system keeps transaction commands away
 //! from an unauthenticated connection; both states pipeline commands when asked to. The SASL
-//! mechanisms come from the `popget-sasl` crate, re-exported as [`sasl`] (and, with the
-//! default `gssapi` feature, `gssapi`): they compute what to send, [`Client::authenticate`]
-//! sends it.
+//! mechanisms come from the `popget-sasl` crate, re-exported as [`sasl`] and [`gssapi`] (whose
+//! Kerberos mechanism needs the default `gssapi` feature): they compute what to send,
+//! [`Client::authenticate`] sends it.
 //!
 //! ```
 //! use std::collections::VecDeque;
@@ -80,7 +80,6 @@ mod response;
 mod session;
 
 pub use popget_sasl as sasl;
-#[cfg(feature = "gssapi")]
 pub use popget_sasl::gssapi;
 
 pub use command::Command;

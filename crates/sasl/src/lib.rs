@@ -14,7 +14,6 @@ use sha2::{Digest, Sha256};
 
 use zeroize::Zeroize;
 
-#[cfg(feature = "gssapi")]
 pub mod gssapi;
 
 /// The result of a mechanism's step, failing with [`Error`] by default.

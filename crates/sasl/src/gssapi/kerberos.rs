@@ -1,40 +1,14 @@
-//! SASL GSSAPI with Kerberos 5 (RFC 4752): a security context for `service@host` from the user's
-//! credential cache, then the security-layer negotiation, where popget always chooses none.
+//! The GSSAPI mechanism itself, through the system's GSSAPI library: the security context, the
+//! security-layer negotiation and the failures sorted by what the user can do about them.
 
 use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext};
 use libgssapi::credential::{Cred, CredUsage};
-use libgssapi::error::{Error as GssError, MajorFlags};
+/// The errors GSSAPI reports, which [`GssapiError`] carries as its source.
+pub use libgssapi::error::{Error as GssError, MajorFlags};
 use libgssapi::name::Name;
 use libgssapi::oid::{OidSet, GSS_MECH_KRB5, GSS_NT_HOSTBASED_SERVICE};
 
-/// The service principal popget authenticates to, `service@host` (GSS host-based service name;
-/// Kerberos turns it into `service/host@REALM`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The service name, `pop` for POP servers.
-    pub service: String,
-    /// The server's host name.
-    pub host: String,
-}
-
-impl Target {
-    /// The service name of POP servers (RFC 1734, section 2; RFC 5034, section 4).
-    pub const POP_SERVICE: &'static str = "pop";
-
-    /// `pop@host`.
-    pub fn pop(host: &str) -> Target {
-        Target {
-            service: Target::POP_SERVICE.to_string(),
-            host: host.to_string(),
-        }
-    }
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{}", self.service, self.host)
-    }
-}
+use super::Target;
 
 /// Why a Kerberos (SASL GSSAPI) login failed.
 #[derive(Debug, thiserror::Error)]
