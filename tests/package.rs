@@ -210,3 +210,59 @@ fn the_debian_package_installs_works_and_removes_cleanly() {
         );
     }
 }
+
+/// What crates.io would get (`cargo package --list`): everything `cargo install` builds from and
+/// installs by hand, and none of the tests, their corpora, the benchmarks or the scripts.
+#[test]
+fn the_crate_holds_sources_man_page_completions_units_and_documents_only() {
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+        "package",
+        "--list",
+        "--locked",
+        "--allow-dirty",
+        "-p",
+        "popget",
+    ]);
+    let output = output_within(&mut cargo, TOOL_LIMIT);
+    assert!(
+        output.status.success(),
+        "cargo package --list failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed = String::from_utf8(output.stdout).unwrap();
+    let files: Vec<&str> = listed.lines().collect();
+    for wanted in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "build.rs",
+        "src/main.rs",
+        "src/lib.rs",
+        "man/popget.1",
+        "completions/popget.bash",
+        "completions/_popget",
+        "completions/popget.fish",
+        "contrib/popget.service",
+        "contrib/popget-fetch.service",
+        "contrib/popget-fetch.timer",
+        "README.md",
+        "CHANGELOG.md",
+        "LICENSE-MIT",
+        "LICENSE-APACHE",
+    ] {
+        assert!(files.contains(&wanted), "{wanted} is missing:\n{listed}");
+    }
+    let unwanted = [
+        "tests/",
+        "benches/",
+        "scripts/",
+        "proptest-regressions/",
+        "crates/",
+    ];
+    for file in &files {
+        assert!(
+            !unwanted.iter().any(|prefix| file.starts_with(prefix)),
+            "{file} is in the package"
+        );
+    }
+}

@@ -14,6 +14,7 @@ unmeasured). Measured, round-robin:
            lock and loads the state before connecting, so these time the load alone,
            without Dovecot
   uidl, list   `popget uidl` and `popget list` to a file, for scale
+  version      `popget --version`: starting the binary and nothing else
 
 seen - fresh is the state's cost to a run: loading, the per-UIDL lookups and the retain pass.
 refused-seen - refused-fresh is the load alone.
@@ -137,6 +138,9 @@ class StateBench:
             lines = out.count(b"\n")
             return None if rc == 0 and lines == n else "rc %d, %d lines" % (rc, lines)
 
+        def check_version(rc, out, err, d):
+            return None if rc == 0 and out.startswith(b"popget ") else "rc %d, no version" % rc
+
         over = ["--max-size", "1", "--json"]
         variants = [
             Variant("seen", fetch(port, seen), check_seen),
@@ -145,6 +149,7 @@ class StateBench:
             Variant("refused-fresh", fetch(refused_port, fresh), check_refused),
             Variant("uidl", lambda d: popget_connection(s.popget, "uidl", port), check_lines),
             Variant("list", lambda d: popget_connection(s.popget, "list", port), check_lines),
+            Variant("version", lambda d: [s.popget, "--version"], check_version),
         ]
         if s.baseline:
             # The same fetches with the --baseline binary, round-robin with the current one.
@@ -153,6 +158,7 @@ class StateBench:
                 Variant("fresh-before", fetch(port, fresh, over, exe=s.baseline), check_fresh),
                 Variant("refused-seen-before", fetch(refused_port, seen, exe=s.baseline),
                         check_refused),
+                Variant("version-before", lambda d: [s.baseline, "--version"], check_version),
             ]
         return variants
 
@@ -225,6 +231,8 @@ class StateBench:
                   n, self.maildrop_bytes // n, self.state_bytes))
         print("versions: popget %s; dovecot %s" % (first_line([s.popget, "--version"]),
                                                    s.dovecot.version()))
+        print("binary: %d bytes%s" % (os.path.getsize(s.popget), "; --baseline %d bytes" % (
+            os.path.getsize(s.baseline)) if s.baseline else ""))
         print("runs: %d each, round-robin; medians; max RSS over runs" % self.a.runs)
         print()
         print("| run | complete runs | median wall s | median user s | median sys s | "
@@ -258,11 +266,13 @@ class StateBench:
                   1000 * paired("refused-seen", "refused-fresh", "cpu")))
         if s.baseline:
             print("current vs --baseline (paired medians): seen %+.1f ms wall, %+.1f ms CPU; "
-                  "loading the state (refused-seen) %+.1f ms wall, %+.1f ms CPU" % (
+                  "loading the state (refused-seen) %+.1f ms wall, %+.1f ms CPU; --version "
+                  "%+.2f ms wall" % (
                       1000 * paired("seen", "seen-before"),
                       1000 * paired("seen", "seen-before", "cpu"),
                       1000 * paired("refused-seen", "refused-seen-before"),
-                      1000 * paired("refused-seen", "refused-seen-before", "cpu")))
+                      1000 * paired("refused-seen", "refused-seen-before", "cpu"),
+                      1000 * paired("version", "version-before")))
         print("target (issue 6): < 50 ms for %d UIDLs%s" % (
             n, "" if n == 100_000 else " (this run used another count)"))
         print_loads(self.results)
