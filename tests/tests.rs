@@ -16,6 +16,7 @@ mod faults;
 mod framing;
 mod full_disk;
 mod generated;
+mod gmail;
 mod gssapi;
 mod hostile;
 mod imap;

@@ -1,11 +1,13 @@
-//! Test harness: a private Dovecot (and Cyrus, Courier, popa3d, a Kerberos KDC), a scriptable fake server, and the real popget binary run
-//! with HOME and the XDG directories pointed into a temporary directory.
+//! Test harness: a private Dovecot (and Cyrus, Courier, popa3d, a Kerberos KDC), a scriptable
+//! fake POP3 server, a fake Gmail API, and the real popget binary run with HOME and the XDG
+//! directories pointed into a temporary directory.
 
 pub mod courier;
 pub mod cyrus;
 pub mod dnsmasq;
 pub mod dovecot;
 pub mod fake;
+pub mod gmail;
 pub mod kdc;
 pub mod namespace;
 pub mod oauth_server;
