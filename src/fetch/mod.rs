@@ -162,6 +162,7 @@ fn destination_name(delivery: &Delivery) -> &str {
     match delivery {
         Delivery::Imap(target) => &target.name,
         Delivery::Lmtp(target) => &target.name,
+        Delivery::Gmail(target) => &target.name,
         Delivery::Maildir { .. } | Delivery::Mbox(_) | Delivery::Mda { .. } => "",
     }
 }

@@ -145,23 +145,7 @@ fn plan_and_filter<S: Read + Write>(
     report.oversized = plan.oversized as u64;
     report.deferred = plan.deferred as u64;
     report.too_large_for_destination = plan.too_large_for_destination as u64;
-    let too_large = (plan.too_large_for_destination > 0).then(|| {
-        Error::Rejected(format!(
-            "{} {} larger than the destination accepts ({} octets); {} on the server",
-            plan.too_large_for_destination,
-            if plan.too_large_for_destination == 1 {
-                "message is"
-            } else {
-                "messages are"
-            },
-            destination_limit.unwrap_or_default(),
-            if plan.too_large_for_destination == 1 {
-                "it stays"
-            } else {
-                "they stay"
-            },
-        ))
-    });
+    let too_large = plan.too_large_refusal(destination_limit);
     Ok((plan, filter_error.or(too_large)))
 }
 

@@ -8,7 +8,7 @@
 //! on for a message of that size and Message-ID before anything is appended again.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+
 use std::sync::Mutex;
 
 use popget_imap::{AppendMessage, AppendOutcome, Client, Lookup, ResponseCode, Session};
@@ -20,9 +20,6 @@ use crate::credentials::Secret;
 use crate::error::Error;
 use crate::pop3::Security;
 use crate::transport::{self, Stream, TlsMode};
-
-/// How much of a message's start is read for its Message-ID and Date.
-const HEADER_OCTETS: u64 = 256 * 1024;
 
 /// A logged-in IMAP session and the mailbox messages go to.
 pub struct Imap {
@@ -81,26 +78,16 @@ impl Imap {
     /// Reads what recovery and the APPEND need from a spooled message.
     fn describe(&self, spool: &mut File) -> std::io::Result<Described> {
         let octets = popget_imap::crlf_length(spool)?;
-        spool.seek(SeekFrom::Start(0))?;
-        let mut head = Vec::new();
-        (&mut *spool).take(HEADER_OCTETS).read_to_end(&mut head)?;
-        spool.seek(SeekFrom::Start(0))?;
-        let end = memchr::memmem::find(&head, b"\n\n").map_or(head.len(), |i| i + 1);
-        let headers = mailparse::parse_headers(&head[..end]).ok().map(|(h, _)| h);
-        let header = |name: &str| {
-            use mailparse::MailHeaderMap;
-            headers.as_ref().and_then(|h| h.get_first_value(name))
-        };
-        // As the server shows it: angle brackets included.
-        let message_id = header("Message-ID")
-            .map(|id| id.trim().to_string())
-            .filter(|id| !id.is_empty());
+        let [message_id, date] =
+            <[Option<String>; 2]>::try_from(super::read_headers(spool, &["Message-ID", "Date"])?)
+                .unwrap_or_default();
         let date = match self.target.internal_date {
             InternalDate::Received => None,
-            InternalDate::Date => header("Date")
+            InternalDate::Date => date
                 .and_then(|date| mailparse::dateparse(&date).ok())
                 .and_then(|seconds| popget_imap::InternalDate::new(seconds, 0).ok()),
         };
+        // As the server shows it: angle brackets included.
         Ok(Described {
             octets,
             message_id,
@@ -278,14 +265,7 @@ fn imap_error(what: &str, error: popget_imap::Error) -> Error {
 
 impl Mailbox for Imap {
     fn stage(&self, fill: &mut Fill) -> Result<Staged, Failure> {
-        let (spool, octets) = super::spool(fill)?;
-        Ok(Staged {
-            octets,
-            kind: StagedKind::Spooled {
-                spool,
-                sender: String::new(),
-            },
-        })
+        super::stage_spooled(fill)
     }
 
     /// Journals each message's intent (mailbox, UIDVALIDITY, UIDNEXT, size, Message-ID), then
