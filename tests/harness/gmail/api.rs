@@ -546,7 +546,7 @@ pub fn fault_answer(fault: &Fault) -> Answer {
         Fault::ServerError(code) => {
             google_error(*code, "INTERNAL", "global", "backendError", "Backend Error")
         }
-        Fault::DropMidBody(_) | Fault::DropAnswer | Fault::Slow(_) => {
+        Fault::DropMidBody(_) | Fault::DropAnswer | Fault::Slow(_) | Fault::StoreThenStall(_) => {
             unreachable!("handled by the connection")
         }
     }

@@ -44,6 +44,9 @@ pub enum Fault {
     DropAnswer,
     /// Waits this long, then answers as usual.
     Slow(Duration),
+    /// Does the work (an import is stored), then holds the answer back this long: a window in
+    /// which the client can be killed with its message imported but no id received.
+    StoreThenStall(Duration),
 }
 
 /// How the server behaves; change it while it runs with [`GmailServer::with`].
@@ -351,6 +354,11 @@ fn serve(stream: TcpStream, shared: &Shared) {
             (Some(Fault::Slow(pause)), _) => {
                 std::thread::sleep(*pause);
                 route(shared, &head, &body)
+            }
+            (Some(Fault::StoreThenStall(pause)), _) => {
+                let answer = route(shared, &head, &body);
+                std::thread::sleep(*pause);
+                answer
             }
             (Some(fault), _) if fault != &Fault::DropAnswer => api::fault_answer(fault),
             _ => route(shared, &head, &body),
