@@ -123,6 +123,7 @@ pub fn recover(state: &mut State, mailbox: &dyn Mailbox) -> Result<usize> {
 /// found in the mailbox. Returns how many were not recorded yet.
 pub(super) fn settle_journal(state: &mut State, mailbox: &dyn Mailbox) -> Result<usize> {
     let intents = state.pending_intents()?;
+    let journal_age = state.journal_age();
     let now = unix_now();
     // A message logged as delivered was placed and synced before that line was written: its
     // intent needs no look in the mailbox (a sync of new/ or an mbox lock for each one).
@@ -146,7 +147,7 @@ pub(super) fn settle_journal(state: &mut State, mailbox: &dyn Mailbox) -> Result
                 path: state.path().to_path_buf(),
                 detail: format!("its journal has a malformed line {line:?}"),
             })?;
-        let arrived = logged.contains(uid.as_slice()) || mailbox.recover(&intent)?;
+        let arrived = logged.contains(uid.as_slice()) || mailbox.recover(&intent, journal_age)?;
         if arrived && !state.contains(uid) {
             state.record(uid, now);
             recovered += 1;
