@@ -361,10 +361,8 @@ fn dropped_connections_lose_nothing_and_repeat_nothing() {
     assert!(setup.left().is_empty());
 }
 
-/// Above 5 MB the import is a resumable upload. Its PUT breaks off again and again; popget
-/// asks Gmail how much arrived and sends the rest from there.
-#[test]
-fn a_message_over_5_mb_goes_resumable_and_resumes_where_gmail_says() {
+/// A message over 5 MB (5.6 MB with CRLF line ends).
+fn big_message() -> Vec<u8> {
     let mut big = b"Subject: big\nMessage-ID: <big@resumable.test>\n\n".to_vec();
     for n in 0..120_000 {
         big.extend_from_slice(
@@ -372,11 +370,19 @@ fn a_message_over_5_mb_goes_resumable_and_resumes_where_gmail_says() {
         );
     }
     assert!(big.len() > 5 * 1024 * 1024);
+    big
+}
+
+/// Above 5 MB the import is a resumable upload. Its PUT breaks off after a megabyte; popget
+/// asks Gmail how much arrived and sends only the rest.
+#[test]
+fn a_message_over_5_mb_goes_resumable_and_resumes_where_gmail_says() {
+    let big = big_message();
     let small = b"Subject: small\n\nbody\n".to_vec();
     let setup = Setup::deleting(&[big.clone(), small.clone()]);
     setup
         .gmail
-        .with(|b| b.upload_faults = vec![Fault::DropMidBody(1_000_000); 5].into());
+        .with(|b| b.upload_faults = [Fault::DropMidBody(1_000_000)].into());
     setup.fetch(&[]).expect_code(0);
     let stored = setup.gmail.messages();
     let resumable = stored
@@ -424,6 +430,29 @@ fn a_message_over_5_mb_goes_resumable_and_resumes_where_gmail_says() {
         last.headers
     );
     assert_eq!(last.status, 200);
+    assert!(setup.left().is_empty());
+}
+
+/// Every request to the upload session breaks off, the status queries too: popget gives up
+/// for this run (75) with the message still on the server, and the next run imports it whole
+/// in a new session.
+#[test]
+fn an_upload_that_keeps_breaking_ends_with_75_and_the_next_run_imports_it() {
+    let big = big_message();
+    let setup = Setup::deleting(std::slice::from_ref(&big));
+    setup
+        .gmail
+        .with(|b| b.upload_faults = vec![Fault::DropMidBody(1_000_000); 40].into());
+    let started = Instant::now();
+    setup.fails_with(75, &["did not answer"]);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(setup.gmail.messages().is_empty());
+    assert_eq!(setup.left(), std::slice::from_ref(&big));
+    setup.gmail.with(|b| b.upload_faults.clear());
+    setup.fetch(&[]).expect_code(0);
+    let stored = setup.gmail.messages();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].bytes == crlf(&big), "the big message exactly");
     assert!(setup.left().is_empty());
 }
 
