@@ -320,6 +320,8 @@ fn serve(stream: TcpStream, shared: &Shared) {
     let mut connection = Connection::new(stream);
     while let Some(head) = connection.read_head() {
         let endpoint = endpoint(&head);
+        // A session URI is its own credential (Google's resumable protocol): PUTs to it are
+        // served whatever token they carry.
         let authorised = endpoint == Endpoint::Upload || authorised(&head, shared);
         let (fault, delay) = {
             let mut state = lock(&shared.state);
