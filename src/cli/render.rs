@@ -95,6 +95,20 @@ impl Observer for RunView<'_> {
                 self.terminal
                     .print_warning(&format!("{name}: on_new_mail command {problem}"))
             }
+            Notice::SetAsideUnreadable(error) => self.terminal.print_warning(&format!(
+                "popget: {name}: warning: {}; it is replaced, and the messages it set aside \
+                 are offered to the destination again",
+                describe(&error)
+            )),
+            Notice::SetAsideFull { dropped } => self.terminal.print_warning(&format!(
+                "popget: {name}: warning: more than {} messages are set aside: the {dropped} \
+                 oldest were dropped and will be offered to the destination again",
+                popget::set_aside::MAX_ENTRIES
+            )),
+            Notice::StatusNotRecorded(error) => self.terminal.print_warning(&format!(
+                "popget: {name}: warning: the check was not recorded for `popget status`: {}",
+                describe(&error)
+            )),
         }
     }
 }
@@ -298,6 +312,7 @@ fn worth_a_summary(report: &Report, interactive: bool) -> bool {
             r.rejected,
             r.interrupted,
             r.too_large_for_destination,
+            r.set_aside,
         ]
     };
     counts(report) != counts(&nothing)
@@ -343,7 +358,8 @@ fn summary_line(account: &str, report: &Report, destination: &str) -> String {
         "too large for the destination left on the server",
     );
     add(&mut line, report.skipped, "skipped by the filter");
-    add(&mut line, report.rejected, "refused by the MDA");
+    add(&mut line, report.rejected, "refused by the destination");
+    add(&mut line, report.set_aside, "set aside (popget quarantine)");
     add(&mut line, report.deferred, "left for the next run");
     add(
         &mut line,

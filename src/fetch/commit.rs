@@ -36,10 +36,17 @@ pub(super) fn commit_batches(
 pub(super) struct Committed {
     /// Placed, durable and recorded.
     pub(super) delivered: Vec<DeliveredMessage>,
-    /// The MDA refused the message after the delivered ones.
-    pub(super) rejected: Option<Error>,
+    /// The destination refused the message after the delivered ones for good.
+    pub(super) rejected: Option<Rejected>,
     /// The mailbox or the state failed after the delivered ones: nothing more is placed.
     pub(super) error: Option<Error>,
+}
+
+/// A message the destination refused for good, and its words.
+pub(super) struct Rejected {
+    /// `None` only if the destination refused a message the batch did not hold.
+    pub(super) message: Option<Message>,
+    pub(super) error: Error,
 }
 
 pub(super) struct DeliveredMessage {
@@ -75,6 +82,11 @@ pub(super) fn place_and_record(
             state_ref.write_intents(&records)
         })
     };
+    // The refused message is the one after those placed.
+    let rejected = placement.rejected.map(|error| Rejected {
+        message: messages.get(placement.placed).cloned(),
+        error,
+    });
     let delivered: Vec<DeliveredMessage> = messages
         .into_iter()
         .zip(octets)
@@ -104,7 +116,7 @@ pub(super) fn place_and_record(
     // the mailbox is settled at the end of the run, or by the next run after a crash.
     Committed {
         delivered,
-        rejected: placement.rejected,
+        rejected,
         error: placement.error,
     }
 }

@@ -6,12 +6,13 @@ use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::commit::{commit_batches, Committed};
+use super::commit::{commit_batches, Committed, Rejected};
 use super::plan::{apply_filter, leave_too_large, limit_plan, make_plan, Message, Plan, Unread};
 use super::transaction::{Report, Request};
 use super::Observer;
 use crate::error::{Error, Result};
 use crate::pop3::{Command, LineEnding, Session};
+use crate::set_aside::SetAside;
 use crate::state::State;
 use crate::store::{Failure, Mailbox, Staged};
 
@@ -49,6 +50,8 @@ pub(super) struct Exchange<'a, S> {
     pub session: &'a mut Session<S>,
     pub mailbox: &'a dyn Mailbox,
     pub state: &'a mut State,
+    /// Messages the destination refused for good: not fetched again.
+    pub set_aside: &'a mut SetAside,
     pub request: &'a Request,
     pub observer: &'a mut dyn Observer,
     pub report: &'a mut Report,
@@ -61,6 +64,7 @@ pub(super) fn run<S: Read + Write>(exchange: Exchange<'_, S>) -> Result<()> {
         session,
         mailbox,
         state,
+        set_aside,
         request: options,
         observer,
         report,
@@ -73,7 +77,7 @@ pub(super) fn run<S: Read + Write>(exchange: Exchange<'_, S>) -> Result<()> {
     let destination_limit = mailbox.size_limit();
     let (plan, filter_error) = plan_and_filter(
         session,
-        state,
+        (state, set_aside),
         options,
         destination_limit,
         (pipelining, window),
@@ -129,13 +133,13 @@ pub(super) fn run<S: Read + Write>(exchange: Exchange<'_, S>) -> Result<()> {
 /// will not take.
 fn plan_and_filter<S: Read + Write>(
     session: &mut Session<S>,
-    state: &mut State,
+    (state, set_aside): (&mut State, &mut SetAside),
     options: &Request,
     destination_limit: Option<u64>,
     (pipelining, window): (bool, usize),
     report: &mut Report,
 ) -> Result<(Plan, Option<Error>)> {
-    let mut plan = make_plan(session, state, options, pipelining)?;
+    let mut plan = make_plan(session, (state, set_aside), options, pipelining)?;
     leave_too_large(&mut plan, destination_limit);
     let filter_error = match &options.policy.filter {
         Some(filter) => apply_filter(session, &mut plan, filter, window, report)?,
@@ -145,6 +149,7 @@ fn plan_and_filter<S: Read + Write>(
     report.oversized = plan.oversized as u64;
     report.deferred = plan.deferred as u64;
     report.too_large_for_destination = plan.too_large_for_destination as u64;
+    report.set_aside = plan.set_aside as u64;
     let too_large = (plan.too_large_for_destination > 0).then(|| {
         Error::Rejected(format!(
             "{} {} larger than the destination accepts ({} octets); {} on the server",
@@ -199,6 +204,9 @@ pub(super) enum InFlight {
 pub(super) struct Ending {
     pub(super) deleted_uids: Vec<Vec<u8>>,
     pub(super) quit: Option<crate::pop3::Status>,
+    /// The UIDLs the destination refused for good in this run, with its words: set aside
+    /// once the run is over.
+    pub(super) refused_for_good: Vec<(Vec<u8>, String)>,
 }
 
 /// One pipelined stream of commands for the whole run: RETRs flow without a pause while
@@ -522,6 +530,25 @@ impl<S: Read + Write> Transfer<'_, S> {
         Ok(())
     }
 
+    /// Notes a message the destination refused for good, to be set aside unless it has no
+    /// UIDL; returns the error that reports it once.
+    fn set_aside(&mut self, rejected: Rejected) -> Error {
+        let reason = rejected.error.to_string();
+        match rejected.message.and_then(|message| message.uid) {
+            Some(uid) => {
+                self.ending.refused_for_good.push((uid, reason.clone()));
+                Error::Rejected(format!(
+                    "{reason}; set aside, so later runs leave it there (`popget quarantine` \
+                     lists it, `--retry` offers it again)"
+                ))
+            }
+            None => Error::Rejected(format!(
+                "{reason}; the server gives it no UIDL, so it cannot be set aside and every \
+                 run offers it again"
+            )),
+        }
+    }
+
     /// Hands the staged batch to the committing thread, waiting while it is busy with the
     /// previous one.
     fn commit_batch(&mut self) {
@@ -574,8 +601,9 @@ impl<S: Read + Write> Transfer<'_, S> {
                 self.to_delete.push_back(message.message);
             }
         }
-        if let Some(error) = committed.rejected {
+        if let Some(rejected) = committed.rejected {
             self.report.rejected += 1;
+            let error = self.set_aside(rejected);
             self.first_refusal.get_or_insert(error);
         }
         if let Some(error) = committed.error {
