@@ -49,6 +49,8 @@ pub enum Delivery {
     Imap(Box<ImapTarget>),
     /// An LMTP server (a local Dovecot or Cyrus), each message handed over for one recipient.
     Lmtp(LmtpTarget),
+    /// A Gmail mailbox, each message imported through the Gmail API.
+    Gmail(Box<GmailTarget>),
 }
 
 /// An IMAP mailbox and how to log in to its server.
@@ -95,6 +97,55 @@ pub enum InternalDate {
     Received,
 }
 
+/// A Gmail mailbox and how messages are imported into it (`users.messages.import`, so that
+/// Gmail's spam filter and categories see them as if they came by SMTP).
+#[derive(Debug, Clone)]
+pub struct GmailTarget {
+    /// `[destinations.NAME]`'s name: what the OAuth tokens are saved under.
+    pub name: String,
+    /// The Gmail address, for messages and receipts (the API calls the mailbox `me`).
+    pub address: String,
+    pub oauth: OAuthLogin,
+    /// Labels by name, created where missing.
+    pub labels: Vec<String>,
+    /// Skip the inbox: no INBOX label.
+    pub archive: bool,
+    /// The UNREAD label.
+    pub unread: bool,
+    pub never_mark_spam: bool,
+    pub process_for_calendar: bool,
+    pub internal_date: InternalDate,
+    /// The API's base URL: `https://gmail.googleapis.com` unless a test server replaces it.
+    pub api_url: url::Url,
+    /// Imports per second at most, shared by every account that delivers here: Gmail's
+    /// per-user quota, kept rather than hit.
+    pub imports_per_second: u32,
+    /// How long connecting and each answer may take.
+    pub timeout: Duration,
+}
+
+/// Two Gmail targets are the same when they import into the same mailbox the same way.
+impl PartialEq for GmailTarget {
+    fn eq(&self, other: &Self) -> bool {
+        let place = |t: &GmailTarget| {
+            (
+                t.name.clone(),
+                t.address.clone(),
+                t.labels.clone(),
+                t.archive,
+                t.unread,
+                t.never_mark_spam,
+                t.process_for_calendar,
+                t.internal_date,
+                t.api_url.clone(),
+            )
+        };
+        place(self) == place(other)
+    }
+}
+
+impl Eq for GmailTarget {}
+
 /// An LMTP server and the recipient the messages are for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LmtpTarget {
@@ -133,7 +184,9 @@ impl Delivery {
                 folder: Some(name),
             } => Some(root.join(format!(".{name}"))),
             Delivery::Mbox(path) => Some(path.clone()),
-            Delivery::Mda { .. } | Delivery::Imap(_) | Delivery::Lmtp(_) => None,
+            Delivery::Mda { .. } | Delivery::Imap(_) | Delivery::Lmtp(_) | Delivery::Gmail(_) => {
+                None
+            }
         }
     }
 
@@ -145,6 +198,7 @@ impl Delivery {
             Delivery::Mda { .. } => "mda",
             Delivery::Imap(_) => "imap",
             Delivery::Lmtp(_) => "lmtp",
+            Delivery::Gmail(_) => "gmail",
         }
     }
 }

@@ -374,6 +374,15 @@ impl State {
         Ok(())
     }
 
+    /// How long ago the journal was last written (zero if that cannot be told).
+    pub fn journal_age(&self) -> std::time::Duration {
+        fs::metadata(self.journal_path())
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|written| written.elapsed().ok())
+            .unwrap_or_default()
+    }
+
     /// The intents left by a run that did not finish. A line cut short by a crash was never
     /// acted on (intents are synced before any placement) and is ignored.
     pub fn pending_intents(&self) -> Result<Vec<(Vec<u8>, String)>> {

@@ -65,7 +65,7 @@ fn named(context: &Context, name: &str) -> Result<Named> {
     })
 }
 
-/// An IMAP destination, the one kind that logs in.
+/// An IMAP or Gmail destination, the kinds that log in.
 fn destination(config: &ConfigFile, name: &str, context: &Context) -> Result<Named> {
     match config::resolve_destination(config, name, context.env)? {
         Delivery::Imap(target) => Ok(Named {
@@ -73,6 +73,13 @@ fn destination(config: &ConfigFile, name: &str, context: &Context) -> Result<Nam
             user: target.login.user,
             host: target.server.host,
             oauth: target.login.oauth,
+            table: "destinations",
+        }),
+        Delivery::Gmail(target) => Ok(Named {
+            name: name.to_string(),
+            host: target.api_url.host_str().unwrap_or_default().to_string(),
+            user: target.address,
+            oauth: Some(target.oauth),
             table: "destinations",
         }),
         _ => Err(Error::config(format!(

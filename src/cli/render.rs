@@ -32,6 +32,12 @@ pub(crate) fn describe_delivery(delivery: &Delivery, home: Option<&Path>) -> Str
                 target.mailbox
             ),
             Delivery::Lmtp(target) => format!("LMTP {} for {}", target.address, target.recipient),
+            Delivery::Gmail(target) if target.labels.is_empty() => {
+                format!("Gmail {}", target.address)
+            }
+            Delivery::Gmail(target) => {
+                format!("Gmail {} ({})", target.address, target.labels.join(", "))
+            }
             Delivery::Maildir { .. } | Delivery::Mbox(_) => String::new(),
         };
     };

@@ -1,4 +1,5 @@
-//! `[destinations.NAME]` resolved: an IMAP mailbox or an LMTP server that accounts deliver to
+//! `[destinations.NAME]` resolved: an IMAP mailbox, an LMTP server or a Gmail mailbox
+//! ([`super::gmail`]) that accounts deliver to
 //! with `deliver_to = "NAME"`, or one given for a single run with `--imap URL` or `--lmtp
 //! ADDRESS --recipient USER`.
 
@@ -6,6 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::gmail;
 use super::paths::home_dir;
 use super::resolve::{self, DEFAULT_TIMEOUT};
 use super::settings::{self, DestinationSettings, Settings};
@@ -84,25 +86,46 @@ pub(super) fn resolve(
     let about = |keys: &[&'static str], message: String| {
         Error::config_about(keys, format!("destination \"{name}\": {message}"))
     };
-    match (&settings.imap, &settings.lmtp) {
-        (Some(url), None) => {
-            imap(name, url, settings, one_off, env, problems).map(|t| Delivery::Imap(Box::new(t)))
-        }
-        (None, Some(address)) => lmtp(name, address, settings, problems).map(Delivery::Lmtp),
-        (None, None) => {
+    let kinds = [
+        ("imap", settings.imap.as_deref()),
+        ("lmtp", settings.lmtp.as_deref()),
+        ("gmail", settings.gmail.as_deref()),
+    ];
+    let set: Vec<(&'static str, &str)> = kinds
+        .iter()
+        .filter_map(|&(key, value)| Some((key, value?)))
+        .collect();
+    let (kind, value) = match set.as_slice() {
+        [one] => *one,
+        [] => {
             problems.push(about(
-                &["imap", "lmtp"],
-                "sets neither imap nor lmtp".into(),
+                &["imap", "lmtp", "gmail"],
+                "sets none of imap, lmtp and gmail".into(),
             ));
-            None
+            return None;
         }
-        (Some(_), Some(_)) => {
+        [(first, _), (second, _), ..] => {
             problems.push(about(
-                &["imap", "lmtp"],
-                "sets both imap and lmtp; choose one".into(),
+                &[first, second],
+                format!("sets both {first} and {second}; choose one"),
             ));
-            None
+            return None;
         }
+    };
+    if kind != "gmail" {
+        if let Some(key) = gmail::sets_gmail_only_keys(settings) {
+            problems.push(about(
+                &[key],
+                format!("{key} applies only to a Gmail destination (gmail = \"ADDRESS\")"),
+            ));
+        }
+    }
+    match kind {
+        "imap" => imap(name, value, settings, one_off, env, problems)
+            .map(|target| Delivery::Imap(Box::new(target))),
+        "lmtp" => lmtp(name, value, settings, problems).map(Delivery::Lmtp),
+        _ => gmail::resolve(name, value, settings, problems)
+            .map(|target| Delivery::Gmail(Box::new(target))),
     }
 }
 

@@ -15,6 +15,7 @@ mod destination;
 mod document;
 pub mod error;
 mod file;
+mod gmail;
 mod paths;
 mod resolve;
 mod select;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::destination::{self, Destinations};
+use super::gmail;
 use super::paths::{expand_home, home_dir, state_dir, state_path_setting};
 use super::settings::{Settings, SizeSetting};
 use super::url::is_url;
@@ -286,7 +287,28 @@ fn resolve_delivery(
             ));
             return None;
         }
-        return destination::resolve(destination, extra.destinations, env, problems).map(Some);
+        let mut delivery = destination::resolve(destination, extra.destinations, env, problems)?;
+        match &mut delivery {
+            Delivery::Gmail(target) => gmail::apply_account_keys(name, target, settings, problems),
+            _ if gmail::sets_gmail_keys(settings) => problems.push(Error::config_of_account(
+                &["gmail_label", "gmail_archive"],
+                format!(
+                    "account \"{name}\": gmail_label and gmail_archive apply only to a Gmail \
+                     destination"
+                ),
+            )),
+            _ => {}
+        }
+        return Some(Some(delivery));
+    }
+    if gmail::sets_gmail_keys(settings) {
+        problems.push(Error::config_of_account(
+            &["gmail_label", "gmail_archive"],
+            format!(
+                "account \"{name}\": gmail_label and gmail_archive apply only with deliver_to \
+                 naming a Gmail destination"
+            ),
+        ));
     }
     let delivery = match (&settings.maildir, &settings.mbox, &settings.mda) {
         (Some(dir), None, None) => {

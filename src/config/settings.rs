@@ -64,6 +64,10 @@ pub struct Settings {
     pub oauth: Option<OAuthConfig>,
     /// The `[destinations.NAME]` table mail goes to, instead of maildir, mbox or mda.
     pub deliver_to: Option<String>,
+    /// With a Gmail destination: this account's labels, instead of the destination's.
+    pub gmail_label: Option<Labels>,
+    /// With a Gmail destination: whether this account's mail skips the inbox.
+    pub gmail_archive: Option<bool>,
 }
 
 /// The keys of a `[destinations.NAME]` table: an IMAP mailbox or an LMTP server that any
@@ -91,6 +95,37 @@ pub struct DestinationSettings {
     pub internal_date: Option<InternalDate>,
     /// `[destinations.NAME.oauth]`: log in with an OAuth2 token from `popget login NAME`.
     pub oauth: Option<OAuthConfig>,
+    /// Gmail: the address whose mailbox messages are imported into through the Gmail API.
+    pub gmail: Option<String>,
+    /// Gmail: the labels each message gets, by name (one, or a list).
+    pub label: Option<Labels>,
+    /// Gmail: skip the inbox.
+    pub archive: Option<bool>,
+    /// Gmail: mark each message unread (the default).
+    pub unread: Option<bool>,
+    pub never_mark_spam: Option<bool>,
+    pub process_for_calendar: Option<bool>,
+    /// Gmail: the API's base URL; `http://` only to the loopback interface (tests).
+    pub api_url: Option<String>,
+    /// Gmail: imports per second at most (10: Gmail's per-user quota).
+    pub imports_per_second: Option<u32>,
+}
+
+/// One label or several.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Labels {
+    One(String),
+    Several(Vec<String>),
+}
+
+impl Labels {
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Labels::One(name) => vec![name.clone()],
+            Labels::Several(names) => names.clone(),
+        }
+    }
 }
 
 /// Where an IMAP message's internal date comes from.
@@ -209,7 +244,9 @@ impl Settings {
             gssapi_host,
             interval,
             on_new_mail,
-            oauth
+            oauth,
+            gmail_label,
+            gmail_archive
         );
         // The destination (maildir, mbox, mda or deliver_to) and keep/delete are each one
         // choice: the more specific layer's wins.

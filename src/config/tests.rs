@@ -587,6 +587,98 @@ deliver_to = "local"
         );
     }
 
+    const GMAIL: &str = r#"
+[destinations.gmail]
+gmail = "me@gmail.com"
+label = "Old ISP"
+never_mark_spam = true
+[destinations.gmail.oauth]
+provider = "google"
+client_id = "id"
+
+[accounts.isp]
+host = "pop.isp.example"
+user = "me"
+deliver_to = "gmail"
+
+[accounts.work]
+host = "pop.work.example"
+user = "me"
+deliver_to = "gmail"
+gmail_label = ["Work", "Archive/2019"]
+gmail_archive = true
+"#;
+
+    #[test]
+    fn accounts_share_a_gmail_destination_each_with_its_labels() {
+        let config = ConfigFile::parse(GMAIL).unwrap();
+        let accounts = select_accounts(&config, &[], &CommandLine::default(), &env()).unwrap();
+        let gmail = |i: usize| match &accounts[i].delivery {
+            Some(Delivery::Gmail(target)) => target.clone(),
+            other => panic!("{other:?}"),
+        };
+        let (isp, work) = (gmail(0), gmail(1));
+        assert_eq!(isp.address, "me@gmail.com");
+        assert_eq!(
+            (isp.labels.clone(), isp.archive, isp.unread),
+            (vec!["Old ISP".to_string()], false, true)
+        );
+        assert!(isp.never_mark_spam && !isp.process_for_calendar);
+        assert_eq!(isp.api_url.as_str(), "https://gmail.googleapis.com/");
+        assert_eq!(isp.imports_per_second, 10);
+        assert_eq!(
+            isp.oauth.client.scopes,
+            [
+                "https://www.googleapis.com/auth/gmail.insert",
+                "https://www.googleapis.com/auth/gmail.labels"
+            ]
+        );
+        assert_eq!(
+            (work.labels.clone(), work.archive),
+            (vec!["Work".to_string(), "Archive/2019".to_string()], true)
+        );
+    }
+
+    #[test]
+    fn gmail_destination_mistakes_are_configuration_errors() {
+        let problems = |text: &str| {
+            check::check_text(text, &env())
+                .problems
+                .into_iter()
+                .map(|p| p.message)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let account = "[accounts.a]\nhost = \"h\"\nuser = \"u\"\ndeliver_to = \"g\"\n";
+        let no_oauth = problems(&format!(
+            "[destinations.g]\ngmail = \"me@gmail.com\"\n{account}"
+        ));
+        assert!(no_oauth.contains("logs in with OAuth"), "{no_oauth}");
+        let both = problems(&format!(
+            "[destinations.g]\ngmail = \"me@gmail.com\"\nimap = \"imaps://a@h\"\n{account}"
+        ));
+        assert!(both.contains("sets both imap and gmail"), "{both}");
+        let label_on_imap = problems(&format!(
+            "[destinations.g]\nimap = \"imaps://a@h\"\nlabel = \"x\"\npassword_command = \"true\"\n{account}"
+        ));
+        assert!(
+            label_on_imap.contains("applies only to a Gmail destination"),
+            "{label_on_imap}"
+        );
+        let http = problems(&format!(
+            "[destinations.g]\ngmail = \"me@gmail.com\"\napi_url = \"http://example.org\"\n\
+             [destinations.g.oauth]\nprovider = \"google\"\nclient_id = \"i\"\n{account}"
+        ));
+        assert!(http.contains("only to 127.0.0.1"), "{http}");
+        let label_without_gmail = problems(
+            "[accounts.a]\nhost = \"h\"\nuser = \"u\"\nmaildir = \"m\"\ngmail_label = \"x\"\n",
+        );
+        assert!(
+            label_without_gmail.contains("apply only with deliver_to"),
+            "{label_without_gmail}"
+        );
+    }
+
     #[test]
     fn a_destination_given_for_one_run_needs_no_table() {
         let config =

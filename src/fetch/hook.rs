@@ -24,7 +24,7 @@ pub fn environment(
 }
 
 /// The Maildir or mbox as an absolute path (the command may run elsewhere), `| COMMAND` for an
-/// MDA, the destination's name for IMAP and LMTP.
+/// MDA, the destination's name for IMAP, LMTP and Gmail.
 fn mailbox(delivery: &Delivery) -> String {
     match (delivery.path(), delivery) {
         (Some(path), _) => std::path::absolute(&path)
@@ -34,6 +34,7 @@ fn mailbox(delivery: &Delivery) -> String {
         (None, Delivery::Mda { command, .. }) => format!("| {command}"),
         (None, Delivery::Imap(target)) => target.name.clone(),
         (None, Delivery::Lmtp(target)) => target.name.clone(),
+        (None, Delivery::Gmail(target)) => target.name.clone(),
         (None, Delivery::Maildir { .. } | Delivery::Mbox(_)) => String::new(),
     }
 }

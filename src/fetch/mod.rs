@@ -7,6 +7,7 @@
 mod commit;
 pub mod hook;
 mod plan;
+mod sync_groups;
 mod transaction;
 mod transfer;
 
@@ -218,6 +219,7 @@ fn destination_name(delivery: &Delivery) -> &str {
     match delivery {
         Delivery::Imap(target) => &target.name,
         Delivery::Lmtp(target) => &target.name,
+        Delivery::Gmail(target) => &target.name,
         Delivery::Maildir { .. } | Delivery::Mbox(_) | Delivery::Mda { .. } => "",
     }
 }

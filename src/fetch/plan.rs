@@ -227,6 +227,26 @@ pub(super) fn leave_too_large(plan: &mut Plan, destination_limit: Option<u64>) {
     plan.too_large_for_destination = before - plan.fetch.len();
 }
 
+impl Plan {
+    /// The refusal that ends a run leaving messages too large for the destination (73): they
+    /// stay on the server until the user makes room for them or fetches them elsewhere.
+    pub(super) fn too_large_refusal(&self, limit: Option<u64>) -> Option<Error> {
+        let count = self.too_large_for_destination;
+        let (what, stay) = if count == 1 {
+            ("message is", "it stays")
+        } else {
+            ("messages are", "they stay")
+        };
+        (count > 0).then(|| {
+            Error::Rejected(format!(
+                "{count} {what} larger than the destination accepts ({} octets); {stay} on the \
+                 server",
+                limit.unwrap_or_default()
+            ))
+        })
+    }
+}
+
 /// Leaves what is over `--limit` or `--max-bytes` for the next run. The message that crosses
 /// `--max-bytes` is still fetched, so that a message larger than the limit is not stuck.
 pub(super) fn limit_plan(plan: &mut Plan, options: &Request) {

@@ -6,8 +6,9 @@ use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::commit::{commit_batches, Committed, Rejected};
+use super::commit::{commit_batches, Committed};
 use super::plan::{apply_filter, leave_too_large, limit_plan, make_plan, Message, Plan, Unread};
+use super::sync_groups::SyncGroups;
 use super::transaction::{Report, Request};
 use super::Observer;
 use crate::error::{Error, Result};
@@ -150,23 +151,7 @@ fn plan_and_filter<S: Read + Write>(
     report.deferred = plan.deferred as u64;
     report.too_large_for_destination = plan.too_large_for_destination as u64;
     report.set_aside = plan.set_aside as u64;
-    let too_large = (plan.too_large_for_destination > 0).then(|| {
-        Error::Rejected(format!(
-            "{} {} larger than the destination accepts ({} octets); {} on the server",
-            plan.too_large_for_destination,
-            if plan.too_large_for_destination == 1 {
-                "message is"
-            } else {
-                "messages are"
-            },
-            destination_limit.unwrap_or_default(),
-            if plan.too_large_for_destination == 1 {
-                "it stays"
-            } else {
-                "they stay"
-            },
-        ))
-    });
+    let too_large = plan.too_large_refusal(destination_limit);
     Ok((plan, filter_error.or(too_large)))
 }
 
@@ -204,8 +189,7 @@ pub(super) enum InFlight {
 pub(super) struct Ending {
     pub(super) deleted_uids: Vec<Vec<u8>>,
     pub(super) quit: Option<crate::pop3::Status>,
-    /// The UIDLs the destination refused for good in this run, with its words: set aside
-    /// once the run is over.
+    /// UIDLs refused for good in this run, with the reason: set aside once the run is over.
     pub(super) refused_for_good: Vec<(Vec<u8>, String)>,
 }
 
@@ -530,25 +514,6 @@ impl<S: Read + Write> Transfer<'_, S> {
         Ok(())
     }
 
-    /// Notes a message the destination refused for good, to be set aside unless it has no
-    /// UIDL; returns the error that reports it once.
-    fn set_aside(&mut self, rejected: Rejected) -> Error {
-        let reason = rejected.error.to_string();
-        match rejected.message.and_then(|message| message.uid) {
-            Some(uid) => {
-                self.ending.refused_for_good.push((uid, reason.clone()));
-                Error::Rejected(format!(
-                    "{reason}; set aside, so later runs leave it there (`popget quarantine` \
-                     lists it, `--retry` offers it again)"
-                ))
-            }
-            None => Error::Rejected(format!(
-                "{reason}; the server gives it no UIDL, so it cannot be set aside and every \
-                 run offers it again"
-            )),
-        }
-    }
-
     /// Hands the staged batch to the committing thread, waiting while it is busy with the
     /// previous one.
     fn commit_batch(&mut self) {
@@ -603,74 +568,13 @@ impl<S: Read + Write> Transfer<'_, S> {
         }
         if let Some(rejected) = committed.rejected {
             self.report.rejected += 1;
-            let error = self.set_aside(rejected);
+            let error = rejected.set_aside_in(&mut self.ending.refused_for_good);
             self.first_refusal.get_or_insert(error);
         }
         if let Some(error) = committed.error {
             self.local_failure.get_or_insert(error);
         }
         true
-    }
-}
-
-/// The RETRs between two sync points. Each group ends with a `LIST n` for its last message,
-/// whose answer must match the listing before the group is committed. Groups hold 1 message
-/// at first, then 2, 4 ... up to the batch limit (or [`BATCH_OCTETS`]), so that a connection
-/// that keeps breaking still delivers something on every run (a broken batch is not delivered).
-pub(super) struct SyncGroups {
-    /// The last RETR of the open group (number, LIST size), and what the group holds so far.
-    open: Option<(u32, u64)>,
-    messages: usize,
-    octets: u64,
-    /// Messages in the next group.
-    limit: usize,
-    /// Messages per batch, the largest group.
-    batch_limit: usize,
-    /// A closed group's sync point, to send before anything else.
-    due: Option<(u32, u64)>,
-}
-
-impl SyncGroups {
-    fn new(batch_limit: usize) -> Self {
-        SyncGroups {
-            open: None,
-            messages: 0,
-            octets: 0,
-            limit: 1,
-            batch_limit,
-            due: None,
-        }
-    }
-
-    /// Counts a RETR sent; a full group is closed.
-    fn retr_sent(&mut self, message: &Message) {
-        self.open = Some((message.number, message.size));
-        self.messages += 1;
-        self.octets = self.octets.saturating_add(message.size);
-        if self.messages >= self.limit || self.octets >= BATCH_OCTETS {
-            self.close();
-        }
-    }
-
-    /// Ends the open group: its sync point is due next, and the next group is twice as large.
-    fn close(&mut self) {
-        self.due = self.open.take();
-        self.messages = 0;
-        self.octets = 0;
-        self.limit = self.limit.saturating_mul(2).min(self.batch_limit);
-    }
-
-    fn take_due(&mut self) -> Option<(u32, u64)> {
-        self.due.take()
-    }
-
-    fn is_open(&self) -> bool {
-        self.open.is_some()
-    }
-
-    /// No group is open and no sync point waits to be sent.
-    fn is_settled(&self) -> bool {
-        self.due.is_none() && self.open.is_none()
     }
 }
 
@@ -752,33 +656,6 @@ mod tests {
         fn streamed(&mut self, octets: u64) {
             self.0.push(octets);
         }
-    }
-
-    #[test]
-    fn sync_groups_start_at_one_message_and_double_up_to_the_batch_limit() {
-        let mut groups = SyncGroups::new(5);
-        let mut sizes = Vec::new();
-        let mut in_group = 0;
-        for number in 1..=20 {
-            let message = Message {
-                number,
-                size: 100,
-                uid: None,
-                unread: None,
-            };
-            groups.retr_sent(&message);
-            in_group += 1;
-            if let Some((last, size)) = groups.take_due() {
-                assert_eq!((last, size), (number, 100));
-                sizes.push(in_group);
-                in_group = 0;
-            }
-        }
-        assert_eq!(sizes, [1, 2, 4, 5, 5]);
-        assert!(groups.is_open() && !groups.is_settled());
-        groups.close();
-        assert_eq!(groups.take_due(), Some((20, 100)));
-        assert!(groups.is_settled());
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! on for a message of that size and Message-ID before anything is appended again.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+
 use std::sync::Mutex;
+use std::time::Duration;
 
 use popget_imap::{AppendMessage, AppendOutcome, Client, Lookup, ResponseCode, Session};
 
@@ -21,12 +22,15 @@ use crate::error::Error;
 use crate::pop3::Security;
 use crate::transport::{self, Stream, TlsMode};
 
-/// How much of a message's start is read for its Message-ID and Date.
-const HEADER_OCTETS: u64 = 256 * 1024;
+/// How long after an interrupted run's last journal write recovery waits before it takes a
+/// message as never appended: time for the server to finish what the vanished client sent.
+const APPEND_SETTLE: Duration = Duration::from_secs(3);
 
 /// A logged-in IMAP session and the mailbox messages go to.
 pub struct Imap {
     target: ImapTarget,
+    /// Whether recovery has already waited for an interrupted run's APPENDs to land.
+    settled: Mutex<bool>,
     session: Mutex<Option<Session<Stream>>>,
     /// The server's `APPENDLIMIT`, as it announced it after login.
     append_limit: Option<u64>,
@@ -48,6 +52,7 @@ impl Imap {
         let imap = Imap {
             target: target.clone(),
             append_limit: session.append_limit(),
+            settled: Mutex::new(false),
             session: Mutex::new(Some(session)),
         };
         imap.with_session(|session, mailbox| match session.status(mailbox) {
@@ -81,26 +86,16 @@ impl Imap {
     /// Reads what recovery and the APPEND need from a spooled message.
     fn describe(&self, spool: &mut File) -> std::io::Result<Described> {
         let octets = popget_imap::crlf_length(spool)?;
-        spool.seek(SeekFrom::Start(0))?;
-        let mut head = Vec::new();
-        (&mut *spool).take(HEADER_OCTETS).read_to_end(&mut head)?;
-        spool.seek(SeekFrom::Start(0))?;
-        let end = memchr::memmem::find(&head, b"\n\n").map_or(head.len(), |i| i + 1);
-        let headers = mailparse::parse_headers(&head[..end]).ok().map(|(h, _)| h);
-        let header = |name: &str| {
-            use mailparse::MailHeaderMap;
-            headers.as_ref().and_then(|h| h.get_first_value(name))
-        };
-        // As the server shows it: angle brackets included.
-        let message_id = header("Message-ID")
-            .map(|id| id.trim().to_string())
-            .filter(|id| !id.is_empty());
+        let [message_id, date] =
+            <[Option<String>; 2]>::try_from(super::read_headers(spool, &["Message-ID", "Date"])?)
+                .unwrap_or_default();
         let date = match self.target.internal_date {
             InternalDate::Received => None,
-            InternalDate::Date => header("Date")
+            InternalDate::Date => date
                 .and_then(|date| mailparse::dateparse(&date).ok())
                 .and_then(|seconds| popget_imap::InternalDate::new(seconds, 0).ok()),
         };
+        // As the server shows it: angle brackets included.
         Ok(Described {
             octets,
             message_id,
@@ -278,14 +273,7 @@ fn imap_error(what: &str, error: popget_imap::Error) -> Error {
 
 impl Mailbox for Imap {
     fn stage(&self, fill: &mut Fill) -> Result<Staged, Failure> {
-        let (spool, octets) = super::spool(fill)?;
-        Ok(Staged {
-            octets,
-            kind: StagedKind::Spooled {
-                spool,
-                sender: String::new(),
-            },
-        })
+        super::stage_spooled(fill)
     }
 
     /// Journals each message's intent (mailbox, UIDVALIDITY, UIDNEXT, size, Message-ID), then
@@ -334,10 +322,32 @@ impl Mailbox for Imap {
         self.append_limit
     }
 
-    fn recover(&self, intent: &Intent) -> Result<bool, Error> {
+    fn recover(&self, intent: &Intent, journal_age: Duration) -> Result<bool, Error> {
         let Intent::Imap(append) = intent else {
             return super::recover(intent);
         };
+        if self.look_for(append)? {
+            return Ok(true);
+        }
+        // A server may still be finishing APPENDs that a vanished client had already sent
+        // (their literals in its buffer): before a message is taken as absent, and so appended
+        // again, the interrupted run's last APPEND is given time to land. Once per run.
+        let mut settled = self.settled.lock().unwrap_or_else(|p| p.into_inner());
+        if !*settled {
+            *settled = true;
+            if let Some(wait) = APPEND_SETTLE.checked_sub(journal_age) {
+                std::thread::sleep(wait);
+            }
+            drop(settled);
+            return self.look_for(append);
+        }
+        Ok(false)
+    }
+}
+
+impl Imap {
+    /// Whether the message an intent describes is in the mailbox.
+    fn look_for(&self, append: &ImapAppend) -> Result<bool, Error> {
         self.with_session(|session, _| {
             let lookup = session
                 .find_appended(

@@ -2,6 +2,7 @@
 //! (Maildir, mbox, MDA) implements it behind the [`Mailbox`] trait, with the intents that let a
 //! later run tell which deliveries an interrupted run completed.
 
+mod gmail;
 mod imap;
 mod intent;
 mod lmtp;
@@ -55,6 +56,12 @@ impl Delivery {
             Delivery::Lmtp(target) => {
                 return Ok(Opened {
                     mailbox: Box::new(lmtp::Lmtp::open(target, trace)?),
+                    _cleanup: None,
+                })
+            }
+            Delivery::Gmail(target) => {
+                return Ok(Opened {
+                    mailbox: Box::new(gmail::Gmail::open(target, trace)?),
                     _cleanup: None,
                 })
             }
@@ -186,9 +193,11 @@ pub trait Mailbox: Sync {
     }
 
     /// Decides whether the placement an intent describes completed, undoing a partial mbox
-    /// append: used on the intents an interrupted run left in its journal. A file's intent
-    /// names its file, so it is settled even if the destination changed since.
-    fn recover(&self, intent: &Intent) -> Result<bool, Error> {
+    /// append: used on the intents an interrupted run left in its journal, last written
+    /// `journal_age` ago. A file's intent names its file, so it is settled even if the
+    /// destination changed since.
+    fn recover(&self, intent: &Intent, journal_age: std::time::Duration) -> Result<bool, Error> {
+        let _ = journal_age;
         recover(intent)
     }
 }
@@ -207,9 +216,11 @@ pub fn recover(intent: &Intent) -> Result<bool, Error> {
     }
 }
 
-/// What became of one spooled message handed on (to an MDA, to an LMTP server).
+/// What became of one spooled message handed on (to an MDA, to an LMTP server, to Gmail).
 enum Handed {
     Delivered,
+    /// Delivered, and the destination said where (kept with the record).
+    DeliveredAs(String),
     /// This message was refused for good; later ones may be taken.
     Rejected(Error),
     /// Not now: stop delivering.
@@ -236,7 +247,14 @@ fn place_spooled(
             break;
         };
         match hand(spool, sender) {
-            Handed::Delivered => placement.placed += 1,
+            Handed::Delivered => {
+                placement.placed += 1;
+                placement.receipts.push(None);
+            }
+            Handed::DeliveredAs(receipt) => {
+                placement.placed += 1;
+                placement.receipts.push(Some(receipt));
+            }
             Handed::Rejected(error) => {
                 placement.rejected = Some(error);
                 break;
@@ -261,6 +279,18 @@ fn check_body(body: Body, what: &str) -> Result<u64, Failure> {
     }
 }
 
+/// Stages a message in a spool file, for a destination that needs no envelope sender.
+fn stage_spooled(fill: &mut Fill) -> Result<Staged, Failure> {
+    let (spool, octets) = spool(fill)?;
+    Ok(Staged {
+        octets,
+        kind: StagedKind::Spooled {
+            spool,
+            sender: String::new(),
+        },
+    })
+}
+
 /// Writes the message into an anonymous temporary file, rewound for reading.
 fn spool(fill: &mut Fill) -> Result<(File, u64), Failure> {
     use std::io::{BufWriter, Seek, SeekFrom};
@@ -272,6 +302,32 @@ fn spool(fill: &mut Fill) -> Result<(File, u64), Failure> {
     let mut file = out.into_inner().map_err(|e| spool_error(e.into_error()))?;
     file.seek(SeekFrom::Start(0)).map_err(spool_error)?;
     Ok((file, octets))
+}
+
+/// How much of a spooled message's start is read for its headers.
+const HEADER_OCTETS: u64 = 256 * 1024;
+
+/// The first value of each of the spooled message's headers `names` (from its first 256 KiB),
+/// trimmed, `None` where it has none. Leaves the spool rewound.
+fn read_headers(spool: &mut File, names: &[&str]) -> std::io::Result<Vec<Option<String>>> {
+    use mailparse::MailHeaderMap;
+    use std::io::{Read, Seek, SeekFrom};
+    spool.seek(SeekFrom::Start(0))?;
+    let mut head = Vec::new();
+    (&mut *spool).take(HEADER_OCTETS).read_to_end(&mut head)?;
+    spool.seek(SeekFrom::Start(0))?;
+    let end = memchr::memmem::find(&head, b"\n\n").map_or(head.len(), |i| i + 1);
+    let headers = mailparse::parse_headers(&head[..end]).ok().map(|(h, _)| h);
+    Ok(names
+        .iter()
+        .map(|name| {
+            headers
+                .as_ref()
+                .and_then(|h| h.get_first_value(name))
+                .map(|value| value.trim().to_string())
+                .filter(|value| !value.is_empty())
+        })
+        .collect())
 }
 
 /// The address of the spooled message's first Return-Path header, without its angle

@@ -21,6 +21,18 @@ pub enum Provider {
     Microsoft,
 }
 
+/// What a login's tokens are for: a provider preset's scopes and flows depend on it, so that a
+/// token never grants more than its use needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Purpose {
+    /// Logging in to a mail server (POP3, IMAP) with XOAUTH2 or OAUTHBEARER.
+    #[default]
+    MailServer,
+    /// Importing into a Gmail mailbox through the Gmail API: `gmail.insert` and `gmail.labels`,
+    /// nothing that reads or deletes mail.
+    GmailImport,
+}
+
 /// `[accounts.NAME.oauth]` as written in the configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,6 +83,10 @@ const GOOGLE_AUTHORIZE: &str = "https://accounts.google.com/o/oauth2/v2/auth";
 const GOOGLE_TOKEN: &str = "https://oauth2.googleapis.com/token";
 const GOOGLE_DEVICE: &str = "https://oauth2.googleapis.com/device/code";
 const GOOGLE_SCOPES: &[&str] = &["https://mail.google.com/"];
+const GMAIL_IMPORT_SCOPES: &[&str] = &[
+    "https://www.googleapis.com/auth/gmail.insert",
+    "https://www.googleapis.com/auth/gmail.labels",
+];
 const MICROSOFT_SCOPES: &[&str] = &[
     "https://outlook.office.com/POP.AccessAsUser.All",
     "offline_access",
@@ -81,6 +97,15 @@ impl OAuthConfig {
     /// the key at fault; no command is run here (the client secret command runs when a request
     /// needs the secret).
     pub fn resolve(&self, account: &str) -> Result<ResolvedOAuth, OAuthError> {
+        self.resolve_for(account, Purpose::MailServer)
+    }
+
+    /// As [`OAuthConfig::resolve`], for tokens used for `purpose`.
+    pub fn resolve_for(
+        &self,
+        account: &str,
+        purpose: Purpose,
+    ) -> Result<ResolvedOAuth, OAuthError> {
         let problem = |key: &'static str, problem: String| OAuthError::Config {
             account: account.into(),
             key,
@@ -101,11 +126,27 @@ impl OAuthConfig {
             (None, Some(command)) => Some(ClientSecret::Command(command.clone())),
             (None, None) => None,
         };
-        let endpoints = self.endpoints(account)?;
+        let mut endpoints = self.endpoints(account)?;
+        if purpose == Purpose::GmailImport {
+            match self.provider {
+                // Google's device flow does not grant Gmail API scopes.
+                Some(Provider::Google) => endpoints.device = None,
+                Some(Provider::Microsoft) => {
+                    return Err(problem(
+                        "provider",
+                        "is \"microsoft\", which cannot import into Gmail; use \"google\"".into(),
+                    ))
+                }
+                None => {}
+            }
+        }
         let scopes = match &self.scopes {
             Some(scopes) if scopes.is_empty() => return Err(problem("scopes", "is empty".into())),
             Some(scopes) => scopes.clone(),
             None => match self.provider {
+                Some(Provider::Google) if purpose == Purpose::GmailImport => {
+                    to_strings(GMAIL_IMPORT_SCOPES)
+                }
                 Some(Provider::Google) => to_strings(GOOGLE_SCOPES),
                 Some(Provider::Microsoft) => to_strings(MICROSOFT_SCOPES),
                 None => {
@@ -358,6 +399,26 @@ mod tests {
             OAuthError::Config { key, .. } => key,
             other => panic!("not a configuration error: {other:?}"),
         }
+    }
+
+    #[test]
+    fn google_preset_for_gmail_import_asks_only_to_insert_and_label() {
+        let table: OAuthConfig =
+            toml::from_str("provider = \"google\"\nclient_id = \"id\"").unwrap();
+        let r = table.resolve_for("gmail", Purpose::GmailImport).unwrap();
+        assert_eq!(
+            r.scopes,
+            [
+                "https://www.googleapis.com/auth/gmail.insert",
+                "https://www.googleapis.com/auth/gmail.labels"
+            ]
+        );
+        assert!(r.device_authorization_url.is_none());
+        let microsoft: OAuthConfig =
+            toml::from_str("provider = \"microsoft\"\nclient_id = \"id\"").unwrap();
+        assert!(microsoft
+            .resolve_for("gmail", Purpose::GmailImport)
+            .is_err());
     }
 
     #[test]

@@ -27,6 +27,21 @@ pub enum HttpError {
     Redirected(u16),
 }
 
+/// The settings every HTTPS client of popget starts from: native-tls with the system's trusted
+/// roots; statuses are answers, not errors; no redirect is followed (it could carry a token or
+/// a secret elsewhere); popget's user agent.
+pub(crate) fn agent_config() -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::NativeTls)
+        .root_certs(RootCerts::PlatformVerifier)
+        .build();
+    ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("popget/", env!("CARGO_PKG_VERSION")))
+}
+
 /// A blocking client for the oauth2 crate.
 pub struct HttpClient {
     agent: ureq::Agent,
@@ -34,17 +49,9 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn new() -> HttpClient {
-        let tls = TlsConfig::builder()
-            .provider(TlsProvider::NativeTls)
-            .root_certs(RootCerts::PlatformVerifier)
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .max_redirects(0)
+        let agent = agent_config()
             .timeout_global(Some(REQUEST_TIMEOUT))
             .timeout_connect(Some(CONNECT_TIMEOUT))
-            .user_agent(concat!("popget/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
         HttpClient { agent }

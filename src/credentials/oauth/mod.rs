@@ -16,8 +16,9 @@ mod terminal;
 use std::io;
 use std::time::{Duration, SystemTime};
 
-pub use config::{OAuthConfig, Provider, ResolvedOAuth};
+pub use config::{OAuthConfig, Provider, Purpose, ResolvedOAuth};
 pub use flows::{authorize, authorize_with, Flow, LoginSettings, UserInterface};
+pub(crate) use http::agent_config;
 pub use http::HttpError;
 pub use terminal::TerminalInterface;
 
