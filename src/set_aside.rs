@@ -4,10 +4,10 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::durable::{create_private_dir, parent_dir, sync_dir};
+use crate::durable::{create_private_dir, parent_dir, replace_file, sync_dir};
 use crate::error::{Error, Result};
 use crate::state::{escape, unescape};
 
@@ -172,36 +172,15 @@ impl SetAside {
             return Ok(());
         }
         create_private_dir(directory)?;
-        let mut temporary = tempfile::Builder::new()
-            .prefix(".popget-set-aside")
-            .tempfile_in(directory)
-            .map_err(|e| Error::io(context(), e))?;
-        {
-            let mut out = BufWriter::new(temporary.as_file_mut());
-            let mut write = || -> io::Result<()> {
-                writeln!(out, "{HEADER}")?;
-                for entry in &self.entries {
-                    writeln!(
-                        out,
-                        "{} {} {}",
-                        entry.since,
-                        escape(&entry.uid),
-                        entry.reason
-                    )?;
-                }
-                writeln!(out, "end {}", self.entries.len())?;
-                out.flush()
-            };
-            write().map_err(|e| Error::io(context(), e))?;
-        }
-        temporary
-            .as_file()
-            .sync_all()
-            .map_err(|e| Error::io(context(), e))?;
-        temporary
-            .persist(&self.path)
-            .map_err(|e| Error::io(context(), e.error))?;
-        sync_dir(directory).map_err(|e| Error::io(context(), e))?;
+        replace_file(&self.path, ".popget-set-aside", |out| {
+            writeln!(out, "{HEADER}")?;
+            for entry in &self.entries {
+                let uid = escape(&entry.uid);
+                writeln!(out, "{} {uid} {}", entry.since, entry.reason)?;
+            }
+            writeln!(out, "end {}", self.entries.len())
+        })
+        .map_err(|e| Error::io(context(), e))?;
         self.dirty = false;
         Ok(())
     }

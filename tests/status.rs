@@ -33,6 +33,16 @@ fn json(run: &Run) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout(), run.stderr()))
 }
 
+/// Fails with the run's standard error unless it holds each of `words`.
+#[track_caller]
+fn says(run: &Run, words: &[&str]) {
+    let stderr = run.stderr();
+    assert!(
+        words.iter().all(|word| stderr.contains(word)),
+        "{words:?} not all in:\n{stderr}"
+    );
+}
+
 /// `popget status isp --json`: the account's entry.
 fn status(popget: &Popget) -> Value {
     let run = popget_run(popget, &["status", "isp", "--json"]);
@@ -128,11 +138,7 @@ fn a_refused_message_is_set_aside_once_listed_retried_and_status_follows_each_st
     // The refusal: reported once with the MDA's word, 73, the message stays on the server.
     let run = popget_run(&popget, &["fetch"]);
     run.expect_code(73);
-    assert!(
-        run.stderr().contains("exit 67") && run.stderr().contains("set aside"),
-        "{}",
-        run.stderr()
-    );
+    says(&run, &["exit 67", "set aside"]);
     assert_eq!(mda_calls(&popget).len(), 3);
     assert_eq!(dovecot.stored("alice"), [message("reject")]);
     let refused_uidl = server_uidls(&popget).remove(0);
@@ -182,16 +188,14 @@ fn a_refused_message_is_set_aside_once_listed_retried_and_status_follows_each_st
     // --retry: a UIDL that is not set aside changes nothing; the one that is, is offered again.
     let run = popget_run(&popget, &["quarantine", "isp", "--retry", "no-such-uidl"]);
     run.expect_code(64);
-    assert!(run.stderr().contains("not set aside"), "{}", run.stderr());
+    says(&run, &["not set aside"]);
     assert_eq!(quarantined(&popget).len(), 1);
     popget_run(&popget, &["quarantine", "--retry"]).expect_code(64);
     let run = popget_run(&popget, &["quarantine", "isp", "--retry", &refused_uidl]);
     run.expect_code(0);
-    assert!(
-        run.stderr()
-            .contains("1 message will be offered to the destination again on the next fetch"),
-        "{}",
-        run.stderr()
+    says(
+        &run,
+        &["1 message will be offered to the destination again on the next fetch"],
     );
     assert!(quarantined(&popget).is_empty());
     assert_eq!(status(&popget)["set_aside"], 0);
@@ -230,11 +234,7 @@ fn lmtp_refusals_are_set_aside_never_tried_twice_and_forgotten_when_gone() {
 
     let run = popget_run(&popget, &["fetch"]);
     run.expect_code(73);
-    assert!(
-        run.stderr().contains("refused the message for nobody"),
-        "{}",
-        run.stderr()
-    );
+    says(&run, &["refused the message for nobody"]);
     assert_eq!(dovecot.stored("alice").len(), 2, "both stay on the server");
     let listed = quarantined(&popget);
     assert_eq!(listed.len(), 2, "{listed:?}");
@@ -262,11 +262,7 @@ fn lmtp_refusals_are_set_aside_never_tried_twice_and_forgotten_when_gone() {
     write_config(&popget, &dovecot, &lmtp_destination(&dovecot, "bob"));
     let run = popget_run(&popget, &["quarantine", "isp", "--retry"]);
     run.expect_code(0);
-    assert!(
-        run.stderr().contains("1 message will be"),
-        "{}",
-        run.stderr()
-    );
+    says(&run, &["1 message will be"]);
     popget_run(&popget, &["fetch"]).expect_code(0);
     let delivered = maildir_messages(&dovecot.maildir("bob"));
     assert_eq!(delivered.len(), 1);
@@ -292,11 +288,7 @@ fn a_message_without_uidl_cannot_be_set_aside_and_is_refused_on_every_run() {
     for _ in 0..2 {
         let run = popget.run(&args);
         run.expect_code(73);
-        assert!(
-            run.stderr().contains("no UIDL") && run.stderr().contains("every run"),
-            "{}",
-            run.stderr()
-        );
+        says(&run, &["no UIDL", "every run"]);
     }
     assert_eq!(server.remaining(), ["uid-1"]);
 }
@@ -374,25 +366,17 @@ fn damaged_status_and_set_aside_files_are_reported_then_replaced_by_a_fetch() {
 
     let run = popget_run(&popget, &["status", "isp", "--json"]);
     run.expect_code(65);
-    assert!(
-        run.stderr().contains("isp.state.status") && run.stderr().contains("isp.state.set-aside"),
-        "{}",
-        run.stderr()
-    );
+    says(&run, &["isp.state.status", "isp.state.set-aside"]);
     let document = json(&run);
     assert_eq!(document["accounts"][0]["set_aside"], Value::Null);
     let run = popget_run(&popget, &["quarantine"]);
     run.expect_code(65);
-    assert!(run.stderr().contains("truncated"), "{}", run.stderr());
+    says(&run, &["truncated"]);
 
     // A fetch warns, replaces both, and goes on.
     let run = popget_run(&popget, &["fetch"]);
     run.expect_code(0);
-    assert!(
-        run.stderr().contains("isp.state.set-aside") && run.stderr().contains("replaced"),
-        "{}",
-        run.stderr()
-    );
+    says(&run, &["isp.state.set-aside", "replaced"]);
     let after = status(&popget);
     assert_eq!(after["last_check"]["delivered"], 1, "{after}");
     assert_eq!(after["set_aside"], 0);

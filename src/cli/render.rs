@@ -324,17 +324,17 @@ fn worth_a_summary(report: &Report, interactive: bool) -> bool {
     counts(report) != counts(&nothing)
 }
 
+/// `12 new messages (3.40 MiB)`.
+pub(crate) fn new_messages(count: u64, octets: u64) -> String {
+    let noun = if count == 1 { "message" } else { "messages" };
+    format!("{count} new {noun} ({})", indicatif::HumanBytes(octets))
+}
+
 /// The summary line: what was delivered, deleted and left on the server.
 fn summary_line(account: &str, report: &Report, destination: &str) -> String {
     let mut line = format!(
-        "{account}: {} new {} ({}) delivered to {destination}",
-        report.delivered,
-        if report.delivered == 1 {
-            "message"
-        } else {
-            "messages"
-        },
-        indicatif::HumanBytes(report.octets)
+        "{account}: {} delivered to {destination}",
+        new_messages(report.delivered, report.octets)
     );
     let add = |line: &mut String, count: u64, what: &str| {
         if count > 0 {

@@ -8,11 +8,12 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::cli::accounts::load_existing;
 use crate::cli::args::{QuarantineArgs, StatusArgs};
 use crate::cli::context::{print_json, report_error, Context};
-use crate::cli::render::describe_delivery;
+use crate::cli::render::{describe_delivery, new_messages};
 use popget::account::Account;
-use popget::config::{self, CommandLine, ConfigFile};
+use popget::config::{self, CommandLine};
 use popget::error::{exit, Error, Result};
 use popget::set_aside::{self, SetAside};
 use popget::state;
@@ -34,7 +35,7 @@ impl Failures {
 /// The accounts named, or every account but templates; one that cannot be resolved is
 /// reported and left out.
 fn selected(context: &Context, names: &[String], failures: &mut Failures) -> Result<Vec<Account>> {
-    let config = ConfigFile::load(context.global.config.as_deref())?;
+    let config = load_existing(context)?;
     let accounts = config::select_each(&config, names, &CommandLine::default(), context.env)?;
     let mut resolved = Vec::new();
     for (name, account) in accounts {
@@ -230,16 +231,10 @@ impl AccountStatus {
         let check_delivered = record.last_check.as_ref().is_some_and(|c| c.delivered > 0);
         if let Some(delivery) = record.last_delivery.as_ref().filter(|_| !check_delivered) {
             lines.push(format!(
-                "{}: last delivery {}: {} {} ({})",
+                "{}: last delivery {}: {}",
                 self.name,
                 relative(delivery.at, now),
-                delivery.delivered,
-                if delivery.delivered == 1 {
-                    "message"
-                } else {
-                    "messages"
-                },
-                indicatif::HumanBytes(delivery.octets)
+                new_messages(delivery.delivered, delivery.octets)
             ));
         }
         if let Some(failure) = &record.last_error {
@@ -405,7 +400,7 @@ fn retry(context: &Context, names: &[String], uids: &[String]) -> Result<()> {
             "--retry works on one account: popget quarantine ACCOUNT --retry [UIDL...]".into(),
         ));
     };
-    let config = ConfigFile::load(context.global.config.as_deref())?;
+    let config = load_existing(context)?;
     let names = std::slice::from_ref(name);
     let accounts = config::select_accounts(&config, names, &CommandLine::default(), context.env)?;
     let [account] = accounts.as_slice() else {

@@ -36,7 +36,7 @@ pub(super) fn commit_batches(
 pub(super) struct Committed {
     /// Placed, durable and recorded.
     pub(super) delivered: Vec<DeliveredMessage>,
-    /// The destination refused the message after the delivered ones for good.
+    /// The message after the delivered ones, refused by the destination for good.
     pub(super) rejected: Option<Rejected>,
     /// The mailbox or the state failed after the delivered ones: nothing more is placed.
     pub(super) error: Option<Error>,

@@ -145,7 +145,8 @@ fn fetch_locked(
         return Ok(Ended::TooEarly(wait));
     }
     let mut state = State::load(&account.state_path)?;
-    // What it held is met again: each refusal ends one run with 73 and is set aside anew.
+    // A file that cannot be read is replaced: its messages are offered again, and each
+    // refusal ends one run with 73 and is set aside anew.
     let mut set_aside = SetAside::load(&account.state_path).unwrap_or_else(|error| {
         observer.notice(Notice::SetAsideUnreadable(error));
         SetAside::empty(&account.state_path)

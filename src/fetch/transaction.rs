@@ -44,7 +44,7 @@ pub struct Report {
     /// Messages the filter said to delete unread.
     pub filtered_out: u64,
     /// Messages the destination refused for good in this run (an MDA's failure, LMTP 5xx, an
-    /// IMAP NO that is not temporary); they stay on the server and are set aside.
+    /// IMAP NO that is not temporary, Gmail's 400); they stay on the server and are set aside.
     pub rejected: u64,
     /// Messages left on the server because the destination refused them on an earlier run
     /// (set aside until `popget quarantine --retry`).
