@@ -456,10 +456,12 @@ fn an_upload_that_keeps_breaking_ends_with_75_and_the_next_run_imports_it() {
     assert!(setup.left().is_empty());
 }
 
-/// Gmail refuses one message for good: the others are imported, the run ends with 73 and
-/// Gmail's reason, and the refused message stays on the server.
+/// Gmail refuses one message for good (400 invalidArgument): the others are imported and the
+/// run ends with 73 and Gmail's reason. The message is set aside: left on the server and not
+/// offered again (0), listed by `popget quarantine` with Gmail's reason, counted by `popget
+/// status`. `--retry` offers it again; once Gmail takes it, it is imported and deleted.
 #[test]
-fn a_message_gmail_refuses_ends_the_run_with_73_and_gmails_reason() {
+fn a_message_gmail_refuses_is_73_once_then_set_aside_until_retried() {
     let refused = b"Subject: refused\nX-Test-Refuse: yes\n\nbody\n".to_vec();
     let messages = vec![
         numbered(1).remove(0),
@@ -470,5 +472,37 @@ fn a_message_gmail_refuses_ends_the_run_with_73_and_gmails_reason() {
     let reason = crate::harness::gmail::Behaviour::default().refusal;
     setup.fails_with(73, &[reason, "invalidArgument"]);
     assert_eq!(setup.gmail.messages().len(), 2);
-    assert_eq!(setup.left(), [refused]);
+    assert_eq!(setup.left(), std::slice::from_ref(&refused));
+
+    let imports = setup.import_requests();
+    setup.fetch(&[]).expect_code(0);
+    assert_eq!(setup.import_requests(), imports, "not offered again");
+    assert_eq!(setup.left(), std::slice::from_ref(&refused));
+    let listed = setup.json(&["quarantine", "--json"])["messages"].clone();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["account"], "isp");
+    assert!(
+        listed[0]["reason"].as_str().unwrap().contains(reason),
+        "{listed}"
+    );
+    let status = setup.json(&["status", "isp", "--json"])["accounts"][0].clone();
+    assert_eq!(status["set_aside"], 1, "{status}");
+    assert_eq!(status["last_error"]["exit_code"], 73, "{status}");
+    assert_eq!(status["last_check"]["exit_code"], 0, "{status}");
+
+    setup.run_ok(&["quarantine", "isp", "--retry"]);
+    setup
+        .gmail
+        .with(|b| b.refuse_marker = "X-Test-Refuse: no longer");
+    setup.fetch(&[]).expect_code(0);
+    assert_eq!(imported_bytes(&setup), crlf_sorted(&messages));
+    assert!(setup.left().is_empty());
+    assert_eq!(
+        setup.json(&["quarantine", "--json"])["messages"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        setup.json(&["status", "isp", "--json"])["accounts"][0]["set_aside"],
+        0
+    );
 }

@@ -124,6 +124,20 @@ impl Setup {
         }
     }
 
+    /// popget with `args`, which must end with 0.
+    fn run_ok(&self, args: &[&str]) -> Run {
+        let run = self.popget.run_with(self.popget.command().args(args));
+        run.expect_code(0);
+        run
+    }
+
+    /// The JSON popget with `args` prints.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let run = self.run_ok(args);
+        serde_json::from_str(&run.stdout())
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout(), run.stderr()))
+    }
+
     /// The import requests Gmail saw (any upload type, and PUTs to upload sessions).
     fn import_requests(&self) -> usize {
         self.gmail.requests_to("/messages/import").len()
