@@ -163,7 +163,7 @@ impl Mailbox for Maildir {
             return Placement {
                 placed: 0,
                 error: Some(error),
-                rejected: None,
+                ..Placement::default()
             };
         }
         let mut linked = Vec::new();
@@ -214,7 +214,7 @@ impl Maildir {
                 return Placement {
                     placed: 0,
                     error: Some(Error::io(format!("cannot sync {}", new.display()), e)),
-                    rejected: None,
+                    ..Placement::default()
                 };
             }
         }
@@ -224,7 +224,7 @@ impl Maildir {
         Placement {
             placed,
             error,
-            rejected: None,
+            ..Placement::default()
         }
     }
 }
