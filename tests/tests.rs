@@ -7,6 +7,7 @@ mod architecture;
 mod autoconfig;
 mod cli;
 mod crash;
+mod cyrus_destinations;
 mod daemon;
 mod defects;
 mod dovecot_fetch;
