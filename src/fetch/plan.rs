@@ -56,6 +56,8 @@ pub(super) struct Plan {
     pub(super) deferred: usize,
     /// Larger than the destination accepts: left on the server.
     pub(super) too_large_for_destination: usize,
+    /// The UIDLs of those, to be set aside like any message the destination refuses for good.
+    pub(super) too_large_uids: Vec<Vec<u8>>,
     /// Refused by the destination for good on an earlier run: left on the server.
     pub(super) set_aside: usize,
 }
@@ -217,14 +219,17 @@ impl Plan {
 
 /// Leaves on the server the messages larger than the destination accepts: fetched, they would
 /// only be refused. Never deleted unread, whatever `delete_oversized` says: the limit is the
-/// destination's, not the user's choice.
+/// destination's, not the user's choice. They are set aside as refused for good.
 pub(super) fn leave_too_large(plan: &mut Plan, destination_limit: Option<u64>) {
     let Some(limit) = destination_limit else {
         return;
     };
-    let before = plan.fetch.len();
-    plan.fetch.retain(|message| message.size <= limit);
-    plan.too_large_for_destination = before - plan.fetch.len();
+    let (fit, too_large): (Vec<Message>, Vec<Message>) = std::mem::take(&mut plan.fetch)
+        .into_iter()
+        .partition(|message| message.size <= limit);
+    plan.fetch = fit;
+    plan.too_large_for_destination = too_large.len();
+    plan.too_large_uids = too_large.into_iter().filter_map(|m| m.uid).collect();
 }
 
 impl Plan {
@@ -240,7 +245,8 @@ impl Plan {
         (count > 0).then(|| {
             Error::Rejected(format!(
                 "{count} {what} larger than the destination accepts ({} octets); {stay} on the \
-                 server",
+                 server, set aside where it has a UIDL so that later runs leave it there \
+                 (`popget quarantine` lists it, `--retry` offers it again)",
                 limit.unwrap_or_default()
             ))
         })

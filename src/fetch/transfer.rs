@@ -76,7 +76,7 @@ pub(super) fn run<S: Read + Write>(exchange: Exchange<'_, S>) -> Result<()> {
         .allows(session.capabilities().is_some_and(|capa| capa.pipelining()));
     let window = if pipelining { PIPELINE_WINDOW } else { 1 };
     let destination_limit = mailbox.size_limit();
-    let (plan, filter_error) = plan_and_filter(
+    let (mut plan, filter_error) = plan_and_filter(
         session,
         (state, set_aside),
         options,
@@ -84,6 +84,13 @@ pub(super) fn run<S: Read + Write>(exchange: Exchange<'_, S>) -> Result<()> {
         (pipelining, window),
         report,
     )?;
+    let reason = format!(
+        "larger than the destination accepts ({} octets)",
+        destination_limit.unwrap_or_default()
+    );
+    for uid in std::mem::take(&mut plan.too_large_uids) {
+        ending.refused_for_good.push((uid, reason.clone()));
+    }
     observer.planned(plan.fetch.len(), plan.fetch_octets());
     let planned = plan.fetch.len() as u64;
     let batch_limit = BATCH_MESSAGES.min(mailbox.batch_limit());
