@@ -23,6 +23,7 @@ pub mod error;
 pub mod exit;
 pub mod external;
 pub mod fetch;
+pub mod import;
 pub mod login_delay;
 pub mod signals;
 pub mod state;
