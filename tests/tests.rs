@@ -20,6 +20,7 @@ mod gssapi;
 mod hostile;
 mod imap;
 mod imap_oauth;
+mod import;
 mod interop;
 mod ipv6;
 mod library;

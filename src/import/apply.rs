@@ -161,6 +161,9 @@ pub fn import(request: Request) -> Result<Report> {
             plan.uids = read_seen(&plan.account, &mut cache, &mut notes)?;
         }
     }
+    // Each file's items in the order of its lines.
+    left_out.sort_by(|a, b| (&a.place.file, a.place.line).cmp(&(&b.place.file, b.place.line)));
+    notes.sort_by(|a, b| (&a.place.file, a.place.line).cmp(&(&b.place.file, b.place.line)));
     let mut report = Report {
         sources,
         config_path,

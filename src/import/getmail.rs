@@ -240,8 +240,8 @@ impl Reader<'_> {
             out.leave_out(
                 &self.place(kind.line),
                 format!(
-                    "{}: its record of fetched mail is of message hashes, not the server's \
-                     UIDLs; popget needs UIDL and fetches from the first message",
+                    "{}: getmail recorded message hashes, not the server's UIDLs, so no seen \
+                     mail is carried over; popget needs a server whose UIDL works",
                     kind.value
                 ),
             );

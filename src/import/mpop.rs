@@ -107,7 +107,7 @@ pub(super) fn parse(
                 }
                 let mut own = Vec::new();
                 for parent in parents.into_iter().flat_map(|p| p.split(',')) {
-                    let parent = parent.trim();
+                    let parent = unquote(parent.trim());
                     match accounts.iter().find(|a| a.name == parent) {
                         Some(block) => own.extend(block.own.iter().cloned()),
                         None => {
@@ -388,7 +388,9 @@ impl Mapping<'_> {
         let (method, target) = arg
             .split_once(char::is_whitespace)
             .map_or((arg, ""), |(m, t)| (m, t.trim()));
-        account.destination = match (method, target) {
+        // mpop takes the quotes off what follows the method too.
+        let target = unquote(target);
+        account.destination = match (method, target.as_str()) {
             (_, "") => None,
             ("maildir", dir) => Some(Destination::Maildir(dir.trim_end_matches('/').into())),
             ("mbox", file) => Some(Destination::Mbox(file.into())),

@@ -257,6 +257,13 @@ impl Parser<'_> {
                 Kind::Word(word) if word == "set" => rc.global.push(self.set(token.line)?),
                 Kind::Word(word) if ["poll", "server", "skip"].contains(&word.as_str()) => {
                     let name = self.value(&word)?;
+                    if rc.entries.iter().any(|entry| entry.name == name) {
+                        return Err(ParseError::at(
+                            self.file,
+                            token.line,
+                            format!("a second entry named {name}"),
+                        ));
+                    }
                     let mut entry = self.entry(name, token.line)?;
                     entry.skip = word == "skip";
                     rc.entries.push(entry);

@@ -237,10 +237,10 @@ impl Context<'_> {
                     },
                 },
                 "timeout" => account.timeout = number(opt).filter(|&t| t > 0),
-                "interval" => match (self.daemon, number(opt)) {
-                    (Some(daemon), Some(n)) => account.interval = Some(daemon * n.max(1)),
-                    _ => out.note(&place, "interval: without set daemon, polls are not timed"),
-                },
+                "interval" if self.daemon.is_none() => {
+                    out.note(&place, "interval: without set daemon, polls are not timed")
+                }
+                "interval" => {}
                 "uidl" => {}
                 "envelope" | "qvirtual" | "aka" | "localdomains" | "dns" | "checkalias" => out
                     .note(
@@ -264,6 +264,10 @@ impl Context<'_> {
                 name => out.leave_out(&place, unsupported(name)),
             }
         }
+        // fetchmail -d polls every `set daemon` seconds, an entry with `interval N` every Nth
+        // time.
+        let every = last(self.server, "interval").and_then(number).unwrap_or(1);
+        account.interval = self.daemon.map(|seconds| seconds * every.max(1));
         if let Some(opt) = last(self.server, "auth") {
             let place = self.at(opt);
             match opt.values[0].to_ascii_lowercase().as_str() {
@@ -314,7 +318,9 @@ impl Context<'_> {
                 ),
             }
         }
-        if self.flag("sslcertck") == Some(false) && account.fingerprint.is_none() {
+        // Without the CA check fetchmail still compared a fingerprint, if one was given: an
+        // unusable one (MD5) leaves popget checking the CA, never nothing.
+        if self.flag("sslcertck") == Some(false) && self.option("sslfingerprint").is_none() {
             account.insecure = true;
         }
         for opt in self.options {
