@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::lexer::{tokenize, Kind, Token};
-use crate::import::ParseError;
+use crate::import::model::ParseError;
 
 /// How a keyword takes its arguments.
 #[derive(Clone, Copy, PartialEq, Eq)]

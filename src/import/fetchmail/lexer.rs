@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::import::ParseError;
+use crate::import::model::ParseError;
 
 /// One token and the line it starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,12 +7,12 @@ mod lexer;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{
+use crate::auth::AuthMethod;
+use crate::credentials::Secret;
+use crate::import::model::{
     expand_home, sha256_fingerprint, Account, Destination, Imported, ParseError, Password, Place,
     Seen,
 };
-use crate::auth::AuthMethod;
-use crate::credentials::Secret;
 use crate::transport::TlsMode;
 use grammar::{Entry, Opt, User};
 
@@ -32,7 +32,7 @@ pub(super) fn parse(
         .and_then(|opt| opt.values.first())
         .map(|path| expand_home(path, env))
         .or_else(|| default_idfile(env));
-    let daemon = last(&rc.global, "daemon").and_then(|opt| number(opt));
+    let daemon = last(&rc.global, "daemon").and_then(number);
     // `set no ...` turns off what popget does not do either.
     for opt in rc.global.iter().filter(|opt| !opt.negated) {
         let note = match opt.name {
