@@ -159,8 +159,8 @@ fn fetches_the_rest(popget: &Popget, dovecot: &Dovecot, maildir: &Path, import_a
     assert_eq!(names_in(maildir).len(), 7, "{}", again.stderr());
 }
 
-#[test]
-fn fetchmail_kept_half_popget_fetches_the_rest() {
+/// A Dovecot with messages 1 to 4 for alice, a sandbox, and an empty Maildir in it.
+fn four_messages_waiting() -> (Dovecot, Popget, PathBuf) {
     let dovecot = Dovecot::start();
     let popget = Popget::new();
     for n in 1..=4 {
@@ -168,6 +168,12 @@ fn fetchmail_kept_half_popget_fetches_the_rest() {
     }
     let maildir = popget.path("Mail");
     new_maildir(&maildir);
+    (dovecot, popget, maildir)
+}
+
+#[test]
+fn fetchmail_kept_half_popget_fetches_the_rest() {
+    let (dovecot, popget, maildir) = four_messages_waiting();
     let mda = maildir_mda(&popget);
     private_file(
         &popget.path(".fetchmailrc"),
@@ -197,13 +203,7 @@ fn fetchmail_kept_half_popget_fetches_the_rest() {
 
 #[test]
 fn mpop_kept_half_popget_fetches_the_rest() {
-    let dovecot = Dovecot::start();
-    let popget = Popget::new();
-    for n in 1..=4 {
-        dovecot.deliver("alice", &message(n));
-    }
-    let maildir = popget.path("Mail");
-    new_maildir(&maildir);
+    let (dovecot, popget, maildir) = four_messages_waiting();
     private_file(
         &popget.path(".mpoprc"),
         &format!(
@@ -228,13 +228,7 @@ fn mpop_kept_half_popget_fetches_the_rest() {
 
 #[test]
 fn getmail_kept_half_popget_fetches_the_rest() {
-    let dovecot = Dovecot::start();
-    let popget = Popget::new();
-    for n in 1..=4 {
-        dovecot.deliver("alice", &message(n));
-    }
-    let maildir = popget.path("Mail");
-    new_maildir(&maildir);
+    let (dovecot, popget, maildir) = four_messages_waiting();
     let mda = maildir_mda(&popget);
     private_file(
         &popget.path(".getmail/getmailrc"),
@@ -246,19 +240,19 @@ fn getmail_kept_half_popget_fetches_the_rest() {
             "",
         ),
     );
-    let getmaildir = popget.path(".getmail");
-    run_peer(
-        &popget,
-        "getmail",
-        &[
-            "--getmaildir",
-            getmaildir.to_str().unwrap(),
-            "--rcfile",
-            "getmailrc",
-            "--quiet",
-        ],
-    );
+    run_getmail(&popget, &popget.path(".getmail/getmailrc"));
     fetches_the_rest(&popget, &dovecot, &maildir, &["getmail"]);
+}
+
+/// getmail with `rc`, its getmail directory (where its oldmail files go) the one `rc` is in.
+fn run_getmail(popget: &Popget, rc: &Path) {
+    let getmaildir = rc.parent().unwrap().to_str().unwrap();
+    let name = rc.file_name().unwrap().to_str().unwrap();
+    run_peer(
+        popget,
+        "getmail",
+        &["--getmaildir", getmaildir, "--rcfile", name, "--quiet"],
+    );
 }
 
 /// A getmail rc file for a plain POP3 account delivering through `mda` into `maildir`.
@@ -301,18 +295,8 @@ fn getmails_dashes_are_matched_against_the_servers_uidls() {
             "max_messages_per_session = 2\n",
         ),
     );
+    run_getmail(&popget, &rc);
     let getmaildir = popget.path("getmail");
-    run_peer(
-        &popget,
-        "getmail",
-        &[
-            "--getmaildir",
-            getmaildir.to_str().unwrap(),
-            "--rcfile",
-            "slashes",
-            "--quiet",
-        ],
-    );
     let oldmail =
         fs::read(getmaildir.join(format!("oldmail-127.0.0.1-{}-alice", server.port))).unwrap();
     assert!(

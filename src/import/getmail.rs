@@ -151,19 +151,24 @@ impl Reader<'_> {
             .map_err(|_| self.error(key, "not a number"))
     }
 
+    /// A section's `type`, which every retriever and destination section has.
+    fn kind<'s>(&self, section: &'s Section) -> Result<&'s Key, ParseError> {
+        section.get("type").ok_or_else(|| {
+            ParseError::at(
+                self.file,
+                section.line,
+                format!("[{}] has no type", section.name),
+            )
+        })
+    }
+
     fn retriever(
         &self,
         section: &Section,
         out: &mut Imported,
     ) -> Result<Option<Account>, ParseError> {
         let origin = self.place(section.line);
-        let Some(kind) = section.get("type") else {
-            return Err(ParseError::at(
-                self.file,
-                section.line,
-                "[retriever] has no type",
-            ));
-        };
+        let kind = self.kind(section)?;
         let (tls, uidl) = match kind.value.as_str() {
             "SimplePOP3Retriever" => (TlsMode::None, true),
             "SimplePOP3SSLRetriever" => (TlsMode::Implicit, true),
@@ -348,13 +353,7 @@ impl Reader<'_> {
         out: &mut Imported,
     ) -> Result<Option<Destination>, ParseError> {
         let place = self.place(section.line);
-        let Some(kind) = section.get("type") else {
-            return Err(ParseError::at(
-                self.file,
-                section.line,
-                format!("[{}] has no type", section.name),
-            ));
-        };
+        let kind = self.kind(section)?;
         let path = |out: &mut Imported| match section.get("path") {
             Some(key) => Ok(self.path(key, out)),
             None => Err(ParseError::at(

@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use super::{Account, Destination, Password};
-use crate::auth::AuthMethod;
 use crate::pop3::Pipelining;
 
 /// A TOML string.
@@ -27,22 +26,6 @@ pub(super) fn key(name: &str) -> String {
         name.to_string()
     } else {
         quoted(name)
-    }
-}
-
-fn auth_name(method: AuthMethod) -> &'static str {
-    match method {
-        AuthMethod::Auto => "auto",
-        AuthMethod::User => "user",
-        AuthMethod::Apop => "apop",
-        AuthMethod::Plain => "plain",
-        AuthMethod::Login => "login",
-        AuthMethod::CramMd5 => "cram-md5",
-        AuthMethod::ScramSha256 => "scram-sha-256",
-        AuthMethod::ScramSha1 => "scram-sha-1",
-        AuthMethod::Xoauth2 => "xoauth2",
-        AuthMethod::Oauthbearer => "oauthbearer",
-        AuthMethod::Gssapi => "gssapi",
     }
 }
 
@@ -76,7 +59,7 @@ pub fn render(
         line("insecure", "true".into());
     }
     if let Some(method) = account.auth {
-        line("auth", quoted(auth_name(method)));
+        line("auth", quoted(method.name()));
     }
     let command = match &account.password {
         Password::Command(command) => Some(command.as_str()),
@@ -145,6 +128,7 @@ pub(super) fn render_lmtp(name: &str, comment: &str, address: &str, recipient: &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::AuthMethod;
     use crate::config::ConfigFile;
     use crate::import::Place;
     use crate::transport::TlsMode;
