@@ -37,5 +37,6 @@ mod robustness;
 mod scripting;
 mod signals;
 mod staging;
+mod status;
 mod unverified;
 mod unwritable;

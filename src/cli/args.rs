@@ -57,6 +57,12 @@ pub enum CommandKind {
     /// List the configuration file's accounts: server, TLS, login, destination, keep/delete,
     /// where the password or tokens are kept
     Accounts(AccountsArgs),
+    /// Show how each account stands: its last check (when, result, what it delivered), last
+    /// error, next poll under the daemon, messages set aside; without connecting
+    Status(StatusArgs),
+    /// List the messages a destination refused for good, which stay on the POP3 server and
+    /// are not offered again; --retry offers them again on the next fetch
+    Quarantine(QuarantineArgs),
     /// Work with the configuration file
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -270,6 +276,32 @@ pub struct AccountsArgs {
     /// "destination", "policy", "secret"}
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Accounts of the configuration file [default: every account but templates]
+    #[arg(value_name = "ACCOUNT")]
+    pub accounts: Vec<String>,
+    /// Print JSON: {"accounts": [{"account", "destination", "last_check", "last_delivery",
+    /// "last_error", "next_poll", "set_aside"}]}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QuarantineArgs {
+    /// Accounts of the configuration file [default: every account but templates]; exactly one
+    /// with --retry
+    #[arg(value_name = "ACCOUNT")]
+    pub accounts: Vec<String>,
+    /// Print JSON: {"messages": [{"account", "uidl", "since", "reason"}]}
+    #[arg(long, conflicts_with = "retry")]
+    pub json: bool,
+    /// Offer these set-aside messages (by UIDL, as listed; all without one) to the destination
+    /// again on the next fetch
+    #[arg(long, value_name = "UIDL", num_args = 0..)]
+    pub retry: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]

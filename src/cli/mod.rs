@@ -12,6 +12,7 @@ mod import;
 pub mod log;
 mod render;
 mod run;
+mod status;
 
 use args::{Cli, CommandKind};
 use context::{report_error, Context};
@@ -36,6 +37,8 @@ pub fn run(cli: Cli) -> u8 {
         CommandKind::Dele(args) => commands::dele(&context, args),
         CommandKind::Info(args) => commands::info(&context, args),
         CommandKind::Accounts(args) => accounts::list(&context, args),
+        CommandKind::Status(args) => return status::status(&context, args),
+        CommandKind::Quarantine(args) => return status::quarantine(&context, args),
         CommandKind::Config(command) => accounts::config(&context, command),
         CommandKind::Login(args) => credentials::login(&context, args),
         CommandKind::Logout(args) => credentials::logout(&context, args),

@@ -36,10 +36,38 @@ pub(super) fn commit_batches(
 pub(super) struct Committed {
     /// Placed, durable and recorded.
     pub(super) delivered: Vec<DeliveredMessage>,
-    /// The MDA refused the message after the delivered ones.
-    pub(super) rejected: Option<Error>,
+    /// The message after the delivered ones, refused by the destination for good.
+    pub(super) rejected: Option<Rejected>,
     /// The mailbox or the state failed after the delivered ones: nothing more is placed.
     pub(super) error: Option<Error>,
+}
+
+/// A message the destination refused for good, and its words.
+pub(super) struct Rejected {
+    /// `None` only if the destination refused a message the batch did not hold.
+    pub(super) message: Option<Message>,
+    pub(super) error: Error,
+}
+
+impl Rejected {
+    /// Notes the message in `refused` to be set aside, unless it has no UIDL; returns the
+    /// error that reports the refusal, once.
+    pub(super) fn set_aside_in(self, refused: &mut Vec<(Vec<u8>, String)>) -> Error {
+        let reason = self.error.to_string();
+        match self.message.and_then(|message| message.uid) {
+            Some(uid) => {
+                refused.push((uid, reason.clone()));
+                Error::Rejected(format!(
+                    "{reason}; set aside, so later runs leave it there (`popget quarantine` \
+                     lists it, `--retry` offers it again)"
+                ))
+            }
+            None => Error::Rejected(format!(
+                "{reason}; the server gives it no UIDL, so it cannot be set aside and every \
+                 run offers it again"
+            )),
+        }
+    }
 }
 
 pub(super) struct DeliveredMessage {
@@ -75,6 +103,11 @@ pub(super) fn place_and_record(
             state_ref.write_intents(&records)
         })
     };
+    // The refused message is the one after those placed.
+    let rejected = placement.rejected.map(|error| Rejected {
+        message: messages.get(placement.placed).cloned(),
+        error,
+    });
     let delivered: Vec<DeliveredMessage> = messages
         .into_iter()
         .zip(octets)
@@ -104,7 +137,7 @@ pub(super) fn place_and_record(
     // the mailbox is settled at the end of the run, or by the next run after a crash.
     Committed {
         delivered,
-        rejected: placement.rejected,
+        rejected,
         error: placement.error,
     }
 }
@@ -123,6 +156,7 @@ pub fn recover(state: &mut State, mailbox: &dyn Mailbox) -> Result<usize> {
 /// found in the mailbox. Returns how many were not recorded yet.
 pub(super) fn settle_journal(state: &mut State, mailbox: &dyn Mailbox) -> Result<usize> {
     let intents = state.pending_intents()?;
+    let journal_age = state.journal_age();
     let now = unix_now();
     // A message logged as delivered was placed and synced before that line was written: its
     // intent needs no look in the mailbox (a sync of new/ or an mbox lock for each one).
@@ -146,7 +180,7 @@ pub(super) fn settle_journal(state: &mut State, mailbox: &dyn Mailbox) -> Result
                 path: state.path().to_path_buf(),
                 detail: format!("its journal has a malformed line {line:?}"),
             })?;
-        let arrived = logged.contains(uid.as_slice()) || mailbox.recover(&intent)?;
+        let arrived = logged.contains(uid.as_slice()) || mailbox.recover(&intent, journal_age)?;
         if arrived && !state.contains(uid) {
             state.record(uid, now);
             recovered += 1;

@@ -11,6 +11,7 @@ use crate::account::Command as Filter;
 use crate::error::{Error, Result};
 use crate::external::{self, Ended};
 use crate::pop3::{Command, LineEnding, ScanEntry, Session, UidlEntry};
+use crate::set_aside::SetAside;
 use crate::state::State;
 
 /// The filter's exit statuses.
@@ -55,12 +56,14 @@ pub(super) struct Plan {
     pub(super) deferred: usize,
     /// Larger than the destination accepts: left on the server.
     pub(super) too_large_for_destination: usize,
+    /// Refused by the destination for good on an earlier run: left on the server.
+    pub(super) set_aside: usize,
 }
 
 /// Lists the maildrop and decides what to fetch and what to delete.
 pub(super) fn make_plan<S: Read + Write>(
     session: &mut Session<S>,
-    state: &mut State,
+    (state, set_aside): (&mut State, &mut SetAside),
     options: &Request,
     pipelining: bool,
 ) -> Result<Plan> {
@@ -70,7 +73,7 @@ pub(super) fn make_plan<S: Read + Write>(
         return plan_without_uidl(listing, options);
     };
     uidl.sort_unstable_by_key(|e| e.message);
-    let (duplicated, known) = match_state(&listing, &uidl, state)?;
+    let (duplicated, known) = match_state(&listing, &uidl, state, set_aside)?;
 
     let mut plan = Plan::default();
     let now = unix_now();
@@ -95,7 +98,14 @@ pub(super) fn make_plan<S: Read + Write>(
             uid,
             unread: None,
         };
-        if options.all || !seen {
+        let refused = !seen
+            && message
+                .uid
+                .as_deref()
+                .is_some_and(|uid| set_aside.contains(uid));
+        if refused {
+            plan.set_aside += 1;
+        } else if options.all || !seen {
             plan.take_new(message, options);
         } else if due && !duplicated.contains(&message.number) {
             plan.delete_only.push(message);
@@ -129,11 +139,13 @@ fn plan_without_uidl(listing: Vec<ScanEntry>, options: &Request) -> Result<Plan>
 }
 
 /// Checks the UIDL listing against LIST and the state: returns the messages sharing an id
-/// and, for each UIDL entry, whether the state knows its id; forgets ids no longer listed.
+/// and, for each UIDL entry, whether the state knows its id; forgets ids no longer listed, in
+/// the state and among the messages set aside.
 fn match_state(
     listing: &[ScanEntry],
     uidl: &[UidlEntry],
     state: &mut State,
+    set_aside: &mut SetAside,
 ) -> Result<(HashSet<u32, RandomState>, Vec<bool>)> {
     // Two messages sharing one id cannot be told apart by it: neither is ever deleted as "seen".
     let mut duplicated: HashSet<u32, RandomState> = HashSet::default();
@@ -169,6 +181,9 @@ fn match_state(
     }
     if distinct_known < state.len() {
         state.retain(|uid| first_with.contains_key(uid));
+    }
+    if !set_aside.is_empty() {
+        set_aside.retain(|uid| first_with.contains_key(uid));
     }
     Ok((duplicated, known))
 }

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::{expand_home, Tool};
-use crate::durable::create_private_dir;
+use crate::durable::{create_private_dir, replace_file};
 use crate::error::{Error, Result};
 
 /// Where the tool finds its configuration when it is given none: fetchmail
@@ -125,23 +125,12 @@ pub(super) fn password_file(config_path: &Path, account: &str) -> PathBuf {
         .join(name)
 }
 
-/// Writes `secret` and a line end to a new file only its owner can read, in a directory only
-/// its owner can enter; an existing file is replaced.
+/// Writes `secret` and a line end to a file only its owner can read (replacing one already
+/// there), in a directory only its owner can enter.
 pub(super) fn write_private(path: &Path, secret: &str) -> Result<()> {
-    let dir = crate::durable::parent_dir(path);
-    create_private_dir(dir)?;
-    let cannot = |e| Error::io(format!("cannot write {}", path.display()), e);
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".popget-password")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(cannot)?;
-    temporary
-        .write_all(format!("{secret}\n").as_bytes())
-        .and_then(|()| temporary.as_file().sync_all())
-        .map_err(cannot)?;
-    temporary.persist(path).map_err(|e| cannot(e.error))?;
-    Ok(())
+    create_private_dir(crate::durable::parent_dir(path))?;
+    replace_file(path, ".popget-password", |out| writeln!(out, "{secret}"))
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
 
 #[cfg(test)]

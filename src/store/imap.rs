@@ -10,6 +10,7 @@
 use std::fs::File;
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use popget_imap::{AppendMessage, AppendOutcome, Client, Lookup, ResponseCode, Session};
 
@@ -21,9 +22,15 @@ use crate::error::Error;
 use crate::pop3::Security;
 use crate::transport::{self, Stream, TlsMode};
 
+/// How long after an interrupted run's last journal write recovery waits before it takes a
+/// message as never appended: time for the server to finish what the vanished client sent.
+const APPEND_SETTLE: Duration = Duration::from_secs(3);
+
 /// A logged-in IMAP session and the mailbox messages go to.
 pub struct Imap {
     target: ImapTarget,
+    /// Whether recovery has already waited for an interrupted run's APPENDs to land.
+    settled: Mutex<bool>,
     session: Mutex<Option<Session<Stream>>>,
     /// The server's `APPENDLIMIT`, as it announced it after login.
     append_limit: Option<u64>,
@@ -45,6 +52,7 @@ impl Imap {
         let imap = Imap {
             target: target.clone(),
             append_limit: session.append_limit(),
+            settled: Mutex::new(false),
             session: Mutex::new(Some(session)),
         };
         imap.with_session(|session, mailbox| match session.status(mailbox) {
@@ -314,10 +322,32 @@ impl Mailbox for Imap {
         self.append_limit
     }
 
-    fn recover(&self, intent: &Intent) -> Result<bool, Error> {
+    fn recover(&self, intent: &Intent, journal_age: Duration) -> Result<bool, Error> {
         let Intent::Imap(append) = intent else {
             return super::recover(intent);
         };
+        if self.look_for(append)? {
+            return Ok(true);
+        }
+        // A server may still be finishing APPENDs that a vanished client had already sent
+        // (their literals in its buffer): before a message is taken as absent, and so appended
+        // again, the interrupted run's last APPEND is given time to land. Once per run.
+        let mut settled = self.settled.lock().unwrap_or_else(|p| p.into_inner());
+        if !*settled {
+            *settled = true;
+            if let Some(wait) = APPEND_SETTLE.checked_sub(journal_age) {
+                std::thread::sleep(wait);
+            }
+            drop(settled);
+            return self.look_for(append);
+        }
+        Ok(false)
+    }
+}
+
+impl Imap {
+    /// Whether the message an intent describes is in the mailbox.
+    fn look_for(&self, append: &ImapAppend) -> Result<bool, Error> {
         self.with_session(|session, _| {
             let lookup = session
                 .find_appended(

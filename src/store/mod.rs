@@ -193,9 +193,11 @@ pub trait Mailbox: Sync {
     }
 
     /// Decides whether the placement an intent describes completed, undoing a partial mbox
-    /// append: used on the intents an interrupted run left in its journal. A file's intent
-    /// names its file, so it is settled even if the destination changed since.
-    fn recover(&self, intent: &Intent) -> Result<bool, Error> {
+    /// append: used on the intents an interrupted run left in its journal, last written
+    /// `journal_age` ago. A file's intent names its file, so it is settled even if the
+    /// destination changed since.
+    fn recover(&self, intent: &Intent, journal_age: std::time::Duration) -> Result<bool, Error> {
+        let _ = journal_age;
         recover(intent)
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod courier;
 pub mod cyrus;
+pub mod daemon;
 pub mod dnsmasq;
 pub mod dovecot;
 pub mod fake;
