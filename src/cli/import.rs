@@ -9,9 +9,6 @@ use crate::cli::context::{report_error, Context};
 use popget::exit;
 use popget::import::{self, Item, Outcome, Report, Request};
 
-/// What left out items make the exit status: something was not carried over.
-const INCOMPLETE: u8 = 1;
-
 pub fn run(context: &Context, args: &ImportArgs) -> u8 {
     let tool: import::Tool = args.tool.into();
     let request = Request {
@@ -55,7 +52,7 @@ pub fn run(context: &Context, args: &ImportArgs) -> u8 {
             report_error(None, &popget::Error::io("cannot write the output", e))
         }
         _ if report.left_out.is_empty() => exit::OK,
-        _ => INCOMPLETE,
+        _ => exit::INCOMPLETE,
     }
 }
 

@@ -119,48 +119,15 @@ pub fn import(request: Request) -> Result<Report> {
             config_path.display()
         ))
     })?;
-    let mut plans = plan(
-        &request,
-        &config,
-        &config_path,
-        imported.accounts,
-        request.env,
-    )?;
+    let mut plans = plan(&request, &config, &config_path, imported.accounts)?;
     let mut left_out = imported.left_out;
-    for plan in &plans {
-        if plan.report.outcome == Outcome::NotConfigured {
-            left_out.push(Item {
-                place: plan.report.origin.clone(),
-                what: format!(
-                    "{}: no account of popget has {}@{}:{}; import it without --state-only",
-                    plan.report.source,
-                    plan.account.user,
-                    plan.account.host,
-                    plan.account.port()
-                ),
-            });
-        }
-    }
+    left_out.extend(plans.iter().filter_map(not_configured));
     let text = tables(request.tool, &mut plans, &config);
     let combined = format!("{existing}{}", autoconfig::addition(&existing, &text));
     let combined = ConfigFile::parse(&combined)
         .map_err(|e| Error::config(format!("the imported accounts would not read back ({e})")))?;
     let mut notes = imported.notes;
-    let mut cache = HashMap::new();
-    for plan in &mut plans {
-        if let Outcome::Added { name, .. } = &plan.report.outcome {
-            let resolved = config::select_accounts(
-                &combined,
-                std::slice::from_ref(name),
-                &CommandLine::default(),
-                request.env,
-            )?;
-            plan.state = resolved.into_iter().next().map(|a| a.state_path);
-        }
-        if plan.state.is_some() {
-            plan.uids = read_seen(&plan.account, &mut cache, &mut notes)?;
-        }
-    }
+    find_seen(&mut plans, &combined, request.env, &mut notes)?;
     // Each file's items in the order of its lines.
     left_out.sort_by(|a, b| (&a.place.file, a.place.line).cmp(&(&b.place.file, b.place.line)));
     notes.sort_by(|a, b| (&a.place.file, a.place.line).cmp(&(&b.place.file, b.place.line)));
@@ -195,6 +162,42 @@ pub fn import(request: Request) -> Result<Report> {
     Ok(report)
 }
 
+/// With `--state-only`, a source account popget has no account for.
+fn not_configured(plan: &Planned) -> Option<Item> {
+    (plan.report.outcome == Outcome::NotConfigured).then(|| Item {
+        place: plan.report.origin.clone(),
+        what: format!(
+            "{}: no account of popget has {}@{}:{}; import it without --state-only",
+            plan.report.source,
+            plan.account.user,
+            plan.account.host,
+            plan.account.port()
+        ),
+    })
+}
+
+/// Each account's state file (for a new one, as the configuration with it resolves it) and
+/// the UIDLs its peer recorded.
+fn find_seen(
+    plans: &mut [Planned],
+    combined: &ConfigFile,
+    env: &HashMap<String, String>,
+    notes: &mut Vec<Item>,
+) -> Result<()> {
+    let mut cache = HashMap::new();
+    for plan in plans {
+        if let Outcome::Added { name, .. } = &plan.report.outcome {
+            let names = std::slice::from_ref(name);
+            let resolved = config::select_accounts(combined, names, &CommandLine::default(), env)?;
+            plan.state = resolved.into_iter().next().map(|a| a.state_path);
+        }
+        if plan.state.is_some() {
+            plan.uids = read_seen(&plan.account, &mut cache, notes)?;
+        }
+    }
+    Ok(())
+}
+
 /// Each source account matched to popget's: already configured (same host, port and user), a
 /// repeat of one before it, or new under a name not yet taken.
 fn plan(
@@ -202,8 +205,8 @@ fn plan(
     config: &ConfigFile,
     config_path: &Path,
     accounts: Vec<Account>,
-    env: &HashMap<String, String>,
 ) -> Result<Vec<Planned>> {
+    let env = request.env;
     let configured: Vec<(String, (String, u16, String), PathBuf)> =
         if config.account_names().next().is_none() {
             Vec::new()

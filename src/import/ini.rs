@@ -1,9 +1,10 @@
 //! INI files read as Python's `configparser.RawConfigParser` reads them, which is how getmail
 //! reads its rc files: `[section]` headers, `key = value` or `key: value` (keys in lower case),
 //! values continued on more-indented lines, whole-line `#` and `;` comments, no `%`
-//! interpolation, a repeated section or key an error. Every key keeps its line, which the
-//! crates that read INI files do not (and rust-ini unescapes backslashes, which getmail's
-//! tuples of Python strings need kept).
+//! interpolation, a repeated section or key an error. Every key keeps its line, which is why
+//! this is not the rust-ini or configparser crate: both read continuation lines without `%`
+//! interpolation, but neither tells on which line a key was, and every error and every
+//! left-out setting the import reports names it.
 
 /// A section: its name, the line of its header, its keys in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
