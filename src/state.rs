@@ -287,6 +287,10 @@ pub fn delivered_line(line: &str) -> Option<Option<&str>> {
     }
 }
 
+/// The journal word for a message the mailbox refused: not in the mailbox, whatever a look for
+/// its intent would find there.
+pub const REFUSED: &str = "refused";
+
 impl State {
     /// Records `uids` as delivered now, durably: the journal gets a [`DELIVERED`] line for each
     /// (one append and one sync for all), and the next [`State::commit`] writes the state file.
@@ -313,6 +317,13 @@ impl State {
             self.record_with_receipt(uid, *receipt, now);
         }
         Ok(())
+    }
+
+    /// Marks `uids` as refused by the mailbox in the journal, durably: their intents are then
+    /// never taken for deliveries, whatever the mailbox holds.
+    pub fn log_refused(&self, uids: &[&[u8]]) -> Result<()> {
+        let lines: Vec<(&[u8], &str)> = uids.iter().map(|&uid| (uid, REFUSED)).collect();
+        self.write_intents(&lines)
     }
 
     /// The journal of delivery intents beside the state file.

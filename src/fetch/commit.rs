@@ -103,6 +103,20 @@ pub(super) fn place_and_record(
             state_ref.write_intents(&records)
         })
     };
+    // Before any look in the mailbox settles their intents: a look by size alone would take a
+    // stored message of the same size for a refused one.
+    let refused: Vec<&[u8]> = placement
+        .refused
+        .iter()
+        .filter_map(|&i| messages.get(i)?.uid.as_deref())
+        .collect();
+    if let Err(error) = state.log_refused(&refused) {
+        // Nothing more is placed; what this batch placed is found when the journal is settled.
+        return Committed {
+            error: Some(error),
+            ..Committed::default()
+        };
+    }
     // The refused message is the one after those placed.
     let rejected = placement.rejected.map(|error| Rejected {
         message: messages.get(placement.placed).cloned(),
@@ -165,6 +179,12 @@ pub(super) fn settle_journal(state: &mut State, mailbox: &dyn Mailbox) -> Result
         .filter(|(_, line)| delivered_line(line).is_some())
         .map(|(uid, _)| uid.as_slice())
         .collect();
+    // Refused by the mailbox: a look could take another message of the same size for it.
+    let refused: std::collections::HashSet<&[u8]> = intents
+        .iter()
+        .filter(|(_, line)| line == crate::state::REFUSED)
+        .map(|(uid, _)| uid.as_slice())
+        .collect();
     let mut recovered = 0;
     for (uid, line) in &intents {
         if let Some(receipt) = delivered_line(line) {
@@ -172,6 +192,9 @@ pub(super) fn settle_journal(state: &mut State, mailbox: &dyn Mailbox) -> Result
                 state.record_with_receipt(uid, receipt, now);
                 recovered += 1;
             }
+            continue;
+        }
+        if line == crate::state::REFUSED || refused.contains(uid.as_slice()) {
             continue;
         }
         let intent = line
@@ -187,4 +210,48 @@ pub(super) fn settle_journal(state: &mut State, mailbox: &dyn Mailbox) -> Result
         }
     }
     Ok(recovered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Fill, ImapAppend, Journal, Placement, Staged};
+
+    /// An IMAP mailbox where a look for any intent finds a message: as a look by size alone
+    /// does when another message of that size arrived after the intent's UIDNEXT.
+    struct FindsOneOfThatSize;
+
+    impl Mailbox for FindsOneOfThatSize {
+        fn stage(&self, _: &mut Fill) -> std::result::Result<Staged, crate::store::Failure> {
+            unreachable!("only the journal is settled")
+        }
+        fn place(&self, _: Vec<Staged>, _: &mut Journal) -> Placement {
+            unreachable!("only the journal is settled")
+        }
+        fn recover(&self, _: &Intent, _: std::time::Duration) -> Result<bool> {
+            Ok(true)
+        }
+    }
+
+    #[test]
+    fn a_message_the_mailbox_refused_is_never_settled_as_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = State::empty(&dir.path().join("account.state"));
+        let intent = Intent::Imap(ImapAppend {
+            mailbox: "INBOX".into(),
+            uid_validity: 7,
+            uid_next: 40,
+            octets: 25,
+            message_id: None,
+        })
+        .to_string();
+        state
+            .write_intents(&[(b"refused", &intent), (b"stored after it", &intent)])
+            .unwrap();
+        state.log_refused(&[b"refused"]).unwrap();
+        let mailbox = FindsOneOfThatSize;
+        assert_eq!(settle_journal(&mut state, &mailbox).unwrap(), 1);
+        assert!(state.contains(b"stored after it"));
+        assert!(!state.contains(b"refused"), "a refusal is never a delivery");
+    }
 }

@@ -281,12 +281,7 @@ impl Mailbox for Imap {
     /// refused for good (73) stops the batch there, as does a temporary refusal or a broken
     /// session (75), or a server out of step (76).
     fn place(&self, staged: Vec<Staged>, journal: &mut Journal) -> Placement {
-        let mut placement = Placement {
-            placed: 0,
-            error: None,
-            rejected: None,
-            receipts: Vec::new(),
-        };
+        let mut placement = Placement::default();
         let mut spools = Vec::with_capacity(staged.len());
         for mut message in staged {
             let StagedKind::Spooled { spool, .. } = &mut message.kind else {
@@ -382,12 +377,7 @@ fn append_batch(
     spools: &mut [File],
     journal: &mut Journal,
 ) -> Result<Placement, Error> {
-    let mut placement = Placement {
-        placed: 0,
-        error: None,
-        rejected: None,
-        receipts: Vec::new(),
-    };
+    let mut placement = Placement::default();
     let mut described = Vec::with_capacity(spools.len());
     for spool in spools.iter_mut() {
         described.push(
@@ -400,7 +390,8 @@ fn append_batch(
         let status = session
             .status(mailbox)
             .map_err(|e| imap_error("STATUS", e))?;
-        let rest = placement.placed..spools.len();
+        let offset = placement.placed;
+        let rest = offset..spools.len();
         // The intents name the whole batch, in order, as the journal expects; for the messages
         // already placed they are never looked at (they are logged as delivered).
         let intents: Vec<Intent> = described
@@ -434,6 +425,7 @@ fn append_batch(
             Ok(outcomes) => outcomes,
             Err(batch) => {
                 take_appended(imap, mailbox, &batch.outcomes, &mut placement);
+                placement.refused = refused_positions(&batch.outcomes, offset);
                 placement.error = Some(imap_error("APPEND", batch.error));
                 return Ok(placement);
             }
@@ -449,6 +441,9 @@ fn append_batch(
             created = true;
             continue;
         }
+        // With pipelining, messages after the refused one were sent too: those stored are
+        // found when the journal is settled, those refused must not be taken for them.
+        placement.refused = refused_positions(&outcomes, offset);
         let text = format!(
             "the IMAP server {} refused the message for {mailbox}: {}",
             imap.target.server.host, refusal.text
@@ -512,6 +507,17 @@ fn receipt(target: &ImapTarget, mailbox: &str, uid: popget_imap::AppendUid) -> S
         uid.uid_validity,
         uid.uid
     )
+}
+
+/// The positions in the batch of the refused messages among `outcomes`, the first of which
+/// is the batch's message `offset`.
+fn refused_positions(outcomes: &[AppendOutcome], offset: usize) -> Vec<usize> {
+    outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, outcome)| matches!(outcome, AppendOutcome::Refused(_)))
+        .map(|(i, _)| offset + i)
+        .collect()
 }
 
 impl Drop for Imap {
