@@ -34,6 +34,9 @@ _popget() {
             popget,help)
                 cmd="popget__subcmd__help"
                 ;;
+            popget,import)
+                cmd="popget__subcmd__import"
+                ;;
             popget,info)
                 cmd="popget__subcmd__info"
                 ;;
@@ -102,6 +105,9 @@ _popget() {
                 ;;
             popget__subcmd__help,help)
                 cmd="popget__subcmd__help__subcmd__help"
+                ;;
+            popget__subcmd__help,import)
+                cmd="popget__subcmd__help__subcmd__import"
                 ;;
             popget__subcmd__help,info)
                 cmd="popget__subcmd__help__subcmd__info"
@@ -173,7 +179,7 @@ _popget() {
 
     case "${cmd}" in
         popget)
-            opts="-q -v -h -V --config --quiet --verbose --help --version fetch daemon stat list uidl retr top dele info accounts status quarantine config login logout password help"
+            opts="-q -v -h -V --config --quiet --verbose --help --version fetch daemon stat list uidl retr top dele info accounts status quarantine config login logout password import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -593,7 +599,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__help)
-            opts="fetch daemon stat list uidl retr top dele info accounts status quarantine config login logout password help"
+            opts="fetch daemon stat list uidl retr top dele info accounts status quarantine config login logout password import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -705,6 +711,20 @@ _popget() {
             return 0
             ;;
         popget__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__help__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -893,6 +913,24 @@ _popget() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__import)
+            opts="-q -v -h --dry-run --state-only --plaintext --config --quiet --verbose --help fetchmail mpop getmail"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -25,6 +25,7 @@ pub mod error;
 pub mod exit;
 pub mod external;
 pub mod fetch;
+pub mod import;
 pub mod login_delay;
 pub mod set_aside;
 pub mod signals;

@@ -22,6 +22,7 @@ mod gssapi;
 mod hostile;
 mod imap;
 mod imap_oauth;
+mod import;
 mod interop;
 mod ipv6;
 mod library;

@@ -8,6 +8,7 @@ pub mod context;
 pub mod credentials;
 pub mod daemon;
 mod hint;
+mod import;
 pub mod log;
 mod render;
 mod run;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> u8 {
     let result = match &cli.command {
         CommandKind::Fetch(args) => return run::run_fetch(&cli.global, args, &env),
         CommandKind::Daemon(args) => return daemon::run(&cli.global, args, &env),
+        CommandKind::Import(args) => return import::run(&context, args),
         CommandKind::Stat(args) => commands::stat(&context, args),
         CommandKind::List(args) => commands::list(&context, args),
         CommandKind::Uidl(args) => commands::uidl(&context, args),
