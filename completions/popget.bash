@@ -34,6 +34,9 @@ _popget() {
             popget,help)
                 cmd="popget__subcmd__help"
                 ;;
+            popget,import)
+                cmd="popget__subcmd__import"
+                ;;
             popget,info)
                 cmd="popget__subcmd__info"
                 ;;
@@ -49,11 +52,17 @@ _popget() {
             popget,password)
                 cmd="popget__subcmd__password"
                 ;;
+            popget,quarantine)
+                cmd="popget__subcmd__quarantine"
+                ;;
             popget,retr)
                 cmd="popget__subcmd__retr"
                 ;;
             popget,stat)
                 cmd="popget__subcmd__stat"
+                ;;
+            popget,status)
+                cmd="popget__subcmd__status"
                 ;;
             popget,top)
                 cmd="popget__subcmd__top"
@@ -97,6 +106,9 @@ _popget() {
             popget__subcmd__help,help)
                 cmd="popget__subcmd__help__subcmd__help"
                 ;;
+            popget__subcmd__help,import)
+                cmd="popget__subcmd__help__subcmd__import"
+                ;;
             popget__subcmd__help,info)
                 cmd="popget__subcmd__help__subcmd__info"
                 ;;
@@ -112,11 +124,17 @@ _popget() {
             popget__subcmd__help,password)
                 cmd="popget__subcmd__help__subcmd__password"
                 ;;
+            popget__subcmd__help,quarantine)
+                cmd="popget__subcmd__help__subcmd__quarantine"
+                ;;
             popget__subcmd__help,retr)
                 cmd="popget__subcmd__help__subcmd__retr"
                 ;;
             popget__subcmd__help,stat)
                 cmd="popget__subcmd__help__subcmd__stat"
+                ;;
+            popget__subcmd__help,status)
+                cmd="popget__subcmd__help__subcmd__status"
                 ;;
             popget__subcmd__help,top)
                 cmd="popget__subcmd__help__subcmd__top"
@@ -161,7 +179,7 @@ _popget() {
 
     case "${cmd}" in
         popget)
-            opts="-q -v -h -V --config --quiet --verbose --help --version fetch daemon stat list uidl retr top dele info accounts config login logout password help"
+            opts="-q -v -h -V --config --quiet --verbose --help --version fetch daemon stat list uidl retr top dele info accounts status quarantine config login logout password import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -581,7 +599,7 @@ _popget() {
             return 0
             ;;
         popget__subcmd__help)
-            opts="fetch daemon stat list uidl retr top dele info accounts config login logout password help"
+            opts="fetch daemon stat list uidl retr top dele info accounts status quarantine config login logout password import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -706,6 +724,20 @@ _popget() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        popget__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         popget__subcmd__help__subcmd__info)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -804,6 +836,20 @@ _popget() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        popget__subcmd__help__subcmd__quarantine)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         popget__subcmd__help__subcmd__retr)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -819,6 +865,20 @@ _popget() {
             return 0
             ;;
         popget__subcmd__help__subcmd__stat)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -853,6 +913,24 @@ _popget() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__import)
+            opts="-q -v -h --dry-run --state-only --plaintext --config --quiet --verbose --help fetchmail mpop getmail"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1190,6 +1268,28 @@ _popget() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        popget__subcmd__quarantine)
+            opts="-q -v -h --json --retry --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --retry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         popget__subcmd__retr)
             opts="-a -q -v -h --uidl --crlf --account --host --port --user --tls --ca-file --insecure --fingerprint --auth --password-command --timeout --session-timeout --max-listing --pipelining --list-sizes --proxy --gssapi-service --gssapi-host --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1363,6 +1463,24 @@ _popget() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popget__subcmd__status)
+            opts="-q -v -h --json --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

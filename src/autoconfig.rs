@@ -229,10 +229,8 @@ fn shell_word(name: &str) -> String {
     }
 }
 
-/// Appends `text` after `existing`, the file's current content; creates the file (0600, for
-/// the passwords it may later hold) when there is none. The result is parsed before anything
-/// is written.
-fn append(path: &Path, existing: &str, text: &str) -> Result<()> {
+/// What goes after `existing` to add `text`: a blank line between them.
+pub(crate) fn addition(existing: &str, text: &str) -> String {
     let mut addition = String::new();
     if !existing.is_empty() {
         if !existing.ends_with('\n') {
@@ -241,6 +239,14 @@ fn append(path: &Path, existing: &str, text: &str) -> Result<()> {
         addition.push('\n');
     }
     addition.push_str(text);
+    addition
+}
+
+/// Appends `text` after `existing`, the file's current content; creates the file (0600, for
+/// the passwords it may later hold) when there is none. The result is parsed before anything
+/// is written.
+pub(crate) fn append(path: &Path, existing: &str, text: &str) -> Result<()> {
+    let addition = addition(existing, text);
     ConfigFile::parse(&format!("{existing}{addition}"))
         .map_err(|message| Error::config(format!("the account would not read back ({message})")))?;
     let cannot = |e| Error::io(format!("cannot write {}", path.display()), e);

@@ -2,7 +2,7 @@
 //! directories whose names are durable, and directory fsyncs after a rename.
 
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -71,4 +71,27 @@ pub fn create_private_dir(path: &Path) -> Result<(), CantCreateDir> {
 /// Makes a directory's entries (new names, renames) durable.
 pub fn sync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
+}
+
+/// Replaces the file at `path` with what `write` writes, so that readers see the old file or
+/// the new one, never a mix, and a power loss keeps one of them: a temporary file (mode 0600,
+/// named `prefix...`) in the same directory, fsync, rename over `path`, fsync of the directory.
+/// The directory must exist.
+pub fn replace_file(
+    path: &Path,
+    prefix: &str,
+    write: impl FnOnce(&mut BufWriter<&mut File>) -> io::Result<()>,
+) -> io::Result<()> {
+    let directory = parent_dir(path);
+    let mut temporary = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempfile_in(directory)?;
+    {
+        let mut out = BufWriter::with_capacity(64 * 1024, temporary.as_file_mut());
+        write(&mut out)?;
+        out.flush()?;
+    }
+    temporary.as_file().sync_all()?;
+    temporary.persist(path).map_err(|e| e.error)?;
+    sync_dir(directory)
 }

@@ -98,6 +98,10 @@ pub enum Error {
     /// The state file cannot be read as one.
     #[error("state file {}: {detail}", path.display())]
     CorruptState { path: PathBuf, detail: String },
+    /// A file popget keeps beside the state (the set-aside messages, the status) cannot be
+    /// read as one.
+    #[error("{}: {detail}", path.display())]
+    CorruptFile { path: PathBuf, detail: String },
     /// The server cannot give what is required (TLS, STLS, UIDL, an acceptable login method).
     #[error("{message}")]
     Unavailable {
@@ -193,7 +197,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => exit::USAGE,
-            Error::CorruptState { .. } => exit::DATA_ERR,
+            Error::CorruptState { .. } | Error::CorruptFile { .. } => exit::DATA_ERR,
             Error::Unavailable { .. } | Error::Tls { .. } => exit::UNAVAILABLE,
             Error::CantCreate { .. } | Error::Rejected(_) => exit::CANT_CREATE,
             Error::Io { .. } | Error::Connection { .. } => exit::IO_ERR,

@@ -1,6 +1,8 @@
 //! Exit statuses (sysexits.h), documented in the README and the man page.
 
 pub const OK: u8 = 0;
+/// `import`: something of the old configuration could not be carried over (each is listed).
+pub const INCOMPLETE: u8 = 1;
 pub const USAGE: u8 = 64;
 pub const DATA_ERR: u8 = 65;
 pub const UNAVAILABLE: u8 = 69;

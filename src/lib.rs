@@ -7,7 +7,9 @@
 //! [`connect`] greets and logs in ([`auth`]) through the [`pop3`] client (which needs nothing
 //! else of popget) with the secrets [`credentials`] provides; [`fetch`] runs the
 //! transaction: plan, pipelined transfer, commit, delete; [`store`] places each message
-//! (Maildir, mbox, MDA) under a journal of intents; [`state`] remembers what was delivered.
+//! (Maildir, mbox, MDA) under a journal of intents; [`state`] remembers what was delivered,
+//! [`set_aside`] what a destination refused for good, and [`status`] how each account's last
+//! check went.
 //! [`signals`] stops a run gracefully, [`external`] runs the user's commands, [`autoconfig`]
 //! (over [`dns`]) writes an account from SRV records. [`version`] says what this build is.
 
@@ -23,9 +25,12 @@ pub mod error;
 pub mod exit;
 pub mod external;
 pub mod fetch;
+pub mod import;
 pub mod login_delay;
+pub mod set_aside;
 pub mod signals;
 pub mod state;
+pub mod status;
 pub mod store;
 mod sys;
 pub mod transport;

@@ -6,11 +6,11 @@ use hashbrown::HashTable;
 use percent_encoding::{percent_decode, percent_encode, AsciiSet, CONTROLS};
 use std::fs::{self, File, OpenOptions};
 use std::hash::BuildHasher;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::durable::{create_private_dir, parent_dir, sync_dir};
+use crate::durable::{create_private_dir, parent_dir, replace_file, sync_dir};
 use crate::error::{Error, Result};
 
 const HEADER: &str = "popget-state 1";
@@ -245,45 +245,30 @@ impl State {
         if !self.dirty {
             return Ok(());
         }
-        let directory = parent_dir(&self.path);
-        create_private_dir(directory)?;
-        let context = || format!("cannot write state file {}", self.path.display());
-        let mut temporary = tempfile::Builder::new()
-            .prefix(".popget-state")
-            .tempfile_in(directory)
-            .map_err(|e| Error::io(context(), e))?;
-        {
-            let mut out = BufWriter::with_capacity(64 * 1024, temporary.as_file_mut());
-            let mut uids: Vec<_> = self.entries.iter().collect();
-            uids.sort_unstable();
-            let header = if uids.iter().any(|(_, _, receipt)| receipt.is_some()) {
-                HEADER_WITH_RECEIPTS
-            } else {
-                HEADER
-            };
-            let mut write = || -> io::Result<()> {
-                writeln!(out, "{header}")?;
-                for (uid, first_seen, receipt) in &uids {
-                    write!(out, "{first_seen} {}", escape(uid))?;
-                    if let Some(receipt) = receipt {
-                        out.write_all(b" ")?;
-                        out.write_all(receipt)?;
-                    }
-                    out.write_all(b"\n")?;
+        create_private_dir(parent_dir(&self.path))?;
+        let mut uids: Vec<_> = self.entries.iter().collect();
+        uids.sort_unstable();
+        let header = if uids.iter().any(|(_, _, receipt)| receipt.is_some()) {
+            HEADER_WITH_RECEIPTS
+        } else {
+            HEADER
+        };
+        replace_file(&self.path, ".popget-state", |out| {
+            writeln!(out, "{header}")?;
+            for (uid, first_seen, receipt) in &uids {
+                write!(out, "{first_seen} {}", escape(uid))?;
+                if let Some(receipt) = receipt {
+                    out.write_all(b" ")?;
+                    out.write_all(receipt)?;
                 }
-                writeln!(out, "end {}", uids.len())?;
-                out.flush()
-            };
-            write().map_err(|e| Error::io(context(), e))?;
-        }
-        temporary
-            .as_file()
-            .sync_all()
-            .map_err(|e| Error::io(context(), e))?;
-        temporary
-            .persist(&self.path)
-            .map_err(|e| Error::io(context(), e.error))?;
-        sync_dir(directory).map_err(|e| Error::io(context(), e))?;
+                out.write_all(b"\n")?;
+            }
+            writeln!(out, "end {}", uids.len())
+        })
+        .map_err(|e| {
+            let context = format!("cannot write state file {}", self.path.display());
+            Error::io(context, e)
+        })?;
         self.dirty = false;
         Ok(())
     }
@@ -301,6 +286,10 @@ pub fn delivered_line(line: &str) -> Option<Option<&str>> {
         rest => rest.strip_prefix(' ').map(Some),
     }
 }
+
+/// The journal word for a message the mailbox refused: not in the mailbox, whatever a look for
+/// its intent would find there.
+pub const REFUSED: &str = "refused";
 
 impl State {
     /// Records `uids` as delivered now, durably: the journal gets a [`DELIVERED`] line for each
@@ -328,6 +317,13 @@ impl State {
             self.record_with_receipt(uid, *receipt, now);
         }
         Ok(())
+    }
+
+    /// Marks `uids` as refused by the mailbox in the journal, durably: their intents are then
+    /// never taken for deliveries, whatever the mailbox holds.
+    pub fn log_refused(&self, uids: &[&[u8]]) -> Result<()> {
+        let lines: Vec<(&[u8], &str)> = uids.iter().map(|&uid| (uid, REFUSED)).collect();
+        self.write_intents(&lines)
     }
 
     /// The journal of delivery intents beside the state file.
@@ -372,6 +368,15 @@ impl State {
             sync_dir(parent_dir(&path)).map_err(|e| Error::io(context(), e))?;
         }
         Ok(())
+    }
+
+    /// How long ago the journal was last written (zero if that cannot be told).
+    pub fn journal_age(&self) -> std::time::Duration {
+        fs::metadata(self.journal_path())
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|written| written.elapsed().ok())
+            .unwrap_or_default()
     }
 
     /// The intents left by a run that did not finish. A line cut short by a crash was never

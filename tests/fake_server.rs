@@ -284,8 +284,8 @@ fn hostile_uidls_never_become_paths() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    // The state, its lock and its (emptied) journal: no file named after an id.
-    assert_eq!(names.len(), 3, "{names:?}");
+    // The state, its lock, its (emptied) journal and its status: no file named after an id.
+    assert_eq!(names.len(), 4, "{names:?}");
     assert!(
         names.iter().all(|name| name.contains(".state")),
         "{names:?}"

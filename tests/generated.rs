@@ -464,6 +464,7 @@ fn man_page_documents_every_config_key_and_exit_status() {
     }
     for code in [
         popget::exit::OK,
+        popget::exit::INCOMPLETE,
         popget::exit::USAGE,
         popget::exit::DATA_ERR,
         popget::exit::UNAVAILABLE,

@@ -155,7 +155,7 @@ fn write_table(out: &mut impl Write, rows: &[AccountRow]) -> io::Result<()> {
 }
 
 /// The configuration file, which must exist: these commands are about it.
-fn load_existing(context: &Context) -> Result<ConfigFile> {
+pub(crate) fn load_existing(context: &Context) -> Result<ConfigFile> {
     let config = ConfigFile::load(context.global.config.as_deref())?;
     if config.path.is_none() {
         return Err(no_config_file());

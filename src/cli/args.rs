@@ -57,6 +57,12 @@ pub enum CommandKind {
     /// List the configuration file's accounts: server, TLS, login, destination, keep/delete,
     /// where the password or tokens are kept
     Accounts(AccountsArgs),
+    /// Show how each account stands: its last check (when, result, what it delivered), last
+    /// error, next poll under the daemon, messages set aside; without connecting
+    Status(StatusArgs),
+    /// List the messages a destination refused for good, which stay on the POP3 server and
+    /// are not offered again; --retry offers them again on the next fetch
+    Quarantine(QuarantineArgs),
     /// Work with the configuration file
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -68,6 +74,53 @@ pub enum CommandKind {
     /// Keep an account's password in the OS keyring (Secret Service)
     #[command(subcommand)]
     Password(PasswordCommand),
+    /// Switch from fetchmail, mpop or getmail: append their accounts to the configuration file
+    /// and record the mail they already fetched, so that nothing is fetched twice. Exits 1 when
+    /// something could not be carried over (listed with its file and line)
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The fetcher whose configuration and seen mail are read
+    #[arg(value_name = "FETCHER")]
+    pub tool: ImportTool,
+    /// Its configuration files [default: where the fetcher looks: ~/.fetchmailrc; ~/.mpoprc
+    /// or $XDG_CONFIG_HOME/mpop/config; getmail's getmailrc, else its rc files, in
+    /// $XDG_CONFIG_HOME/getmail or ~/.getmail]
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Print the accounts as TOML and what would be done, and change nothing (a password is
+    /// never printed)
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only record the seen mail, for accounts already in the configuration file (those of the
+    /// same server, port and user)
+    #[arg(long)]
+    pub state_only: bool,
+    /// Write a password the old configuration holds in clear text to a file only you can read
+    /// (passwords/ACCOUNT beside the configuration file) instead of the OS keyring
+    #[arg(long, conflicts_with = "state_only")]
+    pub plaintext: bool,
+}
+
+/// A fetcher `popget import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportTool {
+    Fetchmail,
+    Mpop,
+    /// getmail 6 (getmail6)
+    Getmail,
+}
+
+impl From<ImportTool> for popget::import::Tool {
+    fn from(tool: ImportTool) -> Self {
+        match tool {
+            ImportTool::Fetchmail => popget::import::Tool::Fetchmail,
+            ImportTool::Mpop => popget::import::Tool::Mpop,
+            ImportTool::Getmail => popget::import::Tool::Getmail,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +276,32 @@ pub struct AccountsArgs {
     /// "destination", "policy", "secret"}
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Accounts of the configuration file [default: every account but templates]
+    #[arg(value_name = "ACCOUNT")]
+    pub accounts: Vec<String>,
+    /// Print JSON: {"accounts": [{"account", "destination", "last_check", "last_delivery",
+    /// "last_error", "next_poll", "set_aside"}]}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QuarantineArgs {
+    /// Accounts of the configuration file [default: every account but templates]; exactly one
+    /// with --retry
+    #[arg(value_name = "ACCOUNT")]
+    pub accounts: Vec<String>,
+    /// Print JSON: {"messages": [{"account", "uidl", "since", "reason"}]}
+    #[arg(long, conflicts_with = "retry")]
+    pub json: bool,
+    /// Offer these set-aside messages (by UIDL, as listed; all without one) to the destination
+    /// again on the next fetch
+    #[arg(long, value_name = "UIDL", num_args = 0..)]
+    pub retry: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,9 +8,11 @@ pub mod context;
 pub mod credentials;
 pub mod daemon;
 mod hint;
+mod import;
 pub mod log;
 mod render;
 mod run;
+mod status;
 
 use args::{Cli, CommandKind};
 use context::{report_error, Context};
@@ -26,6 +28,7 @@ pub fn run(cli: Cli) -> u8 {
     let result = match &cli.command {
         CommandKind::Fetch(args) => return run::run_fetch(&cli.global, args, &env),
         CommandKind::Daemon(args) => return daemon::run(&cli.global, args, &env),
+        CommandKind::Import(args) => return import::run(&context, args),
         CommandKind::Stat(args) => commands::stat(&context, args),
         CommandKind::List(args) => commands::list(&context, args),
         CommandKind::Uidl(args) => commands::uidl(&context, args),
@@ -34,6 +37,8 @@ pub fn run(cli: Cli) -> u8 {
         CommandKind::Dele(args) => commands::dele(&context, args),
         CommandKind::Info(args) => commands::info(&context, args),
         CommandKind::Accounts(args) => accounts::list(&context, args),
+        CommandKind::Status(args) => return status::status(&context, args),
+        CommandKind::Quarantine(args) => return status::quarantine(&context, args),
         CommandKind::Config(command) => accounts::config(&context, command),
         CommandKind::Login(args) => credentials::login(&context, args),
         CommandKind::Logout(args) => credentials::logout(&context, args),

@@ -101,6 +101,20 @@ impl Observer for RunView<'_> {
                 self.terminal
                     .print_warning(&format!("{name}: on_new_mail command {problem}"))
             }
+            Notice::SetAsideUnreadable(error) => self.terminal.print_warning(&format!(
+                "popget: {name}: warning: {}; it is replaced, and the messages it set aside \
+                 are offered to the destination again",
+                describe(&error)
+            )),
+            Notice::SetAsideFull { dropped } => self.terminal.print_warning(&format!(
+                "popget: {name}: warning: more than {} messages are set aside: the {dropped} \
+                 oldest were dropped and will be offered to the destination again",
+                popget::set_aside::MAX_ENTRIES
+            )),
+            Notice::StatusNotRecorded(error) => self.terminal.print_warning(&format!(
+                "popget: {name}: warning: the check was not recorded for `popget status`: {}",
+                describe(&error)
+            )),
         }
     }
 }
@@ -304,22 +318,23 @@ fn worth_a_summary(report: &Report, interactive: bool) -> bool {
             r.rejected,
             r.interrupted,
             r.too_large_for_destination,
+            r.set_aside,
         ]
     };
     counts(report) != counts(&nothing)
 }
 
+/// `12 new messages (3.40 MiB)`.
+pub(crate) fn new_messages(count: u64, octets: u64) -> String {
+    let noun = if count == 1 { "message" } else { "messages" };
+    format!("{count} new {noun} ({})", indicatif::HumanBytes(octets))
+}
+
 /// The summary line: what was delivered, deleted and left on the server.
 fn summary_line(account: &str, report: &Report, destination: &str) -> String {
     let mut line = format!(
-        "{account}: {} new {} ({}) delivered to {destination}",
-        report.delivered,
-        if report.delivered == 1 {
-            "message"
-        } else {
-            "messages"
-        },
-        indicatif::HumanBytes(report.octets)
+        "{account}: {} delivered to {destination}",
+        new_messages(report.delivered, report.octets)
     );
     let add = |line: &mut String, count: u64, what: &str| {
         if count > 0 {
@@ -349,7 +364,8 @@ fn summary_line(account: &str, report: &Report, destination: &str) -> String {
         "too large for the destination left on the server",
     );
     add(&mut line, report.skipped, "skipped by the filter");
-    add(&mut line, report.rejected, "refused by the MDA");
+    add(&mut line, report.rejected, "refused by the destination");
+    add(&mut line, report.set_aside, "set aside (popget quarantine)");
     add(&mut line, report.deferred, "left for the next run");
     add(
         &mut line,

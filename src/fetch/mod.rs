@@ -2,11 +2,12 @@
 //! [`fetch_account`] takes the account's lock, honours the server's LOGIN-DELAY, opens the
 //! mailbox its [`Delivery`] describes, settles what an interrupted run left in the journal,
 //! connects and logs in, runs the POP3 transaction ([`fetch()`]: plan, pipelined transfer,
-//! commit, delete) and runs the `on_new_mail` hook.
+//! commit, delete), runs the `on_new_mail` hook and records how the check went ([`status`]).
 
 mod commit;
 pub mod hook;
 mod plan;
+mod sync_groups;
 mod transaction;
 mod transfer;
 
@@ -21,8 +22,10 @@ use crate::connect;
 use crate::error::{Error, Result};
 use crate::login_delay;
 use crate::pop3::Tracer;
+use crate::set_aside::SetAside;
 use crate::signals;
 use crate::state::{self, State};
+use crate::status;
 use crate::store::Delivery;
 
 /// Follows a run: its progress (for a progress bar; sizes are the server's LIST sizes) and
@@ -51,6 +54,14 @@ pub enum Notice {
     Recovered(usize),
     /// The `on_new_mail` command failed.
     HookFailed(hook::HookFailure),
+    /// The file of messages set aside cannot be read: it is replaced, and its messages are
+    /// offered to the destination again.
+    SetAsideUnreadable(Error),
+    /// More messages are set aside than are kept: the oldest were dropped, and are offered to
+    /// the destination again on the next run.
+    SetAsideFull { dropped: usize },
+    /// How the check went could not be recorded for `popget status`; the run is not affected.
+    StatusNotRecorded(Error),
 }
 
 /// How a run learns that it should stop.
@@ -104,6 +115,8 @@ pub enum Ended {
 /// connect and log in, run the transaction, then the `on_new_mail` hook. An error before the
 /// transaction (no destination, the lock held, a mailbox that cannot be opened, a refused
 /// login) is the result; what the transaction did is in [`Ended::Fetched`] even when it failed.
+/// Every check that holds the lock is recorded for `popget status` (one that finds the account
+/// locked leaves that to the run holding it).
 pub fn fetch_account(
     account: &Account,
     options: RunOptions,
@@ -115,10 +128,29 @@ pub fn fetch_account(
         .as_ref()
         .ok_or_else(|| crate::config::missing_destination(&account.name))?;
     let _lock = state::lock_account(&account.state_path)?;
+    let ended = fetch_locked(account, delivery, options, stop, observer);
+    record_status(account, &ended, observer);
+    ended
+}
+
+/// [`fetch_account`] once the account is locked.
+fn fetch_locked(
+    account: &Account,
+    delivery: &Delivery,
+    options: RunOptions,
+    stop: Stop,
+    observer: &mut dyn Observer,
+) -> Result<Ended> {
     if let Some(wait) = login_delay::wait_before_login(&account.state_path) {
         return Ok(Ended::TooEarly(wait));
     }
     let mut state = State::load(&account.state_path)?;
+    // A file that cannot be read is replaced: its messages are offered again, and each
+    // refusal ends one run with 73 and is set aside anew.
+    let mut set_aside = SetAside::load(&account.state_path).unwrap_or_else(|error| {
+        observer.notice(Notice::SetAsideUnreadable(error));
+        SetAside::empty(&account.state_path)
+    });
     let trace = options.trace.map(|make| {
         let name = format!("{} to {}", account.name, destination_name(delivery));
         Box::new(move || make(&name)) as crate::store::TraceMaker
@@ -152,9 +184,35 @@ pub fn fetch_account(
         pipelining: account.server.pipelining,
         stop_requested: stop.check(),
     };
-    let outcome = fetch(session, opened.mailbox(), &mut state, &request, observer);
+    let outcome = fetch(
+        session,
+        opened.mailbox(),
+        &mut state,
+        &mut set_aside,
+        &request,
+        observer,
+    );
     run_hook(account, delivery, &outcome.report, observer);
     Ok(Ended::Fetched(outcome))
+}
+
+/// Records how the run went for `popget status`: a check that ran (whatever its end), not one
+/// skipped for LOGIN-DELAY or stopped before it began. Never fails the run.
+fn record_status(account: &Account, ended: &Result<Ended>, observer: &mut dyn Observer) {
+    let (report, error) = match ended {
+        Ok(Ended::Fetched(outcome)) => (&outcome.report, outcome.error.as_ref()),
+        Ok(Ended::TooEarly(_) | Ended::StoppedBeforeFetching) => return,
+        Err(error) => (&Report::default(), Some(error)),
+    };
+    let run = status::RunResult {
+        delivered: report.delivered,
+        octets: report.octets,
+        // The connection a stop cut was cut on purpose.
+        error: error.filter(|error| !cut_by_stop(error)),
+    };
+    if let Err(error) = status::record_check(&account.state_path, &account.name, &run) {
+        observer.notice(Notice::StatusNotRecorded(error));
+    }
 }
 
 /// How a destination server is named in the trace of its dialogue.
@@ -177,7 +235,10 @@ pub fn rebuild_account_state(
     let _lock = state::lock_account(&account.state_path)?;
     let session = open_session(account, options, observer)?;
     let mut state = State::empty(&account.state_path);
-    rebuild_state(session, &mut state)
+    let marked = rebuild_state(session, &mut state)?;
+    // Every message is now marked as fetched, those set aside too.
+    SetAside::empty(&account.state_path).commit()?;
+    Ok(marked)
 }
 
 /// Gets the secret (before connecting: a prompt must not hold a connection open) and logs in.

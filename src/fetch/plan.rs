@@ -11,6 +11,7 @@ use crate::account::Command as Filter;
 use crate::error::{Error, Result};
 use crate::external::{self, Ended};
 use crate::pop3::{Command, LineEnding, ScanEntry, Session, UidlEntry};
+use crate::set_aside::SetAside;
 use crate::state::State;
 
 /// The filter's exit statuses.
@@ -55,12 +56,16 @@ pub(super) struct Plan {
     pub(super) deferred: usize,
     /// Larger than the destination accepts: left on the server.
     pub(super) too_large_for_destination: usize,
+    /// The UIDLs of those, to be set aside like any message the destination refuses for good.
+    pub(super) too_large_uids: Vec<Vec<u8>>,
+    /// Refused by the destination for good on an earlier run: left on the server.
+    pub(super) set_aside: usize,
 }
 
 /// Lists the maildrop and decides what to fetch and what to delete.
 pub(super) fn make_plan<S: Read + Write>(
     session: &mut Session<S>,
-    state: &mut State,
+    (state, set_aside): (&mut State, &mut SetAside),
     options: &Request,
     pipelining: bool,
 ) -> Result<Plan> {
@@ -70,7 +75,7 @@ pub(super) fn make_plan<S: Read + Write>(
         return plan_without_uidl(listing, options);
     };
     uidl.sort_unstable_by_key(|e| e.message);
-    let (duplicated, known) = match_state(&listing, &uidl, state)?;
+    let (duplicated, known) = match_state(&listing, &uidl, state, set_aside)?;
 
     let mut plan = Plan::default();
     let now = unix_now();
@@ -95,7 +100,14 @@ pub(super) fn make_plan<S: Read + Write>(
             uid,
             unread: None,
         };
-        if options.all || !seen {
+        let refused = !seen
+            && message
+                .uid
+                .as_deref()
+                .is_some_and(|uid| set_aside.contains(uid));
+        if refused {
+            plan.set_aside += 1;
+        } else if options.all || !seen {
             plan.take_new(message, options);
         } else if due && !duplicated.contains(&message.number) {
             plan.delete_only.push(message);
@@ -129,11 +141,13 @@ fn plan_without_uidl(listing: Vec<ScanEntry>, options: &Request) -> Result<Plan>
 }
 
 /// Checks the UIDL listing against LIST and the state: returns the messages sharing an id
-/// and, for each UIDL entry, whether the state knows its id; forgets ids no longer listed.
+/// and, for each UIDL entry, whether the state knows its id; forgets ids no longer listed, in
+/// the state and among the messages set aside.
 fn match_state(
     listing: &[ScanEntry],
     uidl: &[UidlEntry],
     state: &mut State,
+    set_aside: &mut SetAside,
 ) -> Result<(HashSet<u32, RandomState>, Vec<bool>)> {
     // Two messages sharing one id cannot be told apart by it: neither is ever deleted as "seen".
     let mut duplicated: HashSet<u32, RandomState> = HashSet::default();
@@ -170,6 +184,9 @@ fn match_state(
     if distinct_known < state.len() {
         state.retain(|uid| first_with.contains_key(uid));
     }
+    if !set_aside.is_empty() {
+        set_aside.retain(|uid| first_with.contains_key(uid));
+    }
     Ok((duplicated, known))
 }
 
@@ -202,14 +219,17 @@ impl Plan {
 
 /// Leaves on the server the messages larger than the destination accepts: fetched, they would
 /// only be refused. Never deleted unread, whatever `delete_oversized` says: the limit is the
-/// destination's, not the user's choice.
+/// destination's, not the user's choice. They are set aside as refused for good.
 pub(super) fn leave_too_large(plan: &mut Plan, destination_limit: Option<u64>) {
     let Some(limit) = destination_limit else {
         return;
     };
-    let before = plan.fetch.len();
-    plan.fetch.retain(|message| message.size <= limit);
-    plan.too_large_for_destination = before - plan.fetch.len();
+    let (fit, too_large): (Vec<Message>, Vec<Message>) = std::mem::take(&mut plan.fetch)
+        .into_iter()
+        .partition(|message| message.size <= limit);
+    plan.fetch = fit;
+    plan.too_large_for_destination = too_large.len();
+    plan.too_large_uids = too_large.into_iter().filter_map(|m| m.uid).collect();
 }
 
 impl Plan {
@@ -225,7 +245,8 @@ impl Plan {
         (count > 0).then(|| {
             Error::Rejected(format!(
                 "{count} {what} larger than the destination accepts ({} octets); {stay} on the \
-                 server",
+                 server, set aside where it has a UIDL so that later runs leave it there \
+                 (`popget quarantine` lists it, `--retry` offers it again)",
                 limit.unwrap_or_default()
             ))
         })

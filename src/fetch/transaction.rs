@@ -5,10 +5,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::commit::settle_journal;
 use super::transfer::{self, Ending};
-use super::Observer;
+use super::{Notice, Observer};
 use crate::account::Policy;
 use crate::error::{Error, Result};
 use crate::pop3::{Command, Pipelining, Session};
+use crate::set_aside::SetAside;
 use crate::state::State;
 use crate::store::Mailbox;
 
@@ -42,8 +43,12 @@ pub struct Report {
     pub skipped: u64,
     /// Messages the filter said to delete unread.
     pub filtered_out: u64,
-    /// Messages the MDA refused; they stay on the server.
+    /// Messages the destination refused for good in this run (an MDA's failure, LMTP 5xx, an
+    /// IMAP NO that is not temporary, Gmail's 400); they stay on the server and are set aside.
     pub rejected: u64,
+    /// Messages left on the server because the destination refused them on an earlier run
+    /// (set aside until `popget quarantine --retry`).
+    pub set_aside: u64,
     /// Messages left on the server because the run was asked to stop.
     pub interrupted: u64,
     /// Messages left on the server because they are larger than the destination accepts.
@@ -59,11 +64,13 @@ pub struct Outcome {
 
 /// Runs the fetch on a logged-in session. The order per message is fixed: RETR complete →
 /// delivered and fsynced → recorded (in the journal, synced) → DELE; QUIT, then the state file
-/// written, at the end.
+/// written, at the end. Messages in `set_aside` are left on the server; those the destination
+/// refuses for good join them.
 pub fn fetch<S: Read + Write>(
     mut session: Session<S>,
     mailbox: &dyn Mailbox,
     state: &mut State,
+    set_aside: &mut SetAside,
     request: &Request,
     observer: &mut dyn Observer,
 ) -> Outcome {
@@ -73,11 +80,20 @@ pub fn fetch<S: Read + Write>(
         session: &mut session,
         mailbox,
         state,
+        set_aside,
         request,
         observer,
         report: &mut report,
         ending: &mut ending,
     });
+    let now = unix_now();
+    let dropped: usize = std::mem::take(&mut ending.refused_for_good)
+        .iter()
+        .map(|(uid, reason)| set_aside.add(uid, reason, now))
+        .sum();
+    if dropped > 0 {
+        observer.notice(Notice::SetAsideFull { dropped });
+    }
     // After a failure, or a refusal in the middle of a pipelined batch, intents may be
     // unresolved: what reached the mailbox is recorded (and a partial mbox append cut away)
     // before the state is written. A run where every intent was logged as delivered looks in
@@ -104,9 +120,11 @@ pub fn fetch<S: Read + Write>(
         (Ok(()), Ok(())) => state.clear_journal(),
         (Err(error), _) | (_, Err(error)) => Err(error),
     };
+    // Lost in a crash before this, a refusal is only met again on the next run.
+    let set_aside_saved = set_aside.commit();
     Outcome {
         report,
-        error: error.or(saved.err()),
+        error: error.or(saved.err()).or(set_aside_saved.err()),
     }
 }
 
@@ -394,9 +412,11 @@ mod tests {
         session.capa().unwrap();
         let mailbox = Maildir::open(&maildir).unwrap();
         let mut state = State::load(&state_path).unwrap();
+        let mut set_aside = SetAside::load(&state_path).unwrap();
+        let (state, set_aside) = (&mut state, &mut set_aside);
         let outcome = match observer {
-            Some(observer) => fetch(session, &mailbox, &mut state, &options, observer),
-            None => fetch(session, &mailbox, &mut state, &options, &mut ()),
+            Some(observer) => fetch(session, &mailbox, state, set_aside, &options, observer),
+            None => fetch(session, &mailbox, state, set_aside, &options, &mut ()),
         };
         let mut delivered = maildir_messages(&maildir);
         delivered.sort_by_key(|m| m.len());

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use super::commit::{commit_batches, Committed};
 use super::plan::{apply_filter, leave_too_large, limit_plan, make_plan, Message, Plan, Unread};
+use super::sync_groups::SyncGroups;
 use super::transaction::{Report, Request};
 use super::Observer;
 use crate::error::{Error, Result};
 use crate::pop3::{Command, LineEnding, Session};
+use crate::set_aside::SetAside;
 use crate::state::State;
 use crate::store::{Failure, Mailbox, Staged};
 
@@ -49,6 +51,8 @@ pub(super) struct Exchange<'a, S> {
     pub session: &'a mut Session<S>,
     pub mailbox: &'a dyn Mailbox,
     pub state: &'a mut State,
+    /// Messages the destination refused for good: not fetched again.
+    pub set_aside: &'a mut SetAside,
     pub request: &'a Request,
     pub observer: &'a mut dyn Observer,
     pub report: &'a mut Report,
@@ -61,6 +65,7 @@ pub(super) fn run<S: Read + Write>(exchange: Exchange<'_, S>) -> Result<()> {
         session,
         mailbox,
         state,
+        set_aside,
         request: options,
         observer,
         report,
@@ -71,14 +76,21 @@ pub(super) fn run<S: Read + Write>(exchange: Exchange<'_, S>) -> Result<()> {
         .allows(session.capabilities().is_some_and(|capa| capa.pipelining()));
     let window = if pipelining { PIPELINE_WINDOW } else { 1 };
     let destination_limit = mailbox.size_limit();
-    let (plan, filter_error) = plan_and_filter(
+    let (mut plan, filter_error) = plan_and_filter(
         session,
-        state,
+        (state, set_aside),
         options,
         destination_limit,
         (pipelining, window),
         report,
     )?;
+    let reason = format!(
+        "larger than the destination accepts ({} octets)",
+        destination_limit.unwrap_or_default()
+    );
+    for uid in std::mem::take(&mut plan.too_large_uids) {
+        ending.refused_for_good.push((uid, reason.clone()));
+    }
     observer.planned(plan.fetch.len(), plan.fetch_octets());
     let planned = plan.fetch.len() as u64;
     let batch_limit = BATCH_MESSAGES.min(mailbox.batch_limit());
@@ -129,13 +141,13 @@ pub(super) fn run<S: Read + Write>(exchange: Exchange<'_, S>) -> Result<()> {
 /// will not take.
 fn plan_and_filter<S: Read + Write>(
     session: &mut Session<S>,
-    state: &mut State,
+    (state, set_aside): (&mut State, &mut SetAside),
     options: &Request,
     destination_limit: Option<u64>,
     (pipelining, window): (bool, usize),
     report: &mut Report,
 ) -> Result<(Plan, Option<Error>)> {
-    let mut plan = make_plan(session, state, options, pipelining)?;
+    let mut plan = make_plan(session, (state, set_aside), options, pipelining)?;
     leave_too_large(&mut plan, destination_limit);
     let filter_error = match &options.policy.filter {
         Some(filter) => apply_filter(session, &mut plan, filter, window, report)?,
@@ -145,6 +157,7 @@ fn plan_and_filter<S: Read + Write>(
     report.oversized = plan.oversized as u64;
     report.deferred = plan.deferred as u64;
     report.too_large_for_destination = plan.too_large_for_destination as u64;
+    report.set_aside = plan.set_aside as u64;
     let too_large = plan.too_large_refusal(destination_limit);
     Ok((plan, filter_error.or(too_large)))
 }
@@ -183,6 +196,8 @@ pub(super) enum InFlight {
 pub(super) struct Ending {
     pub(super) deleted_uids: Vec<Vec<u8>>,
     pub(super) quit: Option<crate::pop3::Status>,
+    /// UIDLs refused for good in this run, with the reason: set aside once the run is over.
+    pub(super) refused_for_good: Vec<(Vec<u8>, String)>,
 }
 
 /// One pipelined stream of commands for the whole run: RETRs flow without a pause while
@@ -558,75 +573,15 @@ impl<S: Read + Write> Transfer<'_, S> {
                 self.to_delete.push_back(message.message);
             }
         }
-        if let Some(error) = committed.rejected {
+        if let Some(rejected) = committed.rejected {
             self.report.rejected += 1;
+            let error = rejected.set_aside_in(&mut self.ending.refused_for_good);
             self.first_refusal.get_or_insert(error);
         }
         if let Some(error) = committed.error {
             self.local_failure.get_or_insert(error);
         }
         true
-    }
-}
-
-/// The RETRs between two sync points. Each group ends with a `LIST n` for its last message,
-/// whose answer must match the listing before the group is committed. Groups hold 1 message
-/// at first, then 2, 4 ... up to the batch limit (or [`BATCH_OCTETS`]), so that a connection
-/// that keeps breaking still delivers something on every run (a broken batch is not delivered).
-pub(super) struct SyncGroups {
-    /// The last RETR of the open group (number, LIST size), and what the group holds so far.
-    open: Option<(u32, u64)>,
-    messages: usize,
-    octets: u64,
-    /// Messages in the next group.
-    limit: usize,
-    /// Messages per batch, the largest group.
-    batch_limit: usize,
-    /// A closed group's sync point, to send before anything else.
-    due: Option<(u32, u64)>,
-}
-
-impl SyncGroups {
-    fn new(batch_limit: usize) -> Self {
-        SyncGroups {
-            open: None,
-            messages: 0,
-            octets: 0,
-            limit: 1,
-            batch_limit,
-            due: None,
-        }
-    }
-
-    /// Counts a RETR sent; a full group is closed.
-    fn retr_sent(&mut self, message: &Message) {
-        self.open = Some((message.number, message.size));
-        self.messages += 1;
-        self.octets = self.octets.saturating_add(message.size);
-        if self.messages >= self.limit || self.octets >= BATCH_OCTETS {
-            self.close();
-        }
-    }
-
-    /// Ends the open group: its sync point is due next, and the next group is twice as large.
-    fn close(&mut self) {
-        self.due = self.open.take();
-        self.messages = 0;
-        self.octets = 0;
-        self.limit = self.limit.saturating_mul(2).min(self.batch_limit);
-    }
-
-    fn take_due(&mut self) -> Option<(u32, u64)> {
-        self.due.take()
-    }
-
-    fn is_open(&self) -> bool {
-        self.open.is_some()
-    }
-
-    /// No group is open and no sync point waits to be sent.
-    fn is_settled(&self) -> bool {
-        self.due.is_none() && self.open.is_none()
     }
 }
 
@@ -708,33 +663,6 @@ mod tests {
         fn streamed(&mut self, octets: u64) {
             self.0.push(octets);
         }
-    }
-
-    #[test]
-    fn sync_groups_start_at_one_message_and_double_up_to_the_batch_limit() {
-        let mut groups = SyncGroups::new(5);
-        let mut sizes = Vec::new();
-        let mut in_group = 0;
-        for number in 1..=20 {
-            let message = Message {
-                number,
-                size: 100,
-                uid: None,
-                unread: None,
-            };
-            groups.retr_sent(&message);
-            in_group += 1;
-            if let Some((last, size)) = groups.take_due() {
-                assert_eq!((last, size), (number, 100));
-                sizes.push(in_group);
-                in_group = 0;
-            }
-        }
-        assert_eq!(sizes, [1, 2, 4, 5, 5]);
-        assert!(groups.is_open() && !groups.is_settled());
-        groups.close();
-        assert_eq!(groups.take_due(), Some((20, 100)));
-        assert!(groups.is_settled());
     }
 
     #[test]

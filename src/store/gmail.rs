@@ -16,7 +16,7 @@ use std::io::{Read, Seek, SeekFrom};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use self::api::{Answer, Api, CrlfReader, Failed, MULTIPART_LIMIT};
+use self::api::{Answer, Api, Call, CrlfReader, Failed, MULTIPART_LIMIT};
 use super::{Fill, Handed, Journal, Mailbox, Placement, Staged};
 use crate::account::{GmailTarget, InternalDate};
 use crate::error::Error;
@@ -139,7 +139,7 @@ impl Gmail {
         let url = self.api.url(&self.import_query("multipart"));
         let content_type = format!("multipart/related; boundary={boundary}");
         self.api
-            .call("import (multipart)", true, &mut |agent, auth| {
+            .call("import (multipart)", Call::Import, &mut |agent, auth| {
                 agent
                     .post(&url)
                     .header("Authorization", auth)
@@ -154,9 +154,10 @@ impl Gmail {
         let url = self.api.url(&self.import_query("resumable"));
         let metadata = self.metadata();
         let length = prepared.octets.to_string();
-        let session = self
-            .api
-            .call("import (resumable session)", true, &mut |agent, auth| {
+        let session = self.api.call(
+            "import (resumable session)",
+            Call::Import,
+            &mut |agent, auth| {
                 agent
                     .post(&url)
                     .header("Authorization", auth)
@@ -164,7 +165,8 @@ impl Gmail {
                     .header("X-Upload-Content-Type", "message/rfc822")
                     .header("X-Upload-Content-Length", &length)
                     .send(metadata.as_bytes())
-            })?;
+            },
+        )?;
         let location = session
             .location
             .filter(|location| self.api.same_origin(location))
@@ -179,16 +181,18 @@ impl Gmail {
         let mut from = 0u64;
         for _ in 0..UPLOAD_ATTEMPTS {
             let range = format!("bytes {from}-{}/{total}", total.saturating_sub(1));
-            let sent = self.api.call("import (upload)", false, &mut |agent, auth| {
-                let mut reader = CrlfReader::new(spool, prepared.prefix.as_bytes(), from)
-                    .map_err(ureq::Error::Io)?;
-                agent
-                    .put(&location)
-                    .header("Authorization", auth)
-                    .header("Content-Length", (total - from).to_string())
-                    .header("Content-Range", &range)
-                    .send(ureq::SendBody::from_reader(&mut reader))
-            });
+            let sent = self
+                .api
+                .call("import (upload)", Call::Upload, &mut |agent, auth| {
+                    let mut reader = CrlfReader::new(spool, prepared.prefix.as_bytes(), from)
+                        .map_err(ureq::Error::Io)?;
+                    agent
+                        .put(&location)
+                        .header("Authorization", auth)
+                        .header("Content-Length", (total - from).to_string())
+                        .header("Content-Range", &range)
+                        .send(ureq::SendBody::from_reader(&mut reader))
+                });
             match sent {
                 Ok(answer) if answer.status != 308 && answer.status != 409 => return Ok(answer),
                 Ok(_) | Err(Failed::Later(_)) => {}
@@ -196,15 +200,15 @@ impl Gmail {
             }
             // Where the upload stands: done, or how much arrived.
             let asked = format!("bytes */{total}");
-            let status = self
-                .api
-                .call("import (upload status)", false, &mut |agent, auth| {
-                    agent
-                        .put(&location)
-                        .header("Authorization", auth)
-                        .header("Content-Range", &asked)
-                        .send_empty()
-                })?;
+            let status =
+                self.api
+                    .call("import (upload status)", Call::Other, &mut |agent, auth| {
+                        agent
+                            .put(&location)
+                            .header("Authorization", auth)
+                            .header("Content-Range", &asked)
+                            .send_empty()
+                    })?;
             match status.status {
                 308 => from = status.range_end.map_or(0, |end| (end + 1).min(total)),
                 409 => {
@@ -229,7 +233,7 @@ fn labels(api: &Api, names: &[String]) -> Result<Vec<String>, Failed> {
     }
     let list_url = api.url("gmail/v1/users/me/labels");
     let list = |api: &Api| -> Result<Vec<Label>, Failed> {
-        let answer = api.call("labels.list", false, &mut |agent, auth| {
+        let answer = api.call("labels.list", Call::Other, &mut |agent, auth| {
             agent.get(&list_url).header("Authorization", auth).call()
         })?;
         serde_json::from_slice::<LabelList>(&answer.body)
@@ -255,7 +259,7 @@ fn labels(api: &Api, names: &[String]) -> Result<Vec<String>, Failed> {
             "messageListVisibility": "show",
         })
         .to_string();
-        let created = api.call("labels.create", false, &mut |agent, auth| {
+        let created = api.call("labels.create", Call::Other, &mut |agent, auth| {
             agent
                 .post(&list_url)
                 .header("Authorization", auth)

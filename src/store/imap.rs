@@ -10,6 +10,7 @@
 use std::fs::File;
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use popget_imap::{AppendMessage, AppendOutcome, Client, Lookup, ResponseCode, Session};
 
@@ -21,9 +22,15 @@ use crate::error::Error;
 use crate::pop3::Security;
 use crate::transport::{self, Stream, TlsMode};
 
+/// How long after an interrupted run's last journal write recovery waits before it takes a
+/// message as never appended: time for the server to finish what the vanished client sent.
+const APPEND_SETTLE: Duration = Duration::from_secs(3);
+
 /// A logged-in IMAP session and the mailbox messages go to.
 pub struct Imap {
     target: ImapTarget,
+    /// Whether recovery has already waited for an interrupted run's APPENDs to land.
+    settled: Mutex<bool>,
     session: Mutex<Option<Session<Stream>>>,
     /// The server's `APPENDLIMIT`, as it announced it after login.
     append_limit: Option<u64>,
@@ -45,6 +52,7 @@ impl Imap {
         let imap = Imap {
             target: target.clone(),
             append_limit: session.append_limit(),
+            settled: Mutex::new(false),
             session: Mutex::new(Some(session)),
         };
         imap.with_session(|session, mailbox| match session.status(mailbox) {
@@ -273,12 +281,7 @@ impl Mailbox for Imap {
     /// refused for good (73) stops the batch there, as does a temporary refusal or a broken
     /// session (75), or a server out of step (76).
     fn place(&self, staged: Vec<Staged>, journal: &mut Journal) -> Placement {
-        let mut placement = Placement {
-            placed: 0,
-            error: None,
-            rejected: None,
-            receipts: Vec::new(),
-        };
+        let mut placement = Placement::default();
         let mut spools = Vec::with_capacity(staged.len());
         for mut message in staged {
             let StagedKind::Spooled { spool, .. } = &mut message.kind else {
@@ -314,10 +317,32 @@ impl Mailbox for Imap {
         self.append_limit
     }
 
-    fn recover(&self, intent: &Intent) -> Result<bool, Error> {
+    fn recover(&self, intent: &Intent, journal_age: Duration) -> Result<bool, Error> {
         let Intent::Imap(append) = intent else {
             return super::recover(intent);
         };
+        if self.look_for(append)? {
+            return Ok(true);
+        }
+        // A server may still be finishing APPENDs that a vanished client had already sent
+        // (their literals in its buffer): before a message is taken as absent, and so appended
+        // again, the interrupted run's last APPEND is given time to land. Once per run.
+        let mut settled = self.settled.lock().unwrap_or_else(|p| p.into_inner());
+        if !*settled {
+            *settled = true;
+            if let Some(wait) = APPEND_SETTLE.checked_sub(journal_age) {
+                std::thread::sleep(wait);
+            }
+            drop(settled);
+            return self.look_for(append);
+        }
+        Ok(false)
+    }
+}
+
+impl Imap {
+    /// Whether the message an intent describes is in the mailbox.
+    fn look_for(&self, append: &ImapAppend) -> Result<bool, Error> {
         self.with_session(|session, _| {
             let lookup = session
                 .find_appended(
@@ -352,12 +377,7 @@ fn append_batch(
     spools: &mut [File],
     journal: &mut Journal,
 ) -> Result<Placement, Error> {
-    let mut placement = Placement {
-        placed: 0,
-        error: None,
-        rejected: None,
-        receipts: Vec::new(),
-    };
+    let mut placement = Placement::default();
     let mut described = Vec::with_capacity(spools.len());
     for spool in spools.iter_mut() {
         described.push(
@@ -370,7 +390,8 @@ fn append_batch(
         let status = session
             .status(mailbox)
             .map_err(|e| imap_error("STATUS", e))?;
-        let rest = placement.placed..spools.len();
+        let offset = placement.placed;
+        let rest = offset..spools.len();
         // The intents name the whole batch, in order, as the journal expects; for the messages
         // already placed they are never looked at (they are logged as delivered).
         let intents: Vec<Intent> = described
@@ -404,6 +425,7 @@ fn append_batch(
             Ok(outcomes) => outcomes,
             Err(batch) => {
                 take_appended(imap, mailbox, &batch.outcomes, &mut placement);
+                placement.refused = refused_positions(&batch.outcomes, offset);
                 placement.error = Some(imap_error("APPEND", batch.error));
                 return Ok(placement);
             }
@@ -419,6 +441,9 @@ fn append_batch(
             created = true;
             continue;
         }
+        // With pipelining, messages after the refused one were sent too: those stored are
+        // found when the journal is settled, those refused must not be taken for them.
+        placement.refused = refused_positions(&outcomes, offset);
         let text = format!(
             "the IMAP server {} refused the message for {mailbox}: {}",
             imap.target.server.host, refusal.text
@@ -482,6 +507,17 @@ fn receipt(target: &ImapTarget, mailbox: &str, uid: popget_imap::AppendUid) -> S
         uid.uid_validity,
         uid.uid
     )
+}
+
+/// The positions in the batch of the refused messages among `outcomes`, the first of which
+/// is the batch's message `offset`.
+fn refused_positions(outcomes: &[AppendOutcome], offset: usize) -> Vec<usize> {
+    outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, outcome)| matches!(outcome, AppendOutcome::Refused(_)))
+        .map(|(i, _)| offset + i)
+        .collect()
 }
 
 impl Drop for Imap {

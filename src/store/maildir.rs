@@ -163,8 +163,7 @@ impl Mailbox for Maildir {
             return Placement {
                 placed: 0,
                 error: Some(error),
-                rejected: None,
-                receipts: Vec::new(),
+                ..Placement::default()
             };
         }
         let mut linked = Vec::new();
@@ -215,8 +214,7 @@ impl Maildir {
                 return Placement {
                     placed: 0,
                     error: Some(Error::io(format!("cannot sync {}", new.display()), e)),
-                    rejected: None,
-                    receipts: Vec::new(),
+                    ..Placement::default()
                 };
             }
         }
@@ -226,8 +224,7 @@ impl Maildir {
         Placement {
             placed,
             error,
-            rejected: None,
-            receipts: Vec::new(),
+            ..Placement::default()
         }
     }
 }

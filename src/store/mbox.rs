@@ -190,8 +190,7 @@ impl Mailbox for Mbox {
         let failed = |error| Placement {
             placed: 0,
             error: Some(error),
-            rejected: None,
-            receipts: Vec::new(),
+            ..Placement::default()
         };
         let file = match open_checked(&self.path) {
             Ok(file) => file,
@@ -235,8 +234,7 @@ impl Mailbox for Mbox {
         Placement {
             placed: whole,
             error: write_error.map(|e| self.error("cannot write", e)),
-            rejected: None,
-            receipts: Vec::new(),
+            ..Placement::default()
         }
     }
 }

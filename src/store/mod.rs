@@ -153,18 +153,23 @@ impl Drop for Staged {
 }
 
 /// The result of placing a batch: the first `placed` messages are durably in the mailbox.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Placement {
     pub placed: usize,
     /// The mailbox failed; the rest of the batch is not placed and no more should be fetched.
     pub error: Option<Error>,
-    /// The message after the placed ones was refused (an MDA's permanent failure) and the rest
-    /// of the batch was not tried; later messages may still be delivered.
+    /// The message after the placed ones was refused for good (an MDA's permanent failure, a
+    /// server's NO) and the rest of the batch is not placed; later messages may still be
+    /// delivered.
     pub rejected: Option<Error>,
     /// What the destination said of each placed message, in order, where it said something
     /// worth keeping with the record (an IMAP server's `APPENDUID`); may be shorter than
     /// `placed`.
     pub receipts: Vec<Option<String>>,
+    /// The messages of the batch (by position) whose intents were journaled and that the
+    /// mailbox then refused: certainly not in it, whatever a look for their intents would find
+    /// (an IMAP look by size alone finds any message of that size).
+    pub refused: Vec<usize>,
 }
 
 /// A mailbox. Delivery has two steps so that a batch costs few syncs and a crash can be
@@ -193,9 +198,11 @@ pub trait Mailbox: Sync {
     }
 
     /// Decides whether the placement an intent describes completed, undoing a partial mbox
-    /// append: used on the intents an interrupted run left in its journal. A file's intent
-    /// names its file, so it is settled even if the destination changed since.
-    fn recover(&self, intent: &Intent) -> Result<bool, Error> {
+    /// append: used on the intents an interrupted run left in its journal, last written
+    /// `journal_age` ago. A file's intent names its file, so it is settled even if the
+    /// destination changed since.
+    fn recover(&self, intent: &Intent, journal_age: std::time::Duration) -> Result<bool, Error> {
+        let _ = journal_age;
         recover(intent)
     }
 }
@@ -231,12 +238,7 @@ fn place_spooled(
     to: &str,
     mut hand: impl FnMut(&mut File, &str) -> Handed,
 ) -> Placement {
-    let mut placement = Placement {
-        placed: 0,
-        error: None,
-        rejected: None,
-        receipts: Vec::new(),
-    };
+    let mut placement = Placement::default();
     for mut message in staged {
         let StagedKind::Spooled { spool, sender } = &mut message.kind else {
             placement.error = Some(Error::Usage(format!(

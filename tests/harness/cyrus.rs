@@ -1,11 +1,14 @@
-//! A private Cyrus IMAP's POP3 server on loopback, from the packages scripts/install-deps
-//! unpacked into /opt/popget-interop/cyrus: imapd.conf, cyrus.conf, a sasldb with the test
-//! users, the spool and a self-signed certificate in a temporary directory; `master` runs in the
-//! foreground in its own process group and is stopped (with its children) when dropped.
+//! A private Cyrus IMAP on loopback, from the packages scripts/install-deps unpacked into
+//! /opt/popget-interop/cyrus: POP3 and IMAP (each plain with STLS/STARTTLS and on TLS from the
+//! first byte) and LMTP (TCP and a Unix socket). imapd.conf, cyrus.conf, a sasldb with the test
+//! users, the spool and a self-signed certificate live in a temporary directory; `master` runs
+//! in the foreground in its own process group and is stopped (with its children) when dropped.
 //!
-//! Mail is delivered the way Cyrus receives it, over LMTP (which creates the INBOX and adds
-//! Return-Path and Received headers); what the server holds is read back from the spool files
-//! (`N.` in the user's mailbox directory, stored with CRLF line ends).
+//! Each user's INBOX is created by a POP3 login at start, so LMTP refuses recipients that are
+//! not users (Cyrus would otherwise create a mailbox for any name it is sent). Mail is delivered
+//! the way Cyrus receives it, over LMTP (which adds header lines of its own); what the POP3
+//! server holds is read back from the spool files (`N.` in the user's mailbox directory, stored
+//! with CRLF line ends), what a mailbox holds over IMAP (tests/harness/imap_reader.rs).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -16,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::imap_reader::{list_mailboxes, read_mailbox, Fetched};
 use super::server::{self, PopServer, PASSWORD};
 
 pub struct Cyrus {
@@ -24,7 +28,22 @@ pub struct Cyrus {
     users: Vec<String>,
     pub pop3_port: u16,
     pub pop3s_port: u16,
+    pub imap_port: u16,
+    pub imaps_port: u16,
+    /// lmtpd on TCP, taking mail without authentication (`-a`), as from a trusted MTA.
     pub lmtp_port: u16,
+    /// lmtpd on a Unix socket.
+    pub lmtp_socket: PathBuf,
+}
+
+/// How the server is set up.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The users `user1`..`userN`.
+    pub users: usize,
+    /// imapd.conf's `maxmessagesize`: the largest message LMTP takes (announced as `SIZE n`),
+    /// and IMAP's APPENDLIMIT. None: no limit.
+    pub max_message_size: Option<u64>,
 }
 
 fn bin(name: &str) -> PathBuf {
@@ -38,7 +57,15 @@ fn library_path() -> PathBuf {
 impl Cyrus {
     /// Starts Cyrus with the users `user1`..`userN`. Panics when Cyrus is not unpacked.
     pub fn start(users: usize) -> Cyrus {
-        for binary in ["master", "pop3d", "lmtpd", "ctl_cyrusdb"] {
+        Cyrus::start_with(Options {
+            users,
+            ..Options::default()
+        })
+    }
+
+    /// Starts Cyrus as `options` say. Panics when Cyrus is not unpacked.
+    pub fn start_with(options: Options) -> Cyrus {
+        for binary in ["master", "pop3d", "imapd", "lmtpd", "ctl_cyrusdb"] {
             server::require(&bin(binary), "cyrus");
         }
         let saslpasswd = server::prefix("cyrus").join("usr/sbin/saslpasswd2");
@@ -64,7 +91,7 @@ impl Cyrus {
         for sub in ["config/db", "config/socket", "config/proc", "spool", "run"] {
             fs::create_dir_all(root.join(sub)).unwrap();
         }
-        let users: Vec<String> = (1..=users).map(|i| format!("user{i}")).collect();
+        let users: Vec<String> = (1..=options.users).map(|i| format!("user{i}")).collect();
         for user in &users {
             let mut child = Command::new(&saslpasswd)
                 .env("LD_LIBRARY_PATH", library_path())
@@ -87,12 +114,12 @@ impl Cyrus {
             server::chown_tree(&root.join(path), uid, gid);
         }
 
-        let (pop3_port, pop3s_port, lmtp_port) = (
-            server::free_port(),
-            server::free_port(),
-            server::free_port(),
-        );
+        let [pop3_port, pop3s_port, imap_port, imaps_port, lmtp_port] =
+            std::array::from_fn(|_| server::free_port());
+        let lmtp_socket = root.join("run/lmtp");
+        let max_message_size = options.max_message_size.unwrap_or(0);
         let r = root.display();
+        let socket = lmtp_socket.display();
         let imapd_conf = format!(
             "configdirectory: {r}/config
 defaultpartition: default
@@ -107,12 +134,13 @@ sasl_sasldb_path: {r}/sasldb2
 sasl_mech_list: PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256
 tls_server_cert: {r}/cert.pem
 tls_server_key: {r}/key.pem
-autocreate_post: yes
+autocreate_post: no
 autocreate_quota: 0
+maxmessagesize: {max_message_size}
 mailbox_legacy_dirs: yes
 expunge_mode: immediate
 popminpoll: 0
-lmtpsocket: {r}/run/lmtp
+lmtpsocket: {socket}
 idlesocket: {r}/run/idle
 notifysocket: {r}/run/notify
 syslog_prefix: popget-cyrus-{pop3_port}
@@ -127,13 +155,17 @@ syslog_prefix: popget-cyrus-{pop3_port}
 SERVICES {{
   pop3 cmd="{pop3d} {conf}" listen="127.0.0.1:{pop3_port}" prefork=0
   pop3s cmd="{pop3d} {conf} -s" listen="127.0.0.1:{pop3s_port}" prefork=0
+  imap cmd="{imapd} {conf}" listen="127.0.0.1:{imap_port}" prefork=0
+  imaps cmd="{imapd} {conf} -s" listen="127.0.0.1:{imaps_port}" prefork=0
   lmtp cmd="{lmtpd} {conf} -a" listen="127.0.0.1:{lmtp_port}" prefork=0
+  lmtpunix cmd="{lmtpd} {conf}" listen="{socket}" prefork=0
 }}
 EVENTS {{
 }}
 "#,
             recover = bin("ctl_cyrusdb").display(),
             pop3d = bin("pop3d").display(),
+            imapd = bin("imapd").display(),
             lmtpd = bin("lmtpd").display(),
         );
         fs::write(root.join("cyrus.conf"), cyrus_conf).unwrap();
@@ -158,14 +190,40 @@ EVENTS {{
             users,
             pop3_port,
             pop3s_port,
+            imap_port,
+            imaps_port,
             lmtp_port,
+            lmtp_socket,
         };
-        let ports = [pop3_port, pop3s_port, lmtp_port];
+        let ports = [pop3_port, pop3s_port, imap_port, imaps_port, lmtp_port];
         assert!(
             server::wait_until_listening(cyrus.child.as_mut().unwrap(), &ports),
             "cyrus master did not start listening on {ports:?} (it logs only to syslog)"
         );
+        assert!(
+            cyrus.lmtp_socket.exists(),
+            "cyrus master made no LMTP socket"
+        );
+        // A login creates the user's INBOX (autocreate_quota), which LMTP delivers into.
+        for user in &cyrus.users {
+            pop3_uids(pop3_port, user);
+        }
         cyrus
+    }
+
+    /// The self-signed certificate the TLS services present (for `--ca-file`, `ca_file`).
+    pub fn certificate(&self) -> PathBuf {
+        self.root().join("cert.pem")
+    }
+
+    /// Every message of `user`'s `mailbox`, read over IMAP byte for byte, in UID order.
+    pub fn mailbox(&self, user: &str, mailbox: &str) -> Vec<Fetched> {
+        read_mailbox(self.imap_port, user, PASSWORD, mailbox)
+    }
+
+    /// The mailboxes `user` sees, by their IMAP names.
+    pub fn mailboxes(&self, user: &str) -> Vec<String> {
+        list_mailboxes(self.imap_port, user, PASSWORD)
     }
 
     pub fn root(&self) -> &Path {
@@ -230,7 +288,7 @@ impl PopServer for Cyrus {
         } else {
             self.pop3_port
         };
-        server::connection_args(port, user, tls, &self.root().join("cert.pem"))
+        server::connection_args(port, user, tls, &self.certificate())
     }
 }
 

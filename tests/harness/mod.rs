@@ -1,12 +1,16 @@
-//! Test harness: a private Dovecot (and Cyrus, Courier, popa3d, a Kerberos KDC), a scriptable fake server, and the real popget binary run
-//! with HOME and the XDG directories pointed into a temporary directory.
+//! Test harness: a private Dovecot (and Cyrus, Courier, popa3d, a Kerberos KDC), a scriptable
+//! fake POP3 server, a fake Gmail API, and the real popget binary run with HOME and the XDG
+//! directories pointed into a temporary directory.
 
 pub mod builds;
 pub mod courier;
 pub mod cyrus;
+pub mod daemon;
 pub mod dnsmasq;
 pub mod dovecot;
 pub mod fake;
+pub mod gmail;
+pub mod imap_reader;
 pub mod kdc;
 pub mod namespace;
 pub mod oauth_server;
@@ -67,7 +71,14 @@ impl Popget {
 
     /// Runs popget with `args` and the password in the environment.
     pub fn run(&self, args: &[&str]) -> Run {
-        self.run_with(self.command().env("POPGET_PASSWORD", "secret").args(args))
+        self.run_with(&mut self.command_with_password(args))
+    }
+
+    /// A command for popget with `args` and the password in the environment.
+    pub fn command_with_password(&self, args: &[&str]) -> Command {
+        let mut command = self.command();
+        command.env("POPGET_PASSWORD", "secret").args(args);
+        command
     }
 
     /// Runs `popget fetch` against 127.0.0.1:`port` as `user` with `--tls tls`, then `extra`.
@@ -312,6 +323,17 @@ pub fn ordinary_fetch_peak_kib() -> u64 {
 /// were killed. Bounded in runs and time.
 pub fn kill_until_done(
     seed: u64,
+    command: impl FnMut() -> Command,
+    done: impl Fn() -> bool,
+) -> (u64, u64) {
+    kill_until_done_after(seed, std::time::Duration::ZERO, command, done)
+}
+
+/// [`kill_until_done`] with no kill before `earliest`: for a destination whose login takes
+/// that long, so that the kills fall while messages are being delivered.
+pub fn kill_until_done_after(
+    seed: u64,
+    earliest: std::time::Duration,
     mut command: impl FnMut() -> Command,
     done: impl Fn() -> bool,
 ) -> (u64, u64) {
@@ -335,9 +357,9 @@ pub fn kill_until_done(
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(
-            10 + random(30 + runs * 15),
-        ));
+        std::thread::sleep(
+            earliest + std::time::Duration::from_millis(10 + random(30 + runs * 15)),
+        );
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap();
             kills += 1;
@@ -392,9 +414,18 @@ pub fn lost_and_duplicated(
     maildir: &Path,
     expected: impl IntoIterator<Item = String>,
 ) -> (usize, usize) {
+    lost_and_duplicated_among(&maildir_messages(maildir), expected)
+}
+
+/// Of the Message-IDs `expected`, how many none of `messages` carries (lost), and how many
+/// messages repeat one already seen (duplicated).
+pub fn lost_and_duplicated_among(
+    messages: &[Vec<u8>],
+    expected: impl IntoIterator<Item = String>,
+) -> (usize, usize) {
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for message in maildir_messages(maildir) {
-        let text = String::from_utf8_lossy(&message).into_owned();
+    for message in messages {
+        let text = String::from_utf8_lossy(message).into_owned();
         let id = text
             .lines()
             .find_map(|line| line.strip_prefix("Message-ID: "))
@@ -408,4 +439,34 @@ pub fn lost_and_duplicated(
         .count();
     let duplicated = seen.values().map(|count| count - 1).sum();
     (lost, duplicated)
+}
+
+/// Panics unless `got` and `expected` hold the same messages in the same order, saying where
+/// the first pair that differs parts, with a little of each around that point (escaped), rather
+/// than printing whole messages as byte arrays.
+#[track_caller]
+pub fn assert_same_messages(got: &[Vec<u8>], expected: &[Vec<u8>]) {
+    let shown = |bytes: &[u8], at: usize| {
+        let from = at.saturating_sub(40);
+        let to = bytes.len().min(at + 40);
+        format!("{:?}", String::from_utf8_lossy(&bytes[from..to]))
+    };
+    for (i, (got, expected)) in got.iter().zip(expected).enumerate() {
+        if got != expected {
+            let at = got
+                .iter()
+                .zip(expected)
+                .position(|(a, b)| a != b)
+                .unwrap_or(got.len().min(expected.len()));
+            panic!(
+                "message {i} differs at octet {at} (got {} octets, expected {}):\n  got      \
+                 {}\n  expected {}",
+                got.len(),
+                expected.len(),
+                shown(got, at),
+                shown(expected, at)
+            );
+        }
+    }
+    assert_eq!(got.len(), expected.len(), "number of messages");
 }

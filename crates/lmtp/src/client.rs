@@ -209,9 +209,11 @@ impl<S: Read + Write> Client<S> {
     /// (see [`Encoder`](crate::Encoder) for bare CRs and a missing final line end).
     ///
     /// The MAIL FROM and RCPT TO replies, and the reply for each accepted recipient after the
-    /// message, are in the [`Delivery`]; refusals are results, not errors. When no recipient
-    /// is accepted the message is not sent and the transaction is reset. An error means the
-    /// connection or the protocol failed (the session is then over, see
+    /// message, are in the [`Delivery`]; refusals are results, not errors. A message whose
+    /// declared size ([`Envelope::with_size`]) is over the limit the server announced (SIZE)
+    /// is refused without anything sent, with a 552 made here ([`Delivery::mail`]). When no
+    /// recipient is accepted the message is not sent and the transaction is reset. An error
+    /// means the connection or the protocol failed (the session is then over, see
     /// [`Error::ends_session`]): once the message was sent, whether it was delivered is
     /// unknown.
     pub fn deliver<R: Read>(&mut self, envelope: &Envelope, message: R) -> Result<Delivery> {
@@ -246,6 +248,15 @@ impl<S: Read + Write> Client<S> {
         mail.eight_bit_mime = extensions.eight_bit_mime && envelope.eight_bit;
         mail.smtputf8 = extensions.smtputf8 && (utf8_addresses || envelope.utf8);
         mail.size = envelope.size.filter(|_| extensions.size.is_some());
+        // A server refuses a MAIL FROM whose SIZE= is over its limit (RFC 1870 section 6.1),
+        // but some (Cyrus) then take the pipelined RCPT TO and DATA as if it had been accepted:
+        // a message that is too large is not offered at all.
+        let limit = extensions.size.filter(|&limit| limit > 0);
+        if let (Some(octets), Some(limit)) = (mail.size, limit) {
+            if octets > limit {
+                return Ok(Delivery::too_large(envelope, octets, limit));
+            }
+        }
         let rcpts = envelope
             .recipients
             .iter()
@@ -277,11 +288,7 @@ impl<S: Read + Write> Client<S> {
         let mut recipients: Vec<Recipient> = envelope
             .recipients
             .iter()
-            .map(|address| Recipient {
-                address: address.clone(),
-                rcpt: None,
-                reply: None,
-            })
+            .map(|address| Recipient::unanswered(address))
             .collect();
         // The envelope, and with DATA the DATA command, in one round trip when pipelining.
         let data_sent_early = pipelining && framing == Framing::DotStuffed;

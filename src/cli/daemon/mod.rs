@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::cli::args::{ConnectionArgs, DaemonArgs, DeliveryArgs, GlobalArgs};
 use crate::cli::context::{describe, tracer};
@@ -237,6 +237,12 @@ impl Daemon {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        // No poll is coming any more.
+        for entry in &self.entries {
+            if let Some(polled) = &entry.polled {
+                record_next_poll(&polled.state_path, &entry.name, None, Instant::now());
+            }
+        }
         self.info("popget: daemon stopped; every run in flight was recorded");
         exit::OK
     }
@@ -344,6 +350,9 @@ impl Daemon {
         if let Some(wait) = login_delay::wait_before_login(&finished.state_path) {
             entry.schedule.not_before(now + wait);
         }
+        if !self.stopping {
+            record_next_poll(&finished.state_path, &entry.name, entry.schedule.next, now);
+        }
         // During a stop, the runs' own lines say how they ended.
         if let (Some((priority, line)), false) = (line, self.stopping) {
             if priority != log::Priority::Info || !self.quiet {
@@ -416,6 +425,18 @@ impl Daemon {
             self.entries.len(),
             self.entries.len() - stopped
         )
+    }
+}
+
+/// Records when the account is polled next (`None`: not until something changes), for
+/// `popget status`. A failure to record it is a warning: the polling goes on.
+fn record_next_poll(state_path: &Path, name: &str, next: Option<Instant>, now: Instant) {
+    let at = next.map(|next| SystemTime::now() + next.saturating_duration_since(now));
+    if let Err(error) = popget::status::record_next_poll(state_path, name, at) {
+        log::warning(&format!(
+            "{name}: the next poll was not recorded for `popget status`: {}",
+            describe(&error)
+        ));
     }
 }
 
@@ -517,8 +538,11 @@ impl Daemon {
             };
             self.entries.push(entry);
         }
-        for removed in previous.keys() {
-            self.cycle.waiting.remove(removed);
+        for (name, removed) in &previous {
+            self.cycle.waiting.remove(name);
+            if let Some(polled) = &removed.polled {
+                record_next_poll(&polled.state_path, name, None, now);
+            }
         }
     }
 }

@@ -39,6 +39,20 @@ pub(super) enum Failed {
     Protocol(String),
 }
 
+/// What kind of request a call sends, which decides how it is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Call {
+    /// An import: waits for its turn (the pacing), sent again after a dropped connection or
+    /// a server error.
+    Import,
+    /// The message's bytes to a resumable session: after a dropped connection or a server
+    /// error the caller asks where the upload stands rather than send the same bytes again.
+    Upload,
+    /// Anything else (labels, an upload's status): sent again after a dropped connection or a
+    /// server error.
+    Other,
+}
+
 /// A successful answer (or one the caller handles itself: 308, 409).
 pub(super) struct Answer {
     pub status: u16,
@@ -168,20 +182,21 @@ impl Api {
     }
 
     /// Sends what `request` builds (given the Authorization header's value) until it succeeds
-    /// or fails for good: a refused token is refreshed once; rate limits, dropped connections
-    /// and server errors are retried with backoff, a bounded number of times. Imports
-    /// (`paced`) wait for their turn first.
+    /// or fails for good: a refused token is refreshed once; rate limits, and (as `kind`
+    /// allows) dropped connections and server errors, are retried with backoff, a bounded
+    /// number of times.
     pub(super) fn call(
         &self,
         what: &str,
-        paced: bool,
+        kind: Call,
         request: &mut Request,
     ) -> Result<Answer, Failed> {
+        let resend = kind != Call::Upload;
         let mut refreshed = false;
         let (mut server_retries, mut rate_retries) = (0, 0);
         let mut rate_waited = Duration::ZERO;
         loop {
-            if paced {
+            if kind == Call::Import {
                 self.pacer.wait();
             }
             let token = self.token.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -192,7 +207,7 @@ impl Api {
                 Ok(answer) => answer,
                 Err(error) => {
                     self.trace(&format!("no answer: {error}"));
-                    if server_retries < SERVER_RETRIES {
+                    if resend && server_retries < SERVER_RETRIES {
                         server_retries += 1;
                         std::thread::sleep(backoff(server_retries));
                         continue;
@@ -261,7 +276,7 @@ impl Api {
                     )))
                 }
                 (400, _) => return Err(Failed::Refused(said)),
-                (500..=599, _) if server_retries < SERVER_RETRIES => {
+                (500..=599, _) if resend && server_retries < SERVER_RETRIES => {
                     server_retries += 1;
                     std::thread::sleep(backoff(server_retries));
                 }

@@ -90,11 +90,23 @@ pub struct Recipient {
     pub reply: Option<Reply>,
 }
 
+impl Recipient {
+    /// `address` before any reply about it.
+    pub(super) fn unanswered(address: &str) -> Recipient {
+        Recipient {
+            address: address.to_string(),
+            rcpt: None,
+            reply: None,
+        }
+    }
+}
+
 /// The outcome of one [`Client::deliver`](super::Client::deliver): every reply of the
 /// transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    /// The reply to MAIL FROM.
+    /// The reply to MAIL FROM; for a message over the server's SIZE limit, which is not
+    /// offered, the `552 5.3.4` the server answers such a MAIL FROM with, made by the client.
     pub mail: Reply,
     /// The recipients in envelope order.
     pub recipients: Vec<Recipient>,
@@ -104,6 +116,26 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A message of `octets` not offered, being over the server's SIZE `limit`.
+    pub(super) fn too_large(envelope: &Envelope, octets: u64, limit: u64) -> Delivery {
+        Delivery {
+            mail: Reply {
+                code: 552,
+                enhanced: Some((5, 3, 4)),
+                text: format!(
+                    "the message ({octets} octets) is larger than the server's SIZE limit \
+                     ({limit}); it was not sent"
+                ),
+            },
+            recipients: envelope
+                .recipients
+                .iter()
+                .map(|address| Recipient::unanswered(address))
+                .collect(),
+            data_refused: None,
+        }
+    }
+
     /// For each recipient, the reply that decided its fate: after the message, its own reply;
     /// otherwise the refusal of the message, of its RCPT TO, or of MAIL FROM.
     pub fn verdicts(&self) -> impl Iterator<Item = (&str, &Reply)> {

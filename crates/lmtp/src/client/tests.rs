@@ -387,6 +387,17 @@ fn mail_parameters_follow_the_offer_and_the_message() {
         Err(Error::InvalidInput(_))
     ));
     assert_eq!(sent.all(), b"");
+
+    // Over the announced SIZE: not offered (a server may refuse MAIL FROM and take the rest).
+    let lhlo = b"250-lmtp.example\r\n250-PIPELINING\r\n250 SIZE 100\r\n";
+    let (mut client, sent) = session(lhlo, &[b"250 2.0.0 OK\r\n"]);
+    let envelope = Envelope::new("a@b", ["alice"]).with_size(101);
+    let delivery = client.deliver(&envelope, &[b'x'; 101][..]).unwrap();
+    let (_, verdict) = delivery.verdicts().next().unwrap();
+    assert_eq!((verdict.code, verdict.enhanced), (552, Some((5, 3, 4))));
+    assert!(verdict.text.contains("SIZE limit (100); it was not sent"));
+    client.noop().unwrap();
+    assert_eq!(sent.text(), "NOOP\r\n", "nothing sent for the message");
 }
 
 #[test]
