@@ -698,6 +698,18 @@ mod tests {
         }
     }
 
+    #[cfg(not(feature = "gssapi"))]
+    #[test]
+    fn gssapi_without_the_feature_is_a_configuration_error_before_the_wire() {
+        let stream = MockStream::new(&[b"+OK hi\r\n"]);
+        let written = stream.written.clone();
+        let client = Client::new(stream, "mock", Security::Tls).unwrap();
+        let result = login(client, AuthMethod::Gssapi, &credentials(), None);
+        assert_eq!(result.err().map(|e| e.exit_code()), Some(crate::exit::CONFIG));
+        assert!(written.lock().unwrap().is_empty());
+    }
+
+    #[cfg(feature = "gssapi")]
     #[test]
     fn gssapi_not_offered_is_refused_before_kerberos_or_the_wire() {
         let stream = MockStream::new(&[b"+OK hi\r\n", b"+OK\r\nSASL PLAIN\r\n.\r\n"]);
