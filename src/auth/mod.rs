@@ -705,7 +705,10 @@ mod tests {
         let written = stream.written.clone();
         let client = Client::new(stream, "mock", Security::Tls).unwrap();
         let result = login(client, AuthMethod::Gssapi, &credentials(), None);
-        assert_eq!(result.err().map(|e| e.exit_code()), Some(crate::exit::CONFIG));
+        assert_eq!(
+            result.err().map(|e| e.exit_code()),
+            Some(crate::exit::CONFIG)
+        );
         assert!(written.lock().unwrap().is_empty());
     }
 
