@@ -1,11 +1,13 @@
 //! IMAP delivery: each batch stored in a mailbox with pipelined APPENDs, exactly once.
 //!
 //! Before a batch is sent, the journal holds for each message the mailbox, its UIDVALIDITY and
-//! UIDNEXT, the message's size and Message-ID. A message counts as delivered only after the
-//! server's tagged OK (its `[APPENDUID]` shows in the `-v` trace; the state does not keep it).
-//! If the outcome of an APPEND is lost
-//! (a crash, a connection cut after the literal), recovery looks in the mailbox from that UIDNEXT
-//! on for a message of that size and Message-ID before anything is appended again.
+//! UIDNEXT, the message's size, Message-ID and the SHA-256 of its header. A message counts as
+//! delivered only after the server's tagged OK (its `[APPENDUID]` shows in the `-v` trace; the
+//! state does not keep it). If the outcome of an APPEND is not known (a crash, a connection cut
+//! after the literal, a refusal or failure that ended the batch before its answer), recovery
+//! looks in the mailbox from that UIDNEXT on for a message of that size, Message-ID and header
+//! before anything is appended again. The header's digest keeps a message of the batch that
+//! never arrived from being taken for another of the same size that did.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -21,7 +23,8 @@ use crate::error::Error;
 use crate::pop3::Security;
 use crate::transport::{self, Stream, TlsMode};
 
-/// How much of a message's start is read for its Message-ID and Date.
+/// How much of a message's start is read for its Message-ID and Date, and hashed at most as
+/// its header.
 const HEADER_OCTETS: u64 = 256 * 1024;
 
 /// A logged-in IMAP session and the mailbox messages go to.
@@ -31,10 +34,11 @@ pub struct Imap {
 }
 
 /// What a staged message needs beyond its spool: how the server will count it, its
-/// Message-ID (both for recovery) and its internal date.
+/// Message-ID and its header's digest (for recovery) and its internal date.
 struct Described {
     octets: u64,
     message_id: Option<String>,
+    header_sha256: Option<[u8; 32]>,
     date: Option<popget_imap::InternalDate>,
 }
 
@@ -79,6 +83,7 @@ impl Imap {
     fn describe(&self, spool: &mut File) -> std::io::Result<Described> {
         let octets = popget_imap::crlf_length(spool)?;
         spool.seek(SeekFrom::Start(0))?;
+        let header_sha256 = popget_imap::header_sha256(spool, HEADER_OCTETS)?;
         let mut head = Vec::new();
         (&mut *spool).take(HEADER_OCTETS).read_to_end(&mut head)?;
         spool.seek(SeekFrom::Start(0))?;
@@ -101,6 +106,7 @@ impl Imap {
         Ok(Described {
             octets,
             message_id,
+            header_sha256,
             date,
         })
     }
@@ -293,8 +299,8 @@ impl Mailbox for Imap {
     }
 
     /// Whether an APPEND whose outcome was lost reached the mailbox: a message of the
-    /// journaled size and Message-ID at or after the journaled UIDNEXT, under the same
-    /// UIDVALIDITY. File intents settle as usual.
+    /// journaled size, Message-ID and header digest at or after the journaled UIDNEXT, under
+    /// the same UIDVALIDITY. File intents settle as usual.
     fn recover(&self, intent: &Intent) -> Result<bool, Error> {
         let Intent::Imap(append) = intent else {
             return super::recover(intent);
@@ -307,6 +313,7 @@ impl Mailbox for Imap {
                     append.uid_next,
                     append.message_id.as_deref(),
                     append.octets,
+                    append.header_sha256.as_ref(),
                 )
                 .map_err(|e| imap_error("recovery", e))?;
             match lookup {
@@ -362,6 +369,7 @@ fn append_batch(
                     uid_next: status.uid_next,
                     octets: message.octets,
                     message_id: message.message_id.clone(),
+                    header_sha256: message.header_sha256,
                 })
             })
             .collect();
