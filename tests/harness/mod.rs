@@ -1,15 +1,21 @@
-//! Test harness: a private Dovecot (and Cyrus, Courier, popa3d, a Kerberos KDC), a scriptable fake server, and the real popget binary run
-//! with HOME and the XDG directories pointed into a temporary directory.
+//! Test harness: a private Dovecot (and Cyrus, Courier, popa3d, a Kerberos KDC), scriptable
+//! fake POP3, IMAP and LMTP servers, what the randomized suites share, and the real popget binary
+//! run with HOME and the XDG directories pointed into a temporary directory.
 
 pub mod courier;
 pub mod cyrus;
+pub mod destination;
 pub mod dnsmasq;
 pub mod dovecot;
 pub mod fake;
+pub mod fake_imap;
+pub mod fake_lmtp;
 pub mod kdc;
+pub mod misbehaviour;
 pub mod namespace;
 pub mod oauth_server;
 pub mod popa3d;
+pub mod random;
 pub mod server;
 pub mod socks;
 
