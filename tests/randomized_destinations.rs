@@ -572,6 +572,17 @@ pub fn run_case_on(case: &Case, server: &Server) -> Result<Outcome, String> {
         }
     }
     let config = write_config(&popget, &case.destination, healthy.port, server.port());
+    // What the destination refused for good was set aside; with the destination healthy again
+    // the user offers it once more, as the refusal's message says.
+    let retry = popget.run(&["--config", &config, "quarantine", "isp", "--retry"]);
+    if retry.code() != 0 {
+        return Err(format!(
+            "popget quarantine --retry exited {}: {}; first run: {}",
+            retry.code(),
+            retry.stderr(),
+            context()
+        ));
+    }
     let mut rerun = popget.run_with(&mut fetch_command(&popget, &config, true));
     let mut allowed_twice = match case.destination {
         Destination::Lmtp { .. } => unacknowledged.clone(),
