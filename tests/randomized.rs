@@ -16,57 +16,21 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::harness::fake::{stuffed, FakeServer, Handled, Script, CONNECTED};
-use crate::harness::{maildir_messages, parse_mboxrd, run_measuring_memory, sorted, Popget};
+use crate::harness::random::{
+    check_rerun, message_line, run_suite, HostileRun, Knobs, Rng, SuiteCase,
+};
+use crate::harness::{maildir_messages, parse_mboxrd, sorted, Popget};
 
 const DEFAULT_CASES: usize = 300;
 const DEFAULT_SEED: u64 = 0x15_0006;
-/// Exit statuses the README documents.
-const DOCUMENTED: [i32; 10] = [0, 64, 65, 69, 73, 74, 75, 76, 77, 78];
 /// Per-read timeout given to popget, so that stalls end quickly.
 const TIMEOUT: &str = "1";
-/// A hostile run must end within this (stalls cost a timeout or two).
-const TIME_BOUND: Duration = Duration::from_secs(30);
-/// What a hostile run may add to an ordinary fetch's peak resident memory, in KiB: a listing
-/// may take `--max-listing` (8 MiB by default), every other answer is streamed or capped; the
-/// same allowance as in hostile.rs. The ordinary peak is measured, not assumed (the binary and
-/// its libraries, about 12 MiB unoptimised).
-const MEMORY_ALLOWANCE: u64 = 11 * 1024;
 /// An endless body is cut off by the server after this many octets if popget does not stop.
 const ENDLESS: u64 = 64 << 20;
-
-/// splitmix64: small, seedable, good enough to pick cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn range(&mut self, low: usize, high: usize) -> usize {
-        low + self.below(high - low + 1)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())].clone()
-    }
-}
 
 /// What goes wrong in a case's answers.
 #[derive(Debug, Clone)]
@@ -171,25 +135,6 @@ struct Case {
     mutation: Mutation,
 }
 
-/// A message line: plain text, dots, From lines, empty lines, CRs, 8-bit and NUL bytes.
-fn random_line(rng: &mut Rng) -> Vec<u8> {
-    match rng.below(12) {
-        0 => b".".to_vec(),
-        1 => b"..".to_vec(),
-        2 => b".starts with a dot".to_vec(),
-        3 => b"From someone at some time".to_vec(),
-        4 => Vec::new(),
-        5 => b"carriage\rreturn inside".to_vec(),
-        6 => vec![0xff, 0xfe, b'8', b'b', b'i', b't', 0x80],
-        7 => b"nul\0byte".to_vec(),
-        8 if rng.chance(10) => vec![b'L'; rng.range(2000, 12_000)],
-        _ => {
-            let length = rng.below(78);
-            (0..length).map(|_| b' ' + rng.below(95) as u8).collect()
-        }
-    }
-}
-
 fn random_messages(rng: &mut Rng, seed: u64) -> Vec<(String, Vec<u8>)> {
     let count = if rng.chance(8) {
         rng.range(65, 70)
@@ -202,7 +147,7 @@ fn random_messages(rng: &mut Rng, seed: u64) -> Vec<(String, Vec<u8>)> {
                 format!("Subject: {n} of case {seed}\nMessage-ID: <{n}.{seed}@fuzz>\n\n")
                     .into_bytes();
             for _ in 0..rng.below(30) {
-                body.extend_from_slice(&random_line(rng));
+                body.extend_from_slice(&message_line(rng, b"nul\0byte"));
                 body.push(b'\n');
             }
             (format!("uid-{seed}-{n}"), body)
@@ -688,28 +633,10 @@ fn run_case(case: &Case) -> Result<Outcome, String> {
         })),
         ..Script::default()
     });
-    let started = Instant::now();
-    let (run, peak) = run_measuring_memory(&mut fetch_command(&popget, &server, case, true));
-    let elapsed = started.elapsed();
-    let stderr = run.stderr();
-    let code = run.output.status.code().unwrap_or(-1);
+    let hostile = HostileRun::start(&mut fetch_command(&popget, &server, case, true));
+    let (code, stderr) = (hostile.code(), hostile.run.stderr());
     let context = || format!("exit {code}, stderr:\n{stderr}");
-    if code == 101 || stderr.contains("panicked") {
-        return Err(format!("popget panicked: {}", context()));
-    }
-    if !DOCUMENTED.contains(&code) {
-        return Err(format!("undocumented exit status: {}", context()));
-    }
-    if elapsed > TIME_BOUND {
-        return Err(format!("took {elapsed:?}: {}", context()));
-    }
-    let bound = crate::harness::ordinary_fetch_peak_kib() + MEMORY_ALLOWANCE;
-    if peak > bound {
-        return Err(format!(
-            "peak memory {peak} KiB, over {bound} KiB: {}",
-            context()
-        ));
-    }
+    hostile.check(&context())?;
     let served: Vec<Vec<u8>> = case.messages.iter().map(|(_, m)| m.clone()).collect();
     let first = delivered(&popget, case);
     let mut unused = sorted(served.clone());
@@ -751,36 +678,17 @@ fn run_case(case: &Case) -> Result<Outcome, String> {
             return Err(format!("{uid} left the server undelivered: {}", context()));
         }
     }
+    let left = server.left();
     drop(server);
 
     // A healthy server with what is left; --delete.
-    let left: Vec<(String, Vec<u8>)> = case
-        .messages
-        .iter()
-        .filter(|(uid, _)| remaining.contains(uid))
-        .cloned()
-        .collect();
     let healthy = FakeServer::start(Script {
         capa: Some(capa(case)),
         messages: left,
         ..Script::default()
     });
     let rerun = popget.run_with(&mut fetch_command(&popget, &healthy, case, false));
-    if rerun.output.status.code() != Some(0) {
-        return Err(format!(
-            "the rerun against a healthy server exited {:?}: {}\nfirst run: {}",
-            rerun.output.status.code(),
-            rerun.stderr(),
-            context()
-        ));
-    }
-    if !healthy.remaining().is_empty() {
-        return Err(format!(
-            "the rerun left {:?} on the server; first run: {}",
-            healthy.remaining(),
-            context()
-        ));
-    }
+    check_rerun(&rerun, &healthy, &context())?;
     let all = delivered(&popget, case);
     if all != sorted(served) {
         return Err(format!(
@@ -792,91 +700,45 @@ fn run_case(case: &Case) -> Result<Outcome, String> {
             context()
         ));
     }
-    Ok((code, peak, elapsed))
+    Ok((code, hostile.peak, hostile.elapsed))
 }
 
-fn env_number(name: &str) -> Option<u64> {
-    let value = std::env::var(name).ok()?;
-    let value = value.trim();
-    match value.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => value.parse().ok(),
+impl SuiteCase for Case {
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn kind(&self) -> String {
+        match self.no_tmpdir {
+            true => "(any, with TMPDIR=/nonexistent)".into(),
+            false => self.mutation.kind().into(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} messages, {}, {}{}, pipelining {}, {:?}",
+            self.messages.len(),
+            if self.delete { "--delete" } else { "keep" },
+            if self.mbox { "mbox" } else { "Maildir" },
+            if self.no_tmpdir {
+                " with TMPDIR=/nonexistent"
+            } else {
+                ""
+            },
+            self.pipelining,
+            self.mutation
+        )
     }
 }
 
 #[test]
 fn a_randomized_hostile_server_never_makes_popget_lose_duplicate_or_misfile_mail() {
-    let cases = env_number("POPGET_RANDOM_CASES").map_or(DEFAULT_CASES, |n| n as usize);
-    let base = env_number("POPGET_RANDOM_SEED").unwrap_or(DEFAULT_SEED);
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(Case, Result<Outcome, String>)>> = Mutex::new(Vec::new());
-    let started = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= cases {
-                    return;
-                }
-                let case = generate(base.wrapping_add(index as u64));
-                let result = run_case(&case);
-                results.lock().unwrap().push((case, result));
-            });
-        }
-    });
-    let results = results.into_inner().unwrap();
-    let mut by_kind: BTreeMap<&str, (usize, BTreeMap<i32, usize>)> = BTreeMap::new();
-    let mut failures = Vec::new();
-    let (mut most_memory, mut longest) = (0, Duration::ZERO);
-    for (case, result) in &results {
-        let kind = match case.no_tmpdir {
-            true => "(any, with TMPDIR=/nonexistent)",
-            false => case.mutation.kind(),
-        };
-        let entry = by_kind.entry(kind).or_default();
-        entry.0 += 1;
-        match result {
-            Ok((code, peak, elapsed)) => {
-                *entry.1.entry(*code).or_default() += 1;
-                most_memory = most_memory.max(*peak);
-                longest = longest.max(*elapsed);
-            }
-            Err(error) => failures.push((case, error)),
-        }
-    }
-    println!(
-        "randomized hostile server: {} cases from seed {base} in {:.1?} ({} failed); passing \
-         hostile runs took at most {longest:.1?} and {most_memory} KiB",
-        results.len(),
-        started.elapsed(),
-        failures.len()
-    );
-    for (kind, (count, codes)) in &by_kind {
-        println!("  {kind:32} {count:5}  exit statuses {codes:?}");
-    }
-    for (case, error) in &failures {
-        println!(
-            "FAILED seed {} (rerun: POPGET_RANDOM_SEED={} POPGET_RANDOM_CASES=1): {} messages, \
-             {}, {}{}, pipelining {}, {:?}\n  {error}",
-            case.seed,
-            case.seed,
-            case.messages.len(),
-            if case.delete { "--delete" } else { "keep" },
-            if case.mbox { "mbox" } else { "Maildir" },
-            if case.no_tmpdir {
-                " with TMPDIR=/nonexistent"
-            } else {
-                ""
-            },
-            case.pipelining,
-            case.mutation
-        );
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed",
-        failures.len(),
-        results.len()
-    );
+    let knobs = Knobs {
+        seed: "POPGET_RANDOM_SEED",
+        cases: "POPGET_RANDOM_CASES",
+        default_seed: DEFAULT_SEED,
+        default_cases: DEFAULT_CASES,
+    };
+    run_suite("randomized hostile server", &knobs, generate, run_case);
 }

@@ -137,7 +137,7 @@ pub fn command_line(connection: &ConnectionArgs, delivery: Option<&DeliveryArgs>
         gssapi_host: connection.gssapi_host.clone(),
         ..Settings::default()
     };
-    let destination = delivery.and_then(one_off_destination);
+    let destination = delivery.and_then(|args| one_off_destination(args, connection.timeout));
     if let Some(delivery) = delivery {
         add_delivery(&mut settings, delivery);
     }
@@ -152,11 +152,16 @@ pub fn command_line(connection: &ConnectionArgs, delivery: Option<&DeliveryArgs>
 }
 
 /// A destination for this run only: `--imap URL`, or `--lmtp ADDRESS --recipient USER`, named
-/// after what was given.
-fn one_off_destination(args: &DeliveryArgs) -> Option<(String, DestinationSettings)> {
+/// after what was given. Having no table of its own, it is waited for as long as `--timeout`
+/// says the POP3 server is.
+fn one_off_destination(
+    args: &DeliveryArgs,
+    timeout: Option<u64>,
+) -> Option<(String, DestinationSettings)> {
     if let Some(url) = &args.imap {
         let settings = DestinationSettings {
             imap: Some(url.clone()),
+            timeout,
             ..DestinationSettings::default()
         };
         return Some((url.clone(), settings));
@@ -165,6 +170,7 @@ fn one_off_destination(args: &DeliveryArgs) -> Option<(String, DestinationSettin
     let settings = DestinationSettings {
         lmtp: Some(address.clone()),
         recipient: args.recipient.clone(),
+        timeout,
         ..DestinationSettings::default()
     };
     Some((address.clone(), settings))

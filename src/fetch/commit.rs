@@ -243,6 +243,7 @@ mod tests {
             uid_next: 40,
             octets: 25,
             message_id: None,
+            header_sha256: None,
         })
         .to_string();
         state

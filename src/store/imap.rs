@@ -1,13 +1,17 @@
 //! IMAP delivery: each batch stored in a mailbox with pipelined APPENDs, exactly once.
 //!
 //! Before a batch is sent, the journal holds for each message the mailbox, its UIDVALIDITY and
-//! UIDNEXT, the message's size and Message-ID. A message counts as delivered only after the
-//! server's tagged OK; its `[APPENDUID]`, where the server has UIDPLUS, is kept with the record
-//! as an IMAP URL. If the outcome of an APPEND is lost
-//! (a crash, a connection cut after the literal), recovery looks in the mailbox from that UIDNEXT
-//! on for a message of that size and Message-ID before anything is appended again.
+//! UIDNEXT, the message's size, Message-ID and the SHA-256 of its header. A message counts as
+//! delivered only after the server's tagged OK; its `[APPENDUID]`, where the server has
+//! UIDPLUS, is kept with the record as an IMAP URL. If the outcome of an APPEND is not known (a
+//! crash, a connection cut after the literal, a refusal or failure that ended the batch before
+//! its answer), recovery looks in the mailbox from that UIDNEXT on for a message of that size,
+//! Message-ID and header before anything is appended again, and looks once more a few seconds
+//! later before it concludes the message never arrived. The header's digest keeps a message of
+//! the batch that never arrived from being taken for another of the same size that did.
 
 use std::fs::File;
+use std::io::{Seek, SeekFrom};
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -37,10 +41,11 @@ pub struct Imap {
 }
 
 /// What a staged message needs beyond its spool: how the server will count it, its
-/// Message-ID (both for recovery) and its internal date.
+/// Message-ID and its header's digest (for recovery) and its internal date.
 struct Described {
     octets: u64,
     message_id: Option<String>,
+    header_sha256: Option<[u8; 32]>,
     date: Option<popget_imap::InternalDate>,
 }
 
@@ -86,6 +91,9 @@ impl Imap {
     /// Reads what recovery and the APPEND need from a spooled message.
     fn describe(&self, spool: &mut File) -> std::io::Result<Described> {
         let octets = popget_imap::crlf_length(spool)?;
+        spool.seek(SeekFrom::Start(0))?;
+        let header_sha256 = popget_imap::header_sha256(spool, super::HEADER_OCTETS)?;
+        spool.seek(SeekFrom::Start(0))?;
         let [message_id, date] =
             <[Option<String>; 2]>::try_from(super::read_headers(spool, &["Message-ID", "Date"])?)
                 .unwrap_or_default();
@@ -99,6 +107,7 @@ impl Imap {
         Ok(Described {
             octets,
             message_id,
+            header_sha256,
             date,
         })
     }
@@ -311,8 +320,8 @@ impl Mailbox for Imap {
     }
 
     /// Whether an APPEND whose outcome was lost reached the mailbox: a message of the
-    /// journaled size and Message-ID at or after the journaled UIDNEXT, under the same
-    /// UIDVALIDITY. File intents settle as usual.
+    /// journaled size, Message-ID and header digest at or after the journaled UIDNEXT, under
+    /// the same UIDVALIDITY. File intents settle as usual.
     fn size_limit(&self) -> Option<u64> {
         self.append_limit
     }
@@ -351,6 +360,7 @@ impl Imap {
                     append.uid_next,
                     append.message_id.as_deref(),
                     append.octets,
+                    append.header_sha256.as_ref(),
                 )
                 .map_err(|e| imap_error("recovery", e))?;
             match lookup {
@@ -403,6 +413,7 @@ fn append_batch(
                     uid_next: status.uid_next,
                     octets: message.octets,
                     message_id: message.message_id.clone(),
+                    header_sha256: message.header_sha256,
                 })
             })
             .collect();

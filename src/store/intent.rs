@@ -18,8 +18,10 @@ pub enum Intent {
 }
 
 /// An APPEND to `mailbox`, which had `uid_validity` and would give the next message
-/// `uid_next`: it arrived if a message of `octets` (with CRLF line ends, as the server counts)
-/// and the same `message_id` is there at `uid_next` or after, under the same UIDVALIDITY.
+/// `uid_next`: it arrived if a message of `octets` (with CRLF line ends, as the server counts),
+/// the same `message_id` and a header section of SHA-256 `header_sha256` is there at `uid_next`
+/// or after, under the same UIDVALIDITY. (Journals of earlier versions have no digest: then
+/// size and Message-ID decide.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImapAppend {
     pub mailbox: String,
@@ -27,6 +29,7 @@ pub struct ImapAppend {
     pub uid_next: u32,
     pub octets: u64,
     pub message_id: Option<String>,
+    pub header_sha256: Option<[u8; 32]>,
 }
 
 /// An append to the mbox at `path`: it arrived if the octets from `begin` to `end` hash
@@ -61,7 +64,7 @@ impl fmt::Display for Intent {
             ),
             Intent::Imap(append) => write!(
                 f,
-                "imap {} {} {} {} {}",
+                "imap {} {} {} {} {} {}",
                 crate::state::escape(append.mailbox.as_bytes()),
                 append.uid_validity,
                 append.uid_next,
@@ -69,7 +72,8 @@ impl fmt::Display for Intent {
                 match &append.message_id {
                     Some(id) => format!("<{}>", crate::state::escape(id.as_bytes())),
                     None => "-".to_string(),
-                }
+                },
+                append.header_sha256.map_or("-".to_string(), hex::encode)
             ),
         }
     }
@@ -129,12 +133,22 @@ fn imap_intent(rest: &str) -> Option<Intent> {
         crate::state::unescape(word.as_bytes()).and_then(|bytes| String::from_utf8(bytes).ok())
     };
     let words: Vec<&str> = rest.split(' ').collect();
-    let [mailbox, uid_validity, uid_next, octets, message_id] = words[..] else {
-        return None;
+    let (mailbox, uid_validity, uid_next, octets, message_id, digest) = match words[..] {
+        [a, b, c, d, e] => (a, b, c, d, e, "-"),
+        [a, b, c, d, e, f] => (a, b, c, d, e, f),
+        _ => return None,
     };
     let message_id = match message_id {
         "-" => None,
         id => Some(text(id.strip_prefix('<')?.strip_suffix('>')?)?),
+    };
+    let header_sha256 = match digest {
+        "-" => None,
+        hex => {
+            let mut digest = [0u8; 32];
+            hex::decode_to_slice(hex, &mut digest).ok()?;
+            Some(digest)
+        }
     };
     Some(Intent::Imap(ImapAppend {
         mailbox: text(mailbox)?,
@@ -142,6 +156,7 @@ fn imap_intent(rest: &str) -> Option<Intent> {
         uid_next: uid_next.parse().ok()?,
         octets: octets.parse().ok()?,
         message_id,
+        header_sha256,
     }))
 }
 
@@ -181,6 +196,7 @@ mod tests {
                 uid_next: 42,
                 octets: 1234,
                 message_id: Some("a b@c>d".into()),
+                header_sha256: Some([0x5a; 32]),
             }),
             Intent::Imap(ImapAppend {
                 mailbox: "INBOX".into(),
@@ -188,6 +204,7 @@ mod tests {
                 uid_next: 1,
                 octets: 0,
                 message_id: None,
+                header_sha256: None,
             }),
         ];
         for intent in intents {
@@ -211,6 +228,18 @@ mod tests {
                 digest: [0; 32],
             }))
         );
+        // IMAP intents without the header's digest.
+        assert_eq!(
+            "imap INBOX 7 3 120 <a@b>".parse(),
+            Ok(Intent::Imap(ImapAppend {
+                mailbox: "INBOX".into(),
+                uid_validity: 7,
+                uid_next: 3,
+                octets: 120,
+                message_id: Some("a@b".into()),
+                header_sha256: None,
+            }))
+        );
         assert_eq!(
             "maildir /m/new/1.M2P3Q4.host,S=5".parse(),
             Ok(Intent::Maildir {
@@ -230,6 +259,8 @@ mod tests {
             "mbox /a 0 1 2 nothex",
             "delivered",
             "other /a",
+            "imap INBOX 7 3 120 - nothex",
+            "imap INBOX 7 3 120 - 00 extra",
         ] {
             assert!(line.parse::<Intent>().is_err(), "{line:?}");
         }

@@ -258,6 +258,17 @@ impl FakeServer {
             .collect()
     }
 
+    /// The messages still on the server, with their unique ids.
+    pub fn left(&self) -> Vec<(String, Vec<u8>)> {
+        self.maildrop
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
     pub fn args(&self) -> Vec<String> {
         let mut args: Vec<String> = [
             "--host",

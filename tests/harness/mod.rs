@@ -1,20 +1,25 @@
-//! Test harness: a private Dovecot (and Cyrus, Courier, popa3d, a Kerberos KDC), a scriptable
-//! fake POP3 server, a fake Gmail API, and the real popget binary run with HOME and the XDG
-//! directories pointed into a temporary directory.
+//! Test harness: a private Dovecot (and Cyrus, Courier, popa3d, a Kerberos KDC), scriptable
+//! fake POP3, IMAP and LMTP servers, a fake Gmail API, what the randomized suites share, and the
+//! real popget binary run with HOME and the XDG directories pointed into a temporary directory.
 
 pub mod builds;
 pub mod courier;
 pub mod cyrus;
 pub mod daemon;
+pub mod destination;
 pub mod dnsmasq;
 pub mod dovecot;
 pub mod fake;
+pub mod fake_imap;
+pub mod fake_lmtp;
 pub mod gmail;
 pub mod imap_reader;
 pub mod kdc;
+pub mod misbehaviour;
 pub mod namespace;
 pub mod oauth_server;
 pub mod popa3d;
+pub mod random;
 pub mod server;
 pub mod socks;
 

@@ -73,7 +73,7 @@ pub use capabilities::Capabilities;
 pub use client::{Client, LoginError, Upgrade};
 pub use error::{Error, Refusal, ResponseCode, Result};
 pub use message::{
-    crlf_length, encode_mailbox, AppendMessage, CrlfEncoder, InternalDate, ReadSeek,
+    crlf_length, encode_mailbox, header_sha256, AppendMessage, CrlfEncoder, InternalDate, ReadSeek,
 };
 pub use session::{
     AppendOutcome, AppendUid, BatchError, Lookup, MailboxStatus, Session, PIPELINE_WINDOW,

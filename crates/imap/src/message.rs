@@ -7,6 +7,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use chrono::{FixedOffset, TimeZone};
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::flag::Flag;
+use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
 
@@ -90,6 +91,48 @@ pub fn crlf_length(source: &mut (impl Read + Seek + ?Sized)) -> io::Result<u64> 
     }
     source.seek(SeekFrom::Start(start))?;
     Ok(total)
+}
+
+/// The SHA-256 of the header section of the CRLF form of what `source` holds from where it
+/// stands, which is where it is left: the octets through the empty line that ends the header
+/// (the whole message if it has none), as a server returns them for `BODY[HEADER]`. What
+/// [`Session::find_appended`](crate::Session::find_appended) tells messages of one size apart
+/// by. `None` when the header section is longer than `limit` octets.
+pub fn header_sha256(
+    source: &mut (impl Read + Seek + ?Sized),
+    limit: u64,
+) -> io::Result<Option<[u8; 32]>> {
+    let start = source.stream_position()?;
+    let mut encoder = CrlfEncoder::default();
+    let mut buffer = vec![0u8; CHUNK];
+    let mut header = Vec::new();
+    let end = loop {
+        // A header that is empty: the message starts with its body's line end.
+        if header.starts_with(b"\r\n") {
+            break Some(2);
+        }
+        if let Some(at) = find_empty_line(&header) {
+            break Some(at + 4);
+        }
+        if header.len() as u64 > limit {
+            break None;
+        }
+        let n = match source.read(&mut buffer) {
+            Ok(0) => break Some(header.len()),
+            Ok(n) => n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        encoder.encode(&buffer[..n], &mut header);
+    };
+    source.seek(SeekFrom::Start(start))?;
+    Ok(end
+        .filter(|&end| end as u64 <= limit)
+        .map(|end| Sha256::digest(&header[..end]).into()))
+}
+
+fn find_empty_line(text: &[u8]) -> Option<usize> {
+    text.windows(4).position(|window| window == b"\r\n\r\n")
 }
 
 /// An APPEND's internal date (RFC 3501 `date-time`): an instant and the UTC offset to show it
@@ -287,6 +330,39 @@ mod tests {
             let count = counter.count(&input[..split]) + counter.count(&input[split..]);
             assert_eq!(count, whole.len() as u64, "count split at {split}");
         }
+    }
+
+    #[test]
+    fn the_header_digest_covers_the_crlf_header_through_its_empty_line() {
+        let digest = |message: &[u8], limit| {
+            let mut source = std::io::Cursor::new(message.to_vec());
+            source.set_position(1);
+            let digest = header_sha256(&mut source, limit).unwrap();
+            assert_eq!(source.position(), 1, "left where it stood");
+            digest
+        };
+        let sha = |bytes: &[u8]| Some(<[u8; 32]>::from(Sha256::digest(bytes)));
+        assert_eq!(
+            digest(b"xA: 1\nB: 2\n\nbody\n", 100),
+            sha(b"A: 1\r\nB: 2\r\n\r\n")
+        );
+        // Already CRLF, or mixed: the same header.
+        assert_eq!(
+            digest(b"xA: 1\r\nB: 2\n\r\nbody\n", 100),
+            sha(b"A: 1\r\nB: 2\r\n\r\n")
+        );
+        // No body: the whole message. No header: the empty line alone.
+        assert_eq!(digest(b"xA: 1\nB: 2", 100), sha(b"A: 1\r\nB: 2"));
+        assert_eq!(digest(b"x\nbody\n", 100), sha(b"\r\n"));
+        // Longer than the limit: none.
+        assert_eq!(digest(b"xA: 1\nB: 2\n\nbody\n", 10), None);
+        let mut long = b"xSubject: ".to_vec();
+        long.extend(std::iter::repeat_n(b'y', 3 * CHUNK));
+        long.extend_from_slice(b"\n\nbody\n");
+        let mut expected = long[1..long.len() - 5].to_vec();
+        expected.truncate(expected.len() - 2);
+        expected.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(digest(&long, 4 * CHUNK as u64), sha(&expected));
     }
 
     #[test]

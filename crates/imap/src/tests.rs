@@ -725,7 +725,7 @@ fn find_appended_matches_size_and_message_id_read_only() {
     );
     let (mut session, written) = session("", &script);
     let found = session
-        .find_appended("INBOX", 77, 10, Some("<a@b>"), 120)
+        .find_appended("INBOX", 77, 10, Some("<a@b>"), 120, None)
         .unwrap();
     assert_eq!(found, Lookup::Found(11));
     assert_eq!(
@@ -747,9 +747,61 @@ fn find_appended_ignores_uids_below_the_range_and_other_sizes() {
     let (mut session, _) = session("UNSELECT", &script);
     assert_eq!(
         session
-            .find_appended("INBOX", 77, 12, Some("<a@b>"), 120)
+            .find_appended("INBOX", 77, 12, Some("<a@b>"), 120, None)
             .unwrap(),
         Lookup::Absent
+    );
+}
+
+/// Two messages of one size without a Message-ID: only the header's digest tells which one
+/// was appended, so a message that never arrived is not taken for the other.
+#[test]
+fn find_appended_tells_messages_of_one_size_apart_by_their_header() {
+    let sought = b"Subject: b\r\n\r\nsame\r\n";
+    let digest = crate::header_sha256(&mut Cursor::new(sought.to_vec()), 1000)
+        .unwrap()
+        .unwrap();
+    for (stored, found) in [
+        (&b"Subject: b\r\n\r\n"[..], Lookup::Found(11)),
+        (b"Subject: c\r\n\r\n", Lookup::Absent),
+    ] {
+        let mut script = EXAMINED.to_vec();
+        script.extend_from_slice(
+            b"* 2 FETCH (UID 10 RFC822.SIZE 22 BODY[HEADER.FIELDS (MESSAGE-ID)] {2}\r\n\r\n)\r\n\
+              * 3 FETCH (UID 11 RFC822.SIZE 22 BODY[HEADER.FIELDS (MESSAGE-ID)] {2}\r\n\r\n)\r\n\
+              A0003 OK fetched\r\n",
+        );
+        script.extend_from_slice(b"* 2 FETCH (UID 10 BODY[HEADER] {14}\r\nSubject: a\r\n\r\n)\r\n");
+        script.extend_from_slice(
+            format!("* 3 FETCH (UID 11 BODY[HEADER] {{{}}}\r\n", stored.len()).as_bytes(),
+        );
+        script.extend_from_slice(stored);
+        script.extend_from_slice(b")\r\nA0004 OK fetched\r\nA0005 OK closed\r\n");
+        let (mut session, written) = session("", &script);
+        assert_eq!(
+            session
+                .find_appended("INBOX", 77, 10, None, 22, Some(&digest))
+                .unwrap(),
+            found
+        );
+        assert!(
+            sent(&written).contains("A0004 UID FETCH 10:11 (UID BODY.PEEK[HEADER])\r\n"),
+            "{}",
+            sent(&written)
+        );
+    }
+    // Without the digest (a journal of an earlier version), the size decides.
+    let mut script = EXAMINED.to_vec();
+    script.extend_from_slice(
+        b"* 2 FETCH (UID 10 RFC822.SIZE 22 BODY[HEADER.FIELDS (MESSAGE-ID)] {2}\r\n\r\n)\r\n\
+          A0003 OK fetched\r\nA0004 OK closed\r\n",
+    );
+    let (mut session, _) = session("", &script);
+    assert_eq!(
+        session
+            .find_appended("INBOX", 77, 10, None, 22, None)
+            .unwrap(),
+        Lookup::Found(10)
     );
 }
 
@@ -759,7 +811,9 @@ fn find_appended_reports_a_changed_uidvalidity() {
     script.extend_from_slice(b"A0003 OK unselected\r\n");
     let (mut session, written) = session("UNSELECT", &script);
     assert_eq!(
-        session.find_appended("INBOX", 76, 10, None, 1).unwrap(),
+        session
+            .find_appended("INBOX", 76, 10, None, 1, None)
+            .unwrap(),
         Lookup::UidValidityChanged(77)
     );
     assert!(sent(&written).ends_with("A0003 UNSELECT\r\n"));
@@ -819,7 +873,7 @@ mod properties {
             &mut [AppendMessage::new(&mut a), AppendMessage::new(&mut b)],
         );
         let _ = session.status("INBOX");
-        let _ = session.find_appended("INBOX", 1, 1, Some("<a@b>"), 3);
+        let _ = session.find_appended("INBOX", 1, 1, Some("<a@b>"), 3, Some(&[0; 32]));
         let _ = session.logout();
     }
 

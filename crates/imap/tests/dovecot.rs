@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use native_tls::{Certificate, TlsConnector, TlsStream};
 use popget_imap::sasl::Plain;
 use popget_imap::{
-    crlf_length, AppendMessage, AppendOutcome, Client, InternalDate, Lookup, ResponseCode, Session,
+    crlf_length, header_sha256, AppendMessage, AppendOutcome, Client, InternalDate, Lookup,
+    ResponseCode, Session,
 };
 use popget_testbed::dovecot::{Dovecot, Options};
 
@@ -278,11 +279,26 @@ fn find_appended_finds_what_was_appended_and_nothing_else() {
                 before.uid_validity,
                 before.uid_next,
                 Some("<lost@popget.test>"),
-                octets
+                octets,
+                None
             )
             .unwrap(),
         Lookup::Found(uid.uid)
     );
+    // The header as Dovecot returns it hashes as popget hashes the message it sent.
+    source.set_position(0);
+    let header = header_sha256(&mut source, 4096).unwrap().unwrap();
+    for (digest, found) in [(header, Lookup::Found(uid.uid)), ([0; 32], Lookup::Absent)] {
+        let lookup = session.find_appended(
+            "INBOX",
+            before.uid_validity,
+            before.uid_next,
+            Some("<lost@popget.test>"),
+            octets,
+            Some(&digest),
+        );
+        assert_eq!(lookup.unwrap(), found);
+    }
     // Another Message-ID, another size, a range after it: absent.
     for (id, size, since) in [
         ("<absent@popget.test>", octets, before.uid_next),
@@ -293,7 +309,7 @@ fn find_appended_finds_what_was_appended_and_nothing_else() {
     ] {
         assert_eq!(
             session
-                .find_appended("INBOX", before.uid_validity, since, Some(id), size)
+                .find_appended("INBOX", before.uid_validity, since, Some(id), size, None)
                 .unwrap(),
             Lookup::Absent,
             "{id} {size} {since}"
@@ -301,7 +317,7 @@ fn find_appended_finds_what_was_appended_and_nothing_else() {
     }
     assert_eq!(
         session
-            .find_appended("INBOX", before.uid_validity + 1, 1, None, octets)
+            .find_appended("INBOX", before.uid_validity + 1, 1, None, octets, None)
             .unwrap(),
         Lookup::UidValidityChanged(before.uid_validity)
     );

@@ -451,6 +451,23 @@ mod tests {
     }
 
     #[test]
+    fn the_pacer_spaces_imports_and_is_shared_by_address() {
+        let pacer = Pacer::of("pacer-test@example.org", 20);
+        assert!(Arc::ptr_eq(
+            &pacer,
+            &Pacer::of("pacer-test@example.org", 20)
+        ));
+        let started = Instant::now();
+        for _ in 0..5 {
+            pacer.wait();
+        }
+        // The first goes at once, each of the other four 50 ms after the one before.
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(195), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+
+    #[test]
     fn backoff_doubles_and_is_bounded() {
         for attempt in 1..40 {
             let wait = backoff(attempt);

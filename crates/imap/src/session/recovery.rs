@@ -7,6 +7,7 @@ use imap_codec::imap_types::core::{AString, Vec1};
 use imap_codec::imap_types::fetch::{MessageDataItem, MessageDataItemName, Section};
 use imap_codec::imap_types::response::{Code, Data};
 use imap_codec::imap_types::sequence::SequenceSet;
+use sha2::{Digest, Sha256};
 
 use super::{mailbox_arg, Lookup, Session};
 use crate::message::encode_mailbox;
@@ -18,8 +19,11 @@ impl<S: Read + Write> Session<S> {
     /// its UIDVALIDITY is still `uid_validity`, among the messages with a UID of at least
     /// `since_uid` (the UIDNEXT seen before the APPEND), one of `octets` octets (the CRLF size
     /// sent, as [`crate::crlf_length`] counts it) whose Message-ID is `message_id` (angle
-    /// brackets included, compared after trimming white space); without a Message-ID the
-    /// size alone decides. The lowest such UID is returned.
+    /// brackets included, compared after trimming white space; without one, any fits) and,
+    /// given `header_sha256`, whose header section hashes to it (as [`crate::header_sha256`]
+    /// hashes the message sent). The digest tells apart messages of one size that only their
+    /// headers differ in: those without a Message-ID, or a message refused beside another of
+    /// its size that was stored. The lowest such UID is returned.
     ///
     /// Read-only: the mailbox is opened with EXAMINE, headers are fetched with BODY.PEEK, so
     /// no flag changes; it is closed again before returning.
@@ -30,6 +34,7 @@ impl<S: Read + Write> Session<S> {
         since_uid: u32,
         message_id: Option<&str>,
         octets: u64,
+        header_sha256: Option<&[u8; 32]>,
     ) -> Result<Lookup> {
         let name = encode_mailbox(mailbox)?;
         self.guard(|session| {
@@ -51,19 +56,26 @@ impl<S: Read + Write> Session<S> {
             let found = if current != uid_validity {
                 Lookup::UidValidityChanged(current)
             } else {
-                session.search_range(since_uid.max(1), message_id, octets)?
+                let candidates = session.search_range(since_uid.max(1), message_id, octets)?;
+                match header_sha256 {
+                    None => candidates.first().copied(),
+                    Some(digest) => session.first_with_header(&candidates, digest)?,
+                }
+                .map_or(Lookup::Absent, Lookup::Found)
             };
             session.unselect()?;
             Ok(found)
         })
     }
 
+    /// The UIDs from `since_uid` on of the messages of `octets` octets and that Message-ID,
+    /// in ascending order.
     fn search_range(
         &mut self,
         since_uid: u32,
         message_id: Option<&str>,
         octets: u64,
-    ) -> Result<Lookup> {
+    ) -> Result<Vec<u32>> {
         let range = SequenceSet::try_from(format!("{since_uid}:*").as_str())
             .map_err(|_| Error::protocol("cannot encode a UID range"))?;
         let header = AString::try_from("MESSAGE-ID")
@@ -80,7 +92,7 @@ impl<S: Read + Write> Session<S> {
         let body = CommandBody::fetch(range, items, true)
             .map_err(|_| Error::protocol("cannot encode UID FETCH"))?;
         let wanted = message_id.map(str::trim);
-        let mut best: Option<u32> = None;
+        let mut candidates = Vec::new();
         session_fetch(self, body, |items| {
             let mut uid = None;
             let mut size = None;
@@ -103,10 +115,53 @@ impl<S: Read + Write> Session<S> {
                 Some(wanted) => id.flatten().as_deref() == Some(wanted),
             };
             if uid >= since_uid && size == octets && id_fits {
+                candidates.push(uid);
+            }
+        })?;
+        candidates.sort_unstable();
+        candidates.dedup();
+        Ok(candidates)
+    }
+
+    /// The lowest of `uids` whose header section hashes to `digest`: their headers fetched
+    /// in one UID FETCH, each within the response limit.
+    fn first_with_header(&mut self, uids: &[u32], digest: &[u8; 32]) -> Result<Option<u32>> {
+        if uids.is_empty() {
+            return Ok(None);
+        }
+        let list: Vec<String> = uids.iter().map(u32::to_string).collect();
+        let set = SequenceSet::try_from(list.join(",").as_str())
+            .map_err(|_| Error::protocol("cannot encode a UID set"))?;
+        let items = vec![
+            MessageDataItemName::Uid,
+            MessageDataItemName::BodyExt {
+                section: Some(Section::Header(None)),
+                partial: None,
+                peek: true,
+            },
+        ];
+        let body = CommandBody::fetch(set, items, true)
+            .map_err(|_| Error::protocol("cannot encode UID FETCH"))?;
+        let mut best: Option<u32> = None;
+        session_fetch(self, body, |items| {
+            let mut uid = None;
+            let mut fits = false;
+            for item in items {
+                match item {
+                    MessageDataItem::Uid(value) => uid = Some(value.get()),
+                    MessageDataItem::BodyExt { data, .. } => {
+                        fits = data.0.as_ref().is_some_and(|header| {
+                            <[u8; 32]>::from(Sha256::digest(header.as_ref())) == *digest
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(uid) = uid.filter(|uid| fits && uids.contains(uid)) {
                 best = Some(best.map_or(uid, |best| best.min(uid)));
             }
         })?;
-        Ok(best.map_or(Lookup::Absent, Lookup::Found))
+        Ok(best)
     }
 
     /// Leaves the selected mailbox: UNSELECT where offered, else CLOSE (which expunges
