@@ -103,8 +103,8 @@ def parse(argv=None):
     p.add_argument("--popget", metavar="PATH", help="measure this popget binary (no build)")
     p.add_argument("--baseline", metavar="PATH",
                    help="also measure this popget binary (a build of an earlier commit) as "
-                   "'before', round-robin with the current one, in every mode and in "
-                   "--state-bench")
+                   "'before', round-robin with the current one, in every mode, in "
+                   "--state-bench and in --destination-bench")
     p.add_argument("--no-install", action="store_true", help="do not apt-get missing peers")
     p.add_argument("--keep-work", action="store_true", help="keep the temp dir (debugging)")
     p.add_argument("--json", help="also write raw results here")

@@ -30,6 +30,9 @@ RATIOS = (
     ("floor-lmtp", "popget-maildir", None),
     ("popget-imap", "floor-imap", None),
     ("popget-lmtp", "floor-lmtp", None),
+    ("popget-imap", "before-imap", None),
+    ("popget-lmtp", "before-lmtp", None),
+    ("popget-lmtp-unix", "before-lmtp-unix", None),
     ("popget-imap", "popget-maildir", ("<=", 1.5)),
     ("popget-imaps", "popget-maildir", ("<=", 1.5)),
     ("popget-lmtp", "popget-maildir", ("<=", 1.5)),
@@ -231,6 +234,8 @@ class DestinationBench:
     def report(self, workload, peers):
         a, s = self.a, self.s
         vers = {"popget": first_line([s.popget, "--version"]), "dovecot": s.dovecot.version()}
+        if s.baseline:
+            vers["before (--baseline)"] = first_line([s.baseline, "--version"])
         for t in DESTINATION_TOOLS:
             if t.package and t.package not in vers and t.name in peers:
                 vers[t.package] = first_line([peers[t.name], *t.version])

@@ -2,6 +2,7 @@
 from, how its config is written, its command line per mode and what it supports. The benches
 (fetch.py, state.py, daemon.py) only ever go through these declarations."""
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -287,7 +288,7 @@ def floor_append(batch):
     return lambda r: floor_command(r, "append", r.to_port, r.user, r.source, r.timeout, batch)
 
 
-DESTINATION_TOOLS = (
+DESTINATION_ROWS = (
     # The destination server alone: the corpus from the POP3 mailbox's files straight into it.
     DestinationTool("floor-imap", exe=lambda session: sys.executable, strict=True, to="imap",
                     command=floor_append(1)),
@@ -318,6 +319,19 @@ DESTINATION_TOOLS = (
                     command=lambda r: getmail6_with(r, GETMAIL_LMTP.format(
                         port=r.to_port, user=r.user))),
 )
+
+
+def with_baseline(rows):
+    """Each popget row followed by the same row with the --baseline binary (an earlier commit),
+    named before-...; measured only with --baseline."""
+    for row in rows:
+        yield row
+        if row.name.startswith("popget-"):
+            yield dataclasses.replace(row, name=row.name.replace("popget-", "before-", 1),
+                                      exe=lambda session: session.baseline)
+
+
+DESTINATION_TOOLS = tuple(with_baseline(DESTINATION_ROWS))
 
 
 # ---------------------------------------------------------------------------------------------
