@@ -88,6 +88,9 @@ def parse(argv=None):
                    help="instead: popget into Dovecot's IMAP and LMTP and into a Maildir, "
                    "fetchmail --lmtp and getmail6's MDA_lmtp, on loopback and through the "
                    "--rtt-ms proxy in front of both servers")
+    p.add_argument("--networks", default="loopback,rtt",
+                   help="--destination-bench: loopback, rtt (through the --rtt-ms proxy) or "
+                   "both, comma-separated")
     p.add_argument("--slow-rtt-runs", type=int, default=1,
                    help="--destination-bench: runs of fetchmail and getmail6 through the proxy "
                    "(each waits for every LMTP command: minutes per run)")
@@ -110,6 +113,9 @@ def parse(argv=None):
     p.add_argument("--json", help="also write raw results here")
     a = p.parse_args(argv)
     a.modes = [m.strip() for m in a.modes.split(",") if m.strip()]
+    a.networks = [n.strip() for n in a.networks.split(",") if n.strip()]
+    if not a.networks or any(n not in ("loopback", "rtt") for n in a.networks):
+        p.error("--networks takes loopback, rtt or both")
     if not a.modes or any(m not in MODES for m in a.modes):
         p.error("--modes takes a comma-separated list of %s" % ", ".join(MODES))
     a.runs = a.runs or (11 if a.state_bench else 5)

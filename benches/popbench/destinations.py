@@ -66,8 +66,10 @@ class DestinationBench:
                 return min(a.runs, a.slow_runs) if t.slow else a.runs
             return 0 if not t.rtt else min(a.runs, a.slow_rtt_runs) if t.slow_rtt else a.runs
 
+        nets = (["loopback"] if "loopback" in a.networks else []) + (
+            [self.rtt_net] if "rtt" in a.networks and a.rtt_ms > 0 else [])
         runs = []
-        for net in ["loopback"] + ([self.rtt_net] if a.rtt_ms > 0 else []):
+        for net in nets:
             for i in range(a.runs):
                 runs += [(net, t, i) for t in tools if i < runs_of(t, net)]
         return runs
@@ -247,7 +249,7 @@ class DestinationBench:
               "popget-lmtp-unix: its Unix socket), each run to a user of its own; "
               "popget-maildir into %s (%s)" % (s.out, first_line(["stat", "-f", "-c", "%T",
                                                                      s.out])))
-        if a.rtt_ms > 0:
+        if any(r["net"] == self.rtt_net for r in self.results):
             print("%s: the proxy adds %g ms each way per chunk in front of the POP3 server and "
                   "of the destination server alike" % (self.rtt_net, a.rtt_ms / 2))
         print("floors: the corpus's files straight into the server, no POP3 (floor-imap: "
