@@ -3,7 +3,7 @@
 import argparse
 import signal
 
-from . import daemon, fetch, state
+from . import daemon, destinations, fetch, state
 from .session import Session
 from .tools import MODES
 
@@ -14,6 +14,7 @@ USAGE = """Benchmark popget against a raw pipelined client ("floor") and other P
                 [--json FILE]                                                (--help for all)
   scripts/bench --state-bench [--small] [--state-uidls N] [--runs N] ...
   scripts/bench --daemon-bench [--daemon-accounts 200] [--daemon-cycles 50] [--daemon-rtt-cycles 3]
+  scripts/bench --destination-bench [--small] [--runs N] [--slow-runs N] [--slow-rtt-runs N] ...
 
 Starts a private Dovecot on 127.0.0.1 (popget-testbed, the one the integration tests use),
 generates a deterministic seeded corpus straight into its Maildir, then measures over several
@@ -42,6 +43,9 @@ server empty.
 --state-bench instead measures what a state file of --state-uidls seen UIDLs (default 100,000)
 adds to a fetch that finds nothing new (benches/popbench/state.py). --daemon-bench measures
 popget's daemon and fetchmail's polling accounts with nothing new (benches/popbench/daemon.py).
+--destination-bench fetches the same corpus into Dovecot's IMAP and LMTP with popget, and over
+LMTP with fetchmail and getmail6, beside popget into a Maildir, with the proxy in front of both
+servers for the --rtt-ms runs (benches/popbench/destinations.py).
 
 Talks to 127.0.0.1 only; every child has a timeout; Dovecot, the proxy and the temporary
 directory go away on exit. Standard library only. Needs root or an ordinary user that can run
@@ -62,7 +66,9 @@ def parse(argv=None):
     p.add_argument("--bw-mbit", type=float, default=0, help="proxy bandwidth cap per direction")
     p.add_argument("--out-dir", help="where the fetched Maildirs go (default: the temp dir, "
                    "under $TMPDIR or /tmp); e.g. /dev/shm to take the disk out of the picture")
-    p.add_argument("--timeout", type=int, default=120, help="seconds per child process")
+    p.add_argument("--timeout", type=int, default=120,
+                   help="seconds per child process (--destination-bench through the proxy: "
+                   "plus 10 round trips per message)")
     p.add_argument("--syscalls", action="store_true",
                    help="diagnostic: run every tool under strace -f -c and report its fsync, "
                    "fdatasync, write, read and recv counts (timings are then meaningless)")
@@ -78,6 +84,16 @@ def parse(argv=None):
     p.add_argument("--daemon-bench", action="store_true",
                    help="instead: popget daemon and fetchmail -d polling --daemon-accounts "
                    "Dovecot users with nothing new, --daemon-cycles cycles")
+    p.add_argument("--destination-bench", action="store_true",
+                   help="instead: popget into Dovecot's IMAP and LMTP and into a Maildir, "
+                   "fetchmail --lmtp and getmail6's MDA_lmtp, on loopback and through the "
+                   "--rtt-ms proxy in front of both servers")
+    p.add_argument("--networks", default="loopback,rtt",
+                   help="--destination-bench: loopback, rtt (through the --rtt-ms proxy) or "
+                   "both, comma-separated")
+    p.add_argument("--slow-rtt-runs", type=int, default=1,
+                   help="--destination-bench: runs of fetchmail and getmail6 through the proxy "
+                   "(each waits for every LMTP command: minutes per run)")
     p.add_argument("--daemon-accounts", type=int, default=200)
     p.add_argument("--daemon-cycles", type=int, default=50)
     p.add_argument("--daemon-rtt-cycles", type=int, default=3,
@@ -90,13 +106,16 @@ def parse(argv=None):
     p.add_argument("--popget", metavar="PATH", help="measure this popget binary (no build)")
     p.add_argument("--baseline", metavar="PATH",
                    help="also measure this popget binary (a build of an earlier commit) as "
-                   "'before', round-robin with the current one, in every mode and in "
-                   "--state-bench")
+                   "'before', round-robin with the current one, in every mode, in "
+                   "--state-bench and in --destination-bench")
     p.add_argument("--no-install", action="store_true", help="do not apt-get missing peers")
     p.add_argument("--keep-work", action="store_true", help="keep the temp dir (debugging)")
     p.add_argument("--json", help="also write raw results here")
     a = p.parse_args(argv)
     a.modes = [m.strip() for m in a.modes.split(",") if m.strip()]
+    a.networks = [n.strip() for n in a.networks.split(",") if n.strip()]
+    if not a.networks or any(n not in ("loopback", "rtt") for n in a.networks):
+        p.error("--networks takes loopback, rtt or both")
     if not a.modes or any(m not in MODES for m in a.modes):
         p.error("--modes takes a comma-separated list of %s" % ", ".join(MODES))
     a.runs = a.runs or (11 if a.state_bench else 5)
@@ -109,7 +128,8 @@ def parse(argv=None):
 
 def main(argv=None):
     a = parse(argv)
-    bench = daemon if a.daemon_bench else state if a.state_bench else fetch
+    bench = (daemon if a.daemon_bench else state if a.state_bench
+             else destinations if a.destination_bench else fetch)
     session = Session(a)
 
     def on_signal(sig, _):

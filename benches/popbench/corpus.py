@@ -4,7 +4,9 @@ benches, and the byte-for-byte checks of what a tool delivered."""
 import base64
 import random
 import statistics
+import time
 
+from .run import log
 from .testbed import USER
 
 WORDS = (
@@ -101,6 +103,18 @@ def make_corpus(n, total_bytes, seed, max_att):
     return msgs
 
 
+
+
+def fill_maildrop(dovecot, a):
+    """Writes the corpus the options ask for into the bench user's Maildir/new on the server;
+    returns (the corpus, its workload line)."""
+    t = time.time()
+    corpus = make_corpus(a.messages, int(a.total_mb * 1e6), a.seed, a.max_attachment)
+    for i, m in enumerate(corpus, 1):
+        dovecot.deliver(USER, corpus_file_name(i), m)
+    workload = describe(corpus, a.seed)
+    log("corpus: %s (%.1fs)" % (workload, time.time() - t))
+    return corpus, workload
 
 
 def describe(corpus, seed):

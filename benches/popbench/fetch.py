@@ -4,14 +4,13 @@ Dovecot, round-robin, on loopback and through the latency proxy; each run is mea
 
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import time
 
 from . import corpus as corpora
 from .report import print_failures, print_loads, write_json
-from .run import TIME, first_line, log, measure, tail
+from .run import TIME, first_line, load_average, log, measure, tail
 from .testbed import USER, Snapshot
 from .tools import FETCH_TOOLS, MODES, PEERS, Run
 from .verify import check_maildir, check_mbox
@@ -31,10 +30,11 @@ class Row:
         self.name = tool.variant(mode)
 
 
-def install_peers(s):
+def install_peers(s, peers=PEERS):
     """apt-get the peers that are missing (unless --no-install or skipped) and /usr/bin/time;
     returns {tool name: program} of the peers there are."""
-    missing = [t.package for t in PEERS if not t.exe(s) and t.name not in s.a.skip]
+    missing = list(dict.fromkeys(t.package for t in peers
+                                 if not t.exe(s) and t.name not in s.a.skip))
     if not os.access(TIME, os.X_OK):
         missing.append("time")
     if missing and not s.a.no_install:
@@ -51,14 +51,14 @@ def install_peers(s):
                 log("  %s: %s" % (cmd[0], e))
     if not os.access(TIME, os.X_OK):
         raise SystemExit("%s is missing (Debian package time)" % TIME)
-    peers = {}
-    for t in PEERS:
+    found = {}
+    for t in peers:
         if t.exe(s):
-            peers[t.name] = t.exe(s)
+            found[t.name] = t.exe(s)
         elif t.name not in s.a.skip:
             s.notes.append("%s: not installed and could not be installed; skipped" % t.name)
             log("NOTE: %s could not be installed; continuing without it" % t.name)
-    return peers
+    return found
 
 
 def check_floor(d):
@@ -76,15 +76,8 @@ class FetchBench:
         self.server_touched = False
 
     def write_corpus(self):
-        a, dovecot = self.a, self.s.dovecot
-        t = time.time()
-        self.corpus = corpora.make_corpus(a.messages, int(a.total_mb * 1e6), a.seed,
-                                          a.max_attachment)
+        self.corpus, self.workload = corpora.fill_maildrop(self.s.dovecot, self.a)
         self.corpus_bytes = sum(len(m) for m in self.corpus)
-        for i, m in enumerate(self.corpus, 1):
-            dovecot.deliver(USER, corpora.corpus_file_name(i), m)
-        self.workload = corpora.describe(self.corpus, a.seed)
-        log("corpus: %s (%.1fs)" % (self.workload, time.time() - t))
 
     # -- one measured run --------------------------------------------------------------------
     def run_once(self, row, net, port, i, full_check):
@@ -99,8 +92,7 @@ class FetchBench:
             self.snapshot.restore()
             self.server_touched = False
         os.sync()  # earlier runs' writeback must not land in this run's fsyncs
-        with open("/proc/loadavg") as f:
-            load = float(f.read().split()[0])
+        load = load_average()
         if a.syscalls:
             cmd = ["strace", "-f", "-c", "-o", d + "/strace", "-e",
                    "trace=fsync,fdatasync,write,read,recvfrom,sendto,rename,link,openat"] + cmd
@@ -159,12 +151,7 @@ class FetchBench:
         runs = sum(min(a.runs, a.slow_runs) if r.tool.slow else a.runs for r in rows)
         if a.rtt_ms > 0:
             runs += a.runs * sum(1 for r in rows if r.tool.rtt)
-        need = int(runs * self.corpus_bytes * 1.1) + (1 << 30)
-        free = shutil.disk_usage(self.s.out).free
-        if free < need:
-            raise SystemExit("bench: %s has %.1f GB free; the %d runs keep %.1f GB of output "
-                             "until the end; pass --out-dir, fewer --runs or --modes"
-                             % (self.s.out, free / 1e9, runs, need / 1e9))
+        self.s.check_space(self.s.out, runs, self.corpus_bytes)
         self.s.notes.append(KEEP_OUTPUTS_NOTE)
 
     def series(self, net, port, rows):

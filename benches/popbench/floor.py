@@ -1,7 +1,10 @@
-"""The floor clients: the least a POP3 client can do, to compare the real tools with.
+"""The floor clients: the least a POP3 client can do, and the least a client delivering into an
+IMAP or LMTP server can do, to compare the real tools with.
 
-Standard library and sockets only, so that the fetch floor starts as a small process of its own:
-`python3 -I -S floor.py PORT OUT TIMEOUT`, with the password in POPGET_PASSWORD.
+Standard library and sockets only, so that a floor starts as a small process of its own, the
+password in POPGET_PASSWORD: `python3 -I -S floor.py fetch PORT OUT TIMEOUT` (the fetch floor),
+`floor.py append PORT USER MAILDIR TIMEOUT BATCH` and `floor.py lmtp PORT USER MAILDIR TIMEOUT`
+(the destination floors: the messages of MAILDIR straight into the server, no POP3).
 """
 
 import os
@@ -93,7 +96,124 @@ def login_poll(port, user, password, timeout):
         ask(b"QUIT")
 
 
+def read_maildir(maildir):
+    """The messages of a Maildir (new/ and cur/), in CRLF form as they go on the wire."""
+    msgs = []
+    for sub in ("new", "cur"):
+        d = os.path.join(maildir, sub)
+        for name in sorted(os.listdir(d)):
+            with open(os.path.join(d, name), "rb") as f:
+                msgs.append(f.read().replace(b"\n", b"\r\n"))
+    return msgs
+
+
+class Replies:
+    """The lines a server sends, read from a socket; `fail` on anything but what is expected."""
+
+    def __init__(self, s, what):
+        self.f, self.what = s.makefile("rb"), what
+
+    def line(self):
+        ln = self.f.readline()
+        if not ln:
+            raise SystemExit("floor: the %s server closed the connection" % self.what)
+        return ln
+
+    def tagged(self, tag):
+        """Skips untagged lines up to the answer to `tag`, which must be OK."""
+        while True:
+            ln = self.line()
+            if ln.startswith(tag + b" "):
+                if not ln.startswith(tag + b" OK"):
+                    raise SystemExit("floor: %r" % ln[:200])
+                return
+
+    def reply(self):
+        """One SMTP/LMTP reply (its continuation lines too), which must be 2xx."""
+        while True:
+            ln = self.line()
+            if ln[3:4] != b"-":
+                if not ln.startswith(b"2"):
+                    raise SystemExit("floor: %r" % ln[:200])
+                return
+
+
+def pipelined(s, requests, answer):
+    """Sends `requests` from a second thread while `answer(i)` reads the i-th one's answer."""
+    err = []
+
+    def writer():
+        try:
+            for r in requests:
+                s.sendall(r)
+        except OSError as e:
+            err.append(e)
+
+    w = threading.Thread(target=writer, daemon=True)
+    w.start()
+    for i in range(len(requests)):
+        answer(i)
+    w.join()
+    if err:
+        raise SystemExit("floor: send failed: %s" % err[0])
+
+
+def connect(port, timeout):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def append_all(port, user, password, maildir, timeout, batch):
+    """Logs in and appends every message to INBOX with LITERAL+ literals: with batch 1 one
+    APPEND each, all pipelined; with a larger batch one MULTIAPPEND (RFC 3502) command for each
+    `batch` messages, one command at a time."""
+    msgs = read_maildir(maildir)
+    s = connect(port, timeout)
+    r = Replies(s, "IMAP")
+    r.line()
+    s.sendall(b"L LOGIN %s %s\r\n" % (user.encode(), password))
+    r.tagged(b"L")
+    if batch == 1:
+        pipelined(s, [b"A%d APPEND INBOX {%d+}\r\n" % (i, len(m)) + m + b"\r\n"
+                      for i, m in enumerate(msgs)], lambda i: r.tagged(b"A%d" % i))
+    else:
+        for k in range(0, len(msgs), batch):
+            s.sendall(b"M%d APPEND INBOX" % k + b"".join(
+                b" {%d+}\r\n" % len(m) + m for m in msgs[k:k + batch]) + b"\r\n")
+            r.tagged(b"M%d" % k)
+    s.sendall(b"Z LOGOUT\r\n")
+    r.tagged(b"Z")
+    print("floor: %d messages appended" % len(msgs))
+
+
+def lmtp_all(port, user, maildir, timeout):
+    """Says LHLO and hands every message over one at a time: MAIL, RCPT and BDAT LAST in one
+    write, then the three replies (one round trip a message, as popget's guarantee of at most
+    one message repeated per interruption allows)."""
+    msgs = read_maildir(maildir)
+    s = connect(port, timeout)
+    r = Replies(s, "LMTP")
+    r.reply()
+    s.sendall(b"LHLO floor\r\n")
+    r.reply()
+    for m in msgs:
+        s.sendall(b"MAIL FROM:<>\r\nRCPT TO:<%s>\r\nBDAT %d LAST\r\n" % (user.encode(), len(m))
+                  + m)
+        for _ in range(3):
+            r.reply()
+    s.sendall(b"QUIT\r\n")
+    r.reply()
+    print("floor: %d messages delivered" % len(msgs))
+
+
 if __name__ == "__main__":
-    # floor.py PORT OUT TIMEOUT: the fetch floor as its own measured process.
-    fetch_all("127.0.0.1", int(sys.argv[1]), "bench", os.environ["POPGET_PASSWORD"].encode(),
-              sys.argv[2], float(sys.argv[3]))
+    # The floors as measured processes of their own (see the module's comment).
+    kind, port, password = sys.argv[1], int(sys.argv[2]), os.environ["POPGET_PASSWORD"].encode()
+    if kind == "fetch":
+        fetch_all("127.0.0.1", port, "bench", password, sys.argv[3], float(sys.argv[4]))
+    elif kind == "append":
+        append_all(port, sys.argv[3], password, sys.argv[4], float(sys.argv[5]),
+                   int(sys.argv[6]))
+    else:
+        lmtp_all(port, sys.argv[3], sys.argv[4], float(sys.argv[5]))

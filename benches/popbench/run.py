@@ -61,6 +61,11 @@ def measure(cmd, env, timeout, logbase):
     return p.returncode, res["wall"], (user, sys_), rss, timed_out
 
 
+def load_average():
+    """The 1-minute load average, printed with every run: the machine is shared."""
+    return os.getloadavg()[0]
+
+
 def tail(path, n=6):
     try:
         with open(path, "rb") as f:

@@ -13,7 +13,9 @@ from .run import log
 from .testbed import PASSWORD, Dovecot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RELEASE = os.path.join(ROOT, "target", "release")
+# Where cargo puts the release build (CARGO_TARGET_DIR when it is set, as cargo reads it).
+RELEASE = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"),
+                       "release")
 
 
 class Session:
@@ -26,7 +28,7 @@ class Session:
         os.makedirs(self.out, exist_ok=True)
         os.chmod(self.out, 0o755)
         self.dovecot = None
-        self.proxy = None
+        self.proxies = []
         self.results = []  # one dict per measured run
         self.failures = []  # floor or popget: the bench fails
         self.notes = []
@@ -52,21 +54,38 @@ class Session:
             self.cargo_build(["popget-testbed"])
         if not os.access(self.popget, os.X_OK):
             raise SystemExit("no %s" % self.popget)
+        if not self.a.popget:
+            # The binary measured is a copy: a build in a shared target directory during the
+            # bench would otherwise change it between runs.
+            os.makedirs(os.path.join(self.work, "bin"))
+            self.popget = shutil.copy2(self.popget, os.path.join(self.work, "bin", "popget"))
         self.baseline = os.path.abspath(self.a.baseline) if self.a.baseline else None
         if self.baseline and not os.access(self.baseline, os.X_OK):
             raise SystemExit("no %s" % self.baseline)
 
-    def start_dovecot(self, users, reuse_processes=False):
+    def start_dovecot(self, users, reuse_processes=False, destinations=False):
         self.dovecot = Dovecot(self.testbed, os.path.join(self.work, "dovecot"), users,
-                               reuse_processes)
+                               reuse_processes, destinations)
         log("dovecot %s on 127.0.0.1:%d, work dir %s" % (self.dovecot.version(),
                                                           self.dovecot.port, self.work))
         return self.dovecot
 
-    def start_proxy(self, bw=None):
-        """The latency proxy in front of Dovecot: --rtt-ms, half of it each way."""
-        self.proxy = DelayProxy(self.dovecot.port, self.a.rtt_ms / 2000.0, bw)
-        return self.proxy
+    def start_proxy(self, bw=None, port=None):
+        """A latency proxy in front of one of Dovecot's ports (POP3 unless `port` is given):
+        --rtt-ms, half of it each way."""
+        proxy = DelayProxy(port or self.dovecot.port, self.a.rtt_ms / 2000.0, bw)
+        self.proxies.append(proxy)
+        return proxy
+
+    def check_space(self, path, runs, run_bytes):
+        """Every run's output stays until the bench ends (see fetch.KEEP_OUTPUTS_NOTE): makes
+        sure the filesystem of `path` can hold `runs` outputs of `run_bytes` each."""
+        need = int(runs * run_bytes * 1.1) + (1 << 30)
+        free = shutil.disk_usage(path).free
+        if free < need:
+            raise SystemExit("bench: %s has %.1f GB free; the %d runs keep %.1f GB of output "
+                             "until the end; pass --out-dir, fewer --runs or --modes"
+                             % (path, free / 1e9, runs, need / 1e9))
 
     def env(self, home):
         """A measured run's whole environment: its own HOME, nothing of the user's."""
@@ -82,8 +101,8 @@ class Session:
                 os.killpg(pg, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        if self.proxy:
-            self.proxy.close()
+        for proxy in self.proxies:
+            proxy.close()
         if self.dovecot:
             self.dovecot.stop()
         if self.a.keep_work:

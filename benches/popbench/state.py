@@ -30,7 +30,7 @@ from typing import Callable
 
 from . import corpus
 from .report import print_failures, print_loads, write_json
-from .run import TIME, first_line, free_port, log, measure, tail
+from .run import TIME, first_line, free_port, load_average, log, measure, tail
 from .testbed import USER
 from .tools import popget_connection
 
@@ -168,8 +168,7 @@ class StateBench:
         os.makedirs(d, mode=0o700)
         env = s.env(d + "/home")
         cmd = v.command(d)
-        with open("/proc/loadavg") as f:
-            load = float(f.read().split()[0])
+        load = load_average()
         rc, wall, (user, sys_), rss, timed_out = measure(cmd, env, self.a.timeout, d + "/log")
         with open(d + "/log.out", "rb") as f:
             out = f.read()

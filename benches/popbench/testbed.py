@@ -16,12 +16,14 @@ class Dovecot:
     """Dovecot on 127.0.0.1 serving `users` (all with PASSWORD) from Maildirs under `root`.
     Stops when stop() closes the testbed's standard input (or when this process dies)."""
 
-    def __init__(self, testbed, root, users, reuse_processes=False):
+    def __init__(self, testbed, root, users, reuse_processes=False, destinations=False):
         argv = [testbed, "dovecot", "--dir", root, "--mechanisms", "plain login"]
         for user in users:
             argv += ["--user", "%s:%s" % (user, PASSWORD)]
         if reuse_processes:
             argv.append("--reuse-processes")
+        if destinations:  # IMAP and LMTP too, delivering into the same users' Maildirs
+            argv.append("--destinations")
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.maildirs = {}
         info = {}
@@ -42,6 +44,11 @@ class Dovecot:
         self.pid = int(info["pid"])
         self.root, self.log = info["root"], info["log"]
         self.uid, self.gid = (int(x) for x in info["mail_owner"].split())
+        self.certificate = info["certificate"]
+        self.imap_port = int(info.get("imap_port", 0))
+        self.imaps_port = int(info.get("imaps_port", 0))
+        self.lmtp_port = int(info.get("lmtp_port", 0))
+        self.lmtp_socket = info.get("lmtp_socket")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -69,6 +76,12 @@ class Dovecot:
     def messages(self, user):
         maildir = self.maildirs[user]
         return sum(len(os.listdir(os.path.join(maildir, sub))) for sub in ("new", "cur"))
+
+    def stored(self, user):
+        """The paths of the messages the user's Maildir holds (new/ and cur/)."""
+        maildir = self.maildirs[user]
+        return [os.path.join(maildir, sub, name) for sub in ("new", "cur")
+                for name in os.listdir(os.path.join(maildir, sub))]
 
     # -- Dovecot's processes ------------------------------------------------------------------
     def _services(self):

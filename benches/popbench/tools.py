@@ -2,6 +2,7 @@
 from, how its config is written, its command line per mode and what it supports. The benches
 (fetch.py, state.py, daemon.py) only ever go through these declarations."""
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -80,10 +81,14 @@ def popget_fetch(r):
             + (["--delete"] if r.mode == "delete" else []))
 
 
+def floor_command(r, kind, *args):
+    """A floor client of floor.py as a process of its own."""
+    return [r.exe, "-I", "-S", os.path.abspath(floor.__file__), kind] + [str(x) for x in args]
+
+
 FLOOR = FetchTool(
     "floor", exe=lambda session: sys.executable, strict=True, rtt=True, raw=True,
-    command=lambda r: [r.exe, "-I", "-S", os.path.abspath(floor.__file__), str(r.port),
-                       r.dir + "/raw.txt", str(r.timeout)])
+    command=lambda r: floor_command(r, "fetch", r.port, r.dir + "/raw.txt", r.timeout))
 
 POPGET = FetchTool(
     "popget", exe=lambda session: session.popget, command=popget_fetch, modes=MODES,
@@ -134,8 +139,17 @@ FETCHMAILRC = """set no syslog
 set invisible
 poll 127.0.0.1 with proto POP3 service {port} auth password timeout {timeout}
   user "{user}" there with password "{password}"
-  options keep fetchall no rewrite sslproto '' mda "{mda} {maildir}"
+  options keep fetchall no rewrite sslproto '' {delivery}
 """
+
+
+def fetchmail_with(r, delivery):
+    """fetchmail's command line, its rc file delivering as `delivery` says."""
+    rc = private_file(r.dir + "/fetchmailrc", FETCHMAILRC.format(
+        port=r.port, timeout=r.timeout, user=USER, password=PASSWORD, delivery=delivery))
+    r.env["FETCHMAILHOME"] = r.dir
+    return [r.exe, "-f", rc, "--pidfile", r.dir + "/fetchmail.pid", "--idfile",
+            r.dir + "/fetchids", "--nodetach", "-s"]
 
 
 def fetchmail(r):
@@ -144,11 +158,7 @@ def fetchmail(r):
     with open(mda, "w") as f:
         f.write(FETCHMAIL_MDA)
     os.chmod(mda, 0o755)
-    rc = private_file(r.dir + "/fetchmailrc", FETCHMAILRC.format(
-        port=r.port, timeout=r.timeout, user=USER, password=PASSWORD, mda=mda, maildir=maildir))
-    r.env["FETCHMAILHOME"] = r.dir
-    return [r.exe, "-f", rc, "--pidfile", r.dir + "/fetchmail.pid", "--idfile",
-            r.dir + "/fetchids", "--nodetach", "-s"]
+    return fetchmail_with(r, 'mda "%s %s"' % (mda, maildir))
 
 
 FETCHMAIL = FetchTool("fetchmail", exe=on_path("fetchmail"), command=fetchmail,
@@ -163,9 +173,7 @@ password = {password}
 timeout = {timeout}
 
 [destination]
-type = Maildir
-path = {maildir}/
-{as_user}
+{destination}
 [options]
 verbose = 0
 read_all = true
@@ -176,20 +184,24 @@ message_log_syslog = false
 """
 
 
-def getmail6(r):
-    maildir = new_maildir(r.dir)
-    as_user = ""
-    if os.geteuid() == 0:  # getmail will not deliver to a Maildir as root
-        as_user = "user = nobody\n"
-        os.chmod(r.dir, 0o755)
-        for dirpath, _, _ in os.walk(maildir):
-            os.chown(dirpath, 65534, 65534)
+def getmail6_with(r, destination):
+    """getmail's command line, its rc file's [destination] section holding `destination`."""
     g = r.dir + "/getmail"
     os.makedirs(g, mode=0o700)
     rc = private_file(g + "/getmailrc", GETMAILRC.format(
-        port=r.port, user=USER, password=PASSWORD, timeout=r.timeout, maildir=maildir,
-        as_user=as_user))
+        port=r.port, user=USER, password=PASSWORD, timeout=r.timeout, destination=destination))
     return [r.exe, "--getmaildir", g, "--rcfile", rc, "--quiet"]
+
+
+def getmail6(r):
+    maildir = new_maildir(r.dir)
+    destination = "type = Maildir\npath = %s/\n" % maildir
+    if os.geteuid() == 0:  # getmail will not deliver to a Maildir as root
+        destination += "user = nobody\n"
+        os.chmod(r.dir, 0o755)
+        for dirpath, _, _ in os.walk(maildir):
+            os.chown(dirpath, 65534, 65534)
+    return getmail6_with(r, destination)
 
 
 GETMAIL6 = FetchTool("getmail6", exe=on_path("getmail"), command=getmail6, package="getmail6",
@@ -197,6 +209,129 @@ GETMAIL6 = FetchTool("getmail6", exe=on_path("getmail"), command=getmail6, packa
 
 FETCH_TOOLS = (FLOOR, POPGET, BASELINE, MPOP, FETCHMAIL, GETMAIL6)
 PEERS = tuple(t for t in FETCH_TOOLS if t.package)
+
+
+# ---------------------------------------------------------------------------------------------
+# The destination bench's tools
+
+
+@dataclass
+class DestinationRun(Run):
+    """A fetch run (`port` is the POP3 server's) whose mail goes to a destination server."""
+
+    user: str = ""  # the destination's user, whose mailbox is fresh for this run
+    to_port: int = 0  # the destination service's TCP port (the proxy's, behind a latency)
+    socket: str = ""  # the LMTP server's Unix socket
+    ca_file: str = ""  # the certificate of the server's TLS ports
+    source: str = ""  # the POP3 mailbox's Maildir on the server: the destination floors read it
+
+
+@dataclass(frozen=True)
+class DestinationTool:
+    name: str  # its row
+    exe: Callable  # Session -> the program, or None when it is not there
+    command: Callable[[DestinationRun], list]  # writes its config into run.dir, returns argv
+    # The Dovecot service the mail goes to: "imap", "imaps", "lmtp" (TCP) or "lmtp-socket";
+    # None: a Maildir in the run's directory.
+    to: Optional[str] = None
+    package: Optional[str] = None
+    version: tuple = ("--version",)
+    strict: bool = False  # a run that did not deliver the corpus unchanged fails the bench
+    slow: bool = False  # --slow-runs instead of --runs
+    rtt: bool = True  # measured through the latency proxy too
+    slow_rtt: bool = False  # through the proxy: --slow-rtt-runs instead of --runs
+
+    @property
+    def traced(self):
+        """Whether the server puts trace fields in front of each message it stores."""
+        return self.to is not None and self.to.startswith("lmtp")
+
+
+POPGET_IMAP_DESTINATION = """[destinations.bench]
+imap = "{scheme}://{user}@127.0.0.1:{port}/INBOX"
+password = "{password}"
+{security}
+"""
+
+
+def popget_imap(scheme, security):
+    """popget fetch into the run's user's INBOX on the server's IMAP port; `security` is the
+    destination's TLS line ({ca_file} is the server's certificate)."""
+    def command(r):
+        config = private_file(r.dir + "/config.toml", POPGET_IMAP_DESTINATION.format(
+            scheme=scheme, user=r.user, port=r.to_port, password=PASSWORD,
+            security=security.format(ca_file=r.ca_file)))
+        return (popget_connection(r.exe, "fetch", r.port)
+                + ["--config", config, "--deliver-to", "bench",
+                   "--state", r.dir + "/popget.state", "--all"])
+    return command
+
+
+def popget_lmtp(address):
+    """popget fetch over LMTP to the run's user; `address` makes --lmtp's value from the run."""
+    return lambda r: (popget_connection(r.exe, "fetch", r.port)
+                      + ["--lmtp", address(r), "--recipient", r.user,
+                         "--state", r.dir + "/popget.state", "--all"])
+
+
+# RCPT TO is smtpname as it is: without it fetchmail adds its host name as the domain, and
+# Dovecot knows the user without one only.
+FETCHMAIL_LMTP = 'smtpname "{user}" lmtp smtphost "127.0.0.1/{port}"'
+GETMAIL_LMTP = "type = MDA_lmtp\nhost = 127.0.0.1\nport = {port}\noverride = {user}\n"
+
+
+def tcp(r):
+    return "127.0.0.1:%d" % r.to_port
+
+
+def floor_append(batch):
+    return lambda r: floor_command(r, "append", r.to_port, r.user, r.source, r.timeout, batch)
+
+
+DESTINATION_ROWS = (
+    # The destination server alone: the corpus from the POP3 mailbox's files straight into it.
+    DestinationTool("floor-imap", exe=lambda session: sys.executable, strict=True, to="imap",
+                    command=floor_append(1)),
+    DestinationTool("floor-imap-multiappend", exe=lambda session: sys.executable, strict=True,
+                    to="imap", command=floor_append(64)),
+    DestinationTool("floor-lmtp", exe=lambda session: sys.executable, strict=True, to="lmtp",
+                    slow_rtt=True,
+                    command=lambda r: floor_command(r, "lmtp", r.to_port, r.user, r.source,
+                                                   r.timeout)),
+    DestinationTool("popget-maildir", exe=lambda session: session.popget, strict=True,
+                    command=popget_fetch),
+    DestinationTool("popget-imap", exe=lambda session: session.popget, strict=True, to="imap",
+                    command=popget_imap("imap", 'tls = "none"')),
+    DestinationTool("popget-imaps", exe=lambda session: session.popget, strict=True,
+                    to="imaps", rtt=False,
+                    command=popget_imap("imaps", 'ca_file = "{ca_file}"')),
+    DestinationTool("popget-lmtp", exe=lambda session: session.popget, strict=True, to="lmtp",
+                    command=popget_lmtp(tcp)),
+    DestinationTool("popget-lmtp-unix", exe=lambda session: session.popget, strict=True,
+                    to="lmtp-socket", rtt=False,
+                    command=popget_lmtp(lambda r: "unix:" + r.socket)),
+    DestinationTool("fetchmail-lmtp", exe=on_path("fetchmail"), to="lmtp", package="fetchmail",
+                    version=("-V",), slow=True, slow_rtt=True,
+                    command=lambda r: fetchmail_with(r, FETCHMAIL_LMTP.format(
+                        user=r.user, port=r.to_port))),
+    DestinationTool("getmail6-lmtp", exe=on_path("getmail"), to="lmtp", package="getmail6",
+                    slow=True, slow_rtt=True,
+                    command=lambda r: getmail6_with(r, GETMAIL_LMTP.format(
+                        port=r.to_port, user=r.user))),
+)
+
+
+def with_baseline(rows):
+    """Each popget row followed by the same row with the --baseline binary (an earlier commit),
+    named before-...; measured only with --baseline."""
+    for row in rows:
+        yield row
+        if row.name.startswith("popget-"):
+            yield dataclasses.replace(row, name=row.name.replace("popget-", "before-", 1),
+                                      exe=lambda session: session.baseline)
+
+
+DESTINATION_TOOLS = tuple(with_baseline(DESTINATION_ROWS))
 
 
 # ---------------------------------------------------------------------------------------------

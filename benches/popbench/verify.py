@@ -54,11 +54,36 @@ def split_mbox(data):
 MBOXRD_QUOTED = re.compile(rb"^>+From ")
 
 
-def compare_messages(messages, corpus):
-    """Matches messages to the corpus by X-Bench-Seq and compares them byte for byte.
-    Returns (identical or not, note)."""
+def check_stored(paths, corpus, traced):
+    """Like check_maildir, for the message files a server stored (every one compared); with
+    `traced`, each may start with the trace fields an LMTP server adds."""
+    msgs = []
+    for path in paths:
+        with open(path, "rb") as f:
+            msgs.append(f.read())
+    ident, note = compare_messages(msgs, corpus, traced)
+    return len(msgs), ident, note
+
+
+# What an LMTP server puts in front of a message it stores: Return-Path, Delivered-To and
+# Received fields, continuation lines included (Dovecot's lmtp adds all three).
+TRACE_LINE = re.compile(rb"(?:Return-Path|Delivered-To|Received):|[ \t]")
+
+
+def same_after_trace(data, original):
+    """Whether data is original with nothing in front but trace fields."""
+    if not data.endswith(original):
+        return False
+    prefix = data[:len(data) - len(original)]
+    return prefix == b"" or (prefix.endswith(b"\n") and all(
+        TRACE_LINE.match(line) for line in prefix[:-1].split(b"\n")))
+
+
+def compare_messages(messages, corpus, traced=False):
+    """Matches messages to the corpus by X-Bench-Seq and compares them byte for byte (with
+    `traced`, after the trace fields an LMTP server adds). Returns (identical or not, note)."""
     got = {}
-    differ = dups = unknown = 0
+    differ = dups = unknown = moved = 0
     for data in messages:
         end = data.find(b"\n\n")
         m = SEQ_RE.search(data, 0, end if end >= 0 else len(data))
@@ -69,13 +94,21 @@ def compare_messages(messages, corpus):
         if seq in got:
             dups += 1
         got[seq] = True
-        if not (1 <= seq <= len(corpus)) or data != corpus[seq - 1]:
+        original = corpus[seq - 1] if 1 <= seq <= len(corpus) else None
+        if original is None:
+            differ += 1
+        elif data == original or traced and same_after_trace(data, original):
+            pass
+        elif traced and original.startswith(b"Return-Path:") and same_after_trace(
+                data, original[original.index(b"\n") + 1:]):
+            moved += 1  # the client made its Return-Path the envelope's sender
+        else:
             differ += 1
     missing = len(corpus) - len(got)
-    ident = len(corpus) - missing - differ
+    ident = len(corpus) - missing - differ - moved
     note = "%d/%d byte-identical" % (ident, len(corpus))
-    for k, v in (("differ", differ), ("missing", missing), ("duplicated", dups),
-                 ("unidentified", unknown)):
+    for k, v in (("identical but for their Return-Path, taken out", moved), ("differ", differ),
+                 ("missing", missing), ("duplicated", dups), ("unidentified", unknown)):
         if v:
             note += ", %d %s" % (v, k)
     return (ident == len(corpus) and not dups and not unknown), note

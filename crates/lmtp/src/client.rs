@@ -212,8 +212,12 @@ impl<S: Read + Write> Client<S> {
     /// message, are in the [`Delivery`]; refusals are results, not errors. A message whose
     /// declared size ([`Envelope::with_size`]) is over the limit the server announced (SIZE)
     /// is refused without anything sent, with a 552 made here ([`Delivery::mail`]). When no
-    /// recipient is accepted the message is not sent and the transaction is reset. An error
-    /// means the connection or the protocol failed (the session is then over, see
+    /// recipient is accepted the transaction is reset and the message is not delivered; it is
+    /// not even sent, except where the server offers PIPELINING and CHUNKING and the message
+    /// fits in one chunk: then it goes out with the envelope as one `BDAT LAST` (RFC 3030 lets
+    /// BDAT follow MAIL and RCPT unanswered, and a server reads a chunk it refuses), so that a
+    /// delivery takes one round trip instead of two. An error means the connection or the
+    /// protocol failed (the session is then over, see
     /// [`Error::ends_session`]): once the message was sent, whether it was delivered is
     /// unknown.
     pub fn deliver<R: Read>(&mut self, envelope: &Envelope, message: R) -> Result<Delivery> {
@@ -268,75 +272,134 @@ impl<S: Read + Write> Client<S> {
         } else {
             Framing::DotStuffed
         };
-        let result = self.transaction(envelope, &mail, &rcpts, pipelining, framing, message);
+        let plan = Plan {
+            envelope,
+            mail,
+            rcpts,
+            pipelining,
+            framing,
+        };
+        let result = self.transaction(&plan, message);
         if result.as_ref().is_err_and(Error::ends_session) {
             self.ended = true;
         }
         result
     }
 
-    fn transaction<R: Read>(
-        &mut self,
-        envelope: &Envelope,
-        mail: &MailFrom<'_>,
-        rcpts: &[RcptTo<'_>],
-        pipelining: bool,
-        framing: Framing,
-        message: R,
-    ) -> Result<Delivery> {
+    fn transaction<R: Read>(&mut self, plan: &Plan<'_>, mut message: R) -> Result<Delivery> {
         self.check_idle()?;
-        let mut recipients: Vec<Recipient> = envelope
-            .recipients
-            .iter()
-            .map(|address| Recipient::unanswered(address))
-            .collect();
+        if !(plan.pipelining && plan.framing == Framing::Chunked) {
+            return self.exchange(plan, message);
+        }
+        // Up to one chunk's worth of the message (and one octet more, to know whether it
+        // ends there): a message that fits in one chunk goes out with the envelope.
+        let limit = self.chunk_size;
+        let mut head = Vec::new();
+        (&mut message)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut head)
+            .map_err(Error::Message)?;
+        if head.len() <= limit {
+            let chunk = crate::encode(&head, Framing::Chunked);
+            if chunk.len() <= limit {
+                return self.in_one_round_trip(plan, &chunk);
+            }
+        }
+        let message = io::Cursor::new(head).chain(message);
+        self.exchange(plan, message)
+    }
+
+    /// The envelope and the message as one `BDAT LAST` chunk in one write, then the replies:
+    /// MAIL's, each RCPT's, and one per accepted recipient, or with none accepted the one
+    /// reply that refuses the chunk.
+    fn in_one_round_trip(&mut self, plan: &Plan<'_>, chunk: &[u8]) -> Result<Delivery> {
+        self.queue_envelope(plan);
+        self.send_chunk(chunk, true)?;
+        let mut delivery = self.envelope_replies(plan.envelope)?;
+        if delivery.accepted() == 0 {
+            let reply = self.read_reply()?;
+            return self.refused_for_all(delivery, "BDAT", Some(reply));
+        }
+        self.read_verdicts(&mut delivery)?;
+        Ok(delivery)
+    }
+
+    /// Queues MAIL FROM and every RCPT TO, to go out with the next write.
+    fn queue_envelope(&mut self, plan: &Plan<'_>) {
+        self.queue(&plan.mail);
+        for rcpt in &plan.rcpts {
+            self.queue(rcpt);
+        }
+    }
+
+    /// Reads the replies to a pipelined MAIL FROM and to each RCPT TO.
+    fn envelope_replies(&mut self, envelope: &Envelope) -> Result<Delivery> {
+        let mail = self.read_reply()?;
+        let mut recipients = envelope.unanswered();
+        for recipient in &mut recipients {
+            recipient.rcpt = Some(self.read_reply()?);
+        }
+        Ok(Delivery {
+            mail,
+            recipients,
+            data_refused: None,
+        })
+    }
+
+    /// Ends a transaction in which no recipient was accepted: the reply to the DATA or BDAT
+    /// `command` sent with the envelope, if any, must refuse it; then RSET.
+    fn refused_for_all(
+        &mut self,
+        mut delivery: Delivery,
+        command: &str,
+        reply: Option<Reply>,
+    ) -> Result<Delivery> {
+        if let Some(reply) = reply {
+            if !(reply.is_transient() || reply.is_permanent()) {
+                return Err(self.protocol(format!(
+                    "the server answered {command} with {reply} with no recipient accepted"
+                )));
+            }
+            delivery.data_refused = Some(reply);
+        }
+        self.reset()?;
+        Ok(delivery)
+    }
+
+    /// The envelope first, then the message after DATA or in chunks.
+    fn exchange<R: Read>(&mut self, plan: &Plan<'_>, message: R) -> Result<Delivery> {
+        let (envelope, pipelining, framing) = (plan.envelope, plan.pipelining, plan.framing);
         // The envelope, and with DATA the DATA command, in one round trip when pipelining.
         let data_sent_early = pipelining && framing == Framing::DotStuffed;
         let mut data_reply = None;
-        let mail_reply = if pipelining {
-            self.queue(mail);
-            for rcpt in rcpts {
-                self.queue(rcpt);
-            }
+        let mut delivery = if pipelining {
+            self.queue_envelope(plan);
             if data_sent_early {
                 self.queue(&Data);
             }
-            let mail_reply = self.read_reply()?;
-            for recipient in &mut recipients {
-                recipient.rcpt = Some(self.read_reply()?);
-            }
+            let delivery = self.envelope_replies(envelope)?;
             if data_sent_early {
                 data_reply = Some(self.read_reply()?);
             }
-            mail_reply
+            delivery
         } else {
-            self.queue(mail);
-            let mail_reply = self.read_reply()?;
-            if mail_reply.is_positive() {
-                for (recipient, rcpt) in recipients.iter_mut().zip(rcpts) {
+            self.queue(&plan.mail);
+            let mail = self.read_reply()?;
+            let mut recipients = envelope.unanswered();
+            if mail.is_positive() {
+                for (recipient, rcpt) in recipients.iter_mut().zip(&plan.rcpts) {
                     self.queue(rcpt);
                     recipient.rcpt = Some(self.read_reply()?);
                 }
             }
-            mail_reply
-        };
-        let mut delivery = Delivery {
-            mail: mail_reply,
-            recipients,
-            data_refused: None,
-        };
-        let accepted = delivery.accepted();
-        if accepted == 0 {
-            if let Some(reply) = data_reply {
-                if reply.is_intermediate() {
-                    return Err(self.protocol(format!(
-                        "the server answered DATA with {reply} with no recipient accepted"
-                    )));
-                }
-                delivery.data_refused = Some(reply);
+            Delivery {
+                mail,
+                recipients,
+                data_refused: None,
             }
-            self.reset()?;
-            return Ok(delivery);
+        };
+        if delivery.accepted() == 0 {
+            return self.refused_for_all(delivery, "DATA", data_reply);
         }
         let completed = match framing {
             Framing::DotStuffed => {
@@ -369,7 +432,13 @@ impl<S: Read + Write> Client<S> {
             self.reset()?;
             return Ok(delivery);
         }
-        // RFC 2033 section 4.2: one reply per accepted recipient, in the order of RCPT.
+        self.read_verdicts(&mut delivery)?;
+        Ok(delivery)
+    }
+
+    /// RFC 2033 section 4.2: after the message, one reply per accepted recipient, in the order
+    /// of RCPT.
+    fn read_verdicts(&mut self, delivery: &mut Delivery) -> Result<()> {
         let mail_ok = delivery.mail.is_positive();
         for recipient in &mut delivery.recipients {
             if mail_ok && recipient.rcpt.as_ref().is_some_and(Reply::is_positive) {
@@ -383,7 +452,7 @@ impl<S: Read + Write> Client<S> {
                 recipient.reply = Some(reply);
             }
         }
-        Ok(delivery)
+        Ok(())
     }
 
     /// Abandons the transaction; the reply must be 250.
@@ -550,6 +619,15 @@ impl<S: Read + Write> Client<S> {
             source: ProtocolError::new(message),
         }
     }
+}
+
+/// One delivery's commands before the message, and how they go out.
+struct Plan<'a> {
+    envelope: &'a Envelope,
+    mail: MailFrom<'a>,
+    rcpts: Vec<RcptTo<'a>>,
+    pipelining: bool,
+    framing: Framing,
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //! a stored message (LF line ends) into CRLF form, dot-stuffed for DATA. On top of them,
 //! [`Client`] reads the greeting, sends LHLO, and delivers messages: MAIL FROM, one RCPT TO per
 //! recipient, then the message in `BDAT` chunks (RFC 3030 CHUNKING) or after `DATA`, pipelined
-//! (RFC 2920) when the server offers it, and reads LMTP's one reply per accepted recipient.
+//! (RFC 2920) when the server offers it (a message of one chunk in the same write as its
+//! envelope), and reads LMTP's one reply per accepted recipient.
 //! Refusals — of the sender, of a recipient, of the message for one recipient — are results in
 //! the [`Delivery`], never errors; [`Error`] is for a lost connection, a server out of step and
 //! arguments that cannot be sent.

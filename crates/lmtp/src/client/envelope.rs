@@ -75,6 +75,14 @@ impl Envelope {
     pub fn recipients(&self) -> &[String] {
         &self.recipients
     }
+
+    /// The recipients, nothing answered about them yet.
+    pub(super) fn unanswered(&self) -> Vec<Recipient> {
+        self.recipients
+            .iter()
+            .map(|address| Recipient::unanswered(address))
+            .collect()
+    }
 }
 
 /// What became of one recipient of a message.
@@ -127,11 +135,7 @@ impl Delivery {
                      ({limit}); it was not sent"
                 ),
             },
-            recipients: envelope
-                .recipients
-                .iter()
-                .map(|address| Recipient::unanswered(address))
-                .collect(),
+            recipients: envelope.unanswered(),
             data_refused: None,
         }
     }

@@ -82,7 +82,7 @@ impl<S: Read + Write> Client<S> {
         Ok(None)
     }
 
-    fn send_chunk(&mut self, chunk: &[u8], last: bool) -> Result<()> {
+    pub(super) fn send_chunk(&mut self, chunk: &[u8], last: bool) -> Result<()> {
         let command = Bdat {
             size: chunk.len() as u64,
             last,

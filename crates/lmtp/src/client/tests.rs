@@ -309,25 +309,31 @@ fn bdat_with_pipelining_streams_the_chunks_before_the_last() {
 
 #[test]
 fn a_small_message_is_one_last_chunk_and_an_empty_one_zero_octets() {
-    let (mut client, sent) = session(
-        BOTH,
-        &[
-            b"250 OK\r\n250 OK\r\n",
-            b"250 Saved\r\n",
-            b"250 OK\r\n250 OK\r\n",
-            b"250 Saved\r\n",
-        ],
-    );
+    // With the envelope, in one round trip each.
+    let saved: &[u8] = b"250 OK\r\n250 OK\r\n250 Saved\r\n";
+    let (mut client, sent) = session(BOTH, &[saved, saved]);
     let envelope = Envelope::new("", ["alice"]);
     client.deliver(&envelope, &b"x"[..]).unwrap();
     client.deliver(&envelope, &b""[..]).unwrap();
     assert_eq!(
         sent.batches(),
         [
+            "MAIL FROM:<>\r\nRCPT TO:<alice>\r\nBDAT 3 LAST\r\nx\r\n",
+            "MAIL FROM:<>\r\nRCPT TO:<alice>\r\nBDAT 0 LAST\r\n",
+        ]
+    );
+
+    // One octet over the chunk once in CRLF form: the envelope first, then two chunks.
+    let envelope_ok: &[u8] = b"250 OK\r\n250 OK\r\n";
+    let (mut client, sent) = session(BOTH, &[envelope_ok, b"250 OK\r\n", b"250 Saved\r\n"]);
+    client.set_chunk_size(4);
+    client.deliver(&envelope, &b"abc\n"[..]).unwrap();
+    assert_eq!(
+        sent.batches(),
+        [
             "MAIL FROM:<>\r\nRCPT TO:<alice>\r\n",
-            "BDAT 3 LAST\r\nx\r\n",
-            "MAIL FROM:<>\r\nRCPT TO:<alice>\r\n",
-            "BDAT 0 LAST\r\n",
+            "BDAT 4\r\nabc\r",
+            "BDAT 1 LAST\r\n\n",
         ]
     );
 }
@@ -362,7 +368,7 @@ fn data_can_be_forced_where_chunking_is_offered() {
 
 #[test]
 fn mail_parameters_follow_the_offer_and_the_message() {
-    let (mut client, sent) = session(EVERYTHING, &[b"250 OK\r\n250 OK\r\n", b"250 Saved\r\n"]);
+    let (mut client, sent) = session(EVERYTHING, &[b"250 OK\r\n250 OK\r\n250 Saved\r\n"]);
     let message = "Subject: gr\u{fc}\u{df}e\n\nbody\n".as_bytes();
     let envelope = Envelope::new("a@b", ["alice"]).describing(message);
     client.deliver(&envelope, message).unwrap();
@@ -372,7 +378,7 @@ fn mail_parameters_follow_the_offer_and_the_message() {
     )));
 
     // Plain ASCII: neither BODY= nor SMTPUTF8; an address that is not ASCII asks for SMTPUTF8.
-    let (mut client, sent) = session(EVERYTHING, &[b"250 OK\r\n250 OK\r\n", b"250 Saved\r\n"]);
+    let (mut client, sent) = session(EVERYTHING, &[b"250 OK\r\n250 OK\r\n250 Saved\r\n"]);
     let envelope = Envelope::new("", ["j\u{f6}rg"]).describing(b"a: b\n\nc\n");
     client.deliver(&envelope, &b"a: b\n\nc\n"[..]).unwrap();
     assert!(sent
@@ -428,10 +434,8 @@ fn one_recipient_refused_and_the_other_delivered() {
 fn per_recipient_replies_after_the_data_may_differ() {
     let (mut client, _) = session(
         BOTH,
-        &[
-            b"250 OK\r\n250 OK\r\n250 OK\r\n250 OK\r\n",
-            b"250 2.0.0 <a> Saved\r\n452 4.2.2 <b> Mailbox is full\r\n552 5.2.2 <c> Quota exceeded\r\n",
-        ],
+        &[b"250 OK\r\n250 OK\r\n250 OK\r\n250 OK\r\n\
+250 2.0.0 <a> Saved\r\n452 4.2.2 <b> Mailbox is full\r\n552 5.2.2 <c> Quota exceeded\r\n"],
     );
     let delivery = client
         .deliver(&Envelope::new("", ["a", "b", "c"]), &b"x\n"[..])
@@ -443,7 +447,7 @@ fn per_recipient_replies_after_the_data_may_differ() {
 }
 
 #[test]
-fn all_recipients_refused_sends_no_data() {
+fn all_recipients_refused_delivers_nothing() {
     // Pipelined DATA: the server refuses it, the client resets.
     let (mut client, sent) = session(
         PIPELINING,
@@ -465,13 +469,9 @@ fn all_recipients_refused_sends_no_data() {
         ]
     );
 
-    // Without pipelining, and with BDAT: no DATA, no chunk.
-    for lhlo in [BARE, CHUNKING, BOTH] {
-        let answers: &[&[u8]] = if lhlo == BOTH {
-            &[b"250 OK\r\n550 no\r\n", b"250 OK\r\n"]
-        } else {
-            &[b"250 OK\r\n", b"550 no\r\n", b"250 OK\r\n"]
-        };
+    // Without pipelining: no DATA, no chunk.
+    for lhlo in [BARE, CHUNKING] {
+        let answers: &[&[u8]] = &[b"250 OK\r\n", b"550 no\r\n", b"250 OK\r\n"];
         let (mut client, sent) = session(lhlo, answers);
         let delivery = client
             .deliver(&Envelope::new("", ["a"]), &b"secret body\n"[..])
@@ -484,6 +484,23 @@ fn all_recipients_refused_sends_no_data() {
             sent.text()
         );
     }
+
+    // Pipelined BDAT: the one chunk went with the envelope; its refusal is read, then RSET.
+    let refused: &[u8] = b"250 OK\r\n550 no\r\n503 5.5.1 No valid recipients\r\n";
+    let (mut client, sent) = session(BOTH, &[refused, b"250 OK\r\n"]);
+    let delivery = client
+        .deliver(&Envelope::new("", ["a"]), &b"body\n"[..])
+        .unwrap();
+    assert_eq!(codes(&delivery), [("a", 550)]);
+    assert_eq!(delivery.data_refused.as_ref().unwrap().code, 503);
+    let all_at_once = "MAIL FROM:<>\r\nRCPT TO:<a>\r\nBDAT 6 LAST\r\nbody\r\n";
+    assert_eq!(sent.batches(), [all_at_once, "RSET\r\n"]);
+    // A server that takes that chunk with no recipient is out of step.
+    let (mut client, _) = session(BOTH, &[b"250 OK\r\n550 no\r\n250 Saved\r\n"]);
+    let error = client
+        .deliver(&Envelope::new("", ["a"]), &b"body\n"[..])
+        .unwrap_err();
+    assert!(matches!(error, Error::Protocol { .. }) && error.ends_session());
 }
 
 #[test]
@@ -593,15 +610,14 @@ fn dot_stuffing_at_every_split_point_of_the_message() {
     for message in messages {
         let expected = encode(message, Framing::DotStuffed);
         for cut in 0..=message.len() {
-            for bdat in [false, true] {
-                let (lhlo, answers): (&[u8], &[&[u8]]) = if bdat {
-                    (BOTH, &[b"250 OK\r\n250 OK\r\n", b"250 Saved\r\n"])
-                } else {
-                    (
-                        PIPELINING,
-                        &[b"250 OK\r\n250 OK\r\n354 go\r\n", b"250 Saved\r\n"],
-                    )
-                };
+            // DATA; BDAT streamed after the envelope; BDAT with the envelope, in one write.
+            let go: &[u8] = b"250 OK\r\n250 OK\r\n354 go\r\n";
+            let ways: [(&[u8], &[&[u8]]); 3] = [
+                (PIPELINING, &[go, b"250 Saved\r\n"]),
+                (CHUNKING, &[b"250 OK\r\n", b"250 OK\r\n", b"250 Saved\r\n"]),
+                (BOTH, &[b"250 OK\r\n250 OK\r\n250 Saved\r\n"]),
+            ];
+            for (lhlo, answers) in ways {
                 let (mut client, sent) = session(lhlo, answers);
                 let reader = Pieces {
                     data: message.to_vec(),
@@ -610,13 +626,14 @@ fn dot_stuffing_at_every_split_point_of_the_message() {
                 };
                 client.deliver(&Envelope::new("", ["a"]), reader).unwrap();
                 let batches = sent.batches();
-                if bdat {
+                let sent_message = batches.last().unwrap().as_bytes();
+                if lhlo == PIPELINING {
+                    assert_eq!(sent_message, expected, "cut {cut} of {message:?}");
+                } else {
                     let chunked = encode(message, Framing::Chunked);
                     let mut wire = format!("BDAT {} LAST\r\n", chunked.len()).into_bytes();
                     wire.extend_from_slice(&chunked);
-                    assert_eq!(batches[1].as_bytes(), wire, "cut {cut} of {message:?}");
-                } else {
-                    assert_eq!(batches[1].as_bytes(), expected, "cut {cut} of {message:?}");
+                    assert!(sent_message.ends_with(&wire), "cut {cut} of {message:?}");
                 }
             }
         }
@@ -832,8 +849,7 @@ fn the_tracer_sees_commands_and_replies_but_never_the_message() {
     let stream = MockStream::new(&[
         GREETING,
         BOTH,
-        b"250 OK\r\n250 OK\r\n",
-        b"250 Saved\r\n",
+        b"250 OK\r\n250 OK\r\n250 Saved\r\n",
         b"250 OK\r\n250 OK\r\n354 go\r\n",
         b"250 Saved\r\n",
     ]);
@@ -859,10 +875,10 @@ fn the_tracer_sees_commands_and_replies_but_never_the_message() {
             "S: 250 CHUNKING",
             "C: MAIL FROM:<>",
             "C: RCPT TO:<a>",
-            "S: 250 OK",
-            "S: 250 OK",
             "C: BDAT 8 LAST",
             "C: {8 octets}",
+            "S: 250 OK",
+            "S: 250 OK",
             "S: 250 Saved",
             "C: MAIL FROM:<>",
             "C: RCPT TO:<a>",
