@@ -33,7 +33,7 @@ pub fn state_dir() -> Result<PathBuf> {
         .ok_or_else(|| {
             Error::config_about(
                 &["state"],
-                "cannot find a directory for state files; use --state FILE",
+                "cannot find a directory for state files; set state (--state FILE)",
             )
         })
 }

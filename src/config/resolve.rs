@@ -208,8 +208,8 @@ pub fn missing_destination(name: &str) -> Error {
     Error::config_of_account(
         DESTINATION_KEYS,
         format!(
-            "no destination for account \"{name}\": use --maildir DIR, --mbox FILE, --mda \
-             COMMAND or --deliver-to NAME"
+            "no destination for account \"{name}\": set maildir, mbox, mda or deliver_to \
+             (--maildir DIR, --mbox FILE, --mda COMMAND, --deliver-to NAME)"
         ),
     )
 }
@@ -480,7 +480,7 @@ fn certificate_policy(
     if insecure && tls == TlsMode::None {
         problem(
             &["insecure", "tls"],
-            "--insecure has no meaning with --tls none".into(),
+            "insecure has no meaning with tls = \"none\" (--insecure, --tls none)".into(),
         );
     }
     let fingerprint = settings.fingerprint.as_ref().and_then(|text| {
@@ -499,7 +499,7 @@ fn certificate_policy(
     if settings.fingerprint.is_some() && tls == TlsMode::None {
         problem(
             &["fingerprint", "tls"],
-            "--fingerprint has no meaning with --tls none".into(),
+            "fingerprint has no meaning with tls = \"none\" (--fingerprint, --tls none)".into(),
         );
     }
     CertificatePolicy {

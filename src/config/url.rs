@@ -59,7 +59,7 @@ fn read_url_userinfo(url: &str, userinfo: &str, settings: &mut Settings) -> Resu
     };
     if user.contains(':') {
         return Err(bad(
-            "passwords do not belong in URLs; use --password-command",
+            "passwords do not belong in URLs; use password_command (--password-command)",
         ));
     }
     let user = percent_decode(user).ok_or_else(|| bad("the user name has a broken %-escape"))?;

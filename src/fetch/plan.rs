@@ -301,7 +301,7 @@ pub(super) fn apply_filter<S: Read + Write>(
         if !status.ok {
             refused.get_or_insert_with(|| {
                 Error::unavailable(format!(
-                    "the server refused TOP ({}), which --filter needs",
+                    "the server refused TOP ({}), which filter (--filter) needs",
                     status.display_text()
                 ))
             });

@@ -122,7 +122,7 @@ impl TimedTcp {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "the session took longer than {} (--session-timeout)",
+                    "the session took longer than {} (session_timeout, --session-timeout)",
                     seconds(self.session_timeout)
                 ),
             ));
