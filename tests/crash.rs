@@ -289,7 +289,10 @@ fn connections_cut_at_random_bytes(target: Target, seed: u64) {
     let started = Instant::now();
     let mut runs = 0;
     let mut cut = 0;
-    while !dovecot.stored("alice").is_empty() {
+    let mut completed = 0;
+    // Until the mailbox is empty and a run has completed: the run that empties it may itself
+    // be cut (after the server took QUIT, before its answer arrived).
+    while !dovecot.stored("alice").is_empty() || completed == 0 {
         assert!(
             runs < 400 && started.elapsed() < Duration::from_secs(300),
             "no progress after {runs} runs"
@@ -299,7 +302,7 @@ fn connections_cut_at_random_bytes(target: Target, seed: u64) {
             .wait_with_output()
             .unwrap();
         match output.status.code() {
-            Some(0) => {}
+            Some(0) => completed += 1,
             Some(74) | Some(76) => cut += 1,
             other => panic!(
                 "run {runs} exited {other:?}: {}",
@@ -312,9 +315,8 @@ fn connections_cut_at_random_bytes(target: Target, seed: u64) {
         "crash suite, connection cuts, {target:?}, seed {seed}: {runs} runs, {cut} cut, {MESSAGES} messages, {lost} lost, {duplicated} duplicated"
     );
     assert_eq!((lost, duplicated), (0, 0));
-    // The suite proves nothing unless connections were really cut and runs then completed.
+    // The suite proves nothing unless connections were really cut.
     assert!(cut > 0, "no connection was cut in {runs} runs");
-    assert!(runs > cut, "no run completed after the cuts");
 }
 
 #[test]

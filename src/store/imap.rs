@@ -1,14 +1,15 @@
 //! IMAP delivery: each batch stored in a mailbox with pipelined APPENDs, exactly once.
 //!
 //! Before a batch is sent, the journal holds for each message the mailbox, its UIDVALIDITY and
-//! UIDNEXT, the message's size, Message-ID and the SHA-256 of its header. A message counts as
-//! delivered only after the server's tagged OK; its `[APPENDUID]`, where the server has
-//! UIDPLUS, is kept with the record as an IMAP URL. If the outcome of an APPEND is not known (a
-//! crash, a connection cut after the literal, a refusal or failure that ended the batch before
-//! its answer), recovery looks in the mailbox from that UIDNEXT on for a message of that size,
-//! Message-ID and header before anything is appended again, and looks once more a few seconds
-//! later before it concludes the message never arrived. The header's digest keeps a message of
-//! the batch that never arrived from being taken for another of the same size that did.
+//! UIDNEXT (or a lower bound of it: the UID after the last batch's highest), the message's size,
+//! Message-ID and the SHA-256 of its header. A message counts as delivered only after the server's
+//! tagged OK; its `[APPENDUID]`, where the server has UIDPLUS, is kept with the record as an IMAP
+//! URL. If the outcome of an APPEND is not known (a crash, a connection cut after the literal, a
+//! refusal or failure that ended the batch before its answer), recovery looks in the mailbox from
+//! that UIDNEXT on for a message of that size, Message-ID and header before anything is appended
+//! again, and looks once more a few seconds later before it concludes the message never arrived.
+//! The header's digest keeps a message of the batch that never arrived from being taken for another
+//! of the same size that did.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
@@ -35,9 +36,22 @@ pub struct Imap {
     target: ImapTarget,
     /// Whether recovery has already waited for an interrupted run's APPENDs to land.
     settled: Mutex<bool>,
+    /// Where the mailbox stood after this run's last batch: its UIDVALIDITY and the UID after
+    /// the last one the server reported (`APPENDUID`). Any message stored later gets a higher
+    /// UID, so the next batch's intents can start their search there without a STATUS round
+    /// trip; `None` when unknown (no batch yet, no UIDPLUS, or a batch that went wrong).
+    appended_up_to: Mutex<Option<Position>>,
     session: Mutex<Option<Session<Stream>>>,
     /// The server's `APPENDLIMIT`, as it announced it after login.
     append_limit: Option<u64>,
+}
+
+/// A mailbox's UIDVALIDITY and a UID no later message will be given less than: where a look
+/// for an APPEND whose outcome was lost starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    uid_validity: u32,
+    uid_next: u32,
 }
 
 /// What a staged message needs beyond its spool: how the server will count it, its
@@ -58,6 +72,7 @@ impl Imap {
             target: target.clone(),
             append_limit: session.append_limit(),
             settled: Mutex::new(false),
+            appended_up_to: Mutex::new(None),
             session: Mutex::new(Some(session)),
         };
         imap.with_session(|session, mailbox| match session.status(mailbox) {
@@ -350,6 +365,12 @@ impl Mailbox for Imap {
 }
 
 impl Imap {
+    fn appended_up_to(&self) -> std::sync::MutexGuard<'_, Option<Position>> {
+        self.appended_up_to
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Whether the message an intent describes is in the mailbox.
     fn look_for(&self, append: &ImapAppend) -> Result<bool, Error> {
         self.with_session(|session, _| {
@@ -378,8 +399,9 @@ impl Imap {
     }
 }
 
-/// One batch: STATUS, the intents journaled, the pipelined APPENDs, then the outcomes; a
-/// missing mailbox is created once and the refused rest appended again.
+/// One batch: where the mailbox stands (STATUS, unless the last batch said), the intents
+/// journaled, the pipelined APPENDs, then the outcomes; a missing mailbox is created once and
+/// the refused rest appended again.
 fn append_batch(
     imap: &Imap,
     session: &mut Session<Stream>,
@@ -396,10 +418,21 @@ fn append_batch(
         );
     }
     let mut created = false;
+    // A batch that goes wrong leaves the position unknown; one that succeeds sets it below.
+    let known = imap.appended_up_to().take();
     while placement.placed < spools.len() {
-        let status = session
-            .status(mailbox)
-            .map_err(|e| imap_error("STATUS", e))?;
+        let status = match known.filter(|_| placement.placed == 0 && !created) {
+            Some(position) => position,
+            None => {
+                let status = session
+                    .status(mailbox)
+                    .map_err(|e| imap_error("STATUS", e))?;
+                Position {
+                    uid_validity: status.uid_validity,
+                    uid_next: status.uid_next,
+                }
+            }
+        };
         let offset = placement.placed;
         let rest = offset..spools.len();
         // The intents name the whole batch, in order, as the journal expects; for the messages
@@ -443,6 +476,7 @@ fn append_batch(
         };
         let prefix = take_appended(imap, mailbox, &outcomes, &mut placement);
         let Some(AppendOutcome::Refused(refusal)) = outcomes.get(prefix) else {
+            *imap.appended_up_to() = position_after(&outcomes);
             break;
         };
         if refusal.code == Some(ResponseCode::TryCreate) && !created {
@@ -469,6 +503,26 @@ fn append_batch(
         break;
     }
     Ok(placement)
+}
+
+/// Where the mailbox stands after a batch whose every message was appended: the UIDVALIDITY
+/// and the UID after the highest the server reported; `None` unless it reported each one.
+fn position_after(outcomes: &[AppendOutcome]) -> Option<Position> {
+    let mut position: Option<Position> = None;
+    for outcome in outcomes {
+        let AppendOutcome::Appended(Some(uid)) = outcome else {
+            return None;
+        };
+        if position.is_some_and(|p| p.uid_validity != uid.uid_validity) {
+            return None;
+        }
+        let uid_next = uid.uid.checked_add(1)?;
+        position = Some(Position {
+            uid_validity: uid.uid_validity,
+            uid_next: position.map_or(uid_next, |p| p.uid_next.max(uid_next)),
+        });
+    }
+    position
 }
 
 /// Counts the appends at the start of `outcomes` as placed, each with its receipt; returns
@@ -568,5 +622,32 @@ mod tests {
         assert_eq!(error(Some(failed)), 77);
         let broken = popget_imap::Error::Protocol("garbage".into());
         assert_eq!(login_refused("imap.test", "bob", broken).exit_code(), 76);
+    }
+
+    #[test]
+    fn after_a_batch_the_next_starts_past_the_highest_uid_only_if_every_uid_is_known() {
+        let appended = |uid_validity, uid| {
+            AppendOutcome::Appended(Some(popget_imap::AppendUid { uid_validity, uid }))
+        };
+        let position = |uid_validity, uid_next| Position {
+            uid_validity,
+            uid_next,
+        };
+        // UIDs need not come in order (another client may append in between).
+        let batch = [appended(7, 40), appended(7, 52), appended(7, 41)];
+        assert_eq!(position_after(&batch), Some(position(7, 53)));
+        assert_eq!(position_after(&[]), None);
+        assert_eq!(
+            position_after(&[appended(7, 40), AppendOutcome::Appended(None)]),
+            None
+        );
+        let refused = AppendOutcome::Refused(Refusal {
+            code: None,
+            text: "no".into(),
+        });
+        assert_eq!(position_after(&[appended(7, 40), refused]), None);
+        // A mailbox recreated in the middle of the batch: its position is not known.
+        assert_eq!(position_after(&[appended(7, 40), appended(8, 1)]), None);
+        assert_eq!(position_after(&[appended(7, u32::MAX)]), None);
     }
 }
