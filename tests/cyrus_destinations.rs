@@ -412,24 +412,29 @@ fn imap_a_message_over_the_appendlimit_is_not_sent_and_stays() {
     let config = write_config(&popget, &dovecot, &destination, "delete = true");
     for round in 0..2 {
         let run = fetch(&popget, &config);
-        // Not downloaded: reported once and set aside, then left alone.
-        if round == 0 {
-            run.expect_code(73);
-            assert!(
-                run.stderr()
-                    .contains("larger than the destination accepts (100000 octets)"),
-                "{}",
-                run.stderr()
-            );
-        } else {
-            run.expect_code(0);
-        }
+        expect_too_large_once(&run, round);
         assert_same_messages(
             &bodies(&cyrus.mailbox(TO, "INBOX")),
             &crlf(&[messages[0].clone(), messages[2].clone()]),
         );
     }
     assert_eq!(dovecot.stored("alice"), &messages[1..2]);
+}
+
+/// The message over the 100000-octet limit is not downloaded: the first run reports it and
+/// sets it aside (73), later runs leave it alone (0).
+fn expect_too_large_once(run: &Run, round: usize) {
+    if round == 0 {
+        run.expect_code(73);
+        assert!(
+            run.stderr()
+                .contains("larger than the destination accepts (100000 octets)"),
+            "{}",
+            run.stderr()
+        );
+    } else {
+        run.expect_code(0);
+    }
 }
 
 /// Cyrus's lmtpd announces `SIZE 100000`; a MAIL FROM with a larger SIZE= is refused (552),
@@ -453,18 +458,7 @@ fn lmtp_a_message_over_the_size_limit_is_not_offered_and_stays() {
     ];
     for round in 0..2 {
         let run = popget.fetch(&port, "alice", "none", &args);
-        // Not downloaded: reported once and set aside, then left alone.
-        if round == 0 {
-            run.expect_code(73);
-            assert!(
-                run.stderr()
-                    .contains("larger than the destination accepts (100000 octets)"),
-                "{}",
-                run.stderr()
-            );
-        } else {
-            run.expect_code(0);
-        }
+        expect_too_large_once(&run, round);
         assert_same_messages(
             &lmtp_delivered(&cyrus),
             &lmtp_expected(&[messages[0].clone(), messages[2].clone()]),

@@ -15,7 +15,7 @@ import time
 
 from .corpus import fill_maildrop
 from .fetch import KEEP_OUTPUTS_NOTE, install_peers
-from .report import print_failures, print_loads, write_json
+from .report import print_checks, print_failures, write_json
 from .run import first_line, load_average, log, measure, tail
 from .testbed import USER
 from .tools import DESTINATION_TOOLS, FLOOR, DestinationRun, Run
@@ -264,16 +264,7 @@ class DestinationBench:
         print()
         print(self.ratios())
         print()
-        for r in self.results:
-            if r["run"] == 1 and r["note"]:
-                print("check %s/%s: %s" % (r["tool"], r["net"], r["note"]))
-        print_loads(self.results)
-        for n in s.notes:
-            print("note: " + n)
-        if self.peer_problems:
-            print("\npeer problems:")
-            for x in self.peer_problems:
-                print("  " + x)
+        print_checks(self.results, s.notes, self.peer_problems)
 
 
 def run(session):

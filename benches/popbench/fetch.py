@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from . import corpus as corpora
-from .report import print_failures, print_loads, write_json
+from .report import print_checks, print_failures, write_json
 from .run import TIME, first_line, load_average, log, measure, tail
 from .testbed import USER, Snapshot
 from .tools import FETCH_TOOLS, MODES, PEERS, Run
@@ -302,16 +302,7 @@ class FetchBench:
             print()
             print(modes)
             print()
-        for r in self.results:
-            if r["run"] == 1 and r["note"]:
-                print("check %s/%s: %s" % (r["tool"], r["net"], r["note"]))
-        print_loads(self.results)
-        for n in s.notes:
-            print("note: " + n)
-        if self.peer_problems:
-            print("\npeer problems:")
-            for x in self.peer_problems:
-                print("  " + x)
+        print_checks(self.results, s.notes, self.peer_problems)
         if a.json:
             write_json(a.json, dict(workload=self.workload, versions=vers, results=self.results,
                                     notes=s.notes, failures=s.failures,

@@ -12,6 +12,21 @@ def print_loads(results):
           % (min(loads), max(loads), statistics.median(loads), os.cpu_count()))
 
 
+def print_checks(results, notes, peer_problems):
+    """Each tool's check of what it delivered (from its first run), the load, the session's
+    notes and what the peers got wrong."""
+    for r in results:
+        if r["run"] == 1 and r["note"]:
+            print("check %s/%s: %s" % (r["tool"], r["net"], r["note"]))
+    print_loads(results)
+    for n in notes:
+        print("note: " + n)
+    if peer_problems:
+        print("\npeer problems:")
+        for x in peer_problems:
+            print("  " + x)
+
+
 def write_json(path, data, indent=1):
     with open(path, "w") as f:
         json.dump(data, f, indent=indent)

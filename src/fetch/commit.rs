@@ -194,7 +194,7 @@ pub(super) fn settle_journal(state: &mut State, mailbox: &dyn Mailbox) -> Result
             }
             continue;
         }
-        if line == crate::state::REFUSED || refused.contains(uid.as_slice()) {
+        if refused.contains(uid.as_slice()) {
             continue;
         }
         let intent = line

@@ -419,9 +419,10 @@ fn append_batch(
     }
     let mut created = false;
     // A batch that goes wrong leaves the position unknown; one that succeeds sets it below.
-    let known = imap.appended_up_to().take();
+    // Known, it serves the first APPEND only: after a CREATE the mailbox is asked again.
+    let mut known = imap.appended_up_to().take();
     while placement.placed < spools.len() {
-        let status = match known.filter(|_| placement.placed == 0 && !created) {
+        let status = match known.take() {
             Some(position) => position,
             None => {
                 let status = session
